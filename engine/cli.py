@@ -1,0 +1,172 @@
+"""The ``placer`` command line: thin commands over the library (parse → call engine → print)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from .errors import InputError, PlacerError
+from .solution import Progress
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="placer: optimal placement of pods on nodes, tasks on edge/cloud, tenants on clusters.",
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+# Modules that add commands: each defines register(app: typer.Typer) -> None.
+COMMAND_MODULES: tuple[str, ...] = ("engine.commands.generate",)
+
+
+def _parse_params(values: list[str] | None) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for entry in values or []:
+        if "=" not in entry:
+            raise InputError(f"--param expects KEY=VALUE, got {entry!r}")
+        key, raw = entry.split("=", 1)
+        try:
+            params[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key] = raw
+    return params
+
+
+class _ProgressPrinter:
+    """Best objective and bound as they improve, on a terminal only."""
+
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty()
+        self.status: Any = None
+
+    def __call__(self, p: Progress) -> None:
+        if not self.enabled:
+            return
+        bound = "" if p.bound is None else f"  bound {_fmt_levels(p.bound)}"
+        text = f"[{p.seconds:6.1f}s] best {_fmt_levels(p.objective)}{bound}"
+        if self.status is None:
+            self.status = err.status(text)
+            self.status.start()
+        else:
+            self.status.update(text)
+
+    def stop(self) -> None:
+        if self.status is not None:
+            self.status.stop()
+
+
+def _fmt_levels(values: Any) -> str:
+    return "[" + ", ".join("-" if v is None else f"{v:.6g}" for v in values) + "]"
+
+
+@app.command()
+def solve(
+    file: Annotated[Path, typer.Argument(help="IR file, edge topology, or Kubernetes manifests")],
+    backend: Annotated[str, typer.Option("--backend", "-b", help="cpsat | milp | qubo | greedy")] = "cpsat",
+    time_limit: Annotated[float | None, typer.Option("--time-limit", "-t", help="seconds")] = None,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    threads: Annotated[int | None, typer.Option(help="worker threads")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write the plan here")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="json | bindings")] = "json",
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="backend option KEY=VALUE")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no summary")] = False,
+) -> None:
+    """Solve a problem and write a verified plan (exit 0), or report none found (exit 1)."""
+    from .io import load, write_text_atomic
+    from .solve import solve as run_solve
+    from .summary import print_summary
+
+    if fmt not in ("json", "bindings"):
+        raise InputError(f"--format must be json or bindings, got {fmt!r}")
+    if fmt == "bindings" and output is None:
+        raise InputError("--format bindings needs -o FILE")
+    problem = load(file)
+    progress = _ProgressPrinter()
+    try:
+        solution = run_solve(
+            problem, backend, time_limit=time_limit, seed=seed, threads=threads,
+            on_progress=progress, **_parse_params(param),
+        )
+    finally:
+        progress.stop()
+    if output is not None and solution.status.has_plan and solution.verified:
+        if fmt == "bindings":
+            from .kube import plan_to_bindings_yaml
+
+            write_text_atomic(output, plan_to_bindings_yaml(problem, solution))
+        else:
+            write_text_atomic(output, solution.to_json() + "\n")
+    if not quiet:
+        print_summary(out, problem, solution)
+        if output is not None and solution.verified:
+            out.print(f"plan written to {output}")
+    if not (solution.status.has_plan and solution.verified):
+        raise typer.Exit(1)
+
+
+@app.command()
+def verify(
+    file: Annotated[Path, typer.Argument(help="the problem")],
+    plan: Annotated[Path, typer.Argument(help="a plan (Solution JSON)")],
+) -> None:
+    """Check a plan independently: exit 0 valid, 1 violations (listed), 2 bad input."""
+    from .io import load, load_solution
+    from .verify import verify as run_verify
+
+    problem = load(file)
+    solution = load_solution(plan)
+    report = run_verify(problem, solution)
+    if report.ok:
+        levels = ", ".join(f"{v:.6g}" for v in report.objective)
+        out.print(f"valid: {len(solution.placements)} placement rows, objective [{levels}]")
+        return
+    out.print(f"invalid: {len(report.violations)} violation(s)")
+    for v in report.violations:
+        out.print(f"  {v}")
+    raise typer.Exit(1)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the IR (kind: Problem)."""
+    from .ir import Problem
+
+    out.print_json(json.dumps(Problem.model_json_schema(by_alias=True)))
+
+
+def _register_commands() -> None:
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(app)
+
+
+_register_commands()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: placer errors become one clear line on stderr and exit code 2."""
+    try:
+        code = app(args=argv, standalone_mode=False)
+    except PlacerError as exc:
+        err.print(f"placer: error: {exc}", markup=False)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("placer: interrupted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)

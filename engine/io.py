@@ -1,0 +1,169 @@
+"""Reading problems and plans from files, with errors that name the file and the field."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from .errors import InputError
+from .ir import Problem
+from .solution import Solution
+
+# Document kinds that are not the IR itself, and the builder that turns them into a Problem.
+# Each builder is "module:function" taking (documents, source) and returning a Problem.
+BUILDERS: dict[str, str] = {
+    "EdgeTopology": "engine.edge:topology_to_problem",
+}
+KUBERNETES_KINDS = frozenset(
+    {
+        "List", "NodeList", "PodList", "Node", "Pod", "Deployment", "StatefulSet", "ReplicaSet",
+        "Job", "PriorityClass", "DaemonSet", "CronJob", "Namespace", "PodDisruptionBudget",
+    }
+)
+
+
+def loc_to_path(loc: tuple[int | str, ...]) -> str:
+    """('items', 3, 'demand') -> 'items[3].demand'."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in {"AntiAffinity", "Affinity", "Spread", "Gang", "Quota"} or part.startswith(
+            ("anti_affinity", "affinity", "spread", "gang", "quota")
+        ):
+            continue  # pydantic's discriminated-union tag, not a path in the file
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def validation_to_input_error(exc: ValidationError, source: str | None) -> InputError:
+    """The one place a pydantic error becomes a user-facing message: first error, its path, why."""
+    err = exc.errors()[0]
+    path = loc_to_path(tuple(err["loc"]))
+    ctx = err.get("ctx") or {}
+    if err["type"] == "quantity" and "resource" in ctx:
+        path = f"{path}.{ctx['resource']}" if path else str(ctx["resource"])
+        reason = str(ctx.get("reason", err["msg"]))
+        if reason == "negative":
+            reason = f"negative quantity {ctx.get('value')!r}"
+    elif err["type"] == "extra_forbidden":
+        reason = "unknown key"
+    elif err["type"] == "missing":
+        reason = "required field missing"
+    else:
+        reason = err["msg"]
+    more = len(exc.errors()) - 1
+    if more:
+        reason += f" (and {more} more error{'s' if more > 1 else ''})"
+    return InputError(reason, path=path, source=source)
+
+
+def read_documents(path: str | Path) -> list[Any]:
+    """All YAML/JSON documents in a file (JSON is YAML, but json is faster for big dumps)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("file not found", source=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read: {exc}", source=str(path)) from None
+    stripped = text.lstrip()
+    if stripped.startswith(("{", "[")):
+        try:
+            return [json.loads(text)]
+        except json.JSONDecodeError as exc:
+            if p.suffix.lower() == ".json":
+                raise InputError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
+                                 source=str(path)) from None
+    try:
+        docs = [d for d in yaml.load_all(text, Loader=yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader) if d is not None]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise InputError(f"invalid YAML{where}: {problem}", source=str(path)) from None
+    return docs
+
+
+def problem_from_dict(data: Any, source: str | None = None) -> Problem:
+    if not isinstance(data, dict):
+        raise InputError("expected a mapping with kind: Problem", source=source)
+    try:
+        return Problem.model_validate(data)
+    except ValidationError as exc:
+        raise validation_to_input_error(exc, source) from None
+    except InputError as exc:
+        raise exc.with_source(source or "") from None
+
+
+def _builder(kind: str) -> Callable[[list[Any], str], Problem]:
+    module, func = BUILDERS[kind].split(":")
+    fn: Callable[[list[Any], str], Problem] = getattr(importlib.import_module(module), func)
+    return fn
+
+
+def load(path: str | Path) -> Problem:
+    """Load a problem from an IR file, an edge topology, or Kubernetes manifests."""
+    source = str(path)
+    docs = read_documents(path)
+    if not docs:
+        raise InputError("file holds no document", source=source)
+    first = docs[0]
+    kind = first.get("kind") if isinstance(first, dict) else None
+    if kind == "Problem" or (isinstance(first, dict) and first.get("apiVersion") == "placer/v1" and kind is None):
+        if len(docs) > 1:
+            raise InputError("an IR file holds one Problem document", source=source)
+        return problem_from_dict(first, source)
+    if kind in BUILDERS:
+        try:
+            return _builder(kind)(docs, source)
+        except InputError as exc:
+            raise exc.with_source(source) from None
+    if kind in KUBERNETES_KINDS or (isinstance(first, dict) and "items" in first and "apiVersion" in first):
+        from .kube import manifests_to_problem
+
+        try:
+            return manifests_to_problem(docs, source)
+        except InputError as exc:
+            raise exc.with_source(source) from None
+    raise InputError(
+        f"unrecognised document kind {kind!r}: expected a placer Problem, an EdgeTopology, "
+        "or Kubernetes manifests",
+        source=source,
+        path="kind",
+    )
+
+
+def load_solution(path: str | Path) -> Solution:
+    source = str(path)
+    docs = read_documents(path)
+    if len(docs) != 1 or not isinstance(docs[0], dict):
+        raise InputError("expected one Solution document", source=source)
+    try:
+        return Solution.model_validate(docs[0])
+    except ValidationError as exc:
+        raise validation_to_input_error(exc, source) from None
+
+
+def dump_problem(problem: Problem, path: str | Path) -> None:
+    data = problem.model_dump(by_alias=True, exclude_defaults=True, mode="json")
+    data = {"apiVersion": "placer/v1", "kind": "Problem", **data}
+    text = json.dumps(data, indent=1) if str(path).endswith(".json") else yaml.safe_dump(
+        data, sort_keys=False, default_flow_style=None, width=120
+    )
+    Path(path).write_text(text, encoding="utf-8")
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write a whole file or nothing (no half-written plans)."""
+    p = Path(path)
+    tmp = p.with_name(f".{p.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(p)

@@ -1,0 +1,91 @@
+"""Kubernetes resource quantities, parsed to exact integers.
+
+Semantics follow k8s.io/apimachinery `resource.Quantity`: a signed decimal number followed by a
+binary-SI suffix (Ki Mi Gi Ti Pi Ei), a decimal-SI suffix (n u m k M G T P E) or a decimal
+exponent (1e3, 2E-3). ``cpu`` is held in millicores, every other resource in base units; values
+that are not whole in those units round up, as ``Quantity.MilliValue()`` / ``Value()`` do.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from fractions import Fraction
+
+MILLI_RESOURCES = frozenset({"cpu"})
+
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {
+    "n": Fraction(1, 10**9),
+    "u": Fraction(1, 10**6),
+    "m": Fraction(1, 10**3),
+    "": Fraction(1),
+    "k": Fraction(10**3),
+    "M": Fraction(10**6),
+    "G": Fraction(10**9),
+    "T": Fraction(10**12),
+    "P": Fraction(10**15),
+    "E": Fraction(10**18),
+}
+_PATTERN = re.compile(
+    r"^(?P<sign>[+-]?)(?P<number>\d+(?:\.\d*)?|\.\d+)"
+    r"(?:(?P<exp>[eE][+-]?\d+)|(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)$"
+)
+
+
+class QuantityError(ValueError):
+    """A value that is not a Kubernetes quantity."""
+
+
+def parse_amount(value: str | int | float) -> Fraction:
+    """Exact value of a quantity in its plain unit (cores for cpu, bytes for memory)."""
+    if isinstance(value, bool):
+        raise QuantityError(f"expected a quantity, got {value!r}")
+    if isinstance(value, int):
+        return Fraction(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise QuantityError(f"expected a finite quantity, got {value!r}")
+        return Fraction(str(value))
+    if not isinstance(value, str):
+        raise QuantityError(f"expected a quantity string or number, got {type(value).__name__}")
+    text = value.strip()
+    match = _PATTERN.match(text)
+    if not match:
+        raise QuantityError(f"{value!r} is not a Kubernetes quantity (e.g. 500m, 2, 1.5Gi, 1e3)")
+    number = Fraction(match["number"])
+    if match["sign"] == "-":
+        number = -number
+    if match["exp"]:
+        exponent = int(match["exp"][1:])
+        if abs(exponent) > 64:
+            raise QuantityError(f"{value!r}: exponent out of range")
+        return number * Fraction(10) ** exponent
+    suffix = match["suffix"] or ""
+    if suffix in _BINARY:
+        return number * _BINARY[suffix]
+    return number * _DECIMAL[suffix]
+
+
+def parse_quantity(resource: str, value: str | int | float) -> int:
+    """Integer amount in base units: millicores for cpu, base units (bytes, pods, GPUs) otherwise."""
+    amount = parse_amount(value)
+    if resource in MILLI_RESOURCES:
+        amount *= 1000
+    return math.ceil(amount)
+
+
+def format_quantity(resource: str, amount: int) -> str:
+    """Short human form of a base-unit amount: 500m, 4, 16Gi, 1500M."""
+    if resource in MILLI_RESOURCES:
+        return f"{amount // 1000}" if amount % 1000 == 0 else f"{amount}m"
+    if amount == 0:
+        return "0"
+    for suffix in ("Ei", "Pi", "Ti", "Gi", "Mi", "Ki"):
+        if amount % _BINARY[suffix] == 0:
+            return f"{amount // _BINARY[suffix]}{suffix}"
+    for suffix in ("E", "P", "T", "G", "M", "k"):
+        unit = int(_DECIMAL[suffix])
+        if amount % unit == 0:
+            return f"{amount // unit}{suffix}"
+    return str(amount)
