@@ -24,7 +24,10 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 # Modules that add commands: each defines register(app: typer.Typer) -> None.
-COMMAND_MODULES: tuple[str, ...] = ("engine.commands.generate",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "engine.commands.generate",
+    "engine.commands.imports",
+)
 
 
 def _parse_params(values: list[str] | None) -> dict[str, Any]:
@@ -70,19 +73,25 @@ def _fmt_levels(values: Any) -> str:
 @app.command()
 def solve(
     file: Annotated[Path, typer.Argument(help="IR file, edge topology, or Kubernetes manifests")],
-    backend: Annotated[str, typer.Option("--backend", "-b", help="cpsat | milp | qubo | greedy")] = "cpsat",
+    backend: Annotated[
+        str, typer.Option("--backend", "-b", help="cpsat | milp | qubo | greedy")
+    ] = "cpsat",
     time_limit: Annotated[float | None, typer.Option("--time-limit", "-t", help="seconds")] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     threads: Annotated[int | None, typer.Option(help="worker threads")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="write the plan here")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="write the plan here")
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", help="json | bindings")] = "json",
-    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="backend option KEY=VALUE")] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="backend option KEY=VALUE")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no summary")] = False,
 ) -> None:
     """Solve a problem and write a verified plan (exit 0), or report none found (exit 1)."""
     from .io import load, write_text_atomic
     from .solve import solve as run_solve
-    from .summary import print_summary
+    from .summary import explain, print_summary
 
     if fmt not in ("json", "bindings"):
         raise InputError(f"--format must be json or bindings, got {fmt!r}")
@@ -92,11 +101,17 @@ def solve(
     progress = _ProgressPrinter()
     try:
         solution = run_solve(
-            problem, backend, time_limit=time_limit, seed=seed, threads=threads,
-            on_progress=progress, **_parse_params(param),
+            problem,
+            backend,
+            time_limit=time_limit,
+            seed=seed,
+            threads=threads,
+            on_progress=progress,
+            **_parse_params(param),
         )
     finally:
         progress.stop()
+    solution = explain(problem, solution)
     if output is not None and solution.status.has_plan and solution.verified:
         if fmt == "bindings":
             from .kube import plan_to_bindings_yaml

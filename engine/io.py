@@ -22,8 +22,20 @@ BUILDERS: dict[str, str] = {
 }
 KUBERNETES_KINDS = frozenset(
     {
-        "List", "NodeList", "PodList", "Node", "Pod", "Deployment", "StatefulSet", "ReplicaSet",
-        "Job", "PriorityClass", "DaemonSet", "CronJob", "Namespace", "PodDisruptionBudget",
+        "List",
+        "NodeList",
+        "PodList",
+        "Node",
+        "Pod",
+        "Deployment",
+        "StatefulSet",
+        "ReplicaSet",
+        "Job",
+        "PriorityClass",
+        "DaemonSet",
+        "CronJob",
+        "Namespace",
+        "PodDisruptionBudget",
     }
 )
 
@@ -80,10 +92,18 @@ def read_documents(path: str | Path) -> list[Any]:
             return [json.loads(text)]
         except json.JSONDecodeError as exc:
             if p.suffix.lower() == ".json":
-                raise InputError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
-                                 source=str(path)) from None
+                raise InputError(
+                    f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
+                    source=str(path),
+                ) from None
     try:
-        docs = [d for d in yaml.load_all(text, Loader=yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader) if d is not None]
+        docs = [
+            d
+            for d in yaml.load_all(
+                text, Loader=yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader
+            )
+            if d is not None
+        ]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
@@ -117,7 +137,9 @@ def load(path: str | Path) -> Problem:
         raise InputError("file holds no document", source=source)
     first = docs[0]
     kind = first.get("kind") if isinstance(first, dict) else None
-    if kind == "Problem" or (isinstance(first, dict) and first.get("apiVersion") == "placer/v1" and kind is None):
+    if kind == "Problem" or (
+        isinstance(first, dict) and first.get("apiVersion") == "placer/v1" and kind is None
+    ):
         if len(docs) > 1:
             raise InputError("an IR file holds one Problem document", source=source)
         return problem_from_dict(first, source)
@@ -126,7 +148,9 @@ def load(path: str | Path) -> Problem:
             return _builder(kind)(docs, source)
         except InputError as exc:
             raise exc.with_source(source) from None
-    if kind in KUBERNETES_KINDS or (isinstance(first, dict) and "items" in first and "apiVersion" in first):
+    if kind in KUBERNETES_KINDS or (
+        isinstance(first, dict) and "items" in first and "apiVersion" in first
+    ):
         from .kube import manifests_to_problem
 
         try:
@@ -155,8 +179,10 @@ def load_solution(path: str | Path) -> Solution:
 def dump_problem(problem: Problem, path: str | Path) -> None:
     data = problem.model_dump(by_alias=True, exclude_defaults=True, mode="json")
     data = {"apiVersion": "placer/v1", "kind": "Problem", **data}
-    text = json.dumps(data, indent=1) if str(path).endswith(".json") else yaml.safe_dump(
-        data, sort_keys=False, default_flow_style=None, width=120
+    text = (
+        json.dumps(data, indent=1)
+        if str(path).endswith(".json")
+        else yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=120)
     )
     Path(path).write_text(text, encoding="utf-8")
 

@@ -53,7 +53,9 @@ TERMS = ("placed", "bins_used", "cost", "balance", "moves", "fairness", "soft", 
 Term = Literal["placed", "bins_used", "cost", "balance", "moves", "fairness", "soft", "traffic"]
 MAXIMISED_TERMS = frozenset({"placed", "fairness"})
 
-_LABEL_KEY = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_LABEL_KEY = re.compile(
+    r"^([A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
 
 
 class IRModel(BaseModel):
@@ -206,7 +208,9 @@ class Spread(ConstraintBase):
     @classmethod
     def _skew_at_least_one(cls, value: Any) -> Any:
         if isinstance(value, int) and not isinstance(value, bool) and value < 1:
-            raise PydanticCustomError("max_skew", "max_skew must be at least 1, got {v}", {"v": value})
+            raise PydanticCustomError(
+                "max_skew", "max_skew must be at least 1, got {v}", {"v": value}
+            )
         return value
 
 
@@ -284,7 +288,9 @@ class Problem(IRModel):
             levels = [_normalise_level(v) for v in value]
             for i, level in enumerate(levels):
                 if isinstance(level, Mapping) and not level:
-                    raise InputError("an objective level needs at least one term", path=f"objective[{i}]")
+                    raise InputError(
+                        "an objective level needs at least one term", path=f"objective[{i}]"
+                    )
             return levels
         return value
 
@@ -317,7 +323,9 @@ class Problem(IRModel):
 
     def fits_empty(self, item: ItemGroup, bin_: Bin) -> bool:
         """Could one item fit on this bin if it were empty?"""
-        return all(amount <= bin_.capacity.get(r, 0) for r, amount in item.demand.items() if amount > 0)
+        return all(
+            amount <= bin_.capacity.get(r, 0) for r, amount in item.demand.items() if amount > 0
+        )
 
     def eligible(self, item: str) -> tuple[str, ...]:
         """Bins an item may use: its ``allowed`` list (or every bin) that an empty bin could hold.
@@ -340,7 +348,9 @@ class Problem(IRModel):
             i.name for i in self.items if all(i.labels.get(k) == v for k, v in selector.items())
         )
 
-    def domains(self, topology: str, bins: tuple[str, ...] | None = None) -> dict[str, tuple[str, ...]]:
+    def domains(
+        self, topology: str, bins: tuple[str, ...] | None = None
+    ) -> dict[str, tuple[str, ...]]:
         """Domain value -> bins in it (bins without the key are in no domain)."""
         keep = set(bins) if bins is not None else None
         out: dict[str, list[str]] = defaultdict(list)
@@ -412,7 +422,8 @@ def _check_references(p: Problem) -> None:
                     raise InputError(f"unknown bin {name!r}", path=f"{where}.{field}")
         if item.tenant is not None and item.tenant not in tenants:
             raise InputError(
-                f"unknown tenant {item.tenant!r} (declare it under tenants:)", path=f"{where}.tenant"
+                f"unknown tenant {item.tenant!r} (declare it under tenants:)",
+                path=f"{where}.tenant",
             )
     for n, c in enumerate(p.constraints):
         where = f"constraints[{n}]"

@@ -30,7 +30,11 @@ def solve(
     if gaps := be.missing(problem):
         raise UnsupportedProblem(be.name, gaps)
     options = Options(
-        time_limit=time_limit, seed=seed, threads=threads, hint=hint, on_progress=on_progress,
+        time_limit=time_limit,
+        seed=seed,
+        threads=threads,
+        hint=hint,
+        on_progress=on_progress,
         params=params,
     )
     solution = be.solve(problem, options)

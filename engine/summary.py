@@ -19,7 +19,33 @@ FAMILY_SUMMARIES: dict[str, str] = {
     "edge": "engine.edge:print_edge_summary",
 }
 
+# Problem families that explain unplaced items in their own terms (kube-scheduler style reasons).
+# Each entry is "module:function" taking (problem, solution) and returning the solution with
+# Unplaced.reasons filled in.
+FAMILY_EXPLAINERS: dict[str, str] = {
+    "kubernetes": "engine.kube:explain_unplaced",
+}
+
 MAX_ROWS = 15
+
+
+def _family_hook(table: dict[str, str], problem: Problem) -> Callable[..., object] | None:
+    family = problem.meta.get("family") if isinstance(problem.meta, dict) else None
+    if family not in table:
+        return None
+    module, func = table[family].split(":")
+    hook: Callable[..., object] = getattr(importlib.import_module(module), func)
+    return hook
+
+
+def explain(problem: Problem, solution: Solution) -> Solution:
+    """Fill in family-specific reasons for unplaced items (no-op for plain IR problems)."""
+    hook = _family_hook(FAMILY_EXPLAINERS, problem)
+    if hook is None:
+        return solution
+    explained = hook(problem, solution)
+    assert isinstance(explained, Solution)
+    return explained
 
 
 def _levels(problem: Problem, values: tuple[float | None, ...] | None) -> str:
@@ -62,13 +88,9 @@ def print_summary(console: Console, problem: Problem, solution: Solution) -> Non
         if len(solution.unplaced) > MAX_ROWS:
             table.add_row(f"… {len(solution.unplaced) - MAX_ROWS} more", "", "")
         console.print(table)
-    family = problem.meta.get("family") if isinstance(problem.meta, dict) else None
-    if family in FAMILY_SUMMARIES:
-        module, func = FAMILY_SUMMARIES[family].split(":")
-        summary: Callable[[Console, Problem, Solution], None] = getattr(
-            importlib.import_module(module), func
-        )
-        summary(console, problem, solution)
+    hook = _family_hook(FAMILY_SUMMARIES, problem)
+    if hook is not None:
+        hook(console, problem, solution)
 
 
 def _bin_table(console: Console, problem: Problem, solution: Solution) -> None:

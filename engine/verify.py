@@ -174,7 +174,9 @@ def check_required(problem: Problem, counts: Counts) -> Iterator[Violation]:
             )
 
 
-def _anti_affinity(problem: Problem, counts: Counts, c: AntiAffinity) -> Iterator[tuple[str, float, str]]:
+def _anti_affinity(
+    problem: Problem, counts: Counts, c: AntiAffinity
+) -> Iterator[tuple[str, float, str]]:
     """(domain, violations, reason) for one anti-affinity rule."""
     if c.target is None:
         per_domain = _group_domain_counts(problem, counts, c.selector, c.topology)
@@ -260,7 +262,11 @@ def _gang(problem: Problem, counts: Counts, c: Gang) -> Iterator[tuple[str, floa
     none = [i for i in c.items if placed.get(i, 0) == 0]
     if len(full) != len(c.items) and len(none) != len(c.items):
         partial = [f"{i} {placed.get(i, 0)}/{problem.item_by_name[i].count}" for i in c.items]
-        yield ",".join(c.items), float(len(c.items) - len(none)), "not all-or-nothing: " + ", ".join(partial)
+        yield (
+            ",".join(c.items),
+            float(len(c.items) - len(none)),
+            "not all-or-nothing: " + ", ".join(partial),
+        )
 
 
 def _tenant_usage(problem: Problem, counts: Counts, tenant: str) -> dict[str, int]:
@@ -273,10 +279,16 @@ def _tenant_usage(problem: Problem, counts: Counts, tenant: str) -> dict[str, in
     return used
 
 
-def _quota(tenant: str, limits: Mapping[str, int], used: Mapping[str, int]) -> Iterator[tuple[str, float, str]]:
+def _quota(
+    tenant: str, limits: Mapping[str, int], used: Mapping[str, int]
+) -> Iterator[tuple[str, float, str]]:
     for r, limit in sorted(limits.items()):
         if used.get(r, 0) > limit:
-            yield tenant, float(used[r] - limit), f"{_fmt(r, used[r])} > quota {format_quantity(r, limit)}"
+            yield (
+                tenant,
+                float(used[r] - limit),
+                f"{_fmt(r, used[r])} > quota {format_quantity(r, limit)}",
+            )
 
 
 RULES: dict[type, Callable[..., Iterator[tuple[str, float, str]]]] = {
@@ -297,13 +309,17 @@ def check_constraints(problem: Problem, counts: Counts) -> Iterator[Violation]:
         else:
             found = RULES[type(c)](problem, counts, c)
         for subject, excess, reason in found:
-            yield Violation(check=c.kind, subject=subject, reason=reason, excess=excess, constraint=n)
+            yield Violation(
+                check=c.kind, subject=subject, reason=reason, excess=excess, constraint=n
+            )
 
 
 def check_tenant_quotas(problem: Problem, counts: Counts) -> Iterator[Violation]:
     for t in problem.tenants:
         if t.quota:
-            for subject, excess, reason in _quota(t.name, t.quota, _tenant_usage(problem, counts, t.name)):
+            for subject, excess, reason in _quota(
+                t.name, t.quota, _tenant_usage(problem, counts, t.name)
+            ):
                 yield Violation(check="quota", subject=subject, reason=reason, excess=excess)
 
 
@@ -387,7 +403,9 @@ def term_values(problem: Problem, counts: Counts) -> dict[str, float]:
         if not any(g.tenant == t.name for g in problem.items):
             continue
         used = _tenant_usage(problem, counts, t.name)
-        dominant = max((used[r] / total_cap[r] for r in used if total_cap.get(r, 0) > 0), default=0.0)
+        dominant = max(
+            (used[r] / total_cap[r] for r in used if total_cap.get(r, 0) > 0), default=0.0
+        )
         shares.append(dominant / t.weight)
     if shares:
         fairness = min(shares)
@@ -473,7 +491,9 @@ def certify(problem: Problem, solution: Solution, *, max_listed: int = 50) -> So
         info["violations"] = [str(v) for v in report.violations[:max_listed]]
         info["violation_count"] = len(report.violations)
         info["claimed_status"] = str(solution.status)
-        return solution.model_copy(update={"status": Status.UNKNOWN, "verified": False, "info": info})
+        return solution.model_copy(
+            update={"status": Status.UNKNOWN, "verified": False, "info": info}
+        )
     status = solution.status
     claimed = solution.objective
     if claimed and len(claimed) == len(report.objective):

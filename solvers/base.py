@@ -27,7 +27,9 @@ class Options:
     time_limit: float | None = None
     seed: int = 0
     threads: int | None = None
-    hint: Solution | None = None  # a plan to start from (CP-SAT hints, MILP warm start, SA initial state)
+    hint: Solution | None = (
+        None  # a plan to start from (CP-SAT hints, MILP warm start, SA initial state)
+    )
     on_progress: Callable[[Progress], None] | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
 

@@ -1,10 +1,20 @@
-"""`placer generate ...` (filled in by the generators work)."""
+"""`placer generate ...`: seeded, reproducible instances.
+
+Each module listed in GENERATE_MODULES defines register_generate(group: typer.Typer) -> None and
+adds its own subcommand (cluster, binpack, edge, tenants, ...).
+"""
 
 from __future__ import annotations
 
+import importlib
+
 import typer
+
+GENERATE_MODULES: tuple[str, ...] = ()
 
 
 def register(app: typer.Typer) -> None:
-    generate = typer.Typer(no_args_is_help=True, help="Generate seeded, reproducible instances.")
-    app.add_typer(generate, name="generate")
+    group = typer.Typer(no_args_is_help=True, help="Generate seeded, reproducible instances.")
+    for module in GENERATE_MODULES:
+        importlib.import_module(module).register_generate(group)
+    app.add_typer(group, name="generate")
