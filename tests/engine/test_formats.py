@@ -51,9 +51,7 @@ def test_vbp_reads_multiplicities(tmp_path: Path) -> None:
         ("2\n10\n-1\n4\n", "line 3", "at least 0"),
     ],
 )
-def test_bpplib_errors_name_file_and_line(
-    tmp_path: Path, text: str, where: str, why: str
-) -> None:
+def test_bpplib_errors_name_file_and_line(tmp_path: Path, text: str, where: str, why: str) -> None:
     path = write(tmp_path, "bad.txt", text)
     with pytest.raises(InputError) as err:
         read_bpplib(path)
@@ -63,7 +61,7 @@ def test_bpplib_errors_name_file_and_line(
 
 
 def test_vbp_errors(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="line 4.*exceeds capacity"):
+    with pytest.raises(InputError, match=r"line 4.*exceeds capacity"):
         read_vbp(write(tmp_path, "a.vbp", "2\n10 10\n1\n11 1 1\n"))
     with pytest.raises(InputError, match="no items"):
         read_vbp(write(tmp_path, "b.vbp", "1\n10\n1\n3 0\n"))
