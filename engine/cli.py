@@ -27,6 +27,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 COMMAND_MODULES: tuple[str, ...] = (
     "engine.commands.generate",
     "engine.commands.imports",
+    "engine.commands.edge",
 )
 
 

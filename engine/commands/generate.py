@@ -10,7 +10,7 @@ import importlib
 
 import typer
 
-GENERATE_MODULES: tuple[str, ...] = ()
+GENERATE_MODULES: tuple[str, ...] = ("engine.edge_generate",)
 
 
 def register(app: typer.Typer) -> None:

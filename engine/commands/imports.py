@@ -10,7 +10,7 @@ import importlib
 
 import typer
 
-IMPORT_MODULES: tuple[str, ...] = ()
+IMPORT_MODULES: tuple[str, ...] = ("engine.edge_import",)
 
 
 def register(app: typer.Typer) -> None:
