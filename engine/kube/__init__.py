@@ -1,0 +1,37 @@
+"""Kubernetes adapter: cluster manifests -> placer IR (kube-scheduler semantics) -> Bindings.
+
+Public API (stable; the scheduler extender builds on it):
+
+- ``manifests_to_problem(docs, source, *, scheduler_name, name) -> Problem``
+- ``load_cluster(docs, source) -> Cluster``
+- ``pod_request(pod)``, ``node_allocatable(node)``: kube-scheduler resource arithmetic
+- ``pod_group_key(pod)``: the IR item-group name a pending pod belongs to
+- ``static_filter(pod, node)``: None if the node passes the node-level filters, else the reason
+- ``plan_to_bindings(problem, solution)``, ``plan_to_bindings_yaml(problem, solution)``
+- ``explain_unplaced(problem, solution)``: kube-scheduler style reasons for pending groups
+"""
+
+from __future__ import annotations
+
+from .bindings import plan_to_bindings, plan_to_bindings_yaml, replica_plan
+from .explain import explain_unplaced, fit_error
+from .filters import static_filter
+from .objects import Cluster, load_cluster
+from .resources import node_allocatable, pod_request
+from .to_ir import cluster_to_problem, manifests_to_problem, pod_group_key
+
+__all__ = [
+    "Cluster",
+    "cluster_to_problem",
+    "explain_unplaced",
+    "fit_error",
+    "load_cluster",
+    "manifests_to_problem",
+    "node_allocatable",
+    "plan_to_bindings",
+    "plan_to_bindings_yaml",
+    "pod_group_key",
+    "pod_request",
+    "replica_plan",
+    "static_filter",
+]

@@ -1,0 +1,103 @@
+"""A verified plan -> Kubernetes objects: v1 Bindings for pending pods, a replica plan for workloads.
+
+``plan_to_bindings_yaml`` writes a multi-document YAML stream:
+
+1. one ``v1 Binding`` per existing pending pod the plan places (``kubectl create -f`` or the
+   ``pods/binding`` subresource accepts them as they are), pods taken in name order and nodes in
+   the problem's node order, so the same plan always gives the same file;
+2. one ``placer/v1 ReplicaPlan`` document: for every workload whose pods do not exist yet, how many
+   replicas go to which node (``nodes``) and how many the plan leaves pending (``unplaced``), plus
+   the pending pods left unbound (``unboundPods``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from ..ir import Problem
+from ..solution import Solution
+
+
+def _new_counts(problem: Problem, solution: Solution) -> dict[str, list[tuple[str, int]]]:
+    """Per pending group: (node, new pods) in the problem's node order."""
+    order = {b.name: n for n, b in enumerate(problem.bins)}
+    out: dict[str, list[tuple[str, int]]] = {}
+    for (item, node), n in sorted(
+        solution.counts().items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 0))
+    ):
+        group = problem.item_by_name.get(item)
+        if group is None or group.meta.get("bound"):
+            continue
+        new = n - group.placed.get(node, 0)
+        if new > 0:
+            out.setdefault(item, []).append((node, new))
+    return out
+
+
+def plan_to_bindings(problem: Problem, solution: Solution) -> list[dict[str, Any]]:
+    """One v1 Binding per existing pending pod that the plan places (deterministic order)."""
+    bindings = []
+    new = _new_counts(problem, solution)
+    for group in problem.items:
+        pods = group.meta.get("pods") if not group.meta.get("bound") else None
+        if not pods:
+            continue
+        queue = iter(pods)
+        for node, n in new.get(group.name, []):
+            for _ in range(n):
+                pod = next(queue, None)
+                if pod is None:
+                    break
+                meta = {"name": pod["name"], "namespace": pod["namespace"]}
+                if pod.get("uid"):
+                    meta["uid"] = pod["uid"]
+                bindings.append(
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Binding",
+                        "metadata": meta,
+                        "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+                    }
+                )
+    return bindings
+
+
+def replica_plan(problem: Problem, solution: Solution) -> dict[str, Any]:
+    """The per-node plan for workload replicas without pods, and the pods left pending."""
+    new = _new_counts(problem, solution)
+    workloads = []
+    unbound = []
+    for group in problem.items:
+        if group.meta.get("bound"):
+            continue
+        placed = sum(n for _, n in new.get(group.name, []))
+        if group.meta.get("workload"):
+            workloads.append(
+                {
+                    "workload": group.meta["workload"],
+                    "group": group.name,
+                    "replicas": group.count,
+                    "nodes": {node: n for node, n in new.get(group.name, [])},
+                    "unplaced": group.count - placed,
+                }
+            )
+        pods = group.meta.get("pods") or []
+        for pod in pods[placed:]:
+            unbound.append(f"{pod['namespace']}/{pod['name']}")
+    return {
+        "apiVersion": "placer/v1",
+        "kind": "ReplicaPlan",
+        "metadata": {"name": problem.name},
+        "status": str(solution.status),
+        "workloads": workloads,
+        "unboundPods": unbound,
+    }
+
+
+def plan_to_bindings_yaml(problem: Problem, solution: Solution) -> str:
+    """Bindings, then the ReplicaPlan, as one multi-document YAML stream."""
+    docs = [*plan_to_bindings(problem, solution), replica_plan(problem, solution)]
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump_all(docs, Dumper=dumper, sort_keys=False, default_flow_style=False)

@@ -1,0 +1,79 @@
+"""kube-scheduler's per-node filters that depend only on the pod and the node, in plugin order.
+
+Reason texts are the plugins' own (pkg/scheduler/framework/plugins/*), so explanations read like
+``kubectl describe pod`` events. Like the scheduler, a node reports the first failing filter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .selectors import Taint
+from .views import UNSCHEDULABLE_TAINT, NodeView, PodView, node_view, pod_view
+
+REASON_UNSCHEDULABLE = "node(s) were unschedulable"
+REASON_NODE_AFFINITY = "node(s) didn't match Pod's node affinity/selector"
+REASON_SPREAD_LABEL = (
+    "node(s) didn't match pod topology spread constraints (missing required label)"
+)
+REASON_SPREAD = "node(s) didn't match pod topology spread constraints"
+REASON_POD_AFFINITY = "node(s) didn't match pod affinity rules"
+REASON_POD_ANTI_AFFINITY = "node(s) didn't match pod anti-affinity rules"
+REASON_EXISTING_ANTI_AFFINITY = "node(s) didn't satisfy existing pods anti-affinity rules"
+REASON_TOO_MANY_PODS = "Too many pods"
+
+
+def taint_reason(taint: Taint) -> str:
+    return f"node(s) had untolerated taint {{{taint.key}: {taint.value}}}"
+
+
+def insufficient_reason(resource: str) -> str:
+    return REASON_TOO_MANY_PODS if resource == "pods" else f"Insufficient {resource}"
+
+
+def untolerated(pod: PodView, node: NodeView, effects: frozenset[str]) -> list[Taint]:
+    return [
+        t
+        for t in node.taints
+        if t.effect in effects and not any(tol.tolerates(t) for tol in pod.tolerations)
+    ]
+
+
+HARD_EFFECTS = frozenset({"NoSchedule", "NoExecute"})
+SOFT_EFFECTS = frozenset({"PreferNoSchedule"})
+
+
+def static_reason(pod: PodView, node: NodeView) -> str | None:
+    """NodeUnschedulable, TaintToleration, NodeAffinity: None if the node passes, else the reason."""
+    if node.unschedulable and not any(
+        t.tolerates(Taint(UNSCHEDULABLE_TAINT, "", "NoSchedule")) for t in pod.tolerations
+    ):
+        return REASON_UNSCHEDULABLE
+    taints = untolerated(pod, node, HARD_EFFECTS)
+    if taints:
+        return taint_reason(taints[0])
+    if not pod.nodes.matches(node.labels, node.name):
+        return REASON_NODE_AFFINITY
+    return None
+
+
+def topology_reason(pod: PodView, node: NodeView) -> str | None:
+    """Static parts of PodTopologySpread and InterPodAffinity: the node must carry the keys."""
+    if any(c.hard and c.topology_key not in node.labels for c in pod.spread):
+        return REASON_SPREAD_LABEL
+    if any(
+        not t.anti and t.weight is None and t.topology_key not in node.labels for t in pod.pod_terms
+    ):
+        return REASON_POD_AFFINITY
+    return None
+
+
+def static_filter(pod: Mapping[str, Any], node: Mapping[str, Any]) -> str | None:
+    """Does this node pass the pod's node-level filters? None if so, else kube-scheduler's reason.
+
+    Checks, in the scheduler's plugin order: ``spec.unschedulable`` (NodeUnschedulable), untolerated
+    NoSchedule/NoExecute taints including the implicit not-ready taint (TaintToleration), and
+    nodeSelector plus required node affinity with matchFields (NodeAffinity).
+    """
+    return static_reason(pod_view(pod), node_view(node))

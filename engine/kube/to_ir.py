@@ -1,0 +1,567 @@
+"""Kubernetes objects -> the placer IR, rule by rule as kube-scheduler applies them.
+
+Mapping (every scale below is in kube-scheduler "weight points", so preferences compare sensibly):
+
+- Node -> Bin: ``status.allocatable`` as capacity (raised to the bound pods' use when a snapshot is
+  over-committed, so existing pods stay valid), labels as labels.
+- Pending pods (no ``nodeName``, our scheduler, not gated) -> one ItemGroup per owner and
+  scheduling-relevant spec (``pod_group_key``); workloads whose replicas have no pods yet -> one
+  ItemGroup of the missing replicas from the pod template. Bound, unfinished pods -> ItemGroups with
+  ``placed`` (never moved): they use capacity and count for affinity, anti-affinity and spread.
+- nodeSelector, required node affinity, NoSchedule/NoExecute taints, unschedulable and not-Ready
+  nodes -> ``allowed`` (the nodes excluded, with the scheduler's reason, are kept in the group's
+  ``meta["filtered"]`` for explanations).
+- preferred node affinity -> per-node ``cost`` = Σ weights of the preferred terms the node misses;
+  each untolerated PreferNoSchedule taint adds ``PREFER_NO_SCHEDULE_COST``.
+- pod (anti-)affinity terms and spread label selectors (with namespaces / namespaceSelector /
+  matchLabelKeys) -> synthetic item labels ``placer.kube/sel-<n>: "1"`` on exactly the groups the
+  selector picks, so an IR selector selects the same pods the scheduler would.
+- required pod affinity -> ``affinity`` (hard); required anti-affinity, of the pending pod or of a
+  pod already running -> ``anti_affinity`` with ``target`` (hard); preferred terms -> the same with
+  ``weight`` (soft, weight per broken domain).
+- topologySpreadConstraints -> ``spread``: DoNotSchedule hard (with ``min_domains``), ScheduleAnyway
+  soft (``SPREAD_SOFT_WEIGHT`` per excess pod); ``bins`` holds the nodes that count as domains
+  (nodeAffinityPolicy Honor by default, nodeTaintsPolicy Ignore by default).
+- priority: ``spec.priority``, else ``priorityClassName`` through PriorityClass, else the
+  globalDefault class, else 0.
+- objective: ``[placed, {cost: 1, soft: 1}]`` (the second level only when there are preferences):
+  place as many pods as possible, higher priority first, then honour as many preferences as possible.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from ..ir import Affinity, AntiAffinity, Bin, ItemGroup, Problem, Spread
+from ..quantity import MILLI_RESOURCES
+from .filters import SOFT_EFFECTS, static_reason, topology_reason, untolerated
+from .objects import (
+    Cluster,
+    bad,
+    load_cluster,
+    mapping,
+    meta_of,
+    name_of,
+    namespace_of,
+    ref,
+)
+from .selectors import LabelSelector, Requirement, parse_label_selector
+from .views import (
+    NodeView,
+    PodAffinityTerm,
+    PodView,
+    SpreadConstraint,
+    group_key,
+    node_view,
+    pod_view,
+)
+
+PREFER_NO_SCHEDULE_COST = (
+    100.0  # per untolerated PreferNoSchedule taint, like a weight-100 preference
+)
+SPREAD_SOFT_WEIGHT = 100.0  # per pod above maxSkew for a ScheduleAnyway constraint
+GROUP_LABEL = "placer.kube/group"
+SELECTOR_LABEL = "placer.kube/sel-{}"
+_LABEL_KEY = re.compile(
+    r"^([A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
+
+
+def pod_group_key(pod: Mapping[str, Any]) -> str:
+    """The IR item-group name of a pending pod: owner + hash of its scheduling-relevant spec."""
+    return group_key(pod_view(pod))
+
+
+@dataclass
+class _Group:
+    name: str
+    view: PodView  # representative: every pod of the group schedules the same way
+    pending: bool
+    pods: list[PodView] = field(default_factory=list)
+    placed: Counter[str] = field(default_factory=Counter)
+    count: int = 0
+    workload: str | None = None
+    priority: int = 0
+    labels: dict[str, str] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    unsupported: list[str] = field(default_factory=list)
+
+
+class _Selectors:
+    """Synthetic labels: one label key per distinct (selector, namespaces, scope)."""
+
+    def __init__(self) -> None:
+        self.keys: dict[tuple[Any, ...], str] = {}
+        self.predicates: list[tuple[str, Callable[[_Group], bool]]] = []
+
+    def label(
+        self, identity: tuple[Any, ...], predicate: Callable[[_Group], bool]
+    ) -> dict[str, str]:
+        key = self.keys.get(identity)
+        if key is None:
+            key = SELECTOR_LABEL.format(len(self.keys))
+            self.keys[identity] = key
+            self.predicates.append((key, predicate))
+        return {key: "1"}
+
+    def apply(self, groups: list[_Group]) -> None:
+        for key, predicate in self.predicates:
+            for g in groups:
+                if predicate(g):
+                    g.labels[key] = "1"
+
+
+class _Builder:
+    def __init__(self, cluster: Cluster, source: str, scheduler_name: str) -> None:
+        self.cluster = cluster
+        self.source = source
+        self.scheduler_name = scheduler_name
+        self.notes: list[str] = list(cluster.notes)
+        self.unsupported: list[dict[str, str]] = []
+        self.approximations: list[str] = []
+        self.nodes: list[NodeView] = []
+        self.groups: dict[str, _Group] = {}
+        self.selectors = _Selectors()
+        self.constraints: dict[str, Any] = {}  # canonical json -> constraint (deduplicated)
+        self.spread_owners: dict[str, set[str]] = defaultdict(set)
+        self._filter_cache: dict[Any, tuple[tuple[str, ...] | None, dict[str, list[str]]]] = {}
+
+    # ------------------------------------------------------------ reading
+    def read(self) -> None:
+        self.nodes = [node_view(n) for n in self.cluster.nodes]
+        if not self.nodes:
+            raise InputError("no Node objects: there is nowhere to place pods", source=self.source)
+        node_names = {n.name for n in self.nodes}
+        live: list[PodView] = []
+        for raw in self.cluster.pods:
+            view = pod_view(raw)
+            if view.finished:
+                continue
+            live.append(view)
+            if view.bound:
+                if view.node_name not in node_names:
+                    self.notes.append(
+                        f"{view.ref}: bound to unknown node {view.node_name!r}; ignored"
+                    )
+                    continue
+                self._add(view, pending=False)
+            elif view.terminating:
+                self.notes.append(f"{view.ref}: terminating; not planned")
+            elif view.scheduler_name != self.scheduler_name:
+                self.notes.append(
+                    f"{view.ref}: schedulerName {view.scheduler_name!r} is not ours; not planned"
+                )
+            elif view.gated:
+                self._unsupported(
+                    view.ref, "", "spec.schedulingGates: the pod is gated; not planned"
+                )
+            else:
+                self._add(view, pending=True)
+        self._read_workloads(live)
+
+    def _add(
+        self, view: PodView, *, pending: bool, workload: str | None = None, count: int = 1
+    ) -> None:
+        name = group_key(view) if pending else f"{group_key(view)}@bound"
+        group = self.groups.get(name)
+        if group is None:
+            group = _Group(name=name, view=view, pending=pending, workload=workload)
+            group.priority = self._priority(view, workload)
+            self.groups[name] = group
+        group.count += count
+        if workload is None:
+            group.pods.append(view)
+        if not pending:
+            group.placed[view.node_name] += 1
+
+    def _priority(self, view: PodView, workload: str | None) -> int:
+        if view.priority is not None:
+            return view.priority
+        classes = self.cluster.priority_classes
+        if view.priority_class:
+            pc = classes.get(view.priority_class)
+            if pc is None:
+                who = workload or view.ref
+                raise InputError(
+                    f"unknown PriorityClass {view.priority_class!r}",
+                    path=f"{who}: spec.priorityClassName",
+                )
+            return _class_value(pc)
+        defaults = [pc for pc in classes.values() if pc.get("globalDefault")]
+        return max((_class_value(pc) for pc in defaults), default=0)
+
+    def _read_workloads(self, live: list[PodView]) -> None:
+        present = {(w.get("kind"), namespace_of(w), name_of(w)) for w in self.cluster.workloads}
+        for w in self.cluster.workloads:
+            kind, ns, wname = str(w["kind"]), namespace_of(w), name_of(w)
+            owners = meta_of(w).get("ownerReferences") or []
+            if any(
+                isinstance(o, Mapping) and (o.get("kind"), ns, o.get("name")) in present
+                for o in owners
+            ):
+                continue  # e.g. a Deployment's ReplicaSet: the Deployment accounts for its replicas
+            spec = mapping(w, w.get("spec"), "spec")
+            replicas = _replicas(w, spec)
+            template = mapping(w, spec.get("template"), "spec.template")
+            tmeta = mapping(w, template.get("metadata"), "spec.template.metadata")
+            selector = parse_label_selector(w, spec.get("selector"), "spec.selector")
+            if selector is None:  # hand-written workloads: the template's labels select its pods
+                selector = LabelSelector(
+                    tuple(
+                        Requirement(str(k), "In", (str(v),))
+                        for k, v in (tmeta.get("labels") or {}).items()
+                    )
+                )
+            existing = sum(1 for p in live if p.namespace == ns and selector.matches(p.labels))
+            missing = replicas - existing
+            if missing <= 0:
+                continue
+            pod = {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": f"{wname}-template",
+                    "namespace": ns,
+                    "labels": dict(tmeta.get("labels") or {}),
+                    "ownerReferences": [{"kind": kind, "name": wname, "controller": True}],
+                },
+                "spec": dict(mapping(w, template.get("spec"), "spec.template.spec")),
+            }
+            try:
+                view = pod_view(pod)
+            except InputError as exc:
+                field_path = exc.path.split(": ", 1)[-1]
+                raise InputError(exc.reason, path=f"{ref(w)}: spec.template.{field_path}") from None
+            if view.scheduler_name != self.scheduler_name:
+                self.notes.append(
+                    f"{ref(w)}: schedulerName {view.scheduler_name!r} is not ours; not planned"
+                )
+                continue
+            self._add(view, pending=True, workload=ref(w), count=missing)
+
+    def _unsupported(self, who: str, group: str, reason: str) -> None:
+        self.unsupported.append({"pod": who, "group": group, "reason": reason})
+
+    # ------------------------------------------------------------ rules
+    def _term_predicate(
+        self, term: PodAffinityTerm, pending_only: bool
+    ) -> Callable[[_Group], bool]:
+        selector = term.selector
+        namespaces = term.namespaces
+        ns_selector = term.namespace_selector
+        cluster = self.cluster
+
+        def matches(g: _Group) -> bool:
+            if selector is None or (pending_only and not g.pending):
+                return False
+            ns = g.view.namespace
+            in_ns = ns in namespaces or (
+                ns_selector is not None and ns_selector.matches(cluster.namespace_labels(ns))
+            )
+            return in_ns and selector.matches(g.view.labels)
+
+        return matches
+
+    def _pod_affinity(self, index: int, g: _Group) -> None:
+        own = {GROUP_LABEL: str(index)}
+        for term in g.view.pod_terms:
+            if not g.pending and not term.anti:
+                continue  # kube-scheduler enforces only the anti-affinity of pods already running
+            pending_only = not g.pending  # a running pod's rule judges newcomers, not its peers
+            target = self.selectors.label(
+                ("term", term.canonical(), pending_only), self._term_predicate(term, pending_only)
+            )
+            weight = float(term.weight) if term.weight is not None else None
+            cls = AntiAffinity if term.anti else Affinity
+            self._constraint(
+                cls(
+                    kind="anti_affinity" if term.anti else "affinity",
+                    selector=own,
+                    target=target,
+                    topology=term.topology_key,
+                    weight=weight,
+                )  # type: ignore[arg-type]
+            )
+
+    def _spread(self, g: _Group, c: SpreadConstraint) -> None:
+        if c.selector is None:
+            return  # a null selector counts no pod: the constraint can only filter missing labels
+        if not c.selector.matches(g.view.labels):
+            self._unsupported(
+                g.view.ref if g.workload is None else g.workload,
+                g.name,
+                "spec.topologySpreadConstraints: a labelSelector that does not select the pod itself "
+                "is not expressible in the IR; constraint ignored",
+            )
+            return
+        selector, ns = c.selector, g.view.namespace
+        target = self.selectors.label(
+            ("spread", selector.canonical(), ns),
+            lambda h: h.view.namespace == ns and selector.matches(h.view.labels),
+        )
+        keys = [s.topology_key for s in g.view.spread if s.hard == c.hard]
+        bins = []
+        with_key = []
+        for n in self.nodes:
+            if c.topology_key not in n.labels:
+                continue
+            with_key.append(n.name)
+            if not all(k in n.labels for k in keys):
+                continue
+            if c.honor_affinity and not g.view.nodes.matches(n.labels, n.name):
+                continue
+            if c.honor_taints and untolerated(g.view, n, frozenset({"NoSchedule", "NoExecute"})):
+                continue
+            bins.append(n.name)
+        spread = Spread(
+            kind="spread",
+            selector=target,
+            topology=c.topology_key,
+            max_skew=c.max_skew,
+            min_domains=c.min_domains if c.hard else None,
+            bins=None if bins == with_key else tuple(bins),
+            weight=None if c.hard else SPREAD_SOFT_WEIGHT,
+        )
+        key = self._constraint(spread)
+        self.spread_owners[key].add(g.name)
+
+    def _constraint(self, c: Any) -> str:
+        key = c.model_dump_json()
+        self.constraints.setdefault(key, c)
+        return key
+
+    # ------------------------------------------------------------ nodes per group
+    def _filter(self, view: PodView) -> tuple[tuple[str, ...] | None, dict[str, list[str]]]:
+        signature = (
+            view.nodes,
+            view.tolerations,
+            tuple(c.topology_key for c in view.spread if c.hard),
+            tuple(t.topology_key for t in view.pod_terms if not t.anti and t.weight is None),
+        )
+        cached = self._filter_cache.get(signature)
+        if cached is not None:
+            return cached
+        allowed: list[str] = []
+        filtered: dict[str, list[str]] = defaultdict(list)
+        for n in self.nodes:
+            reason = static_reason(view, n) or topology_reason(view, n)
+            if reason is None:
+                allowed.append(n.name)
+            else:
+                filtered[reason].append(n.name)
+        result = (None if not filtered else tuple(allowed), dict(filtered))
+        self._filter_cache[signature] = result
+        return result
+
+    def _costs(self, view: PodView, allowed: tuple[str, ...] | None) -> dict[str, float]:
+        if not view.preferred and not any(
+            t.effect in SOFT_EFFECTS for n in self.nodes for t in n.taints
+        ):
+            return {}
+        keep = set(allowed) if allowed is not None else None
+        out: dict[str, float] = {}
+        for n in self.nodes:
+            if keep is not None and n.name not in keep:
+                continue
+            cost = sum(p.weight for p in view.preferred if not p.term.matches(n.labels, n.name))
+            cost += PREFER_NO_SCHEDULE_COST * len(untolerated(view, n, SOFT_EFFECTS))
+            if cost:
+                out[n.name] = float(cost)
+        return out
+
+    # ------------------------------------------------------------ assembly
+    def build(self, name: str) -> Problem:
+        groups = list(self.groups.values())
+        for index, g in enumerate(groups):
+            g.labels = {k: v for k, v in g.view.labels.items() if _LABEL_KEY.match(k)}
+            g.labels[GROUP_LABEL] = str(index)
+            who = g.workload or g.view.ref
+            for reason in g.view.unsupported:
+                if g.pending:
+                    self._unsupported(who, g.name, reason)
+            if (
+                g.pending
+                and len(g.view.pod_terms) > 1
+                and sum(1 for t in g.view.pod_terms if not t.anti and t.weight is None) > 1
+            ):
+                self.approximations.append(
+                    f"{g.name}: several required pod affinity terms; the first-pod exemption is applied per term"
+                )
+            self._pod_affinity(index, g)
+            if g.pending:
+                for c in g.view.spread:
+                    self._spread(g, c)
+        self.selectors.apply(groups)
+        self._check_spread_owners(groups)
+        bins = self._bins(groups)
+        items = [self._item(g) for g in groups]
+        constraints = tuple(self.constraints.values())
+        has_prefs = any(i.cost for i in items) or any(c.weight is not None for c in constraints)
+        objective: tuple[dict[str, float], ...] = ({"placed": 1.0},)
+        if has_prefs:
+            objective = ({"placed": 1.0}, {"cost": 1.0, "soft": 1.0})
+        meta = {
+            "family": "kubernetes",
+            "source": self.source,
+            "scheduler_name": self.scheduler_name,
+            "notes": self.notes,
+            "unsupported": self.unsupported,
+            "approximations": self.approximations,
+            "scale": {
+                "cost": "kube weight points: Σ unmatched preferred node-affinity weights "
+                f"+ {PREFER_NO_SCHEDULE_COST:g} per untolerated PreferNoSchedule taint, per pod",
+                "soft": "preferred pod (anti-)affinity: term weight per broken domain; "
+                f"ScheduleAnyway spread: {SPREAD_SOFT_WEIGHT:g} per pod above maxSkew",
+            },
+        }
+        try:
+            return Problem(
+                name=name,
+                bins=bins,
+                items=items,
+                constraints=constraints,
+                objective=objective,
+                meta=meta,
+            )
+        except InputError as exc:
+            raise exc.with_source(self.source) from None
+
+    def _check_spread_owners(self, groups: list[_Group]) -> None:
+        by_label: dict[str, list[str]] = defaultdict(list)
+        for g in groups:
+            if g.pending:
+                for k in g.labels:
+                    by_label[k].append(g.name)
+        for key, c in self.constraints.items():
+            if not isinstance(c, Spread):
+                continue
+            (label,) = c.selector
+            others = [n for n in by_label.get(label, []) if n not in self.spread_owners[key]]
+            if others:
+                self.approximations.append(
+                    f"spread on {c.topology} for {sorted(self.spread_owners[key])}: pending pods of "
+                    f"{others[:5]} match its selector without declaring it and are held to it too"
+                )
+
+    def _bins(self, groups: list[_Group]) -> list[Bin]:
+        used: dict[str, Counter[str]] = defaultdict(Counter)
+        for g in groups:
+            for node, k in g.placed.items():
+                for r, amount in g.view.request.items():
+                    used[node][r] += amount * k
+        bins = []
+        for n in self.nodes:
+            capacity = dict(n.allocatable)
+            for r, amount in used[n.name].items():
+                if amount > capacity.get(r, 0):
+                    self.notes.append(
+                        f"Node/{n.name}: bound pods request {amount} {r} > allocatable {capacity.get(r, 0)}; "
+                        "capacity raised to their use (no room for new pods)"
+                    )
+                    capacity[r] = amount
+            labels = {k: v for k, v in n.labels.items() if _LABEL_KEY.match(k)}
+            bins.append(Bin(name=n.name, capacity=ir_resources(capacity), labels=labels))
+        return bins
+
+    def _item(self, g: _Group) -> ItemGroup:
+        meta: dict[str, Any] = {"namespace": g.view.namespace}
+        if g.pods:
+            meta["pods"] = [
+                {"namespace": p.namespace, "name": p.name, "uid": p.uid}
+                for p in sorted(g.pods, key=lambda p: p.name)
+            ]
+        if g.workload:
+            meta["workload"] = g.workload
+        if not g.pending:
+            meta["bound"] = True
+            return ItemGroup(
+                name=g.name,
+                count=g.count,
+                demand=ir_resources(g.view.request),
+                labels=g.labels,
+                priority=g.priority,
+                placed=dict(g.placed),
+                meta=meta,
+            )
+        allowed, filtered = self._filter(g.view)
+        if filtered:
+            meta["filtered"] = filtered
+        unsupported = [u["reason"] for u in self.unsupported if u["group"] == g.name]
+        if unsupported:
+            meta["unsupported"] = unsupported
+        return ItemGroup(
+            name=g.name,
+            count=g.count,
+            demand=ir_resources(g.view.request),
+            labels=g.labels,
+            priority=g.priority,
+            allowed=allowed,
+            cost=self._costs(g.view, allowed),
+            meta=meta,
+        )
+
+
+def ir_resources(amounts: Mapping[str, int]) -> dict[str, int | str]:
+    """Base-unit amounts as IR quantities (the IR reads a bare cpu number as cores)."""
+    return {r: f"{v}m" if r in MILLI_RESOURCES else v for r, v in amounts.items()}
+
+
+def _class_value(pc: Mapping[str, Any]) -> int:
+    value = pc.get("value", 0)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise bad(
+            pc, "value", f"a PriorityClass value must be an integer, got {value!r}", "PriorityClass"
+        )
+    return value
+
+
+def _replicas(w: Mapping[str, Any], spec: Mapping[str, Any]) -> int:
+    if w.get("kind") == "Job":
+        parallelism = spec.get("parallelism", 1)
+        completions = spec.get("completions")
+        value = parallelism if completions is None else min(parallelism, completions)
+        field_path = "spec.parallelism"
+    else:
+        value = spec.get("replicas", 1)
+        field_path = "spec.replicas"
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise bad(w, field_path, f"expected a non-negative integer, got {value!r}")
+    return value
+
+
+def cluster_to_problem(
+    cluster: Cluster,
+    source: str = "<manifests>",
+    *,
+    scheduler_name: str = "default-scheduler",
+    name: str | None = None,
+) -> Problem:
+    builder = _Builder(cluster, source, scheduler_name)
+    try:
+        builder.read()
+    except InputError as exc:
+        raise exc.with_source(source) from None
+    return builder.build(name or _default_name(source))
+
+
+def manifests_to_problem(
+    docs: list[Any],
+    source: str = "<manifests>",
+    *,
+    scheduler_name: str = "default-scheduler",
+    name: str | None = None,
+) -> Problem:
+    """Kubernetes manifests (Lists, multi-document YAML, ``kubectl get -o json``) -> Problem."""
+    cluster = load_cluster(docs, source)
+    return cluster_to_problem(cluster, source, scheduler_name=scheduler_name, name=name)
+
+
+def _default_name(source: str) -> str:
+    stem = Path(source).stem if source and not source.startswith("<") else ""
+    return stem or "cluster"
