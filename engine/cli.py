@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.commands.generate",
     "engine.commands.imports",
     "engine.commands.edge",
+    "engine.commands.export",
 )
 
 

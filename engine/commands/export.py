@@ -1,0 +1,71 @@
+"""`placer export FILE --format lp|mps|bqm -o OUT`: write a problem's model for an external solver.
+
+The format picks the backend through the registry (the first backend whose ``exports`` lists it:
+lp/mps from ``milp``, bqm from ``qubo``), so a new exporting backend needs no change here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from engine.errors import BackendUnavailable, InputError
+
+
+def exporter_for(fmt: str) -> str:
+    """Name of the backend that exports ``fmt``; InputError listing the known formats otherwise."""
+    from solvers import registry
+
+    known: dict[str, str] = {}
+    missing: list[str] = []
+    for name in registry.names():
+        try:
+            cls = registry.backend_class(name)
+        except BackendUnavailable:
+            missing.append(name)
+            continue
+        for exported in sorted(cls.exports):
+            known.setdefault(exported, name)
+    if fmt in known:
+        return known[fmt]
+    note = f" (backends not installed: {', '.join(missing)})" if missing else ""
+    raise InputError(
+        f"unknown export format {fmt!r}; known formats: {', '.join(sorted(known)) or 'none'}{note}",
+        path="--format",
+    )
+
+
+def export_problem(file: Path, fmt: str, output: Path) -> str:
+    """Load, export and write atomically; returns the exporting backend's name."""
+    from engine.io import load
+    from solvers import registry
+
+    backend_name = exporter_for(fmt)
+    problem = load(file)
+    data = registry.get(backend_name).export(problem, fmt)
+    tmp = output.with_name(f".{output.name}.tmp")
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(output)
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc}", source=str(output)) from None
+    return backend_name
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("export")
+    def export(
+        file: Annotated[
+            Path, typer.Argument(help="IR file, edge topology, or Kubernetes manifests")
+        ],
+        fmt: Annotated[str, typer.Option("--format", "-f", help="lp | mps | bqm")] = "lp",
+        output: Annotated[Path, typer.Option("--output", "-o", help="write the model here")] = ...,  # type: ignore[assignment]
+    ) -> None:
+        """Write the problem's model for an external solver: LP/MPS (MILP, objective level 1;
+        later levels as defined variables) or BQM (dimod, with the variable map to decode)."""
+        from engine.cli import out
+
+        backend = export_problem(file, fmt.lower(), output)
+        out.print(f"{fmt.lower()} model written to {output} (backend {backend})")
