@@ -1,0 +1,93 @@
+"""``placer serve``: the kube-scheduler extender service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8888,
+    prefix: Annotated[str, typer.Option(help="URL prefix of the verbs")] = "/scheduler",
+    snapshot: Annotated[
+        Path | None, typer.Option(help="cluster state: Kubernetes manifests or an IR file")
+    ] = None,
+    kubeconfig: Annotated[
+        Path | None, typer.Option(help="watch a live cluster through this kubeconfig")
+    ] = None,
+    in_cluster: Annotated[
+        bool, typer.Option("--in-cluster", help="watch the cluster placer runs in")
+    ] = False,
+    scheduler_name: Annotated[
+        str, typer.Option(help="plan pending pods of this schedulerName")
+    ] = "default-scheduler",
+    bind: Annotated[
+        bool, typer.Option("--bind/--no-bind", help="serve the bind verb (create Bindings)")
+    ] = False,
+    planner: Annotated[
+        bool, typer.Option("--planner/--no-planner", help="steer pods toward a background plan")
+    ] = True,
+    plan_time_limit: Annotated[float, typer.Option(help="seconds per background solve")] = 10.0,
+    plan_max_age: Annotated[
+        float, typer.Option(help="seconds after which a plan of a changed cluster is stale")
+    ] = 300.0,
+    reserve: Annotated[
+        bool,
+        typer.Option("--reserve/--no-reserve", help="filter keeps capacity the plan holds"),
+    ] = True,
+    max_body_bytes: Annotated[int, typer.Option(help="larger request bodies get 413")] = 64
+    * 2**20,
+    tls_cert: Annotated[Path | None, typer.Option(help="TLS certificate (PEM)")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="TLS private key (PEM)")] = None,
+    log_level: Annotated[str, typer.Option(help="debug | info | warning | error")] = "info",
+    print_scheduler_config: Annotated[
+        bool,
+        typer.Option(
+            "--print-scheduler-config",
+            help="print the KubeSchedulerConfiguration for this setup and exit",
+        ),
+    ] = False,
+    url: Annotated[
+        str | None, typer.Option(help="urlPrefix for --print-scheduler-config (default: own)")
+    ] = None,
+    weight: Annotated[int, typer.Option(help="extender weight for --print-scheduler-config")] = 121,
+) -> None:
+    """Run the kube-scheduler extender: filter, prioritize, preempt and bind, steered by a plan."""
+    from engine.errors import InputError
+    from engine.extender.settings import Settings
+
+    if weight < 1:
+        raise InputError("--weight must be at least 1")
+    settings = Settings(
+        host=host,
+        port=port,
+        prefix=prefix,
+        snapshot=snapshot,
+        kubeconfig=kubeconfig,
+        in_cluster=in_cluster,
+        scheduler_name=scheduler_name,
+        bind=bind,
+        planner=planner,
+        plan_time_limit=plan_time_limit,
+        plan_max_age=plan_max_age,
+        reserve=reserve,
+        max_body_bytes=max_body_bytes,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        log_level=log_level.lower(),
+    )
+    if print_scheduler_config:
+        from engine.extender.schedconfig import scheduler_config
+
+        typer.echo(scheduler_config(settings, url=url, weight=weight), nl=False)
+        return
+    from engine.extender.server import serve as run
+
+    run(settings)

@@ -1,0 +1,185 @@
+"""The ASGI app: four extender verbs, health, readiness and metrics, on Starlette.
+
+Plain Starlette routes that read the raw body and hand bytes to the handlers: no request model
+validation on the hot path (orjson parses; the handlers check only what they use), which is what
+keeps a 500-name filter under a millisecond or two.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from engine.errors import InputError
+
+from . import wire
+from .handlers import Binder, Extender
+from .metrics import Metrics
+from .planner import Planner
+from .settings import Settings
+from .state import ClusterState
+from .wire import WireError
+
+log = logging.getLogger("placer.extender")
+
+JSON = "application/json"
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing more than ``limit`` bytes (by header first, then by count)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@dataclass
+class Service:
+    """Everything one running extender holds; ``app.state.service`` in the ASGI app."""
+
+    settings: Settings
+    state: ClusterState
+    planner: Planner | None
+    extender: Extender
+    metrics: Metrics
+    watcher: Any = None
+
+
+def build_service(
+    settings: Settings,
+    *,
+    state: ClusterState | None = None,
+    binder: Binder | None = None,
+    api: Any = None,
+) -> Service:
+    """Wire state, planner, handlers and metrics together (no threads started yet)."""
+    state = state or ClusterState()
+    metrics = Metrics()
+    planner = None
+    if settings.planner:
+        planner = Planner(
+            state,
+            scheduler_name=settings.scheduler_name,
+            time_limit=settings.plan_time_limit,
+            settle=settings.plan_settle,
+            max_age=settings.plan_max_age,
+            on_plan=lambda plan: metrics.solve_seconds.observe(plan.solve_seconds),
+            on_failure=lambda _: metrics.plan_failures.inc(),
+        )
+    watcher = None
+    if api is not None:
+        from .kubeapi import ApiBinder, ClusterWatcher
+
+        watcher = ClusterWatcher(api, state)
+        if settings.bind and binder is None:
+            binder = ApiBinder(api)
+    extender = Extender(state, planner, binder=binder, counters=metrics, reserve=settings.reserve)
+    metrics.watch(state, planner)
+    return Service(settings, state, planner, extender, metrics, watcher)
+
+
+def create_app(service: Service) -> Starlette:
+    settings = service.settings
+    metrics = service.metrics
+    extender = service.extender
+    limit = settings.max_body_bytes
+
+    def verb_route(
+        verb: str, handler: Callable[[bytes], bytes], on_crash: Callable[[str], bytes] | None
+    ) -> Route:
+        latency = metrics.latency.labels(verb)
+
+        async def endpoint(request: Request) -> Response:
+            started = time.perf_counter()
+            status = 200
+            try:
+                body = await read_body(request, limit)
+                content = handler(body)
+            except BodyTooLarge:
+                status, content = 413, wire.error_body(f"request body exceeds {limit} bytes")
+            except (WireError, InputError) as exc:
+                status, content = 400, wire.error_body(str(exc))
+            except ClientDisconnect:
+                status, content = 400, wire.error_body("client disconnected")
+            except Exception as exc:  # a bug must not take the service down; tell the scheduler
+                log.exception("%s failed", verb)
+                if on_crash is None:
+                    status, content = 500, wire.error_body(f"internal error: {exc}")
+                else:
+                    content = on_crash(f"placer internal error: {exc}")
+            metrics.requests.labels(verb, str(status)).inc()
+            latency.observe(time.perf_counter() - started)
+            return Response(content, status_code=status, media_type=JSON)
+
+        return Route(f"{settings.route_prefix}/{verb}", endpoint, methods=["POST"])
+
+    async def healthz(_: Request) -> Response:
+        return Response(b'{"status":"ok"}', media_type=JSON)
+
+    async def readyz(_: Request) -> Response:
+        if service.state.synced:
+            return Response(b'{"status":"ready"}', media_type=JSON)
+        return Response(b'{"status":"syncing cluster state"}', status_code=503, media_type=JSON)
+
+    async def metrics_endpoint(_: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if service.watcher is not None:
+            service.watcher.start()
+        elif not settings.live:
+            service.state.mark_synced()  # snapshot or request-fed state: ready at once
+        if service.planner is not None:
+            service.planner.start()
+        log.info("placer extender serving on %s", settings.route_prefix or "/")
+        try:
+            yield
+        finally:
+            if service.planner is not None:
+                service.planner.stop()
+            if service.watcher is not None:
+                service.watcher.stop()
+
+    routes = [
+        verb_route("filter", extender.filter, wire.filter_error),
+        verb_route("prioritize", extender.prioritize, None),
+        verb_route("preempt", extender.preempt, None),
+        verb_route("bind", extender.bind, wire.binding_result),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+    ]
+    async def http_error(_: Request, exc: Exception) -> Response:
+        code = getattr(exc, "status_code", 500)
+        detail = getattr(exc, "detail", "error")
+        return Response(wire.error_body(str(detail)), status_code=code, media_type=JSON)
+
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={404: http_error, 405: http_error},
+    )
+    app.state.service = service
+    return app

@@ -1,0 +1,81 @@
+"""Prometheus metrics of one service instance (its own registry, so tests can run several)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+if TYPE_CHECKING:
+    from .planner import Planner
+    from .state import ClusterState
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+SOLVE_BUCKETS = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "placer_extender_requests", "Extender requests by verb and HTTP status.",
+            ["verb", "code"], registry=r,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "placer_extender_request_seconds", "Time to answer an extender request.",
+            ["verb"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.fallbacks = Counter(
+            "placer_extender_fallbacks",
+            "Requests answered by greedy scoring instead of the plan, by reason "
+            "(no_plan, stale_plan, uncovered_pod, planner_off).",
+            ["verb", "reason"], registry=r,
+        )  # fmt: skip
+        self.planned_requests = Counter(
+            "placer_extender_planned_requests", "Requests steered by the plan.", ["verb"],
+            registry=r,
+        )  # fmt: skip
+        self.solve_seconds = Histogram(
+            "placer_extender_plan_solve_seconds", "Wall time of each background plan (build + solve).",
+            buckets=SOLVE_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.plan_failures = Counter(
+            "placer_extender_plan_failures", "Background plans that failed.", registry=r
+        )
+        self.plan_age = Gauge(
+            "placer_extender_plan_age_seconds",
+            "Seconds since the current plan was published (-1: no plan).",
+            registry=r,
+        )
+        self.plan_groups = Gauge(
+            "placer_extender_plan_groups", "Pending pod groups the current plan targets.",
+            registry=r,
+        )  # fmt: skip
+        self.nodes = Gauge("placer_extender_nodes", "Nodes in the service's state.", registry=r)
+        self.pending = Gauge(
+            "placer_extender_pending_pods", "Pending pods in the service's state.", registry=r
+        )
+
+    # Counters protocol used by the handlers
+    def fallback(self, verb: str, reason: str) -> None:
+        self.fallbacks.labels(verb, reason).inc()
+
+    def planned(self, verb: str) -> None:
+        self.planned_requests.labels(verb).inc()
+
+    def watch(self, state: ClusterState, planner: Planner | None) -> None:
+        """Gauges computed when scraped, from the live state and plan."""
+        self.nodes.set_function(lambda: len(state.nodes))
+        self.pending.set_function(lambda: sum(1 for p in list(state.pods.values()) if p.node is None))
+
+        def age() -> float:
+            plan = planner.current if planner is not None else None
+            return -1.0 if plan is None else plan.age()
+
+        def groups() -> float:
+            plan = planner.current if planner is not None else None
+            return 0.0 if plan is None else float(sum(1 for t in plan.targets.values() if t))
+
+        self.plan_age.set_function(age)
+        self.plan_groups.set_function(groups)

@@ -1,0 +1,232 @@
+"""The background planner: solve the whole cluster out of band, publish target nodes per pod group.
+
+kube-scheduler asks about one pod at a time and only on a sample of nodes, so a global plan can
+only be computed beside it. A daemon thread waits for the cluster state to change, lets changes
+settle for a moment, builds the problem through the Kubernetes adapter, solves it with ``cpsat``
+under a time budget, and swaps the new plan in with one reference assignment. Requests read
+whatever plan is current and never wait for a solve.
+
+A published plan is consumed as pods are bound: each binding onto a planned node takes one from
+that node's remaining count, so the plan keeps steering the rest of the group while the next
+solve runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .state import ClusterState, PodRecord
+
+log = logging.getLogger("placer.extender.planner")
+
+
+@dataclass
+class Plan:
+    """Target nodes for pending pod groups, computed from one version of the cluster state."""
+
+    version: int
+    created: float  # time.monotonic() when published
+    solve_seconds: float
+    status: str
+    targets: dict[str, dict[str, int]]  # group -> node -> pods still to place there
+    group_of_uid: dict[str, str]  # pending pod uid -> its group
+    demand: dict[str, dict[str, int]]  # group -> one pod's request
+    reserved: dict[str, dict[str, int]] = field(default_factory=dict)  # node -> resource -> amount
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        for group, nodes in self.targets.items():
+            for node, count in nodes.items():
+                self._reserve(node, group, count)
+
+    def _reserve(self, node: str, group: str, count: int) -> None:
+        held = self.reserved.setdefault(node, {})
+        for resource, amount in self.demand.get(group, {}).items():
+            held[resource] = held.get(resource, 0) + count * amount
+
+    def consume(self, uid: str, group: str | None, node: str) -> bool:
+        """A pod of ``group`` was bound to ``node``: one fewer to place there, if planned."""
+        group = self.group_of_uid.get(uid, group)
+        if group is None:
+            return False
+        with self.lock:
+            nodes = self.targets.get(group)
+            if not nodes or nodes.get(node, 0) <= 0:
+                return False
+            nodes[node] -= 1
+            if nodes[node] == 0:
+                del nodes[node]
+            self._reserve(node, group, -1)
+            return True
+
+    def age(self) -> float:
+        return time.monotonic() - self.created
+
+
+def plan_from_solution(
+    problem: Any, solution: Any, version: int, started: float, created: float
+) -> Plan:
+    """New placements of pending groups (plan count minus pods already there) as targets."""
+    targets: dict[str, dict[str, int]] = {}
+    group_of_uid: dict[str, str] = {}
+    demand: dict[str, dict[str, int]] = {}
+    counts = solution.counts() if solution.status.has_plan else {}
+    for item in problem.items:
+        pods = item.meta.get("pods") or ()
+        for pod in pods:
+            uid = pod.get("uid") or f"{pod.get('namespace', 'default')}/{pod.get('name', '')}"
+            group_of_uid[str(uid)] = item.name
+        demand[item.name] = dict(item.demand)
+        nodes = {}
+        for b in problem.bins:
+            new = counts.get((item.name, b.name), 0) - item.placed.get(b.name, 0)
+            if new > 0:
+                nodes[b.name] = new
+        if nodes:
+            targets[item.name] = nodes
+    return Plan(
+        version=version,
+        created=created,
+        solve_seconds=created - started,
+        status=str(solution.status),
+        targets=targets,
+        group_of_uid=group_of_uid,
+        demand=demand,
+    )
+
+
+class Planner:
+    """Re-plans in a daemon thread whenever the cluster changes; ``current`` is never blocked on."""
+
+    def __init__(
+        self,
+        state: ClusterState,
+        *,
+        scheduler_name: str = "default-scheduler",
+        time_limit: float = 10.0,
+        settle: float = 0.5,
+        max_age: float = 300.0,
+        backend: str = "cpsat",
+        on_plan: Callable[[Plan], None] | None = None,
+        on_failure: Callable[[str], None] | None = None,
+    ) -> None:
+        self.state = state
+        self.scheduler_name = scheduler_name
+        self.time_limit = time_limit
+        self.settle = settle
+        self.max_age = max_age
+        self.backend = backend
+        self.on_plan = on_plan
+        self.on_failure = on_failure
+        self.current: Plan | None = None
+        self.solving = False
+        self.last_error: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        state.on_bound.append(self._consume)
+
+    # ---- lifecycle ----
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="placer-planner", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        with self.state.changed:
+            self.state.changed.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        planned = -1
+        while not self._stop.is_set():
+            with self.state.changed:
+                if self.state.version == planned or not self.state.synced:
+                    self.state.changed.wait(timeout=1.0)
+                    continue
+            # Let a burst of changes (a Deployment scaling up) settle before solving.
+            seen = self.state.version
+            while not self._stop.wait(self.settle) and self.state.version != seen:
+                seen = self.state.version
+            if self._stop.is_set():
+                return
+            planned = self.plan_once()
+
+    # ---- one solve ----
+    def plan_once(self) -> int:
+        """Solve the current state and publish the plan; returns the state version it used."""
+        from engine import kube
+        from engine.solve import solve
+
+        with self.state.lock:
+            version = self.state.version
+            docs = self.state.documents()
+            has_pending = any(p.node is None for p in self.state.pods.values())
+        if not has_pending or not self.state.nodes:
+            self.current = None
+            return version
+        started = time.monotonic()
+        self.solving = True
+        try:
+            problem = kube.manifests_to_problem(
+                docs, "placer-serve", scheduler_name=self.scheduler_name
+            )
+            solution = solve(problem, self.backend, time_limit=self.time_limit, threads=1)
+        except Exception as exc:  # a failed solve must never take the service down
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.warning("planning failed: %s", self.last_error)
+            if self.on_failure is not None:
+                self.on_failure(self.last_error)
+            return version
+        finally:
+            self.solving = False
+        plan = plan_from_solution(problem, solution, version, started, time.monotonic())
+        with self.state.lock:
+            # Pods bound while we solved: take them off the new plan before anyone reads it.
+            for logged_version, uid, node in list(self.state.bind_log):
+                if logged_version > version:
+                    plan.consume(uid, None, node)
+            self.current = plan
+        self.last_error = None
+        log.info(
+            "plan v%d: %s in %.2fs, %d group(s) targeted",
+            version,
+            plan.status,
+            plan.solve_seconds,
+            len(plan.targets),
+        )
+        if self.on_plan is not None:
+            self.on_plan(plan)
+        return version
+
+    def _consume(self, pod: PodRecord, node: str) -> None:
+        plan = self.current
+        if plan is not None:
+            plan.consume(pod.uid, None, node)
+
+    # ---- what requests ask ----
+    def usable(self) -> tuple[Plan | None, str]:
+        """The plan to steer by, or None and why not (for the fallback counter)."""
+        plan = self.current
+        if plan is None:
+            return None, "no_plan"
+        if plan.version != self.state.version and plan.age() > self.max_age:
+            return None, "stale_plan"
+        return plan, ""
+
+    def targets_for(
+        self, plan: Plan, uid: str, group_key: Callable[[], str | None]
+    ) -> tuple[str | None, Mapping[str, int]]:
+        """(group, remaining targets) of a pod; the group key is computed only if the uid is new."""
+        group = plan.group_of_uid.get(uid)
+        if group is None:
+            group = group_key()
+        if group is None:
+            return None, {}
+        return group, plan.targets.get(group, {})

@@ -1,0 +1,62 @@
+"""Run the extender under uvicorn: load state, attach the cluster, serve until SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+from engine.errors import InputError
+
+from .app import build_service, create_app
+from .settings import Settings
+from .state import ClusterState
+
+log = logging.getLogger("placer.extender")
+
+
+def prepare(settings: Settings) -> Any:
+    """The ASGI app for these settings, with the snapshot loaded and the cluster API attached."""
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        raise InputError("--tls-cert and --tls-key go together")
+    if settings.bind and not settings.live:
+        log.warning("--bind without a cluster: bindings are recorded in placer's state only")
+    state = ClusterState()
+    if settings.snapshot is not None:
+        from .snapshot import load_snapshot
+
+        nodes, pods = load_snapshot(settings.snapshot, state)
+        log.info("snapshot %s: %d nodes, %d pods", settings.snapshot, nodes, pods)
+    api = None
+    if settings.live:
+        from .kubeapi import core_api
+
+        kubeconfig = str(settings.kubeconfig) if settings.kubeconfig else None
+        try:
+            api = core_api(kubeconfig, in_cluster=settings.in_cluster)
+        except Exception as exc:
+            raise InputError(f"cannot load cluster credentials: {exc}", source=kubeconfig) from None
+    return create_app(build_service(settings, state=state, api=api))
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # The planner thread holds the GIL while it builds a model; switch to request threads often.
+    sys.setswitchinterval(0.001)
+    app = prepare(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
+        ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
+        log_level=settings.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+        lifespan="on",
+    )
+    uvicorn.Server(config).run()

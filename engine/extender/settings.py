@@ -1,0 +1,44 @@
+"""How one ``placer serve`` instance runs (set from the CLI; tests build them directly)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_PREFIX = "/scheduler"
+DEFAULT_MAX_BODY = 64 * 2**20  # a full NodeList of 5,000 nodes is about 25 MB
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8888
+    prefix: str = DEFAULT_PREFIX
+    snapshot: Path | None = None
+    kubeconfig: Path | None = None
+    in_cluster: bool = False
+    scheduler_name: str = "default-scheduler"
+    bind: bool = False  # act as the binder (bindVerb); creates Bindings when a cluster is attached
+    planner: bool = True
+    plan_time_limit: float = 10.0
+    plan_settle: float = 0.5
+    plan_max_age: float = 300.0
+    reserve: bool = True  # filter keeps capacity the plan holds for other pending groups
+    max_body_bytes: int = DEFAULT_MAX_BODY
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    log_level: str = "info"
+
+    @property
+    def live(self) -> bool:
+        return self.kubeconfig is not None or self.in_cluster
+
+    @property
+    def has_cache(self) -> bool:
+        """Does the service hold node state of its own (so the scheduler may send names only)?"""
+        return self.live or self.snapshot is not None
+
+    @property
+    def route_prefix(self) -> str:
+        prefix = "/" + self.prefix.strip("/")
+        return "" if prefix == "/" else prefix

@@ -1,0 +1,373 @@
+"""The cluster as the extender sees it: nodes, pods, and what each node has left.
+
+Writers (the Kubernetes watch, snapshot loading, the bind verb, nodes and pods arriving in
+requests) take one lock; the request path reads plain dicts without it (each read is atomic under
+the GIL, and a score computed from a value one event old is as good as kube-scheduler's own
+cache). Objects are kept slimmed to the fields scheduling reads, so 50,000 pods stay small.
+Every change that can alter a plan bumps ``version``; the planner watches that number.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
+
+_POD_SPEC_KEYS = (
+    "nodeName",
+    "schedulerName",
+    "priority",
+    "priorityClassName",
+    "preemptionPolicy",
+    "nodeSelector",
+    "affinity",
+    "tolerations",
+    "topologySpreadConstraints",
+    "overhead",
+    "schedulingGates",
+)
+_POD_META_KEYS = ("name", "namespace", "uid", "labels", "ownerReferences", "creationTimestamp")
+_NODE_META_KEYS = ("name", "uid", "labels", "resourceVersion")
+
+
+def slim_pod(pod: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of a Pod that scheduling reads (drops env, volumes, images, status noise)."""
+    meta = pod.get("metadata") or {}
+    spec = pod.get("spec") or {}
+    slim_spec: dict[str, Any] = {k: spec[k] for k in _POD_SPEC_KEYS if spec.get(k) is not None}
+    for key in ("containers", "initContainers"):
+        containers = spec.get(key)
+        if containers:
+            slim_spec[key] = [
+                {
+                    k: c[k]
+                    for k in ("name", "resources", "restartPolicy")
+                    if isinstance(c, dict) and c.get(k) is not None
+                }
+                for c in containers
+            ]
+    phase = (pod.get("status") or {}).get("phase")
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {k: meta[k] for k in _POD_META_KEYS if meta.get(k) is not None},
+        "spec": slim_spec,
+        "status": {"phase": phase} if phase else {},
+    }
+
+
+def slim_node(node: Mapping[str, Any]) -> dict[str, Any]:
+    meta = node.get("metadata") or {}
+    spec = node.get("spec") or {}
+    status = node.get("status") or {}
+    conditions = [
+        c for c in status.get("conditions") or () if isinstance(c, dict) and c.get("type") == "Ready"
+    ]
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {k: meta[k] for k in _NODE_META_KEYS if meta.get(k) is not None},
+        "spec": {k: spec[k] for k in ("unschedulable", "taints") if spec.get(k) is not None},
+        "status": {
+            k: v
+            for k, v in (
+                ("allocatable", status.get("allocatable")),
+                ("capacity", status.get("capacity")),
+                ("conditions", conditions or None),
+            )
+            if v is not None
+        },
+    }
+
+
+def node_unusable_reason(node: Mapping[str, Any]) -> str | None:
+    """kube-scheduler's reason when a node takes no new pods at all (cordoned or not Ready)."""
+    if (node.get("spec") or {}).get("unschedulable"):
+        return "node(s) were unschedulable"
+    for cond in (node.get("status") or {}).get("conditions") or ():
+        if cond.get("type") == "Ready" and cond.get("status") != "True":
+            return "node(s) were not ready"
+    return None
+
+
+@dataclass(slots=True)
+class NodeRecord:
+    name: str
+    obj: dict[str, Any]
+    allocatable: dict[str, int]
+    used: dict[str, int] = field(default_factory=dict)
+    unusable: str | None = None
+    resource_version: str | None = None
+    generation: int = 0
+
+    def free(self, resource: str) -> int:
+        return self.allocatable.get(resource, 0) - self.used.get(resource, 0)
+
+
+@dataclass(slots=True)
+class PodRecord:
+    uid: str
+    namespace: str
+    name: str
+    obj: dict[str, Any]
+    request: dict[str, int]
+    priority: int
+    node: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
+
+
+def pod_identity(pod: Mapping[str, Any]) -> tuple[str, str, str]:
+    """(namespace, name, uid); the uid falls back to namespace/name for hand-written manifests."""
+    meta = pod.get("metadata") or {}
+    namespace = str(meta.get("namespace") or "default")
+    name = str(meta.get("name") or "")
+    uid = str(meta.get("uid") or f"{namespace}/{name}")
+    return namespace, name, uid
+
+
+def pod_priority(pod: Mapping[str, Any]) -> int:
+    value = (pod.get("spec") or {}).get("priority")
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _kube() -> Any:
+    from engine import kube
+
+    return kube
+
+
+class ClusterState:
+    """Nodes and pods with per-node usage; safe for one writer lock and lock-free readers."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.nodes: dict[str, NodeRecord] = {}
+        self.pods: dict[str, PodRecord] = {}
+        self.pod_uid_by_key: dict[tuple[str, str], str] = {}
+        self.version = 0
+        self.synced = False
+        # PriorityClasses and Namespaces, passed through to the planner's adapter call.
+        self.extra_docs: list[dict[str, Any]] = []
+        self.changed = threading.Condition(self.lock)
+        # Called (under the lock) with (pod, node) whenever a pending pod becomes bound.
+        self.on_bound: list[Callable[[PodRecord, str], None]] = []
+        # (version, pod uid, node) of recent bindings, so a plan computed from an older
+        # version can account for pods bound while it was being solved.
+        self.bind_log: deque[tuple[int, str, str]] = deque(maxlen=100_000)
+
+    # ---- bookkeeping ----
+    def _bump(self) -> None:
+        self.version += 1
+        self.changed.notify_all()
+
+    def _charge(self, pod: PodRecord, sign: int) -> None:
+        if pod.node is None:
+            return
+        node = self.nodes.get(pod.node)
+        if node is None:
+            return
+        for resource, amount in pod.request.items():
+            node.used[resource] = node.used.get(resource, 0) + sign * amount
+
+    def _bound(self, pod: PodRecord, node: str) -> None:
+        self.bind_log.append((self.version + 1, pod.uid, node))
+        for hook in self.on_bound:
+            hook(pod, node)
+
+    # ---- nodes ----
+    def upsert_node(self, obj: Mapping[str, Any]) -> bool:
+        """Add or update a node; False when it is unchanged (same resourceVersion)."""
+        meta = obj.get("metadata") or {}
+        name = meta.get("name")
+        if not isinstance(name, str) or not name:
+            return False
+        rv = meta.get("resourceVersion")
+        current = self.nodes.get(name)
+        if current is not None and rv is not None and current.resource_version == rv:
+            return False
+        slim = slim_node(obj)
+        allocatable = _kube().node_allocatable(slim)
+        with self.lock:
+            current = self.nodes.get(name)
+            record = NodeRecord(
+                name=name,
+                obj=slim,
+                allocatable=allocatable,
+                unusable=node_unusable_reason(slim),
+                resource_version=rv,
+                generation=(current.generation + 1) if current else 0,
+            )
+            if current is not None:
+                record.used = current.used
+            else:
+                for pod in self.pods.values():
+                    if pod.node == name:
+                        for r, amount in pod.request.items():
+                            record.used[r] = record.used.get(r, 0) + amount
+            if current is not None and (
+                current.allocatable == record.allocatable
+                and current.unusable == record.unusable
+                and current.obj["metadata"].get("labels") == slim["metadata"].get("labels")
+                and current.obj["spec"] == slim["spec"]
+            ):
+                record.generation = current.generation  # nothing scheduling reads has changed
+                self.nodes[name] = record
+                return False
+            self.nodes[name] = record
+            self._bump()
+            return True
+
+    def delete_node(self, name: str) -> None:
+        with self.lock:
+            if self.nodes.pop(name, None) is not None:
+                self._bump()
+
+    # ---- pods ----
+    def upsert_pod(self, obj: Mapping[str, Any]) -> PodRecord | None:
+        """Add or update a pod; terminal pods are dropped (they hold no capacity)."""
+        namespace, name, uid = pod_identity(obj)
+        if not name:
+            return None
+        phase = (obj.get("status") or {}).get("phase")
+        if phase in TERMINAL_PHASES:
+            self.delete_pod(uid)
+            return None
+        slim = slim_pod(obj)
+        node = (slim["spec"].get("nodeName") or None) if isinstance(slim["spec"], dict) else None
+        record = PodRecord(
+            uid=uid,
+            namespace=namespace,
+            name=name,
+            obj=slim,
+            request=_kube().pod_request(slim),
+            priority=pod_priority(slim),
+            node=node,
+        )
+        with self.lock:
+            current = self.pods.get(uid)
+            if current is not None and current.obj == record.obj:
+                return current
+            if current is not None:
+                self._charge(current, -1)
+            self.pods[uid] = record
+            self.pod_uid_by_key[record.key] = uid
+            self._charge(record, +1)
+            if node is not None and (current is None or current.node is None):
+                self._bound(record, node)
+            self._bump()
+            return record
+
+    def observe_pending(self, obj: Mapping[str, Any]) -> PodRecord | None:
+        """A pod seen in a scheduler request: learn it if new (it is pending by definition)."""
+        _, _, uid = pod_identity(obj)
+        current = self.pods.get(uid)
+        if current is not None:
+            return current
+        return self.upsert_pod(obj)
+
+    def delete_pod(self, uid: str) -> None:
+        with self.lock:
+            record = self.pods.pop(uid, None)
+            if record is None:
+                return
+            self._charge(record, -1)
+            if self.pod_uid_by_key.get(record.key) == uid:
+                del self.pod_uid_by_key[record.key]
+            self._bump()
+
+    def bind(self, namespace: str, name: str, uid: str, node: str) -> str | None:
+        """Record a binding; None on success (also when already bound there), else the error."""
+        with self.lock:
+            record = self.pods.get(uid) if uid else None
+            if record is None:
+                found = self.pod_uid_by_key.get((namespace, name))
+                record = self.pods.get(found) if found else None
+            if record is None:
+                return None  # not tracked here: the apiserver is the judge
+            if record.node == node:
+                return None
+            if record.node is not None:
+                return f"pod {namespace}/{name} is already bound to node {record.node}"
+            spec = dict(record.obj["spec"])
+            spec["nodeName"] = node
+            record.obj = {**record.obj, "spec": spec}
+            record.node = node
+            self._charge(record, +1)
+            self._bound(record, node)
+            self._bump()
+            return None
+
+    # ---- bulk ----
+    def replace(self, nodes: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]]) -> None:
+        """Start over from a full listing (snapshot load or a watch re-list)."""
+        with self.lock:
+            self.nodes.clear()
+            self.pods.clear()
+            self.pod_uid_by_key.clear()
+            for node in nodes:
+                self.upsert_node(node)
+            for pod in pods:
+                self.upsert_pod(pod)
+            self.synced = True
+            self._bump()
+
+    def replace_nodes(self, nodes: Iterable[Mapping[str, Any]]) -> None:
+        """A fresh node listing: upsert each, drop the ones no longer listed."""
+        with self.lock:
+            seen = set()
+            for node in nodes:
+                self.upsert_node(node)
+                seen.add((node.get("metadata") or {}).get("name"))
+            for name in [n for n in self.nodes if n not in seen]:
+                self.delete_node(name)
+
+    def replace_pods(self, pods: Iterable[Mapping[str, Any]]) -> None:
+        """A fresh pod listing: upsert each, drop the ones no longer listed."""
+        with self.lock:
+            seen = set()
+            for pod in pods:
+                seen.add(pod_identity(pod)[2])
+                self.upsert_pod(pod)
+            for uid in [u for u in self.pods if u not in seen]:
+                self.delete_pod(uid)
+
+    def mark_synced(self) -> None:
+        with self.lock:
+            self.synced = True
+            self._bump()
+
+    def pending(self) -> list[PodRecord]:
+        return [p for p in list(self.pods.values()) if p.node is None]
+
+    def documents(self) -> list[dict[str, Any]]:
+        """Slim Node and Pod objects, the input of the Kubernetes adapter (for the planner)."""
+        with self.lock:
+            return [
+                *self.extra_docs,
+                *(n.obj for n in self.nodes.values()),
+                *(p.obj for p in self.pods.values()),
+            ]
+
+    def check_usage(self) -> list[str]:
+        """Mismatches between per-node usage and the pods bound there (empty = consistent)."""
+        with self.lock:
+            expected: dict[str, dict[str, int]] = {name: {} for name in self.nodes}
+            for pod in self.pods.values():
+                if pod.node in expected:
+                    used = expected[pod.node]
+                    for r, amount in pod.request.items():
+                        used[r] = used.get(r, 0) + amount
+            problems = []
+            for name, record in self.nodes.items():
+                actual = {r: v for r, v in record.used.items() if v}
+                want = {r: v for r, v in expected[name].items() if v}
+                if actual != want:
+                    problems.append(f"{name}: used {actual} but pods sum to {want}")
+            return problems

@@ -1,0 +1,176 @@
+"""The ``k8s.io/kube-scheduler/extender/v1`` wire format, as Go's ``encoding/json`` speaks it.
+
+The Go structs carry no json tags, so keys are the Go field names (PascalCase), every unset
+pointer, map or slice is ``null`` (never omitted), and decoding matches keys case-insensitively.
+We emit exactly what Go emits and read whatever casing arrives. Embedded Kubernetes objects
+(``v1.Pod``, ``v1.NodeList``) keep their camelCase API keys; if a client lowercased those too,
+``canonical_object`` restores them from the official client's field names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+import orjson
+
+# Fields of Kubernetes objects whose keys are user data (label keys, resource names), never
+# field names: their keys are kept exactly as they came.
+_FREE_FORM_MAPS = frozenset(
+    {
+        "labels",
+        "annotations",
+        "nodeSelector",
+        "requests",
+        "limits",
+        "overhead",
+        "capacity",
+        "allocatable",
+        "matchLabels",
+        "data",
+    }
+)
+
+
+class WireError(ValueError):
+    """A request body that is not a valid extender message (answered with HTTP 400)."""
+
+
+GO_FIELDS = frozenset(
+    {
+        "Pod",
+        "Nodes",
+        "NodeNames",
+        "NodeNameToVictims",
+        "NodeNameToMetaVictims",
+        "PodName",
+        "PodNamespace",
+        "PodUID",
+        "Node",
+    }
+)
+
+
+def decode_body(body: bytes) -> tuple[dict[str, Any], bool]:
+    """Parse a request body: (the object with lowercased top-level keys, were keys Go-exact?)."""
+    if not body:
+        raise WireError("empty request body")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise WireError(f"malformed JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise WireError(f"expected a JSON object, got {type(data).__name__}")
+    exact = all(k in GO_FIELDS for k in data)
+    return lower_keys(data), exact
+
+
+def lower_keys(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {k.lower() if isinstance(k, str) else k: v for k, v in data.items()}
+
+
+def field(data: Mapping[str, Any], name: str) -> Any:
+    """A wire-struct field by its lowercased Go name; absent and ``null`` both read as None."""
+    return data.get(name)
+
+
+def object_field(data: Mapping[str, Any], name: str, what: str) -> dict[str, Any] | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise WireError(f"{what} must be an object or null, got {type(value).__name__}")
+    return value
+
+
+@lru_cache(maxsize=1)
+def _kubernetes_field_names() -> dict[str, str]:
+    """lowercase -> camelCase for every field of every object the official client knows."""
+    import inspect
+
+    import kubernetes.client.models as models
+
+    names: dict[str, str] = {}
+    for _, cls in inspect.getmembers(models, inspect.isclass):
+        for json_name in getattr(cls, "attribute_map", {}).values():
+            names.setdefault(json_name.lower(), json_name)
+    return names
+
+
+def canonical_object(obj: Any) -> Any:
+    """A Kubernetes object with its camelCase field names restored (label keys untouched).
+
+    Used only for requests whose wire keys were not Go's exact casing: kube-scheduler itself
+    always sends API-cased objects, so its requests never pay for this walk.
+    """
+    if not isinstance(obj, dict):
+        return obj
+    restored: dict[str, Any] = _restore(obj, _kubernetes_field_names())
+    return restored
+
+
+def _restore(value: Any, names: Mapping[str, str]) -> Any:
+    if isinstance(value, list):
+        return [_restore(v, names) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        name = names.get(key.lower(), key) if isinstance(key, str) else key
+        out[name] = item if name in _FREE_FORM_MAPS else _restore(item, names)
+    return out
+
+
+# ---- responses (exact Go encodings) ----
+
+
+def filter_result(
+    *,
+    node_names: list[str] | None,
+    nodes: dict[str, Any] | None,
+    failed: Mapping[str, str],
+    unresolvable: Mapping[str, str],
+    error: str = "",
+) -> bytes:
+    """``ExtenderFilterResult``: all five fields, nil ones as null, as Go marshals it."""
+    return orjson.dumps(
+        {
+            "Nodes": nodes,
+            "NodeNames": node_names,
+            "FailedNodes": dict(failed),
+            "FailedAndUnresolvableNodes": dict(unresolvable),
+            "Error": error,
+        }
+    )
+
+
+def filter_error(message: str) -> bytes:
+    return filter_result(node_names=None, nodes=None, failed={}, unresolvable={}, error=message)
+
+
+def host_priority_list(scores: Mapping[str, int] | list[tuple[str, int]]) -> bytes:
+    """``HostPriorityList``: a bare array of ``{"Host","Score"}``."""
+    pairs = scores.items() if isinstance(scores, Mapping) else scores
+    return orjson.dumps([{"Host": host, "Score": int(score)} for host, score in pairs])
+
+
+def binding_result(error: str = "") -> bytes:
+    return orjson.dumps({"Error": error})
+
+
+def preemption_result(victims: Mapping[str, tuple[list[str], int]]) -> bytes:
+    """``ExtenderPreemptionResult``: always ``NodeNameToMetaVictims`` (victims by UID)."""
+    return orjson.dumps(
+        {
+            "NodeNameToMetaVictims": {
+                node: {"Pods": [{"UID": uid} for uid in uids], "NumPDBViolations": int(pdb)}
+                for node, (uids, pdb) in victims.items()
+            }
+        }
+    )
+
+
+def error_body(message: str) -> bytes:
+    """The JSON error for callers that sent something unreadable (HTTP 4xx)."""
+    return orjson.dumps({"Error": message})

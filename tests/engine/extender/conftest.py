@@ -1,0 +1,148 @@
+"""A real uvicorn server on a free loopback port per test, and small Node/Pod builders."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import uvicorn
+
+from engine.extender.app import Service, build_service, create_app
+from engine.extender.settings import Settings
+from engine.extender.state import ClusterState
+
+GI = "Gi"
+
+
+def node(name: str, cpu: str = "4", memory: str = "16Gi", **labels: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "resourceVersion": "1",
+            "labels": {"kubernetes.io/hostname": name, **labels},
+        },
+        "spec": {},
+        "status": {
+            "allocatable": {"cpu": cpu, "memory": memory, "pods": "110"},
+            "conditions": [{"type": "Ready", "status": "True"}],
+        },
+    }
+
+
+def pod(
+    name: str,
+    cpu: str = "1",
+    memory: str = "1Gi",
+    *,
+    node_name: str | None = None,
+    owner: str | None = None,
+    priority: int | None = None,
+    namespace: str = "default",
+    **spec: Any,
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": namespace, "uid": f"uid-{name}"}
+    if owner:
+        meta["ownerReferences"] = [
+            {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": owner, "uid": f"rs-{owner}",
+             "controller": True}
+        ]  # fmt: skip
+        meta["labels"] = {"app": owner}
+    body: dict[str, Any] = {
+        "containers": [
+            {"name": "main", "image": "busybox", "resources": {"requests": {"cpu": cpu, "memory": memory}}}
+        ],
+        "schedulerName": "default-scheduler",
+        **spec,
+    }  # fmt: skip
+    if node_name:
+        body["nodeName"] = node_name
+    if priority is not None:
+        body["priority"] = priority
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": body, "status": {}}
+
+
+@dataclass
+class Running:
+    url: str
+    service: Service
+    server: uvicorn.Server
+
+    @property
+    def state(self) -> ClusterState:
+        return self.service.state
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(service: Service, **config: Any) -> tuple[uvicorn.Server, threading.Thread]:
+    app = create_app(service)
+    cfg = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=service.settings.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        **config,
+    )
+    server = uvicorn.Server(cfg)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    return server, thread
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., Running]]:
+    """serve(nodes, pods, **settings) -> Running; every server is stopped after the test."""
+    started: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def start(
+        nodes: list[dict[str, Any]] = (),  # type: ignore[assignment]
+        pods: list[dict[str, Any]] = (),  # type: ignore[assignment]
+        *,
+        binder: Any = None,
+        uvicorn_config: dict[str, Any] | None = None,
+        **overrides: Any,
+    ) -> Running:
+        overrides.setdefault("planner", False)
+        overrides.setdefault("plan_settle", 0.05)
+        overrides.setdefault("plan_time_limit", 5.0)
+        settings = Settings(port=free_port(), **overrides)
+        state = ClusterState()
+        if nodes or pods:
+            state.replace(nodes, pods)
+        service = build_service(settings, state=state, binder=binder)
+        server, thread = start_server(service, **(uvicorn_config or {}))
+        started.append((server, thread))
+        scheme = "https" if settings.tls_cert else "http"
+        return Running(f"{scheme}://127.0.0.1:{settings.port}", service, server)
+
+    yield start
+    for server, _thread in started:
+        server.should_exit = True
+    for _, thread in started:
+        thread.join(10)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.02)
