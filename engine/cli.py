@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.commands.imports",
     "engine.commands.edge",
     "engine.commands.export",
+    "engine.commands.serve",
 )
 
 
