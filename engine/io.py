@@ -176,9 +176,24 @@ def load_solution(path: str | Path) -> Solution:
         raise validation_to_input_error(exc, source) from None
 
 
+def _quantities_as_text(data: dict[str, Any]) -> None:
+    """Resource maps hold base units (millicores for cpu); write them as quantities that load back
+    to the same integers (a bare 8000 would read as 8000 cores)."""
+    from .quantity import format_quantity
+
+    maps = [(data.get("bins", []), "capacity"), (data.get("items", []), "demand")]
+    maps += [(data.get("constraints", []), "limits"), (data.get("tenants", []), "quota")]
+    for rows, key in maps:
+        for row in rows:
+            if isinstance(row.get(key), dict):
+                text = {r: format_quantity(r, n) for r, n in row[key].items()}
+                row[key] = {r: int(t) if t.isdigit() else t for r, t in text.items()}
+
+
 def dump_problem(problem: Problem, path: str | Path) -> None:
     data = problem.model_dump(by_alias=True, exclude_defaults=True, mode="json")
     data = {"apiVersion": "placer/v1", "kind": "Problem", **data}
+    _quantities_as_text(data)
     text = (
         json.dumps(data, indent=1)
         if str(path).endswith(".json")

@@ -10,7 +10,7 @@ import importlib
 
 import typer
 
-GENERATE_MODULES: tuple[str, ...] = ("engine.edge_generate",)
+GENERATE_MODULES: tuple[str, ...] = ("engine.edge_generate", "engine.generate", "engine.fair.generate")
 
 
 def register(app: typer.Typer) -> None:
