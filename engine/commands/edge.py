@@ -4,11 +4,29 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+if TYPE_CHECKING:
+    from engine.ir import Problem
+
 DEFAULT_METHODS = ("cloud-only", "edge-first", "greedy", "cpsat")
+
+
+def _relaxed(file: Path) -> Problem:
+    """The topology's problem with latency bounds not enforced (for simulator-style baselines)."""
+    from engine.edge import build_problem, parse_topology
+    from engine.errors import InputError
+    from engine.io import read_documents
+
+    docs = read_documents(file)
+    if len(docs) != 1 or not isinstance(docs[0], dict) or docs[0].get("kind") != "EdgeTopology":
+        raise InputError("--relaxed-baselines needs an EdgeTopology file", source=str(file))
+    try:
+        return build_problem(parse_topology(docs[0], str(file)), enforce_bounds=False)
+    except InputError as exc:
+        raise exc.with_source(str(file)) from None
 
 
 def register(app: typer.Typer) -> None:
@@ -31,6 +49,14 @@ def register(app: typer.Typer) -> None:
         threads: Annotated[int, typer.Option(help="solver threads")] = 1,
         seed: Annotated[int, typer.Option(help="random seed")] = 0,
         as_json: Annotated[bool, typer.Option("--json", help="machine-readable rows")] = False,
+        relaxed: Annotated[
+            bool,
+            typer.Option(
+                "--relaxed-baselines",
+                help="run cloud-only/edge-first past latency bounds, counting late tasks "
+                "(EdgeTopology files only)",
+            ),
+        ] = False,
     ) -> None:
         """Latency, bound violations and solve time of each method (all plans verified)."""
         from rich.console import Console
@@ -46,6 +72,7 @@ def register(app: typer.Typer) -> None:
             time_limit=time_limit,
             threads=threads,
             seed=seed,
+            relaxed=_relaxed(file) if relaxed else None,
         )
         if as_json:
             out = []

@@ -305,3 +305,30 @@ def test_location_label() -> None:
     doc = diamond()
     doc["nodes"][2]["location"] = "site-1"
     assert build(doc).bin_by_name["e1"].labels[LOCATION_LABEL] == "site-1"
+
+
+# cpsat proves 3842.126128 ms on this generated topology (27 of 30 tasks placed); HiGHS through
+# the milp backend currently reports a worse plan (5377.17) as optimal, hence the xfail.
+GENERATED_OPTIMUM = (27.0, 3842.126128)
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        pytest.param("cpsat", marks=backend_params(("cpsat",))[0].marks),
+        pytest.param(
+            "milp",
+            marks=[
+                *backend_params(("milp",))[0].marks,
+                pytest.mark.xfail(reason="milp claims optimal on a worse plan", strict=False),
+            ],
+        ),
+    ],
+)
+def test_exact_backends_on_a_generated_topology(backend: str) -> None:
+    from engine.edge_generate import generate_topology
+
+    p = build(generate_topology(10, 2, 1, seed=1))
+    s = solve(p, backend, time_limit=20, threads=1)
+    assert s.verified and str(s.status) == "optimal"
+    assert s.objective == pytest.approx(GENERATED_OPTIMUM)
