@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,8 @@ def loc_to_path(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
+        elif part == "[key]":
+            continue  # pydantic marks an invalid dict key this way; the key is already named
         elif part in {"AntiAffinity", "Affinity", "Spread", "Gang", "Quota"} or part.startswith(
             ("anti_affinity", "affinity", "spread", "gang", "quota")
         ):
@@ -71,6 +74,12 @@ def validation_to_input_error(exc: ValidationError, source: str | None) -> Input
         reason = "required field missing"
     else:
         reason = err["msg"]
+        if ctx and "{" in reason:  # pydantic leaves templates like {value!r} unformatted
+            reason = re.sub(
+                r"\{(\w+)!r\}",
+                lambda m: repr(ctx[m[1]]) if m[1] in ctx else m[0],
+                reason,
+            )
     more = len(exc.errors()) - 1
     if more:
         reason += f" (and {more} more error{'s' if more > 1 else ''})"
