@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.commands.edge",
     "engine.commands.export",
     "engine.commands.serve",
+    "engine.commands.fair",
     "engine.commands.decode",
 )
 

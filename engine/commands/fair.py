@@ -1,0 +1,137 @@
+"""``placer fair FILE``: allocate a shared cluster among tenants and judge the mechanism."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+
+def _ok(value: Any) -> str:
+    return {True: "[green]yes[/green]", False: "[red]no[/red]", None: "-"}.get(value, str(value))
+
+
+def _print(console: Console, doc: dict[str, Any]) -> None:
+    s = doc["summary"]
+    util = ", ".join(f"{r} {100 * u:.0f}%" for r, u in s["utilisation"].items())
+    console.print(
+        f"[bold]{doc['mechanism']}[/bold]: {s['tasks']} tasks, min weighted share "
+        f"{s['fairness']:.4g}, Jain {s['jain']:.3f}, utilisation {util} ({s['seconds']:.2f}s)"
+    )
+    table = Table(show_edge=False)
+    for col, justify in (
+        ("tenant", "left"),
+        ("weight", "right"),
+        ("demand", "right"),
+        ("tasks", "right"),
+        ("dominant share", "right"),
+        ("utility", "right"),
+    ):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for t in doc["tenants"]:
+        table.add_row(
+            t["name"],
+            f"{t['weight']:g}",
+            str(t["demand"]),
+            str(t["tasks"]),
+            f"{t['dominant_share']:.4f}",
+            str(t["utility"]),
+        )
+    console.print(table)
+    if "pooled_overstatement" in s:
+        o = s["pooled_overstatement"]
+        console.print(
+            f"pooled DRF promises {o['pooled_tasks']} tasks (min share {o['pooled_fairness']:.4g}), "
+            f"of which {o['pooled_tasks_that_fit']} fit on the nodes (overstated by "
+            f"{o['overstated_tasks']}); DRF on the nodes runs {o['nodes_tasks']} "
+            f"(min share {o['nodes_fairness']:.4g})"
+        )
+    if doc["checks"]:
+        checks = Table(title="properties", show_edge=False)
+        checks.add_column("property")
+        checks.add_column("this instance")
+        checks.add_column("random instances")
+        checks.add_column("witness / counterexample")
+        rand = doc["checks"].get("random", {})
+        for name, c in doc["checks"].items():
+            if name == "random":
+                continue
+            r = rand.get(name, {})
+            witness = c.get("witness") or (r.get("witness") if r else None) or c.get("skipped", "")
+            checks.add_row(name, _ok(c.get("ok")), _ok(r.get("ok")) if r else "-", witness or "")
+        console.print(checks)
+    if "equilibrium" in doc:
+        e = doc["equilibrium"]
+        if "skipped" in e:
+            console.print(f"equilibrium: {e['skipped']}")
+        else:
+            state = (
+                "equilibrium reached"
+                if e["converged"]
+                else ("cycle" if e["cycle"] else "no convergence")
+            )
+            poa = e["price_of_anarchy"]
+            console.print(
+                f"declaration game: {state} after {e['rounds']} round(s); misreporting: "
+                f"{', '.join(e['liars']) or 'nobody'}; welfare {e['welfare']} vs optimum "
+                f"{e['utilitarian_optimum']}; price of anarchy {'inf' if math.isinf(poa) else f'{poa:.3f}'}"
+            )
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def fair(
+        file: Annotated[Path, typer.Argument(help="IR file with tenants: and items with tenant:")],
+        mechanism: Annotated[
+            str,
+            typer.Option(
+                "--mechanism",
+                "-m",
+                help="drf | drf-nodes | nash | utilitarian | kueue | proportional | drf-wc",
+            ),
+        ] = "drf",
+        equilibrium: Annotated[
+            bool,
+            typer.Option("--equilibrium", help="best-response dynamics of the declaration game"),
+        ] = False,
+        check: Annotated[
+            bool,
+            typer.Option(
+                "--check", help="sharing incentive, envy-freeness, Pareto, strategy-proofness"
+            ),
+        ] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+        backend: Annotated[
+            str, typer.Option("--backend", "-b", help="drf-nodes: cpsat | milp")
+        ] = "cpsat",
+        time_limit: Annotated[
+            float, typer.Option("--time-limit", "-t", help="drf-nodes: seconds")
+        ] = 10.0,
+        random_instances: Annotated[
+            int, typer.Option("--random", help="--check: random instances too")
+        ] = 20,
+        seed: Annotated[int, typer.Option(help="seed of the random instances")] = 0,
+    ) -> None:
+        """Allocate among tenants with a mechanism; per tenant: tasks, dominant share, utility."""
+        from ..fair.report import fair_report
+        from ..io import load
+
+        doc = fair_report(
+            load(file),
+            mechanism,
+            equilibrium=equilibrium,
+            check=check,
+            backend=backend,
+            time_limit=time_limit,
+            random_instances=random_instances,
+            seed=seed,
+        )
+        if as_json:
+            typer.echo(json.dumps(doc, indent=2, default=str))
+        else:
+            _print(Console(highlight=False, soft_wrap=True), doc)

@@ -1,0 +1,141 @@
+"""``placer fair``: one mechanism on one problem, per-tenant results, optional game and checks."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..errors import InputError
+from ..ir import Problem
+from . import MECHANISMS, POOLED_MECHANISMS
+from .game import best_response_dynamics, price_of_anarchy, utilities
+from .market import Allocation, Market
+from .properties import check_all, check_random, envy_free, pareto_efficient, sharing_incentive
+from .welfare import utilitarian
+
+
+def jain(values: list[float]) -> float:
+    """Jain's fairness index (Σx)² / (n·Σx²): 1 when all equal, 1/n when one takes all."""
+    if not values or not any(values):
+        return 1.0
+    return sum(values) ** 2 / (len(values) * sum(v * v for v in values))
+
+
+def allocate(
+    problem: Problem,
+    mechanism: str,
+    *,
+    backend: str = "cpsat",
+    time_limit: float | None = 10.0,
+) -> Allocation:
+    if mechanism not in MECHANISMS:
+        raise InputError(f"unknown mechanism {mechanism!r}; choose from {', '.join(MECHANISMS)}")
+    if mechanism == "drf-nodes":
+        from .nodes import drf_nodes
+
+        return drf_nodes(problem, backend, time_limit=time_limit)[0]
+    return POOLED_MECHANISMS[mechanism](Market.from_problem(problem))
+
+
+def fair_report(
+    problem: Problem,
+    mechanism: str,
+    *,
+    equilibrium: bool = False,
+    check: bool = False,
+    backend: str = "cpsat",
+    time_limit: float | None = 10.0,
+    random_instances: int = 20,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The JSON document of ``placer fair --json``."""
+    market = Market.from_problem(problem)
+    start = time.perf_counter()
+    alloc = allocate(problem, mechanism, backend=backend, time_limit=time_limit)
+    seconds = time.perf_counter() - start
+    util = utilities(market, alloc)
+    tenants = [
+        {
+            "name": t,
+            "tasks": alloc.tenant_tasks(t),
+            "dominant_share": float(alloc.dominant_share(t)),
+            "utility": util[t],
+            "weight": market.weights.get(t, 1.0),
+            "demand": sum(j.count for j in market.jobs_of(t)),
+        }
+        for t in market.tenants
+    ]
+    used = alloc.used()
+    doc: dict[str, Any] = {
+        "mechanism": mechanism,
+        "tenants": tenants,
+        "checks": {},
+        "summary": {
+            "tasks": alloc.total_tasks(),
+            "fairness": float(alloc.fairness()),
+            "utilisation": {
+                r: (u / c if c else 0.0)
+                for r, u, c in zip(market.resources, used, market.capacity, strict=True)
+            },
+            "jain": jain([float(alloc.weighted_share(t)) for t in market.active_tenants]),
+            "seconds": round(seconds, 4),
+        },
+    }
+    if mechanism == "drf-nodes":
+        from .nodes import overstatement
+
+        doc["summary"]["pooled_overstatement"] = overstatement(
+            problem, alloc, backend=backend, time_limit=time_limit
+        ).as_dict()
+        doc["summary"]["solver"] = dict(alloc.info)
+    if check:
+        doc["checks"] = _checks(mechanism, market, alloc, random_instances, seed)
+    if equilibrium:
+        doc["equilibrium"] = _equilibrium(mechanism, market)
+    return doc
+
+
+def _checks(
+    mechanism: str, market: Market, alloc: Allocation, random_instances: int, seed: int
+) -> dict[str, Any]:
+    if mechanism == "drf-nodes":
+        found = {
+            c.name: c for c in (sharing_incentive(alloc), envy_free(alloc), pareto_efficient(alloc))
+        }
+        out = {name: c.as_dict() for name, c in found.items()}
+        out["strategy_proof"] = {
+            "ok": None,
+            "skipped": "needs a solve per misreport; see --mechanism drf",
+        }
+        return out
+    mech = POOLED_MECHANISMS[mechanism]
+    out = {name: c.as_dict() for name, c in check_all(mech, market).items()}
+    if random_instances > 0:
+        rand = check_random(mech, instances=random_instances, seed=seed)
+        out["random"] = {name: c.as_dict() for name, c in rand.items()}
+    return out
+
+
+def _equilibrium(mechanism: str, market: Market) -> dict[str, Any]:
+    if mechanism == "drf-nodes":
+        return {
+            "skipped": "best responses on nodes need a solve per misreport; use --mechanism drf"
+        }
+    eq = best_response_dynamics(POOLED_MECHANISMS[mechanism], market)
+    optimum = utilitarian(market).total_tasks()
+    welfare = sum(eq.utilities.values())
+    return {
+        "converged": eq.converged,
+        "rounds": eq.rounds,
+        "cycle": eq.cycle,
+        "liars": eq.liars(market),
+        "utilities": eq.utilities,
+        "welfare": welfare,
+        "utilitarian_optimum": optimum,
+        "price_of_anarchy": price_of_anarchy(optimum, welfare),
+        "declarations": {
+            n: {"count": j.count, "demand": dict(zip(market.resources, j.demand, strict=True))}
+            for n, j in eq.profile.items()
+            if j != market.job_by_name[n]
+        },
+    }
