@@ -26,9 +26,9 @@ LIST_KINDS = frozenset({"List", "NodeList", "PodList", "DeploymentList", "Statef
 
 def ref(obj: Mapping[str, Any], kind: str | None = None) -> str:
     """``Kind/namespace/name`` (``Kind/name`` for cluster-scoped objects) for messages."""
-    meta = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
-    name = meta.get("name", "<unnamed>") if isinstance(meta, Mapping) else "<unnamed>"
-    ns = meta.get("namespace") if isinstance(meta, Mapping) else None
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    name = meta.get("name", "<unnamed>") if isinstance(meta, dict) else "<unnamed>"
+    ns = meta.get("namespace") if isinstance(meta, dict) else None
     kind = kind or str(obj.get("kind") or "<no kind>")
     return f"{kind}/{ns}/{name}" if ns else f"{kind}/{name}"
 
@@ -44,7 +44,7 @@ def bad(
 
 def meta_of(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     meta = obj.get("metadata")
-    return meta if isinstance(meta, Mapping) else {}
+    return meta if isinstance(meta, dict) else {}
 
 
 def name_of(obj: Mapping[str, Any]) -> str:
@@ -59,7 +59,7 @@ def labels_of(obj: Mapping[str, Any]) -> dict[str, str]:
     labels = meta_of(obj).get("labels")
     if labels is None:
         return {}
-    if not isinstance(labels, Mapping):
+    if not isinstance(labels, dict):
         raise bad(obj, "metadata.labels", "labels must be a map")
     return {str(k): _label_value(v) for k, v in labels.items()}
 
@@ -72,9 +72,11 @@ def _label_value(value: Any) -> str:
 
 def mapping(obj: Mapping[str, Any], value: Any, field_path: str) -> Mapping[str, Any]:
     """``value`` as a mapping ({} when absent), or an InputError naming the field."""
+    if isinstance(value, dict):
+        return value
     if value is None:
         return {}
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         raise bad(obj, field_path, f"expected a map, got {type(value).__name__}")
     return value
 
@@ -140,7 +142,7 @@ def load_cluster(docs: list[Any], source: str = "<manifests>") -> Cluster:
     for here, doc in _flatten(docs, "documents"):
         kind = doc["kind"]
         meta = doc.get("metadata")
-        if not isinstance(meta, Mapping) or not meta.get("name"):
+        if not isinstance(meta, dict) or not meta.get("name"):
             raise InputError(f"{kind} has no metadata.name", path=here, source=source)
         key = (
             kind,

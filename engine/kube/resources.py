@@ -13,6 +13,7 @@ plus ``spec.overhead`` (RuntimeClass overhead). Every pod also takes one ``pods`
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from ..quantity import QuantityError, parse_quantity
@@ -23,13 +24,22 @@ Resources = dict[str, int]
 DEFAULT_MAX_PODS = 110  # the kubelet's default maxPods, for manifests that state no pods
 
 
+@lru_cache(maxsize=8192)
+def _quantity(resource: str, amount: str | int | float) -> int:
+    return parse_quantity(resource, amount)  # clusters repeat the same few quantities
+
+
 def parse_resource_map(obj: Mapping[str, Any], value: Any, field_path: str) -> Resources:
     """{resource: quantity} into exact integers (millicores for cpu); errors name the field."""
     out: Resources = {}
     for resource, amount in mapping(obj, value, field_path).items():
         where = f"{field_path}.{resource}"
         try:
-            number = parse_quantity(str(resource), amount)
+            number = (
+                _quantity(str(resource), amount)
+                if isinstance(amount, str | int | float)
+                else parse_quantity(str(resource), amount)
+            )
         except QuantityError as exc:
             raise bad(obj, where, str(exc)) from None
         if number < 0:
@@ -54,7 +64,7 @@ def _container_requests(
 ) -> list[tuple[Resources, bool]]:
     out = []
     for n, c in enumerate(containers):
-        if not isinstance(c, Mapping):
+        if not isinstance(c, dict):
             raise bad(pod, f"{where}[{n}]", "a container must be a map")
         res = mapping(pod, c.get("resources"), f"{where}[{n}].resources")
         requests = parse_resource_map(pod, res.get("requests"), f"{where}[{n}].resources.requests")

@@ -40,7 +40,7 @@ from typing import Any
 from ..errors import InputError
 from ..ir import Affinity, AntiAffinity, Bin, ItemGroup, Problem, Spread
 from ..quantity import MILLI_RESOURCES
-from .filters import SOFT_EFFECTS, static_reason, topology_reason, untolerated
+from .filters import HARD_EFFECTS, SOFT_EFFECTS, static_reason, topology_reason, untolerated
 from .objects import (
     Cluster,
     bad,
@@ -98,21 +98,37 @@ class _Selectors:
 
     def __init__(self) -> None:
         self.keys: dict[tuple[Any, ...], str] = {}
-        self.predicates: list[tuple[str, Callable[[_Group], bool]]] = []
+        self.predicates: list[tuple[str, Callable[[_Group], bool], LabelSelector | None]] = []
 
     def label(
-        self, identity: tuple[Any, ...], predicate: Callable[[_Group], bool]
+        self,
+        identity: tuple[Any, ...],
+        predicate: Callable[[_Group], bool],
+        selector: LabelSelector | None = None,
     ) -> dict[str, str]:
+        """The label for this identity; ``selector`` (if given) narrows the candidate groups."""
         key = self.keys.get(identity)
         if key is None:
             key = SELECTOR_LABEL.format(len(self.keys))
             self.keys[identity] = key
-            self.predicates.append((key, predicate))
+            self.predicates.append((key, predicate, selector))
         return {key: "1"}
 
     def apply(self, groups: list[_Group]) -> None:
-        for key, predicate in self.predicates:
-            for g in groups:
+        index: dict[tuple[str, str], list[_Group]] = defaultdict(list)
+        for g in groups:
+            for item in g.view.labels.items():
+                index[item].append(g)
+        for key, predicate, selector in self.predicates:
+            candidates: list[_Group] = groups
+            first_in = (
+                next((r for r in selector.requirements if r.operator == "In"), None)
+                if selector is not None
+                else None
+            )
+            if first_in is not None:  # only groups carrying one of the values can match
+                candidates = [g for v in first_in.values for g in index.get((first_in.key, v), [])]
+            for g in candidates:
                 if predicate(g):
                     g.labels[key] = "1"
 
@@ -131,6 +147,9 @@ class _Builder:
         self.constraints: dict[str, Any] = {}  # canonical json -> constraint (deduplicated)
         self.spread_owners: dict[str, set[str]] = defaultdict(set)
         self._filter_cache: dict[Any, tuple[tuple[str, ...] | None, dict[str, list[str]]]] = {}
+        self._cost_cache: dict[Any, dict[str, float]] = {}
+        self._spread_bins: dict[Any, tuple[str, ...] | None] = {}
+        self._soft_tainted: list[NodeView] = []
 
     # ------------------------------------------------------------ reading
     def read(self) -> None:
@@ -138,6 +157,9 @@ class _Builder:
         if not self.nodes:
             raise InputError("no Node objects: there is nowhere to place pods", source=self.source)
         node_names = {n.name for n in self.nodes}
+        self._soft_tainted = [
+            n for n in self.nodes if any(t.effect in SOFT_EFFECTS for t in n.taints)
+        ]
         live: list[PodView] = []
         for raw in self.cluster.pods:
             view = pod_view(raw)
@@ -202,7 +224,7 @@ class _Builder:
             kind, ns, wname = str(w["kind"]), namespace_of(w), name_of(w)
             owners = meta_of(w).get("ownerReferences") or []
             if any(
-                isinstance(o, Mapping) and (o.get("kind"), ns, o.get("name")) in present
+                isinstance(o, dict) and (o.get("kind"), ns, o.get("name")) in present
                 for o in owners
             ):
                 continue  # e.g. a Deployment's ReplicaSet: the Deployment accounts for its replicas
@@ -275,7 +297,9 @@ class _Builder:
                 continue  # kube-scheduler enforces only the anti-affinity of pods already running
             pending_only = not g.pending  # a running pod's rule judges newcomers, not its peers
             target = self.selectors.label(
-                ("term", term.canonical(), pending_only), self._term_predicate(term, pending_only)
+                ("term", term.canonical(), pending_only),
+                self._term_predicate(term, pending_only),
+                term.selector,
             )
             weight = float(term.weight) if term.weight is not None else None
             cls = AntiAffinity if term.anti else Affinity
@@ -304,8 +328,36 @@ class _Builder:
         target = self.selectors.label(
             ("spread", selector.canonical(), ns),
             lambda h: h.view.namespace == ns and selector.matches(h.view.labels),
+            selector,
         )
-        keys = [s.topology_key for s in g.view.spread if s.hard == c.hard]
+        spread = Spread(
+            kind="spread",
+            selector=target,
+            topology=c.topology_key,
+            max_skew=c.max_skew,
+            min_domains=c.min_domains if c.hard else None,
+            bins=self._domain_bins(g.view, c),
+            weight=None if c.hard else SPREAD_SOFT_WEIGHT,
+        )
+        key = self._constraint(spread)
+        self.spread_owners[key].add(g.name)
+
+    def _domain_bins(self, view: PodView, c: SpreadConstraint) -> tuple[str, ...] | None:
+        """The nodes whose domains count for a spread constraint (None: every node with the key).
+
+        Like PodTopologySpread: nodes with all the topology keys of the pod's constraints of the
+        same kind, matching its node affinity (nodeAffinityPolicy Honor) and tolerating its taints
+        (nodeTaintsPolicy Honor).
+        """
+        keys = tuple(s.topology_key for s in view.spread if s.hard == c.hard)
+        signature = (
+            c.topology_key,
+            keys,
+            view.nodes if c.honor_affinity else None,
+            view.tolerations if c.honor_taints else None,
+        )
+        if signature in self._spread_bins:
+            return self._spread_bins[signature]
         bins = []
         with_key = []
         for n in self.nodes:
@@ -314,22 +366,14 @@ class _Builder:
             with_key.append(n.name)
             if not all(k in n.labels for k in keys):
                 continue
-            if c.honor_affinity and not g.view.nodes.matches(n.labels, n.name):
+            if c.honor_affinity and not view.nodes.matches(n.labels, n.name):
                 continue
-            if c.honor_taints and untolerated(g.view, n, frozenset({"NoSchedule", "NoExecute"})):
+            if c.honor_taints and untolerated(view, n, HARD_EFFECTS):
                 continue
             bins.append(n.name)
-        spread = Spread(
-            kind="spread",
-            selector=target,
-            topology=c.topology_key,
-            max_skew=c.max_skew,
-            min_domains=c.min_domains if c.hard else None,
-            bins=None if bins == with_key else tuple(bins),
-            weight=None if c.hard else SPREAD_SOFT_WEIGHT,
-        )
-        key = self._constraint(spread)
-        self.spread_owners[key].add(g.name)
+        result = None if bins == with_key else tuple(bins)
+        self._spread_bins[signature] = result
+        return result
 
     def _constraint(self, c: Any) -> str:
         key = c.model_dump_json()
@@ -360,19 +404,23 @@ class _Builder:
         return result
 
     def _costs(self, view: PodView, allowed: tuple[str, ...] | None) -> dict[str, float]:
-        if not view.preferred and not any(
-            t.effect in SOFT_EFFECTS for n in self.nodes for t in n.taints
-        ):
+        soft_tainted = self._soft_tainted
+        if not view.preferred and not soft_tainted:
             return {}
+        signature = (view.preferred, view.tolerations, allowed)
+        cached = self._cost_cache.get(signature)
+        if cached is not None:
+            return cached
         keep = set(allowed) if allowed is not None else None
         out: dict[str, float] = {}
-        for n in self.nodes:
+        for n in soft_tainted if not view.preferred else self.nodes:
             if keep is not None and n.name not in keep:
                 continue
             cost = sum(p.weight for p in view.preferred if not p.term.matches(n.labels, n.name))
             cost += PREFER_NO_SCHEDULE_COST * len(untolerated(view, n, SOFT_EFFECTS))
             if cost:
                 out[n.name] = float(cost)
+        self._cost_cache[signature] = out
         return out
 
     # ------------------------------------------------------------ assembly

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .objects import bad, labels_of, mapping, meta_of, name_of, namespace_of, ref, sequence
+from .objects import bad, labels_of, mapping, meta_of, name_of, namespace_of, sequence
 from .resources import Resources, node_allocatable, pod_request
 from .selectors import (
     LabelSelector,
@@ -250,15 +250,15 @@ def _unsupported(spec: Mapping[str, Any]) -> list[str]:
     """Scheduling inputs placer does not model: reported per pod, never silently dropped."""
     out = []
     for c in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
-        if isinstance(c, Mapping) and any(
-            isinstance(p, Mapping) and p.get("hostPort") for p in c.get("ports") or []
+        if isinstance(c, dict) and any(
+            isinstance(p, dict) and p.get("hostPort") for p in c.get("ports") or []
         ):
             out.append(
                 "spec.containers[].ports[].hostPort: host port conflicts (NodePorts) are not modelled"
             )
             break
     if any(
-        isinstance(v, Mapping) and ("persistentVolumeClaim" in v or "ephemeral" in v)
+        isinstance(v, dict) and ("persistentVolumeClaim" in v or "ephemeral" in v)
         for v in spec.get("volumes") or []
     ):
         out.append(
@@ -270,48 +270,103 @@ def _unsupported(spec: Mapping[str, Any]) -> list[str]:
 
 
 def _owner(pod: Mapping[str, Any]) -> tuple[str, str] | None:
-    owners = [o for o in meta_of(pod).get("ownerReferences") or [] if isinstance(o, Mapping)]
+    owners = [o for o in meta_of(pod).get("ownerReferences") or [] if isinstance(o, dict)]
     controller = next((o for o in owners if o.get("controller")), owners[0] if owners else None)
     if controller is None:
         return None
     return str(controller.get("kind", "")), str(controller.get("name", ""))
 
 
-def pod_view(pod: Mapping[str, Any]) -> PodView:
-    spec = mapping(pod, pod.get("spec"), "spec")
-    status = mapping(pod, pod.get("status"), "status")
-    meta = meta_of(pod)
+# Parsed scheduling views by the raw fields they come from: replicas share one parse.
+_PARSED: dict[str, dict[str, Any]] = {}
+_PARSED_LIMIT = 8192
+
+
+def _parse_key(
+    pod: Mapping[str, Any], spec: Mapping[str, Any], labels: dict[str, str]
+) -> str | None:
+    """The raw inputs of the scheduling view, as text (None when they are not plain JSON)."""
+    containers = spec.get("containers")
+    init = spec.get("initContainers")
+    if not isinstance(containers, list | None) or not isinstance(init, list | None):
+        return None
+    data = [
+        namespace_of(pod),
+        labels,
+        [
+            [c.get("resources"), c.get("restartPolicy")] if isinstance(c, dict) else c
+            for c in containers or []
+        ],
+        [
+            [c.get("resources"), c.get("restartPolicy")] if isinstance(c, dict) else c
+            for c in init or []
+        ],
+        [spec.get(k) for k in SCHEDULING_FIELDS],
+    ]
+    try:
+        return json.dumps(data, sort_keys=True)
+    except (TypeError, ValueError):
+        return None
+
+
+SCHEDULING_FIELDS = (
+    "overhead",
+    "resources",
+    "priority",
+    "priorityClassName",
+    "schedulerName",
+    "nodeSelector",
+    "affinity",
+    "tolerations",
+    "topologySpreadConstraints",
+)
+
+
+def _parse_spec(
+    pod: Mapping[str, Any], spec: Mapping[str, Any], labels: dict[str, str]
+) -> dict[str, Any]:
     priority = spec.get("priority")
     if priority is not None and (not isinstance(priority, int) or isinstance(priority, bool)):
         raise bad(pod, "spec.priority", f"priority must be an integer, got {priority!r}")
-    labels = labels_of(pod)
-    view_fields: dict[str, Any] = dict(
+    parsed: dict[str, Any] = dict(
         request=pod_request(pod),
         nodes=node_matcher(pod, spec),
         preferred=preferred_node_terms(pod, spec),
         tolerations=parse_tolerations(pod, spec),
         pod_terms=tuple(_pod_terms(pod, spec)),
         spread=tuple(_spread(pod, spec)),
+        priority=priority,
     )
     relevant = {
         "ns": namespace_of(pod),
         "labels": {k: v for k, v in sorted(labels.items()) if k not in PER_POD_LABELS},
-        "request": sorted(view_fields["request"].items()),
-        "priority": priority,
-        "priorityClassName": spec.get("priorityClassName"),
-        "schedulerName": spec.get("schedulerName"),
-        "nodeSelector": spec.get("nodeSelector"),
-        "affinity": spec.get("affinity"),
-        "tolerations": spec.get("tolerations"),
-        "topologySpreadConstraints": spec.get("topologySpreadConstraints"),
+        "request": sorted(parsed["request"].items()),
+        **{k: spec.get(k) for k in SCHEDULING_FIELDS if k not in ("overhead", "resources")},
     }
-    digest = hashlib.blake2b(
-        json.dumps(relevant, sort_keys=True, default=str).encode(), digest_size=4
-    ).hexdigest()
+    text = json.dumps(relevant, sort_keys=True, default=str)
+    parsed["spec_hash"] = hashlib.blake2b(text.encode(), digest_size=4).hexdigest()
+    return parsed
+
+
+def pod_view(pod: Mapping[str, Any]) -> PodView:
+    spec = mapping(pod, pod.get("spec"), "spec")
+    status = mapping(pod, pod.get("status"), "status")
+    meta = meta_of(pod)
+    labels = labels_of(pod)
+    key = _parse_key(pod, spec, labels)
+    parsed = _PARSED.get(key) if key is not None else None
+    if parsed is None:
+        parsed = _parse_spec(pod, spec, labels)
+        if key is not None:
+            if len(_PARSED) >= _PARSED_LIMIT:
+                _PARSED.clear()
+            _PARSED[key] = parsed
+    name = str(meta.get("name", ""))
+    namespace = str(meta.get("namespace") or "default")
     return PodView(
-        ref=ref(pod, "Pod"),
-        name=name_of(pod),
-        namespace=namespace_of(pod),
+        ref=f"Pod/{namespace}/{name}",
+        name=name,
+        namespace=namespace,
         uid=str(meta.get("uid") or ""),
         labels=labels,
         node_name=str(spec.get("nodeName") or ""),
@@ -320,11 +375,9 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         terminating=meta.get("deletionTimestamp") is not None,
         gated=bool(spec.get("schedulingGates")),
         owner=_owner(pod),
-        priority=priority,
         priority_class=str(spec.get("priorityClassName") or ""),
         unsupported=tuple(_unsupported(spec)),
-        spec_hash=digest,
-        **view_fields,
+        **parsed,
     )
 
 
