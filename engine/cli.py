@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import sys
@@ -185,8 +186,13 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # click usage errors
         import click
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
+        usage_errors: tuple[type[Exception], ...] = (click.ClickException,)
+        with contextlib.suppress(ImportError):  # typer >= 0.2x raises its vendored click's
+            from typer._click.exceptions import ClickException as VendoredClickException
+
+            usage_errors += (VendoredClickException,)
+        if isinstance(exc, usage_errors):
+            exc.show()  # type: ignore[attr-defined]
             sys.exit(2)
         raise
     sys.exit(code if isinstance(code, int) else 0)
