@@ -26,7 +26,7 @@ def _describe(problem: Problem, fmt: str) -> list[str]:
     lines.append("Variables x_<group>_<bin> are item counts per (group, bin).")
     for k, level in enumerate(problem.objective, start=1):
         terms = " + ".join(f"{w:g}*{t}" for t, w in level.items())
-        sense = "minimise" if minimised_terms(level) else "maximise"
+        sense = "minimise" if minimised_terms({str(t): w for t, w in level.items()}) else "maximise"
         where = f"variable level_{k}"
         if k == 1:
             negated = fmt == "mps" and sense == "maximise"

@@ -406,17 +406,19 @@ class _Builder:
         if "balance" in wanted:
             top = pulp.LpVariable("balance", 0, None)
             ceiling = 0.0
-            for b in p.bins:
-                for r, cap in b.capacity.items():
+            for node in p.bins:
+                for r, cap in node.capacity.items():
                     if cap <= 0:
                         continue
                     load = [
-                        (self.x[(g, b.name)], p.item_by_name[g].demand.get(r, 0))
-                        for g in self.by_bin.get(b.name, ())
+                        (self.x[(g, node.name)], p.item_by_name[g].demand.get(r, 0))
+                        for g in self.by_bin.get(node.name, ())
                     ]
                     load = [(v, a) for v, a in load if a]
                     if load:
-                        self.add(top >= pulp.lpSum(a / cap * v for v, a in load), "bal", b.name, r)
+                        self.add(
+                            top >= pulp.lpSum(a / cap * v for v, a in load), "bal", node.name, r
+                        )
                         ceiling = max(ceiling, sum(a * v.upBound for v, a in load) / cap)
             top.upBound = ceiling
             out["balance"] = pulp.LpAffineExpression(top)
@@ -506,13 +508,14 @@ def build(problem: Problem) -> MilpModel:
             bld.affinity(c, index)
         elif isinstance(c, Spread):
             bld.spread(c, index)
-    wanted = {t for level in problem.objective for t, w in level.items() if w != 0}
+    wanted = {str(t) for level in problem.objective for t, w in level.items() if w != 0}
     if problem.traffic and "traffic" not in wanted:
         bld.traffic_pairs()  # still forbids traffic between bins without a delay
     terms = bld.term_exprs(wanted)
     levels = []
     tiers = sorted({g.priority for g in problem.items}, reverse=True)
-    for index, level in enumerate(problem.objective):
+    for index, native_level in enumerate(problem.objective):
+        level: dict[str, float] = {str(t): w for t, w in native_level.items()}
         maximised = not minimised_terms(level)
         expr = pulp.LpAffineExpression()
         for term, w in level.items():
@@ -528,7 +531,7 @@ def build(problem: Problem) -> MilpModel:
                 * pulp.lpSum(bld.placed_expr[g.name] for g in problem.items if g.priority == tier)
                 for tier in tiers
             ]
-        levels.append(Level(index, dict(level), stages, expr, maximised))
+        levels.append(Level(index, level, stages, expr, maximised))
     bld.mention_every_count()
     info = {"variables": len(bld.lp.variables()), "constraints": len(bld.lp.constraints)}
     return MilpModel(problem, bld.lp, bld.x, bld.ub, levels, info, bld.infeasible)

@@ -62,7 +62,7 @@ def cbc_path(explicit: str | None = None) -> str:
     if explicit:
         candidates.append(explicit)
     try:
-        import cbcbox  # type: ignore[import-untyped]
+        import cbcbox
 
         candidates.append(cbcbox.cbc_bin_path())
     except Exception:
@@ -107,9 +107,9 @@ def run_stage(
 
 
 def _highs_solver_class() -> type:
-    import highspy  # type: ignore[import-untyped]
+    import highspy
 
-    class Stage(pulp.HiGHS):  # type: ignore[misc, name-defined]
+    class Stage(pulp.HiGHS):
         """PuLP's HiGHS API plus a warm start, an outside time limit and honest decoding."""
 
         def __init__(self, settings: RunSettings, start: dict[str, float] | None) -> None:
@@ -146,9 +146,33 @@ def _highs_solver_class() -> type:
                 timer.start()
             try:
                 h.run()
+                if self.start:
+                    self._repair_stale_solution(h)
             finally:
                 if timer is not None:
                     timer.cancel()
+
+        def _repair_stale_solution(self, h: Any) -> None:
+            """HiGHS 1.16 can report the optimum yet hand back the warm start's continuous values
+            (seen when the start's integers were already optimal). Then re-solve with the
+            integers fixed, so the values match the objective the solver proved."""
+            info = h.getInfo()
+            if info.primal_solution_status != 2:
+                return
+            model = h.getLp()
+            values = list(h.getSolution().col_value)
+            costs = list(model.col_cost_)
+            recomputed = sum(c * v for c, v in zip(costs, values, strict=True))
+            reported = info.objective_function_value
+            if abs(recomputed - reported) <= GAP_TOL * max(1.0, abs(reported)):
+                return
+            integer = highspy.HighsVarType.kInteger
+            kinds = list(model.integrality_) or [None] * len(values)
+            for j, kind in enumerate(kinds):
+                if kind == integer:
+                    fixed = float(round(values[j]))
+                    h.changeColBounds(j, fixed, fixed)
+            h.run()
 
         def findSolutionValues(self, lp: pulp.LpProblem) -> tuple[int, int]:
             h = lp.solverModel
@@ -159,7 +183,11 @@ def _highs_solver_class() -> type:
             value = float(info.objective_function_value) if has_plan else None
             bound = float(info.mip_dual_bound)
             bound_or_none = bound if math.isfinite(bound) else None
-            native = {"highs_status": h.modelStatusToString(status), "mip_gap": info.mip_gap}
+            native = {
+                "highs_status": h.modelStatusToString(status),
+                "mip_gap": info.mip_gap,
+                "mip_dual_bound": bound,
+            }
             if status in (ms.kInfeasible, ms.kUnboundedOrInfeasible):
                 # every variable of the model is bounded, so "unbounded or infeasible" is infeasible
                 self.result = StageResult("infeasible", info=native)
@@ -167,8 +195,10 @@ def _highs_solver_class() -> type:
             if not has_plan or value is None:
                 self.result = StageResult("none", bound=bound_or_none, info=native)
                 return pulp.LpStatusNotSolved, pulp.LpSolutionNoSolutionFound
+            # kOptimal alone is not a proof when a gap was allowed; without a finite bound (a
+            # model solved outright) HiGHS's kOptimal is the proof, as the gap asked is zero
             proved = status == ms.kOptimal and (
-                (bound_or_none is None and not _has_integers(lp)) or closed(value, bound)
+                closed(value, bound) if bound_or_none is not None else self.settings.gap == 0
             )
             if status == ms.kOptimal and bound_or_none is None:
                 bound_or_none = value  # a pure LP: the optimum is its own bound
@@ -202,10 +232,6 @@ def _quiet_stdout() -> Iterator[None]:
     finally:
         os.dup2(saved, 1)
         os.close(saved)
-
-
-def _has_integers(lp: pulp.LpProblem) -> bool:
-    return any(v.cat == pulp.LpInteger for v in lp.variables())
 
 
 def _run_highs(

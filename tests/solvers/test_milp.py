@@ -1,0 +1,158 @@
+"""The milp backend: known answers for every constraint kind and term, status honesty, limits."""
+
+from __future__ import annotations
+
+import math
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from engine.errors import BackendUnavailable, PlacerError
+from engine.ir import Problem
+from engine.solution import Progress, Status
+from engine.solve import solve
+from engine.verify import verify
+from solvers import milp_run
+from solvers.milp import MilpBackend, first_fit_decreasing
+from solvers.milp_run import cbc_path
+
+from .milp_cases import CASES, item, nodes, problem
+
+SOLVERS = ["highs", "cbc"]
+
+
+def _close(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return len(a) == len(b) and all(
+        math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-6) for x, y in zip(a, b, strict=True)
+    )
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize(("case", "p", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_known_answer(
+    case: str, p: Problem, expected: tuple[float, ...] | None, solver: str
+) -> None:
+    sol = solve(p, "milp", time_limit=20, threads=1, solver=solver)
+    if expected is None:
+        assert sol.status == Status.INFEASIBLE
+        return
+    assert sol.status == Status.OPTIMAL, sol.info
+    assert sol.verified
+    assert _close(sol.objective, expected), (sol.objective, expected)
+    assert sol.bound is not None and _close(tuple(v or 0.0 for v in sol.bound), expected)
+
+
+def test_plan_keeps_pinned_items_and_reports_unplaced() -> None:
+    p = problem(nodes(2), [item("db", 2, "1500m", placed={"n0": 2}), item("web", 3, "1500m")])
+    sol = solve(p, "milp", time_limit=10, threads=1)
+    assert sol.counts()[("db", "n0")] == 2
+    assert {u.item: u.count for u in sol.unplaced} == {"web": 1}
+
+
+def test_negative_weight_on_one_sided_term_is_refused() -> None:
+    p = problem(nodes(2), [item("web", 2)], objective=["placed", {"balance": -1.0}])
+    with pytest.raises(PlacerError, match="balance"):
+        solve(p, "milp", time_limit=5)
+
+
+def test_negative_weight_on_bins_used_is_exact() -> None:
+    # bins_used is modelled exactly both ways: maximising it spreads over every bin
+    p = problem(nodes(3), [item("web", 3)], objective=["placed", {"bins_used": -1.0}])
+    sol = solve(p, "milp", time_limit=10, threads=1)
+    assert sol.status == Status.OPTIMAL
+    assert _close(sol.objective, (3, -3.0))
+
+
+@pytest.mark.parametrize("params", [{"solver": "gurobi"}, {"gap": 2}, {"colour": "red"}])
+def test_bad_parameters_are_clear_errors(params: dict[str, object]) -> None:
+    with pytest.raises(PlacerError):
+        solve(problem(nodes(1), [item("web", 1)]), "milp", **params)
+
+
+def test_progress_is_reported_per_level() -> None:
+    seen: list[Progress] = []
+    p = problem(nodes(2), [item("web", 3)], objective=["placed", {"bins_used": 1}])
+    solve(p, "milp", time_limit=10, threads=1, on_progress=seen.append)
+    assert [len(s.objective) for s in seen] == [1, 2]
+
+
+def test_no_time_means_unknown_not_a_guess() -> None:
+    p = problem(nodes(3), [item("web", 5)])
+    sol = MilpBackend().solve(p, _options(time_limit=1e-9))
+    assert sol.status == Status.UNKNOWN
+    assert not sol.placements
+
+
+def test_warm_start_is_capacity_feasible() -> None:
+    p = problem(nodes(3, "2"), [item("a", 4, "1500m"), item("b", 5, "500m", placed={"n2": 1})])
+    counts = first_fit_decreasing(p)
+    from engine.verify import check_capacity, check_pinned
+
+    assert not list(check_capacity(p, counts))
+    assert not list(check_pinned(p, counts))
+    # largest first: one a per bin (the fourth has no room), then b fills what is left
+    assert sum(n for (g, _), n in counts.items() if g == "a") == 3
+    assert sum(n for (g, _), n in counts.items() if g == "b") == 1 + 2
+
+
+def test_time_limited_run_is_feasible_with_open_bound(tmp_path: Path) -> None:
+    """A CBC that never answers is killed from outside; the warm start is kept, not claimed optimal."""
+    fake = tmp_path / "cbc"
+    fake.write_text("#!/bin/sh\nsleep 30\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    p = problem(nodes(2), [item("web", 3)], objective=["placed", {"bins_used": 1}])
+    sol = solve(p, "milp", time_limit=0.5, threads=1, solver="cbc", cbc_path=str(fake))
+    assert sol.status == Status.FEASIBLE
+    assert sol.verified
+    assert sol.bound == (None, None)
+    assert "killed" in sol.info["stages"][0]["stopped"]
+    assert sol.seconds < 10
+
+
+def test_cbc_without_solution_is_not_a_plan(tmp_path: Path) -> None:
+    """CBC stopped with only the LP relaxation: its values must not become a plan."""
+    fake = tmp_path / "cbc"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'for a; do last="$prev"; prev="$a"; done\n'
+        'sol="$prev"\n'
+        'echo "Result - Stopped on time limit"\n'
+        'echo "Lower bound:                    1.5"\n'
+        'echo "Stopped on time (no integer solution - continuous used) - objective value 1.5"'
+        ' > "$sol"\n'
+    )
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    p = problem(nodes(2), [item("web", 3)])
+    sol = solve(p, "milp", time_limit=5, solver="cbc", cbc_path=str(fake), warm_start=False)
+    assert sol.status == Status.UNKNOWN
+    assert sol.info["stages"][0]["outcome"] == "none"
+
+
+def test_cbc_missing_is_reported_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(milp_run.os, "access", lambda *_: False)
+    monkeypatch.setattr(milp_run.shutil, "which", lambda *_: None)
+    with pytest.raises(BackendUnavailable, match="cbcbox"):
+        cbc_path()
+    with pytest.raises(BackendUnavailable):
+        solve(problem(nodes(1), [item("web", 1)]), "milp", solver="cbc")
+
+
+def test_cbc_is_detected() -> None:
+    path = cbc_path()
+    assert os.access(path, os.X_OK)
+
+
+def test_plans_verify_independently() -> None:
+    for _, p, expected in CASES:
+        if expected is None:
+            continue
+        sol = solve(p, "milp", time_limit=10, threads=1)
+        assert verify(p, sol).ok
+
+
+def _options(**kw: object):  # type: ignore[no-untyped-def]
+    from solvers.base import Options
+
+    return Options(**kw)  # type: ignore[arg-type]
