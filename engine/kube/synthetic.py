@@ -13,6 +13,8 @@ import random
 import uuid
 from typing import Any
 
+from ..quantity import parse_quantity
+
 ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
 POOLS = (("general", 0.6), ("highmem", 0.3), ("gpu", 0.1))
 SHAPES = {
@@ -187,6 +189,16 @@ def _template(rng: random.Random, app: str, pool: str) -> dict[str, Any]:
     return spec
 
 
+def _room(node: dict[str, Any]) -> dict[str, int]:
+    alloc = node["status"]["allocatable"]
+    return {r: parse_quantity(r, v) for r, v in alloc.items()}
+
+
+def _need(spec: dict[str, Any]) -> dict[str, int]:
+    requests = spec["containers"][0]["resources"]["requests"]
+    return {"pods": 1, **{r: parse_quantity(r, v) for r, v in requests.items()}}
+
+
 def cluster_dump(
     nodes: int = 1000, pods: int = 10000, *, pending_fraction: float = 0.1, seed: int = 0
 ) -> dict[str, Any]:
@@ -197,7 +209,7 @@ def cluster_dump(
     for n in node_objs:
         if not n["spec"].get("unschedulable"):
             by_pool.setdefault(n["metadata"]["labels"]["pool"], []).append(n)
-    free = {n["metadata"]["name"]: 110 for n in node_objs}
+    free = {n["metadata"]["name"]: _room(n) for n in node_objs}
     pod_objs: list[dict[str, Any]] = []
     made = 0
     d = 0
@@ -208,14 +220,16 @@ def cluster_dump(
         spec = _template(rng, app, pool)
         rs = f"{app}-{rng.getrandbits(32):08x}"[:20]
         replicas = min(pods - made, rng.choice((1, 2, 3, 3, 5, 8, 12, 20, 40)))
-        for r in range(replicas):
+        for replica in range(replicas):
             pod_spec = dict(spec)
             status: dict[str, Any] = {"phase": "Pending", "qosClass": "Burstable"}
             candidates = by_pool.get(pool) or by_pool.get("general") or []
             if rng.random() >= pending_fraction and candidates:
                 target = rng.choice(candidates)["metadata"]["name"]
-                if free[target] > 0:
-                    free[target] -= 1
+                need = _need(spec)
+                if all(free[target].get(res, 0) >= v for res, v in need.items()):
+                    for res, v in need.items():
+                        free[target][res] -= v
                     pod_spec["nodeName"] = target
                     status = {
                         "phase": "Running",
@@ -228,7 +242,7 @@ def cluster_dump(
                     "apiVersion": "v1",
                     "kind": "Pod",
                     "metadata": {
-                        "name": f"{rs}-{r:05d}",
+                        "name": f"{rs}-{replica:05d}",
                         "namespace": ns,
                         "uid": str(uuid.UUID(int=rng.getrandbits(128))),
                         "labels": {"app": app, "pod-template-hash": rs[-8:]},
