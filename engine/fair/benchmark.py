@@ -11,7 +11,7 @@ import time
 
 from . import POOLED_MECHANISMS
 from .generate import tenants_problem
-from .market import Market
+from .market import Allocation, Market
 from .nodes import drf_nodes, overstatement
 from .report import jain
 
@@ -38,7 +38,7 @@ def main(tenants: int = 50, nodes: int = 1000, time_limit: float = 60.0) -> None
     print(f"overstatement ({time.perf_counter() - start:.1f}s): {over.as_dict()}")
 
 
-def _row(name: str, seconds: float, alloc, market: Market, note: str = "") -> None:  # type: ignore[no-untyped-def]
+def _row(name: str, seconds: float, alloc: Allocation, market: Market, note: str = "") -> None:
     used = alloc.used()
     pct = [100 * u / c if c else 0 for u, c in zip(used, market.capacity, strict=True)]
     shares = [float(alloc.weighted_share(t)) for t in market.active_tenants]

@@ -51,16 +51,16 @@ class Overstatement:
     """
 
     pooled_tasks: int
-    fitting_tasks: int
+    fitting_tasks: int | None  # None: the backend found no plan in time
     nodes_tasks: int
     pooled_fairness: Fraction
     nodes_fairness: Fraction
 
     @property
-    def tasks(self) -> int:
-        return self.pooled_tasks - self.fitting_tasks
+    def tasks(self) -> int | None:
+        return None if self.fitting_tasks is None else self.pooled_tasks - self.fitting_tasks
 
-    def as_dict(self) -> dict[str, float | int]:
+    def as_dict(self) -> dict[str, float | int | None]:
         return {
             "pooled_tasks": self.pooled_tasks,
             "pooled_tasks_that_fit": self.fitting_tasks,
@@ -73,8 +73,9 @@ class Overstatement:
 
 def placeable(
     problem: Problem, alloc: Allocation, backend: str = "cpsat", time_limit: float | None = 10.0
-) -> int:
-    """How many of an allocation's tasks fit on the real nodes (max placed, counts capped)."""
+) -> int | None:
+    """How many of an allocation's tasks fit on the real nodes (max placed, counts capped);
+    None when the backend finds no plan in the time given."""
     from ..solve import solve
 
     items = tuple(
@@ -89,7 +90,7 @@ def placeable(
     )
     capped = Problem.model_validate(capped.model_dump(by_alias=True))
     solution = solve(capped, backend, time_limit=time_limit, threads=1)
-    return sum(p.count for p in solution.placements) if solution.status.has_plan else 0
+    return sum(p.count for p in solution.placements) if solution.status.has_plan else None
 
 
 def overstatement(

@@ -101,5 +101,7 @@ def test_drf_nodes_fits_and_pool_overstates(instances: Path, backend: str) -> No
     assert solution.verified and alloc.feasible()
     over = overstatement(problem, alloc)
     assert over.pooled_fairness >= over.nodes_fairness
-    assert 0 <= over.fitting_tasks <= over.pooled_tasks
-    assert over.tasks >= 1  # a 6-CPU task cannot use 2 free CPUs on each of several nodes
+    assert over.fitting_tasks is not None and 0 <= over.fitting_tasks <= over.pooled_tasks
+    assert (
+        over.tasks is not None and over.tasks >= 1
+    )  # a 6-CPU task cannot use 2 free CPUs on each of several nodes
