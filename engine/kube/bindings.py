@@ -93,6 +93,8 @@ def replica_plan(problem: Problem, solution: Solution) -> dict[str, Any]:
         "status": str(solution.status),
         "workloads": workloads,
         "unboundPods": unbound,
+        # rules placer could not honour, per pod (see problem.meta["unsupported"])
+        "unsupported": list(problem.meta.get("unsupported") or []),
     }
 
 

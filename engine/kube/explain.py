@@ -164,8 +164,24 @@ def explain_group(plan: _Plan, group: ItemGroup) -> str:
     return fit_error(len(problem.bins), reasons)
 
 
+MAX_NOTES = 50
+
+
+def _with_caveats(problem: Problem, solution: Solution) -> Solution:
+    """Carry what placer could not honour into the plan (``info["kubernetes"]``), per pod."""
+    caveats = {
+        key: problem.meta[key][:MAX_NOTES]
+        for key in ("unsupported", "approximations", "notes")
+        if problem.meta.get(key)
+    }
+    if not caveats:
+        return solution
+    return solution.model_copy(update={"info": {**solution.info, "kubernetes": caveats}})
+
+
 def explain_unplaced(problem: Problem, solution: Solution) -> Solution:
     """Fill ``Unplaced.reasons`` with kube-scheduler style messages (pending pod groups only)."""
+    solution = _with_caveats(problem, solution)
     if not solution.unplaced or not solution.status.has_plan:
         return solution
     plan = _Plan(problem, solution)

@@ -190,7 +190,8 @@ class _Builder:
     def _add(
         self, view: PodView, *, pending: bool, workload: str | None = None, count: int = 1
     ) -> None:
-        name = group_key(view) if pending else f"{group_key(view)}@bound"
+        state = "" if pending else ("@terminating" if view.terminating else "@bound")
+        name = group_key(view) + state
         group = self.groups.get(name)
         if group is None:
             group = _Group(name=name, view=view, pending=pending, workload=workload)
@@ -327,7 +328,12 @@ class _Builder:
         selector, ns = c.selector, g.view.namespace
         target = self.selectors.label(
             ("spread", selector.canonical(), ns),
-            lambda h: h.view.namespace == ns and selector.matches(h.view.labels),
+            # terminating pods do not count for spread (kube-scheduler bypasses them)
+            lambda h: (
+                h.view.namespace == ns
+                and not h.view.terminating
+                and selector.matches(h.view.labels)
+            ),
             selector,
         )
         spread = Spread(

@@ -529,3 +529,31 @@ def test_unknown_kinds_are_skipped_with_a_note_and_bad_input_names_the_object() 
     with pytest.raises(InputError) as err:
         problem_of(node("n", cpu="four"))
     assert "Node/n" in str(err.value) and "status.allocatable.cpu" in str(err.value)
+
+
+def test_terminating_pods_do_not_count_for_spread() -> None:
+    nodes = zones(n1="z1", n2="z2")
+    leaving = _web("old", "n2")
+    leaving["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    p = problem_of(
+        *nodes, _web("r1", "n1"), leaving, _web("new", topologySpreadConstraints=[_spread()])
+    )
+    assert feasible(p) == {"n2"}  # z1 holds 1, z2 holds 0 (the leaving pod is bypassed)
+    assert any(i.name.endswith("@terminating") and i.placed == {"n2": 1} for i in p.items)
+
+
+def test_rules_placer_cannot_honour_are_reported_per_pod() -> None:
+    from engine.kube import explain_unplaced
+    from engine.solution import Solution, Status
+
+    ported = pod(
+        "web",
+        containers=[{"name": "c", "image": "x", "ports": [{"containerPort": 80, "hostPort": 80}]}],
+    )
+    p = problem_of(node("n1"), ported)
+    (entry,) = p.meta["unsupported"]
+    assert entry["pod"] == "Pod/default/web" and "hostPort" in entry["reason"]
+    plan = explain_unplaced(
+        p, Solution.from_counts(p, "t", Status.FEASIBLE, {("default/web", "n1"): 1})
+    )
+    assert plan.info["kubernetes"]["unsupported"] == [entry]
