@@ -42,8 +42,7 @@ def serve(
         bool,
         typer.Option("--reserve/--no-reserve", help="filter keeps capacity the plan holds"),
     ] = True,
-    max_body_bytes: Annotated[int, typer.Option(help="larger request bodies get 413")] = 64
-    * 2**20,
+    max_body_bytes: Annotated[int, typer.Option(help="larger request bodies get 413")] = 64 * 2**20,
     tls_cert: Annotated[Path | None, typer.Option(help="TLS certificate (PEM)")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="TLS private key (PEM)")] = None,
     log_level: Annotated[str, typer.Option(help="debug | info | warning | error")] = "info",

@@ -171,6 +171,7 @@ def create_app(service: Service) -> Starlette:
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]
+
     async def http_error(_: Request, exc: Exception) -> Response:
         code = getattr(exc, "status_code", 500)
         detail = getattr(exc, "detail", "error")

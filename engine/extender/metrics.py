@@ -67,7 +67,9 @@ class Metrics:
     def watch(self, state: ClusterState, planner: Planner | None) -> None:
         """Gauges computed when scraped, from the live state and plan."""
         self.nodes.set_function(lambda: len(state.nodes))
-        self.pending.set_function(lambda: sum(1 for p in list(state.pods.values()) if p.node is None))
+        self.pending.set_function(
+            lambda: sum(1 for p in list(state.pods.values()) if p.node is None)
+        )
 
         def age() -> float:
             plan = planner.current if planner is not None else None

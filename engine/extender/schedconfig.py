@@ -29,7 +29,11 @@ def scheduler_config(
         url = f"{scheme}://{settings.host}:{settings.port}{settings.route_prefix}"
     node_cache = settings.has_cache
     bind_verb = '"bind"' if settings.bind else '""'
-    tls = "\n  tlsConfig:\n    insecure: false   # set caFile/caData to the CA that signed --tls-cert" if https else ""
+    tls = (
+        "\n  tlsConfig:\n    insecure: false   # set caFile/caData to the CA that signed --tls-cert"
+        if https
+        else ""
+    )
     return f"""\
 apiVersion: kubescheduler.config.k8s.io/v1
 kind: KubeSchedulerConfiguration

@@ -65,7 +65,9 @@ def slim_node(node: Mapping[str, Any]) -> dict[str, Any]:
     spec = node.get("spec") or {}
     status = node.get("status") or {}
     conditions = [
-        c for c in status.get("conditions") or () if isinstance(c, dict) and c.get("type") == "Ready"
+        c
+        for c in status.get("conditions") or ()
+        if isinstance(c, dict) and c.get("type") == "Ready"
     ]
     return {
         "apiVersion": "v1",
@@ -305,7 +307,9 @@ class ClusterState:
             return None
 
     # ---- bulk ----
-    def replace(self, nodes: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]]) -> None:
+    def replace(
+        self, nodes: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]]
+    ) -> None:
         """Start over from a full listing (snapshot load or a watch re-list)."""
         with self.lock:
             self.nodes.clear()

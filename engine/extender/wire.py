@@ -86,16 +86,10 @@ def object_field(data: Mapping[str, Any], name: str, what: str) -> dict[str, Any
 
 @lru_cache(maxsize=1)
 def _kubernetes_field_names() -> dict[str, str]:
-    """lowercase -> camelCase for every field of every object the official client knows."""
-    import inspect
+    """lowercase -> camelCase for the fields of Pods and Nodes."""
+    from .fieldnames import CAMEL_CASE_FIELDS
 
-    import kubernetes.client.models as models
-
-    names: dict[str, str] = {}
-    for _, cls in inspect.getmembers(models, inspect.isclass):
-        for json_name in getattr(cls, "attribute_map", {}).values():
-            names.setdefault(json_name.lower(), json_name)
-    return names
+    return {name.lower(): name for name in CAMEL_CASE_FIELDS}
 
 
 def canonical_object(obj: Any) -> Any:

@@ -32,7 +32,13 @@ def test_filter_with_node_names(serve) -> None:
     assert r.status_code == 200
     assert r.headers["content-type"] == "application/json"
     # Go's encoding: all five fields present, nil ones as null, PascalCase, in struct order.
-    assert list(r.json()) == ["Nodes", "NodeNames", "FailedNodes", "FailedAndUnresolvableNodes", "Error"]
+    assert list(r.json()) == [
+        "Nodes",
+        "NodeNames",
+        "FailedNodes",
+        "FailedAndUnresolvableNodes",
+        "Error",
+    ]
     assert r.json() == {
         "Nodes": None,
         "NodeNames": ["n2", "n3"],
@@ -90,7 +96,11 @@ def test_prioritize_bare_array_scores_0_to_10(serve) -> None:
 
 def test_prioritize_with_node_list(serve) -> None:
     run = serve()
-    r = post(run.url, "prioritize", list_args(pod("p", cpu="1"), [node("a", cpu="2"), node("b", cpu="8")]))
+    r = post(
+        run.url,
+        "prioritize",
+        list_args(pod("p", cpu="1"), [node("a", cpu="2"), node("b", cpu="8")]),
+    )
     by_host = {s["Host"]: s["Score"] for s in r.json()}
     assert by_host["b"] > by_host["a"]
 
@@ -137,7 +147,7 @@ def test_bind_goes_through_the_binder(serve) -> None:
     class Refusing:
         def bind(self, namespace: str, name: str, uid: str, node: str) -> str | None:
             calls.append((namespace, name, uid, node))
-            return "pods \"p\" is forbidden" if node == "n1" else None
+            return 'pods "p" is forbidden' if node == "n1" else None
 
     run = serve(NODES, [pod("p")], binder=Refusing())
     args = {"PodName": "p", "PodNamespace": "default", "PodUID": "uid-p", "Node": "n1"}

@@ -1,0 +1,412 @@
+"""Load benchmark of ``placer serve``: requests/s and p50/p99 latency of filter and prioritize.
+
+The service runs in its own process (``placer serve --snapshot``) on loopback; this process is the
+load generator, with a minimal keep-alive HTTP/1.1 client on asyncio streams so the client costs
+little next to the server. Every run is bounded by a request count and a time limit.
+
+    python -m bench.extender_load --nodes 5000 --pods 50000 --requests 3000 --seconds 20
+
+Scenarios: {filter, prioritize} x {500 NodeNames, a full 500-node NodeList} x {planner off, on},
+plus the resident memory of the service holding the whole cluster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+SAMPLE = 500  # kube-scheduler's default sample at 5,000 nodes (percentageOfNodesToScore 10 %)
+
+
+# ---- a minimal HTTP/1.1 client (keep-alive, Content-Length bodies only) ----
+
+
+class RawConnection:
+    """One keep-alive connection; ``post`` returns (status, body)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str):
+        self.reader = reader
+        self.writer = writer
+        self.host = host
+
+    @classmethod
+    async def open(cls, host: str, port: int) -> RawConnection:
+        reader, writer = await asyncio.open_connection(host, port, limit=2**26)
+        return cls(reader, writer, f"{host}:{port}")
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        self.writer.write(head + body)
+        await self.writer.drain()
+        header = await self.reader.readuntil(b"\r\n\r\n")
+        lines = header.split(b"\r\n")
+        status = int(lines[0].split()[1])
+        length = 0
+        for line in lines[1:]:
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        return status, await self.reader.readexactly(length)
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(ConnectionError, OSError):
+            await self.writer.wait_closed()
+
+
+# ---- the cluster ----
+
+
+def make_cluster(nodes: int, pods: int, seed: int = 0) -> tuple[list[dict], list[dict]]:
+    """Nodes in 3 zones with realistic object sizes; ~90 % of the pods bound, the rest pending."""
+    rng = random.Random(seed)
+    node_objs = []
+    for i in range(nodes):
+        name = f"node-{i:05d}"
+        node_objs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {
+                    "name": name,
+                    "uid": f"00000000-0000-0000-0000-{i:012d}",
+                    "resourceVersion": "1",
+                    "labels": {
+                        "kubernetes.io/hostname": name,
+                        "kubernetes.io/os": "linux",
+                        "kubernetes.io/arch": "amd64",
+                        "node.kubernetes.io/instance-type": "m5.4xlarge",
+                        "topology.kubernetes.io/region": "eu-west-1",
+                        "topology.kubernetes.io/zone": f"eu-west-1{'abc'[i % 3]}",
+                    },
+                    "annotations": {"node.alpha.kubernetes.io/ttl": "0"},
+                },
+                "spec": {
+                    "podCIDR": f"10.{i // 250}.{i % 250}.0/24",
+                    "providerID": f"aws:///{name}",
+                },
+                "status": {
+                    "capacity": {"cpu": "16", "memory": "64Gi", "pods": "110"},
+                    "allocatable": {"cpu": "15800m", "memory": "62Gi", "pods": "110"},
+                    "conditions": [
+                        {
+                            "type": t,
+                            "status": "False" if t != "Ready" else "True",
+                            "lastHeartbeatTime": "2026-01-01T00:00:00Z",
+                            "reason": "KubeletReady",
+                        }
+                        for t in ("MemoryPressure", "DiskPressure", "PIDPressure", "Ready")
+                    ],
+                    "nodeInfo": {"kubeletVersion": "v1.31.0", "osImage": "Ubuntu 24.04"},
+                },
+            }
+        )
+    pod_objs = []
+    for j in range(pods):
+        app = f"app-{j % 500}"
+        bound = j < pods * 9 // 10
+        spec: dict[str, Any] = {
+            "schedulerName": "default-scheduler",
+            "priority": 0,
+            "containers": [
+                {
+                    "name": "main",
+                    "image": f"registry.example.com/{app}:1.0",
+                    "resources": {
+                        "requests": {
+                            "cpu": f"{rng.choice((100, 200, 250, 500))}m",
+                            "memory": f"{rng.choice((128, 256, 512))}Mi",
+                        },
+                    },
+                }
+            ],
+        }
+        if bound:
+            spec["nodeName"] = f"node-{rng.randrange(nodes):05d}"
+        pod_objs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": f"{app}-{j:06d}",
+                    "namespace": "bench",
+                    "uid": f"pod-{j:08d}",
+                    "labels": {"app": app},
+                    "ownerReferences": [
+                        {
+                            "apiVersion": "apps/v1",
+                            "kind": "ReplicaSet",
+                            "name": f"{app}-rs",
+                            "uid": f"rs-{app}",
+                            "controller": True,
+                        }
+                    ],
+                },
+                "spec": spec,
+                "status": {"phase": "Running" if bound else "Pending"},
+            }
+        )
+    return node_objs, pod_objs
+
+
+# ---- the service process ----
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServiceProcess:
+    def __init__(self, snapshot: Path, *, planner: bool, plan_time_limit: float) -> None:
+        self.port = free_port()
+        cmd = [sys.executable, "-m", "engine", "serve", "--snapshot", str(snapshot),
+               "--port", str(self.port), "--log-level", "warning",
+               "--plan-time-limit", str(plan_time_limit),
+               "--planner" if planner else "--no-planner"]  # fmt: skip
+        self.proc = subprocess.Popen(cmd)
+        self.started = time.monotonic()
+
+    def wait_ready(self, timeout: float = 300.0) -> float:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"placer serve exited with {self.proc.returncode}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=1).status_code == 200:
+                    return time.monotonic() - self.started
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("placer serve did not become ready")
+
+    def rss_mib(self) -> float:
+        import psutil
+
+        return float(psutil.Process(self.proc.pid).memory_info().rss) / 2**20
+
+    def metric(self, name: str) -> float | None:
+        import httpx
+
+        text = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=5).text
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return None
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+# ---- load ----
+
+
+@dataclass
+class Result:
+    scenario: str
+    planner: bool
+    requests: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    non_200: int
+    body_kb: float
+
+
+def bodies(nodes: list[dict], pending: list[dict], node_list: bool, seed: int) -> Iterator[bytes]:
+    rng = random.Random(seed)
+    names = [n["metadata"]["name"] for n in nodes]
+    by_name = {n["metadata"]["name"]: n for n in nodes}
+    while True:
+        pod = rng.choice(pending)
+        sample = rng.sample(names, SAMPLE)
+        args: dict[str, Any]
+        if node_list:
+            args = {"Pod": pod, "Nodes": {"metadata": {}, "items": [by_name[n] for n in sample]},
+                    "NodeNames": None}  # fmt: skip
+        else:
+            args = {"Pod": pod, "Nodes": None, "NodeNames": sample}
+        yield orjson.dumps(args)
+
+
+async def load(
+    port: int, path: str, payloads: list[bytes], *, clients: int, requests: int, seconds: float
+) -> tuple[list[float], int, float]:
+    latencies: list[float] = []
+    bad = 0
+    sent = 0
+    deadline = time.monotonic() + seconds
+
+    async def worker(k: int) -> None:
+        nonlocal bad, sent
+        conn = await RawConnection.open("127.0.0.1", port)
+        try:
+            while sent < requests and time.monotonic() < deadline:
+                sent += 1
+                body = payloads[(sent + k) % len(payloads)]
+                t0 = time.perf_counter()
+                status, _ = await conn.post(path, body)
+                latencies.append(time.perf_counter() - t0)
+                if status != 200:
+                    bad += 1
+        finally:
+            await conn.close()
+
+    started = time.monotonic()
+    await asyncio.gather(*(worker(k) for k in range(clients)))
+    return latencies, bad, time.monotonic() - started
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def run_scenarios(
+    service: ServiceProcess,
+    nodes: list[dict],
+    pending: list[dict],
+    *,
+    planner: bool,
+    clients: int,
+    requests: int,
+    seconds: float,
+) -> list[Result]:
+    results = []
+    for node_list in (False, True):
+        payloads = [
+            b for b, _ in zip(bodies(nodes, pending, node_list, 1), range(20), strict=False)
+        ]
+        for verb in ("filter", "prioritize"):
+            count = requests if not node_list else max(requests // 5, 200)
+            # Warm up (first requests fill the static-filter cache and the allocator).
+            asyncio.run(load(service.port, f"/scheduler/{verb}", payloads, clients=4,
+                             requests=40, seconds=10))  # fmt: skip
+            lat, bad, elapsed = asyncio.run(
+                load(service.port, f"/scheduler/{verb}", payloads, clients=clients,
+                     requests=count, seconds=seconds)
+            )  # fmt: skip
+            scenario = f"{verb} {'NodeList' if node_list else 'NodeNames'} x{SAMPLE}"
+            results.append(
+                Result(
+                    scenario=scenario,
+                    planner=planner,
+                    requests=len(lat),
+                    seconds=round(elapsed, 2),
+                    rps=round(len(lat) / elapsed, 1),
+                    p50_ms=round(percentile(lat, 0.50) * 1000, 2),
+                    p99_ms=round(percentile(lat, 0.99) * 1000, 2),
+                    non_200=bad,
+                    body_kb=round(sum(map(len, payloads)) / len(payloads) / 1024, 1),
+                )
+            )
+            print(json.dumps(asdict(results[-1])), flush=True)
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--nodes", type=int, default=5000)
+    ap.add_argument("--pods", type=int, default=50000)
+    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--requests", type=int, default=3000, help="per scenario (NodeList: /5)")
+    ap.add_argument("--seconds", type=float, default=20.0, help="time cap per scenario")
+    ap.add_argument("--plan-time-limit", type=float, default=30.0)
+    ap.add_argument("--planner", choices=("off", "on", "both"), default="both")
+    ap.add_argument("-o", "--output", type=Path, help="write results as JSON here")
+    args = ap.parse_args(argv)
+
+    nodes, pods = make_cluster(args.nodes, args.pods)
+    pending = [p for p in pods if "nodeName" not in p["spec"]]
+    results: list[Result] = []
+    memory: dict[str, Any] = {}
+    modes = {"off": [False], "on": [True], "both": [False, True]}[args.planner]
+    with tempfile.TemporaryDirectory() as tmp:
+        snapshot = Path(tmp) / "cluster.json"
+        snapshot.write_bytes(
+            orjson.dumps({"apiVersion": "v1", "kind": "List", "items": nodes + pods})
+        )
+        del pods
+        for planner in modes:
+            service = ServiceProcess(
+                snapshot, planner=planner, plan_time_limit=args.plan_time_limit
+            )
+            try:
+                load_s = service.wait_ready()
+                rss = service.rss_mib()
+                memory[f"planner_{'on' if planner else 'off'}"] = {
+                    "load_seconds": round(load_s, 1),
+                    "rss_mib_after_load": round(rss, 1),
+                }
+                print(f"service ready in {load_s:.1f}s, RSS {rss:.0f} MiB", flush=True)
+                results += run_scenarios(
+                    service, nodes, pending, planner=planner, clients=args.clients,
+                    requests=args.requests, seconds=args.seconds,
+                )  # fmt: skip
+                memory[f"planner_{'on' if planner else 'off'}"].update(
+                    rss_mib_end=round(service.rss_mib(), 1),
+                    plan_age_s=service.metric("placer_extender_plan_age_seconds"),
+                    plan_solve_count=service.metric("placer_extender_plan_solve_seconds_count"),
+                    plan_solve_sum_s=service.metric("placer_extender_plan_solve_seconds_sum"),
+                )
+            finally:
+                service.stop()
+    report = {
+        "nodes": args.nodes,
+        "pods": args.pods,
+        "clients": args.clients,
+        "cpus": os.cpu_count(),
+        "results": [asdict(r) for r in results],
+        "memory": memory,
+    }
+    print(render(report))
+    if args.output:
+        args.output.write_text(json.dumps(report, indent=1))
+
+
+def render(report: dict[str, Any]) -> str:
+    lines = [
+        f"{report['nodes']} nodes, {report['pods']} pods, {report['clients']} connections",
+        "",
+        "| scenario | planner | requests | req/s | p50 ms | p99 ms | non-200 | body KB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in report["results"]:
+        lines.append(
+            f"| {r['scenario']} | {'on' if r['planner'] else 'off'} | {r['requests']} | "
+            f"{r['rps']} | {r['p50_ms']} | {r['p99_ms']} | {r['non_200']} | {r['body_kb']} |"
+        )
+    lines.append("")
+    for mode, mem in report["memory"].items():
+        lines.append(f"- {mode}: {json.dumps(mem)}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""``placer serve``: the printed scheduler config, snapshots, TLS, and a graceful stop."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+import yaml
+
+from engine.cli import main
+from engine.extender.snapshot import load_snapshot
+from engine.extender.state import ClusterState
+
+from .conftest import free_port, node, pod
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exc:
+        main(list(argv))
+    out, err = capsys.readouterr()
+    return int(exc.value.code or 0), out, err
+
+
+def write_cluster(path: Path) -> Path:
+    docs = {"apiVersion": "v1", "kind": "List", "items": [node("n1"), node("n2"), pod("p")]}
+    path.write_bytes(orjson.dumps(docs))
+    return path
+
+
+def test_print_scheduler_config_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "serve", "--print-scheduler-config")
+    assert code == 0
+    config = yaml.safe_load(out)
+    assert config["apiVersion"] == "kubescheduler.config.k8s.io/v1"
+    assert config["kind"] == "KubeSchedulerConfiguration"
+    (ext,) = config["extenders"]
+    assert ext["urlPrefix"] == "http://127.0.0.1:8888/scheduler"
+    assert (ext["filterVerb"], ext["prioritizeVerb"], ext["preemptVerb"]) == (
+        "filter", "prioritize", "preempt",
+    )  # fmt: skip
+    assert ext["bindVerb"] == ""
+    # One extender point must outweigh the default plugins' 1200 (protocol notes §5).
+    assert ext["weight"] * 10 > 1200
+    assert ext["httpTimeout"] == "2s" and ext["ignorable"] is True
+    assert ext["nodeCacheCapable"] is False  # no snapshot and no cluster: needs full Nodes
+    assert ext["enableHTTPS"] is False
+
+
+def test_print_scheduler_config_matches_how_it_runs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    snapshot = write_cluster(tmp_path / "c.json")
+    code, out, _ = run_cli(
+        capsys, "serve", "--print-scheduler-config", "--snapshot", str(snapshot), "--bind",
+        "--port", "9443", "--prefix", "placer", "--tls-cert", "c.pem", "--tls-key", "k.pem",
+        "--weight", "50",
+    )  # fmt: skip
+    assert code == 0
+    (ext,) = yaml.safe_load(out)["extenders"]
+    assert ext["urlPrefix"] == "https://127.0.0.1:9443/placer"
+    assert ext["bindVerb"] == "bind" and ext["weight"] == 50
+    assert ext["nodeCacheCapable"] is True and ext["enableHTTPS"] is True
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "file not found"),
+        (b"{broken", "invalid JSON"),
+        (orjson.dumps({"kind": "List", "items": [pod("only-a-pod")]}), "no Node objects"),
+        (
+            orjson.dumps({"kind": "List", "items": [node("n1", cpu="lots")]}),
+            "status.allocatable.cpu",
+        ),
+    ],
+)
+def test_bad_snapshot_exits_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, content: bytes | None, message: str
+) -> None:
+    path = tmp_path / "cluster.json"
+    if content is not None:
+        path.write_bytes(content)
+    code, _, err = run_cli(capsys, "serve", "--snapshot", str(path), "--port", str(free_port()))
+    assert code == 2
+    assert message in err and "Traceback" not in err
+
+
+def test_snapshot_from_ir_problem(tmp_path: Path) -> None:
+    ir = {
+        "apiVersion": "placer/v1",
+        "kind": "Problem",
+        "bins": [{"name": "b1", "capacity": {"cpu": "4", "memory": "8Gi"}}],
+        "items": [{"name": "web", "count": 3, "demand": {"cpu": "1"}, "placed": {"b1": 2}}],
+    }
+    path = tmp_path / "p.json"
+    path.write_bytes(orjson.dumps(ir))
+    state = ClusterState()
+    assert load_snapshot(path, state) == (1, 3)
+    assert state.nodes["b1"].used["cpu"] == 2000
+    assert len(state.pending()) == 1
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl to make a certificate")
+def test_tls(serve, tmp_path: Path) -> None:
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    run = serve(
+        [node("n1")],
+        tls_cert=cert,
+        tls_key=key,
+        uvicorn_config={"ssl_certfile": str(cert), "ssl_keyfile": str(key)},
+    )
+    assert run.url.startswith("https://")
+    body = orjson.dumps({"Pod": pod("p"), "Nodes": None, "NodeNames": ["n1"]})
+    trust = ssl.create_default_context(cafile=str(cert))
+    r = httpx.post(f"{run.url}/scheduler/filter", content=body, verify=trust)
+    assert r.status_code == 200 and r.json()["NodeNames"] == ["n1"]
+
+
+def test_serve_process_answers_and_stops_gracefully(tmp_path: Path) -> None:
+    snapshot = write_cluster(tmp_path / "c.json")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine", "serve", "--snapshot", str(snapshot),
+         "--port", str(port), "--no-planner", "--log-level", "warning"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
+            time.sleep(0.1)
+        body = orjson.dumps({"Pod": pod("p"), "Nodes": None, "NodeNames": ["n1", "n2"]})
+        r = httpx.post(f"http://127.0.0.1:{port}/scheduler/prioritize", content=body)
+        assert [h["Host"] for h in r.json()] == ["n1", "n2"]
+        proc.send_signal(signal.SIGTERM)
+        # uvicorn drains, runs the lifespan shutdown, then re-raises SIGTERM on itself.
+        assert proc.wait(15) in (0, -signal.SIGTERM)
+        _, err = proc.communicate()
+        assert b"Traceback" not in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

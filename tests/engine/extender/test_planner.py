@@ -1,0 +1,124 @@
+"""The plan: targets from a real cpsat solve, consumption by bindings, reservations, staleness."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from engine.extender.handlers import RESERVED_REASON, Extender
+from engine.extender.planner import Planner
+from engine.extender.state import ClusterState
+
+from .conftest import node, pod
+
+pytest.importorskip("ortools")
+
+
+def planned_state() -> tuple[ClusterState, Planner, Extender]:
+    state = ClusterState()
+    state.replace(
+        [node("a", cpu="4"), node("b", cpu="4")],
+        [
+            pod("web-0", cpu="2", owner="web"),
+            pod("web-1", cpu="2", owner="web"),
+            pod("trainer", cpu="4", owner="trainer"),
+        ],
+    )
+    planner = Planner(state, time_limit=5.0)
+    planner.plan_once()
+    return state, planner, Extender(state, planner)
+
+
+def args(p: dict, names: list[str]) -> bytes:
+    return orjson.dumps({"Pod": p, "Nodes": None, "NodeNames": names})
+
+
+def test_plan_targets_keep_the_large_pod_placeable() -> None:
+    state, planner, _ = planned_state()
+    plan = planner.current
+    assert plan is not None and plan.version == state.version
+    web = plan.group_of_uid["uid-web-0"]
+    trainer = plan.group_of_uid["uid-trainer"]
+    assert plan.group_of_uid["uid-web-1"] == web != trainer
+    assert sum(plan.targets[web].values()) == 2 and len(plan.targets[web]) == 1
+    (trainer_node,) = plan.targets[trainer]
+    assert trainer_node not in plan.targets[web]
+    assert plan.reserved[trainer_node]["cpu"] == 4000
+
+
+def test_prioritize_and_filter_follow_the_plan() -> None:
+    _state, planner, ext = planned_state()
+    plan = planner.current
+    assert plan is not None
+    web_node = next(iter(plan.targets[plan.group_of_uid["uid-web-0"]]))
+    other = "b" if web_node == "a" else "a"
+    scores = dict(
+        (h["Host"], h["Score"]) for h in orjson.loads(ext.prioritize(args(pod("web-0", cpu="2", owner="web"), ["a", "b"])))
+    )  # fmt: skip
+    assert scores[web_node] == 10 and scores[other] < 10
+    result = orjson.loads(ext.filter(args(pod("web-0", cpu="2", owner="web"), ["a", "b"])))
+    # The trainer's node is held for it: the web pod may not take half of it.
+    assert result["NodeNames"] == [web_node]
+    assert result["FailedNodes"] == {other: RESERVED_REASON}
+    # A pod the plan does not cover is never held back by reservations.
+    free = orjson.loads(ext.filter(args(pod("stray", cpu="1"), ["a", "b"])))
+    assert free["NodeNames"] == ["a", "b"]
+
+
+def test_bindings_consume_the_plan() -> None:
+    state, planner, _ = planned_state()
+    plan = planner.current
+    assert plan is not None
+    web = plan.group_of_uid["uid-web-0"]
+    web_node = next(iter(plan.targets[web]))
+    assert state.bind("default", "web-0", "uid-web-0", web_node) is None
+    assert plan.targets[web] == {web_node: 1}
+    assert plan.reserved[web_node]["cpu"] == 2000
+    assert state.bind("default", "web-1", "uid-web-1", web_node) is None
+    assert not plan.targets[web]
+
+
+def test_plan_published_after_bindings_accounts_for_them() -> None:
+    state, planner, _ = planned_state()
+    first = planner.current
+    assert first is not None
+    web = first.group_of_uid["uid-web-0"]
+    web_node = next(iter(first.targets[web]))
+    version = state.version
+    state.bind("default", "web-0", "uid-web-0", web_node)
+    # A solve that started before that binding must not send a second pod there for it.
+    for logged_version, uid, node_name in state.bind_log:
+        assert logged_version > version and uid == "uid-web-0" and node_name == web_node
+    planner.plan_once()
+    second = planner.current
+    assert second is not None and second is not first
+    assert sum(second.targets.get(second.group_of_uid.get("uid-web-1", web), {}).values()) == 1
+
+
+def test_stale_plan_falls_back() -> None:
+    state, planner, _ = planned_state()
+    plan = planner.current
+    assert plan is not None
+    assert planner.usable() == (plan, "")
+    plan.created -= planner.max_age + 1
+    assert planner.usable() == (plan, "")  # old, but nothing changed since: still right
+    state.upsert_pod(pod("late", cpu="1"))
+    assert planner.usable() == (None, "stale_plan")
+
+
+def test_background_thread_replans_on_change() -> None:
+    state, planner, _ = planned_state()
+    planner.settle = 0.05
+    first = planner.current
+    planner.start()
+    try:
+        state.upsert_node(node("c", cpu="8"))
+        import time
+
+        deadline = time.monotonic() + 20
+        while planner.current is first and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert planner.current is not first
+        assert planner.current is not None and planner.current.version >= state.version - 1
+    finally:
+        planner.stop()
