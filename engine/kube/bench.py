@@ -56,10 +56,10 @@ def gpu_metrics(problem: Problem, solution: Solution) -> dict[str, Any]:
     counts = solution.counts()
     used: dict[str, Counter[str]] = defaultdict(Counter)
     placed_by_gpus: Counter[int] = Counter()
-    for (item, b), n in counts.items():
+    for (item, bin_name), n in counts.items():
         group = problem.item_by_name[item]
         for r, amount in group.demand.items():
-            used[b][r] += amount * n
+            used[bin_name][r] += amount * n
         placed_by_gpus[group.demand.get(GPU, 0)] += n
     unplaced = {u.item: u.count for u in solution.unplaced if u.count}
     waiting = [

@@ -118,16 +118,17 @@ def _constraint_reason(
                 plan.domain_counts(c.selector, c.topology, None),
                 plan.domain_counts(c.target, c.topology, None) if c.target is not None else None,
             )
-        selected, targets = cache[key]  # type: ignore[misc]
+        pair: tuple[Counter[str], Counter[str] | None] = cache[key]  # type: ignore[assignment]
+        chosen, others = pair
         is_selected = _matches(c.selector, group)
         if c.target is None:
-            if is_selected and selected[domain] + 1 > c.max_per_domain:
+            if is_selected and chosen[domain] + 1 > c.max_per_domain:
                 return REASON_POD_ANTI_AFFINITY
             continue
         is_target = _matches(c.target, group)
-        if is_selected and targets[domain] >= 1:
+        if is_selected and others is not None and others[domain] >= 1:
             return REASON_POD_ANTI_AFFINITY
-        if is_target and selected[domain] >= 1:
+        if is_target and chosen[domain] >= 1:
             return REASON_POD_ANTI_AFFINITY if is_selected else REASON_EXISTING_ANTI_AFFINITY
     return None
 

@@ -303,16 +303,16 @@ class _Builder:
                 term.selector,
             )
             weight = float(term.weight) if term.weight is not None else None
-            cls = AntiAffinity if term.anti else Affinity
-            self._constraint(
-                cls(
-                    kind="anti_affinity" if term.anti else "affinity",
-                    selector=own,
-                    target=target,
-                    topology=term.topology_key,
-                    weight=weight,
-                )  # type: ignore[arg-type]
-            )
+            rule = {
+                "selector": own,
+                "target": target,
+                "topology": term.topology_key,
+                "weight": weight,
+            }
+            if term.anti:
+                self._constraint(AntiAffinity.model_validate({"kind": "anti_affinity", **rule}))
+            else:
+                self._constraint(Affinity.model_validate({"kind": "affinity", **rule}))
 
     def _spread(self, g: _Group, c: SpreadConstraint) -> None:
         if c.selector is None:
@@ -422,7 +422,9 @@ class _Builder:
         for n in soft_tainted if not view.preferred else self.nodes:
             if keep is not None and n.name not in keep:
                 continue
-            cost = sum(p.weight for p in view.preferred if not p.term.matches(n.labels, n.name))
+            cost = float(
+                sum(p.weight for p in view.preferred if not p.term.matches(n.labels, n.name))
+            )
             cost += PREFER_NO_SCHEDULE_COST * len(untolerated(view, n, SOFT_EFFECTS))
             if cost:
                 out[n.name] = float(cost)
@@ -475,13 +477,15 @@ class _Builder:
             },
         }
         try:
-            return Problem(
-                name=name,
-                bins=bins,
-                items=items,
-                constraints=constraints,
-                objective=objective,
-                meta=meta,
+            return Problem.model_validate(
+                {
+                    "name": name,
+                    "bins": bins,
+                    "items": items,
+                    "constraints": constraints,
+                    "objective": objective,
+                    "meta": meta,
+                }
             )
         except InputError as exc:
             raise exc.with_source(self.source) from None
@@ -520,7 +524,11 @@ class _Builder:
                     )
                     capacity[r] = amount
             labels = {k: v for k, v in n.labels.items() if _LABEL_KEY.match(k)}
-            bins.append(Bin(name=n.name, capacity=ir_resources(capacity), labels=labels))
+            bins.append(
+                Bin.model_validate(
+                    {"name": n.name, "capacity": ir_resources(capacity), "labels": labels}
+                )
+            )
         return bins
 
     def _item(self, g: _Group) -> ItemGroup:
@@ -532,32 +540,25 @@ class _Builder:
             ]
         if g.workload:
             meta["workload"] = g.workload
+        fields: dict[str, Any] = {
+            "name": g.name,
+            "count": g.count,
+            "demand": ir_resources(g.view.request),
+            "labels": g.labels,
+            "priority": g.priority,
+            "meta": meta,
+        }
         if not g.pending:
             meta["bound"] = True
-            return ItemGroup(
-                name=g.name,
-                count=g.count,
-                demand=ir_resources(g.view.request),
-                labels=g.labels,
-                priority=g.priority,
-                placed=dict(g.placed),
-                meta=meta,
-            )
+            return ItemGroup.model_validate({**fields, "placed": dict(g.placed)})
         allowed, filtered = self._filter(g.view)
         if filtered:
             meta["filtered"] = filtered
         unsupported = [u["reason"] for u in self.unsupported if u["group"] == g.name]
         if unsupported:
             meta["unsupported"] = unsupported
-        return ItemGroup(
-            name=g.name,
-            count=g.count,
-            demand=ir_resources(g.view.request),
-            labels=g.labels,
-            priority=g.priority,
-            allowed=allowed,
-            cost=self._costs(g.view, allowed),
-            meta=meta,
+        return ItemGroup.model_validate(
+            {**fields, "allowed": allowed, "cost": self._costs(g.view, allowed)}
         )
 
 
