@@ -106,6 +106,7 @@ def bench_alibaba(
     backends: tuple[str, ...] = ("greedy", "cpsat"),
     time_limit: float = 60.0,
     threads: int = 1,
+    warm_start: bool = True,
 ) -> list[dict[str, Any]]:
     from ..solve import solve
     from .to_ir import manifests_to_problem
@@ -147,6 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     ali.add_argument("--backends", nargs="+", default=["greedy", "cpsat"])
     ali.add_argument("--time-limit", type=float, default=60.0)
     ali.add_argument("--threads", type=int, default=1)
+    ali.add_argument("--cold", action="store_true", help="do not warm-start from the greedy plan")
     args = parser.parse_args(argv)
     if args.what == "load":
         print(json.dumps(bench_load(args.nodes, args.pods, repeat=args.repeat), indent=1))
@@ -160,6 +162,7 @@ def main(argv: list[str] | None = None) -> None:
         backends=tuple(args.backends),
         time_limit=args.time_limit,
         threads=args.threads,
+        warm_start=not args.cold,
     )
     for row in rows:
         print(json.dumps(row))

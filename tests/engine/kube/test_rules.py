@@ -557,3 +557,21 @@ def test_rules_placer_cannot_honour_are_reported_per_pod() -> None:
         p, Solution.from_counts(p, "t", Status.FEASIBLE, {("default/web", "n1"): 1})
     )
     assert plan.info["kubernetes"]["unsupported"] == [entry]
+
+
+def test_kubectl_lists_are_flattened_and_typed_lists_name_their_items() -> None:
+    from engine.kube import load_cluster
+
+    nodes = {
+        "apiVersion": "v1",
+        "kind": "NodeList",
+        "items": [{k: v for k, v in node("n1").items() if k != "kind"}],
+    }
+    pods = {"apiVersion": "v1", "kind": "List", "items": [pod("p1"), _pc("high", 5)]}
+    cluster = load_cluster([nodes, pods])
+    assert [n["metadata"]["name"] for n in cluster.nodes] == ["n1"]
+    assert [p["metadata"]["name"] for p in cluster.pods] == ["p1"]
+    assert set(cluster.priority_classes) == {"high"}
+    assert cluster.namespace_labels("default") == {"kubernetes.io/metadata.name": "default"}
+    with pytest.raises(InputError, match="duplicate object"):
+        load_cluster([nodes, nodes])
