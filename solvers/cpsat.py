@@ -33,7 +33,7 @@ from .cpsat_common import RATIO_SCALE, Linear, ScaledObjective, level_sign, scal
 
 Key = tuple[str, str]
 
-HINT_SHARE = 0.2  # at most this share of the time limit completes the greedy plan
+HINT_SHARE = 0.5  # at most this share of the time limit completes the greedy plan
 LEVEL_SHARE = 0.6  # a level that is not the last may use this share of the time left
 
 

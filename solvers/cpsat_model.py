@@ -27,6 +27,18 @@ from .cpsat_common import (
 Key = tuple[str, str]
 
 
+def _lsum(variables: list[Any]) -> Any:
+    from ortools.sat.python import cp_model
+
+    return cp_model.LinearExpr.sum(variables)
+
+
+def _wsum(variables: list[Any], coefficients: list[int]) -> Any:
+    from ortools.sat.python import cp_model
+
+    return cp_model.LinearExpr.weighted_sum(variables, coefficients)
+
+
 class PerBinModel:
     """Builds the CP-SAT model; ``term(name)`` gives each objective term as a ``Linear``."""
 
@@ -68,7 +80,9 @@ class PerBinModel:
             for b in bins_:
                 bin_ = p.bin_by_name[b]
                 pinned = 0 if g.movable else g.placed.get(b, 0)
-                if (allowed is None or b in allowed) and p.fits_empty(g, bin_):
+                if (allowed is None or b in allowed) and (
+                    b not in g.placed or p.fits_empty(g, bin_)
+                ):
                     fit = min(
                         (bin_.capacity.get(r, 0) // a for r, a in g.demand.items() if a > 0),
                         default=g.count,
@@ -83,7 +97,7 @@ class PerBinModel:
                 self.ub[(g.name, b)] = ub
                 self.by_bin[b].append(g.name)
             total = m.new_int_var(0, g.count, f"placed[{g.name}]")
-            m.add(total == sum(self.x[(g.name, b)] for b in bins_ if (g.name, b) in self.x))
+            m.add(total == _lsum([self.x[(g.name, b)] for b in bins_ if (g.name, b) in self.x]))
             if g.required:
                 m.add(total == g.count)
             self.total[g.name] = total
@@ -100,9 +114,10 @@ class PerBinModel:
             y = m.new_bool_var(f"used[{bin_.name}]")
             self.used[bin_.name] = y
             xs = [self.x[(g, bin_.name)] for g in groups]
-            m.add(sum(xs) >= 1).only_enforce_if(y)
-            for g in groups:
-                m.add(self.x[(g, bin_.name)] <= self.ub[(g, bin_.name)] * y)
+            m.add(_lsum(xs) >= 1).only_enforce_if(y)
+            for g in groups:  # capacity·y below links demanding items; the rest need this
+                if not any(a > 0 for a in p.item_by_name[g].demand.values()):
+                    m.add(self.x[(g, bin_.name)] <= self.ub[(g, bin_.name)] * y)
             for r in p.resources:
                 terms = [
                     (self.x[(g, bin_.name)], p.item_by_name[g].demand.get(r, 0) // self.div[r])
@@ -111,7 +126,7 @@ class PerBinModel:
                 ]
                 if not terms:
                     continue
-                expr = sum(c * v for v, c in terms)
+                expr = _wsum([v for v, _ in terms], [c for _, c in terms])
                 cap = bin_.capacity.get(r, 0) // self.div[r]
                 m.add(expr <= cap * y)
                 self.load[(bin_.name, r)] = expr
@@ -122,8 +137,8 @@ class PerBinModel:
             for a, b in itertools.pairwise(members):
                 m.add(self.used[a] >= self.used[b])
                 m.add(
-                    sum(self.x[(g, a)] for g in self.by_bin[a])
-                    >= sum(self.x[(g, b)] for g in self.by_bin[b])
+                    _lsum([self.x[(g, a)] for g in self.by_bin[a]])
+                    >= _lsum([self.x[(g, b)] for g in self.by_bin[b]])
                 )
         # Capacity cut: the bins used must hold the total demand (gives the LP the trivial bound).
         if "bins_used" in self._min_coef:
@@ -134,19 +149,20 @@ class PerBinModel:
                     if g.demand.get(r, 0) > 0
                 ]
                 if demand:
+                    ys = list(self.used.items())
                     m.add(
-                        sum(
-                            (p.bin_by_name[b].capacity.get(r, 0) // self.div[r]) * y
-                            for b, y in self.used.items()
+                        _wsum(
+                            [y for _, y in ys],
+                            [p.bin_by_name[b].capacity.get(r, 0) // self.div[r] for b, _ in ys],
                         )
-                        >= sum(c * v for v, c in demand)
+                        >= _wsum([v for v, _ in demand], [c for _, c in demand])
                     )
 
     # ------------------------------------------------------------------ helpers
 
     def _sum(self, keys: Iterable[Key]) -> tuple[Any, int]:
         keys = [k for k in keys if k in self.x]
-        return sum(self.x[k] for k in keys), sum(self.ub[k] for k in keys)
+        return _lsum([self.x[k] for k in keys]), sum(self.ub[k] for k in keys)
 
     def at_least(self, expr: Any, k: int, ub: int) -> Any:
         """A boolean equal to [expr >= k] (expr is known to lie in 0..ub)."""
