@@ -1,0 +1,139 @@
+"""python -m bench SUITE [--backends ...] [--time-limit S] [--jobs N] [--executor local|ray] -o DIR
+
+python -m bench smoke -o bench-results/smoke      run a suite, write results.csv, report.md, plots
+python -m bench report bench-results/smoke        rebuild the report from results.csv alone
+python -m bench list                              the suites and what they hold
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from engine.errors import PlacerError
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True)
+
+
+@app.command("run")
+def run_suite(
+    suite: Annotated[str, typer.Argument(help="suite name (bench/suites/NAME.yaml) or a path")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="results directory")] = Path(
+        "bench-results"
+    ),
+    backends: Annotated[
+        str | None, typer.Option(help="comma-separated backends (default: the suite's)")
+    ] = None,
+    time_limit: Annotated[
+        float | None, typer.Option("--time-limit", help="seconds per run")
+    ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="runs at once (local executor)")] = 1,
+    executor: Annotated[str, typer.Option(help="local | ray")] = "local",
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (default: start a local one)")
+    ] = None,
+    memory_mb: Annotated[int, typer.Option(help="memory cap per run, MB")] = 6144,
+    grace: Annotated[
+        float, typer.Option(help="seconds allowed beyond 1.5 x the time limit before a kill")
+    ] = 30.0,
+    seed: Annotated[int, typer.Option(help="base seed")] = 0,
+    limit: Annotated[
+        int | None, typer.Option(help="only the first N runs (for a quick look)")
+    ] = None,
+) -> None:
+    """Run a suite; rows are appended as runs finish and completed runs are skipped on rerun."""
+    from .report import write_report
+    from .runner import ResultsFile, progress_printer, run_local, run_ray
+    from .suites import load_suite
+
+    spec = load_suite(suite)
+    chosen = [b.strip() for b in backends.split(",")] if backends else None
+    runs = spec.runs(chosen, time_limit, seed)
+    output.mkdir(parents=True, exist_ok=True)
+    results = ResultsFile(output / "results.csv")
+    done = results.done_keys()
+    todo = [r for r in runs if r.key not in done]
+    if limit is not None:
+        todo = todo[:limit]
+    for note in spec.skipped:
+        print(f"bench: {note}", file=sys.stderr)
+    print(
+        f"bench: suite {spec.name}: {len(runs)} runs, {len(runs) - len(todo)} already done, "
+        f"{len(todo)} to run",
+        file=sys.stderr,
+    )
+    meta = {
+        "suite": spec.name,
+        "command": "python -m bench " + " ".join(map(shlex.quote, sys.argv[1:])),
+        "skipped": spec.skipped,
+    }
+    (output / "suite.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    advance, stop = progress_printer(len(todo))
+
+    def on_row(row: dict[str, object]) -> None:
+        results.append(row)
+        advance(row)
+
+    try:
+        if executor == "ray":
+            run_ray(todo, on_row, address=address, memory_mb=memory_mb, grace_s=grace)
+        elif executor == "local":
+            run_local(todo, jobs, on_row, memory_mb=memory_mb, grace_s=grace)
+        else:
+            raise PlacerError(f"--executor must be local or ray, got {executor!r}")
+    finally:
+        stop()
+    report = write_report(output)
+    print(f"bench: wrote {output / 'results.csv'} and {report}", file=sys.stderr)
+
+
+@app.command("report")
+def report(directory: Annotated[Path, typer.Argument(help="a results directory")]) -> None:
+    """Rebuild report.md and the plots from results.csv alone."""
+    from .report import write_report
+
+    if not (directory / "results.csv").exists():
+        raise PlacerError(f"{directory}: no results.csv")
+    print(write_report(directory))
+
+
+@app.command("list")
+def list_suites() -> None:
+    """The suites and how many instances each holds here."""
+    from .suites import load_suite, suite_names
+
+    for name in suite_names():
+        s = load_suite(name)
+        skipped = f" ({len(s.skipped)} source(s) absent)" if s.skipped else ""
+        print(
+            f"{name:10} {len(s.cases):5} instances × {len(s.backends)} backends, "
+            f"{s.time_limit:g}s per run{skipped}"
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] not in ("run", "report", "list", "--help", "-h"):
+        args.insert(0, "run")  # `python -m bench SUITE ...` is short for `run SUITE ...`
+    try:
+        code = app(args=args, standalone_mode=False)
+    except PlacerError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,300 @@
+"""Reports from results.csv alone: per-suite tables (report.md) and PNG plots.
+
+Plots: a Dolan–Moré performance profile across backends (time to reach the best known value),
+and gap versus time (from each run's improvement trace) for every suite with traces.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+FAILURES = ("timeout", "crashed", "memory")
+EPS = 1e-9
+
+
+def read_rows(directory: Path) -> list[dict[str, Any]]:
+    path = directory / "results.csv"
+    if not path.exists():
+        return []
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:
+        for col in (
+            "value",
+            "bound_value",
+            "best_known",
+            "gap_best",
+            "gap_bound",
+            "seconds",
+            "wall_seconds",
+            "first_plan_s",
+            "peak_mem_mb",
+            "time_limit",
+        ):
+            row[col] = float(row[col]) if row.get(col) not in (None, "") else None
+        row["verified"] = row.get("verified") == "True"
+        row["optimal_known"] = row.get("optimal_known") == "True"
+        row["trace"] = json.loads(row["trace"]) if row.get("trace") else []
+    return rows
+
+
+def _minimised(rows: list[dict[str, Any]]) -> bool:
+    """Direction of the reported level (each row records it; all rows of a suite agree)."""
+    return next((r.get("sense") != "max" for r in rows if r.get("sense")), True)
+
+
+def reference_values(rows: list[dict[str, Any]]) -> dict[tuple[str, str], float]:
+    """Per (suite, instance): the best known value, else the best verified value of any backend."""
+    by_instance: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_instance[(r["suite"], r["instance"])].append(r)
+    out: dict[tuple[str, str], float] = {}
+    for key, group in by_instance.items():
+        known = [r["best_known"] for r in group if r["best_known"] is not None]
+        if known:
+            out[key] = known[0]
+            continue
+        values = [r["value"] for r in group if r["verified"] and r["value"] is not None]
+        if values:
+            out[key] = min(values) if _minimised(group) else max(values)
+    return out
+
+
+def _reached(value: float | None, ref: float | None, minimise: bool) -> bool:
+    if value is None or ref is None:
+        return False
+    return value <= ref + EPS if minimise else value >= ref - EPS
+
+
+def _time_to_reach(row: dict[str, Any], ref: float | None, minimise: bool) -> float:
+    for t, v in row["trace"]:
+        if _reached(v, ref, minimise):
+            return max(float(t), 1e-3)
+    if _reached(row["value"], ref, minimise):
+        return max(row["wall_seconds"] or row["seconds"] or 1e-3, 1e-3)
+    return math.inf
+
+
+def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One line per (suite, backend)."""
+    refs = reference_values(rows)
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        groups[(r["suite"], r["backend"])].append(r)
+    suite_dir = {
+        s: _minimised([r for r in rows if r["suite"] == s]) for s in {r["suite"] for r in rows}
+    }
+    greedy_value = {
+        (r["suite"], r["instance"]): r["value"]
+        for r in rows
+        if r["backend"] == "greedy" and r["verified"]
+    }
+    out = []
+    for (suite, backend), group in sorted(groups.items()):
+        minimise = suite_dir[suite]
+        verified = [r for r in group if r["verified"]]
+        gaps = [r["gap_best"] for r in verified if r["gap_best"] is not None]
+        bound_gaps = [r["gap_bound"] for r in verified if r["gap_bound"] is not None]
+        at_best = sum(
+            _reached(r["value"], refs.get((suite, r["instance"])), minimise) for r in verified
+        )
+        with_known = sum(1 for r in group if r["best_known"] is not None)
+        vs_greedy = [
+            (greedy_value[(suite, r["instance"])] - r["value"]) * (1 if minimise else -1)
+            for r in verified
+            if greedy_value.get((suite, r["instance"])) is not None and r["value"] is not None
+        ]
+        out.append(
+            {
+                "suite": suite,
+                "backend": backend,
+                "runs": len(group),
+                "verified": len(verified),
+                "optimal": sum(r["status"] == "optimal" for r in group),
+                "at_best": at_best,
+                "with_known": with_known,
+                "mean_gap": statistics.fmean(gaps) if gaps else None,
+                "max_gap": max(gaps) if gaps else None,
+                "mean_gap_bound": statistics.fmean(bound_gaps) if bound_gaps else None,
+                "median_s": statistics.median(r["wall_seconds"] or 0 for r in group),
+                "median_first_plan_s": statistics.median(
+                    [r["first_plan_s"] for r in verified if r["first_plan_s"] is not None]
+                    or [math.nan]
+                ),
+                "better_than_greedy": sum(v > EPS for v in vs_greedy),
+                "mean_saved_vs_greedy": statistics.fmean(vs_greedy) if vs_greedy else None,
+                "failures": sum(r["status"] in FAILURES for r in group),
+            }
+        )
+    return out
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.2f}%"
+
+
+def _num(x: float | None, digits: int = 2) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def performance_profile(rows: list[dict[str, Any]], suite: str, path: Path) -> bool:
+    """Dolan–Moré: fraction of instances each backend reaches the reference within τ × the best time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    subset = [r for r in rows if r["suite"] == suite]
+    refs = reference_values(subset)
+    minimise = _minimised(subset)
+    backends = sorted({r["backend"] for r in subset})
+    instances = sorted({r["instance"] for r in subset})
+    times: dict[str, dict[str, float]] = {b: {} for b in backends}
+    for r in subset:
+        t = _time_to_reach(r, refs.get((suite, r["instance"])), minimise)
+        times[r["backend"]][r["instance"]] = min(
+            t, times[r["backend"]].get(r["instance"], math.inf)
+        )
+    ratios: dict[str, list[float]] = {b: [] for b in backends}
+    for inst in instances:
+        best = min(times[b].get(inst, math.inf) for b in backends)
+        for b in backends:
+            t = times[b].get(inst, math.inf)
+            ratios[b].append(t / best if math.isfinite(best) and math.isfinite(t) else math.inf)
+    finite = [x for b in backends for x in ratios[b] if math.isfinite(x)]
+    if not finite:
+        return False
+    tau_max = max(2.0, max(finite) * 1.5)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
+    for b in backends:
+        xs = sorted(x for x in ratios[b] if math.isfinite(x))
+        n = len(ratios[b])
+        steps_x = [1.0, *xs, tau_max]
+        steps_y = [0.0, *[(i + 1) / n for i in range(len(xs))], len(xs) / n]
+        ax.step(steps_x, steps_y, where="post", label=b, linewidth=1.8)
+    ax.set_xscale("log", base=2)
+    ax.set_xlim(1, tau_max)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("τ (time to reach the best known value / fastest backend's time)")
+    ax.set_ylabel("fraction of instances")
+    ax.set_title(f"Performance profile — {suite} ({len(instances)} instances)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
+def gap_vs_time(rows: list[dict[str, Any]], suite: str, path: Path) -> bool:
+    """Mean gap to the reference value over time, per backend, from the improvement traces."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    subset = [r for r in rows if r["suite"] == suite]
+    refs = reference_values(subset)
+    minimise = _minimised(subset)
+    limit = max((r["time_limit"] or 0) for r in subset) or 10.0
+    grid = [limit * (10 ** (k / 20)) / 1000 for k in range(0, 61)]  # 1/1000 of the limit .. limit
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
+    drawn = False
+    for backend in sorted({r["backend"] for r in subset}):
+        runs = [r for r in subset if r["backend"] == backend]
+        curve = []
+        for t in grid:
+            gaps = []
+            for r in runs:
+                ref = refs.get((suite, r["instance"]))
+                seen = [v for (tt, v) in r["trace"] if tt <= t]
+                if ref is None or not seen:
+                    gaps.append(math.nan)
+                    continue
+                v = seen[-1]
+                diff = (v - ref) if minimise else (ref - v)
+                gaps.append(100 * diff / abs(ref) if ref else abs(diff))
+            finite = [g for g in gaps if not math.isnan(g)]
+            curve.append(
+                statistics.fmean(finite) if len(finite) == len(gaps) and finite else math.nan
+            )
+        if any(not math.isnan(c) for c in curve):
+            ax.plot(grid, curve, label=backend, linewidth=1.8)
+            drawn = True
+    if not drawn:
+        plt.close(fig)
+        return False
+    ax.set_xscale("log")
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("mean gap to reference (%)")
+    ax.set_title(f"Gap versus time — {suite}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
+def write_report(directory: Path) -> Path:
+    rows = read_rows(directory)
+    meta_path = directory / "suite.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    lines = ["# placer benchmark report", ""]
+    if meta.get("command"):
+        lines += [f"Reproduce: `{meta['command']}`", ""]
+    if rows:
+        env = rows[0]
+        lines += [
+            f"placer {env.get('placer_commit', '')}, Python {env.get('python', '')}, ortools "
+            f"{env.get('ortools', '')}, PuLP {env.get('pulp', '')}, highspy {env.get('highspy', '')}, "
+            f"dimod {env.get('dimod', '')}; {env.get('cpu', '')}, {env.get('cores', '')} cores.",
+            "",
+        ]
+    for note in meta.get("skipped", []):
+        lines.append(f"> skipped: {note}")
+    if not rows:
+        lines.append("No runs recorded.")
+    table = summarise(rows)
+    for suite in sorted({r["suite"] for r in rows}):
+        lines += [
+            f"## {suite}",
+            "",
+            "| backend | runs | verified | proved optimal | at best known | mean gap | max gap | "
+            "mean gap to bound | median s | median s to first plan | better than greedy | "
+            "mean saved vs greedy | failures |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for s in (x for x in table if x["suite"] == suite):
+            lines.append(
+                f"| {s['backend']} | {s['runs']} | {s['verified']} | {s['optimal']} | "
+                f"{s['at_best']}/{s['runs']} | {_pct(s['mean_gap'])} | {_pct(s['max_gap'])} | "
+                f"{_pct(s['mean_gap_bound'])} | {_num(s['median_s'])} | {_num(s['median_first_plan_s'])} | "
+                f"{s['better_than_greedy']} | {_num(s['mean_saved_vs_greedy'])} | {s['failures']} |"
+            )
+        lines.append("")
+        profile = directory / f"{suite}-profile.png"
+        if performance_profile(rows, suite, profile):
+            lines += [f"![performance profile]({profile.name})", ""]
+        gaps = directory / f"{suite}-gap-vs-time.png"
+        if gap_vs_time(rows, suite, gaps):
+            lines += [f"![gap versus time]({gaps.name})", ""]
+        worst = sorted(
+            (r for r in rows if r["suite"] == suite and r["status"] in FAILURES),
+            key=lambda r: r["instance"],
+        )[:10]
+        if worst:
+            lines += ["Failed runs:", ""]
+            lines += [
+                f"- {r['instance']} / {r['backend']}: {r['status']} — {r['error']}" for r in worst
+            ]
+            lines.append("")
+    out = directory / "report.md"
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out

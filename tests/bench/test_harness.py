@@ -1,0 +1,152 @@
+"""The benchmark harness end to end: suites, isolated runs, resume, reports, Ray."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from bench.__main__ import main as bench_main
+from bench.report import write_report
+from bench.runner import ResultsFile, run_local
+from bench.suites import load_suite
+
+
+def _suite(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "suite.yaml"
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def _rows(directory: Path) -> list[dict[str, str]]:
+    with (directory / "results.csv").open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _run(args: list[str]) -> int:
+    with pytest.raises(SystemExit) as exit_info:
+        bench_main(args)
+    code = exit_info.value.code
+    return int(code) if code is not None else 0
+
+
+TINY = """
+name: tiny
+time_limit: 2
+backends: [greedy, cpsat]
+instances:
+  - generate: tests.bench.fixtures:tiny
+    seeds: [0, 1]
+"""
+
+
+def test_suite_runs_writes_results_report_and_plots(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert _run([str(_suite(tmp_path, TINY)), "-o", str(out), "--jobs", "2"]) == 0
+    rows = _rows(out)
+    assert len(rows) == 4
+    assert {r["backend"] for r in rows} == {"greedy", "cpsat"}
+    assert all(r["verified"] == "True" for r in rows)
+    cpsat = [r for r in rows if r["backend"] == "cpsat"]
+    # 4 items of 1 cpu fit one 4-cpu bin; 4 items of 2 cpu need two bins.
+    assert sorted(float(r["value"]) for r in cpsat) == [1.0, 2.0]
+    assert all(r["status"] == "optimal" for r in cpsat)
+    assert all(r["ortools"] and r["python"] and r["cores"] for r in rows)
+    report = (out / "report.md").read_text()
+    assert "| cpsat | 2 | 2 | 2 | 2/2 |" in report
+    assert (out / "tiny-profile.png").stat().st_size > 1000
+
+
+def test_rerun_skips_completed_runs(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    suite = str(_suite(tmp_path, TINY))
+    assert _run([suite, "-o", str(out), "--backends", "greedy"]) == 0
+    assert len(_rows(out)) == 2
+    assert _run([suite, "-o", str(out), "--backends", "greedy,cpsat"]) == 0
+    rows = _rows(out)
+    assert len(rows) == 4  # the two greedy runs were not repeated
+    assert sum(r["backend"] == "greedy" for r in rows) == 2
+
+
+def test_hang_and_crash_are_recorded_and_the_suite_goes_on(tmp_path: Path) -> None:
+    body = """
+name: faults
+time_limit: 1
+backends: [greedy]
+instances:
+  - generate: tests.bench.fixtures:hang
+  - generate: tests.bench.fixtures:crash
+  - generate: tests.bench.fixtures:tiny
+"""
+    suite = load_suite(str(_suite(tmp_path, body)))
+    results = ResultsFile(tmp_path / "results.csv")
+    run_local(suite.runs(), jobs=3, on_row=results.append, grace_s=8.0)
+    rows = {r["instance"].split("-")[0]: r for r in _rows(tmp_path)}
+    assert rows["tests.bench.fixtures:hang"]["status"] == "timeout"
+    assert rows["tests.bench.fixtures:crash"]["status"] == "crashed"
+    assert rows["tests.bench.fixtures:tiny"]["status"] == "feasible"  # greedy never claims optimal
+    assert "killed after" in rows["tests.bench.fixtures:hang"]["error"]
+    write_report(tmp_path)
+    assert "Failed runs" in (tmp_path / "report.md").read_text()
+
+
+def test_report_rebuilds_from_results_alone(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert _run([str(_suite(tmp_path, TINY)), "-o", str(out), "--backends", "greedy"]) == 0
+    (out / "report.md").unlink()
+    (out / "suite.json").unlink()
+    assert _run(["report", str(out)]) == 0
+    assert "## tiny" in (out / "report.md").read_text()
+
+
+def test_absent_data_is_reported_and_skipped(tmp_path: Path) -> None:
+    body = """
+name: absent
+backends: [greedy]
+instances:
+  - bpplib: /nonexistent/data/*.txt
+  - generate: tests.bench.fixtures:tiny
+"""
+    suite = load_suite(str(_suite(tmp_path, body)))
+    assert len(suite.cases) == 1
+    assert suite.skipped and "absent" in suite.skipped[0]
+
+
+def test_bad_suite_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _suite(tmp_path, "name: x\nbackends: []\n")
+    assert _run([str(path), "-o", str(tmp_path / "o")]) == 2
+    assert "backends" in capsys.readouterr().err
+
+
+def test_shipped_suites_parse() -> None:
+    for name in ("smoke", "binpack", "vbp", "cluster"):
+        suite = load_suite(name)
+        assert suite.backends
+
+
+def test_smoke_suite_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "smoke"
+    assert _run(["smoke", "-o", str(out), "--jobs", "2"]) == 0
+    rows = _rows(out)
+    assert rows and all(r["status"] not in ("crashed", "timeout", "memory") for r in rows)
+    # a heuristic's verified value is never better than a proved optimum on the same instance
+    optimal = {r["instance"]: float(r["value"]) for r in rows if r["status"] == "optimal"}
+    for r in rows:
+        if r["verified"] == "True" and r["instance"] in optimal:
+            assert float(r["value"]) >= optimal[r["instance"]] - 1e-9
+    assert (out / "report.md").exists()
+
+
+def test_ray_executor_gives_the_same_rows_as_local(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    suite = str(_suite(tmp_path, TINY))
+    local, remote = tmp_path / "local", tmp_path / "ray"
+    assert _run([suite, "-o", str(local), "--backends", "cpsat"]) == 0
+    assert _run([suite, "-o", str(remote), "--backends", "cpsat", "--executor", "ray"]) == 0
+    keys = ("instance", "backend", "status", "verified", "value", "objective")
+
+    def project(rows: list[dict[str, str]]) -> list[tuple[str, ...]]:
+        return sorted(tuple(r[k] for k in keys) for r in rows)
+
+    assert project(_rows(local)) == project(_rows(remote))
