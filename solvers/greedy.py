@@ -105,6 +105,7 @@ class _AntiAffinity(_Rule):
 
     limit: int = 1
     count: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
+    per_bin: bool = False  # every domain is a single bin (hostname)
 
     def ok(self, g: int) -> BoolArray:
         if not self.sel[g]:
@@ -257,6 +258,7 @@ class _Model:
     score_demand: IntArray  # [G, S] demand with kube's non-zero defaults
     allowed: list[BoolArray | None]  # per group, None = every bin
     rules: list[_Rule]
+    touching: list[list[_Rule]]  # per group, the rules whose counts its items change
     quotas: dict[str, dict[int, int]]  # tenant -> {resource column: limit}
     partners: dict[int, list[int]]  # traffic partners per group
     has_delay: BoolArray | None  # [B, B]
@@ -284,21 +286,31 @@ def _domain_index(
 
 def _rules(problem: Problem) -> list[_Rule]:
     G = len(problem.items)
-    names = {g.name: k for k, g in enumerate(problem.items)}
+
+    by_label: dict[tuple[str, str], BoolArray] = {}
+    for k, group in enumerate(problem.items):
+        for key, value in group.labels.items():
+            by_label.setdefault((key, value), np.zeros(G, bool))[k] = True
+    nobody = np.zeros(G, bool)
 
     def mask(selector: Mapping[str, str] | None) -> BoolArray:
-        out = np.zeros(G, bool)
-        if selector is not None:
-            for name in problem.selected(selector):
-                out[names[name]] = True
+        if selector is None:
+            return nobody.copy()
+        out = np.ones(G, bool)
+        for key, value in selector.items():
+            out &= by_label.get((key, value), nobody)
         return out
 
     rules: list[_Rule] = []
+    domains: dict[tuple[str, tuple[str, ...] | None], tuple[IntArray, int]] = {}
     for c in problem.constraints:
         if isinstance(c, Gang | Quota):
             continue
-        keep = set(c.bins) if isinstance(c, Spread) and c.bins is not None else None
-        dom, n = _domain_index(problem, c.topology, keep)
+        bins = c.bins if isinstance(c, Spread) else None
+        if (c.topology, bins) not in domains:
+            keep = set(bins) if bins is not None else None
+            domains[c.topology, bins] = _domain_index(problem, c.topology, keep)
+        dom, n = domains[c.topology, bins]
         zeros = np.zeros(n + 1, np.int64)
         common: dict[str, Any] = {
             "weight": c.weight,
@@ -307,8 +319,15 @@ def _rules(problem: Problem) -> list[_Rule]:
             "sel": mask(c.selector),
         }
         if isinstance(c, AntiAffinity) and c.target is None:
+            sizes = np.bincount(dom, minlength=n + 1)[:n]
             rules.append(
-                _AntiAffinity(**common, tgt=mask(None), limit=c.max_per_domain, count=zeros)
+                _AntiAffinity(
+                    **common,
+                    tgt=mask(None),
+                    limit=c.max_per_domain,
+                    count=zeros,
+                    per_bin=bool(n == 0 or sizes.max() <= 1),
+                )
             )
         elif isinstance(c, AntiAffinity):
             rules.append(
@@ -413,6 +432,7 @@ def compile_model(problem: Problem, scoring: str = "auto") -> _Model:
             partners[a].append(b)
             if b != a:
                 partners[b].append(a)
+    rules = _rules(problem)
     if scoring == "auto":
         consolidate = any("bins_used" in level for level in problem.objective)
         scoring = MOST_ALLOCATED if consolidate else LEAST_ALLOCATED
@@ -425,7 +445,8 @@ def compile_model(problem: Problem, scoring: str = "auto") -> _Model:
         score_cols=score_cols,
         score_demand=score_demand,
         allowed=allowed,
-        rules=_rules(problem),
+        rules=rules,
+        touching=[[r for r in rules if r.touches(g)] for g in range(G)],
         quotas=_quotas(problem, column),
         partners=dict(partners),
         has_delay=_delays(problem) if partners else None,
@@ -499,7 +520,7 @@ class _Scheduler:
         self.used[b] += n * m.demand[g]
         self.score_used[b] += n * m.score_demand[g]
         self.counts[g][b] = self.counts[g].get(b, 0) + n
-        for rule in m.rules:
+        for rule in m.touching[g]:
             rule.place(g, b, n)
         tenant = m.problem.items[g].tenant
         if tenant in self.tenant_used:
@@ -628,14 +649,15 @@ class _Scheduler:
         todo = group.count - group.placed_total
         if todo <= 0:
             return 0
-        touching = [r for r in self.m.rules if r.touches(g)]
+        touching = self.m.touching[g]
         hard = [r for r in touching if r.weight is None]
         soft = [r for r in touching if r.weight is not None]
         admitted = min(todo, self._quota_room(g))
-        if touching or g in self.m.partners:
-            placed = self._place_one_by_one(g, admitted, hard, soft)
+        per_bin = self._per_bin_limits(g, hard) if not soft and g not in self.m.partners else None
+        if per_bin is not None:
+            placed = self._place_by_heap(g, admitted, per_bin, hard)
         else:
-            placed = self._place_by_heap(g, admitted)
+            placed = self._place_one_by_one(g, admitted, hard, soft)
         left = todo - placed
         if left:
             if placed == admitted and admitted < todo:
@@ -643,6 +665,22 @@ class _Scheduler:
             else:
                 self.reasons[group.name] = self._unschedulable(g, hard)
         return left
+
+    def _per_bin_limits(self, g: int, hard: list[_Rule]) -> IntArray | None:
+        """How many more items of g each bin may take, when every rule on g is per bin.
+
+        True for no rules at all, and for anti-affinity over a topology whose domains are single
+        bins (hostname): then only the chosen bin's state changes and the batched paths apply.
+        None when some rule couples bins (zones, spread, affinity).
+        """
+        limit = np.full(len(self.m.bins), 1 << 40, np.int64)
+        for rule in hard:
+            if not (isinstance(rule, _AntiAffinity) and rule.per_bin and rule.sel[g]):
+                return None
+            room = np.maximum(rule.limit - rule.count, 0)
+            room[rule.n_dom] = 1 << 40
+            limit = np.minimum(limit, room[rule.dom])
+        return limit
 
     def _base_scores(self, g: int, rows: IntArray, k: IntArray | int = 1) -> IntArray:
         """Score of each bin in ``rows`` if it received its k-th more replica of g."""
@@ -656,7 +694,7 @@ class _Scheduler:
             req = self.score_used[rows] + int(kk) * m.score_demand[g]
         return _fit_scores(req, cap, m.most_allocated, balanced=not m.most_allocated)
 
-    def _place_by_heap(self, g: int, todo: int) -> int:
+    def _place_by_heap(self, g: int, todo: int, per_bin: IntArray, hard: list[_Rule]) -> int:
         """No rule touches g, so between two replicas only the chosen bin's score changes.
 
         The score of each bin for its 1st, 2nd, ... next replica is one table. When every row
@@ -665,21 +703,15 @@ class _Scheduler:
         replays the one-at-a-time choice exactly. Ties go to seeded random keys.
         """
         m = self.m
-        rows = np.flatnonzero(self._static_ok(g))
+        rows = np.flatnonzero(self._static_ok(g) & (per_bin > 0))
         if not len(rows) or todo <= 0:
             return 0
-        d = m.demand[g]
-        cols = np.flatnonzero(d)
-        if len(cols):
-            room = (m.cap[rows][:, cols] - self.used[rows][:, cols]) // d[cols]
-            kmax = np.minimum(room.min(axis=1), todo)
-        else:
-            kmax = np.full(len(rows), todo, np.int64)
+        kmax = np.minimum(self._room(g, rows, todo), per_bin[rows])
         depth = int(kmax.max())
         if depth <= 0:
             return 0
         if len(rows) * depth > HEAP_CELLS:
-            return self._place_one_by_one(g, todo, [], [])
+            return self._place_one_by_one(g, todo, hard, [])
         cost = (
             _cost_scores(m.problem, g, m.bins)[rows]
             if m.use_cost
@@ -736,12 +768,22 @@ class _Scheduler:
         return np.array(taken, np.int64)
 
     def _place_one_by_one(self, g: int, todo: int, hard: list[_Rule], soft: list[_Rule]) -> int:
+        """Rules couple bins (zones, spread, affinity, soft rules, traffic): filter and score
+        every bin again for each replica, as kube-scheduler does."""
         m = self.m
         B = len(m.bins)
         all_rows = np.arange(B)
         ok_static = self._static_ok(g)
+        kmax = self._room(g, all_rows, todo)
         cost = _cost_scores(m.problem, g, m.bins) if m.use_cost else np.zeros(B, np.int64)
-        base = self._base_scores(g, all_rows) + cost
+        depth = int(kmax.max()) if B else 0
+        table = None
+        if depth > 0 and B * depth <= HEAP_CELLS:  # each bin's score for its k-th replica
+            table = self._base_scores(g, all_rows, np.arange(1, depth + 1)) + cost[:, None]
+            base = table[:, 0].copy()
+        else:
+            base = self._base_scores(g, all_rows) + cost
+        taken = np.zeros(B, np.int64)
         placed = 0
         while placed < todo:
             ok = ok_static
@@ -766,12 +808,24 @@ class _Scheduler:
             b = int(candidates[best[self.rng.randrange(len(best))]])
             self._commit(g, b, 1)
             placed += 1
-            # only bin b changed: refresh its fit and score
-            ok_static = ok_static.copy()
-            ok_static[b] = bool(self._fits(g, np.array([b]))[0]) and ok_static[b]
-            base = base.copy()
-            base[b] = self._base_scores(g, np.array([b]))[0] + cost[b]
+            # only bin b changed: refresh its fit and score (both arrays are ours)
+            taken[b] += 1
+            if taken[b] >= kmax[b]:
+                ok_static[b] = False
+            elif table is not None:
+                base[b] = table[b, taken[b]]
+            else:
+                base[b] = self._base_scores(g, np.array([b]))[0] + cost[b]
         return placed
+
+    def _room(self, g: int, rows: IntArray, todo: int) -> IntArray:
+        """How many more items of g fit on each bin of ``rows`` (at most ``todo``)."""
+        d = self.m.demand[g]
+        cols = np.flatnonzero(d)
+        if not len(cols):
+            return np.full(len(rows), todo, np.int64)
+        room = (self.m.cap[rows][:, cols] - self.used[rows][:, cols]) // d[cols]
+        return np.clip(room.min(axis=1), 0, todo)
 
     def place_unit(self, unit: list[int]) -> None:
         if unit[0] not in self.m.gangs:
