@@ -192,7 +192,9 @@ class MilpBackend(Backend):
             limit = budget if left is None else min(left, budget or left)
             if limit is not None and limit <= 0:
                 return None
-            completed = _complete(model, counts, replace(settings, time_limit=limit))
+            completed = _complete(
+                model, model.canonical(counts), replace(settings, time_limit=limit)
+            )
             if completed is not None:
                 return completed
         return None

@@ -56,7 +56,7 @@ def export_model(problem: Problem, fmt: str) -> bytes:
     else:
         lp.setObjective(first.minimise_expr)
     for level in model.levels[1:]:
-        var = pulp.LpVariable(f"level_{level.index + 1}")
+        var = lp.add_variable(f"level_{level.index + 1}")
         expr = -level.minimise_expr if level.maximised else level.minimise_expr
         lp += var == expr, f"define_level_{level.index + 1}"
     comment = "\\" if fmt == "lp" else "*"

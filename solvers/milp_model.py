@@ -24,6 +24,7 @@ everything below it) without their large coefficients.
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -76,6 +77,23 @@ class MilpModel:
     levels: list[Level]
     info: dict[str, Any] = field(default_factory=dict)
     infeasible: list[str] = field(default_factory=list)  # rows false before any solve
+    symmetric: list[list[str]] = field(default_factory=list)  # bins used in order (y_a >= y_b)
+
+    def canonical(self, counts: dict[Key, int]) -> dict[Key, int]:
+        """The same plan with used bins first within each interchangeable class (so that a warm
+        start satisfies the symmetry-breaking rows)."""
+        out = dict(counts)
+        for same in self.symmetric:
+            load = {b: sum(n for (g, bb), n in counts.items() if bb == b) for b in same}
+            order = sorted(same, key=lambda b: -load[b])  # stable: used bins first
+            for g, b in counts:
+                if b in load:
+                    del out[(g, b)]
+            for src, dst in zip(order, same, strict=True):
+                for (g, b), n in counts.items():
+                    if b == src:
+                        out[(g, dst)] = n
+        return out
 
     def counts(self) -> dict[Key, int]:
         out: dict[Key, int] = {}
@@ -104,8 +122,23 @@ class _Builder:
         self.soft_terms: list[tuple[float, pulp.LpAffineExpression]] = []
         self.uses_soft = any("soft" in lvl and lvl["soft"] != 0 for lvl in problem.objective)
         self._n = 0
+        self._names: set[str] = set()
         self.infeasible: list[str] = []  # constraints false whatever the plan
+        self.used: dict[str, pulp.LpVariable] = {}  # bin -> "holds something" (bins_used only)
         self._present: dict[Key, pulp.LpVariable] = {}
+
+    def var(
+        self,
+        name: str,
+        low: float | None = None,
+        up: float | None = None,
+        cat: str = pulp.LpContinuous,
+    ) -> pulp.LpVariable:
+        """A new variable with a unique name (sanitised names of distinct things can collide)."""
+        if name in self._names:
+            name = self.fresh(name)
+        self._names.add(name)
+        return self.lp.add_variable(name, low, up, cat)
 
     def fresh(self, *parts: object) -> str:
         self._n += 1
@@ -135,7 +168,7 @@ class _Builder:
                 if ub == 0:
                     continue
                 key = (g.name, b)
-                self.x[key] = pulp.LpVariable(_name("x", g.name, b), lo, ub, pulp.LpInteger)
+                self.x[key] = self.var(_name("x", g.name, b), lo, ub, pulp.LpInteger)
                 self.lo[key], self.ub[key] = lo, ub
                 self.by_bin[b].append(g.name)
             self.placed_expr[g.name] = pulp.lpSum(
@@ -150,7 +183,7 @@ class _Builder:
     def mention_every_count(self) -> None:
         """Put counts no row mentions into one redundant row: MPS lists a variable only under the
         rows that use it, and CBC rejects bounds of a variable that is listed nowhere."""
-        used = {v.name for c in self.lp.constraints.values() for v in c}
+        used = {v.name for c in self.lp.constraints() for v in c}
         lonely = [v for v in self.x.values() if v.name not in used]
         if lonely:
             self.add(pulp.lpSum(lonely) <= sum(v.upBound for v in lonely), "counts_listed")
@@ -158,7 +191,7 @@ class _Builder:
     def present(self, key: Key) -> pulp.LpVariable:
         """Binary: 1 when at least one item of the group is on the bin (x <= ub * o, o <= x)."""
         if key not in self._present:
-            o = pulp.LpVariable(_name("o", *key), cat=pulp.LpBinary)
+            o = self.var(_name("o", *key), cat=pulp.LpBinary)
             self.add(self.x[key] <= self.ub[key] * o, "present_ub", *key)
             self.add(o <= self.x[key], "present_lb", *key)
             self._present[key] = o
@@ -174,10 +207,51 @@ class _Builder:
 
     # ------------------------------------------------------------------ hard structure
 
+    def bins_used(self) -> None:
+        """y_b = 1 when bin b holds anything: x <= ub(x) * y and y <= sum x (exact both ways)."""
+        for b, groups in self.by_bin.items():
+            y = self.var(_name("y", b), cat=pulp.LpBinary)
+            keys = [(g, b) for g in groups]
+            for k in keys:
+                self.add(self.x[k] <= self.ub[k] * y, "used", *k)
+            self.add(y <= pulp.lpSum(self.x[k] for k in keys), "used_lb", b)
+            self.used[b] = y
+        # identical, unreferenced bins are interchangeable: use them in order (symmetry breaking)
+        for same in self.interchangeable():
+            for a, b in itertools.pairwise(same):
+                if a in self.used and b in self.used:
+                    self.add(self.used[a] >= self.used[b], "symmetry", a, b)
+
+    def interchangeable(self) -> list[list[str]]:
+        """Classes of bins that any plan may permute without changing a constraint or a term:
+        same capacity, cost and speed, same labels except keys unique to one bin (hostname: each
+        bin its own domain either way), and named by no item, spread, or delay."""
+        p = self.p
+        named: set[str] = set(p.delays) | {b for row in p.delays.values() for b in row}
+        for g in p.items:
+            named |= set(g.allowed or ()) | set(g.cost) | set(g.placed)
+        for c in p.constraints:
+            if isinstance(c, Spread) and c.bins is not None:
+                named |= set(c.bins)
+        seen: dict[tuple[str, str], int] = defaultdict(int)
+        for b in p.bins:
+            for kv in b.labels.items():
+                seen[kv] += 1
+        classes: dict[Any, list[str]] = defaultdict(list)
+        for b in p.bins:
+            if b.name in named:
+                continue
+            shared = frozenset(kv for kv in b.labels.items() if seen[kv] > 1)
+            unique_keys = frozenset(k for k, v in b.labels.items() if seen[(k, v)] == 1)
+            key = (frozenset(b.capacity.items()), b.cost, b.speed, shared, unique_keys)
+            classes[key].append(b.name)
+        return [names for names in classes.values() if len(names) > 1]
+
     def capacity(self) -> None:
         for b, groups in self.by_bin.items():
             bin_ = self.p.bin_by_name[b]
             resources = {r for g in groups for r, a in self.p.item_by_name[g].demand.items() if a}
+            y = self.used.get(b)
             for r in sorted(resources):
                 terms = [
                     (self.x[(g, b)], self.p.item_by_name[g].demand.get(r, 0))
@@ -190,8 +264,11 @@ class _Builder:
                     for a in [self.p.item_by_name[g].demand.get(r, 0)]
                 )
                 cap = bin_.capacity.get(r, 0)
-                if most > cap:
-                    self.add(pulp.lpSum(a * v for v, a in terms) <= cap, "cap", b, r)
+                load = pulp.lpSum(a * v for v, a in terms)
+                if y is not None:  # load <= cap * y: the strong (L1 bound) form of bins used
+                    self.add(load <= min(cap, most) * y, "cap", b, r)
+                elif most > cap:
+                    self.add(load <= cap, "cap", b, r)
 
     def quotas(self) -> None:
         limits: list[tuple[str, dict[str, int]]] = [
@@ -207,7 +284,7 @@ class _Builder:
                     self.add(pulp.lpSum(a * e for e, a in terms) <= limit, "quota", tenant, r)
 
     def gang(self, c: Gang) -> None:
-        on = pulp.LpVariable(self.fresh("gang"), cat=pulp.LpBinary)
+        on = self.var(self.fresh("gang"), cat=pulp.LpBinary)
         for name in c.items:
             self.add(self.placed_expr[name] == self.p.item_by_name[name].count * on, "gang", name)
 
@@ -218,7 +295,7 @@ class _Builder:
         if not c.soft:
             return None
         cat = pulp.LpBinary if binary else pulp.LpContinuous
-        v = pulp.LpVariable(self.fresh("viol", *parts), 0, max(upper, 0), cat)
+        v = self.var(self.fresh("viol", *parts), 0, max(upper, 0), cat)
         self.soft_terms.append((float(c.weight), v))
         return v
 
@@ -247,7 +324,7 @@ class _Builder:
             pv = self.violation(c, 1, "aat", index, d, binary=True)
             relax = pv if pv is not None else 0
             if ma and mb:
-                side = pulp.LpVariable(self.fresh("aat_side", index, d), cat=pulp.LpBinary)
+                side = self.var(self.fresh("aat_side", index, d), cat=pulp.LpBinary)
                 self.add(a <= ma * side + ma * relax, "aat_s", index, d)
                 self.add(bt <= mb * (1 - side) + mb * relax, "aat_t", index, d)
             if mc:
@@ -256,7 +333,7 @@ class _Builder:
                     csum = cc  # 0/1 here
                 else:
                     self.add(cc <= 1 + (mc - 1) * pv, "aat_c", index, d)
-                    csum = pulp.LpVariable(self.fresh("aat_hasc", index, d), cat=pulp.LpBinary)
+                    csum = self.var(self.fresh("aat_hasc", index, d), cat=pulp.LpBinary)
                     self.add(cc <= mc * csum, "aat_hasc", index, d)
                 if ma:
                     self.add(a <= ma * (1 - csum) + ma * relax, "aat_cs", index, d)
@@ -273,7 +350,7 @@ class _Builder:
         solo: pulp.LpVariable | None = None
         if both and most_t >= 2:
             # solo = 1 allows a lone self-target item: then at most one target item exists anywhere
-            solo = pulp.LpVariable(self.fresh("aff_solo", index), cat=pulp.LpBinary)
+            solo = self.var(self.fresh("aff_solo", index), cat=pulp.LpBinary)
             self.add(total_t <= 1 + (most_t - 1) * (1 - solo), "aff_solo", index)
         doms = self.p.domains(c.topology)
         regions: list[tuple[str, tuple[str, ...], bool]] = [(d, bs, True) for d, bs in doms.items()]
@@ -293,7 +370,7 @@ class _Builder:
             if ma:  # a selected-only item needs a target item in its domain
                 self.add(a <= ma * t + ma * relax, "aff_s", index, d)
             if needs_c and solo is not None:
-                hasc = pulp.LpVariable(self.fresh("aff_hasc", index, d), cat=pulp.LpBinary)
+                hasc = self.var(self.fresh("aff_hasc", index, d), cat=pulp.LpBinary)
                 self.add(cc <= mc * hasc, "aff_hasc", index, d)
                 # a domain holding a self-target item needs a second target item there, unless solo
                 self.add(t >= 2 * hasc - 2 * solo - 2 * relax, "aff_c", index, d)
@@ -307,9 +384,7 @@ class _Builder:
         if c.min_domains is not None and len(doms) < c.min_domains:
             low: pulp.LpVariable | int = 0
         else:
-            low = pulp.LpVariable(
-                self.fresh("spread_min", index), 0, min(m for _, m in counts.values())
-            )
+            low = self.var(self.fresh("spread_min", index), 0, min(m for _, m in counts.values()))
             for d, (total, _) in counts.items():
                 self.add(low <= total, "spread_min", index, d)
         chosen_set = set(chosen)
@@ -322,7 +397,7 @@ class _Builder:
             keys = [(g, b) for b in doms[d] for g in self.by_bin.get(b, ()) if g in chosen_set]
             if any(self.p.item_by_name[g].placed.get(b, 0) for g, b in keys):
                 # pre-placed items here: the rule binds only if the domain receives a new item
-                gets = pulp.LpVariable(self.fresh("spread_recv", index, d), cat=pulp.LpBinary)
+                gets = self.var(self.fresh("spread_recv", index, d), cat=pulp.LpBinary)
                 for g, b in keys:
                     before = self.p.item_by_name[g].placed.get(b, 0)
                     room = self.ub[(g, b)] - before
@@ -371,13 +446,13 @@ class _Builder:
         if p not in digits:
             bits, k = [], 0
             while (1 << k) <= self.ub[p]:
-                bits.append((1 << k, pulp.LpVariable(_name("bit", *p, k), cat=pulp.LpBinary)))
+                bits.append((1 << k, self.var(_name("bit", *p, k), cat=pulp.LpBinary)))
                 k += 1
             self.add(self.x[p] == pulp.lpSum(w * v for w, v in bits), "digits", *p)
             digits[p] = bits
         out = pulp.LpAffineExpression()
         for w, bit in digits[p]:
-            z = pulp.LpVariable(self.fresh("prod", *p, *q), 0, self.ub[q])
+            z = self.var(self.fresh("prod", *p, *q), 0, self.ub[q])
             self.add(z >= self.x[q] - self.ub[q] * (1 - bit), "prod", *p, *q)  # z >= bit * x_q
             out += w * z
         return out
@@ -388,23 +463,14 @@ class _Builder:
         p, out = self.p, {}
         weights = p.priority_weights()
         out["placed"] = pulp.lpSum(weights[g.name] * self.placed_expr[g.name] for g in p.items)
-        if "bins_used" in wanted:
-            used = []
-            for b, groups in self.by_bin.items():
-                y = pulp.LpVariable(_name("y", b), cat=pulp.LpBinary)
-                keys = [(g, b) for g in groups]
-                for k in keys:
-                    self.add(self.x[k] <= self.ub[k] * y, "used", *k)
-                self.add(y <= pulp.lpSum(self.x[k] for k in keys), "used_lb", b)
-                used.append(p.bin_by_name[b].cost * y)
-            out["bins_used"] = pulp.lpSum(used)
+        out["bins_used"] = pulp.lpSum(p.bin_by_name[b].cost * y for b, y in self.used.items())
         out["cost"] = pulp.lpSum(
             p.item_by_name[g].cost.get(b, 0.0) * v
             for (g, b), v in self.x.items()
             if p.item_by_name[g].cost.get(b, 0.0)
         )
         if "balance" in wanted:
-            top = pulp.LpVariable("balance", 0, None)
+            top = self.var("balance", 0, None)
             ceiling = 0.0
             for node in p.bins:
                 for r, cap in node.capacity.items():
@@ -428,7 +494,7 @@ class _Builder:
                 if not g.movable:
                     continue
                 for b, n in g.placed.items():
-                    m = pulp.LpVariable(_name("moved", g.name, b), 0, n)
+                    m = self.var(_name("moved", g.name, b), 0, n)
                     if (g.name, b) in self.x:
                         self.add(m >= n - self.x[(g.name, b)], "moved", g.name, b)
                     else:
@@ -454,7 +520,7 @@ class _Builder:
         if not tenants:
             return pulp.LpAffineExpression()
         top = max(1.0 / t.weight for t in tenants)
-        fair = pulp.LpVariable("fairness", 0, top)
+        fair = self.var("fairness", 0, top)
         for t in tenants:
             groups = [g for g in p.items if g.tenant == t.name]
             resources = sorted({r for g in groups for r in g.demand if total.get(r, 0) > 0})
@@ -465,12 +531,12 @@ class _Builder:
             if not shares:
                 fair.upBound = 0
                 continue
-            dom = pulp.LpVariable(_name("dominant", t.name), 0, 1)
+            dom = self.var(_name("dominant", t.name), 0, 1)
             if len(shares) == 1:
                 self.add(dom <= shares[0], "dominant", t.name)
             else:
                 pick = [
-                    pulp.LpVariable(_name("dominant_pick", t.name, r), cat=pulp.LpBinary)
+                    self.var(_name("dominant_pick", t.name, r), cat=pulp.LpBinary)
                     for r in resources
                 ]
                 self.add(pulp.lpSum(pick) == 1, "dominant_pick", t.name)
@@ -495,6 +561,9 @@ def build(problem: Problem) -> MilpModel:
     _check_directions(problem)
     bld = _Builder(problem)
     bld.counts()
+    wanted = {str(t) for level in problem.objective for t, w in level.items() if w != 0}
+    if "bins_used" in wanted:
+        bld.bins_used()
     bld.capacity()
     bld.quotas()
     for index, c in enumerate(problem.constraints):
@@ -508,7 +577,6 @@ def build(problem: Problem) -> MilpModel:
             bld.affinity(c, index)
         elif isinstance(c, Spread):
             bld.spread(c, index)
-    wanted = {str(t) for level in problem.objective for t, w in level.items() if w != 0}
     if problem.traffic and "traffic" not in wanted:
         bld.traffic_pairs()  # still forbids traffic between bins without a delay
     terms = bld.term_exprs(wanted)
@@ -533,5 +601,6 @@ def build(problem: Problem) -> MilpModel:
             ]
         levels.append(Level(index, level, stages, expr, maximised))
     bld.mention_every_count()
-    info = {"variables": len(bld.lp.variables()), "constraints": len(bld.lp.constraints)}
-    return MilpModel(problem, bld.lp, bld.x, bld.ub, levels, info, bld.infeasible)
+    info = {"variables": len(bld.lp.variables()), "constraints": bld.lp.numConstraints()}
+    classes = bld.interchangeable() if bld.used else []
+    return MilpModel(problem, bld.lp, bld.x, bld.ub, levels, info, bld.infeasible, classes)

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,10 +69,12 @@ def cbc_path(explicit: str | None = None) -> str:
     except Exception:
         pass
     try:
-        bundled = pulp.PULP_CBC_CMD()
+        with warnings.catch_warnings():  # deprecated in PuLP 3.x (no binary in 4.0), still there
+            warnings.simplefilter("ignore", DeprecationWarning)
+            bundled = pulp.PULP_CBC_CMD()
         if bundled.available():
             candidates.append(bundled.path)
-    except Exception:
+    except Exception:  # PuLP releases without a bundled binary
         pass
     on_path = shutil.which("cbc")
     if on_path:

@@ -156,3 +156,29 @@ def _options(**kw: object):  # type: ignore[no-untyped-def]
     from solvers.base import Options
 
     return Options(**kw)  # type: ignore[arg-type]
+
+
+def test_identical_bins_are_used_in_order() -> None:
+    """Symmetry breaking joins only bins no plan can tell apart, and a spread-out start (as the
+    greedy backend gives) is renamed so that it still satisfies the ordering."""
+    from solvers.milp_model import build
+
+    p = problem(
+        [*nodes(3, "4", zones=["z0", "z0", "z1"]), *nodes(1, "8")[0:0]],
+        [item("web", 2, allowed=None)],
+        objective=["placed", {"bins_used": 1}],
+    )
+    model = build(p)
+    assert model.symmetric == [["n0", "n1"]]  # n2 is in another zone
+    spread = {("web", "n1"): 1, ("web", "n2"): 1}
+    assert model.canonical(spread) == {("web", "n0"): 1, ("web", "n2"): 1}
+    sol = solve(p, "milp", time_limit=10, threads=1)
+    assert sol.status == Status.OPTIMAL
+    assert _close(sol.objective, (2, 1.0))
+
+
+def test_colliding_names_stay_distinct() -> None:
+    p = problem(nodes(1), [item("a-b", 1), item("a_b", 2)], objective=["placed"])
+    sol = solve(p, "milp", time_limit=10, threads=1)
+    assert sol.status == Status.OPTIMAL
+    assert sol.counts() == {("a-b", "n0"): 1, ("a_b", "n0"): 2}
