@@ -77,8 +77,9 @@ class _Rule:
     sel: BoolArray
     tgt: BoolArray
 
-    def touches(self, g: int) -> bool:
-        return bool(self.sel[g] or self.tgt[g])
+    def members(self) -> BoolArray:
+        """Groups whose items change this rule's counts (and are filtered by it)."""
+        return self.sel | self.tgt
 
     def ok(self, g: int) -> BoolArray:
         raise NotImplementedError
@@ -207,8 +208,8 @@ class _Spread(_Rule):
     min_domains: int | None = None
     count: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
 
-    def touches(self, g: int) -> bool:
-        return bool(self.sel[g])
+    def members(self) -> BoolArray:
+        return self.sel
 
     def _skew_ok(self) -> BoolArray:
         real = self.count[: self.n_dom]
@@ -350,6 +351,14 @@ def _rules(problem: Problem) -> list[_Rule]:
     return rules
 
 
+def _touching(rules: list[_Rule], groups: int) -> list[list[_Rule]]:
+    out: list[list[_Rule]] = [[] for _ in range(groups)]
+    for rule in rules:
+        for g in np.flatnonzero(rule.members()):
+            out[g].append(rule)
+    return out
+
+
 def _units(problem: Problem) -> list[list[int]]:
     """Scheduling order: gangs (merged when they share groups) are one unit each."""
     index = {g.name: k for k, g in enumerate(problem.items)}
@@ -446,7 +455,7 @@ def compile_model(problem: Problem, scoring: str = "auto") -> _Model:
         score_demand=score_demand,
         allowed=allowed,
         rules=rules,
-        touching=[[r for r in rules if r.touches(g)] for g in range(G)],
+        touching=_touching(rules, G),
         quotas=_quotas(problem, column),
         partners=dict(partners),
         has_delay=_delays(problem) if partners else None,

@@ -273,7 +273,7 @@ def assert_backend_api(backend: Backend | type[Backend] | str, *, time_limit: fl
     assert cls.available(), f"{cls.name} is not available"
 
     options = Options(time_limit=time_limit, seed=0, threads=1)
-    empty = Problem(name="empty")
+    empty = Problem.model_validate({"name": "empty"})
     solution = be.solve(empty, options)
     assert isinstance(solution, Solution), "solve must return a Solution"
     assert solution.problem == "empty", "the solution must name its problem"
