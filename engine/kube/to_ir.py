@@ -30,6 +30,7 @@ Mapping (every scale below is in kube-scheduler "weight points", so preferences 
 
 from __future__ import annotations
 
+import gc
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
@@ -613,8 +614,16 @@ def manifests_to_problem(
     name: str | None = None,
 ) -> Problem:
     """Kubernetes manifests (Lists, multi-document YAML, ``kubectl get -o json``) -> Problem."""
-    cluster = load_cluster(docs, source)
-    return cluster_to_problem(cluster, source, scheduler_name=scheduler_name, name=name)
+    # A dump holds millions of small objects that all outlive this call: pausing the cyclic
+    # garbage collector avoids rescanning them over and over (it halves the load time).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        cluster = load_cluster(docs, source)
+        return cluster_to_problem(cluster, source, scheduler_name=scheduler_name, name=name)
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _default_name(source: str) -> str:
