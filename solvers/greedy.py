@@ -4,7 +4,9 @@ Replicas are taken in priority order (higher first, then problem order). For eac
 bin goes through the FILTERS in kube-scheduler's plugin order — NodeAffinity (``allowed``),
 NodeResourcesFit (with items already placed), traffic (a delay must be known to every partner),
 PodTopologySpread (``spread``), InterPodAffinity (``anti_affinity``, ``affinity`` with the
-first-pod rule) — and tenant quotas are checked like ResourceQuota admission. Surviving bins are
+first-pod rule) — and tenant quotas are checked like ResourceQuota admission. As in kube, a
+spread or affinity never places a selected item on a bin without the topology key (or, for a
+spread with ``bins``, outside those bins), although the IR would allow it there. Surviving bins are
 SCORED 0..100 per plugin and the weighted sum picks the bin; ties are broken by a seeded RNG:
 
 - NodeResourcesFit: LeastAllocated by default, MostAllocated when an objective level contains
