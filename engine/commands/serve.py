@@ -38,6 +38,12 @@ def serve(
     plan_max_age: Annotated[
         float, typer.Option(help="seconds after which a plan of a changed cluster is stale")
     ] = 300.0,
+    plan_process: Annotated[
+        bool,
+        typer.Option(
+            "--plan-process/--plan-thread", help="solve in a separate process or in a thread"
+        ),
+    ] = True,
     reserve: Annotated[
         bool,
         typer.Option("--reserve/--no-reserve", help="filter keeps capacity the plan holds"),
@@ -76,6 +82,7 @@ def serve(
         planner=planner,
         plan_time_limit=plan_time_limit,
         plan_max_age=plan_max_age,
+        plan_process=plan_process,
         reserve=reserve,
         max_body_bytes=max_body_bytes,
         tls_cert=tls_cert,

@@ -84,6 +84,7 @@ def build_service(
             time_limit=settings.plan_time_limit,
             settle=settings.plan_settle,
             max_age=settings.plan_max_age,
+            isolate=settings.plan_process,
             on_plan=lambda plan: metrics.solve_seconds.observe(plan.solve_seconds),
             on_failure=lambda _: metrics.plan_failures.inc(),
         )

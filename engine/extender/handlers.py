@@ -14,15 +14,14 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
 
+import numpy as np
+import numpy.typing as npt
+
 from . import wire
 from .planner import Plan, Planner
-from .scoring import (
-    PLANNED_SCORE,
-    insufficient,
-    insufficient_reason,
-    least_allocated,
-)
-from .state import ClusterState, NodeRecord, PodRecord, pod_identity, pod_priority, slim_pod
+from .scoring import MAX_GREEDY_SCORE, PLANNED_SCORE, insufficient_reason
+from .state import ClusterState, PodRecord, pod_identity, pod_priority, slim_pod
+from .table import NodeTable
 from .wire import WireError
 
 log = logging.getLogger("placer.extender")
@@ -50,29 +49,56 @@ class _NoCounters:
 
 
 @dataclass
-class StaticFilterCache:
-    """kube-style static verdicts (taints, selectors, node affinity) per (pod group, node).
+class _Verdicts:
+    state: npt.NDArray[np.int8]  # per table row: 0 unknown, 1 passes, 2 fails
+    generation: npt.NDArray[np.int64]  # the node generation each verdict was computed for
+    reasons: dict[int, str] = field(default_factory=dict)
 
-    Pods of one group share their scheduling spec, so the verdict computed for the first pod is
-    valid for the rest until the node changes (its generation is part of the key).
+
+class StaticFilterCache:
+    """kube-style static verdicts (taints, selectors, node affinity) per pod group and node row.
+
+    Pods of one group share their scheduling spec, so the verdict computed for the first pod holds
+    for the rest until the node changes (a verdict is only trusted for the node generation it
+    was computed against). Least recently used groups are dropped beyond ``groups``.
     """
 
-    size: int = 200_000
-    entries: OrderedDict[tuple[str, str, int], str | None] = field(default_factory=OrderedDict)
+    def __init__(self, groups: int = 256) -> None:
+        self.groups = groups
+        self.entries: OrderedDict[str, _Verdicts] = OrderedDict()
 
-    def verdict(
-        self, group: str, node: NodeRecord, compute: Callable[[], str | None]
-    ) -> str | None:
-        key = (group, node.name, node.generation)
-        try:
-            return self.entries[key]
-        except KeyError:
-            pass
-        value = compute()
-        self.entries[key] = value
-        if len(self.entries) > self.size:
-            self.entries.popitem(last=False)
-        return value
+    def failures(
+        self,
+        group: str,
+        rows: npt.NDArray[np.int64],
+        table: NodeTable,
+        compute: Callable[[int], str | None],
+    ) -> tuple[npt.NDArray[np.bool_], dict[int, str]]:
+        """(mask over ``rows`` of nodes that fail, reasons by row)."""
+        entry = self.entries.get(group)
+        size = table.size
+        if entry is None:
+            entry = _Verdicts(np.zeros(size, np.int8), np.zeros(size, np.int64))
+            self.entries[group] = entry
+            if len(self.entries) > self.groups:
+                self.entries.popitem(last=False)
+        else:
+            self.entries.move_to_end(group)
+        if len(entry.state) < size:
+            grow = size - len(entry.state)
+            entry.state = np.pad(entry.state, (0, grow))
+            entry.generation = np.pad(entry.generation, (0, grow))
+        generations = table.generation[rows]
+        stale = (entry.state[rows] == 0) | (entry.generation[rows] != generations)
+        for row in np.unique(rows[stale]).tolist():
+            reason = compute(row)
+            entry.state[row] = 2 if reason else 1
+            entry.generation[row] = table.generation[row]
+            if reason:
+                entry.reasons[row] = reason
+            else:
+                entry.reasons.pop(row, None)
+        return entry.state[rows] == 2, entry.reasons
 
 
 @dataclass
@@ -123,7 +149,7 @@ class Extender:
         targets: Mapping[str, int] = {}
         if plan is not None:
             group, targets = self.planner.targets_for(  # type: ignore[union-attr]
-                plan, record.uid, lambda: self._group_key(record)
+                plan, record.uid, record.group_key
             )
             if not targets:
                 why = "uncovered_pod"
@@ -132,15 +158,6 @@ class Extender:
         else:
             self.counters.planned(verb)
         return PodContext(record, group, plan, targets, why)
-
-    def _group_key(self, record: PodRecord) -> str | None:
-        from engine import kube
-
-        try:
-            key: str | None = kube.pod_group_key(record.obj)
-        except Exception:  # a pod the adapter cannot group is simply not covered by a plan
-            return None
-        return key
 
     def _names_and_nodes(
         self, args: Mapping[str, Any], exact: bool
@@ -158,7 +175,7 @@ class Extender:
                     raise WireError("Nodes.items holds a non-object")
                 self.state.upsert_node(node)  # full Nodes are fresh state: learn them
         if names is not None:
-            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            if not isinstance(names, list) or not set(map(type, names)) <= {str}:
                 raise WireError("NodeNames must be an array of strings")
             return names, items
         return None, items
@@ -189,43 +206,59 @@ class Extender:
     def filter_names(
         self, ctx: PodContext, names: list[str]
     ) -> tuple[list[str], dict[str, str], dict[str, str]]:
-        nodes = self.state.nodes
-        request = ctx.record.request
-        passed: list[str] = []
+        """Split the names into passing, failed (preemption may help) and unresolvable."""
+        state = self.state
+        table = state.table
+        rows = table.rows(names)
+        known = np.flatnonzero(rows >= 0)  # positions in ``names`` placer knows about
+        krows = rows[known]
+        request = self._request_vector(ctx.record)
+        verdict = np.zeros(len(names), np.int8)  # 0 passes, 1 failed, 2 unresolvable
+        short = table.short(krows, request)
+        verdict[known[short.any(axis=1)]] = 1
+        unusable = ~table.usable[krows]
+        static_reasons: dict[int, str] = {}
+        if self.static_filter:
+            group = ctx.record.group_key() or f"pod:{ctx.record.uid}"
+            static_fail, static_reasons = self.static_cache.failures(
+                group, krows, table, partial(self._static, ctx.record)
+            )
+            unusable |= static_fail
+        verdict[known[unusable]] = 2
         failed: dict[str, str] = {}
         unresolvable: dict[str, str] = {}
-        static_group = ctx.group or self._static_key(ctx.record)
-        for name in names:
-            node = nodes.get(name)
-            if node is None:
-                passed.append(name)  # not in placer's view: kube-scheduler's own filters judged it
-                continue
-            if node.unusable:
-                unresolvable[name] = node.unusable
-                continue
-            if self.static_filter and static_group is not None:
-                reason = self.static_cache.verdict(
-                    static_group, node, partial(self._static, ctx.record, node)
-                )
-                if reason:
-                    unresolvable[name] = reason
-                    continue
-            short = insufficient(node, request)
-            if short:
-                failed[name] = insufficient_reason(short)
-                continue
-            passed.append(name)
+        index_in_known = np.full(len(names), -1, np.int64)
+        index_in_known[known] = np.arange(len(known))
+        for pos in np.flatnonzero(verdict).tolist():
+            name = names[pos]
+            i = int(index_in_known[pos])
+            if verdict[pos] == 2:
+                record = state.nodes.get(name)
+                row = int(krows[i])
+                reason = (record.unusable if record else None) or static_reasons.get(row)
+                unresolvable[name] = reason or "node(s) didn't match placer's node filters"
+            else:
+                lacking = [table.column_names[c] for c in np.flatnonzero(short[i]).tolist()]
+                failed[name] = insufficient_reason(lacking)
+        passed = [names[pos] for pos in np.flatnonzero(verdict == 0).tolist()]
         if self.reserve and ctx.plan is not None and ctx.targets:
             passed = self._honour_reservations(ctx, passed, failed)
         return passed, failed, unresolvable
 
-    def _static_key(self, record: PodRecord) -> str | None:
-        key = self._group_key(record)
-        return f"pod:{record.uid}" if key is None else key
+    def _request_vector(self, pod: PodRecord) -> npt.NDArray[np.int64]:
+        table = self.state.table
+        if any(r not in table.columns for r in pod.request):
+            with self.state.lock:  # a resource no node has: add its column under the lock
+                return table.vector(pod.request)
+        return table.vector(pod.request)
 
-    def _static(self, pod: PodRecord, node: NodeRecord) -> str | None:
+    def _static(self, pod: PodRecord, row: int) -> str | None:
         from engine import kube
 
+        name = self.state.table.name_at[row]
+        node = self.state.nodes.get(name) if name else None
+        if node is None:
+            return None
         try:
             reason: str | None = kube.static_filter(pod.obj, node.obj)
         except Exception as exc:
@@ -250,8 +283,8 @@ class Extender:
         kept = []
         for name in passed:
             held = plan.reserved.get(name)
-            if held and name not in ctx.targets:
-                node = self.state.nodes[name]
+            node = self.state.nodes.get(name)
+            if held and node is not None and name not in ctx.targets:
                 if any(
                     node.free(r) - request.get(r, 0) < amount
                     for r, amount in held.items()
@@ -259,9 +292,8 @@ class Extender:
                 ):
                     failed[name] = RESERVED_REASON
                     continue
-            elif held and name in ctx.targets:
+            elif held and node is not None:
                 # Its own reservation here covers this pod; others' must still fit after it.
-                node = self.state.nodes[name]
                 if any(
                     node.free(r) - request.get(r, 0) < amount - own.get(r, 0)
                     for r, amount in held.items()
@@ -283,19 +315,21 @@ class Extender:
         return wire.host_priority_list(self.scores(ctx, names))
 
     def scores(self, ctx: PodContext, names: list[str]) -> list[tuple[str, int]]:
-        nodes = self.state.nodes
-        request = ctx.record.request
+        """Planned nodes where the pod fits now: 10. Every other node: LeastAllocated, 0..9."""
+        table = self.state.table
+        rows = table.rows(names)
+        known = np.flatnonzero(rows >= 0)
+        krows = rows[known]
+        request = self._request_vector(ctx.record)
+        score = np.zeros(len(names), np.int64)
+        score[known] = table.least_allocated(krows, request, MAX_GREEDY_SCORE)
         targets = ctx.targets
-        out: list[tuple[str, int]] = []
-        for name in names:
-            node = nodes.get(name)
-            if node is None:
-                out.append((name, 0))
-            elif name in targets and not insufficient(node, request):
-                out.append((name, PLANNED_SCORE))
-            else:
-                out.append((name, least_allocated(node, request)))
-        return out
+        if targets:
+            fits = np.asarray(~table.short(krows, request).any(axis=1), dtype=bool)
+            for i, pos in enumerate(known.tolist()):
+                if names[pos] in targets and fits[i]:
+                    score[pos] = PLANNED_SCORE
+        return list(zip(names, score.tolist(), strict=True))
 
     # ---- preempt ----
     def preempt(self, body: bytes) -> bytes:

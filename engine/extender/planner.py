@@ -72,13 +72,26 @@ def plan_from_solution(
     problem: Any, solution: Any, version: int, started: float, created: float
 ) -> Plan:
     """New placements of pending groups (plan count minus pods already there) as targets."""
+    data = plan_data(problem, solution)
+    return Plan(
+        version=version,
+        created=created,
+        solve_seconds=created - started,
+        status=data["status"],
+        targets=data["targets"],
+        group_of_uid=data["group_of_uid"],
+        demand=data["demand"],
+    )
+
+
+def plan_data(problem: Any, solution: Any) -> dict[str, Any]:
+    """The plain-data part of a plan (what a planning process sends back)."""
     targets: dict[str, dict[str, int]] = {}
     group_of_uid: dict[str, str] = {}
     demand: dict[str, dict[str, int]] = {}
     counts = solution.counts() if solution.status.has_plan else {}
     for item in problem.items:
-        pods = item.meta.get("pods") or ()
-        for pod in pods:
+        for pod in item.meta.get("pods") or ():
             uid = pod.get("uid") or f"{pod.get('namespace', 'default')}/{pod.get('name', '')}"
             group_of_uid[str(uid)] = item.name
         demand[item.name] = dict(item.demand)
@@ -89,15 +102,28 @@ def plan_from_solution(
                 nodes[b.name] = new
         if nodes:
             targets[item.name] = nodes
-    return Plan(
-        version=version,
-        created=created,
-        solve_seconds=created - started,
-        status=str(solution.status),
-        targets=targets,
-        group_of_uid=group_of_uid,
-        demand=demand,
+    return {
+        "status": str(solution.status),
+        "targets": targets,
+        "group_of_uid": group_of_uid,
+        "demand": demand,
+    }
+
+
+def solve_documents(
+    payload: bytes, scheduler_name: str, backend: str, time_limit: float
+) -> dict[str, Any]:
+    """Build the problem from Node/Pod JSON and solve it (runs in the planning process)."""
+    import orjson
+
+    from engine import kube
+    from engine.solve import solve
+
+    problem = kube.manifests_to_problem(
+        orjson.loads(payload), "placer-serve", scheduler_name=scheduler_name
     )
+    solution = solve(problem, backend, time_limit=time_limit, threads=1)
+    return plan_data(problem, solution)
 
 
 class Planner:
@@ -112,6 +138,7 @@ class Planner:
         settle: float = 0.5,
         max_age: float = 300.0,
         backend: str = "cpsat",
+        isolate: bool = False,
         on_plan: Callable[[Plan], None] | None = None,
         on_failure: Callable[[str], None] | None = None,
     ) -> None:
@@ -121,6 +148,10 @@ class Planner:
         self.settle = settle
         self.max_age = max_age
         self.backend = backend
+        # Solve in a separate process: model building is pure Python and would otherwise hold
+        # the GIL that the request path needs.
+        self.isolate = isolate
+        self._pool: Any = None
         self.on_plan = on_plan
         self.on_failure = on_failure
         self.current: Plan | None = None
@@ -138,6 +169,8 @@ class Planner:
 
     def stop(self, timeout: float = 2.0) -> None:
         self._stop.set()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
         with self.state.changed:
             self.state.changed.notify_all()
         if self._thread is not None:
@@ -161,23 +194,19 @@ class Planner:
     # ---- one solve ----
     def plan_once(self) -> int:
         """Solve the current state and publish the plan; returns the state version it used."""
-        from engine import kube
-        from engine.solve import solve
+        import orjson
 
         with self.state.lock:
             version = self.state.version
-            docs = self.state.documents()
             has_pending = any(p.node is None for p in self.state.pods.values())
+            payload = orjson.dumps(self.state.documents()) if has_pending else b""
         if not has_pending or not self.state.nodes:
             self.current = None
             return version
         started = time.monotonic()
         self.solving = True
         try:
-            problem = kube.manifests_to_problem(
-                docs, "placer-serve", scheduler_name=self.scheduler_name
-            )
-            solution = solve(problem, self.backend, time_limit=self.time_limit, threads=1)
+            data = self._solve(payload)
         except Exception as exc:  # a failed solve must never take the service down
             self.last_error = f"{type(exc).__name__}: {exc}"
             log.warning("planning failed: %s", self.last_error)
@@ -186,7 +215,16 @@ class Planner:
             return version
         finally:
             self.solving = False
-        plan = plan_from_solution(problem, solution, version, started, time.monotonic())
+        created = time.monotonic()
+        plan = Plan(
+            version=version,
+            created=created,
+            solve_seconds=created - started,
+            status=data["status"],
+            targets=data["targets"],
+            group_of_uid=data["group_of_uid"],
+            demand=data["demand"],
+        )
         with self.state.lock:
             # Pods bound while we solved: take them off the new plan before anyone reads it.
             for logged_version, uid, node in list(self.state.bind_log):
@@ -204,6 +242,23 @@ class Planner:
         if self.on_plan is not None:
             self.on_plan(plan)
         return version
+
+    def _solve(self, payload: bytes) -> dict[str, Any]:
+        args = (payload, self.scheduler_name, self.backend, self.time_limit)
+        if not self.isolate:
+            return solve_documents(*args)
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
+        from multiprocessing import get_context
+
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
+        try:
+            result: dict[str, Any] = self._pool.submit(solve_documents, *args).result()
+        except BrokenProcessPool:
+            self._pool = None  # the planning process died (OOM?): start a fresh one next time
+            raise
+        return result
 
     def _consume(self, pod: PodRecord, node: str) -> None:
         plan = self.current

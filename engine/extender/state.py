@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .table import NodeTable
+
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
 
 _POD_SPEC_KEYS = (
@@ -119,6 +121,18 @@ class PodRecord:
     request: dict[str, int]
     priority: int
     node: str | None = None
+    group: str | None = None  # the adapter's group key, computed once (see group_key())
+    group_known: bool = False
+
+    def group_key(self) -> str | None:
+        """The IR group this pod belongs to (None if the adapter cannot group it); cached."""
+        if not self.group_known:
+            try:
+                self.group = _kube().pod_group_key(self.obj)
+            except Exception:  # a pod the adapter cannot group is simply not planned for
+                self.group = None
+            self.group_known = True
+        return self.group
 
     @property
     def key(self) -> tuple[str, str]:
@@ -151,6 +165,9 @@ class ClusterState:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.nodes: dict[str, NodeRecord] = {}
+        self.table = NodeTable()
+        self._orphan_usage: dict[str, dict[str, int]] = {}
+        self._node_epoch = 0  # source of node generations: never reused, even for a new row
         self.pods: dict[str, PodRecord] = {}
         self.pod_uid_by_key: dict[tuple[str, str], str] = {}
         self.version = 0
@@ -173,10 +190,11 @@ class ClusterState:
         if pod.node is None:
             return
         node = self.nodes.get(pod.node)
-        if node is None:
-            return
+        # Pods can be listed before their node: keep their usage until the node shows up.
+        used = node.used if node is not None else self._orphan_usage.setdefault(pod.node, {})
         for resource, amount in pod.request.items():
-            node.used[resource] = node.used.get(resource, 0) + sign * amount
+            used[resource] = used.get(resource, 0) + sign * amount
+        self.table.charge(pod.node, pod.request, sign)
 
     def _bound(self, pod: PodRecord, node: str) -> None:
         self.bind_log.append((self.version + 1, pod.uid, node))
@@ -198,21 +216,19 @@ class ClusterState:
         allocatable = _kube().node_allocatable(slim)
         with self.lock:
             current = self.nodes.get(name)
+            self._node_epoch += 1
             record = NodeRecord(
                 name=name,
                 obj=slim,
                 allocatable=allocatable,
                 unusable=node_unusable_reason(slim),
                 resource_version=rv,
-                generation=(current.generation + 1) if current else 0,
+                generation=self._node_epoch,
             )
             if current is not None:
                 record.used = current.used
             else:
-                for pod in self.pods.values():
-                    if pod.node == name:
-                        for r, amount in pod.request.items():
-                            record.used[r] = record.used.get(r, 0) + amount
+                record.used = self._orphan_usage.pop(name, {})
             if current is not None and (
                 current.allocatable == record.allocatable
                 and current.unusable == record.unusable
@@ -223,12 +239,18 @@ class ClusterState:
                 self.nodes[name] = record
                 return False
             self.nodes[name] = record
+            self.table.set_node(
+                name, allocatable, record.used, record.unusable is None, record.generation
+            )
             self._bump()
             return True
 
     def delete_node(self, name: str) -> None:
         with self.lock:
-            if self.nodes.pop(name, None) is not None:
+            record = self.nodes.pop(name, None)
+            if record is not None:
+                self._orphan_usage[name] = record.used  # its pods still exist until deleted
+                self.table.remove_node(name)
                 self._bump()
 
     # ---- pods ----
@@ -313,6 +335,8 @@ class ClusterState:
         """Start over from a full listing (snapshot load or a watch re-list)."""
         with self.lock:
             self.nodes.clear()
+            self.table = NodeTable()
+            self._orphan_usage.clear()
             self.pods.clear()
             self.pod_uid_by_key.clear()
             for node in nodes:
@@ -374,4 +398,12 @@ class ClusterState:
                 want = {r: v for r, v in expected[name].items() if v}
                 if actual != want:
                     problems.append(f"{name}: used {actual} but pods sum to {want}")
+                row = self.table.row_of[name]
+                in_table = {
+                    r: int(self.table.used[row, c])
+                    for r, c in self.table.columns.items()
+                    if self.table.used[row, c]
+                }
+                if in_table != want:
+                    problems.append(f"{name}: table says {in_table} but pods sum to {want}")
             return problems

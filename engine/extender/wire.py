@@ -9,6 +9,7 @@ We emit exactly what Go emits and read whatever casing arrives. Embedded Kuberne
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -143,9 +144,16 @@ def filter_error(message: str) -> bytes:
     return filter_result(node_names=None, nodes=None, failed={}, unresolvable={}, error=message)
 
 
+# Node names are DNS subdomains; these need no JSON escaping, so the list can be formatted directly.
+_PLAIN = re.compile(r"[A-Za-z0-9._:-]*")
+
+
 def host_priority_list(scores: Mapping[str, int] | list[tuple[str, int]]) -> bytes:
     """``HostPriorityList``: a bare array of ``{"Host","Score"}``."""
-    pairs = scores.items() if isinstance(scores, Mapping) else scores
+    pairs = list(scores.items()) if isinstance(scores, Mapping) else scores
+    if _PLAIN.fullmatch("".join(host for host, _ in pairs)):
+        body = ",".join(f'{{"Host":"{host}","Score":{int(score)}}}' for host, score in pairs)
+        return f"[{body}]".encode()
     return orjson.dumps([{"Host": host, "Score": int(score)} for host, score in pairs])
 
 

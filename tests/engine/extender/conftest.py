@@ -122,6 +122,7 @@ def serve() -> Iterator[Callable[..., Running]]:
     ) -> Running:
         overrides.setdefault("planner", False)
         overrides.setdefault("plan_settle", 0.05)
+        overrides.setdefault("plan_process", False)
         overrides.setdefault("plan_time_limit", 5.0)
         settings = Settings(port=free_port(), **overrides)
         state = ClusterState()

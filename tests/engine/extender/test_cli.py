@@ -159,3 +159,25 @@ def test_serve_process_answers_and_stops_gracefully(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_deploy_manifests_match_the_printed_config() -> None:
+    from engine.extender.schedconfig import scheduler_config
+    from engine.extender.settings import Settings
+
+    deploy = Path(__file__).resolve().parents[3] / "deploy"
+    docs = [d for f in sorted(deploy.glob("*.yaml")) for d in yaml.safe_load_all(f.read_text())]
+    kinds = {d["kind"] for d in docs}
+    assert {"Deployment", "Service", "ServiceAccount", "ClusterRole", "ConfigMap"} <= kinds
+    config_map = next(d for d in docs if d["kind"] == "ConfigMap")
+    shipped = yaml.safe_load(config_map["data"]["scheduler-config.yaml"])["extenders"][0]
+    settings = Settings(in_cluster=True, tls_cert=Path("c"), tls_key=Path("k"))
+    url = "https://placer.placer-system.svc:443/scheduler"
+    printed = yaml.safe_load(scheduler_config(settings, url=url))["extenders"][0]
+    shipped_tls = shipped.pop("tlsConfig")
+    printed.pop("tlsConfig")
+    assert shipped == printed
+    assert shipped_tls["insecure"] is False
+    role = next(d for d in docs if d["kind"] == "ClusterRole")
+    verbs = {(r, v) for rule in role["rules"] for r in rule["resources"] for v in rule["verbs"]}
+    assert {("nodes", "watch"), ("pods", "list"), ("pods/binding", "create")} <= verbs

@@ -54,10 +54,11 @@ def test_greedy_scoring_alone_strands_the_large_pod(serve) -> None:
 
 
 def test_planner_places_every_pod(serve) -> None:
-    run = serve(NODES, PENDING, planner=True, plan_time_limit=5.0)
+    # The service's own setup: the plan is solved in a separate process.
+    run = serve(NODES, PENDING, planner=True, plan_time_limit=5.0, plan_process=True)
     planner = run.service.planner
     assert planner is not None
-    wait_for(lambda: planner.current is not None or planner.last_error is not None)
+    wait_for(lambda: planner.current is not None or planner.last_error is not None, 60)
     assert planner.last_error is None
     placed = replay(run)
     assert None not in placed.values(), placed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from engine.extender import wire
@@ -53,3 +54,13 @@ def test_canonical_object_restores_field_names_but_not_label_keys() -> None:
     assert pod["spec"]["schedulerName"] == "default-scheduler"
     assert pod["spec"]["nodeSelector"] == {"disktype": "ssd"}
     assert pod["spec"]["containers"][0]["resources"]["requests"] == {"cpu": "1"}
+
+
+def test_host_priority_list_escapes_odd_names() -> None:
+    fast = wire.host_priority_list([("node-1.zone_a", 3), ("n:2", 0)])
+    assert orjson.loads(fast) == [
+        {"Host": "node-1.zone_a", "Score": 3},
+        {"Host": "n:2", "Score": 0},
+    ]
+    odd = wire.host_priority_list([('we"ird', 1)])
+    assert orjson.loads(odd) == [{"Host": 'we"ird', "Score": 1}]
