@@ -67,7 +67,7 @@ def validation_to_input_error(exc: ValidationError, source: str | None) -> Input
         path = f"{path}.{ctx['resource']}" if path else str(ctx["resource"])
         reason = str(ctx.get("reason", err["msg"]))
         if reason == "negative":
-            reason = f"negative quantity {ctx.get('value')!r}"
+            reason = f"negative quantity {ctx.get('value')}"
     elif err["type"] == "extra_forbidden":
         reason = "unknown key"
     elif err["type"] == "missing":

@@ -79,8 +79,8 @@ def _parse_resources(value: Any) -> Any:
         if number < 0:
             raise PydanticCustomError(
                 "quantity",
-                "{resource}: negative quantity {value!r}",
-                {"resource": resource, "reason": "negative", "value": amount},
+                "{resource}: negative quantity {value}",
+                {"resource": resource, "reason": "negative", "value": repr(amount)},
             )
         parsed[resource] = number
     return parsed
@@ -93,7 +93,7 @@ def _check_selector(value: Any) -> Any:
         isinstance(k, str) and isinstance(v, str | int | float | bool) for k, v in value.items()
     ):
         raise PydanticCustomError(
-            "selector", "a selector is a label map {key: value}, got {value!r}", {"value": value}
+            "selector", "a selector is a label map of key: value strings, got {value}", {"value": repr(value)}
         )
     return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
 
@@ -103,7 +103,7 @@ def _check_labels(value: Any) -> Any:
         return value
     for key in value:
         if not isinstance(key, str) or not _LABEL_KEY.match(key):
-            raise PydanticCustomError("label_key", "invalid label key {key!r}", {"key": key})
+            raise PydanticCustomError("label_key", "invalid label key {key}", {"key": repr(key)})
     return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
 
 
