@@ -150,3 +150,20 @@ def test_cli_bad_manifest_exits_2_naming_object(
     assert code.value.code == 2
     err = capsys.readouterr().err
     assert "Pod/shop/p" in err and "spec.tolerations[0].operator" in err and str(bad) in err
+
+
+@pytest.mark.skipif(not BACKENDS, reason="no backend available")
+def test_bundled_kubectl_dump_plans_and_binds(instances: Path) -> None:
+    problem = load(instances / "manifests" / "kubectl-dump-12x80.json")
+    assert sum(i.count for i in problem.items) == 80
+    solution = explain_unplaced(problem, _solve(problem, BACKENDS[-1]))
+    assert solution.verified
+    pending_pods = sum(
+        len(i.meta.get("pods", [])) for i in problem.items if not i.meta.get("bound")
+    )
+    bindings = plan_to_bindings(problem, solution)
+    unplaced = sum(u.count for u in solution.unplaced)
+    assert len(bindings) == pending_pods - unplaced
+    assert all(
+        u.reasons and u.reasons.startswith("0/12 nodes are available") for u in solution.unplaced
+    )
