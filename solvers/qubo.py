@@ -60,6 +60,13 @@ def _compile_options(params: Mapping[str, Any]) -> CompileOptions:
         limit = int(params.get("max_variables", 20_000))
     except (TypeError, ValueError) as exc:
         raise InputError(f"bad qubo parameter: {exc}") from None
+    lambdas = params.get("unbalanced", (0.96, 0.0371))
+    if (
+        not isinstance(lambdas, list | tuple)
+        or len(lambdas) != 2
+        or not all(isinstance(v, int | float) and v >= 0 for v in lambdas)
+    ):
+        raise InputError(f"unbalanced must be [l1, l2] with l1, l2 >= 0, got {lambdas!r}")
     if scale < 1.0:
         raise InputError(
             f"penalty_scale must be at least 1 (got {scale}): below it a violation may pay"
@@ -70,6 +77,7 @@ def _compile_options(params: Mapping[str, Any]) -> CompileOptions:
         penalty_scale=scale,
         max_slack_bits=max(1, bits),
         max_variables=limit,
+        unbalanced=(float(lambdas[0]), float(lambdas[1])),
     )
 
 
@@ -107,6 +115,7 @@ class QuboBackend(Backend):
         "penalty_scale": "multiplier ≥ 1 on the calibrated weights (default 1)",
         "max_slack_bits": "bits per inequality before it is coarsened conservatively (default 12)",
         "max_variables": "refuse models larger than this (default 20000)",
+        "unbalanced": "[l1, l2] of the unbalanced penalty l2·h² − l1·h (default [0.96, 0.0371])",
         "max_repairs": "distinct reads repaired, lowest energy first (default 1000)",
     }
 
@@ -175,8 +184,19 @@ class QuboBackend(Backend):
         deadline = None if options.time_limit is None else start + 0.8 * options.time_limit
         sampler = self._sampler(options)
         kwargs = self._sample_kwargs(sampler, model, options, deadline)
+        bqm = compiled.model
+        if not any(bqm.linear.values()) and not any(bqm.quadratic.values()):
+            # nothing to anneal (no variables, or every state costs the same): one empty read
+            import dimod
+
+            empty = dimod.SampleSet.from_samples_bqm(
+                (np.zeros((1, len(model.labels))), model.labels), bqm
+            )
+            info = {"sampler": "none (flat model)", "sample_s": 0.0, "hint_used": False}
+            info["max_repairs"] = int(options.params.get("max_repairs", 1000))
+            return RawResult(status=Status.UNKNOWN, values={}, info={"sampleset": empty, **info})
         try:
-            sampleset = sampler.sample(compiled.model, **kwargs)
+            sampleset = sampler.sample(bqm, **kwargs)
         except (ValueError, TypeError) as exc:
             raise PlacerError(
                 f"qubo: sampler {type(sampler).__name__} refused the model: {exc}"
@@ -189,6 +209,7 @@ class QuboBackend(Backend):
             "sample_s": round(time.perf_counter() - start, 6),
             "hint_used": "initial_states" in kwargs,
             "max_repairs": int(options.params.get("max_repairs", 1000)),
+            "deadline": None if options.time_limit is None else start + 0.95 * options.time_limit,
         }
         return RawResult(status=Status.UNKNOWN, values={}, info={"sampleset": sampleset, **info})
 
@@ -198,7 +219,9 @@ class QuboBackend(Backend):
         info = dict(raw.info)
         sampleset = info.pop("sampleset")
         states, energies = _states(sampleset, model.labels)
-        return self._plan(model, states, energies, info, info["max_repairs"])
+        return self._plan(
+            model, states, energies, info, info.pop("max_repairs"), info.pop("deadline", None)
+        )
 
     def _plan(
         self,
@@ -207,9 +230,10 @@ class QuboBackend(Backend):
         energies: np.ndarray | None,
         info: dict[str, Any],
         max_repairs: int = 1000,
+        deadline: float | None = None,
     ) -> Solution:
         start = time.perf_counter()
-        best, stats = decode_reads(model, states, energies, max_repairs)
+        best, stats = decode_reads(model, states, energies, max_repairs, deadline)
         info.update(stats.as_info())
         info["decode_repair_s"] = round(time.perf_counter() - start, 6)
         info["model"] = model.info

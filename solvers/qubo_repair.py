@@ -22,6 +22,7 @@ such as ``dimod.ExactSolver`` return every state) only raw-feasible reads are st
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,7 @@ class DecodeStats:
     best_energy: float | None = None
     best_raw_feasible: bool = False
     per_kind_violations: dict[str, int] = field(default_factory=dict)
+    undecoded: int = 0  # reads left when the time limit ran out
 
     def as_info(self) -> dict[str, Any]:
         def rate(k):
@@ -54,6 +56,7 @@ class DecodeStats:
             "repaired_feasible_rate": rate(self.repaired_feasible),
             "best_from_raw_feasible_read": self.best_raw_feasible,
             "raw_violations_by_kind": self.per_kind_violations,
+            "undecoded_reads": self.undecoded,
         }
 
 
@@ -257,9 +260,11 @@ def decode_reads(
     states: np.ndarray,
     energies: np.ndarray | None = None,
     max_repairs: int = 1000,
+    deadline: float | None = None,
 ) -> tuple[np.ndarray | None, DecodeStats]:
     """Judge every read, repair the distinct ones (the ``max_repairs`` lowest-energy ones when an
-    exhaustive sampler returns more), and return the best feasible state and the statistics."""
+    exhaustive sampler returns more), and return the best feasible state and the statistics.
+    Past ``deadline`` (perf_counter) the remaining reads are left undecoded once a plan exists."""
     stats = DecodeStats(reads=int(states.shape[0]))
     if stats.reads == 0:
         return None, stats
@@ -277,6 +282,9 @@ def decode_reads(
     kinds: dict[str, int] = {}
     for rank, d in enumerate(order.tolist()):
         n = int(counts[d])
+        if deadline is not None and best is not None and time.perf_counter() > deadline:
+            stats.undecoded += n
+            continue
         z = np.zeros(model.num_variables, dtype=np.int8)
         z[x] = distinct[d]
         rep.derive_y(z)

@@ -385,6 +385,29 @@ def test_exact_solver_agrees_with_cpsat(problem: Problem) -> None:
         assert ground_state_objective(problem) == pytest.approx(cp.objective)
 
 
+def test_backend_api_conformance() -> None:
+    from solvers.testing import assert_backend_api
+
+    assert_backend_api("qubo")
+
+
+def test_standard_cases_give_valid_plans() -> None:
+    from solvers.testing import STANDARD_CASES
+
+    backend = QuboBackend()
+    tried = 0
+    for case in STANDARD_CASES:
+        if backend.missing(case.problem):
+            continue
+        tried += 1
+        sol = solve(case.problem, backend, seed=1, num_reads=16, num_sweeps=300)
+        if case.feasible:
+            assert sol.status == "feasible" and verify(case.problem, sol).ok, case.name
+        else:
+            assert sol.status == "unknown", case.name
+    assert tried >= 3
+
+
 def test_options_object_runs_without_engine_solve() -> None:
     problem = TINY[0].values[0]
     sol = QuboBackend().solve(problem, Options(seed=5, params={"num_reads": 4}))
