@@ -33,8 +33,9 @@ from .cpsat_common import RATIO_SCALE, Linear, ScaledObjective, level_sign, scal
 
 Key = tuple[str, str]
 
-HINT_SHARE = 0.5  # at most this share of the time limit completes the greedy plan
+HINT_SHARE = 0.5  # at most this share of the time limit completes the starting plan
 LEVEL_SHARE = 0.6  # a level that is not the last may use this share of the time left
+FORMULATIONS = ("auto", "per_bin", "arcflow", "pool")
 
 
 @dataclass
@@ -57,8 +58,10 @@ class LevelResult:
 class Index:
     formulation: str
     sublevels: list[SubLevel]
-    model: Any  # PerBinModel | ArcFlowModel
+    model: Any  # PerBinModel | ArcFlowModel | PoolModel
     notes: dict[str, Any] = field(default_factory=dict)
+    started: float = 0.0  # perf_counter() when compile began: the time limit starts there
+    start: HintCounts | None = None  # the starting plan (greedy, FFD or the caller's hint)
 
 
 class _Progress:
@@ -109,149 +112,58 @@ class CpSatBackend(Backend):
 
     def compile(self, problem: Problem, options: Options) -> Compiled[Any]:
         from .cpsat_arcflow import ArcFlowModel, arcflow_applies
+        from .cpsat_pool import PoolModel, pool_applies
 
+        started = time.perf_counter()  # the time limit covers compile and every level
         wanted = str(options.params.get("formulation", "auto"))
-        if wanted not in ("auto", "per_bin", "arcflow"):
-            raise PlacerError(f"formulation must be auto, per_bin or arcflow, not {wanted!r}")
+        if wanted not in FORMULATIONS:
+            raise PlacerError(
+                f"formulation must be one of {', '.join(FORMULATIONS)}, not {wanted!r}"
+            )
+        start_plan = _hint_counts(problem, options)
+        notes: dict[str, Any] = {}
         reason = arcflow_applies(problem)
+        pool_reason = pool_applies(problem, start_plan)
         if wanted == "arcflow" and reason is not None:
             raise PlacerError(f"the arcflow formulation does not apply: {reason}")
-        formulation = "arcflow" if wanted != "per_bin" and reason is None else "per_bin"
+        if wanted == "pool" and pool_reason is not None:
+            raise PlacerError(f"the pool formulation does not apply: {pool_reason}")
+        if wanted == "pool" or (wanted == "auto" and reason is not None and pool_reason is None):
+            formulation = "pool"
+        elif wanted in ("auto", "arcflow") and reason is None:
+            formulation = "arcflow"
+        else:
+            formulation = "per_bin"
+        if formulation == "pool":
+            assert start_plan is not None
+            pool = PoolModel(problem, start_plan)
+            notes["formulation"] = formulation
+            index = Index(formulation, [], pool, notes, started, start_plan)
+            return Compiled(problem, None, index)
         if formulation == "arcflow":
             model: Any = ArcFlowModel(problem)
         else:
             from .cpsat_model import PerBinModel
 
             model = PerBinModel(problem)
+            if reason is not None:
+                notes["arcflow_skipped"] = reason
+            if pool_reason is not None:
+                notes["pool_skipped"] = pool_reason
+        notes["formulation"] = formulation
         sublevels = _sublevels(problem, model)
-        notes = {"formulation": formulation}
-        if reason is not None:
-            notes["arcflow_skipped"] = reason
-        return Compiled(problem, model.model, Index(formulation, sublevels, model, notes))
+        index = Index(formulation, sublevels, model, notes, started, start_plan)
+        return Compiled(problem, model.model, index)
 
     # ------------------------------------------------------------------ run
 
     def run(self, compiled: Compiled[Any], options: Options) -> RawResult:
-        from ortools.sat.python import cp_model
-
-        problem = compiled.problem
         index: Index = compiled.index
-        model = index.model
-        cp = model.model
-        start = time.perf_counter()
         limit = options.time_limit
-        deadline = start + limit if limit is not None else math.inf
-        info: dict[str, Any] = dict(index.notes)
-
-        def solver_for(seconds: float) -> Any:
-            solver = cp_model.CpSolver()
-            prm = solver.parameters
-            if math.isfinite(seconds):
-                prm.max_time_in_seconds = max(0.01, seconds)
-            prm.random_seed = options.seed
-            prm.num_workers = options.threads or min(8, os.cpu_count() or 1)
-            prm.log_search_progress = bool(options.params.get("log", False))
-            level = options.params.get("linearization_level")
-            if level is None and index.formulation == "arcflow":
-                level = 2
-            if level is not None:
-                prm.linearization_level = int(level)
-            if index.formulation == "arcflow":
-                prm.cp_model_probing_level = 0  # probing thousands of flow arcs costs seconds
-            return solver
-
-        # 1. A first plan: the greedy (or FFD) counts, completed by CP-SAT with the counts fixed.
-        incumbent: list[int] | None = None
-        hint_counts = _hint_counts(problem, options)
-        first = index.sublevels[0].objective if index.sublevels else None
-        if hint_counts is not None:
-            cp.clear_hints()
-            for var, value in model.hint_values(hint_counts):
-                cp.add_hint(var, value)
-            if first is not None:
-                cp.minimize(first.expression())
-            budget = min(deadline - time.perf_counter(), max(1.0, (limit or 10.0) * HINT_SHARE))
-            solver = solver_for(budget)
-            solver.parameters.fix_variables_to_their_hinted_value = True
-            status = solver.solve(cp)
-            if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-                incumbent = list(solver.response_proto.solution)
-                info["first_plan_s"] = round(time.perf_counter() - start, 4)
-            info["hint"] = {
-                "source": hint_counts.source,
-                "completed": incumbent is not None,
-            }
-
-        # 2. Lexicographic levels.
-        results: list[LevelResult] = []
-        fixed: list[float] = []
-        fixed_bounds: list[float | None] = []
-        proved_infeasible = False
-        stopped = False
-        for k, sub in enumerate(index.sublevels):
-            left = deadline - time.perf_counter()
-            if left <= 0.01:
-                stopped = True
-                break
-            last = k == len(index.sublevels) - 1
-            budget = left if last or not math.isfinite(left) else left * LEVEL_SHARE
-            cp.clear_hints()
-            if incumbent is not None:
-                hint = cp.proto.solution_hint
-                hint.vars.extend(range(len(incumbent)))
-                hint.values.extend(incumbent)
-            cp.minimize(sub.objective.expression())
-            solver = solver_for(budget)
-            callback = None
-            if options.on_progress is not None:
-                callback = _Progress(
-                    options.on_progress,
-                    start,
-                    tuple(fixed),
-                    tuple(fixed_bounds),
-                    sub.objective,
-                )
-            status = solver.solve(cp, callback)
-            if status == cp_model.MODEL_INVALID:
-                raise PlacerError(f"cpsat built an invalid model: {cp.validate()}")
-            if status == cp_model.INFEASIBLE:
-                proved_infeasible = incumbent is None and k == 0
-                break
-            if status == cp_model.UNKNOWN:
-                stopped = True
-                break
-            incumbent = list(solver.response_proto.solution)
-            best = round(solver.objective_value)
-            cp.add(sub.objective.expression() <= best)
-            proven = status == cp_model.OPTIMAL
-            level_bound = sub.objective.level_value(solver.best_objective_bound)
-            value = sub.objective.level_value(best)
-            results.append(LevelResult(proven, level_bound, value))
-            fixed.append(value)
-            fixed_bounds.append(level_bound)
-            if not proven:
-                stopped = True  # later levels still run, but their bounds are conditional
-
-        info["cpsat"] = {
-            "sublevels": len(index.sublevels),
-            "solved": len(results),
-            "proven": [r.proven for r in results],
-        }
-        if incumbent is None:
-            status = Status.INFEASIBLE if proved_infeasible else Status.UNKNOWN
-            return RawResult(status=status, values={}, info=info)
-        value_of = _values_from(incumbent)
-        counts = model.counts(value_of)
-        soft = _soft_value(model, value_of)
-        objective, bound, all_proven = _report(problem, index, results, counts, soft)
-        optimal = all_proven and not stopped and len(results) == len(index.sublevels)
-        return RawResult(
-            status=Status.OPTIMAL if optimal else Status.FEASIBLE,
-            values=counts,
-            objective=objective,
-            bound=bound,
-            info=info,
-        )
+        deadline = index.started + limit if limit is not None else math.inf
+        if index.formulation == "pool":
+            return _run_pool(compiled.problem, index, options, deadline)
+        return _Levels(compiled.problem, index, options, deadline).run()
 
     # ------------------------------------------------------------------ decode
 
@@ -269,6 +181,236 @@ class CpSatBackend(Backend):
             bound=raw.bound,
             info=raw.info,
         )
+
+
+# ---------------------------------------------------------------------- the level loop
+
+
+class _Levels:
+    """Solve the levels in order on one CP-SAT model, never ending worse than the start plan.
+
+    The start plan (completed by CP-SAT with its counts fixed) is the incumbent: each level is
+    hinted with it, a level CP-SAT cannot improve in its time keeps the incumbent's value, and
+    the level is then fixed at the better of the two values before the next one.
+    """
+
+    def __init__(self, problem: Problem, index: Index, options: Options, deadline: float) -> None:
+        self.problem, self.index, self.options, self.deadline = problem, index, options, deadline
+        self.model = index.model
+        self.cp = self.model.model
+        self.info: dict[str, Any] = dict(index.notes)
+        self.start_rejected = False
+
+    def _solver(self, seconds: float) -> Any:
+        from ortools.sat.python import cp_model
+
+        options = self.options
+        solver = cp_model.CpSolver()
+        prm = solver.parameters
+        if math.isfinite(seconds):
+            prm.max_time_in_seconds = max(0.01, seconds)
+        prm.random_seed = options.seed
+        prm.num_workers = options.threads or min(8, os.cpu_count() or 1)
+        prm.log_search_progress = bool(options.params.get("log", False))
+        level = options.params.get("linearization_level")
+        if level is None and self.index.formulation == "arcflow":
+            level = 2
+        if level is not None:
+            prm.linearization_level = int(level)
+        if self.index.formulation == "arcflow":
+            prm.cp_model_probing_level = 0  # probing thousands of flow arcs costs seconds
+        return solver
+
+    def _left(self) -> float:
+        return self.deadline - time.perf_counter()
+
+    def _hint(self, values: list[int]) -> None:
+        self.cp.clear_hints()
+        hint = self.cp.proto.solution_hint
+        hint.vars.extend(range(len(values)))
+        hint.values.extend(values)
+
+    def _complete(self, counts: Mapping[Key, int]) -> list[int] | None:
+        """A full assignment for the start plan: CP-SAT with every count fixed to the plan."""
+        from ortools.sat.python import cp_model
+
+        cp = self.cp
+        cp.clear_hints()
+        pairs = self.model.hint_values(counts)
+        if not pairs:
+            return None
+        for var, value in pairs:
+            cp.add_hint(var, value)
+        if self.index.sublevels:
+            cp.minimize(self.index.sublevels[0].objective.expression())
+        limit = self.options.time_limit
+        budget = min(self._left(), max(1.0, (limit or 10.0) * HINT_SHARE))
+        if budget <= 0.01:
+            return None
+        solver = self._solver(budget)
+        solver.parameters.fix_variables_to_their_hinted_value = True
+        status = solver.solve(cp)
+        if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return list(solver.response_proto.solution)
+        self.start_rejected = status == cp_model.INFEASIBLE  # the start breaks a hard rule
+        return None
+
+    def _trivial_bound(self, objective: ScaledObjective) -> int:
+        """The objective's value with every variable at its best domain end (e.g. all placed)."""
+        variables = self.cp.proto.variables
+        total = objective.offset
+        for var, coef in zip(objective.variables, objective.coefficients, strict=True):
+            domain = variables[var.index].domain
+            total += coef * (domain[0] if coef > 0 else domain[len(domain) - 1])
+        return total
+
+    def run(self) -> RawResult:
+        from ortools.sat.python import cp_model
+
+        problem, index, options, cp = self.problem, self.index, self.options, self.cp
+        info = self.info
+        start_counts: dict[Key, int] | None = None
+        incumbent: list[int] | None = None
+        if index.start is not None:
+            canonical = getattr(self.model, "canonical", None)
+            start_counts = canonical(index.start) if canonical is not None else dict(index.start)
+            incumbent = self._complete(start_counts)
+            if incumbent is not None:
+                info["first_plan_s"] = round(time.perf_counter() - index.started, 4)
+            info["hint"] = {"source": index.start.source, "completed": incumbent is not None}
+
+        results: list[LevelResult] = []
+        fixed: list[float] = []
+        fixed_bounds: list[float | None] = []
+        proved_infeasible = False
+        stopped = False
+        for k, sub in enumerate(index.sublevels):
+            left = self._left()
+            if left <= 0.01:
+                stopped = True
+                break
+            objective = sub.objective
+            expr = objective.expression()
+            mine = _evaluate(objective, incumbent) if incumbent is not None else None
+            if mine is not None and mine <= self._trivial_bound(objective):
+                # The start already reaches this level's best possible value (e.g. all placed).
+                cp.add(expr <= mine)
+                value = objective.level_value(mine)
+                results.append(LevelResult(True, value, value))
+                fixed.append(value)
+                fixed_bounds.append(value)
+                continue
+            last = k == len(index.sublevels) - 1
+            budget = left if last or not math.isfinite(left) else left * LEVEL_SHARE
+            if incumbent is not None:
+                self._hint(incumbent)
+            else:
+                cp.clear_hints()
+            cp.minimize(expr)
+            solver = self._solver(budget)
+            callback = None
+            if options.on_progress is not None:
+                callback = _Progress(
+                    options.on_progress, index.started, tuple(fixed), tuple(fixed_bounds), objective
+                )
+            status = solver.solve(cp, callback)
+            if status == cp_model.MODEL_INVALID:
+                raise PlacerError(f"cpsat built an invalid model: {cp.validate()}")
+            if status == cp_model.INFEASIBLE:
+                proved_infeasible = incumbent is None and k == 0
+                break
+            found = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+            if not found and incumbent is None:
+                stopped = True
+                break
+            best = round(solver.objective_value) if found else None
+            if best is not None and (mine is None or best <= mine):
+                incumbent = list(solver.response_proto.solution)
+                value_int = best
+            else:
+                assert mine is not None
+                value_int = mine  # CP-SAT did not beat the incumbent: keep it
+            cp.add(expr <= value_int)
+            proven = status == cp_model.OPTIMAL
+            raw_bound = solver.best_objective_bound
+            level_bound = objective.level_value(raw_bound) if math.isfinite(raw_bound) else None
+            value = objective.level_value(value_int)
+            results.append(LevelResult(proven, level_bound if not proven else value, value))
+            fixed.append(value)
+            fixed_bounds.append(level_bound)
+            if not proven:
+                stopped = True  # later levels still run, but their bounds are conditional
+
+        info["cpsat"] = {
+            "sublevels": len(index.sublevels),
+            "solved": len(results),
+            "proven": [r.proven for r in results],
+        }
+        fallback = _trusted(index.start) and not self.start_rejected and not proved_infeasible
+        if incumbent is None and (start_counts is None or not fallback):
+            status_ = Status.INFEASIBLE if proved_infeasible else Status.UNKNOWN
+            return RawResult(status=status_, values={}, info=info)
+        if incumbent is not None:
+            value_of = _values_from(incumbent)
+            counts = self.model.counts(value_of)
+            soft: float | None = _soft_value(self.model, value_of)
+        else:  # CP-SAT found nothing (not even the completion): the start plan stands
+            assert start_counts is not None
+            counts = {k: v for k, v in start_counts.items() if v > 0}
+            soft = None if "soft" in _objective_terms(problem) else 0.0
+            info["fallback"] = "start plan (CP-SAT found no plan in time)"
+        objective, bound, all_proven = _report(problem, index, results, counts, soft or 0.0)
+        optimal = all_proven and not stopped and len(results) == len(index.sublevels)
+        return RawResult(
+            status=Status.OPTIMAL if optimal and incumbent is not None else Status.FEASIBLE,
+            values=counts,
+            objective=objective if soft is not None else None,
+            bound=bound,
+            info=info,
+        )
+
+
+def _trusted(start: HintCounts | None) -> bool:
+    """A start plan that respects every hard rule by construction (FFD only packs capacity)."""
+    return start is not None and start.source in ("greedy", "options.hint")
+
+
+def _evaluate(objective: ScaledObjective, solution: list[int]) -> int:
+    """The integer objective of a full assignment."""
+    return objective.offset + sum(
+        c * solution[v.index]
+        for v, c in zip(objective.variables, objective.coefficients, strict=True)
+    )
+
+
+def _objective_terms(problem: Problem) -> set[str]:
+    return {t for level in problem.objective for t in level}
+
+
+def _run_pool(problem: Problem, index: Index, options: Options, deadline: float) -> RawResult:
+    """The pool (configuration) model: the start places everything, bins_used is optimised."""
+    pool = index.model
+    info: dict[str, Any] = dict(index.notes)
+    result = pool.solve(deadline, options, index.started)
+    info.update(result.info)
+    counts = result.counts
+    objective, _, _ = _report(problem, index, [], counts, 0.0)
+    bound: list[float | None] = []
+    for n, level in enumerate(problem.objective):
+        if set(level) == {"placed"}:
+            bound.append(objective[n])  # the start places every item: the best possible
+        else:
+            bound.append(level.get("bins_used", 0.0) * result.bins_bound)
+    proven = all(
+        b is not None and abs(b - v) <= 1e-6 for b, v in zip(bound, objective, strict=True)
+    )
+    return RawResult(
+        status=Status.OPTIMAL if proven else Status.FEASIBLE,
+        values=counts,
+        objective=objective,
+        bound=tuple(bound),
+        info=info,
+    )
 
 
 # ---------------------------------------------------------------------- levels

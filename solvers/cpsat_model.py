@@ -132,8 +132,10 @@ class PerBinModel:
                 self.load[(bin_.name, r)] = expr
         # Symmetry: in each class of interchangeable bins, fuller bins come first.
         topologies = {c.topology for c in p.constraints if hasattr(c, "topology")}
+        self.classes: list[list[str]] = []
         for cls in bin_classes(p, sorted(topologies)):
             members = [b for b in cls if b in self.used]
+            self.classes.append(members)
             for a, b in itertools.pairwise(members):
                 m.add(self.used[a] >= self.used[b])
                 m.add(
@@ -511,6 +513,28 @@ class PerBinModel:
             group = self.problem.item_by_name[key[0]]
             lo = 0 if group.movable else group.placed.get(key[1], 0)
             out.append((var, min(max(int(counts.get(key, 0)), lo), self.ub[key])))
+        return out
+
+    def canonical(self, counts: Mapping[Key, int]) -> dict[Key, int]:
+        """The same plan with bins permuted inside each class of interchangeable bins so that
+        fuller bins come first, as the symmetry-breaking constraints demand."""
+        out = {k: v for k, v in counts.items() if v > 0}
+        content: dict[str, dict[str, int]] = defaultdict(dict)
+        for (g, b), n in out.items():
+            content[b][g] = n
+        for members in self.classes:
+            if len(members) < 2:
+                continue
+            loads = [content.get(b, {}) for b in members]
+            order = sorted(range(len(members)), key=lambda i: -sum(loads[i].values()))
+            if order == list(range(len(members))):
+                continue
+            for b in members:
+                for g in content.get(b, {}):
+                    del out[(g, b)]
+            for b, i in zip(members, order, strict=True):
+                for g, n in loads[i].items():
+                    out[(g, b)] = n
         return out
 
     def counts(self, value: Any) -> dict[Key, int]:

@@ -1,0 +1,454 @@
+"""Node pools as configurations: column generation for bounds, CP-SAT over the columns for plans.
+
+A POOL is a class of interchangeable bins (same capacity, cost, speed, eligibility, domains).
+Once every item is placed (the start plan places them all, which is the best ``placed`` value
+possible), minimising ``bins_used`` is a vector cutting-stock problem over the pools:
+
+- a CONFIGURATION of pool P is a count per group that fits one bin of P (capacity per resource,
+  per-bin caps from hostname anti-affinity);
+- the master chooses how many bins of each pool use each configuration, covering every group's
+  count with at most ``len(P)`` bins per pool, at least total bin cost.
+
+Its LP relaxation is solved by column generation (HiGHS through ``scipy.optimize.linprog`` for
+the master, CP-SAT for the pricing knapsack); the Lagrangian bound
+``Σ π·count + Σ_P |P|·min(0, cost_P − max_a π·a)`` is valid for ANY duals π ≥ 0 and uses the
+pricing solver's proven upper bound, so the reported bound is honest even when the column
+generation stops early. CP-SAT then solves the integer master over the generated columns (plus
+the start plan's own configurations, so the start is always a feasible hint), and the chosen
+configurations are laid onto the pool's bins in problem order, surplus replicas removed.
+
+The formulation applies (``pool_applies``) when the objective has only ``placed`` and
+``bins_used`` levels, the start places every item, nothing is already placed, and the only
+constraints are hard per-bin anti-affinity (every domain a single bin), gangs and quotas (which
+the start satisfies and which depend only on per-group totals, fixed at the full counts).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from engine.ir import AntiAffinity, Gang, Problem, Quota
+from engine.solution import Progress
+
+from .cpsat_common import bin_classes, resource_divisors
+
+Key = tuple[str, str]
+IntArray = np.ndarray[Any, np.dtype[np.int64]]
+FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+
+COLUMN_SHARE = 0.4  # share of the time left that column generation may use
+PRICING_SECONDS = 2.0  # at most this long for one pricing knapsack
+PRICE_SCALE = 1_000_000  # duals are scaled (rounded up) to integers for CP-SAT pricing
+REDUCED_COST_EPS = 1e-9
+COST_DECIMALS = 6
+
+
+def pool_applies(problem: Problem, start: Mapping[Key, int] | None) -> str | None:
+    """Why the pool formulation cannot be used (None when it can)."""
+    if start is None:
+        return "no start plan"
+    levels = [set(level) for level in problem.objective]
+    if not any("bins_used" in level for level in levels):
+        return "the objective does not minimise bins_used"
+    for level in problem.objective:
+        if set(level) not in ({"placed"}, {"bins_used"}) or any(w <= 0 for w in level.values()):
+            return "objective levels other than placed or bins_used"
+    if problem.traffic or problem.delays:
+        return "traffic or delays"
+    if any(g.placed for g in problem.items):
+        return "items already placed"
+    for c in problem.constraints:
+        if isinstance(c, Gang | Quota):
+            continue  # totals are fixed at the full counts, which the start plan satisfies
+        if not isinstance(c, AntiAffinity) or c.target is not None or c.soft:
+            return f"{c.kind} constraints"
+        if any(len(bins) > 1 for bins in problem.domains(c.topology).values()):
+            return "anti-affinity over domains of several bins"
+    placed: dict[str, int] = defaultdict(int)
+    for (g, _), n in start.items():
+        placed[g] += n
+    if any(placed[g.name] < g.count for g in problem.items):
+        return "the start plan leaves items unplaced"
+    if len(bin_classes(problem, _topologies(problem))) == len(problem.bins):
+        return "no pools of identical bins"
+    return None
+
+
+def _topologies(problem: Problem) -> list[str]:
+    return sorted({c.topology for c in problem.constraints if isinstance(c, AntiAffinity)})
+
+
+@dataclass
+class Pool:
+    bins: list[str]
+    cost: float
+    capacity: IntArray  # per resource, in divided units
+    upper: IntArray  # per group: most replicas one bin of the pool can hold (0: not eligible)
+    rules: list[tuple[IntArray, int]]  # Σ a[groups] <= cap (anti-affinity over several groups)
+
+
+@dataclass
+class PoolResult:
+    counts: dict[Key, int]
+    bins_bound: float  # proven lower bound on bins_used (cost-weighted)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class PoolModel:
+    """Pools, group data as arrays, and the column pool (configurations per pool)."""
+
+    def __init__(self, problem: Problem, start: Mapping[Key, int]) -> None:
+        self.problem = problem
+        self.start = {k: v for k, v in start.items() if v > 0}
+        self.groups = [g.name for g in problem.items]
+        self.group_index = {g: n for n, g in enumerate(self.groups)}
+        div = resource_divisors(problem)
+        resources = [r for r in problem.resources]
+        self.demand = np.array(
+            [[g.demand.get(r, 0) // div[r] for r in resources] for g in problem.items],
+            dtype=np.int64,
+        ).reshape(len(self.groups), len(resources))
+        self.count = np.array([g.count for g in problem.items], dtype=np.int64)
+        rules = [c for c in problem.constraints if isinstance(c, AntiAffinity)]
+        self.pools: list[Pool] = []
+        self.pool_of: dict[str, int] = {}
+        for cls in bin_classes(problem, _topologies(problem)):
+            first = problem.bin_by_name[cls[0]]
+            capacity = np.array([first.capacity.get(r, 0) // div[r] for r in resources], np.int64)
+            upper = self.count.copy()
+            for n, g in enumerate(problem.items):
+                if not _eligible(problem, g.name, first.name):
+                    upper[n] = 0
+                    continue
+                for r, d in enumerate(self.demand[n]):
+                    if d > 0:
+                        upper[n] = min(upper[n], capacity[r] // d)
+            pool_rules: list[tuple[IntArray, int]] = []
+            for c in rules:
+                if c.topology not in first.labels:
+                    continue  # bins without the key are in no domain
+                chosen = np.array(
+                    [self.group_index[g] for g in problem.selected(c.selector)], np.int64
+                )
+                if len(chosen) == 1:
+                    upper[chosen[0]] = min(upper[chosen[0]], c.max_per_domain)
+                elif len(chosen) > 1:
+                    pool_rules.append((chosen, c.max_per_domain))
+            for b in cls:
+                self.pool_of[b] = len(self.pools)
+            self.pools.append(Pool(list(cls), first.cost, capacity, upper, pool_rules))
+        self.cost_scale = _decimal_scale([p.cost for p in self.pools])
+        self.columns: list[tuple[int, IntArray]] = []
+        self._lp: Any = None  # the HiGHS master, grown column by column
+        self._lp_columns = 0
+        self._seen: set[tuple[int, bytes]] = set()
+        self.start_columns = self._add_plan(self.start)
+
+    # ------------------------------------------------------------------ columns
+
+    def _add(self, pool: int, config: IntArray) -> int:
+        key = (pool, config.tobytes())
+        if key in self._seen:
+            return next(
+                n
+                for n, (p, a) in enumerate(self.columns)
+                if p == pool and np.array_equal(a, config)
+            )
+        self._seen.add(key)
+        self.columns.append((pool, config))
+        return len(self.columns) - 1
+
+    def _add_plan(self, counts: Mapping[Key, int]) -> dict[int, int]:
+        """Add each used bin's configuration; returns column -> number of bins using it."""
+        content: dict[str, IntArray] = {}
+        for (g, b), n in counts.items():
+            if b not in content:
+                content[b] = np.zeros(len(self.groups), np.int64)
+            content[b][self.group_index[g]] += n
+        uses: dict[int, int] = defaultdict(int)
+        for b, config in content.items():
+            if config.any():
+                uses[self._add(self.pool_of[b], config)] += 1
+        return dict(uses)
+
+    # ------------------------------------------------------------------ column generation
+
+    def _master_lp(self) -> tuple[float, FloatArray] | None:
+        """LP master over the current columns (HiGHS, warm-started as columns are added):
+        (value, duals π >= 0 of the cover rows)."""
+        import highspy
+
+        n_groups = len(self.groups)
+        if self._lp is None:
+            lp = highspy.Highs()
+            lp.setOptionValue("output_flag", False)
+            lp.setOptionValue("threads", 1)
+            lower = np.concatenate([self.count, np.zeros(len(self.pools))]).astype(np.float64)
+            upper = np.concatenate(
+                [np.full(n_groups, highspy.kHighsInf), [len(p.bins) for p in self.pools]]
+            ).astype(np.float64)
+            lp.addRows(
+                len(lower),
+                lower,
+                upper,
+                0,
+                np.array([], np.int32),
+                np.array([], np.int32),
+                np.array([], np.float64),
+            )
+            self._lp, self._lp_columns = lp, 0
+        lp = self._lp
+        for p, a in self.columns[self._lp_columns :]:
+            nz = np.nonzero(a)[0]
+            index = np.concatenate([nz, [n_groups + p]]).astype(np.int32)
+            value = np.concatenate([a[nz], [1]]).astype(np.float64)
+            lp.addCol(self.pools[p].cost, 0.0, highspy.kHighsInf, len(index), index, value)
+        self._lp_columns = len(self.columns)
+        lp.run()
+        if lp.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        duals = np.asarray(lp.getSolution().row_dual[:n_groups], dtype=np.float64)
+        return float(lp.getInfo().objective_function_value), np.maximum(0.0, duals)
+
+    def lp_solution(self) -> FloatArray:
+        assert self._lp is not None
+        return np.asarray(self._lp.getSolution().col_value, dtype=np.float64)
+
+    def _price(self, pool: Pool, duals: FloatArray, seconds: float, threads: int) -> Any:
+        """max π·a over one bin of the pool: (configuration or None, proven upper bound)."""
+        from ortools.sat.python import cp_model
+
+        weights = np.ceil(duals * PRICE_SCALE).astype(np.int64)  # rounded up: the bound stays valid
+        live = np.nonzero((pool.upper > 0) & (weights > 0))[0]
+        if len(live) == 0:
+            return None, 0.0
+        m = cp_model.CpModel()
+        a = [m.new_int_var(0, int(pool.upper[g]), "") for g in live]
+        for r, cap in enumerate(pool.capacity):
+            coefs = self.demand[live, r]
+            if coefs.any():
+                m.add(cp_model.LinearExpr.weighted_sum(a, coefs.tolist()) <= int(cap))
+        position = {int(g): k for k, g in enumerate(live)}
+        for chosen, cap in pool.rules:
+            inside = [a[position[int(g)]] for g in chosen if int(g) in position]
+            if len(inside) > 1:
+                m.add(cp_model.LinearExpr.sum(inside) <= cap)
+        m.maximize(cp_model.LinearExpr.weighted_sum(a, weights[live].tolist()))
+        solver = cp_model.CpSolver()
+        solver.parameters.max_time_in_seconds = max(0.01, seconds)
+        solver.parameters.num_workers = threads
+        status = solver.solve(m)
+        bound = float(solver.best_objective_bound) / PRICE_SCALE
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return None, bound
+        config = np.zeros(len(self.groups), np.int64)
+        config[live] = [solver.value(v) for v in a]
+        return config, bound
+
+    def generate(self, deadline: float, threads: int) -> tuple[float, dict[str, Any]]:
+        """Column generation until no column prices out or time is up; the best Lagrangian bound."""
+        best_bound = 0.0
+        rounds = 0
+        converged = False
+        lp_value = math.nan
+        while time.perf_counter() < deadline:
+            solved = self._master_lp()
+            if solved is None:
+                break
+            lp_value, duals = solved
+            rounds += 1
+            lagrangian = float(duals @ self.count)
+            added = 0
+            exact = True
+            for p, pool in enumerate(self.pools):
+                left = deadline - time.perf_counter()
+                if left <= 0:
+                    exact = False
+                    break
+                config, upper = self._price(pool, duals, min(PRICING_SECONDS, left), threads)
+                lagrangian += len(pool.bins) * min(0.0, pool.cost - upper)
+                if config is not None and pool.cost - float(duals @ config) < -REDUCED_COST_EPS:
+                    before = len(self.columns)
+                    self._add(p, config)
+                    added += len(self.columns) - before
+            if exact:
+                best_bound = max(best_bound, lagrangian)
+            if exact and added == 0:
+                converged = True
+                best_bound = max(best_bound, lp_value - 1e-9 * max(1.0, abs(lp_value)))
+                break
+        info = {
+            "rounds": rounds,
+            "columns": len(self.columns),
+            "lp": round(lp_value, 6) if math.isfinite(lp_value) else None,
+            "converged": converged,
+        }
+        return best_bound, info
+
+    # ------------------------------------------------------------------ integer master
+
+    def master(
+        self, seconds: float, threads: int, seed: int, floor: int, on_value: Any
+    ) -> tuple[dict[int, int], bool]:
+        """CP-SAT over the columns: bins per configuration, at least total cost (scaled)."""
+        from ortools.sat.python import cp_model
+
+        m = cp_model.CpModel()
+        z = [
+            m.new_int_var(0, len(self.pools[p].bins), f"z{c}")
+            for c, (p, _) in enumerate(self.columns)
+        ]
+        matrix = np.array([a for _, a in self.columns], np.int64).reshape(len(z), -1)
+        for g in range(len(self.groups)):
+            nz = np.nonzero(matrix[:, g])[0]
+            m.add(
+                cp_model.LinearExpr.weighted_sum([z[c] for c in nz], matrix[nz, g].tolist())
+                >= int(self.count[g])
+            )
+        for p, pool in enumerate(self.pools):
+            members = [z[c] for c, (q, _) in enumerate(self.columns) if q == p]
+            if members:
+                m.add(cp_model.LinearExpr.sum(members) <= len(pool.bins))
+        costs = [round(self.pools[p].cost * self.cost_scale) for p, _ in self.columns]
+        objective = cp_model.LinearExpr.weighted_sum(z, costs)
+        m.add(objective >= floor)
+        m.minimize(objective)
+        for c, var in enumerate(z):
+            m.add_hint(var, self.start_columns.get(c, 0))
+        solver = cp_model.CpSolver()
+        solver.parameters.max_time_in_seconds = max(0.01, seconds)
+        solver.parameters.num_workers = threads
+        solver.parameters.random_seed = seed
+
+        class Report(cp_model.CpSolverSolutionCallback):
+            def on_solution_callback(self) -> None:
+                on_value(self.objective_value)
+
+        status = solver.solve(m, Report() if on_value is not None else None)
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return dict(self.start_columns), False
+        uses = {c: int(solver.value(v)) for c, v in enumerate(z) if solver.value(v) > 0}
+        return uses, status == cp_model.OPTIMAL
+
+    def decode(self, uses: Mapping[int, int]) -> dict[Key, int]:
+        """Lay configurations onto each pool's bins in problem order, then drop surplus replicas
+        from the last bins holding them (a configuration minus items still fits)."""
+        content: list[tuple[str, IntArray]] = []
+        for p, pool in enumerate(self.pools):
+            chosen = sorted(
+                (c for c in uses if self.columns[c][0] == p),
+                key=lambda c: (-int(self.columns[c][1].sum()), c),
+            )
+            slots = iter(pool.bins)
+            for c in chosen:
+                for _ in range(uses[c]):
+                    content.append((next(slots), self.columns[c][1].copy()))
+        surplus = (
+            np.array([a for _, a in content], np.int64).reshape(len(content), -1).sum(axis=0)
+            - self.count
+        )
+        for _, config in reversed(content):
+            if not (surplus > 0).any():
+                break
+            take = np.minimum(config, np.maximum(surplus, 0))
+            config -= take
+            surplus -= take
+        out: dict[Key, int] = {}
+        for b, config in content:
+            for g in np.nonzero(config)[0]:
+                out[(self.groups[g], b)] = int(config[g])
+        return out
+
+    def bins_cost(self, counts: Mapping[Key, int]) -> float:
+        used = {b for (_, b), n in counts.items() if n > 0}
+        return sum(self.problem.bin_by_name[b].cost for b in used)
+
+    # ------------------------------------------------------------------ the whole run
+
+    def solve(self, deadline: float, options: Any, started: float) -> PoolResult:
+        threads = options.threads or 1
+        placed_levels = self._placed_levels()
+        start_cost = self.bins_cost(self.start)
+        report = options.on_progress
+
+        def progress(value: float, bound: float | None) -> None:
+            if report is not None:
+                report(
+                    Progress(
+                        seconds=time.perf_counter() - started,
+                        objective=self._levels(placed_levels, value),
+                        bound=self._levels(placed_levels, bound),
+                    )
+                )
+
+        now = time.perf_counter()
+        progress(start_cost, None)
+        left = deadline - now
+        cg_deadline = now + left * COLUMN_SHARE if math.isfinite(left) else math.inf
+        bound, info = self.generate(cg_deadline, threads)
+        scaled_floor = math.ceil(bound * self.cost_scale - 1e-6)
+        bins_bound = scaled_floor / self.cost_scale
+        info["bound"] = bins_bound
+        info["generate_s"] = round(time.perf_counter() - now, 4)
+        progress(start_cost, bins_bound)
+        left = deadline - time.perf_counter()
+        best = {"value": start_cost}
+
+        def on_value(scaled: float) -> None:
+            best["value"] = min(best["value"], scaled / self.cost_scale)
+            progress(best["value"], bins_bound)
+
+        counts = self.start
+        if left > 0.05:
+            uses, _ = self.master(
+                left - 0.02 if math.isfinite(left) else 3600.0,
+                threads,
+                options.seed,
+                scaled_floor,
+                on_value if report is not None else None,
+            )
+            candidate = self.decode(uses)
+            if self.bins_cost(candidate) < start_cost - 1e-9:
+                counts = candidate
+        info["kept_start"] = counts is self.start
+        return PoolResult(counts=dict(counts), bins_bound=bins_bound, info={"pool": info})
+
+    def _placed_levels(self) -> list[float | None]:
+        """Per level: the full weighted placed value for placed levels, None for bins_used."""
+        weights = self.problem.priority_weights()
+        total = sum(weights[g.name] * g.count for g in self.problem.items)
+        return [
+            level["placed"] * total if "placed" in level else None
+            for level in self.problem.objective
+        ]
+
+    def _levels(self, placed: list[float | None], bins: float | None) -> Any:
+        return tuple(
+            p if p is not None else (None if bins is None else bins * w)
+            for p, w in zip(
+                placed, [lvl.get("bins_used", 0.0) for lvl in self.problem.objective], strict=True
+            )
+        )
+
+
+def _eligible(problem: Problem, group: str, bin_name: str) -> bool:
+    g = problem.item_by_name[group]
+    if g.allowed is not None and bin_name not in g.allowed:
+        return False
+    return problem.fits_empty(g, problem.bin_by_name[bin_name])
+
+
+def _decimal_scale(costs: list[float]) -> int:
+    scale = 1
+    for _ in range(COST_DECIMALS):
+        if all(abs(c * scale - round(c * scale)) <= 1e-9 * max(1.0, c) for c in costs):
+            break
+        scale *= 10
+    return scale
