@@ -278,8 +278,11 @@ class QuboBackend(Backend):
         samples: Sequence[Mapping[str, Any]],
         model_doc: Mapping[str, Any] | None = None,
         source: str | None = None,
+        sample_source: str | None = None,
     ) -> Solution:
-        """Samples of an exported BQM (label → 0/1) back to the best repaired plan (uncertified)."""
+        """Samples of an exported BQM (label → 0/1) back to the best repaired plan (uncertified).
+
+        ``source`` names the model file and ``sample_source`` the sample file in errors."""
         params: dict[str, Any] = {}
         if model_doc is not None:
             check_model_document(problem, model_doc, source)
@@ -292,7 +295,7 @@ class QuboBackend(Backend):
                 path="bqm.variable_labels",
                 source=source,
             )
-        states = _states_from_mappings(samples, model.labels, source)
+        states = _states_from_mappings(samples, model.labels, sample_source)
         energies = model.bqm().energies((states, model.labels))
         return self._plan(model, states, energies, {"sampler": "external", "samples": len(samples)})
 
@@ -361,10 +364,23 @@ def _states(sampleset: Any, labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
 def _states_from_mappings(
     samples: Sequence[Mapping[str, Any]], labels: list[str], source: str | None
 ) -> np.ndarray:
+    """Placement (x.*) labels are required; y.* and slack bits default to 0 (decoding
+    recomputes them)."""
     out = np.zeros((len(samples), len(labels)), dtype=np.int8)
+    known = set(labels)
     for r, sample in enumerate(samples):
+        strangers = sorted(str(k) for k in sample if k not in known)
+        if strangers:
+            raise InputError(
+                f"sample has {len(strangers)} variable(s) this model does not have, e.g. "
+                f"{strangers[0]!r} (a sample of another model?)",
+                path=f"[{r}]",
+                source=source,
+            )
         for c, label in enumerate(labels):
             if label not in sample:
+                if not label.startswith("x."):
+                    continue
                 raise InputError(
                     f"sample has no value for variable {label!r}", path=f"[{r}]", source=source
                 )

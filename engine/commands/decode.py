@@ -46,8 +46,13 @@ def decode_file(file: Path, sample: Path, model: Path | None = None) -> Any:
     model_doc = _read_json(model) if model is not None else None
     backend = registry.get("qubo")
     assert isinstance(backend, QuboBackend)
-    source = str(model) if model is not None else str(sample)
-    solution = backend.decode_samples(problem, samples, model_doc, source=source)
+    solution = backend.decode_samples(
+        problem,
+        samples,
+        model_doc,
+        source=None if model is None else str(model),
+        sample_source=str(sample),
+    )
     return problem, certify(problem, solution)
 
 

@@ -116,3 +116,24 @@ def test_decode_bad_inputs_exit_2(
     assert run(["decode", str(other), str(good), "--model", str(model_file), "-o", str(plan)]) == 2
     assert "different problem" in capsys.readouterr().err
     assert not plan.exists()
+
+
+def test_decode_needs_only_the_placement_variables(
+    files: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    problem_file, model_file = files
+    doc = json.loads(model_file.read_text())
+    only_x = dict.fromkeys(doc["variables"], 0)  # y.* and slack bits left out
+    sample = tmp_path / "x.json"
+    sample.write_text(json.dumps(only_x))
+    plan = tmp_path / "plan.json"
+    assert (
+        run(
+            ["decode", str(problem_file), str(sample), "-m", str(model_file), "-o", str(plan), "-q"]
+        )
+        == 0
+    )
+    assert load_solution(plan).verified
+    sample.write_text(json.dumps({**only_x, "zzz": 1}))
+    assert run(["decode", str(problem_file), str(sample), "-o", str(plan), "-q"]) == 2
+    assert "does not have" in capsys.readouterr().err
