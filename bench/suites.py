@@ -20,6 +20,9 @@ A suite file (``bench/suites/NAME.yaml``)::
       - generate: cluster
         params: {nodes: 100, groups: 20}
         seeds: [1, 2]
+      - generate: bench.families:alibaba        # any module:function returning a Problem
+        requires: ../shared/data/traces/alibaba_gpu_v2023/*.csv   # skipped when absent
+        params: {sample_nodes: 100}
 
 Relative paths are taken from the repository root. A source whose files are absent is reported
 and skipped; the rest of the suite still runs.
@@ -234,6 +237,9 @@ def _expand_source(entry: Any, source: str, n: int) -> tuple[list[Case], str | N
         )
     kind = kinds[0]
     if kind == "generate":
+        needs = entry.get("requires")
+        if needs and not _resolve(str(needs)):
+            return [], f"generator {entry['generate']!r} needs {needs!r}, which is absent: skipped"
         generator = str(entry["generate"])
         params = dict(entry.get("params") or {})
         label = entry.get("label") or "-".join(f"{k}{v}" for k, v in params.items())

@@ -120,7 +120,7 @@ def test_bad_suite_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 
 def test_shipped_suites_parse() -> None:
-    for name in ("smoke", "binpack", "vbp", "cluster"):
+    for name in ("smoke", "binpack", "vbp", "cluster", "edge", "tenants", "alibaba"):
         suite = load_suite(name)
         assert suite.backends
 

@@ -1,0 +1,64 @@
+"""Problem builders for the family suites (edge, tenants, alibaba), named in suite YAML as
+``generate: bench.families:NAME``. Each returns an IR ``Problem``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.ir import Problem
+
+ROOT = Path(__file__).resolve().parent.parent
+ALIBABA = ROOT.parent / "shared" / "data" / "traces" / "alibaba_gpu_v2023"
+
+
+def edge(
+    devices: int,
+    edge: int,
+    cloud: int,
+    tasks_per_device: int = 3,
+    graph_density: float = 0.0,
+    seed: int = 0,
+) -> Problem:
+    from engine.edge import build_problem, parse_topology
+    from engine.edge_generate import generate_topology
+
+    data = generate_topology(
+        devices,
+        edge,
+        cloud,
+        tasks_per_device=tasks_per_device,
+        graph_density=graph_density,
+        seed=seed,
+    )
+    return build_problem(parse_topology(data, f"generated edge topology seed {seed}"))
+
+
+def tenants(
+    tenants: int, nodes: int, jobs_per_tenant: int = 2, load: float = 1.5, seed: int = 0
+) -> Problem:
+    from engine.fair.generate import tenants_problem
+
+    return tenants_problem(tenants, nodes, jobs_per_tenant=jobs_per_tenant, load=load, seed=seed)
+
+
+def alibaba(
+    sample_nodes: int,
+    demand_ratio: float | None = None,
+    seed: int = 0,
+    pods: str = "openb_pod_list_default.csv",
+) -> Problem:
+    from engine.kube import manifests_to_problem
+    from engine.kube.alibaba import import_alibaba
+
+    doc = import_alibaba(
+        ALIBABA / "openb_node_list_all_node.csv",
+        ALIBABA / pods,
+        sample_nodes=sample_nodes,
+        demand_ratio=demand_ratio,
+        seed=seed,
+    )
+    return manifests_to_problem(
+        [doc],
+        f"alibaba sample {sample_nodes} nodes seed {seed}",
+        name=f"alibaba-{sample_nodes}-s{seed}",
+    )
