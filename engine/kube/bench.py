@@ -51,8 +51,27 @@ def bench_load(
     }
 
 
+def _typical_one_gpu_pod(problem: Problem) -> dict[str, int]:
+    """The median cpu/memory of the workload's one-GPU pods (FGD's "target workload" stand-in)."""
+    shapes = sorted(
+        (g.demand.get("cpu", 0), g.demand.get("memory", 0))
+        for g in problem.items
+        for _ in range(g.count)
+        if g.demand.get(GPU) == 1
+    )
+    if not shapes:
+        return {"pods": 1}
+    cpu, memory = shapes[len(shapes) // 2]
+    return {"cpu": cpu, "memory": memory, "pods": 1}
+
+
 def gpu_metrics(problem: Problem, solution: Solution) -> dict[str, Any]:
-    """Pods and GPUs placed; idle GPUs, and those idle on nodes no unplaced GPU pod fits."""
+    """Pods and GPUs placed, GPUs idle, and GPUs fragmented.
+
+    A node's idle GPU capacity is fragmented when a typical one-GPU pod (median cpu and memory
+    of the workload's one-GPU pods) cannot use it: all of it when the node has no cpu, memory or
+    pod slot left for that pod, otherwise the part that does not form whole GPUs.
+    """
     counts = solution.counts()
     used: dict[str, Counter[str]] = defaultdict(Counter)
     placed_by_gpus: Counter[int] = Counter()
@@ -61,12 +80,7 @@ def gpu_metrics(problem: Problem, solution: Solution) -> dict[str, Any]:
         for r, amount in group.demand.items():
             used[bin_name][r] += amount * n
         placed_by_gpus[group.demand.get(GPU, 0)] += n
-    unplaced = {u.item: u.count for u in solution.unplaced if u.count}
-    waiting = [
-        problem.item_by_name[i]
-        for i in unplaced
-        if problem.item_by_name[i].demand.get(GPU_MILLI, 0)
-    ]
+    typical = _typical_one_gpu_pod(problem)
     capacity = sum(b.capacity.get(GPU_MILLI, 0) for b in problem.bins)
     allocated = sum(used[b.name][GPU_MILLI] for b in problem.bins)
     fragmented = 0
@@ -74,20 +88,15 @@ def gpu_metrics(problem: Problem, solution: Solution) -> dict[str, Any]:
         idle = b.capacity.get(GPU_MILLI, 0) - used[b.name][GPU_MILLI]
         if idle <= 0:
             continue
-        fits = any(
-            (g.allowed is None or b.name in g.allowed)
-            and all(used[b.name][r] + a <= b.capacity.get(r, 0) for r, a in g.demand.items())
-            for g in waiting
-        )
-        if not fits:
-            fragmented += idle
-    total = sum(i.count for i in problem.items)
+        room = all(used[b.name][r] + a <= b.capacity.get(r, 0) for r, a in typical.items())
+        whole = min(idle // 1000, b.capacity.get(GPU, 0) - used[b.name][GPU])
+        fragmented += idle - 1000 * whole if room else idle
     return {
         "status": str(solution.status),
         "verified": solution.verified,
         "seconds": round(solution.seconds, 2),
         "pods_placed": sum(counts.values()),
-        "pods_total": total,
+        "pods_total": sum(i.count for i in problem.items),
         "gpu_pods_placed_by_size": {k: placed_by_gpus[k] for k in sorted(placed_by_gpus) if k},
         "gpus_allocated": round(allocated / 1000, 2),
         "gpus_total": capacity // 1000,
