@@ -121,6 +121,9 @@ def resource_divisors(problem: Problem) -> dict[str, int]:
     return out
 
 
+_CLASSES_CACHE: dict[Any, tuple[Problem, list[list[str]]]] = {}
+
+
 def bin_classes(problem: Problem, topologies: Iterable[str] = ()) -> list[list[str]]:
     """Groups of interchangeable bins, in problem order.
 
@@ -129,6 +132,18 @@ def bin_classes(problem: Problem, topologies: Iterable[str] = ()) -> list[list[s
     no items already placed, no delays, and the same domain for every topology used (a domain
     holding a single bin, like a hostname, counts as "its own", which is symmetric too).
     """
+    topologies = tuple(topologies)
+    key = (id(problem), topologies)
+    cached = _CLASSES_CACHE.get(key)
+    if cached is not None and cached[0] is problem:
+        return [list(c) for c in cached[1]]
+    classes = _bin_classes(problem, topologies)
+    _CLASSES_CACHE.clear()  # keep only the latest problem alive
+    _CLASSES_CACHE[key] = (problem, classes)
+    return [list(c) for c in classes]
+
+
+def _bin_classes(problem: Problem, topologies: tuple[str, ...]) -> list[list[str]]:
     domain_sizes: dict[str, dict[str, int]] = {}
     for t in topologies:
         sizes: dict[str, int] = defaultdict(int)
@@ -143,12 +158,22 @@ def bin_classes(problem: Problem, topologies: Iterable[str] = ()) -> list[list[s
         bins = getattr(c, "bins", None)
         if bins is not None:
             spread_bins.append(frozenset(bins))
-    eligible = {item.name: set(problem.eligible(item.name)) for item in problem.items}
+    # Eligibility of an item on an empty bin depends on the bin's capacity only, except for
+    # items with an ``allowed`` list or per-bin costs: those are looked at bin by bin.
+    plain = [i for i in problem.items if i.allowed is None and not i.cost and not i.placed]
+    special = [i for i in problem.items if i.allowed is not None or i.cost or i.placed]
+    allowed = {i.name: set(i.allowed) if i.allowed is not None else None for i in special}
+    by_capacity: dict[Any, tuple[bool, ...]] = {}
     classes: dict[Any, list[str]] = {}
     for b in problem.bins:
         if b.name in placed_bins or b.name in delay_bins:
             key: Any = ("unique", b.name)
         else:
+            capacity = tuple(sorted(b.capacity.items()))
+            fits = by_capacity.get(capacity)
+            if fits is None:
+                fits = tuple(problem.fits_empty(i, b) for i in plain)
+                by_capacity[capacity] = fits
             domains = []
             for t in topologies:
                 value = b.labels.get(t)
@@ -156,14 +181,19 @@ def bin_classes(problem: Problem, topologies: Iterable[str] = ()) -> list[list[s
                     value = "<own>"
                 domains.append((t, value))
             key = (
-                tuple(sorted(b.capacity.items())),
+                capacity,
                 b.cost,
                 b.speed,
                 tuple(domains),
                 tuple(b.name in s for s in spread_bins),
+                fits,
                 tuple(
-                    (b.name in eligible[item.name], item.cost.get(b.name, 0.0))
-                    for item in problem.items
+                    (
+                        (allowed[i.name] is None or b.name in allowed[i.name])
+                        and problem.fits_empty(i, b),
+                        i.cost.get(b.name, 0.0),
+                    )
+                    for i in special
                 ),
             )
         classes.setdefault(key, []).append(b.name)

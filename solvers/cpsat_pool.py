@@ -26,9 +26,12 @@ the start satisfies and which depend only on per-group totals, fixed at the full
 from __future__ import annotations
 
 import math
+import os
+import sys
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,8 +46,9 @@ Key = tuple[str, str]
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 
-COLUMN_SHARE = 0.4  # share of the time left that column generation may use
+COLUMN_SHARE = 0.6  # share of the time left that column generation may use
 PRICING_SECONDS = 2.0  # at most this long for one pricing knapsack
+PRICING_COLUMNS = 5  # improving pricing solutions added per pool and round (the last ones)
 PRICE_SCALE = 1_000_000  # duals are scaled (rounded up) to integers for CP-SAT pricing
 REDUCED_COST_EPS = 1e-9
 COST_DECIMALS = 6
@@ -148,20 +152,17 @@ class PoolModel:
         self.columns: list[tuple[int, IntArray]] = []
         self._lp: Any = None  # the HiGHS master, grown column by column
         self._lp_columns = 0
-        self._seen: set[tuple[int, bytes]] = set()
+        self._seen: dict[tuple[int, bytes], int] = {}
         self.start_columns = self._add_plan(self.start)
 
     # ------------------------------------------------------------------ columns
 
     def _add(self, pool: int, config: IntArray) -> int:
         key = (pool, config.tobytes())
-        if key in self._seen:
-            return next(
-                n
-                for n, (p, a) in enumerate(self.columns)
-                if p == pool and np.array_equal(a, config)
-            )
-        self._seen.add(key)
+        known = self._seen.get(key)
+        if known is not None:
+            return known
+        self._seen[key] = len(self.columns)
         self.columns.append((pool, config))
         return len(self.columns) - 1
 
@@ -187,7 +188,8 @@ class PoolModel:
 
         n_groups = len(self.groups)
         if self._lp is None:
-            lp = highspy.Highs()
+            with _quiet_stdout():  # HiGHS prints a banner on stdout when first created
+                lp = highspy.Highs()
             lp.setOptionValue("output_flag", False)
             lp.setOptionValue("threads", 1)
             lower = np.concatenate([self.count, np.zeros(len(self.pools))]).astype(np.float64)
@@ -221,14 +223,15 @@ class PoolModel:
         assert self._lp is not None
         return np.asarray(self._lp.getSolution().col_value, dtype=np.float64)
 
-    def _price(self, pool: Pool, duals: FloatArray, seconds: float, threads: int) -> Any:
-        """max π·a over one bin of the pool: (configuration or None, proven upper bound)."""
+    def _price(self, pool: Pool, duals: FloatArray, seconds: float) -> Any:
+        """max π·a over one bin of the pool: (improving configurations, proven upper bound,
+        whether the maximum was proven)."""
         from ortools.sat.python import cp_model
 
         weights = np.ceil(duals * PRICE_SCALE).astype(np.int64)  # rounded up: the bound stays valid
         live = np.nonzero((pool.upper > 0) & (weights > 0))[0]
         if len(live) == 0:
-            return None, 0.0
+            return [], 0.0, True
         m = cp_model.CpModel()
         a = [m.new_int_var(0, int(pool.upper[g]), "") for g in live]
         for r, cap in enumerate(pool.capacity):
@@ -243,14 +246,21 @@ class PoolModel:
         m.maximize(cp_model.LinearExpr.weighted_sum(a, weights[live].tolist()))
         solver = cp_model.CpSolver()
         solver.parameters.max_time_in_seconds = max(0.01, seconds)
-        solver.parameters.num_workers = threads
-        status = solver.solve(m)
+        solver.parameters.num_workers = 1  # a small knapsack: extra workers only cost time
+        found: list[IntArray] = []
+        width = len(self.groups)
+
+        class Collect(cp_model.CpSolverSolutionCallback):
+            """Every improving solution is a column worth adding, not only the last."""
+
+            def on_solution_callback(self) -> None:
+                config = np.zeros(width, np.int64)
+                config[live] = [self.value(v) for v in a]
+                found.append(config)
+
+        status = solver.solve(m, Collect())
         bound = float(solver.best_objective_bound) / PRICE_SCALE
-        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            return None, bound
-        config = np.zeros(len(self.groups), np.int64)
-        config[live] = [solver.value(v) for v in a]
-        return config, bound
+        return found[-PRICING_COLUMNS:], bound, status == cp_model.OPTIMAL
 
     def generate(self, deadline: float, threads: int) -> tuple[float, dict[str, Any]]:
         """Column generation until no column prices out or time is up; the best Lagrangian bound."""
@@ -267,20 +277,24 @@ class PoolModel:
             lagrangian = float(duals @ self.count)
             added = 0
             exact = True
+            priced: list[int] = []
             for p, pool in enumerate(self.pools):
                 left = deadline - time.perf_counter()
                 if left <= 0:
                     exact = False
                     break
-                config, upper = self._price(pool, duals, min(PRICING_SECONDS, left), threads)
+                priced.append(p)
+                configs, upper, optimal = self._price(pool, duals, min(PRICING_SECONDS, left))
+                exact = exact and optimal
                 lagrangian += len(pool.bins) * min(0.0, pool.cost - upper)
-                if config is not None and pool.cost - float(duals @ config) < -REDUCED_COST_EPS:
-                    before = len(self.columns)
-                    self._add(p, config)
-                    added += len(self.columns) - before
-            if exact:
-                best_bound = max(best_bound, lagrangian)
-            if exact and added == 0:
+                for config in configs:
+                    if pool.cost - float(duals @ config) < -REDUCED_COST_EPS:
+                        before = len(self.columns)
+                        self._add(p, config)
+                        added += len(self.columns) - before
+            if len(priced) == len(self.pools):
+                best_bound = max(best_bound, lagrangian)  # valid for any duals (pricing bounds)
+            if exact and added == 0:  # no column prices out: the LP value is the LP optimum
                 converged = True
                 best_bound = max(best_bound, lp_value - 1e-9 * max(1.0, abs(lp_value)))
                 break
@@ -295,7 +309,13 @@ class PoolModel:
     # ------------------------------------------------------------------ integer master
 
     def master(
-        self, seconds: float, threads: int, seed: int, floor: int, on_value: Any
+        self,
+        seconds: float,
+        threads: int,
+        seed: int,
+        floor: int,
+        hint: Mapping[int, int],
+        on_value: Any,
     ) -> tuple[dict[int, int], bool]:
         """CP-SAT over the columns: bins per configuration, at least total cost (scaled)."""
         from ortools.sat.python import cp_model
@@ -321,7 +341,7 @@ class PoolModel:
         m.add(objective >= floor)
         m.minimize(objective)
         for c, var in enumerate(z):
-            m.add_hint(var, self.start_columns.get(c, 0))
+            m.add_hint(var, hint.get(c, 0))
         solver = cp_model.CpSolver()
         solver.parameters.max_time_in_seconds = max(0.01, seconds)
         solver.parameters.num_workers = threads
@@ -333,9 +353,74 @@ class PoolModel:
 
         status = solver.solve(m, Report() if on_value is not None else None)
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            return dict(self.start_columns), False
+            return dict(hint), False
         uses = {c: int(solver.value(v)) for c, v in enumerate(z) if solver.value(v) > 0}
         return uses, status == cp_model.OPTIMAL
+
+    def round_lp(self) -> dict[int, int] | None:
+        """A plan from the LP: every column's whole bins, then the residual replicas packed by
+        first-fit decreasing onto the pools' remaining bins (new configurations become columns).
+        None when the residual does not fit."""
+        if self._lp is None:
+            return None
+        z = self.lp_solution()
+        uses: dict[int, int] = {}
+        left = np.array([len(p.bins) for p in self.pools], np.int64)
+        covered = np.zeros(len(self.groups), np.int64)
+        for c, value in enumerate(z[: len(self.columns)]):
+            whole = math.floor(value + 1e-9)
+            if whole > 0:
+                p, a = self.columns[c]
+                uses[c] = whole
+                left[p] -= whole
+                covered += whole * a
+        residual = np.maximum(0, self.count - covered)
+        total_cap = sum(len(p.bins) * p.capacity.astype(np.float64) for p in self.pools)
+        total_cap = np.where(total_cap > 0, total_cap, 1.0)
+        size = (self.demand / total_cap).max(axis=1, initial=0.0)
+        opened: list[tuple[int, IntArray, IntArray]] = []  # (pool, config, room)
+
+        def fits(pool: Pool, config: IntArray, room: IntArray, g: int) -> bool:
+            if config[g] >= pool.upper[g] or (self.demand[g] > room).any():
+                return False
+            return all(config[chosen].sum() < cap for chosen, cap in pool.rules if g in chosen)
+
+        for g in sorted(np.nonzero(residual)[0], key=lambda g: (-size[g], g)):
+            for _ in range(int(residual[g])):
+                target = next((b for b in opened if fits(self.pools[b[0]], b[1], b[2], g)), None)
+                if target is None:
+                    candidates = [
+                        p
+                        for p, pool in enumerate(self.pools)
+                        if left[p] > 0
+                        and pool.upper[g] > 0
+                        and not (self.demand[g] > pool.capacity).any()
+                    ]
+                    if not candidates:
+                        return None
+                    p = min(
+                        candidates,
+                        key=lambda p: (
+                            self.pools[p].cost / float((self.pools[p].capacity / total_cap).sum()),
+                            p,
+                        ),
+                    )
+                    left[p] -= 1
+                    target = (
+                        p,
+                        np.zeros(len(self.groups), np.int64),
+                        self.pools[p].capacity.copy(),
+                    )
+                    opened.append(target)
+                target[1][g] += 1
+                target[2][:] -= self.demand[g]
+        for p, config, _ in opened:
+            c = self._add(p, config)
+            uses[c] = uses.get(c, 0) + 1
+        return uses
+
+    def uses_cost(self, uses: Mapping[int, int]) -> float:
+        return sum(self.pools[self.columns[c][0]].cost * n for c, n in uses.items())
 
     def decode(self, uses: Mapping[int, int]) -> dict[Key, int]:
         """Lay configurations onto each pool's bins in problem order, then drop surplus replicas
@@ -406,17 +491,28 @@ class PoolModel:
             progress(best["value"], bins_bound)
 
         counts = self.start
+        hint = dict(self.start_columns)
+        rounded = self.round_lp()
+        if rounded is not None:
+            info["rounded"] = round(self.uses_cost(rounded), 6)
+            if self.uses_cost(rounded) < self.uses_cost(hint) - 1e-9:
+                hint = rounded
+                on_value(self.uses_cost(rounded) * self.cost_scale)
+        left = deadline - time.perf_counter()
         if left > 0.05:
             uses, _ = self.master(
                 left - 0.02 if math.isfinite(left) else 3600.0,
                 threads,
                 options.seed,
                 scaled_floor,
-                on_value if report is not None else None,
+                hint,
+                on_value,
             )
-            candidate = self.decode(uses)
-            if self.bins_cost(candidate) < start_cost - 1e-9:
-                counts = candidate
+        else:
+            uses = hint
+        candidate = self.decode(uses)
+        if self.bins_cost(candidate) < start_cost - 1e-9:
+            counts = candidate
         info["kept_start"] = counts is self.start
         return PoolResult(counts=dict(counts), bins_bound=bins_bound, info={"pool": info})
 
@@ -452,3 +548,17 @@ def _decimal_scale(costs: list[float]) -> int:
             break
         scale *= 10
     return scale
+
+
+@contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """Silence file descriptor 1 (native code writes there, bypassing sys.stdout)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)

@@ -246,3 +246,84 @@ def test_bpplib_small_instance_is_packed_honestly(shared_data: Path) -> None:
     assert plan.verified and plan.objective[0] >= 48  # known optimum 48
     assert plan.status != Status.OPTIMAL or plan.objective == (48.0,)
     assert plan.bound is None or plan.bound[0] is None or plan.bound[0] <= 48
+
+
+# ---------------------------------------------------------------------- pools and the start plan
+
+
+def test_pool_formulation_on_a_cluster_beats_greedy_with_an_honest_bound() -> None:
+    from engine.generate import cluster
+
+    p = cluster(12, 6, pods_per_node=6, objective=["placed", {"bins_used": 1}], seed=3)
+    plan = solve(p, "cpsat", time_limit=10, threads=1)
+    greedy = solve(p, "greedy")
+    assert plan.info["formulation"] == "pool", plan.info
+    assert plan.verified and plan.status in (Status.OPTIMAL, Status.FEASIBLE)
+    assert plan.objective[0] == greedy.objective[0]  # every item placed, as by greedy
+    assert plan.objective[1] <= greedy.objective[1] + 1e-9
+    assert plan.bound is not None and plan.bound[0] == plan.objective[0]
+    assert plan.bound[1] is not None and plan.bound[1] <= plan.objective[1] + 1e-9
+    per_bin_plan = solve(p, "cpsat", time_limit=10, threads=1, formulation="per_bin")
+    if per_bin_plan.status == Status.OPTIMAL:  # the pool bound never exceeds the optimum
+        assert plan.bound[1] <= per_bin_plan.objective[1] + 1e-9
+
+
+def test_pool_formulation_proves_a_known_packing() -> None:
+    # 2-D: 4 items of (2 cpu, 1Gi) and 4 of (1 cpu, 3Gi) on (3 cpu, 4Gi) bins: one of each per
+    # bin is the only way to fill a bin, so 4 bins are needed; the LP bound says 4 too.
+    items = [group("a", 4, cpu="2", memory="1Gi"), group("b", 4, cpu="1", memory="3Gi")]
+    p = problem(bins(6, cpu="3", memory="4Gi"), items, objective=["placed", "bins_used"])
+    plan = solve(p, "cpsat", time_limit=10, threads=1, formulation="pool")
+    assert plan.status == Status.OPTIMAL and plan.verified, plan.info
+    assert plan.objective == (8.0, 4.0) and plan.bound == (8.0, 4.0)
+    assert all(n == 1 for n in plan.counts().values())
+
+
+def test_pool_formulation_keeps_hostname_anti_affinity_per_bin() -> None:
+    rule = {"kind": "anti_affinity", "selector": {"app": "a"}, "topology": HOSTNAME}
+    items = [group("a", 3, cpu="1"), group("b", 3, cpu="1")]
+    p = problem(
+        bins(4, cpu="4", memory="16Gi"),
+        items,
+        constraints=[rule],
+        objective=["placed", "bins_used"],
+    )
+    plan = solve(p, "cpsat", time_limit=10, threads=1, formulation="pool")
+    assert plan.verified and plan.status == Status.OPTIMAL, plan.info
+    assert plan.objective == (6.0, 3.0)  # three a's need three hosts
+    assert all(n == 1 for n in per_bin(plan, "a").values())
+
+
+def test_pool_formulation_refuses_what_it_cannot_express() -> None:
+    rule = {"kind": "spread", "selector": {"app": "a"}, "topology": ZONE}
+    p = problem(
+        bins(4, zones=2), [group("a", 2)], constraints=[rule], objective=["placed", "bins_used"]
+    )
+    with pytest.raises(PlacerError, match="pool formulation does not apply"):
+        solve(p, "cpsat", formulation="pool")
+    plan = run(p)
+    assert plan.info["formulation"] == "per_bin" and "pool_skipped" in plan.info
+
+
+def test_start_plan_completes_despite_symmetry_breaking() -> None:
+    # Greedy spreads (LeastAllocated) over identical bins in an order the symmetry-breaking
+    # constraints forbid; the start is permuted inside the class and still completes.
+    items = [group("a", 3, cpu="1"), group("b", 2, cpu="2")]
+    p = problem(bins(5, cpu="4"), items, objective=["placed", "balance"])
+    plan = solve(p, "cpsat", time_limit=10, threads=1, formulation="per_bin")
+    assert plan.info["hint"] == {"source": "greedy", "completed": True}, plan.info
+    assert plan.verified and plan.status == Status.OPTIMAL
+
+
+def test_fairness_first_keeps_the_start_plan_when_time_is_short() -> None:
+    tenants = [{"name": f"t{k}"} for k in range(3)]
+    items = [group(f"g{k}", 4, cpu="1", tenant=f"t{k}") for k in range(3)]
+    p = problem(bins(3, cpu="4"), items, tenants=tenants, objective=["fairness", "placed"])
+    plan = solve(p, "cpsat", time_limit=10, threads=1)
+    assert plan.verified and plan.status == Status.OPTIMAL
+    assert plan.objective[1] == 12.0  # fairness is best with everything placed here
+    # Far too little time for any CP-SAT level: the greedy start is still returned, verified.
+    quick = solve(p, "cpsat", time_limit=0.001, threads=1)
+    greedy = solve(p, "greedy")
+    assert quick.verified and quick.status == Status.FEASIBLE
+    assert quick.objective == greedy.objective
