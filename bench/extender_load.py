@@ -201,6 +201,13 @@ class ServiceProcess:
             time.sleep(0.2)
         raise RuntimeError("placer serve did not become ready")
 
+    def cpu_seconds(self) -> float:
+        """CPU time the service process has used (user + system, all its threads)."""
+        import psutil
+
+        times = psutil.Process(self.proc.pid).cpu_times()
+        return float(times.user + times.system)
+
     def rss_mib(self) -> float:
         import psutil
 
@@ -213,6 +220,16 @@ class ServiceProcess:
         for line in text.splitlines():
             if line.startswith(name + " "):
                 return float(line.split()[1])
+        return None
+
+    def wait_plan(self, timeout: float) -> float | None:
+        """Seconds until the first plan was published (None: not within ``timeout``)."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            age = self.metric("placer_extender_plan_age_seconds")
+            if age is not None and age >= 0:
+                return round(time.monotonic() - started, 1)
+            time.sleep(1.0)
         return None
 
     def stop(self) -> None:
@@ -237,6 +254,7 @@ class Result:
     p99_ms: float
     non_200: int
     body_kb: float
+    server_cpu_ms: float  # service CPU per request: independent of how loaded the machine is
 
 
 def bodies(nodes: list[dict], pending: list[dict], node_list: bool, seed: int) -> Iterator[bytes]:
@@ -308,10 +326,12 @@ def run_scenarios(
             # Warm up (first requests fill the static-filter cache and the allocator).
             asyncio.run(load(service.port, f"/scheduler/{verb}", payloads, clients=4,
                              requests=40, seconds=10))  # fmt: skip
+            cpu_before = service.cpu_seconds()
             lat, bad, elapsed = asyncio.run(
                 load(service.port, f"/scheduler/{verb}", payloads, clients=clients,
                      requests=count, seconds=seconds)
             )  # fmt: skip
+            cpu_ms = (service.cpu_seconds() - cpu_before) * 1000 / max(len(lat), 1)
             scenario = f"{verb} {'NodeList' if node_list else 'NodeNames'} x{SAMPLE}"
             results.append(
                 Result(
@@ -324,6 +344,7 @@ def run_scenarios(
                     p99_ms=round(percentile(lat, 0.99) * 1000, 2),
                     non_200=bad,
                     body_kb=round(sum(map(len, payloads)) / len(payloads) / 1024, 1),
+                    server_cpu_ms=round(cpu_ms, 3),
                 )
             )
             print(json.dumps(asdict(results[-1])), flush=True)
@@ -339,6 +360,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seconds", type=float, default=20.0, help="time cap per scenario")
     ap.add_argument("--plan-time-limit", type=float, default=30.0)
     ap.add_argument("--planner", choices=("off", "on", "both"), default="both")
+    ap.add_argument(
+        "--wait-plan",
+        type=float,
+        default=0.0,
+        help="planner on: wait up to this many seconds for the first plan before loading",
+    )
     ap.add_argument("-o", "--output", type=Path, help="write results as JSON here")
     args = ap.parse_args(argv)
 
@@ -365,6 +392,10 @@ def main(argv: list[str] | None = None) -> None:
                     "rss_mib_after_load": round(rss, 1),
                 }
                 print(f"service ready in {load_s:.1f}s, RSS {rss:.0f} MiB", flush=True)
+                if planner and args.wait_plan > 0:
+                    waited = service.wait_plan(args.wait_plan)
+                    memory["planner_on"]["first_plan_after_s"] = waited
+                    print(f"first plan after {waited}s", flush=True)
                 results += run_scenarios(
                     service, nodes, pending, planner=planner, clients=args.clients,
                     requests=args.requests, seconds=args.seconds,
@@ -394,13 +425,15 @@ def render(report: dict[str, Any]) -> str:
     lines = [
         f"{report['nodes']} nodes, {report['pods']} pods, {report['clients']} connections",
         "",
-        "| scenario | planner | requests | req/s | p50 ms | p99 ms | non-200 | body KB |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| scenario | planner | requests | req/s | p50 ms | p99 ms | non-200 | body KB "
+        "| server CPU ms/req |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in report["results"]:
         lines.append(
             f"| {r['scenario']} | {'on' if r['planner'] else 'off'} | {r['requests']} | "
-            f"{r['rps']} | {r['p50_ms']} | {r['p99_ms']} | {r['non_200']} | {r['body_kb']} |"
+            f"{r['rps']} | {r['p50_ms']} | {r['p99_ms']} | {r['non_200']} | {r['body_kb']} | "
+            f"{r['server_cpu_ms']} |"
         )
     lines.append("")
     for mode, mem in report["memory"].items():

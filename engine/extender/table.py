@@ -109,8 +109,9 @@ class NodeTable:
     # ---- the request path ----
     def short(self, rows: IntArray, request: IntArray) -> npt.NDArray[np.bool_]:
         """(len(rows), columns) mask: where the node lacks room for the request."""
+        width = len(request)  # a column added since the vector was made is not this pod's
         needed = request > 0
-        free = self.allocatable[rows] - self.used[rows]
+        free = self.allocatable[rows, :width] - self.used[rows, :width]
         return (free < request) & needed
 
     def least_allocated(self, rows: IntArray, request: IntArray, scale: int) -> IntArray:
