@@ -19,12 +19,15 @@ Objective: each level i is a quadratic f_i to minimise (maximised terms negated)
 (Σ |coefficients|) and δ_i is the resolution of f_i (the rational gcd of its coefficients): one
 step of level i then outweighs any change of all lower levels together.
 
-Penalties: ``local`` calibration (default) weights each constraint just above the largest objective
-change one of its items can cause (|bias| + Σ |couplings| of its variables, the bin's ``y``
-included; a gang's items count as the whole gang; required one-hots as every item together), so
-a unit of violation never pays; ``safe`` uses one weight above the whole objective range, which
-makes the ground state provably feasible whenever a feasible plan exists, at the cost of a flatter
-objective landscape for the annealer.
+Penalties: every penalty is ≥ its weight per unit of violation (integer coefficients after
+scaling). ``local`` calibration (default) sets each constraint's weight just above the largest
+objective change one of its items can cause (|bias| + Σ |couplings| of its variables, the bin's
+``y`` included; a gang's items count as the whole gang; a required item's one-hot as all items
+together), so taking the offending item out always lowers the energy — an argument per item, not
+a proof against cascades, though ExactSolver tests find the ground state optimal. ``safe`` uses
+one weight above the whole objective range (Σ |coefficients| + 1), which makes the ground state
+provably feasible whenever a feasible plan exists (with the slack encoding), at the cost of a
+flatter landscape.
 """
 
 from __future__ import annotations
