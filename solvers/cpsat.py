@@ -29,7 +29,16 @@ from engine.ir import ItemGroup, Problem, level_value
 from engine.solution import Progress, Solution, Status
 
 from .base import Backend, Compiled, Options, RawResult
-from .cpsat_common import RATIO_SCALE, Linear, ScaledObjective, level_sign, scale_level, term_factor
+from .cpsat_common import (
+    RATIO_SCALE,
+    Linear,
+    ScaledObjective,
+    fair_fill,
+    fair_fill_applies,
+    level_sign,
+    scale_level,
+    term_factor,
+)
 
 Key = tuple[str, str]
 
@@ -372,7 +381,7 @@ class _Levels:
 
 def _trusted(start: HintCounts | None) -> bool:
     """A start plan that respects every hard rule by construction (FFD only packs capacity)."""
-    return start is not None and start.source in ("greedy", "options.hint")
+    return start is not None and start.source in ("greedy", "fair_fill", "options.hint")
 
 
 def _evaluate(objective: ScaledObjective, solution: list[int]) -> int:
@@ -589,6 +598,11 @@ def _hint_counts(problem: Problem, options: Options) -> HintCounts | None:
         return out
     if choice == "none":
         return None
+    if choice == "greedy" and any("fairness" in level for level in problem.objective[:1]):
+        if fair_fill_applies(problem):  # greedy may starve tenants; progressive filling won't
+            out.update(fair_fill(problem))
+            out.source = "fair_fill"
+            return out
     if choice == "greedy":
         try:
             from .greedy import GreedyBackend

@@ -198,3 +198,84 @@ def _bin_classes(problem: Problem, topologies: tuple[str, ...]) -> list[list[str
             )
         classes.setdefault(key, []).append(b.name)
     return list(classes.values())
+
+
+def fair_fill_applies(problem: Problem) -> bool:
+    """Whether ``fair_fill`` gives a valid plan: only capacity, eligibility and tenant quotas
+    matter (no constraints other than quotas, nothing required, nothing already placed)."""
+    return (
+        bool(problem.tenants)
+        and all(c.kind == "quota" for c in problem.constraints)
+        and not problem.traffic
+        and not any(g.required or g.placed for g in problem.items)
+    )
+
+
+def fair_fill(problem: Problem) -> dict[tuple[str, str], int]:
+    """Progressive filling (DRF): one task at a time to the tenant with the smallest weighted
+    dominant share, on the first bin where it fits, within quotas. A start plan for levels that
+    maximise ``fairness``, where a one-pod-at-a-time scheduler may starve whole tenants."""
+    import heapq
+
+    import numpy as np
+
+    resources = list(problem.resources)
+    bins = list(problem.bins)
+    room = np.array([[b.capacity.get(r, 0) for r in resources] for b in bins], np.int64).reshape(
+        len(bins), len(resources)
+    )
+    total = room.sum(axis=0).astype(np.float64)
+    total = np.where(total > 0, total, np.inf)
+    quota_left: dict[str, dict[str, int]] = {t.name: dict(t.quota or {}) for t in problem.tenants}
+    for c in problem.constraints:
+        limits = getattr(c, "limits", None)
+        tenant = getattr(c, "tenant", None)
+        if limits is not None and tenant is not None:
+            for r, v in limits.items():
+                quota_left[tenant][r] = min(quota_left[tenant].get(r, v), v)
+    groups: dict[str, list[Any]] = defaultdict(list)
+    for g in problem.items:
+        if g.tenant is not None:
+            groups[g.tenant].append(g)
+    weight = {t.name: t.weight for t in problem.tenants}
+    used = {t: np.zeros(len(resources)) for t in groups}
+    left = {g.name: g.count for g in problem.items}
+    mask = {
+        g.name: np.array([g.allowed is None or b.name in set(g.allowed) for b in bins])
+        for g in problem.items
+    }
+    demand = {
+        g.name: np.array([g.demand.get(r, 0) for r in resources], np.int64) for g in problem.items
+    }
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    heap = [(0.0, n, t) for n, t in enumerate(sorted(groups))]
+    turn = dict.fromkeys(groups, 0)
+    while heap:
+        _, n, t = heapq.heappop(heap)
+        live = [g for g in groups[t] if left[g.name] > 0]
+        placed = False
+        for k in range(len(live)):
+            g = live[(turn[t] + k) % len(live)]
+            d = demand[g.name]
+            if any(d[resources.index(r)] > v for r, v in quota_left[t].items() if r in resources):
+                left[g.name] = 0
+                continue
+            fits = np.nonzero(mask[g.name] & (room >= d).all(axis=1))[0]
+            if len(fits) == 0:
+                left[g.name] = 0
+                continue
+            b = int(fits[0])
+            room[b] -= d
+            used[t] += d
+            left[g.name] -= 1
+            for r in quota_left[t]:
+                if r in resources:
+                    quota_left[t][r] -= int(d[resources.index(r)])
+            counts[(g.name, bins[b].name)] += 1
+            turn[t] += 1
+            placed = True
+            break
+        if placed:
+            share = float((used[t] / total).max(initial=0.0)) / weight[t]
+            heapq.heappush(heap, (share, n, t))
+    return dict(counts)
