@@ -18,6 +18,7 @@ from .filters import (
     REASON_EXISTING_ANTI_AFFINITY,
     REASON_POD_AFFINITY,
     REASON_POD_ANTI_AFFINITY,
+    REASON_PORTS,
     REASON_SPREAD,
     insufficient_reason,
 )
@@ -123,7 +124,8 @@ def _constraint_reason(
         is_selected = _matches(c.selector, group)
         if c.target is None:
             if is_selected and chosen[domain] + 1 > c.max_per_domain:
-                return REASON_POD_ANTI_AFFINITY
+                ports = (c.name or "").startswith("NodePorts")
+                return REASON_PORTS if ports else REASON_POD_ANTI_AFFINITY
             continue
         is_target = _matches(c.target, group)
         if is_selected and others is not None and others[domain] >= 1:

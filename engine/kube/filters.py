@@ -22,6 +22,7 @@ REASON_POD_AFFINITY = "node(s) didn't match pod affinity rules"
 REASON_POD_ANTI_AFFINITY = "node(s) didn't match pod anti-affinity rules"
 REASON_EXISTING_ANTI_AFFINITY = "node(s) didn't satisfy existing pods anti-affinity rules"
 REASON_TOO_MANY_PODS = "Too many pods"
+REASON_PORTS = "node(s) didn't have free ports for the requested pod ports"
 
 
 def taint_reason(taint: Taint) -> str:

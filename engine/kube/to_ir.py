@@ -22,6 +22,8 @@ Mapping (every scale below is in kube-scheduler "weight points", so preferences 
 - topologySpreadConstraints -> ``spread``: DoNotSchedule hard (with ``min_domains``), ScheduleAnyway
   soft (``SPREAD_SOFT_WEIGHT`` per excess pod); ``bins`` holds the nodes that count as domains
   (nodeAffinityPolicy Honor by default, nodeTaintsPolicy Ignore by default).
+- host ports (NodePorts) -> ``anti_affinity`` with ``max_per_domain: 1`` per (protocol, hostPort)
+  over a per-node topology label ``placer.kube/node`` (hostIP is not told apart: stricter).
 - priority: ``spec.priority``, else ``priorityClassName`` through PriorityClass, else the
   globalDefault class, else 0.
 - objective: ``[placed, {cost: 1, soft: 1}]`` (the second level only when there are preferences):
@@ -68,6 +70,9 @@ PREFER_NO_SCHEDULE_COST = (
 )
 SPREAD_SOFT_WEIGHT = 100.0  # per pod above maxSkew for a ScheduleAnyway constraint
 GROUP_LABEL = "placer.kube/group"
+NODE_LABEL = "placer.kube/node"  # on every bin when host ports are in use: one domain per node
+PORT_LABEL = "placer.kube/port-{}-{}"
+HOST_PORT_RULE = "NodePorts"
 SELECTOR_LABEL = "placer.kube/sel-{}"
 _LABEL_KEY = re.compile(
     r"^([A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
@@ -151,6 +156,7 @@ class _Builder:
         self._cost_cache: dict[Any, dict[str, float]] = {}
         self._spread_bins: dict[Any, tuple[str, ...] | None] = {}
         self._soft_tainted: list[NodeView] = []
+        self._uses_ports = False
 
     # ------------------------------------------------------------ reading
     def read(self) -> None:
@@ -455,6 +461,7 @@ class _Builder:
                 for c in g.view.spread:
                     self._spread(g, c)
         self.selectors.apply(groups)
+        self._host_ports(groups)
         self._check_spread_owners(groups)
         bins = self._bins(groups)
         items = [self._item(g) for g in groups]
@@ -508,6 +515,27 @@ class _Builder:
                     f"{others[:5]} match its selector without declaring it and are held to it too"
                 )
 
+    def _host_ports(self, groups: list[_Group]) -> None:
+        """NodePorts: pods asking for one (protocol, hostPort) never share a node."""
+        wanted = {hp for g in groups if g.pending for hp in g.view.host_ports}
+        for protocol, port in sorted(wanted):
+            key = PORT_LABEL.format(protocol.lower(), port)
+            for g in groups:
+                if (protocol, port) in g.view.host_ports:
+                    g.labels[key] = "1"
+            self._constraint(
+                AntiAffinity.model_validate(
+                    {
+                        "kind": "anti_affinity",
+                        "name": f"{HOST_PORT_RULE} {protocol}/{port}",
+                        "selector": {key: "1"},
+                        "topology": NODE_LABEL,
+                        "max_per_domain": 1,
+                    }
+                )
+            )
+        self._uses_ports = bool(wanted)
+
     def _bins(self, groups: list[_Group]) -> list[Bin]:
         used: dict[str, Counter[str]] = defaultdict(Counter)
         for g in groups:
@@ -525,6 +553,8 @@ class _Builder:
                     )
                     capacity[r] = amount
             labels = {k: v for k, v in n.labels.items() if _LABEL_KEY.match(k)}
+            if self._uses_ports:
+                labels[NODE_LABEL] = n.name
             bins.append(
                 Bin.model_validate(
                     {"name": n.name, "capacity": ir_resources(capacity), "labels": labels}

@@ -120,6 +120,7 @@ class PodView:
     tolerations: tuple[Toleration, ...]
     pod_terms: tuple[PodAffinityTerm, ...]
     spread: tuple[SpreadConstraint, ...]
+    host_ports: tuple[tuple[str, int], ...]  # (protocol, hostPort): at most one such pod per node
     unsupported: tuple[str, ...]
     spec_hash: str
 
@@ -249,14 +250,6 @@ def _spread(pod: Mapping[str, Any], spec: Mapping[str, Any]) -> list[SpreadConst
 def _unsupported(spec: Mapping[str, Any]) -> list[str]:
     """Scheduling inputs placer does not model: reported per pod, never silently dropped."""
     out = []
-    for c in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
-        if isinstance(c, dict) and any(
-            isinstance(p, dict) and p.get("hostPort") for p in c.get("ports") or []
-        ):
-            out.append(
-                "spec.containers[].ports[].hostPort: host port conflicts (NodePorts) are not modelled"
-            )
-            break
     if any(
         isinstance(v, dict) and ("persistentVolumeClaim" in v or "ephemeral" in v)
         for v in spec.get("volumes") or []
@@ -267,6 +260,35 @@ def _unsupported(spec: Mapping[str, Any]) -> list[str]:
     if spec.get("resourceClaims"):
         out.append("spec.resourceClaims: dynamic resource allocation is not modelled")
     return out
+
+
+def _host_ports(pod: Mapping[str, Any], spec: Mapping[str, Any]) -> tuple[tuple[str, int], ...]:
+    """NodePorts: the host ports of the app containers and sidecars (hostIP is not told apart)."""
+    containers = [
+        ("spec.containers", n, c)
+        for n, c in enumerate(sequence(pod, spec.get("containers"), "spec.containers"))
+    ]
+    containers += [
+        ("spec.initContainers", n, c)
+        for n, c in enumerate(sequence(pod, spec.get("initContainers"), "spec.initContainers"))
+        if isinstance(c, dict) and c.get("restartPolicy") == "Always"
+    ]
+    out = set()
+    for where, n, c in containers:
+        if not isinstance(c, dict):
+            continue
+        for m, port in enumerate(sequence(pod, c.get("ports"), f"{where}[{n}].ports")):
+            host = port.get("hostPort") if isinstance(port, dict) else None
+            if host is None or host == 0:
+                continue
+            if not isinstance(host, int) or isinstance(host, bool) or not 0 < host < 65536:
+                raise bad(
+                    pod,
+                    f"{where}[{n}].ports[{m}].hostPort",
+                    f"expected a port number, got {host!r}",
+                )
+            out.add((str(port.get("protocol") or "TCP"), host))
+    return tuple(sorted(out))
 
 
 def _owner(pod: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -302,6 +324,10 @@ def _parse_key(
             for c in init or []
         ],
         [spec.get(k) for k in SCHEDULING_FIELDS],
+        [
+            c.get("ports") if isinstance(c, dict) else None
+            for c in [*(containers or []), *(init or [])]
+        ],
     ]
     try:
         return json.dumps(data, sort_keys=True)
@@ -335,12 +361,14 @@ def _parse_spec(
         tolerations=parse_tolerations(pod, spec),
         pod_terms=tuple(_pod_terms(pod, spec)),
         spread=tuple(_spread(pod, spec)),
+        host_ports=_host_ports(pod, spec),
         priority=priority,
     )
     relevant = {
         "ns": namespace_of(pod),
         "labels": {k: v for k, v in sorted(labels.items()) if k not in PER_POD_LABELS},
         "request": sorted(parsed["request"].items()),
+        "hostPorts": parsed["host_ports"],
         **{k: spec.get(k) for k in SCHEDULING_FIELDS if k not in ("overhead", "resources")},
     }
     text = json.dumps(relevant, sort_keys=True, default=str)

@@ -546,13 +546,10 @@ def test_rules_placer_cannot_honour_are_reported_per_pod() -> None:
     from engine.kube import explain_unplaced
     from engine.solution import Solution, Status
 
-    ported = pod(
-        "web",
-        containers=[{"name": "c", "image": "x", "ports": [{"containerPort": 80, "hostPort": 80}]}],
-    )
-    p = problem_of(node("n1"), ported)
+    claim = pod("web", volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}])
+    p = problem_of(node("n1"), claim)
     (entry,) = p.meta["unsupported"]
-    assert entry["pod"] == "Pod/default/web" and "hostPort" in entry["reason"]
+    assert entry["pod"] == "Pod/default/web" and "VolumeBinding" in entry["reason"]
     plan = explain_unplaced(
         p, Solution.from_counts(p, "t", Status.FEASIBLE, {("default/web", "n1"): 1})
     )
@@ -575,3 +572,34 @@ def test_kubectl_lists_are_flattened_and_typed_lists_name_their_items() -> None:
     assert cluster.namespace_labels("default") == {"kubernetes.io/metadata.name": "default"}
     with pytest.raises(InputError, match="duplicate object"):
         load_cluster([nodes, nodes])
+
+
+def _ported(name: str, port: int, protocol: str = "TCP", on: str | None = None) -> dict[str, Any]:
+    ports = [{"containerPort": 8080, "hostPort": port, "protocol": protocol}]
+    return pod(name, on=on, containers=[{"name": "c", "image": "x", "ports": ports}])
+
+
+def test_host_ports_keep_pods_apart_per_protocol() -> None:
+    from engine.kube import explain_unplaced
+    from engine.solution import Solution, Status
+
+    nodes = [node("n1"), node("n2")]
+    p = problem_of(*nodes, _ported("old", 80, on="n1"), _ported("new", 80))
+    assert feasible(p, "default/new") == {"n2"}
+    assert feasible(problem_of(*nodes, _ported("old", 80, on="n1"), _ported("new", 80, "UDP"))) == {
+        "n1",
+        "n2",
+    }
+    assert feasible(problem_of(*nodes, _ported("old", 80, on="n1"), _ported("new", 81))) == {
+        "n1",
+        "n2",
+    }
+    crowded = problem_of(node("n1"), _ported("old", 80, on="n1"), _ported("new", 80))
+    base = {("default/old@bound", "n1"): 1}
+    (u,) = explain_unplaced(
+        crowded, Solution.from_counts(crowded, "t", Status.FEASIBLE, base)
+    ).unplaced
+    assert (
+        u.reasons
+        == "0/1 nodes are available: 1 node(s) didn't have free ports for the requested pod ports."
+    )
