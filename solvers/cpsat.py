@@ -368,12 +368,12 @@ class _Levels:
             counts = {k: v for k, v in start_counts.items() if v > 0}
             soft = None if "soft" in _objective_terms(problem) else 0.0
             info["fallback"] = "start plan (CP-SAT found no plan in time)"
-        objective, bound, all_proven = _report(problem, index, results, counts, soft or 0.0)
+        values, bound, all_proven = _report(problem, index, results, counts, soft or 0.0)
         optimal = all_proven and not stopped and len(results) == len(index.sublevels)
         return RawResult(
             status=Status.OPTIMAL if optimal and incumbent is not None else Status.FEASIBLE,
             values=counts,
-            objective=objective if soft is not None else None,
+            objective=values if soft is not None else None,
             bound=bound,
             info=info,
         )

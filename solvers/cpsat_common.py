@@ -189,8 +189,7 @@ def _bin_classes(problem: Problem, topologies: tuple[str, ...]) -> list[list[str
                 fits,
                 tuple(
                     (
-                        (allowed[i.name] is None or b.name in allowed[i.name])
-                        and problem.fits_empty(i, b),
+                        b.name in (allowed[i.name] or (b.name,)) and problem.fits_empty(i, b),
                         i.cost.get(b.name, 0.0),
                     )
                     for i in special

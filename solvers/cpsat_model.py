@@ -51,6 +51,7 @@ class PerBinModel:
         self.x: dict[Key, Any] = {}
         self.ub: dict[Key, int] = {}
         self.by_bin: dict[str, list[str]] = defaultdict(list)
+        self.by_bin_index: dict[str, list[int]] = defaultdict(list)  # group positions
         self.soft = Linear()
         self._terms: dict[str, Linear] = {}
         self._positive: dict[int, Any] = {}
@@ -71,33 +72,56 @@ class PerBinModel:
         return out
 
     def _counts(self) -> None:
+        """One count per (group, eligible bin), bounds from capacity; vectorised over bins."""
+        import numpy as np
+
         p = self.problem
         m = self.model
+        resources = p.resources
+        demand = np.array(
+            [[g.demand.get(r, 0) for r in resources] for g in p.items], np.int64
+        ).reshape(len(p.items), len(resources))
+        capacity = np.array(
+            [[b.capacity.get(r, 0) for r in resources] for b in p.bins], np.int64
+        ).reshape(len(p.bins), len(resources))
+        self.divided = [
+            [int(demand[n, k]) // self.div[r] for k, r in enumerate(resources)]
+            for n in range(len(p.items))
+        ]
+        bin_index = {b.name: n for n, b in enumerate(p.bins)}
+        names = [b.name for b in p.bins]
         self.total: dict[str, Any] = {}
-        for g in p.items:
-            allowed = set(g.allowed) if g.allowed is not None else None
-            bins_ = p.eligible(g.name)
-            for b in bins_:
-                bin_ = p.bin_by_name[b]
-                pinned = 0 if g.movable else g.placed.get(b, 0)
-                if (allowed is None or b in allowed) and (
-                    b not in g.placed or p.fits_empty(g, bin_)
-                ):
-                    fit = min(
-                        (bin_.capacity.get(r, 0) // a for r, a in g.demand.items() if a > 0),
-                        default=g.count,
-                    )
-                    ub = min(g.count, fit)
-                else:  # a running item on a bin it may not (or no longer) use: keep, never add
-                    ub = g.placed.get(b, 0)
-                ub = max(ub, pinned)
-                if ub == 0:
-                    continue
-                self.x[(g.name, b)] = m.new_int_var(pinned, ub, f"x[{g.name},{b}]")
-                self.ub[(g.name, b)] = ub
+        for n, g in enumerate(p.items):
+            on = demand[n] > 0
+            if on.any():
+                fit = (capacity[:, on] // demand[n, on]).min(axis=1)
+            else:
+                fit = np.full(len(p.bins), g.count, np.int64)
+            ok = fit >= 1  # an empty bin could hold one (Problem.fits_empty)
+            if g.allowed is not None:
+                allowed = np.zeros(len(p.bins), bool)
+                allowed[[bin_index[b] for b in g.allowed]] = True
+                ok &= allowed
+            ub = np.where(ok, np.minimum(g.count, fit), 0)
+            low = np.zeros(len(p.bins), np.int64)
+            for b, k in g.placed.items():  # running items: keep (at least) them
+                i = bin_index[b]
+                if not ok[i]:
+                    ub[i] = k  # on a bin it may not (or no longer) use: keep, never add
+                if not g.movable:
+                    low[i] = k
+                    ub[i] = max(ub[i], k)
+            mine = []
+            for i in np.nonzero(ub > 0)[0].tolist():
+                b = names[i]
+                var = m.new_int_var(int(low[i]), int(ub[i]), "")
+                mine.append(var)
+                self.x[(g.name, b)] = var
+                self.ub[(g.name, b)] = int(ub[i])
                 self.by_bin[b].append(g.name)
+                self.by_bin_index[b].append(n)
             total = m.new_int_var(0, g.count, f"placed[{g.name}]")
-            m.add(total == _lsum([self.x[(g.name, b)] for b in bins_ if (g.name, b) in self.x]))
+            m.add(total == _lsum(mine))
             if g.required:
                 m.add(total == g.count)
             self.total[g.name] = total
@@ -105,31 +129,34 @@ class PerBinModel:
     def _capacity_and_usage(self) -> None:
         p = self.problem
         m = self.model
+        resources = p.resources
         self.used: dict[str, Any] = {}
         self.load: dict[tuple[str, str], Any] = {}  # (bin, resource) -> expr in divided units
+        self.bin_total: dict[str, Any] = {}
+        demanding = [any(d > 0 for d in row) for row in self.divided]
         for bin_ in p.bins:
-            groups = self.by_bin.get(bin_.name, [])
+            name = bin_.name
+            groups = self.by_bin.get(name, [])
             if not groups:
                 continue
-            y = m.new_bool_var(f"used[{bin_.name}]")
-            self.used[bin_.name] = y
-            xs = [self.x[(g, bin_.name)] for g in groups]
-            m.add(_lsum(xs) >= 1).only_enforce_if(y)
-            for g in groups:  # capacity·y below links demanding items; the rest need this
-                if not any(a > 0 for a in p.item_by_name[g].demand.values()):
-                    m.add(self.x[(g, bin_.name)] <= self.ub[(g, bin_.name)] * y)
-            for r in p.resources:
-                terms = [
-                    (self.x[(g, bin_.name)], p.item_by_name[g].demand.get(r, 0) // self.div[r])
-                    for g in groups
-                    if p.item_by_name[g].demand.get(r, 0) > 0
-                ]
+            indices = self.by_bin_index[name]
+            y = m.new_bool_var(f"used[{name}]")
+            self.used[name] = y
+            xs = [self.x[(g, name)] for g in groups]
+            self.bin_total[name] = _lsum(xs)
+            m.add(self.bin_total[name] >= 1).only_enforce_if(y)
+            for g, n, var in zip(groups, indices, xs, strict=True):
+                if not demanding[n]:  # capacity·y below links demanding items; the rest need this
+                    m.add(var <= self.ub[(g, name)] * y)
+            for k, r in enumerate(resources):
+                coefs = [self.divided[n][k] for n in indices]
+                terms = [(v, c) for v, c in zip(xs, coefs, strict=True) if c > 0]
                 if not terms:
                     continue
                 expr = _wsum([v for v, _ in terms], [c for _, c in terms])
                 cap = bin_.capacity.get(r, 0) // self.div[r]
                 m.add(expr <= cap * y)
-                self.load[(bin_.name, r)] = expr
+                self.load[(name, r)] = expr
         # Symmetry: in each class of interchangeable bins, fuller bins come first.
         topologies = {c.topology for c in p.constraints if hasattr(c, "topology")}
         self.classes: list[list[str]] = []
@@ -138,10 +165,7 @@ class PerBinModel:
             self.classes.append(members)
             for a, b in itertools.pairwise(members):
                 m.add(self.used[a] >= self.used[b])
-                m.add(
-                    _lsum([self.x[(g, a)] for g in self.by_bin[a]])
-                    >= _lsum([self.x[(g, b)] for g in self.by_bin[b]])
-                )
+                m.add(self.bin_total[a] >= self.bin_total[b])
         # Capacity cut: the bins used must hold the total demand (gives the LP the trivial bound).
         if "bins_used" in self._min_coef:
             for r in p.resources:

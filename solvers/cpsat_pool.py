@@ -385,7 +385,7 @@ class PoolModel:
                 return False
             return all(config[chosen].sum() < cap for chosen, cap in pool.rules if g in chosen)
 
-        for g in sorted(np.nonzero(residual)[0], key=lambda g: (-size[g], g)):
+        for g in sorted(np.nonzero(residual)[0].tolist(), key=lambda g: (-size[g], g)):
             for _ in range(int(residual[g])):
                 target = next((b for b in opened if fits(self.pools[b[0]], b[1], b[2], g)), None)
                 if target is None:
