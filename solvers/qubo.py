@@ -51,7 +51,7 @@ def _compile_options(params: Mapping[str, Any]) -> CompileOptions:
     enc = params.get("capacity_encoding", "slack")
     if enc not in ("slack", "unbalanced"):
         raise InputError(f"capacity_encoding must be slack or unbalanced, got {enc!r}")
-    pen = params.get("penalty", "local")
+    pen = params.get("penalty", "safe")
     if pen not in ("local", "safe"):
         raise InputError(f"penalty must be local or safe, got {pen!r}")
     try:
@@ -111,7 +111,7 @@ class QuboBackend(Backend):
         "beta_schedule_type": "linear | geometric (default geometric)",
         "randomize_order": "visit variables in random order (default false)",
         "capacity_encoding": "slack (default: exact, slack bits) | unbalanced (no slack bits)",
-        "penalty": "local (default: per-constraint weights) | safe (one weight above the objective range)",
+        "penalty": "safe (default: one weight above the objective range) | local (per-constraint weights)",
         "penalty_scale": "multiplier ≥ 1 on the calibrated weights (default 1)",
         "max_slack_bits": "bits per inequality before it is coarsened conservatively (default 12)",
         "max_variables": "refuse models larger than this (default 20000)",
