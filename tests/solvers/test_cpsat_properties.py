@@ -99,3 +99,65 @@ def test_pure_packing_formulations_agree(problem: Problem, formulation: str) -> 
     other = solve(problem, "cpsat", time_limit=5, threads=1, formulation="per_bin")
     assert plan.status == other.status == Status.OPTIMAL
     assert plan.verified and plan.objective == other.objective
+
+
+@st.composite
+def pooled_clusters(draw: st.DrawFn) -> Problem:
+    """Small 2-resource clusters of one or two node pools, optionally with host anti-affinity."""
+    bins = []
+    for k in range(draw(st.integers(1, 2))):
+        cpu, memory = draw(st.integers(3, 8)), draw(st.integers(4, 10))
+        cost = draw(st.sampled_from([1.0, 1.5, 2.0]))
+        for _ in range(draw(st.integers(2, 4))):
+            name = f"n{len(bins)}"
+            bins.append(
+                {
+                    "name": name,
+                    "capacity": {"cpu": cpu, "memory": f"{memory}Gi"},
+                    "labels": {"kubernetes.io/hostname": name, "pool": f"p{k}"},
+                    "cost": cost,
+                }
+            )
+    items = [
+        {
+            "name": f"g{k}",
+            "count": draw(st.integers(1, 4)),
+            "demand": {"cpu": draw(st.integers(1, 3)), "memory": f"{draw(st.integers(1, 4))}Gi"},
+            "labels": {"app": f"g{k}"},
+        }
+        for k in range(draw(st.integers(1, 3)))
+    ]
+    constraints = []
+    if draw(st.booleans()):
+        constraints.append(
+            {
+                "kind": "anti_affinity",
+                "selector": {"app": "g0"},
+                "topology": "kubernetes.io/hostname",
+                "max_per_domain": draw(st.integers(1, 2)),
+            }
+        )
+    return Problem.model_validate(
+        {
+            "bins": bins,
+            "items": items,
+            "constraints": constraints,
+            "objective": ["placed", {"bins_used": 1.0}],
+        }
+    )
+
+
+@settings(max_examples=20, deadline=None, derandomize=True)
+@given(pooled_clusters())
+def test_pool_formulation_is_honest_against_the_per_bin_optimum(problem: Problem) -> None:
+    plan = solve(problem, "cpsat", time_limit=5, threads=1)
+    exact = solve(problem, "cpsat", time_limit=5, threads=1, formulation="per_bin")
+    assert plan.verified and verify(problem, plan).ok and "downgraded" not in plan.info
+    if exact.status != Status.OPTIMAL or plan.info["formulation"] != "pool":
+        return
+    assert plan.objective[0] == exact.objective[0]
+    assert plan.objective[1] >= exact.objective[1] - 1e-9  # never better than the optimum
+    assert plan.bound is not None and plan.bound[1] is not None
+    assert plan.bound[1] <= exact.objective[1] + 1e-9  # the bound is a true bound
+    if plan.status == Status.OPTIMAL:
+        assert math.isclose(plan.objective[1], exact.objective[1], abs_tol=1e-9)
