@@ -47,6 +47,8 @@ IntArray = np.ndarray[Any, np.dtype[np.int64]]
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 
 COLUMN_SHARE = 0.6  # share of the time left that column generation may use
+DIVE_STEP_SECONDS = 0.1  # column generation per diving step (a few rounds, not convergence)
+DIVE_SHARE = 0.6  # share of the time then left that diving may use (the rest: CP-SAT master)
 PRICING_SECONDS = 2.0  # at most this long for one pricing knapsack
 PRICING_COLUMNS = 5  # improving pricing solutions added per pool and round (the last ones)
 PRICE_SCALE = 1_000_000  # duals are scaled (rounded up) to integers for CP-SAT pricing
@@ -152,6 +154,10 @@ class PoolModel:
         self.columns: list[tuple[int, IntArray]] = []
         self._lp: Any = None  # the HiGHS master, grown column by column
         self._lp_columns = 0
+        self._lp_ok = False
+        self.sizes = np.array([len(p.bins) for p in self.pools], np.int64)
+        self.need = self.count.copy()  # demand rows (the residual while diving)
+        self.room = self.sizes.copy()  # bins left per pool (the residual while diving)
         self._seen: dict[tuple[int, bytes], int] = {}
         self.start_columns = self._add_plan(self.start)
 
@@ -192,10 +198,10 @@ class PoolModel:
                 lp = highspy.Highs()
             lp.setOptionValue("output_flag", False)
             lp.setOptionValue("threads", 1)
-            lower = np.concatenate([self.count, np.zeros(len(self.pools))]).astype(np.float64)
-            upper = np.concatenate(
-                [np.full(n_groups, highspy.kHighsInf), [len(p.bins) for p in self.pools]]
-            ).astype(np.float64)
+            lower = np.concatenate([self.need, np.zeros(len(self.pools))]).astype(np.float64)
+            upper = np.concatenate([np.full(n_groups, highspy.kHighsInf), self.room]).astype(
+                np.float64
+            )
             lp.addRows(
                 len(lower),
                 lower,
@@ -214,7 +220,8 @@ class PoolModel:
             lp.addCol(self.pools[p].cost, 0.0, highspy.kHighsInf, len(index), index, value)
         self._lp_columns = len(self.columns)
         lp.run()
-        if lp.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        self._lp_ok = lp.getModelStatus() == highspy.HighsModelStatus.kOptimal
+        if not self._lp_ok:
             return None
         duals = np.asarray(lp.getSolution().row_dual[:n_groups], dtype=np.float64)
         return float(lp.getInfo().objective_function_value), np.maximum(0.0, duals)
@@ -229,11 +236,12 @@ class PoolModel:
         from ortools.sat.python import cp_model
 
         weights = np.ceil(duals * PRICE_SCALE).astype(np.int64)  # rounded up: the bound stays valid
-        live = np.nonzero((pool.upper > 0) & (weights > 0))[0]
+        upper = np.minimum(pool.upper, self.need)
+        live = np.nonzero((upper > 0) & (weights > 0))[0]
         if len(live) == 0:
             return [], 0.0, True
         m = cp_model.CpModel()
-        a = [m.new_int_var(0, int(pool.upper[g]), "") for g in live]
+        a = [m.new_int_var(0, int(upper[g]), "") for g in live]
         for r, cap in enumerate(pool.capacity):
             coefs = self.demand[live, r]
             if coefs.any():
@@ -274,7 +282,7 @@ class PoolModel:
                 break
             lp_value, duals = solved
             rounds += 1
-            lagrangian = float(duals @ self.count)
+            lagrangian = float(duals @ self.need)
             added = 0
             exact = True
             priced: list[int] = []
@@ -286,7 +294,7 @@ class PoolModel:
                 priced.append(p)
                 configs, upper, optimal = self._price(pool, duals, min(PRICING_SECONDS, left))
                 exact = exact and optimal
-                lagrangian += len(pool.bins) * min(0.0, pool.cost - upper)
+                lagrangian += int(self.room[p]) * min(0.0, pool.cost - upper)
                 for config in configs:
                     if pool.cost - float(duals @ config) < -REDUCED_COST_EPS:
                         before = len(self.columns)
@@ -305,6 +313,52 @@ class PoolModel:
             "converged": converged,
         }
         return best_bound, info
+
+    def _set_residual(self, need: IntArray, room: IntArray) -> None:
+        """Change the master's right-hand sides (demand rows, pool rows) in place."""
+        import highspy
+
+        self.need, self.room = need, room
+        if self._lp is None:
+            return
+        n_groups = len(self.groups)
+        rows = np.arange(n_groups + len(self.pools), dtype=np.int32)
+        lower = np.concatenate([need, np.zeros(len(self.pools))]).astype(np.float64)
+        upper = np.concatenate([np.full(n_groups, highspy.kHighsInf), room]).astype(np.float64)
+        self._lp.changeRowsBounds(len(rows), rows, lower, upper)
+
+    def dive(self, deadline: float, threads: int) -> dict[int, int] | None:
+        """Price-and-dive: fix the LP's whole bins (or round up its largest fraction), re-solve
+        the residual LP with new columns, repeat until everything is covered. None when the
+        time runs out or the residual cannot be covered."""
+        uses: dict[int, int] = defaultdict(int)
+        need, room = self.count.copy(), self.sizes.copy()
+        try:
+            while time.perf_counter() < deadline:
+                self.generate(min(deadline, time.perf_counter() + DIVE_STEP_SECONDS), threads)
+                if not self._lp_ok:
+                    return None
+                z = self.lp_solution()
+                whole = np.floor(z + 1e-6).astype(np.int64)
+                if not whole.any():  # round up the largest fraction
+                    best = int(np.argmax(z))
+                    if z[best] <= 1e-9:
+                        return None
+                    whole[best] = 1
+                for c in np.nonzero(whole)[0].tolist():
+                    p, a = self.columns[c]
+                    k = min(int(whole[c]), int(room[p]))
+                    if k <= 0:
+                        continue
+                    uses[c] += k
+                    room[p] -= k
+                    need = np.maximum(0, need - k * a)
+                if not need.any():
+                    return dict(uses)
+                self._set_residual(need, room)
+            return None
+        finally:
+            self._set_residual(self.count.copy(), self.sizes.copy())
 
     # ------------------------------------------------------------------ integer master
 
@@ -498,6 +552,14 @@ class PoolModel:
             if self.uses_cost(rounded) < self.uses_cost(hint) - 1e-9:
                 hint = rounded
                 on_value(self.uses_cost(rounded) * self.cost_scale)
+        left = deadline - time.perf_counter()
+        if left > 0.1 and bins_bound < self.uses_cost(hint) - 1e-9:
+            dived = self.dive(time.perf_counter() + left * DIVE_SHARE, threads)
+            if dived is not None:
+                info["dived"] = round(self.uses_cost(dived), 6)
+                if self.uses_cost(dived) < self.uses_cost(hint) - 1e-9:
+                    hint = dived
+                    on_value(self.uses_cost(dived) * self.cost_scale)
         left = deadline - time.perf_counter()
         if left > 0.05:
             uses, _ = self.master(
