@@ -5,6 +5,12 @@ exist only in non-increasing size order (types sorted by size, each type at most
 times in a row), loss arcs lead every non-empty fill level to C. One unit of flow from 0 to C is
 one used bin; its item arcs are the bin's contents. The LP relaxation equals the pattern
 (Gilmore–Gomory) bound, far stronger than per-bin counts when many bins are identical.
+
+For plain bin packing (one bin class, every item required, nothing but ``placed`` and
+``bins_used`` in the objective) the model first runs ``packing_presolve``: the L2 lower bound
+becomes a constraint on the bins used, and the best packing found (pattern model, bin
+completion, MBS') replaces a weaker starting plan in ``hint_values``. When the two meet, CP-SAT
+proves the optimum at once.
 """
 
 from __future__ import annotations
@@ -17,11 +23,15 @@ from typing import Any
 from engine.ir import Problem
 
 from .cpsat_common import Linear, bin_classes, resource_divisors
+from .packing_heuristics import Packing
+from .packing_presolve import Presolved, check_packing, presolve
 
 Key = tuple[str, str]
 
 ARC_LIMIT = 400_000  # beyond this many arcs the per-bin model is used instead
 PACKING_TERMS = frozenset({"placed", "bins_used", "cost"})
+PRESOLVE_SECONDS = 4.0  # presolve budget when the caller gives no time limit
+PRESOLVE_SHARE = 0.6  # share of a given time limit the presolve may use
 
 
 def _resource(problem: Problem) -> str | None:
@@ -102,12 +112,25 @@ def _build_graph(capacity: int, bins: list[str], types: list[tuple[str, int, int
 
 
 class ArcFlowModel:
-    """Same interface as ``PerBinModel``: ``model``, ``term``, ``tier``, ``hint_values``, ``counts``."""
+    """Same interface as ``PerBinModel``: ``model``, ``term``, ``tier``, ``hint_values``, ``counts``.
 
-    def __init__(self, problem: Problem) -> None:
+    ``time_limit`` and ``threads`` (optional) size the presolve of plain bin packing; without a
+    limit it takes at most ``PRESOLVE_SECONDS``. ``presolve=False`` skips it.
+    """
+
+    def __init__(
+        self,
+        problem: Problem,
+        *,
+        time_limit: float | None = None,
+        threads: int | None = None,
+        seed: int = 0,
+        presolve: bool = True,
+    ) -> None:
         from ortools.sat.python import cp_model
 
         self.problem = problem
+        self.presolved: Presolved | None = None
         self.model = cp_model.CpModel()
         m = self.model
         r = _resource(problem)
@@ -119,6 +142,7 @@ class ArcFlowModel:
         item_arcs: dict[str, list[tuple[Any, float]]] = defaultdict(list)  # group -> (var, cost)
         self.cut_terms: list[tuple[Any, int]] = []
         eligible = {g.name: set(problem.eligible(g.name)) for g in problem.items}
+        classes = []
         for cls in bin_classes(problem):
             first = problem.bin_by_name[cls[0]]
             cap = first.capacity.get(r, 0) // div
@@ -130,9 +154,21 @@ class ArcFlowModel:
                 ),
                 key=lambda t: (-t[1], t[0]),
             )
-            if not types or cap <= 0:
-                continue
-            graph = _build_graph(cap, cls, types)
+            if types and cap > 0:
+                classes.append((cls, first, cap, types))
+        if presolve and _plain_packing(problem, [types for *_, types in classes]):
+            budget = PRESOLVE_SECONDS
+            if time_limit is not None:
+                budget = min(budget, PRESOLVE_SHARE * time_limit)
+            _, _, cap, types = classes[0]
+            self.presolved = _run_presolve(cap, types, budget, threads or 1, seed)
+        for cls, first, cap, types in classes:
+            done = self.presolved
+            if done is not None and done.proven and len(done.packing) <= len(cls):
+                # The optimum is known and proved: a graph of its own bins' paths is enough.
+                graph = _plan_graph(cap, cls, types, done.packing)
+            else:
+                graph = _build_graph(cap, cls, types)
             n = len(cls)
             flows = []
             for _, _, t in graph.arcs:
@@ -169,6 +205,34 @@ class ArcFlowModel:
             sum(cap * used for used, cap in self.cut_terms)
             >= sum((g.demand[r] // div) * self.total[g.name] for g in problem.items)
         )
+        if self.presolved is not None:
+            self._bound_bins(self.presolved.lower_bound)
+
+    # ------------------------------------------------------------------ presolve
+
+    def _bound_bins(self, bound: int) -> None:
+        """Valid for every plan: all items are required and only this class can hold them. It
+        goes into the variable's domain, so a start plan at the bound counts as optimal."""
+        used, _ = self.bins_of_class[0]
+        n = len(self.graphs[0].bins)
+        if bound <= n:
+            domain = self.model.proto.variables[used.index].domain
+            domain[0], domain[1] = bound, n
+        else:
+            self.model.add(used >= bound)  # more bins needed than exist: infeasible
+
+    def _presolved_counts(self) -> dict[Key, int] | None:
+        """The presolve packing as (group, bin) counts, None when it needs more bins than exist."""
+        if self.presolved is None:
+            return None
+        graph = self.graphs[0]
+        if len(self.presolved.packing) > len(graph.bins):
+            return None
+        out: dict[Key, int] = {}
+        for b, content in zip(graph.bins, self.presolved.packing, strict=False):
+            for t, j in content.items():
+                out[(graph.types[t][0], b)] = j
+        return out
 
     # ------------------------------------------------------------------ objective terms
 
@@ -198,7 +262,16 @@ class ArcFlowModel:
     # ------------------------------------------------------------------ hints and decoding
 
     def hint_values(self, counts: Mapping[Key, int]) -> list[tuple[Any, int]]:
-        """Flows that route each hinted bin's contents along its path (empty when not routable)."""
+        """Flows that route each hinted bin's contents along its path (empty when not routable).
+
+        For plain bin packing the presolve packing replaces ``counts`` when it is proved optimal
+        (the graph then holds only its paths), uses fewer bins, or ``counts`` leaves items out
+        (every item is required there, so fewer bins is better).
+        """
+        own = self._presolved_counts()
+        proven = self.presolved is not None and self.presolved.proven
+        if own is not None and (proven or _bins_and_items(own) > _bins_and_items(counts)):
+            counts = own
         per_bin: dict[str, dict[str, int]] = defaultdict(dict)
         for (g, b), n in counts.items():
             if n > 0:
@@ -252,3 +325,53 @@ class ArcFlowModel:
                     u = v
                     arc = next((a for a in out_of[u] if left[a] > 0), None)
         return dict(out)
+
+
+def _bins_and_items(counts: Mapping[Key, int]) -> tuple[int, int]:
+    """(items placed, −bins used): larger is the better plain packing."""
+    placed = sum(n for n in counts.values() if n > 0)
+    used = len({b for (_, b), n in counts.items() if n > 0})
+    return placed, -used
+
+
+def _plain_packing(problem: Problem, class_types: list[list[tuple[str, int, int]]]) -> bool:
+    """One bin class holding every item, all required, objective only placed/bins_used."""
+    terms = {t for level in problem.objective for t in level}
+    if not terms <= {"placed", "bins_used"} or len(class_types) != 1:
+        return False
+    kinds = {g for g, _, _ in class_types[0]}
+    return all(g.required and g.name in kinds for g in problem.items)
+
+
+def _run_presolve(
+    capacity: int, types: list[tuple[str, int, int]], seconds: float, threads: int, seed: int
+) -> Presolved:
+    sizes = [w for _, w, _ in types]
+    counts = [n for _, _, n in types]
+    result = presolve(sizes, counts, capacity, seconds, threads, seed)
+    if not check_packing(result.packing, sizes, counts, capacity):  # pragma: no cover
+        raise AssertionError("packing presolve produced an invalid packing")
+    return result
+
+
+def _plan_graph(
+    capacity: int, bins: list[str], types: list[tuple[str, int, int]], packing: Packing
+) -> _Graph:
+    """The arc-flow graph of just these bins' paths (items largest first, then the loss arc)."""
+    graph = _Graph(capacity, bins, [(g, w) for g, w, _ in types])
+
+    def arc(a: tuple[int, int, int]) -> None:
+        if a not in graph.index:
+            graph.index[a] = len(graph.arcs)
+            graph.arcs.append(a)
+
+    for content in packing:
+        u = 0
+        for t in sorted(content):  # types are indexed largest first
+            for _ in range(content[t]):
+                w = graph.types[t][1]
+                arc((u, u + w, t))
+                u += w
+        if 0 < u < capacity:
+            arc((u, capacity, -1))
+    return graph

@@ -1,0 +1,100 @@
+"""Exact packing into a target number of bins through the patterns that target leaves room for.
+
+A packing into ``k`` bins wastes ``k·C − Σ sizes`` in total, so no bin of it wastes more. When
+``k`` is the lower bound that slack is small (zero on Falkenauer's triplets, where every bin is
+exactly full), and the bins that can appear are few enough to list. CP-SAT then picks how many
+copies of each pattern to use — a set-partitioning model with one integer per pattern, whose LP
+relaxation is the Gilmore–Gomory bound — which finds such exact packings where a search that
+builds bins one at a time gets lost.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+Pattern = tuple[tuple[int, int], ...]  # (type, copies), types ascending
+
+
+def waste_bounded_patterns(
+    sizes: Sequence[int], counts: Sequence[int], capacity: int, slack: int, limit: int
+) -> list[Pattern] | None:
+    """Every non-empty pattern wasting at most ``slack`` (None when more than ``limit``)."""
+    types = [t for t in range(len(sizes)) if counts[t] > 0 and 0 < sizes[t] <= capacity]
+    types.sort(key=lambda t: -sizes[t])
+    mask = (1 << (capacity + 1)) - 1
+    suffix = [1] * (len(types) + 1)  # suffix[i]: bitset of the sums types[i:] can make
+    for i in range(len(types) - 1, -1, -1):
+        reach, w = suffix[i + 1], sizes[types[i]]
+        for _ in range(min(counts[types[i]], capacity // w)):
+            reach |= (reach << w) & mask
+        suffix[i] = reach
+    window = (1 << (slack + 1)) - 1
+    out: list[Pattern] = []
+    chosen: list[tuple[int, int]] = []
+
+    def walk(i: int, room: int) -> bool:
+        if room <= slack and chosen:
+            out.append(tuple(sorted(chosen)))
+            if len(out) > limit:
+                return False
+        if i == len(types) or room == 0:
+            return True
+        # No sum of the remaining types brings the waste within the slack: prune.
+        if not (suffix[i] >> max(0, room - slack)) & (window if room >= slack else mask):
+            return True
+        t = types[i]
+        w = sizes[t]
+        for j in range(min(counts[t], room // w), -1, -1):
+            if j:
+                chosen.append((t, j))
+            ok = walk(i + 1, room - j * w)
+            if j:
+                chosen.pop()
+            if not ok:
+                return False
+        return True
+
+    if not walk(0, capacity):
+        return None
+    return out
+
+
+def solve_patterns(
+    sizes: Sequence[int],
+    counts: Sequence[int],
+    patterns: list[Pattern],
+    bins: int,
+    seconds: float,
+    threads: int,
+    seed: int = 0,
+) -> list[Counter[int]] | None:
+    """Pick pattern copies covering every item exactly in at most ``bins`` bins (CP-SAT)."""
+    from ortools.sat.python import cp_model
+
+    model = cp_model.CpModel()
+    use = [model.new_int_var(0, min(counts[t] // j for t, j in p), "") for p in patterns]
+    by_type: dict[int, list[tuple[int, int]]] = {}
+    for k, p in enumerate(patterns):
+        for t, j in p:
+            by_type.setdefault(t, []).append((k, j))
+    for t, n in enumerate(counts):
+        if n == 0:
+            continue
+        terms = by_type.get(t, [])
+        if not terms:
+            return None
+        model.add(sum(j * use[k] for k, j in terms) == n)
+    model.add(sum(use) <= bins)
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = max(0.05, seconds)
+    solver.parameters.num_workers = max(1, threads)
+    solver.parameters.random_seed = seed
+    status = solver.solve(model)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return None
+    packing: list[Counter[int]] = []
+    for k, p in enumerate(patterns):
+        for _ in range(solver.value(use[k])):
+            packing.append(Counter(dict(p)))
+    return packing
