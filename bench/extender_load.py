@@ -76,7 +76,7 @@ class RawConnection:
 
 
 def make_cluster(nodes: int, pods: int, seed: int = 0) -> tuple[list[dict], list[dict]]:
-    """Nodes in 3 zones with realistic object sizes; ~90 % of the pods bound, the rest pending."""
+    """Nodes in 3 zones with realistic object sizes; 90 % of the pods bound, the rest pending."""
     rng = random.Random(seed)
     node_objs = []
     for i in range(nodes):
@@ -119,9 +119,12 @@ def make_cluster(nodes: int, pods: int, seed: int = 0) -> tuple[list[dict], list
                 },
             }
         )
+    # 500 workloads; replicas of one workload share their requests, as ReplicaSet pods do.
+    sizes = [(rng.choice((100, 200, 250, 500)), rng.choice((128, 256, 512))) for _ in range(500)]
     pod_objs = []
     for j in range(pods):
         app = f"app-{j % 500}"
+        cpu, memory = sizes[j % 500]
         bound = j < pods * 9 // 10
         spec: dict[str, Any] = {
             "schedulerName": "default-scheduler",
@@ -132,8 +135,8 @@ def make_cluster(nodes: int, pods: int, seed: int = 0) -> tuple[list[dict], list
                     "image": f"registry.example.com/{app}:1.0",
                     "resources": {
                         "requests": {
-                            "cpu": f"{rng.choice((100, 200, 250, 500))}m",
-                            "memory": f"{rng.choice((128, 256, 512))}Mi",
+                            "cpu": f"{cpu}m",
+                            "memory": f"{memory}Mi",
                         },
                     },
                 }

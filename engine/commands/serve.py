@@ -44,6 +44,9 @@ def serve(
             "--plan-process/--plan-thread", help="solve in a separate process or in a thread"
         ),
     ] = True,
+    plan_memory_mib: Annotated[
+        int, typer.Option(help="memory cap of the planning process in MiB (0: none)")
+    ] = 4096,
     reserve: Annotated[
         bool,
         typer.Option("--reserve/--no-reserve", help="filter keeps capacity the plan holds"),
@@ -83,6 +86,7 @@ def serve(
         plan_time_limit=plan_time_limit,
         plan_max_age=plan_max_age,
         plan_process=plan_process,
+        plan_memory_mib=plan_memory_mib,
         reserve=reserve,
         max_body_bytes=max_body_bytes,
         tls_cert=tls_cert,

@@ -85,6 +85,7 @@ def build_service(
             settle=settings.plan_settle,
             max_age=settings.plan_max_age,
             isolate=settings.plan_process,
+            memory_limit_mib=settings.plan_memory_mib,
             on_plan=lambda plan: metrics.solve_seconds.observe(plan.solve_seconds),
             on_failure=lambda _: metrics.plan_failures.inc(),
         )

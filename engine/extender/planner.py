@@ -126,6 +126,15 @@ def solve_documents(
     return plan_data(problem, solution)
 
 
+def limit_memory(mib: int) -> None:
+    """Cap the planning process's address space: a model too big fails alone (MemoryError)."""
+    import resource
+
+    if mib > 0:
+        limit = mib * 2**20
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
 class Planner:
     """Re-plans in a daemon thread whenever the cluster changes; ``current`` is never blocked on."""
 
@@ -139,6 +148,7 @@ class Planner:
         max_age: float = 300.0,
         backend: str = "cpsat",
         isolate: bool = False,
+        memory_limit_mib: int = 4096,
         on_plan: Callable[[Plan], None] | None = None,
         on_failure: Callable[[str], None] | None = None,
     ) -> None:
@@ -151,6 +161,7 @@ class Planner:
         # Solve in a separate process: model building is pure Python and would otherwise hold
         # the GIL that the request path needs.
         self.isolate = isolate
+        self.memory_limit_mib = memory_limit_mib
         self._pool: Any = None
         self.on_plan = on_plan
         self.on_failure = on_failure
@@ -170,7 +181,7 @@ class Planner:
     def stop(self, timeout: float = 2.0) -> None:
         self._stop.set()
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.terminate()
         with self.state.changed:
             self.state.changed.notify_all()
         if self._thread is not None:
@@ -247,18 +258,28 @@ class Planner:
         args = (payload, self.scheduler_name, self.backend, self.time_limit)
         if not self.isolate:
             return solve_documents(*args)
-        from concurrent.futures import ProcessPoolExecutor
-        from concurrent.futures.process import BrokenProcessPool
+        from multiprocessing import TimeoutError as PoolTimeout
         from multiprocessing import get_context
 
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
+            self._pool = get_context("spawn").Pool(
+                1, initializer=limit_memory, initargs=(self.memory_limit_mib,)
+            )
         try:
-            result: dict[str, Any] = self._pool.submit(solve_documents, *args).result()
-        except BrokenProcessPool:
-            self._pool = None  # the planning process died (OOM?): start a fresh one next time
-            raise
+            # The backend honours its time limit; this deadline is for a model that takes far
+            # longer to build than to solve. A stuck planning process is killed, not waited on.
+            result: dict[str, Any] = self._pool.apply_async(solve_documents, args).get(
+                timeout=self.hard_deadline
+            )
+        except PoolTimeout:
+            self._pool.terminate()
+            self._pool = None
+            raise TimeoutError(f"planning took over {self.hard_deadline:.0f}s; abandoned") from None
         return result
+
+    @property
+    def hard_deadline(self) -> float:
+        return 3 * self.time_limit + 60
 
     def _consume(self, pod: PodRecord, node: str) -> None:
         plan = self.current

@@ -24,6 +24,7 @@ class Settings:
     plan_settle: float = 0.5
     plan_max_age: float = 300.0
     plan_process: bool = True  # solve in a separate process (keeps the GIL free for requests)
+    plan_memory_mib: int = 4096  # address-space cap of that process (0: none)
     reserve: bool = True  # filter keeps capacity the plan holds for other pending groups
     max_body_bytes: int = DEFAULT_MAX_BODY
     tls_cert: Path | None = None
