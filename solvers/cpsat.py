@@ -1,17 +1,25 @@
 """CP-SAT backend (OR-Tools): exact, covers the whole IR, lexicographic levels with honest bounds.
 
-Two formulations (``formulation`` parameter, default ``auto``):
+Three formulations (``formulation`` parameter, default ``auto``, tried in this order):
 
 - ``arcflow`` — pure packing (capacity, counts, eligibility per bin class, objective over
   placed / bins_used / cost) with one resource: Valério de Carvalho's arc-flow graph per class
   of identical bins, whose LP bound equals the pattern (cutting-stock) bound.
+- ``pool`` — node pools (classes of identical bins) with ``placed`` and ``bins_used`` levels,
+  when the start plan places every item: configurations by column generation, see ``cpsat_pool``.
 - ``per_bin`` — everything else: one integer count per (group, eligible bin), see ``cpsat_model``.
 
-Levels are solved in order, highest first; each level's optimum (or best found value, when time
-runs out) is fixed before the next, and the time limit is shared. A ``placed`` level over several
-priorities is solved tier by tier (highest priority first) and reported as Σ tier_weight·count.
-The first plan comes from the greedy backend (or first-fit-decreasing), completed by CP-SAT with
-the counts fixed, so a verified plan exists early even on large clusters.
+The time limit runs from the start of ``compile`` and covers every level. Levels are solved in
+order, highest first; each level's optimum (or best found value, when time runs out) is fixed
+before the next. A ``placed`` level over several priorities is solved tier by tier (highest
+priority first) and reported as Σ tier_weight·count.
+
+The start plan comes from the greedy backend (progressive filling when the first level maximises
+``fairness``; first-fit-decreasing when greedy fails), permuted inside each class of identical
+bins to satisfy the symmetry breaking and completed by CP-SAT with the counts fixed. It is the
+incumbent: a level CP-SAT does not improve keeps the start's value, a level the start already
+reaches at its best possible value is not solved at all, and when CP-SAT finds nothing in time
+the start plan itself is returned. So cpsat is never worse than its start on any level.
 """
 
 from __future__ import annotations
@@ -45,6 +53,9 @@ Key = tuple[str, str]
 HINT_SHARE = 0.5  # at most this share of the time limit completes the starting plan
 LEVEL_SHARE = 0.6  # a level that is not the last may use this share of the time left
 FORMULATIONS = ("auto", "per_bin", "arcflow", "pool")
+RELAXATION_SHARE = 0.25  # of the time left: column generation for a relaxation's bound
+RELAXATION_SECONDS = 30.0  # the same without a time limit
+DECODE_SECONDS_PER_BIN = 1.5e-4  # time kept back from the limit for decoding and verifying
 
 
 @dataclass
@@ -71,6 +82,7 @@ class Index:
     notes: dict[str, Any] = field(default_factory=dict)
     started: float = 0.0  # perf_counter() when compile began: the time limit starts there
     start: HintCounts | None = None  # the starting plan (greedy, FFD or the caller's hint)
+    relaxed: Any = None  # PoolModel of a relaxation, for a bins_used bound (per_bin only)
 
 
 class _Progress:
@@ -111,7 +123,7 @@ class CpSatBackend(Backend):
     exact: ClassVar[bool] = True
     requires: ClassVar[tuple[str, ...]] = ("ortools",)
     parameters: ClassVar[Mapping[str, str]] = {
-        "formulation": "auto (default) | per_bin | arcflow: the model to build",
+        "formulation": "auto (default) | per_bin | arcflow | pool: the model to build",
         "start": "greedy (default) | ffd | none: where the starting plan comes from",
         "log": "true: print CP-SAT's search log to stderr",
         "linearization_level": "CP-SAT linearization_level (0-2; default 1, 2 for arcflow)",
@@ -132,7 +144,7 @@ class CpSatBackend(Backend):
         start_plan = _hint_counts(problem, options)
         notes: dict[str, Any] = {}
         reason = arcflow_applies(problem)
-        pool_reason = pool_applies(problem, start_plan)
+        pool_reason = pool_applies(problem, start_plan if _trusted(start_plan) else None)
         if wanted == "arcflow" and reason is not None:
             raise PlacerError(f"the arcflow formulation does not apply: {reason}")
         if wanted == "pool" and pool_reason is not None:
@@ -162,6 +174,8 @@ class CpSatBackend(Backend):
         notes["formulation"] = formulation
         sublevels = _sublevels(problem, model)
         index = Index(formulation, sublevels, model, notes, started, start_plan)
+        if formulation == "per_bin" and _trusted(start_plan):
+            index.relaxed = _relaxed_pool(problem, start_plan)
         return Compiled(problem, model.model, index)
 
     # ------------------------------------------------------------------ run
@@ -169,7 +183,11 @@ class CpSatBackend(Backend):
     def run(self, compiled: Compiled[Any], options: Options) -> RawResult:
         index: Index = compiled.index
         limit = options.time_limit
-        deadline = index.started + limit if limit is not None else math.inf
+        # Decoding and verifying the plan take time too: stop a little early on big clusters.
+        deadline = math.inf
+        if limit is not None:
+            bins = len(compiled.problem.bins)
+            deadline = index.started + limit - min(0.1 * limit, DECODE_SECONDS_PER_BIN * bins)
         if index.formulation == "pool":
             return _run_pool(compiled.problem, index, options, deadline)
         return _Levels(compiled.problem, index, options, deadline).run()
@@ -273,11 +291,35 @@ class _Levels:
             total += coef * (domain[0] if coef > 0 else domain[len(domain) - 1])
         return total
 
+    def _relaxed_bound(self, k: int) -> float | None:
+        """A bound for sublevel k from the relaxed pool model (bins_used levels only)."""
+        if self.relaxed_bound is None:
+            return None
+        level = self.problem.objective[self.index.sublevels[k].level]
+        if set(level) != {"bins_used"}:
+            return None
+        return level["bins_used"] * self.relaxed_bound
+
+    def _bound_by_relaxation(self) -> None:
+        """Column generation on the pool model of a relaxation (constraints the pool model
+        cannot express dropped): its bound on bins_used holds for the real problem too, given
+        that every item is placed, which the start plan shows is the best placed value."""
+        relaxed = self.index.relaxed
+        if relaxed is None:
+            return
+        left = self._left()
+        share = RELAXATION_SHARE * left if math.isfinite(left) else RELAXATION_SECONDS
+        bound, info = relaxed.generate(time.perf_counter() + share, self.options.threads or 1)
+        scale = relaxed.cost_scale
+        self.relaxed_bound = math.ceil(bound * scale - 1e-6) / scale
+        self.info["relaxation"] = {"bound": self.relaxed_bound, **info}
+
     def run(self) -> RawResult:
         from ortools.sat.python import cp_model
 
         problem, index, options, cp = self.problem, self.index, self.options, self.cp
         info = self.info
+        self.relaxed_bound: float | None = None
         start_counts: dict[Key, int] | None = None
         incumbent: list[int] | None = None
         if index.start is not None:
@@ -287,6 +329,7 @@ class _Levels:
             if incumbent is not None:
                 info["first_plan_s"] = round(time.perf_counter() - index.started, 4)
             info["hint"] = {"source": index.start.source, "completed": incumbent is not None}
+        self._bound_by_relaxation()
 
         results: list[LevelResult] = []
         fixed: list[float] = []
@@ -344,6 +387,10 @@ class _Levels:
             raw_bound = solver.best_objective_bound
             level_bound = objective.level_value(raw_bound) if math.isfinite(raw_bound) else None
             value = objective.level_value(value_int)
+            extra = self._relaxed_bound(k)
+            if extra is not None and not proven:
+                level_bound = extra if level_bound is None else max(level_bound, extra)
+                proven = value <= level_bound + 1e-9
             results.append(LevelResult(proven, level_bound if not proven else value, value))
             fixed.append(value)
             fixed_bounds.append(level_bound)
@@ -377,6 +424,32 @@ class _Levels:
             bound=bound,
             info=info,
         )
+
+
+def _relaxed_pool(problem: Problem, start: Mapping[Key, int]) -> Any:
+    """The pool model of the problem without the constraints it cannot express (a relaxation),
+    or None when even that does not apply."""
+    from engine.ir import AntiAffinity, Gang, Quota
+
+    from .cpsat_pool import PoolModel, pool_applies
+
+    kept = tuple(
+        c
+        for c in problem.constraints
+        if isinstance(c, Gang | Quota)
+        or (
+            isinstance(c, AntiAffinity)
+            and c.target is None
+            and not c.soft
+            and all(len(b) == 1 for b in problem.domains(c.topology).values())
+        )
+    )
+    if len(kept) == len(problem.constraints):
+        return None  # nothing dropped: pool_applies already refused this problem
+    relaxed = problem.model_copy(update={"constraints": kept})
+    if pool_applies(relaxed, start) is not None:
+        return None
+    return PoolModel(relaxed, start)
 
 
 def _trusted(start: HintCounts | None) -> bool:

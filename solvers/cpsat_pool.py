@@ -59,13 +59,15 @@ COST_DECIMALS = 6
 def pool_applies(problem: Problem, start: Mapping[Key, int] | None) -> str | None:
     """Why the pool formulation cannot be used (None when it can)."""
     if start is None:
-        return "no start plan"
+        return "no start plan that respects every rule (greedy or a given plan)"
     levels = [set(level) for level in problem.objective]
     if not any("bins_used" in level for level in levels):
         return "the objective does not minimise bins_used"
     for level in problem.objective:
         if set(level) not in ({"placed"}, {"bins_used"}) or any(w <= 0 for w in level.values()):
             return "objective levels other than placed or bins_used"
+    if "placed" not in problem.objective[0]:
+        return "bins_used comes before placed"  # the pool model places every item first
     if problem.traffic or problem.delays:
         return "traffic or delays"
     if any(g.placed for g in problem.items):

@@ -330,3 +330,19 @@ def test_fairness_first_keeps_the_start_plan_when_time_is_short() -> None:
     assert quick.info["hint"]["source"] == "fair_fill"
     assert quick.objective[0] >= greedy.objective[0]
     assert quick.objective[0] > 0
+
+
+def test_relaxed_pool_bound_for_per_bin_problems() -> None:
+    # Zone spread keeps this on the per-bin model; the pool model of the problem without the
+    # spread still bounds bins_used (4 items of 2 cpu need 2 bins of 4 cpu), proving the plan.
+    rule = {"kind": "spread", "selector": {"app": "a"}, "topology": ZONE}
+    p = problem(
+        bins(4, cpu="4", zones=2),
+        [group("a", 4, cpu="2")],
+        constraints=[rule],
+        objective=["placed", "bins_used"],
+    )
+    plan = run(p)
+    assert plan.info["formulation"] == "per_bin"
+    assert plan.info["relaxation"]["bound"] == 2.0
+    assert plan.objective == (4.0, 2.0) and plan.bound == (4.0, 2.0)
