@@ -15,8 +15,9 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Hashable
-from dataclasses import replace
 from typing import Any, ClassVar
+
+import pulp
 
 from engine.errors import PlacerError
 from engine.ir import Problem
@@ -24,7 +25,7 @@ from engine.solution import Progress, Solution, Status
 
 from .base import ALL_FEATURES, Backend, Compiled, Options, RawResult
 from .milp_model import Key, MilpModel, build
-from .milp_run import RunSettings, StageResult, run_stage
+from .milp_run import RunSettings, StageResult, Stages
 
 SOLVERS = ("highs", "cbc")
 # slack when fixing a level at its value: the solver's own feasibility tolerance (1e-7) stays the
@@ -118,9 +119,10 @@ class MilpBackend(Backend):
         def remaining() -> float | None:
             return None if deadline is None else max(0.0, deadline - time.monotonic())
 
+        stages = Stages(model.lp, settings)
         start = None
         if options.params.get("warm_start", True):
-            start = self._warm_start(model, options, settings, remaining)
+            start = self._warm_start(model, stages, options, remaining)
         values: dict[str, float] | None = start
         objective: list[float] = []
         bounds: list[float | None] = []
@@ -134,8 +136,7 @@ class MilpBackend(Backend):
                 expr = stage.copy()
                 constant = float(expr.constant)
                 expr.constant = 0
-                model.lp.setObjective(expr)
-                result = run_stage(model.lp, replace(settings, time_limit=remaining()), values)
+                result = stages.solve(expr, remaining(), values)
                 stages_log.append(
                     {"level": level.index, "stage": s, "outcome": result.outcome, **result.info}
                 )
@@ -149,7 +150,7 @@ class MilpBackend(Backend):
                 values = result.values
                 assert result.value is not None
                 tol = FIX_TOL * max(1.0, abs(result.value))
-                model.lp += expr <= result.value + tol, f"fix_level{level.index}_stage{s}"
+                stages.fix(expr, result.value + tol, f"fix_level{level.index}_stage{s}")
                 if result.outcome != "optimal":
                     level_proved = False
                 if len(level.stages) == 1 and result.bound is not None:
@@ -178,23 +179,23 @@ class MilpBackend(Backend):
         return RawResult(status, counts, tuple(objective), tuple(bounds), info)
 
     def _warm_start(
-        self,
-        model: MilpModel,
-        options: Options,
-        settings: RunSettings,
-        remaining: Any,
+        self, model: MilpModel, stages: Stages, options: Options, remaining: Any
     ) -> dict[str, float] | None:
         """A complete feasible start: candidate counts (hint, greedy plan, first-fit decreasing),
         with every auxiliary variable filled in by a solve with the counts fixed."""
         budget = None if options.time_limit is None else START_SHARE * options.time_limit
+        objective = model.levels[0].stages[0].copy() if model.levels else None
+        if objective is not None:
+            objective.constant = 0
         for counts in self._start_candidates(model.problem, options, budget):
             left = remaining()
             limit = budget if left is None else min(left, budget or left)
             if limit is not None and limit <= 0:
                 return None
-            completed = _complete(
-                model, model.canonical(counts), replace(settings, time_limit=limit)
-            )
+            fixed = _as_fixed_counts(model, model.canonical(counts))
+            if fixed is None:
+                continue
+            completed = stages.complete(fixed, objective or pulp.LpAffineExpression(), limit)
             if completed is not None:
                 return completed
         return None
@@ -254,32 +255,18 @@ def _value(expr: Any, values: dict[str, float]) -> float:
 
 
 def _assign(model: MilpModel, values: dict[str, float]) -> None:
-    for v in model.lp.variables():
+    for v in model.variables:
         v.varValue = values.get(v.name, 0.0)
 
 
-def _complete(
-    model: MilpModel, counts: dict[Key, int], settings: RunSettings
-) -> dict[str, float] | None:
-    """Fix the counts, solve for everything else; None when the counts break a hard constraint."""
-    saved = {}
+def _as_fixed_counts(model: MilpModel, counts: dict[Key, int]) -> dict[pulp.LpVariable, int] | None:
+    """Every count variable with its value in ``counts`` (None when a count is out of range)."""
+    if any(n > 0 and key not in model.x for key, n in counts.items()):
+        return None
+    fixed = {}
     for key, var in model.x.items():
         n = counts.get(key, 0)
         if not (var.lowBound or 0) <= n <= (var.upBound if var.upBound is not None else math.inf):
             return None
-        saved[key] = (var.lowBound, var.upBound)
-        var.lowBound = var.upBound = n
-    if any(n > 0 and key not in model.x for key, n in counts.items()):
-        for key, (lo, ub) in saved.items():
-            model.x[key].lowBound, model.x[key].upBound = lo, ub
-        return None
-    try:
-        expr = model.levels[0].stages[0].copy() if model.levels else None
-        if expr is not None:
-            expr.constant = 0
-            model.lp.setObjective(expr)
-        result = run_stage(model.lp, replace(settings, solver="highs", gap=1.0), None)
-    finally:
-        for key, (lo, ub) in saved.items():
-            model.x[key].lowBound, model.x[key].upBound = lo, ub
-    return result.values if result.outcome in ("optimal", "feasible") else None
+        fixed[var] = n
+    return fixed

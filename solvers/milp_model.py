@@ -78,6 +78,8 @@ class MilpModel:
     info: dict[str, Any] = field(default_factory=dict)
     infeasible: list[str] = field(default_factory=list)  # rows false before any solve
     symmetric: list[list[str]] = field(default_factory=list)  # bins used in order (y_a >= y_b)
+    variables: list[pulp.LpVariable] = field(default_factory=list)  # every one (lp.variables()
+    # walks every row each call, so it is taken once)
 
     def canonical(self, counts: dict[Key, int]) -> dict[Key, int]:
         """The same plan with used bins first within each interchangeable class (so that a warm
@@ -123,6 +125,7 @@ class _Builder:
         self.uses_soft = any("soft" in lvl and lvl["soft"] != 0 for lvl in problem.objective)
         self._n = 0
         self._names: set[str] = set()
+        self.created: list[pulp.LpVariable] = []
         self.infeasible: list[str] = []  # constraints false whatever the plan
         self.used: dict[str, pulp.LpVariable] = {}  # bin -> "holds something" (bins_used only)
         self._present: dict[Key, pulp.LpVariable] = {}
@@ -138,7 +141,9 @@ class _Builder:
         if name in self._names:
             name = self.fresh(name)
         self._names.add(name)
-        return self.lp.add_variable(name, low, up, cat)
+        var = self.lp.add_variable(name, low, up, cat)
+        self.created.append(var)
+        return var
 
     def fresh(self, *parts: object) -> str:
         self._n += 1
@@ -180,13 +185,14 @@ class _Builder:
             elif sum(self.ub.get((g.name, b), 0) for b in self.p.eligible(g.name)) > g.count:
                 self.add(total <= g.count, "count", g.name)
 
-    def mention_every_count(self) -> None:
-        """Put counts no row mentions into one redundant row: MPS lists a variable only under the
-        rows that use it, and CBC rejects bounds of a variable that is listed nowhere."""
+    def mention_every_variable(self) -> None:
+        """Put variables no row mentions into one redundant row: PuLP hands a solver only the
+        variables its rows (or the objective) use, and MPS lists a variable only under its rows
+        (CBC rejects bounds of a variable listed nowhere). Every variable here is bounded."""
         used = {v.name for c in self.lp.constraints() for v in c}
-        lonely = [v for v in self.x.values() if v.name not in used]
+        lonely = [v for v in self.created if v.name not in used]
         if lonely:
-            self.add(pulp.lpSum(lonely) <= sum(v.upBound for v in lonely), "counts_listed")
+            self.add(pulp.lpSum(lonely) <= sum(v.upBound or 0 for v in lonely), "listed")
 
     def present(self, key: Key) -> pulp.LpVariable:
         """Binary: 1 when at least one item of the group is on the bin (x <= ub * o, o <= x)."""
@@ -600,7 +606,9 @@ def build(problem: Problem) -> MilpModel:
                 for tier in tiers
             ]
         levels.append(Level(index, level, stages, expr, maximised))
-    bld.mention_every_count()
-    info = {"variables": len(bld.lp.variables()), "constraints": bld.lp.numConstraints()}
+    bld.mention_every_variable()
+    info = {"variables": bld.lp.numVariables(), "constraints": bld.lp.numConstraints()}
     classes = bld.interchangeable() if bld.used else []
-    return MilpModel(problem, bld.lp, bld.x, bld.ub, levels, info, bld.infeasible, classes)
+    return MilpModel(
+        problem, bld.lp, bld.x, bld.ub, levels, info, bld.infeasible, classes, bld.lp.variables()
+    )

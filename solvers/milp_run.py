@@ -18,12 +18,14 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pulp
 
 from engine.errors import BackendUnavailable
@@ -89,44 +91,82 @@ def cbc_path(explicit: str | None = None) -> str:
     )
 
 
-def run_stage(
-    lp: pulp.LpProblem,
-    settings: RunSettings,
-    start: dict[str, float] | None,
-) -> StageResult:
-    """Minimise ``lp``'s objective (which has no constant term) once; values are also written
-    into the PuLP variables."""
-    if settings.time_limit is not None and settings.time_limit <= 0:
-        return StageResult("none", info={"stopped": "no time left"})
-    if not lp.variables():
-        constant = float(lp.objective.constant) if lp.objective is not None else 0.0
-        return StageResult("optimal", constant, constant, {})
-    if settings.solver == "cbc":
-        return _run_cbc(lp, settings, start)
-    return _run_highs(lp, settings, start)
+class Stages:
+    """Runs the stages of one model. HiGHS keeps one model in memory (built once through PuLP's
+    HiGHS API, then changed in place: objective, fixing rows, bounds), because moving a large
+    model from PuLP to HiGHS costs seconds each time; CBC gets a fresh MPS file per stage."""
+
+    def __init__(self, lp: pulp.LpProblem, settings: RunSettings) -> None:
+        self.lp = lp
+        self.settings = settings
+        self._highs: HighsSession | None = None
+
+    def highs(self) -> HighsSession:
+        if self._highs is None:
+            self._highs = HighsSession(self.lp, self.settings)
+        return self._highs
+
+    def solve(
+        self,
+        expr: pulp.LpAffineExpression,
+        time_limit: float | None,
+        start: dict[str, float] | None,
+        gap: float | None = None,
+        solver: str | None = None,
+    ) -> StageResult:
+        """Minimise ``expr`` (no constant term) under every row so far."""
+        if time_limit is not None and time_limit <= 0:
+            return StageResult("none", info={"stopped": "no time left"})
+        if not self.lp.numVariables():
+            return StageResult("optimal", 0.0, 0.0, {})
+        settings = replace(
+            self.settings,
+            time_limit=time_limit,
+            gap=self.settings.gap if gap is None else gap,
+        )
+        if (solver or settings.solver) == "cbc":
+            objective = expr.copy()
+            if not objective.keys():  # else PuLP's MPS writer adds a dummy variable for good
+                objective = pulp.LpAffineExpression([(self.lp.variables()[0], 0.0)])
+            self.lp.setObjective(objective)
+            return _run_cbc(self.lp, settings, start)
+        session = self.highs()
+        session.objective(expr)
+        return session.solve(settings, start)
+
+    def fix(self, expr: pulp.LpAffineExpression, upper: float, name: str) -> None:
+        """Add ``expr <= upper`` for every later stage."""
+        if not expr.keys():
+            return  # a level without variables: nothing to hold (and an empty row upsets CBC)
+        self.lp += expr <= upper, name
+        if self._highs is not None:
+            self._highs.add_upper(expr, upper)
+
+    def complete(
+        self,
+        counts: dict[pulp.LpVariable, int],
+        expr: pulp.LpAffineExpression,
+        time_limit: float | None,
+    ) -> dict[str, float] | None:
+        """Values of every variable for these fixed counts (None: they break a hard row)."""
+        session = self.highs()
+        for var, n in counts.items():
+            session.bounds(var, n, n)
+        try:
+            session.objective(expr)
+            settings = replace(self.settings, time_limit=time_limit, gap=1.0)
+            result = session.solve(settings, None)
+        finally:
+            for var in counts:
+                session.bounds(var, var.lowBound, var.upBound)
+        return result.values if result.outcome in ("optimal", "feasible") else None
 
 
-# ---------------------------------------------------------------------------- HiGHS
-
-
-def _highs_solver_class() -> type:
+def _highs_builder_class() -> type:
     import highspy
 
-    class Stage(pulp.HiGHS):
-        """PuLP's HiGHS API plus a warm start, an outside time limit and honest decoding."""
-
-        def __init__(self, settings: RunSettings, start: dict[str, float] | None) -> None:
-            super().__init__(
-                msg=False,
-                timeLimit=settings.time_limit,
-                threads=settings.threads,
-                gapRel=settings.gap,
-                gapAbs=1e-9,
-                random_seed=settings.seed,
-            )
-            self.start = start
-            self.result = StageResult("none")
-            self.settings = settings
+    class Builder(pulp.HiGHS):
+        """PuLP's HiGHS API, used to create and fill the HiGHS model (quietly)."""
 
         def createAndConfigureSolver(self, lp: pulp.LpProblem) -> None:
             # HiGHS fixes its thread pool at first use; a new thread count needs a fresh pool
@@ -134,93 +174,142 @@ def _highs_solver_class() -> type:
             with _quiet_stdout():  # HiGHS prints a banner on stdout when created
                 super().createAndConfigureSolver(lp)
 
-        def callSolver(self, lp: pulp.LpProblem) -> None:
-            h = lp.solverModel
-            if self.start:
-                variables = lp.variables()
-                solution = highspy.HighsSolution()
-                solution.col_value = [float(self.start.get(v.name, 0.0)) for v in variables]
-                solution.value_valid = True
-                h.setSolution(solution)
-            limit = self.settings.time_limit
-            timer = threading.Timer(limit + GRACE_S, h.cancelSolve) if limit is not None else None
-            if timer is not None:
-                timer.daemon = True
-                timer.start()
-            try:
-                h.run()
-                if self.start:
-                    self._repair_stale_solution(h)
-            finally:
-                if timer is not None:
-                    timer.cancel()
+    return Builder
 
-        def _repair_stale_solution(self, h: Any) -> None:
-            """HiGHS 1.16 can report the optimum yet hand back the warm start's continuous values
-            (seen when the start's integers were already optimal). Then re-solve with the
-            integers fixed, so the values match the objective the solver proved."""
-            info = h.getInfo()
-            if info.primal_solution_status != 2:
-                return
-            model = h.getLp()
-            values = list(h.getSolution().col_value)
-            costs = list(model.col_cost_)
-            recomputed = sum(c * v for c, v in zip(costs, values, strict=True))
-            reported = info.objective_function_value
-            if abs(recomputed - reported) <= GAP_TOL * max(1.0, abs(reported)):
-                return
-            integer = highspy.HighsVarType.kInteger
-            kinds = list(model.integrality_) or [None] * len(values)
-            for j, kind in enumerate(kinds):
-                if kind == integer:
-                    fixed = float(round(values[j]))
-                    h.changeColBounds(j, fixed, fixed)
+
+class HighsSession:
+    """One in-memory HiGHS model with a warm start, an outside time limit and honest decoding."""
+
+    def __init__(self, lp: pulp.LpProblem, settings: RunSettings) -> None:
+        import highspy
+
+        self.hs = highspy
+        lp.setObjective(pulp.LpAffineExpression())
+        builder = _highs_builder_class()(
+            msg=False, threads=settings.threads, gapAbs=1e-9, random_seed=settings.seed
+        )
+        builder.createAndConfigureSolver(lp)
+        builder.buildSolverModel(lp)  # sets v.index for every variable
+        self.h = lp.solverModel
+        self.variables = list(lp.variables())
+        self.threads = settings.threads
+
+    def objective(self, expr: pulp.LpAffineExpression) -> None:
+        costs = np.zeros(len(self.variables))
+        for v, c in expr.items():
+            costs[v.index] += c
+        self.h.changeColsCost(len(costs), np.arange(len(costs), dtype=np.int32), costs)
+
+    def add_upper(self, expr: pulp.LpAffineExpression, upper: float) -> None:
+        index = np.array([v.index for v in expr], dtype=np.int32)
+        value = np.array([c for c in expr.values()], dtype=np.float64)
+        self.h.addRow(-self.hs.kHighsInf, upper - float(expr.constant), len(index), index, value)
+
+    def bounds(self, var: pulp.LpVariable, low: float | None, up: float | None) -> None:
+        inf = self.hs.kHighsInf
+        self.h.changeColBounds(
+            var.index, -inf if low is None else float(low), inf if up is None else float(up)
+        )
+
+    def solve(self, settings: RunSettings, start: dict[str, float] | None) -> StageResult:
+        h, hs = self.h, self.hs
+        hs.Highs.resetGlobalScheduler(True)  # another solve in this process may have changed it
+        if self.threads is not None:
+            h.setOptionValue("threads", int(self.threads))
+        h.setOptionValue("mip_rel_gap", float(settings.gap))
+        h.setOptionValue("random_seed", int(settings.seed))
+        limit = settings.time_limit
+        h.setOptionValue("time_limit", float(limit) if limit is not None else hs.kHighsInf)
+        if start:
+            solution = hs.HighsSolution()
+            solution.col_value = [float(start.get(v.name, 0.0)) for v in self.variables]
+            solution.value_valid = True
+            h.setSolution(solution)
+        timer = threading.Timer(limit + GRACE_S, h.cancelSolve) if limit is not None else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
+        try:
             h.run()
+        finally:
+            if timer is not None:
+                timer.cancel()
+        result = self._decode(settings)
+        if start and result.values is not None and self._stale(result):
+            result.values = self._values_for_fixed_integers(result.values)
+        return result
 
-        def findSolutionValues(self, lp: pulp.LpProblem) -> tuple[int, int]:
-            h = lp.solverModel
-            status = h.getModelStatus()
-            info = h.getInfo()
-            ms = highspy.HighsModelStatus
-            has_plan = info.primal_solution_status == 2  # kSolutionStatusFeasible
-            value = float(info.objective_function_value) if has_plan else None
-            bound = float(info.mip_dual_bound)
-            bound_or_none = bound if math.isfinite(bound) else None
-            native = {
-                "highs_status": h.modelStatusToString(status),
-                "mip_gap": info.mip_gap,
-                "mip_dual_bound": bound,
-            }
-            if status in (ms.kInfeasible, ms.kUnboundedOrInfeasible):
-                # every variable of the model is bounded, so "unbounded or infeasible" is infeasible
-                self.result = StageResult("infeasible", info=native)
-                return pulp.LpStatusInfeasible, pulp.LpSolutionInfeasible
-            if not has_plan or value is None:
-                self.result = StageResult("none", bound=bound_or_none, info=native)
-                return pulp.LpStatusNotSolved, pulp.LpSolutionNoSolutionFound
-            # kOptimal alone is not a proof when a gap was allowed; without a finite bound (a
-            # model solved outright) HiGHS's kOptimal is the proof, as the gap asked is zero
-            proved = status == ms.kOptimal and (
-                closed(value, bound) if bound_or_none is not None else self.settings.gap == 0
-            )
-            if status == ms.kOptimal and bound_or_none is None:
-                bound_or_none = value  # a pure LP: the optimum is its own bound
-            solution = h.getSolution()
-            values = {v.name: float(solution.col_value[v.index]) for v in lp.variables()}
-            for v in lp.variables():
-                v.varValue = values[v.name]
-            self.result = StageResult(
-                "optimal" if proved else "feasible",
-                value,
-                value if proved else bound_or_none,
-                values,
-                native,
-            )
-            if proved:
-                return pulp.LpStatusOptimal, pulp.LpSolutionOptimal
-            return pulp.LpStatusOptimal, pulp.LpSolutionIntegerFeasible
+    def _stale(self, result: StageResult) -> bool:
+        """HiGHS 1.16 can report the optimum yet hand back the warm start's continuous values
+        (seen when the start's integers were already optimal): the values then miss the
+        objective value it reports."""
+        assert result.values is not None and result.value is not None
+        model = self.h.getLp()
+        column = np.array([result.values[v.name] for v in self.variables])
+        recomputed = float(np.dot(np.array(model.col_cost_), column))
+        return abs(recomputed - result.value) > GAP_TOL * max(1.0, abs(result.value))
 
-    return Stage
+    def _values_for_fixed_integers(self, values: dict[str, float]) -> dict[str, float]:
+        """Re-solve with every integer fixed at its value, for matching continuous values (the
+        status and bound of the stage stay those of the real solve)."""
+        h = self.h
+        model = h.getLp()
+        low, up = list(model.col_lower_), list(model.col_upper_)
+        kinds = list(model.integrality_)
+        integer = [j for j, k in enumerate(kinds) if k == self.hs.HighsVarType.kInteger]
+        for j in integer:
+            fixed = float(round(values[self.variables[j].name]))
+            h.changeColBounds(j, fixed, fixed)
+        try:
+            h.setOptionValue("time_limit", self.hs.kHighsInf)
+            h.run()
+            if h.getInfo().primal_solution_status == 2:
+                column = list(h.getSolution().col_value)
+                values = {v.name: float(column[v.index]) for v in self.variables}
+                for v in self.variables:
+                    v.varValue = values[v.name]
+        finally:
+            for j in integer:
+                h.changeColBounds(j, float(low[j]), float(up[j]))
+        return values
+
+    def _decode(self, settings: RunSettings) -> StageResult:
+        h = self.h
+        ms = self.hs.HighsModelStatus
+        status = h.getModelStatus()
+        info = h.getInfo()
+        has_plan = info.primal_solution_status == 2  # kSolutionStatusFeasible
+        bound = float(info.mip_dual_bound)
+        bound_or_none = bound if math.isfinite(bound) else None
+        native = {
+            "highs_status": h.modelStatusToString(status),
+            "mip_gap": info.mip_gap,
+            "mip_dual_bound": bound,
+        }
+        if status in (ms.kInfeasible, ms.kUnboundedOrInfeasible):
+            # every variable of the model is bounded, so "unbounded or infeasible" is infeasible
+            return StageResult("infeasible", info=native)
+        if not has_plan:
+            return StageResult("none", bound=bound_or_none, info=native)
+        value = float(info.objective_function_value)
+        # kOptimal alone is not a proof when a gap was allowed; without a finite bound (a model
+        # solved outright) HiGHS's kOptimal is the proof, as the gap asked is zero
+        proved = status == ms.kOptimal and (
+            closed(value, bound) if bound_or_none is not None else settings.gap == 0
+        )
+        if status == ms.kOptimal and bound_or_none is None:
+            bound_or_none = value
+        column = list(h.getSolution().col_value)  # one copy: each access copies the whole vector
+        values = {}
+        for v in self.variables:
+            v.varValue = values[v.name] = float(column[v.index])
+        return StageResult(
+            "optimal" if proved else "feasible",
+            value,
+            value if proved else bound_or_none,
+            values,
+            native,
+        )
 
 
 @contextlib.contextmanager
@@ -237,15 +326,6 @@ def _quiet_stdout() -> Iterator[None]:
         os.close(saved)
 
 
-def _run_highs(
-    lp: pulp.LpProblem, settings: RunSettings, start: dict[str, float] | None
-) -> StageResult:
-    solver = _highs_solver_class()(settings, start)
-    solver.actualSolve(lp)
-    result: StageResult = solver.result
-    return result
-
-
 # ---------------------------------------------------------------------------- CBC
 
 _RESULT = re.compile(r"^Result - (.+)$", re.M)
@@ -258,6 +338,7 @@ def _run_cbc(
     lp: pulp.LpProblem, settings: RunSettings, start: dict[str, float] | None
 ) -> StageResult:
     path = cbc_path(settings.cbc_path)
+    began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="placer-cbc-") as tmp:
         mps, sol, mst = (str(Path(tmp) / n) for n in ("model.mps", "model.sol", "start.mst"))
         variables, var_names, con_names, _ = lp.writeMPS(mps, rename=1)
@@ -265,14 +346,18 @@ def _run_cbc(
         if start:
             _write_cbc_start(mst, var_names, start)
             args += ["-mips", mst]
-        if settings.time_limit is not None:
-            args += ["-sec", f"{settings.time_limit:.3f}"]
+        limit = settings.time_limit
+        if limit is not None:  # writing the model took time from the same budget
+            limit -= time.monotonic() - began
+            if limit <= 0:
+                return StageResult("none", info={"stopped": "no time left after writing the model"})
+            args += ["-sec", f"{limit:.3f}"]
         if settings.threads:
             args += ["-threads", str(settings.threads)]
         args += ["-randomCbcSeed", str(max(1, settings.seed)), "-allowableGap", "1e-9"]
         args += ["-ratioGap", str(settings.gap)]
         args += ["-solve", "-printingOptions", "all", "-solution", sol]
-        timeout = settings.time_limit + GRACE_S if settings.time_limit is not None else None
+        timeout = limit + GRACE_S if limit is not None else None
         native: dict[str, Any] = {"cbc": path}
         try:
             run = subprocess.run(
