@@ -24,6 +24,7 @@ from engine.ir import Problem
 from engine.solution import Progress, Solution, Status
 
 from .base import ALL_FEATURES, Backend, Compiled, Options, RawResult
+from .milp_arcflow import ArcFlowModel, arcflow_applies, build_arcflow
 from .milp_model import Key, MilpModel, build
 from .milp_run import RunSettings, StageResult, Stages
 
@@ -93,23 +94,31 @@ class MilpBackend(Backend):
         "gap": "relative MIP gap at which each level may stop (default 0: prove optimality)",
         "warm_start": "start from the greedy plan (default true)",
         "cbc_path": "path of a CBC binary to use instead of the detected one",
+        "formulation": "auto (default) | per_bin | arcflow (pure 1-D packing: arc-flow model)",
     }
     exports: ClassVar[frozenset[str]] = frozenset({"lp", "mps"})
 
     # ------------------------------------------------------------------ compile
 
-    def compile(self, problem: Problem, options: Options) -> Compiled[MilpModel]:
+    def compile(self, problem: Problem, options: Options) -> Compiled[MilpModel | ArcFlowModel]:
         settings = _settings(options)
         if settings.solver == "cbc":
             from .milp_run import cbc_path
 
             cbc_path(settings.cbc_path)  # fail now, clearly, when no CBC binary exists
-        return Compiled(problem, build(problem), index=settings)
+        wanted = str(options.params.get("formulation", "auto"))
+        if wanted not in ("auto", "per_bin", "arcflow"):
+            raise PlacerError(f"milp: formulation must be auto, per_bin or arcflow, not {wanted!r}")
+        reason = arcflow_applies(problem) if wanted != "per_bin" else "per_bin asked"
+        if wanted == "arcflow" and reason is not None:
+            raise PlacerError(f"milp: the arcflow formulation does not apply: {reason}")
+        model = build_arcflow(problem) if reason is None else build(problem)
+        return Compiled(problem, model, index=settings)
 
     # ------------------------------------------------------------------ run
 
     def run(self, compiled: Compiled[Any], options: Options) -> RawResult:
-        model: MilpModel = compiled.model
+        model: MilpModel | ArcFlowModel = compiled.model
         settings: RunSettings = compiled.index
         began = time.monotonic()
         if model.infeasible:  # e.g. a required group with no bin that could ever hold it
@@ -121,7 +130,7 @@ class MilpBackend(Backend):
 
         stages = Stages(model.lp, settings)
         start = None
-        if options.params.get("warm_start", True):
+        if options.params.get("warm_start", True) and isinstance(model, MilpModel):
             start = self._warm_start(model, stages, options, remaining)
         values: dict[str, float] | None = start
         objective: list[float] = []
@@ -254,9 +263,10 @@ def _value(expr: Any, values: dict[str, float]) -> float:
     return float(sum(c * values.get(v.name, 0.0) for v, c in expr.items()))
 
 
-def _assign(model: MilpModel, values: dict[str, float]) -> None:
-    for v in model.variables:
-        v.varValue = values.get(v.name, 0.0)
+def _assign(model: MilpModel | ArcFlowModel, values: dict[str, float]) -> None:
+    for v in model.variables:  # integers rounded: level values then match the verifier's exactly
+        value = values.get(v.name, 0.0)
+        v.varValue = round(value) if v.cat == pulp.LpInteger else value
 
 
 def _as_fixed_counts(model: MilpModel, counts: dict[Key, int]) -> dict[pulp.LpVariable, int] | None:

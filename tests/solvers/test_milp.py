@@ -100,7 +100,7 @@ def test_warm_start_is_capacity_feasible() -> None:
 def test_time_limited_run_is_feasible_with_open_bound(tmp_path: Path) -> None:
     """A CBC that never answers is killed from outside; the warm start is kept, not claimed optimal."""
     fake = tmp_path / "cbc"
-    fake.write_text("#!/bin/sh\nsleep 30\n")
+    fake.write_text("#!/bin/sh\nexec sleep 30\n")
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     p = problem(nodes(2), [item("web", 3)], objective=["placed", {"bins_used": 1}])
     sol = solve(p, "milp", time_limit=0.5, threads=1, solver="cbc", cbc_path=str(fake))
@@ -182,3 +182,65 @@ def test_colliding_names_stay_distinct() -> None:
     sol = solve(p, "milp", time_limit=10, threads=1)
     assert sol.status == Status.OPTIMAL
     assert sol.counts() == {("a-b", "n0"): 1, ("a_b", "n0"): 2}
+
+
+def _packing(sizes: list[int], capacity: int) -> Problem:
+    from collections import Counter
+
+    kinds = Counter(sizes)
+    return Problem.model_validate(
+        {
+            "name": "packing",
+            "bins": [{"name": f"b{k}", "capacity": {"r0": capacity}} for k in range(len(sizes))],
+            "items": [
+                {"name": f"i{w}", "count": n, "demand": {"r0": w}, "required": True}
+                for w, n in kinds.items()
+            ],
+            "objective": [{"bins_used": 1}],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("sizes", "capacity", "best"),
+    [
+        ([6, 5, 4, 3, 2], 10, 2),  # 6+4, 5+3+2
+        ([7, 7, 7, 3, 3, 3], 10, 3),
+        ([5, 5, 5, 5, 4, 4, 4, 4, 3, 3], 12, 4),  # 42 units: at least 4 bins
+        ([9, 8, 2, 2, 1], 10, 3),
+    ],
+)
+def test_arcflow_agrees_with_the_per_bin_model(sizes: list[int], capacity: int, best: int) -> None:
+    p = _packing(sizes, capacity)
+    arc = solve(p, "milp", time_limit=10, threads=1)
+    per_bin = solve(p, "milp", time_limit=10, threads=1, formulation="per_bin")
+    assert arc.info["formulation"] == "arcflow"
+    assert "formulation" not in per_bin.info
+    for sol in (arc, per_bin):
+        assert sol.status == Status.OPTIMAL and sol.verified
+        assert sol.objective == (best,)
+
+
+def test_arcflow_is_refused_where_it_does_not_apply() -> None:
+    with pytest.raises(PlacerError, match="arcflow"):
+        solve(problem(nodes(2), [item("web", 3)]), "milp", formulation="arcflow")
+
+
+@pytest.mark.parametrize(
+    ("folder", "name"),
+    [("falkenauer_u", "Falkenauer_u120_00"), ("falkenauer_t", "Falkenauer_t60_00")],
+)
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_falkenauer_optimum(shared_data: Path, folder: str, name: str, solver: str) -> None:
+    import csv
+
+    from engine.formats import read_bpplib
+
+    optima = {
+        r["instance"]: int(r["optimum"])
+        for r in csv.DictReader((shared_data / "bpp1d" / "optima.csv").open())
+    }
+    p = read_bpplib(shared_data / "bpp1d" / "instances" / folder / f"{name}.txt")
+    sol = solve(p, "milp", time_limit=60, threads=1, solver=solver)
+    assert sol.status == Status.OPTIMAL and sol.verified
+    assert sol.objective == (optima[name],)
