@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.ir import AntiAffinity, Gang, Problem, Quota
+from engine.ir import AntiAffinity, Gang, Problem, Quota, Spread
 from engine.solution import Progress
 
 from .cpsat_common import bin_classes, resource_divisors
@@ -47,6 +47,7 @@ IntArray = np.ndarray[Any, np.dtype[np.int64]]
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 
 COLUMN_SHARE = 0.6  # share of the time left that column generation may use
+REPAIR_STEPS = 200  # improving moves or swaps tried to balance spread domains
 DIVE_STEP_SECONDS = 0.1  # column generation per diving step (a few rounds, not convergence)
 DIVE_SHARE = 0.6  # share of the time then left that diving may use (the rest: CP-SAT master)
 PRICING_SECONDS = 2.0  # at most this long for one pricing knapsack
@@ -75,6 +76,12 @@ def pool_applies(problem: Problem, start: Mapping[Key, int] | None) -> str | Non
     for c in problem.constraints:
         if isinstance(c, Gang | Quota):
             continue  # totals are fixed at the full counts, which the start plan satisfies
+        if isinstance(c, Spread):
+            if c.soft or c.bins is not None:
+                return "soft spread, or spread restricted to some bins"
+            if any(len(bins) < 2 for bins in problem.domains(c.topology).values()):
+                return "spread over domains of a single bin"
+            continue  # pools are split per domain; the master counts items per domain
         if not isinstance(c, AntiAffinity) or c.target is not None or c.soft:
             return f"{c.kind} constraints"
         if any(len(bins) > 1 for bins in problem.domains(c.topology).values()):
@@ -90,7 +97,7 @@ def pool_applies(problem: Problem, start: Mapping[Key, int] | None) -> str | Non
 
 
 def _topologies(problem: Problem) -> list[str]:
-    return sorted({c.topology for c in problem.constraints if isinstance(c, AntiAffinity)})
+    return sorted({c.topology for c in problem.constraints if isinstance(c, AntiAffinity | Spread)})
 
 
 @dataclass
@@ -124,7 +131,19 @@ class PoolModel:
             dtype=np.int64,
         ).reshape(len(self.groups), len(resources))
         self.count = np.array([g.count for g in problem.items], dtype=np.int64)
-        rules = [c for c in problem.constraints if isinstance(c, AntiAffinity)]
+        # Per-bin caps: anti-affinity's max_per_domain (every domain is one bin), and for spread
+        # floor(N / domains) + max_skew (a bin lies in one domain, which holds at most
+        # min + max_skew <= N / domains + max_skew of the N selected items; max_skew alone when
+        # min is 0 for lack of domains). Every valid plan obeys them, so bounds stay valid.
+        caps: list[tuple[AntiAffinity | Spread, int]] = []
+        for c in problem.constraints:
+            if isinstance(c, AntiAffinity):
+                caps.append((c, c.max_per_domain))
+            elif isinstance(c, Spread):
+                n = sum(problem.item_by_name[g].count for g in problem.selected(c.selector))
+                domains = len(problem.domains(c.topology))
+                many = c.min_domains is None or domains >= c.min_domains
+                caps.append((c, (n // max(1, domains) if many else 0) + c.max_skew))
         self.pools: list[Pool] = []
         self.pool_of: dict[str, int] = {}
         for cls in bin_classes(problem, _topologies(problem)):
@@ -139,20 +158,24 @@ class PoolModel:
                     if d > 0:
                         upper[n] = min(upper[n], capacity[r] // d)
             pool_rules: list[tuple[IntArray, int]] = []
-            for c in rules:
+            for c, cap in caps:
                 if c.topology not in first.labels:
                     continue  # bins without the key are in no domain
                 chosen = np.array(
                     [self.group_index[g] for g in problem.selected(c.selector)], np.int64
                 )
                 if len(chosen) == 1:
-                    upper[chosen[0]] = min(upper[chosen[0]], c.max_per_domain)
+                    upper[chosen[0]] = min(upper[chosen[0]], cap)
                 elif len(chosen) > 1:
-                    pool_rules.append((chosen, c.max_per_domain))
+                    pool_rules.append((chosen, cap))
             for b in cls:
                 self.pool_of[b] = len(self.pools)
             self.pools.append(Pool(list(cls), first.cost, capacity, upper, pool_rules))
         self.cost_scale = _decimal_scale([p.cost for p in self.pools])
+        self.spreads = [self._spread_rule(c) for c in problem.constraints if isinstance(c, Spread)]
+        self.exact_groups = np.zeros(len(self.groups), bool)  # no surplus: spread counts them
+        for chosen, _, _, _ in self.spreads:
+            self.exact_groups[chosen] = True
         self.columns: list[tuple[int, IntArray]] = []
         self._lp: Any = None  # the HiGHS master, grown column by column
         self._lp_columns = 0
@@ -162,6 +185,32 @@ class PoolModel:
         self.room = self.sizes.copy()  # bins left per pool (the residual while diving)
         self._seen: dict[tuple[int, bytes], int] = {}
         self.start_columns = self._add_plan(self.start)
+
+    def _spread_rule(self, c: Spread) -> tuple[IntArray, int, list[str | None], bool]:
+        """(selected groups, max_skew, domain of each pool, whether min counts all domains)."""
+        chosen = np.array(
+            [self.group_index[g] for g in self.problem.selected(c.selector)], np.int64
+        )
+        domains = [self.problem.bin_by_name[p.bins[0]].labels.get(c.topology) for p in self.pools]
+        many = c.min_domains is None or len(self.problem.domains(c.topology)) >= c.min_domains
+        return chosen, c.max_skew, domains, many
+
+    def valid(self, counts: Mapping[Key, int]) -> bool:
+        """Spread rules hold (everything else holds by construction of the configurations)."""
+        for c in self.problem.constraints:
+            if not isinstance(c, Spread):
+                continue
+            chosen = set(self.problem.selected(c.selector))
+            domain_of = {b: d for d, bins in self.problem.domains(c.topology).items() for b in bins}
+            per: dict[str, int] = dict.fromkeys(set(domain_of.values()), 0)
+            for (g, b), n in counts.items():
+                if g in chosen and b in domain_of:
+                    per[domain_of[b]] += n
+            many = c.min_domains is None or len(per) >= c.min_domains
+            low = min(per.values(), default=0) if many else 0
+            if any(n > low + c.max_skew for n in per.values() if n > 0):
+                return False
+        return True
 
     # ------------------------------------------------------------------ columns
 
@@ -384,10 +433,27 @@ class PoolModel:
         matrix = np.array([a for _, a in self.columns], np.int64).reshape(len(z), -1)
         for g in range(len(self.groups)):
             nz = np.nonzero(matrix[:, g])[0]
-            m.add(
-                cp_model.LinearExpr.weighted_sum([z[c] for c in nz], matrix[nz, g].tolist())
-                >= int(self.count[g])
-            )
+            covered = cp_model.LinearExpr.weighted_sum([z[c] for c in nz], matrix[nz, g].tolist())
+            if self.exact_groups[g]:
+                m.add(covered == int(self.count[g]))
+            else:
+                m.add(covered >= int(self.count[g]))
+        pool_of_column = [p for p, _ in self.columns]
+        for chosen, skew, domains, many in self.spreads:
+            sizes = matrix[:, chosen].sum(axis=1)
+            per: dict[str, Any] = {}
+            for d in sorted({d for d in domains if d is not None}):
+                cols = [c for c in range(len(z)) if domains[pool_of_column[c]] == d and sizes[c]]
+                per[d] = cp_model.LinearExpr.weighted_sum(
+                    [z[c] for c in cols], [int(sizes[c]) for c in cols]
+                )
+            for d, n_d in per.items():
+                if not many:
+                    m.add(n_d <= skew)
+                    continue
+                for e, n_e in per.items():
+                    if e != d:
+                        m.add(n_d <= n_e + skew)
         for p, pool in enumerate(self.pools):
             members = [z[c] for c, (q, _) in enumerate(self.columns) if q == p]
             if members:
@@ -402,6 +468,7 @@ class PoolModel:
         solver.parameters.max_time_in_seconds = max(0.01, seconds)
         solver.parameters.num_workers = threads
         solver.parameters.random_seed = seed
+        solver.parameters.repair_hint = True
 
         class Report(cp_model.CpSolverSolutionCallback):
             def on_solution_callback(self) -> None:
@@ -475,6 +542,134 @@ class PoolModel:
             uses[c] = uses.get(c, 0) + 1
         return uses
 
+    def rebalance(self, uses: Mapping[int, int] | None) -> dict[int, int] | None:
+        """Move configurations between sibling pools (the same machine in other domains) so that
+        every spread rule sees domains filled evenly: configurations richest in spread items
+        first, each to the sibling whose domains hold the fewest of them so far."""
+        if uses is None or not self.spreads:
+            return None if uses is None else dict(uses)
+        family: dict[Any, list[int]] = defaultdict(list)
+        for p, pool in enumerate(self.pools):
+            key = (pool.capacity.tobytes(), pool.cost, pool.upper.tobytes(), repr(pool.rules))
+            family[key].append(p)
+        sibling_of = {p: tuple(members) for members in family.values() for p in members}
+        load = [defaultdict(int) for _ in self.spreads]  # per rule: domain -> items so far
+        room = self.sizes.copy()
+        out: dict[int, int] = defaultdict(int)
+        configs = [(c, (self.columns[c][0], self.columns[c][1].copy())) for c, n in uses.items()]
+        configs = [item for item in configs for _ in range(uses[item[0]])]
+        configs = [(c, (p, a.copy())) for c, (p, a) in configs]
+        # Drop surplus replicas of spread groups first, so the domains are balanced afterwards.
+        total = np.sum([a for _, (_, a) in configs], axis=0) if configs else self.count * 0
+        surplus = np.where(self.exact_groups, np.maximum(0, total - self.count), 0)
+        for _, (_, a) in reversed(configs):
+            if not surplus.any():
+                break
+            take = np.minimum(a, surplus)
+            a -= take
+            surplus -= take
+        configs = [item for item in configs if item[1][1].any()]
+
+        def weight(config: IntArray) -> int:
+            return sum(int(config[chosen].sum()) for chosen, _, _, _ in self.spreads)
+
+        configs.sort(key=lambda item: (-weight(item[1][1]), item[0]))
+        placed: list[Any] = []  # [pool, configuration, spread amounts] per bin
+        for _, (p, config) in configs:
+            amounts = [int(config[chosen].sum()) for chosen, _, _, _ in self.spreads]
+
+            def after(q: int, amounts: list[int] = amounts) -> int:
+                return sum(
+                    load[k][rule[2][q]] + a
+                    for k, (rule, a) in enumerate(zip(self.spreads, amounts, strict=True))
+                    if a and rule[2][q] is not None
+                )
+
+            options = [q for q in sibling_of[p] if room[q] > 0]
+            q = min(options, key=lambda q: (after(q), q))
+            room[q] -= 1
+            for k, rule in enumerate(self.spreads):
+                if amounts[k] and rule[2][q] is not None:
+                    load[k][rule[2][q]] += amounts[k]
+            placed.append([q, config, np.array(amounts, np.int64)])
+        self._repair_spread(placed, room, sibling_of)
+        for q, config, _ in placed:
+            out[self._add(q, config)] += 1
+        return dict(out)
+
+    def _spread_excess(self, load: IntArray) -> int:
+        """Σ over spread rules and domains of the items above min + max_skew."""
+        total = 0
+        for k, (_, skew, _, many) in enumerate(self.spreads):
+            row = load[k]
+            low = int(row.min(initial=0)) if many else 0
+            total += int(np.maximum(0, row - low - skew).sum())
+        return total
+
+    def _repair_spread(self, placed: list[Any], room: IntArray, sibling_of: Any) -> None:
+        """Local search: move a configuration to an idle sibling bin, or swap two siblings'
+        configurations (same machine, other domain), while that lowers the spread excess."""
+        domains = sorted({d for _, _, ds, _ in self.spreads for d in ds if d is not None})
+        slot = {d: n for n, d in enumerate(domains)}
+        where = [
+            [slot.get(rule[2][q], -1) for rule in self.spreads] for q in range(len(self.pools))
+        ]
+        load = np.zeros((len(self.spreads), len(domains)), np.int64)
+        for q, _, amounts in placed:
+            for k, a in enumerate(amounts):
+                if where[q][k] >= 0:
+                    load[k, where[q][k]] += a
+
+        def shift(amounts: IntArray, q_from: int, q_to: int, sign: int) -> None:
+            for k, a in enumerate(amounts):
+                if a:
+                    if where[q_from][k] >= 0:
+                        load[k, where[q_from][k]] -= sign * a
+                    if where[q_to][k] >= 0:
+                        load[k, where[q_to][k]] += sign * a
+
+        excess = self._spread_excess(load)
+        for _ in range(REPAIR_STEPS):
+            if excess == 0:
+                return
+            best: tuple[int, Any] | None = None
+            for i, (q, _, amounts) in enumerate(placed):
+                if not amounts.any():
+                    continue
+                for q2 in sibling_of[q]:
+                    if q2 == q:
+                        continue
+                    if room[q2] > 0:  # move to an idle bin of the sibling
+                        shift(amounts, q, q2, 1)
+                        value = self._spread_excess(load)
+                        shift(amounts, q, q2, -1)
+                        if value < excess and (best is None or value < best[0]):
+                            best = (value, ("move", i, q2))
+                    for j, (q3, _, other) in enumerate(placed):
+                        if q3 != q2 or j == i:
+                            continue
+                        shift(amounts, q, q2, 1)
+                        shift(other, q2, q, 1)
+                        value = self._spread_excess(load)
+                        shift(other, q2, q, -1)
+                        shift(amounts, q, q2, -1)
+                        if value < excess and (best is None or value < best[0]):
+                            best = (value, ("swap", i, j))
+            if best is None:
+                return
+            excess, (kind, i, target) = best
+            q = placed[i][0]
+            if kind == "move":
+                shift(placed[i][2], q, target, 1)
+                room[q] += 1
+                room[target] -= 1
+                placed[i][0] = target
+            else:
+                q2 = placed[target][0]
+                shift(placed[i][2], q, q2, 1)
+                shift(placed[target][2], q2, q, 1)
+                placed[i][0], placed[target][0] = q2, q
+
     def uses_cost(self, uses: Mapping[int, int]) -> float:
         return sum(self.pools[self.columns[c][0]].cost * n for c, n in uses.items())
 
@@ -546,24 +741,30 @@ class PoolModel:
             best["value"] = min(best["value"], scaled / self.cost_scale)
             progress(best["value"], bins_bound)
 
-        counts = self.start
+        counts: Mapping[Key, int] = self.start
         hint = dict(self.start_columns)
-        rounded = self.round_lp()
-        if rounded is not None:
-            info["rounded"] = round(self.uses_cost(rounded), 6)
-            if self.uses_cost(rounded) < self.uses_cost(hint) - 1e-9:
-                hint = rounded
-                on_value(self.uses_cost(rounded) * self.cost_scale)
+
+        def consider(uses: Mapping[int, int] | None, label: str) -> None:
+            nonlocal counts, hint
+            if uses is None:
+                return
+            plan = self.decode(uses)
+            info[label] = round(self.bins_cost(plan), 6)
+            if not self.valid(plan):
+                info[label] = "breaks spread"
+                if self.bins_cost(plan) < self.bins_cost(counts) - 1e-9:
+                    hint = dict(uses)  # still a good hint: CP-SAT repairs it (repair_hint)
+            elif self.bins_cost(plan) < self.bins_cost(counts) - 1e-9:
+                counts, hint = plan, dict(uses)
+                on_value(self.bins_cost(plan) * self.cost_scale)
+
+        consider(self.rebalance(self.round_lp()), "rounded")
         left = deadline - time.perf_counter()
-        if left > 0.1 and bins_bound < self.uses_cost(hint) - 1e-9:
+        if left > 0.1 and bins_bound < self.bins_cost(counts) - 1e-9:
             dived = self.dive(time.perf_counter() + left * DIVE_SHARE, threads)
-            if dived is not None:
-                info["dived"] = round(self.uses_cost(dived), 6)
-                if self.uses_cost(dived) < self.uses_cost(hint) - 1e-9:
-                    hint = dived
-                    on_value(self.uses_cost(dived) * self.cost_scale)
+            consider(self.rebalance(dived), "dived")
         left = deadline - time.perf_counter()
-        if left > 0.05:
+        if left > 0.05 and bins_bound < self.bins_cost(counts) - 1e-9:
             uses, _ = self.master(
                 left - 0.02 if math.isfinite(left) else 3600.0,
                 threads,
@@ -572,11 +773,7 @@ class PoolModel:
                 hint,
                 on_value,
             )
-        else:
-            uses = hint
-        candidate = self.decode(uses)
-        if self.bins_cost(candidate) < start_cost - 1e-9:
-            counts = candidate
+            consider(uses, "master")
         info["kept_start"] = counts is self.start
         return PoolResult(counts=dict(counts), bins_bound=bins_bound, info={"pool": info})
 

@@ -295,9 +295,12 @@ def test_pool_formulation_keeps_hostname_anti_affinity_per_bin() -> None:
 
 
 def test_pool_formulation_refuses_what_it_cannot_express() -> None:
-    rule = {"kind": "spread", "selector": {"app": "a"}, "topology": ZONE}
+    rule = {"kind": "affinity", "selector": {"app": "a"}, "target": {"app": "b"}, "topology": ZONE}
     p = problem(
-        bins(4, zones=2), [group("a", 2)], constraints=[rule], objective=["placed", "bins_used"]
+        bins(4, zones=2),
+        [group("a", 2), group("b", 1)],
+        constraints=[rule],
+        objective=["placed", "bins_used"],
     )
     with pytest.raises(PlacerError, match="pool formulation does not apply"):
         solve(p, "cpsat", formulation="pool")
@@ -333,9 +336,9 @@ def test_fairness_first_keeps_the_start_plan_when_time_is_short() -> None:
 
 
 def test_relaxed_pool_bound_for_per_bin_problems() -> None:
-    # Zone spread keeps this on the per-bin model; the pool model of the problem without the
-    # spread still bounds bins_used (4 items of 2 cpu need 2 bins of 4 cpu), proving the plan.
-    rule = {"kind": "spread", "selector": {"app": "a"}, "topology": ZONE}
+    # Zone affinity keeps this on the per-bin model; the pool model of the problem without it
+    # still bounds bins_used (4 items of 2 cpu need 2 bins of 4 cpu), proving the plan.
+    rule = {"kind": "affinity", "selector": {"app": "a"}, "target": {"app": "a"}, "topology": ZONE}
     p = problem(
         bins(4, cpu="4", zones=2),
         [group("a", 4, cpu="2")],
@@ -346,3 +349,19 @@ def test_relaxed_pool_bound_for_per_bin_problems() -> None:
     assert plan.info["formulation"] == "per_bin"
     assert plan.info["relaxation"]["bound"] == 2.0
     assert plan.objective == (4.0, 2.0) and plan.bound == (4.0, 2.0)
+
+
+def test_pool_formulation_spreads_over_zone_pools() -> None:
+    # 6 items of 2 cpu over 3 zones of two 4-cpu bins, max_skew 1: 2 per zone, so 3 bins (one
+    # per zone) are needed although 2 bins would hold them all without the spread rule.
+    rule = {"kind": "spread", "selector": {"app": "a"}, "topology": ZONE}
+    p = problem(
+        bins(6, cpu="4", zones=3),
+        [group("a", 6, cpu="2")],
+        constraints=[rule],
+        objective=["placed", "bins_used"],
+    )
+    plan = solve(p, "cpsat", time_limit=10, threads=1)
+    assert plan.info["formulation"] == "pool" and plan.verified, plan.info
+    assert plan.objective == (6.0, 3.0)
+    assert plan.bound is not None and plan.bound[1] is not None and plan.bound[1] <= 3.0

@@ -103,7 +103,8 @@ def test_pure_packing_formulations_agree(problem: Problem, formulation: str) -> 
 
 @st.composite
 def pooled_clusters(draw: st.DrawFn) -> Problem:
-    """Small 2-resource clusters of one or two node pools, optionally with host anti-affinity."""
+    """Small 2-resource clusters of one or two node pools over two zones, optionally with host
+    anti-affinity and zone spread."""
     bins = []
     for k in range(draw(st.integers(1, 2))):
         cpu, memory = draw(st.integers(3, 8)), draw(st.integers(4, 10))
@@ -114,7 +115,11 @@ def pooled_clusters(draw: st.DrawFn) -> Problem:
                 {
                     "name": name,
                     "capacity": {"cpu": cpu, "memory": f"{memory}Gi"},
-                    "labels": {"kubernetes.io/hostname": name, "pool": f"p{k}"},
+                    "labels": {
+                        "kubernetes.io/hostname": name,
+                        "pool": f"p{k}",
+                        "topology.kubernetes.io/zone": f"z{len(bins) % 2}",
+                    },
                     "cost": cost,
                 }
             )
@@ -137,6 +142,15 @@ def pooled_clusters(draw: st.DrawFn) -> Problem:
                 "max_per_domain": draw(st.integers(1, 2)),
             }
         )
+    if draw(st.booleans()):
+        constraints.append(
+            {
+                "kind": "spread",
+                "selector": {"app": f"g{len(items) - 1}"},
+                "topology": "topology.kubernetes.io/zone",
+                "max_skew": draw(st.integers(1, 2)),
+            }
+        )
     return Problem.model_validate(
         {
             "bins": bins,
@@ -147,7 +161,7 @@ def pooled_clusters(draw: st.DrawFn) -> Problem:
     )
 
 
-@settings(max_examples=20, deadline=None, derandomize=True)
+@settings(max_examples=30, deadline=None, derandomize=True)
 @given(pooled_clusters())
 def test_pool_formulation_is_honest_against_the_per_bin_optimum(problem: Problem) -> None:
     plan = solve(problem, "cpsat", time_limit=5, threads=1)
