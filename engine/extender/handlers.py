@@ -11,7 +11,6 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
@@ -130,6 +129,7 @@ class Extender:
         self.reserve = reserve
         self.static_filter = static_filter
         self.static_cache = StaticFilterCache()
+        self._node_views: dict[tuple[str, int], Any] = {}  # parsed nodes, by generation
 
     # ---- shared request parsing ----
     def _pod(self, args: Mapping[str, Any], exact: bool) -> dict[str, Any]:
@@ -221,7 +221,7 @@ class Extender:
         if self.static_filter:
             group = ctx.record.group_key() or f"pod:{ctx.record.uid}"
             static_fail, static_reasons = self.static_cache.failures(
-                group, krows, table, partial(self._static, ctx.record)
+                group, krows, table, self._static_checker(ctx.record)
             )
             unusable |= static_fail
         verdict[known[unusable]] = 2
@@ -252,19 +252,33 @@ class Extender:
                 return table.vector(pod.request)
         return table.vector(pod.request)
 
-    def _static(self, pod: PodRecord, row: int) -> str | None:
-        from engine import kube
+    def _static_checker(self, pod: PodRecord) -> Callable[[int], str | None]:
+        """kube.static_filter for one pod over table rows, parsing the pod once per request."""
+        from engine.kube import filters, views
 
-        name = self.state.table.name_at[row]
-        node = self.state.nodes.get(name) if name else None
-        if node is None:
-            return None
-        try:
-            reason: str | None = kube.static_filter(pod.obj, node.obj)
-        except Exception as exc:
-            log.debug("static filter failed for %s on %s: %s", pod.name, node.name, exc)
-            return None
-        return reason
+        parsed: list[Any] = []
+
+        def check(row: int) -> str | None:
+            name = self.state.table.name_at[row]
+            node = self.state.nodes.get(name) if name else None
+            if node is None:
+                return None
+            try:
+                if not parsed:
+                    parsed.append(views.pod_view(pod.obj))
+                key = (node.name, node.generation)
+                node_view = self._node_views.get(key)
+                if node_view is None:
+                    if len(self._node_views) > 50_000:
+                        self._node_views.clear()
+                    node_view = self._node_views[key] = views.node_view(node.obj)
+                reason: str | None = filters.static_reason(parsed[0], node_view)
+            except Exception as exc:
+                log.debug("static filter failed for %s on %s: %s", pod.name, node.name, exc)
+                return None
+            return reason
+
+        return check
 
     def _honour_reservations(
         self, ctx: PodContext, passed: list[str], failed: dict[str, str]

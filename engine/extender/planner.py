@@ -182,6 +182,7 @@ class Planner:
         self._stop.set()
         if self._pool is not None:
             self._pool.terminate()
+            self._pool.join()
         with self.state.changed:
             self.state.changed.notify_all()
         if self._thread is not None:
