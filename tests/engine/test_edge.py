@@ -332,3 +332,77 @@ def test_exact_backends_on_a_generated_topology(backend: str) -> None:
     s = solve(p, backend, time_limit=20, threads=1)
     assert s.verified and str(s.status) == "optimal"
     assert s.objective == pytest.approx(GENERATED_OPTIMUM)
+
+
+# ---------------------------------------------------------------- random tiny topologies
+
+
+def _random_topology(draw: Any) -> dict[str, Any]:
+    from hypothesis import strategies as st
+
+    n_edge = draw(st.integers(1, 2))
+    nodes = [
+        {"name": "d", "tier": "device", "capacity": {"cpu": "1"}, "speed": 500},
+        {
+            "name": "c",
+            "tier": "cloud",
+            "capacity": {"cpu": str(draw(st.integers(1, 2)))},
+            "speed": 8000,
+        },
+    ]
+    links = []
+    for e in range(n_edge):
+        nodes.append(
+            {
+                "name": f"e{e}",
+                "tier": "edge",
+                "capacity": {"cpu": str(draw(st.integers(1, 2)))},
+                "speed": draw(st.sampled_from([1000, 2000, 4000])),
+            }
+        )
+        links.append({"a": "d", "b": f"e{e}", "latency": draw(st.integers(0, 10)), "bandwidth": 10})
+        links.append({"a": f"e{e}", "b": "c", "latency": draw(st.integers(5, 40))})
+    tasks = [
+        {
+            "name": f"t{k}",
+            "source": "d",
+            "count": draw(st.integers(1, 2)),
+            "workload": draw(st.sampled_from([10, 100, 400])),
+            "input": draw(st.sampled_from([0, 0.5, 2])),
+            "demand": {"cpu": "1"},
+            **({"max_latency": 150} if draw(st.booleans()) else {}),
+        }
+        for k in range(draw(st.integers(1, 3)))
+    ]
+    names = [t["name"] for t in tasks]
+    flows = [
+        {"tasks": [a, b], "volume": draw(st.sampled_from([0.5, 1, 3]))}
+        for a in names
+        for b in names
+        if a <= b and draw(st.booleans())
+    ]
+    return {
+        "kind": "EdgeTopology",
+        "nodes": nodes,
+        "links": links,
+        "tasks": tasks,
+        "service_graph": flows,
+        "objective": {"latency": 1, "traffic": draw(st.sampled_from([0.5, 1, 2]))},
+    }
+
+
+@pytest.mark.parametrize("backend", backend_params(("cpsat",)))
+def test_random_tiny_service_graphs_match_brute_force(backend: str) -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=15, deadline=None, derandomize=True)
+    @given(st.data())
+    def check(data: Any) -> None:
+        p = build(data.draw(st.composite(_random_topology)()))
+        best = brute_force(p)
+        s = solve(p, backend, time_limit=10, threads=1)
+        assert s.verified and str(s.status) == "optimal", s.info
+        assert s.objective == pytest.approx(best, rel=1e-6, abs=1e-6)
+
+    check()
