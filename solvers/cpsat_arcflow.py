@@ -30,7 +30,7 @@ Key = tuple[str, str]
 
 ARC_LIMIT = 400_000  # beyond this many arcs the per-bin model is used instead
 PACKING_TERMS = frozenset({"placed", "bins_used", "cost"})
-PRESOLVE_SECONDS = 4.0  # presolve budget when the caller gives no time limit
+PRESOLVE_SECONDS = 6.0  # presolve budget when the caller gives no time limit
 PRESOLVE_SHARE = 0.6  # share of a given time limit the presolve may use
 
 
