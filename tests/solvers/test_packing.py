@@ -1,0 +1,173 @@
+"""Bin packing presolve of the cpsat arc-flow path: bounds, heuristics, pattern model, LP dive."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.formats import read_bpplib
+from engine.ir import Bin, ItemGroup, Problem
+from engine.solution import Status
+from engine.solve import solve
+from solvers.cpsat_arcflow import ArcFlowModel
+from solvers.packing_bounds import l1_bound, l2_bound
+from solvers.packing_dive import lp_dive
+from solvers.packing_heuristics import bin_completion, first_fit_decreasing, minimum_bin_slack
+from solvers.packing_patterns import solve_patterns, waste_bounded_patterns
+from solvers.packing_presolve import check_packing, presolve
+
+# Tiny instances (at most 6 items, for brute force): types as (size, count), largest first.
+instances = st.integers(min_value=5, max_value=30).flatmap(
+    lambda cap: st.tuples(
+        st.just(cap),
+        st.lists(
+            st.tuples(st.integers(1, cap), st.integers(1, 2)),
+            min_size=1,
+            max_size=3,
+            unique_by=lambda p: p[0],
+        ).map(lambda ps: sorted(ps, reverse=True)),
+    )
+)
+
+
+def _split(types: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
+    return [w for w, _ in types], [n for _, n in types]
+
+
+def brute_force_bins(sizes: list[int], counts: list[int], capacity: int) -> int:
+    """The optimum by trying every assignment of items to bins (tiny instances only)."""
+    items = [w for w, n in zip(sizes, counts, strict=True) for _ in range(n)]
+    for k in range(1, len(items) + 1):
+        for assignment in itertools.product(range(k), repeat=len(items)):
+            load = [0] * k
+            for w, b in zip(items, assignment, strict=True):
+                load[b] += w
+            if max(load) <= capacity:
+                return k
+    raise AssertionError("unreachable: one item per bin always fits")
+
+
+@settings(max_examples=40, deadline=None)
+@given(instances)
+def test_bounds_and_heuristics_bracket_the_optimum(instance: tuple[int, list]) -> None:
+    capacity, types = instance
+    sizes, counts = _split(types)
+    best = brute_force_bins(sizes, counts, capacity)
+    assert l1_bound(sizes, counts, capacity) <= l2_bound(sizes, counts, capacity) <= best
+    for packing in (
+        first_fit_decreasing(sizes, counts, capacity),
+        minimum_bin_slack(sizes, counts, capacity, seed=3),
+    ):
+        assert check_packing(packing, sizes, counts, capacity)
+        assert len(packing) >= best
+    exact = bin_completion(sizes, counts, capacity, best, node_limit=100_000)
+    assert exact is not None and len(exact) <= best
+    assert check_packing(exact, sizes, counts, capacity)
+    assert bin_completion(sizes, counts, capacity, best - 1, node_limit=100_000) is None
+
+
+@settings(max_examples=25, deadline=None)
+@given(instances)
+def test_lp_dive_packs_everything_and_bounds_from_below(instance: tuple[int, list]) -> None:
+    capacity, types = instance
+    sizes, counts = _split(types)
+    dive = lp_dive(sizes, counts, capacity, seconds=5.0)
+    assert dive.packing is not None and dive.lp_bound is not None
+    assert check_packing(dive.packing, sizes, counts, capacity)
+    assert l1_bound(sizes, counts, capacity) <= dive.lp_bound <= len(dive.packing)
+
+
+def test_l2_counts_big_items_the_volume_bound_misses() -> None:
+    # Three items of 6 in bins of 10: volume says 2 bins, but no two fit together.
+    assert l1_bound([6], [3], 10) == 2
+    assert l2_bound([6], [3], 10) == 3
+    # 4 + 4 + 3 + 3 + 3 + 3 = 20 fills two bins of 10 exactly; L2 agrees with L1.
+    assert l2_bound([4, 3], [2, 4], 10) == 2
+
+
+def test_triplets_are_found_by_the_pattern_model() -> None:
+    # 9 items forming three exact triplets (sum 100 each): no bin may waste anything.
+    sizes = [49, 48, 46, 30, 27, 26, 24]  # 49+27+24, 48+26+26, 46+30+24
+    counts = [1, 1, 1, 1, 1, 2, 2]
+    assert sum(w * n for w, n in zip(sizes, counts, strict=True)) == 300
+    patterns = waste_bounded_patterns(sizes, counts, 100, slack=0, limit=1000)
+    assert patterns is not None
+    for pattern in patterns:
+        assert sum(sizes[t] * j for t, j in pattern) == 100
+    packing = solve_patterns(sizes, counts, patterns, bins=3, seconds=5.0, threads=1)
+    assert packing is not None and len(packing) == 3
+    assert check_packing(packing, sizes, counts, 100)
+    assert waste_bounded_patterns(sizes, counts, 100, slack=100, limit=3) is None
+
+
+def test_presolve_reaches_the_bound_on_triplets() -> None:
+    sizes = [49, 48, 46, 30, 27, 26, 24]  # 49+27+24, 48+26+26, 46+30+24
+    counts = [1, 1, 1, 1, 1, 2, 2]
+    result = presolve(sizes, counts, 100, seconds=5.0)
+    assert result.lower_bound == 3 and result.proven
+    assert check_packing(result.packing, sizes, counts, 100)
+
+
+def _packing_problem(capacity: int, types: list[tuple[int, int]], n_bins: int) -> Problem:
+    return Problem(
+        name="pack",
+        bins=tuple(Bin(name=f"b{k}", capacity={"r": capacity}) for k in range(n_bins)),
+        items=tuple(
+            ItemGroup(name=f"i{k}", count=n, demand={"r": w}, required=True)
+            for k, (w, n) in enumerate(types)
+        ),
+        objective=({"bins_used": 1.0},),
+    )
+
+
+def test_cpsat_proves_the_optimum_through_the_presolve() -> None:
+    problem = _packing_problem(
+        100, [(49, 1), (48, 1), (46, 1), (30, 1), (27, 1), (26, 2), (24, 2)], 9
+    )
+    solution = solve(problem, "cpsat", time_limit=10, threads=1)
+    assert solution.verified and solution.status == Status.OPTIMAL
+    assert solution.objective == (3.0,) and solution.bound == (3.0,)
+
+
+def test_arcflow_model_keeps_its_one_argument_contract() -> None:
+    problem = _packing_problem(10, [(6, 3), (3, 2)], 5)
+    model = ArcFlowModel(problem)
+    assert model.presolved is not None and model.presolved.lower_bound == 3
+    assert ArcFlowModel(problem, presolve=False).presolved is None
+    counts = Counter({("i0", "b0"): 1})
+    assert model.hint_values(counts)  # routed: the presolve plan replaces the weaker hint
+
+
+def test_no_presolve_when_items_are_optional() -> None:
+    problem = _packing_problem(10, [(6, 3)], 5)
+    optional = problem.model_copy(
+        update={"items": tuple(g.model_copy(update={"required": False}) for g in problem.items)}
+    )
+    assert ArcFlowModel(optional).presolved is None
+    solution = solve(optional, "cpsat", time_limit=5, threads=1)
+    assert solution.verified
+
+
+def test_falkenauer_triplets_reach_the_optimum(shared_data: Path) -> None:
+    path = shared_data / "bpp1d" / "instances" / "falkenauer_t" / "Falkenauer_t60_00.txt"
+    solution = solve(read_bpplib(path), "cpsat", time_limit=10, threads=1)
+    assert solution.verified and solution.status == Status.OPTIMAL
+    assert solution.objective == (20.0,)
+
+
+def test_falkenauer_uniform_reaches_the_optimum(shared_data: Path) -> None:
+    path = shared_data / "bpp1d" / "instances" / "falkenauer_u" / "Falkenauer_u120_08.txt"
+    solution = solve(read_bpplib(path), "cpsat", time_limit=10, threads=1)
+    assert solution.verified and solution.status == Status.OPTIMAL
+    assert solution.objective == (50.0,)  # the OR-Library file printed 51
+
+
+@pytest.mark.parametrize("capacity", [1, 7])
+def test_degenerate_sizes(capacity: int) -> None:
+    packing = first_fit_decreasing([capacity], [3], capacity)
+    assert len(packing) == 3 and check_packing(packing, [capacity], [3], capacity)
