@@ -50,6 +50,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
@@ -229,39 +230,48 @@ def _check_references(t: EdgeTopology) -> None:
 # ---------------------------------------------------------------- building the IR
 
 
-def task_latency(
+def task_latencies(
     network: Network,
     task: EdgeTask,
-    node: EdgeNode,
+    nodes: Sequence[EdgeNode],
     datasets: Mapping[str, Dataset],
-) -> float:
-    """End-to-end latency (ms) of one task run on ``node``; inf when a dataset is out of reach."""
-    latency = 1000.0 * task.workload / node.speed
-    latency += network.transfer_ms(task.source, node.name, task.input)
+) -> np.ndarray:
+    """End-to-end latency (ms) of one task on each of ``nodes`` (the return trip takes the path
+    the request came by)."""
+    idx = network.indices([n.name for n in nodes])
+    latency = 1000.0 * task.workload / np.array([n.speed for n in nodes], dtype=float)
+    latency += network.transfer_row(task.source, task.input)[idx]
     if task.output > 0:
-        latency += network.transfer_ms(node.name, task.source, task.output)
+        latency += network.transfer_row(task.source, task.output)[idx]
     for name in task.datasets:
         d = datasets[name]
-        if d.hard or node.name in d.nodes:
+        if d.hard:
             continue  # hard datasets are local by construction
-        latency += min(network.transfer_ms(h, node.name, d.size) for h in d.nodes)
+        # a holder fetches from itself for free: its own entry in its row is 0
+        fetches = [network.transfer_row(h, d.size)[idx] for h in d.nodes]
+        latency += np.min(fetches, axis=0)
     return latency
 
 
-def _candidates(
-    task: EdgeTask, nodes: Sequence[EdgeNode], datasets: Mapping[str, Dataset]
-) -> list[EdgeNode]:
-    """Nodes that may run the task at all: hosting rules and hard data locality."""
-    hard = [datasets[d] for d in task.datasets if datasets[d].hard]
-    out = []
-    for node in nodes:
-        hosting = node.hosting
-        if hosting == "none" or (hosting == "own" and node.name != task.source):
-            continue
-        if any(node.name not in d.nodes for d in hard):
-            continue
-        out.append(node)
-    return out
+class _Hosts:
+    """Which hosting nodes may run a task at all: hosting rules and hard data locality."""
+
+    def __init__(self, hosts: Sequence[EdgeNode], datasets: Mapping[str, Dataset]) -> None:
+        self.position = {n.name: k for k, n in enumerate(hosts)}
+        self.shared = [n for n in hosts if n.hosting == "any"]
+        self.own = {n.name: n for n in hosts if n.hosting == "own"}
+        self.datasets = datasets
+
+    def candidates(self, task: EdgeTask) -> list[EdgeNode]:
+        out = list(self.shared)
+        if task.source in self.own:
+            out.append(self.own[task.source])
+            out.sort(key=lambda n: self.position[n.name])
+        for d in (self.datasets[name] for name in task.datasets):
+            if d.hard:
+                held = set(d.nodes)
+                out = [n for n in out if n.name in held]
+        return out
 
 
 def _group_key(task: EdgeTask) -> tuple[Any, ...]:
@@ -329,13 +339,14 @@ def build_problem(topology: EdgeTopology, *, enforce_bounds: bool = True) -> Pro
     position = {t.name: n for n, t in enumerate(topology.tasks)}
     unplaceable: dict[str, str] = {}
     group_of: dict[str, str] = {}
+    rules = _Hosts(hosts, datasets)
     for members in _groups(topology):
         task = members[0]
+        nodes = rules.candidates(task)
+        values = task_latencies(network, task, nodes, datasets) if nodes else np.zeros(0)
         latencies = {
-            node.name: task_latency(network, task, node, datasets)
-            for node in _candidates(task, hosts, datasets)
+            node.name: float(v) for node, v in zip(nodes, values, strict=True) if math.isfinite(v)
         }
-        latencies = {k: v for k, v in latencies.items() if math.isfinite(v)}
         bound = task.max_latency
         allowed = [
             name

@@ -43,7 +43,15 @@ class Network:
         latencies = np.fromiter((v[0] for v in best.values()), dtype=float, count=len(best))
         # Explicit zeros built from coordinates stay edges in csgraph (zero-latency links).
         self._graph = csr_matrix((latencies, (rows, cols)), shape=(n, n))
-        self._bandwidth = {pair: bw for pair, (_, bw) in best.items()}
+        bandwidths = np.fromiter((v[1] for v in best.values()), dtype=float, count=len(best))
+        self._bandwidth = csr_matrix(
+            (
+                np.concatenate([bandwidths, bandwidths]),
+                (np.concatenate([rows, cols]), np.concatenate([cols, rows])),
+            ),
+            shape=(n, n),
+        )
+        self._transfer_rows: dict[tuple[int, float], np.ndarray] = {}
         self._latency_rows: dict[int, np.ndarray] = {}
         self._bandwidth_rows: dict[int, np.ndarray] = {}
 
@@ -64,15 +72,20 @@ class Network:
 
     def _row(self, source: int) -> None:
         dist, pred = dijkstra(self._graph, directed=False, indices=source, return_predecessors=True)
-        bw = np.full(len(self.nodes), UNLIMITED)
-        # Walk the shortest-path tree outward: a node's bottleneck is its parent's, capped by
-        # the link into it.
-        for node in np.argsort(dist, kind="stable"):
-            parent = pred[node]
-            if node == source or parent < 0:
-                continue
-            link = self._bandwidth[(min(node, parent), max(node, parent))]
-            bw[node] = min(bw[parent], link)
+        n = len(self.nodes)
+        # The bottleneck is the smallest link on the way up the shortest-path tree: pointer
+        # jumping takes the minimum over 1, 2, 4, ... links until every node reaches the root.
+        has_parent = pred >= 0
+        children = np.flatnonzero(has_parent)
+        bw = np.full(n, UNLIMITED)
+        bw[children] = np.asarray(self._bandwidth[children, pred[children]]).ravel()
+        up = np.where(has_parent, pred, np.arange(n))
+        while True:
+            bw = np.minimum(bw, bw[up])
+            nxt = up[up]
+            if np.array_equal(nxt, up):
+                break
+            up = nxt
         self._latency_rows[source] = dist
         self._bandwidth_rows[source] = bw
 
@@ -87,6 +100,21 @@ class Network:
         if i not in self._bandwidth_rows:
             self._row(i)
         return self._bandwidth_rows[i]
+
+    def indices(self, names: Sequence[str]) -> np.ndarray:
+        return np.fromiter((self.index[n] for n in names), dtype=np.int64, count=len(names))
+
+    def transfer_row(self, source: str, megabytes: float) -> np.ndarray:
+        """Transfer time (ms) of ``megabytes`` from ``source`` to every node (0 to itself)."""
+        key = (self.index[source], megabytes)
+        row = self._transfer_rows.get(key)
+        if row is None:
+            row = self.latency_row(source).copy()
+            if megabytes > 0:
+                row += 1000.0 * megabytes / self.bandwidth_row(source)
+            row[key[0]] = 0.0
+            self._transfer_rows[key] = row
+        return row
 
     def latency(self, a: str, b: str) -> float:
         return float(self.latency_row(a)[self.index[b]])
