@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Hashable
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import pulp
@@ -101,7 +102,7 @@ class MilpBackend(Backend):
     # ------------------------------------------------------------------ compile
 
     def compile(self, problem: Problem, options: Options) -> Compiled[MilpModel | ArcFlowModel]:
-        settings = _settings(options)
+        settings = replace(_settings(options), began=time.monotonic())
         if settings.solver == "cbc":
             from .milp_run import cbc_path
 
@@ -120,7 +121,7 @@ class MilpBackend(Backend):
     def run(self, compiled: Compiled[Any], options: Options) -> RawResult:
         model: MilpModel | ArcFlowModel = compiled.model
         settings: RunSettings = compiled.index
-        began = time.monotonic()
+        began = settings.began if settings.began is not None else time.monotonic()
         if model.infeasible:  # e.g. a required group with no bin that could ever hold it
             return RawResult(Status.INFEASIBLE, {}, info={"infeasible": model.infeasible[:10]})
         deadline = None if options.time_limit is None else began + options.time_limit

@@ -53,6 +53,7 @@ class RunSettings:
     seed: int
     gap: float = 0.0  # relative gap at which a stage may stop (0: prove optimality)
     cbc_path: str | None = None
+    began: float | None = None  # monotonic clock at compile: building the model uses the budget too
 
 
 def closed(value: float, bound: float) -> bool:
