@@ -1,0 +1,1 @@
+"""placer benchmark harness: suites, isolated runs, reports (python -m bench)."""
