@@ -16,10 +16,7 @@ import itertools
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
-from scipy.sparse.csgraph import minimum_spanning_tree
-from scipy.spatial.distance import cdist
 
 SQUARE_KM = 10.0
 # name: (workload MI, input MB, cpu, memory, max latency ms or None)
@@ -41,6 +38,11 @@ def generate_topology(
     seed: int = 0,
 ) -> dict[str, Any]:
     """An EdgeTopology document (plain data, ready for YAML/JSON or ``parse_topology``)."""
+    # numpy/scipy load here, not at import: this module registers a CLI command
+    import numpy as np
+    from scipy.sparse.csgraph import minimum_spanning_tree
+    from scipy.spatial.distance import cdist
+
     if min(devices, edge, cloud) < 0 or edge + cloud == 0:
         raise ValueError("need non-negative counts and at least one edge or cloud node")
     if not 0.0 <= graph_density <= 1.0:
