@@ -542,7 +542,7 @@ class PoolModel:
             uses[c] = uses.get(c, 0) + 1
         return uses
 
-    def rebalance(self, uses: Mapping[int, int] | None) -> dict[int, int] | None:
+    def rebalance(self, uses: Mapping[int, int] | None, deadline: float) -> dict[int, int] | None:
         """Move configurations between sibling pools (the same machine in other domains) so that
         every spread rule sees domains filled evenly: configurations richest in spread items
         first, each to the sibling whose domains hold the fewest of them so far."""
@@ -592,7 +592,7 @@ class PoolModel:
                 if amounts[k] and rule[2][q] is not None:
                     load[k][rule[2][q]] += amounts[k]
             placed.append([q, config, np.array(amounts, np.int64)])
-        self._repair_spread(placed, room, sibling_of)
+        self._repair_spread(placed, room, sibling_of, deadline)
         for q, config, _ in placed:
             out[self._add(q, config)] += 1
         return dict(out)
@@ -606,7 +606,9 @@ class PoolModel:
             total += int(np.maximum(0, row - low - skew).sum())
         return total
 
-    def _repair_spread(self, placed: list[Any], room: IntArray, sibling_of: Any) -> None:
+    def _repair_spread(
+        self, placed: list[Any], room: IntArray, sibling_of: Any, deadline: float
+    ) -> None:
         """Local search: move a configuration to an idle sibling bin, or swap two siblings'
         configurations (same machine, other domain), while that lowers the spread excess."""
         domains = sorted({d for _, _, ds, _ in self.spreads for d in ds if d is not None})
@@ -630,10 +632,18 @@ class PoolModel:
 
         excess = self._spread_excess(load)
         for _ in range(REPAIR_STEPS):
-            if excess == 0:
+            if excess == 0 or time.perf_counter() > deadline:
                 return
-            best: tuple[int, Any] | None = None
+            # Only (pool, spread amounts) matters to the excess: one representative per pattern.
+            patterns: dict[tuple[int, bytes], int] = {}
             for i, (q, _, amounts) in enumerate(placed):
+                patterns.setdefault((q, amounts.tobytes()), i)
+            by_pool: dict[int, list[int]] = defaultdict(list)
+            for (q, _), i in patterns.items():
+                by_pool[q].append(i)
+            best: tuple[int, Any] | None = None
+            for i in patterns.values():
+                q, _, amounts = placed[i]
                 if not amounts.any():
                     continue
                 for q2 in sibling_of[q]:
@@ -645,9 +655,8 @@ class PoolModel:
                         shift(amounts, q, q2, -1)
                         if value < excess and (best is None or value < best[0]):
                             best = (value, ("move", i, q2))
-                    for j, (q3, _, other) in enumerate(placed):
-                        if q3 != q2 or j == i:
-                            continue
+                    for j in by_pool.get(q2, []):
+                        other = placed[j][2]
                         shift(amounts, q, q2, 1)
                         shift(other, q2, q, 1)
                         value = self._spread_excess(load)
@@ -758,11 +767,11 @@ class PoolModel:
                 counts, hint = plan, dict(uses)
                 on_value(self.bins_cost(plan) * self.cost_scale)
 
-        consider(self.rebalance(self.round_lp()), "rounded")
+        consider(self.rebalance(self.round_lp(), deadline), "rounded")
         left = deadline - time.perf_counter()
         if left > 0.1 and bins_bound < self.bins_cost(counts) - 1e-9:
             dived = self.dive(time.perf_counter() + left * DIVE_SHARE, threads)
-            consider(self.rebalance(dived), "dived")
+            consider(self.rebalance(dived, deadline), "dived")
         left = deadline - time.perf_counter()
         if left > 0.05 and bins_bound < self.bins_cost(counts) - 1e-9:
             uses, _ = self.master(
