@@ -59,6 +59,9 @@ class Level:
     stages: list[pulp.LpAffineExpression]
     minimise_expr: pulp.LpAffineExpression  # the level as one expression to minimise
     maximised: bool  # all-maximised level: reported value = -minimise_expr
+    # per stage, a value no plan can beat (placing every item), or None: a start that reaches it
+    # is optimal without a solve
+    floors: list[float | None] = field(default_factory=list)
 
     def value(self) -> float:
         v = float(pulp.value(self.minimise_expr) or 0.0)
@@ -598,14 +601,23 @@ def build(problem: Problem) -> MilpModel:
             sign = -1.0 if term in MAXIMISED_TERMS else 1.0
             expr += sign * w * terms[term]
         stages = [expr]
-        if set(level) == {"placed"} and len(tiers) > 1 and level["placed"] != 0:
-            sign = -1.0 if level["placed"] > 0 else 1.0
+        floors: list[float | None] = [None]
+        if set(level) == {"placed"} and level["placed"] > 0:
+            weights = problem.priority_weights()
+            floors = [-level["placed"] * sum(weights[g.name] * g.count for g in problem.items)]
+            if len(tiers) > 1:
+                stages, floors = [], []
+                for tier in tiers:
+                    chosen = [g for g in problem.items if g.priority == tier]
+                    stages.append(-pulp.lpSum(bld.placed_expr[g.name] for g in chosen))
+                    floors.append(-float(sum(g.count for g in chosen)))
+        elif set(level) == {"placed"} and len(tiers) > 1 and level["placed"] < 0:
             stages = [
-                sign
-                * pulp.lpSum(bld.placed_expr[g.name] for g in problem.items if g.priority == tier)
+                pulp.lpSum(bld.placed_expr[g.name] for g in problem.items if g.priority == tier)
                 for tier in tiers
             ]
-        levels.append(Level(index, level, stages, expr, maximised))
+            floors = [0.0] * len(stages)
+        levels.append(Level(index, level, stages, expr, maximised, floors))
     bld.mention_every_variable()
     info = {"variables": bld.lp.numVariables(), "constraints": bld.lp.numConstraints()}
     classes = bld.interchangeable() if bld.used else []
