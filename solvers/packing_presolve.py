@@ -54,46 +54,83 @@ def presolve(
 ) -> Presolved:
     """A lower bound and the best packing found within about ``seconds``."""
     start = time.perf_counter()
-    deadline = start + seconds
-    bound = l2_bound(sizes, counts, capacity)
-    best, method = first_fit_decreasing(sizes, counts, capacity), "ffd"
-
-    def done() -> bool:
-        return len(best) <= bound or time.perf_counter() >= deadline
-
+    state = _Search(sizes, counts, capacity, start + seconds, threads, seed)
     total = sum(w * n for w, n in zip(sizes, counts, strict=True))
-    if not done():
+    # Without slack every bin is exactly full and the pattern model is small and decisive (the
+    # triplets); with slack the LP dive is the better first try and patterns are many.
+    steps = [state.patterns, state.dive] if state.bound * capacity == total else [state.dive]
+    for step in steps:
+        if not state.done():
+            step()
+    attempt = 0
+    while not state.done():
+        state.complete(attempt)
+        attempt += 1
+    return Presolved(state.bound, state.best, state.method, round(time.perf_counter() - start, 4))
+
+
+class _Search:
+    """The bound and best packing so far, improved by each step until they meet or time is up."""
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        counts: Sequence[int],
+        capacity: int,
+        deadline: float,
+        threads: int,
+        seed: int,
+    ) -> None:
+        self.sizes, self.counts, self.capacity = sizes, counts, capacity
+        self.deadline, self.threads, self.seed = deadline, threads, seed
+        self.bound = l2_bound(sizes, counts, capacity)
+        self.best, self.method = first_fit_decreasing(sizes, counts, capacity), "ffd"
+
+    def done(self) -> bool:
+        return len(self.best) <= self.bound or time.perf_counter() >= self.deadline
+
+    def offer(self, packing: Packing | None, method: str) -> None:
+        if packing is not None and len(packing) < len(self.best):
+            self.best, self.method = packing, method
+
+    def patterns(self) -> None:
+        total = sum(w * n for w, n in zip(self.sizes, self.counts, strict=True))
+        slack = self.bound * self.capacity - total
         patterns = waste_bounded_patterns(
-            sizes, counts, capacity, bound * capacity - total, PATTERN_LIMIT
+            self.sizes, self.counts, self.capacity, slack, PATTERN_LIMIT
         )
         # CP-SAT's time to a solution here is heavy-tailed in the seed: restart with new seeds
         # and growing slices rather than wait on one run.
         slice_s, attempt = PATTERN_SLICE_S, 0
-        while patterns and len(best) > bound:
-            left = deadline - time.perf_counter()
+        while patterns and len(self.best) > self.bound:
+            left = self.deadline - time.perf_counter()
             if left < 0.05 or (attempt and left < slice_s):
-                break
+                return
             found = solve_patterns(
-                sizes, counts, patterns, bound, min(slice_s, left), threads, seed + attempt
+                self.sizes,
+                self.counts,
+                patterns,
+                self.bound,
+                min(slice_s, left),
+                self.threads,
+                self.seed + attempt,
             )
-            if found is not None and len(found) < len(best):
-                best, method = found, "patterns"
+            self.offer(found, "patterns")
             slice_s, attempt = 2 * slice_s, attempt + 1
-    if not done():
-        dive = lp_dive(sizes, counts, capacity, deadline - time.perf_counter())
-        if dive.lp_bound is not None and dive.lp_bound > bound:
-            bound = dive.lp_bound
-        if dive.packing is not None and len(dive.packing) < len(best):
-            best, method = dive.packing, "lp dive"
-    attempt = 0
-    while not done():
-        found = bin_completion(sizes, counts, capacity, bound, NODE_LIMIT, seed=seed + attempt)
+
+    def dive(self) -> None:
+        left = self.deadline - time.perf_counter()
+        result = lp_dive(self.sizes, self.counts, self.capacity, left)
+        if result.lp_bound is not None:
+            self.bound = max(self.bound, result.lp_bound)
+        self.offer(result.packing, "lp dive")
+
+    def complete(self, attempt: int) -> None:
+        sizes, counts, capacity, seed = self.sizes, self.counts, self.capacity, self.seed
+        found = bin_completion(sizes, counts, capacity, self.bound, NODE_LIMIT, seed + attempt)
         if found is None:
             found = minimum_bin_slack(sizes, counts, capacity, seed=seed + attempt)
-        if len(found) < len(best):
-            best, method = found, "bin completion" if len(found) <= bound else "mbs"
-        attempt += 1
-    return Presolved(bound, best, method, round(time.perf_counter() - start, 4))
+        self.offer(found, "bin completion" if len(found) <= self.bound else "mbs")
 
 
 def check_packing(
