@@ -144,8 +144,17 @@ class Dive:
     packing: Packing | None  # None when the dive did not finish in time
 
 
-def lp_dive(sizes: Sequence[int], counts: Sequence[int], capacity: int, seconds: float) -> Dive:
-    """A packing by LP diving and the Gilmore–Gomory bound (both None without HiGHS)."""
+def lp_dive(
+    sizes: Sequence[int],
+    counts: Sequence[int],
+    capacity: int,
+    seconds: float,
+    nearest: bool = True,
+) -> Dive:
+    """A packing by LP diving and the Gilmore–Gomory bound (both None without HiGHS).
+
+    ``nearest`` keeps patterns used at least half a time (fewer, faster LP solves); otherwise
+    only those used at least once, rounded down (slower, sometimes closer to the optimum)."""
     deadline = time.perf_counter() + seconds
     left = list(counts)
     packing: Packing = []
@@ -167,7 +176,10 @@ def lp_dive(sizes: Sequence[int], counts: Sequence[int], capacity: int, seconds:
         # Keep each pattern about as often as the LP uses it (rounded to nearest, most used
         # first, while the items last): few LP solves, and the residual stays small.
         paths.sort(key=lambda p: -p[0])
-        chosen = [(round(v), c) for v, c in paths if v >= 0.5]
+        if nearest:
+            chosen = [(round(v), c) for v, c in paths if v >= 0.5]
+        else:
+            chosen = [(int(v + 1e-6), c) for v, c in paths if v >= 1 - 1e-6]
         if not chosen and paths:
             chosen = [(1, max(paths, key=lambda p: p[0])[1])]
         progress = False

@@ -119,11 +119,14 @@ class _Search:
             slice_s, attempt = 2 * slice_s, attempt + 1
 
     def dive(self) -> None:
-        left = self.deadline - time.perf_counter()
-        result = lp_dive(self.sizes, self.counts, self.capacity, left)
-        if result.lp_bound is not None:
-            self.bound = max(self.bound, result.lp_bound)
-        self.offer(result.packing, "lp dive")
+        for nearest in (True, False):  # the fast rounding first, the careful one if needed
+            if self.done():
+                return
+            left = self.deadline - time.perf_counter()
+            result = lp_dive(self.sizes, self.counts, self.capacity, left, nearest)
+            if result.lp_bound is not None:
+                self.bound = max(self.bound, result.lp_bound)
+            self.offer(result.packing, "lp dive")
 
     def complete(self, attempt: int) -> None:
         sizes, counts, capacity, seed = self.sizes, self.counts, self.capacity, self.seed
