@@ -25,6 +25,7 @@ from engine.ir import Problem
 from .cpsat_common import Linear, bin_classes, resource_divisors
 from .packing_heuristics import Packing
 from .packing_presolve import Presolved, check_packing, presolve
+from .packing_vector_model import VectorPackingModel, plain_vector_packing
 
 Key = tuple[str, str]
 
@@ -53,6 +54,8 @@ def arcflow_applies(problem: Problem) -> str | None:
     if not terms <= PACKING_TERMS:
         return f"objective terms {sorted(terms - PACKING_TERMS)} are not packing terms"
     if _resource(problem) is None:
+        if plain_vector_packing(problem):
+            return None  # several resources: ArcFlowModel builds a VectorPackingModel
         return "items do not demand exactly one resource"
     if any(not g.demand or max(g.demand.values()) == 0 for g in problem.items):
         return "some items demand nothing"
@@ -115,8 +118,16 @@ class ArcFlowModel:
     """Same interface as ``PerBinModel``: ``model``, ``term``, ``tier``, ``hint_values``, ``counts``.
 
     ``time_limit`` and ``threads`` (optional) size the presolve of plain bin packing; without a
-    limit it takes at most ``PRESOLVE_SECONDS``. ``presolve=False`` skips it.
+    limit it takes at most ``PRESOLVE_SECONDS``. ``presolve=False`` skips it. For plain packing
+    over several resources the constructor returns a ``VectorPackingModel`` instead.
     """
+
+    def __new__(cls, problem: Problem, **kwargs: Any) -> Any:
+        # Plain packing over several resources: the per-bin model with a vector bound and start
+        # (an arc-flow graph over residual vectors would be far too large).
+        if _resource(problem) is None:
+            return VectorPackingModel(problem)
+        return super().__new__(cls)
 
     def __init__(
         self,

@@ -14,12 +14,19 @@ from engine.formats import read_bpplib
 from engine.ir import Bin, ItemGroup, Problem
 from engine.solution import Status
 from engine.solve import solve
-from solvers.cpsat_arcflow import ArcFlowModel
+from solvers.cpsat_arcflow import ArcFlowModel, arcflow_applies
 from solvers.packing_bounds import l1_bound, l2_bound
 from solvers.packing_dive import lp_dive
 from solvers.packing_heuristics import bin_completion, first_fit_decreasing, minimum_bin_slack
 from solvers.packing_patterns import solve_patterns, waste_bounded_patterns
 from solvers.packing_presolve import check_packing, presolve
+from solvers.packing_vector import (
+    bin_centric,
+    check_vector_packing,
+    first_fit_decreasing_vector,
+    vector_lower_bound,
+)
+from solvers.packing_vector_model import VectorPackingModel
 
 # Tiny instances (at most 6 items, for brute force): types as (size, count), largest first.
 instances = st.integers(min_value=5, max_value=30).flatmap(
@@ -171,3 +178,66 @@ def test_falkenauer_uniform_reaches_the_optimum(shared_data: Path) -> None:
 def test_degenerate_sizes(capacity: int) -> None:
     packing = first_fit_decreasing([capacity], [3], capacity)
     assert len(packing) == 3 and check_packing(packing, [capacity], [3], capacity)
+
+
+# ---------------------------------------------------------------------- vector packing
+
+vector_instances = st.tuples(
+    st.lists(st.integers(5, 20), min_size=2, max_size=3),
+    st.integers(0, 10_000),
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(vector_instances, st.lists(st.integers(1, 3), min_size=1, max_size=6))
+def test_vector_heuristics_pack_everything(
+    instance: tuple[list[int], int], counts: list[int]
+) -> None:
+    capacity, seed = instance
+    sizes = [
+        [1 + (seed * (t + 3) * (d + 7)) % c for d, c in enumerate(capacity)]
+        for t in range(len(counts))
+    ]
+    bound = vector_lower_bound(sizes, counts, capacity)
+    for packing in (
+        first_fit_decreasing_vector(sizes, counts, capacity),
+        *(bin_centric(sizes, counts, capacity, score) for score in ("dot", "max", "sum")),
+    ):
+        assert check_vector_packing(packing, sizes, counts, capacity)
+        assert len(packing) >= bound
+
+
+def test_vector_bound_counts_items_over_half() -> None:
+    # Volume needs 2 bins in each resource, but three items each take over half of resource 0.
+    assert vector_lower_bound([[6, 1], [6, 1], [6, 1]], [1, 1, 1], [10, 10]) == 3
+    assert vector_lower_bound([[5, 5]], [4], [10, 10]) == 2
+
+
+def _vector_problem(required: bool = True) -> Problem:
+    sizes = [(6, 2), (2, 6), (4, 4), (5, 3), (3, 5), (4, 4)]
+    return Problem(
+        name="vec",
+        bins=tuple(Bin(name=f"b{k}", capacity={"cpu": 10, "mem": 10}) for k in range(6)),
+        items=tuple(
+            ItemGroup(name=f"i{k}", count=1, demand={"cpu": a, "mem": b}, required=required)
+            for k, (a, b) in enumerate(sizes)
+        ),
+        objective=({"bins_used": 1.0},),
+    )
+
+
+def test_cpsat_vector_packing_is_proved_and_verified() -> None:
+    problem = _vector_problem()
+    assert arcflow_applies(problem) is None
+    assert isinstance(ArcFlowModel(problem), VectorPackingModel)
+    solution = solve(problem, "cpsat", time_limit=10, threads=1)
+    greedy = solve(problem, "greedy", time_limit=10, threads=1)
+    assert solution.verified and solution.status == Status.OPTIMAL
+    assert solution.objective == (3.0,)  # 24 units per resource in bins of 10
+    assert not greedy.objective or solution.objective[0] <= greedy.objective[0]
+
+
+def test_vector_packing_with_optional_items_uses_the_per_bin_model() -> None:
+    problem = _vector_problem(required=False)
+    assert arcflow_applies(problem) is not None
+    assert solve(problem, "cpsat", time_limit=5, threads=1).verified
