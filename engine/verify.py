@@ -23,6 +23,7 @@ from .ir import (
     Quota,
     Spread,
     level_value,
+    minimised_terms,
 )
 from .quantity import format_quantity
 from .solution import Solution, Status, Unplaced
@@ -502,6 +503,13 @@ def certify(problem: Problem, solution: Solution, *, max_listed: int = 50) -> So
             if status == Status.OPTIMAL:
                 status = Status.FEASIBLE
                 info["downgraded"] = "backend objective disagrees with the verifier's"
+    bound = solution.bound
+    if bound is not None:
+        bound, broken = _honest_bounds(problem, report.objective, bound)
+        if broken:
+            info["invalid_bound"] = broken
+            if status == Status.OPTIMAL:
+                status = Status.FEASIBLE
     reasons = {u.item: u.reasons for u in solution.unplaced if u.reasons}
     placed = _per_item(solution.counts())
     unplaced = tuple(
@@ -515,6 +523,29 @@ def certify(problem: Problem, solution: Solution, *, max_listed: int = 50) -> So
             "verified": True,
             "objective": report.objective,
             "unplaced": unplaced,
+            "bound": bound,
             "info": info,
         }
     )
+
+
+def _honest_bounds(
+    problem: Problem, objective: tuple[float, ...], bound: tuple[float | None, ...]
+) -> tuple[tuple[float | None, ...] | None, str | None]:
+    """Drop a claimed bound that the plan itself beats (and every later level's, which was
+    conditional on it). Returns the kept bounds and a note when one was wrong."""
+    kept: list[float | None] = []
+    broken: str | None = None
+    for n, level in enumerate(problem.objective):
+        b = bound[n] if n < len(bound) else None
+        v = objective[n] if n < len(objective) else None
+        if broken is None and b is not None and v is not None:
+            beaten = (
+                b < v and not _close(b, v)
+                if not minimised_terms(level)
+                else b > v and not _close(b, v)
+            )
+            if beaten:
+                broken = f"level {n + 1}: the backend's bound {b:.10g} is beaten by its own plan ({v:.10g})"
+        kept.append(None if broken is not None else b)
+    return tuple(kept), broken

@@ -384,7 +384,11 @@ class _Levels:
                 value_int = mine  # CP-SAT did not beat the incumbent: keep it
             cp.add(expr <= value_int)
             proven = status == cp_model.OPTIMAL
-            raw_bound = solver.best_objective_bound
+            # Without a solution CP-SAT's response carries no meaningful bound (it reads 0): fall
+            # back to the trivial one rather than report a bound the incumbent already beats.
+            raw_bound = (
+                solver.best_objective_bound if found else float(self._trivial_bound(objective))
+            )
             level_bound = objective.level_value(raw_bound) if math.isfinite(raw_bound) else None
             value = objective.level_value(value_int)
             extra = self._relaxed_bound(k)

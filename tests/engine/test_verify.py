@@ -391,6 +391,25 @@ def test_certify_downgrades_a_wrong_optimal_claim() -> None:
     assert plan.objective == (2.0, 2.0) and plan.info["backend_objective"] == [2.0, 1.0]
 
 
+def test_certify_drops_a_bound_the_plan_itself_beats() -> None:
+    p = problem(bins(2), [group("web", 2)], objective=["placed", "bins_used"])
+    claimed = _plan(p, {("web", "n0"): 2}, objective=(2.0, 1.0), bound=(1.0, 1.0))
+    plan = certify(
+        p, claimed
+    )  # placed is maximised: an upper bound of 1 under a plan of 2 is wrong
+    assert plan.verified and plan.status == Status.FEASIBLE
+    assert plan.bound == (None, None)  # the later level's bound was conditional on the first
+    assert "level 1" in plan.info["invalid_bound"]
+
+
+def test_certify_keeps_honest_bounds() -> None:
+    p = problem(bins(2), [group("web", 3)], objective=["placed", "bins_used"])
+    plan = certify(
+        p, _plan(p, {("web", "n0"): 2, ("web", "n1"): 1}, Status.FEASIBLE, bound=(3.0, 1.5))
+    )
+    assert plan.bound == (3.0, 1.5) and "invalid_bound" not in plan.info
+
+
 def test_certify_turns_an_invalid_plan_into_unknown() -> None:
     p = problem(bins(1, cpu="1"), [group("web", 2)])
     plan = certify(p, _plan(p, {("web", "n0"): 2}, Status.FEASIBLE))
