@@ -3,8 +3,9 @@
 Panigrahy et al. (2011) found bin-centric heuristics — fill one bin at a time, each time adding
 the fitting item that best matches the bin's remaining room — stronger than item-centric
 first-fit for vectors. ``best_vector_packing`` runs several scores (dot product with the room,
-largest normalised size, sum of sizes) plus item-centric first-fit decreasing, keeps the fewest
-bins, and stops early at the lower bound.
+largest normalised size, sum of sizes) plus item-centric first-fit decreasing, then restarts the
+dot-product rule with randomly perturbed scores while time is left, keeps the fewest bins, and
+stops early at the lower bound.
 """
 
 from __future__ import annotations
@@ -36,13 +37,21 @@ def _expand(counts: Sequence[int]) -> list[int]:
 
 
 def bin_centric(
-    sizes: Sequence[Sequence[int]], counts: Sequence[int], capacity: Sequence[int], score: str
+    sizes: Sequence[Sequence[int]],
+    counts: Sequence[int],
+    capacity: Sequence[int],
+    score: str,
+    noise: float = 0.0,
+    seed: int = 0,
 ) -> Packing:
-    """Fill bins one by one with the fitting item of best ``score``: dot | max | sum."""
+    """Fill bins one by one with the fitting item of best ``score``: dot | max | sum (scores
+    multiplied by a random factor in [1, 1 + noise] per item, for restarts)."""
+    rng = np.random.default_rng(seed)
     types = _expand(counts)
     cap = np.asarray(capacity, dtype=np.float64)
     weights = np.asarray([sizes[t] for t in types], dtype=np.int64).reshape(len(types), -1)
     frac = weights / cap
+    jitter = 1.0 + noise * rng.random(len(types))
     left = np.ones(len(types), dtype=bool)
     packing: Packing = []
     while left.any():
@@ -58,7 +67,7 @@ def bin_centric(
                 value = frac.max(axis=1)
             else:
                 value = frac.sum(axis=1)
-            value = np.where(fits, value, -1.0)
+            value = np.where(fits, value * jitter, -1.0)
             k = int(np.argmax(value))
             left[k] = False
             room -= weights[k]
@@ -105,6 +114,12 @@ def best_vector_packing(
         trial = bin_centric(sizes, counts, capacity, score)
         if len(trial) < len(best):
             best = trial
+    attempt = 0
+    while len(best) > target and time.perf_counter() < deadline:  # randomised restarts
+        trial = bin_centric(sizes, counts, capacity, "dot", noise=0.2, seed=attempt)
+        if len(trial) < len(best):
+            best = trial
+        attempt += 1
     return best
 
 
