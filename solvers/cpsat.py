@@ -5,8 +5,9 @@ Three formulations (``formulation`` parameter, default ``auto``, tried in this o
 - ``arcflow`` — pure packing (capacity, counts, eligibility per bin class, objective over
   placed / bins_used / cost) with one resource: Valério de Carvalho's arc-flow graph per class
   of identical bins, whose LP bound equals the pattern (cutting-stock) bound.
-- ``pool`` — node pools (classes of identical bins) with ``placed`` and ``bins_used`` levels,
-  when the start plan places every item: configurations by column generation, see ``cpsat_pool``.
+- ``pool`` — node pools (classes of identical bins) with ``placed`` and ``bins_used`` levels:
+  configurations by column generation, see ``cpsat_pool``. When the start plan leaves items
+  unplaced, the pool master first maximises placed per priority tier (unplaced slacks).
 - ``per_bin`` — everything else: one integer count per (group, eligible bin), see ``cpsat_model``.
 
 The time limit runs from the start of ``compile`` and covers every level. Levels are solved in
@@ -450,6 +451,11 @@ def _relaxed_pool(problem: Problem, start: Mapping[Key, int]) -> Any:
     )
     if len(kept) == len(problem.constraints):
         return None  # nothing dropped: pool_applies already refused this problem
+    placed: dict[str, int] = defaultdict(int)
+    for (g, _), n in start.items():
+        placed[g] += n
+    if any(placed[g.name] < g.count for g in problem.items):
+        return None  # the relaxation's bound assumes every item placed, as the start shows
     relaxed = problem.model_copy(update={"constraints": kept})
     if pool_applies(relaxed, start) is not None:
         return None
@@ -474,7 +480,8 @@ def _objective_terms(problem: Problem) -> set[str]:
 
 
 def _run_pool(problem: Problem, index: Index, options: Options, deadline: float) -> RawResult:
-    """The pool (configuration) model: the start places everything, bins_used is optimised."""
+    """The pool (configuration) model: placed per priority tier (when the start leaves items
+    unplaced), then bins_used."""
     pool = index.model
     info: dict[str, Any] = dict(index.notes)
     result = pool.solve(deadline, options, index.started)
@@ -484,10 +491,15 @@ def _run_pool(problem: Problem, index: Index, options: Options, deadline: float)
     bound: list[float | None] = []
     for n, level in enumerate(problem.objective):
         if set(level) == {"placed"}:
-            bound.append(objective[n])  # the start places every item: the best possible
+            if result.placed_bound is None:
+                bound.append(objective[n])  # the start places every item: the best possible
+            else:
+                bound.append(level["placed"] * result.placed_bound)
+        elif result.bins_bound is None:
+            bound.append(None)  # after an unproven placed value a bound would be conditional
         else:
             bound.append(level.get("bins_used", 0.0) * result.bins_bound)
-    proven = all(
+    proven = result.placed_proven and all(
         b is not None and abs(b - v) <= 1e-6 for b, v in zip(bound, objective, strict=True)
     )
     return RawResult(

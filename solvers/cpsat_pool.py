@@ -89,8 +89,11 @@ def pool_applies(problem: Problem, start: Mapping[Key, int] | None) -> str | Non
     placed: dict[str, int] = defaultdict(int)
     for (g, _), n in start.items():
         placed[g] += n
-    if any(placed[g.name] < g.count for g in problem.items):
-        return "the start plan leaves items unplaced"
+    if any(placed[g.name] < g.count for g in problem.items) and any(
+        isinstance(c, Gang | Quota | Spread) for c in problem.constraints
+    ):
+        # Their rules depend on how many replicas are placed, which the master then chooses.
+        return "the start plan leaves items unplaced, and gang, quota or spread rules apply"
     if len(bin_classes(problem, _topologies(problem))) == len(problem.bins):
         return "no pools of identical bins"
     return None
@@ -112,8 +115,12 @@ class Pool:
 @dataclass
 class PoolResult:
     counts: dict[Key, int]
-    bins_bound: float  # proven lower bound on bins_used (cost-weighted)
+    bins_bound: float | None  # proven lower bound on bins_used (cost-weighted); None: unknown
     info: dict[str, Any] = field(default_factory=dict)
+    # Partial mode: an upper bound on the weighted placed value (None: everything is placed,
+    # the best possible) and whether the plan's placed value is proven optimal.
+    placed_bound: float | None = None
+    placed_proven: bool = True
 
 
 class PoolModel:
@@ -185,6 +192,20 @@ class PoolModel:
         self.room = self.sizes.copy()  # bins left per pool (the residual while diving)
         self._seen: dict[tuple[int, bytes], int] = {}
         self.start_columns = self._add_plan(self.start)
+        # Items may stay unplaced (the start leaves some): an unplaced slack u_g per group, and
+        # priority tiers maximised in order before bins_used (see ``solve_partial``).
+        self.partial = bool((self.placed_of(self.start) < self.count).any())
+        priorities = sorted({g.priority for g in problem.items}, reverse=True)
+        self.tiers = [
+            np.array([n for n, g in enumerate(problem.items) if g.priority == p], np.int64)
+            for p in priorities
+        ]
+        self.tier_of = np.zeros(len(self.groups), np.int64)
+        for t, members in enumerate(self.tiers):
+            self.tier_of[members] = t
+        self.droppable = np.array([0 if g.required else 1 for g in problem.items], np.int64)
+        self.tier_cap = np.full(len(self.tiers), np.inf)  # most unplaced per tier (fixed ones)
+        self.stage: int | None = None  # the tier being maximised; None: bins_used
 
     def _spread_rule(self, c: Spread) -> tuple[IntArray, int, list[str | None], bool]:
         """(selected groups, max_skew, domain of each pool, whether min counts all domains)."""
@@ -253,6 +274,9 @@ class PoolModel:
             upper = np.concatenate([np.full(n_groups, highspy.kHighsInf), self.room]).astype(
                 np.float64
             )
+            if self.partial:  # Σ_{g in tier} u_g <= cap
+                lower = np.concatenate([lower, np.zeros(len(self.tiers))])
+                upper = np.concatenate([upper, self._caps()])
             lp.addRows(
                 len(lower),
                 lower,
@@ -263,12 +287,18 @@ class PoolModel:
                 np.array([], np.float64),
             )
             self._lp, self._lp_columns = lp, 0
+            if self.partial:  # the unplaced slacks are the first columns
+                tier_row = n_groups + len(self.pools) + self.tier_of
+                for g in range(n_groups):
+                    index = np.array([g, tier_row[g]], np.int32)
+                    cost, bound = self._slack_cost(g), float(self.need[g] * self.droppable[g])
+                    lp.addCol(cost, 0.0, bound, 2, index, np.ones(2))
         lp = self._lp
         for p, a in self.columns[self._lp_columns :]:
             nz = np.nonzero(a)[0]
             index = np.concatenate([nz, [n_groups + p]]).astype(np.int32)
             value = np.concatenate([a[nz], [1]]).astype(np.float64)
-            lp.addCol(self.pools[p].cost, 0.0, highspy.kHighsInf, len(index), index, value)
+            lp.addCol(self._column_cost(p), 0.0, highspy.kHighsInf, len(index), index, value)
         self._lp_columns = len(self.columns)
         lp.run()
         self._lp_ok = lp.getModelStatus() == highspy.HighsModelStatus.kOptimal
@@ -278,8 +308,76 @@ class PoolModel:
         return float(lp.getInfo().objective_function_value), np.maximum(0.0, duals)
 
     def lp_solution(self) -> FloatArray:
+        """The LP value of each configuration column (the slack columns left out)."""
         assert self._lp is not None
-        return np.asarray(self._lp.getSolution().col_value, dtype=np.float64)
+        values = np.asarray(self._lp.getSolution().col_value, dtype=np.float64)
+        return values[self._slacks() :]
+
+    # ------------------------------------------------------------------ stages (partial mode)
+
+    def _slacks(self) -> int:
+        return len(self.groups) if self.partial else 0
+
+    def _caps(self) -> FloatArray:
+        import highspy
+
+        return np.where(np.isfinite(self.tier_cap), self.tier_cap, highspy.kHighsInf)
+
+    def _column_cost(self, pool: int) -> float:
+        """Configurations cost their bin while bins_used is minimised, nothing in tier stages."""
+        return self.pools[pool].cost if self.stage is None else 0.0
+
+    def _slack_cost(self, group: int) -> float:
+        """An unplaced replica costs 1 in the stage of its own tier, nothing otherwise."""
+        return 1.0 if self.stage is not None and self.tier_of[group] == self.stage else 0.0
+
+    def set_stage(self, stage: int | None) -> None:
+        """Switch the master's objective: maximise placed of tier ``stage`` (min its slacks),
+        or (None) minimise bins_used; tier caps are taken from ``tier_cap``."""
+        self.stage = stage
+        if self._lp is None:
+            return
+        n_slacks = self._slacks()
+        costs = [self._slack_cost(g) for g in range(n_slacks)]
+        costs += [self._column_cost(p) for p, _ in self.columns[: self._lp_columns]]
+        index = np.arange(len(costs), dtype=np.int32)
+        self._lp.changeColsCost(len(costs), index, np.array(costs, np.float64))
+        if self.partial:
+            first = len(self.groups) + len(self.pools)
+            rows = np.arange(first, first + len(self.tiers), dtype=np.int32)
+            lower = np.zeros(len(self.tiers))
+            self._lp.changeRowsBounds(len(rows), rows, lower, self._caps().astype(np.float64))
+
+    def _slack_bound(self, duals: FloatArray) -> float:
+        """min Σ (cost_g − π_g)·u_g over 0 <= u_g <= need_g, Σ_{g in tier} u_g <= cap: the slack
+        columns' share of the Lagrangian bound (greedy per tier: most negative first)."""
+        if not self.partial:
+            return 0.0
+        total = 0.0
+        for t, members in enumerate(self.tiers):
+            left = float(self.tier_cap[t])
+            coefs = [(self._slack_cost(int(g)) - float(duals[g]), int(g)) for g in members]
+            for coef, g in sorted(coefs):
+                if coef >= 0 or left <= 0:
+                    break
+                take = min(left, float(self.need[g] * self.droppable[g]))
+                total += coef * take
+                left -= take
+        return total
+
+    def placed_of(self, counts: Mapping[Key, int]) -> IntArray:
+        placed = np.zeros(len(self.groups), np.int64)
+        for (g, _), n in counts.items():
+            placed[self.group_index[g]] += n
+        return np.minimum(placed, self.count)
+
+    def unplaced_per_tier(self, counts: Mapping[Key, int]) -> IntArray:
+        missing = self.count - self.placed_of(counts)
+        return np.array([int(missing[m].sum()) for m in self.tiers], np.int64)
+
+    def key(self, counts: Mapping[Key, int]) -> tuple[float, ...]:
+        """Lexicographic key to minimise: unplaced per tier (highest priority first), bins."""
+        return (*map(float, self.unplaced_per_tier(counts)), round(self.bins_cost(counts), 9))
 
     def _price(self, pool: Pool, duals: FloatArray, seconds: float) -> Any:
         """max π·a over one bin of the pool: (improving configurations, proven upper bound,
@@ -333,7 +431,7 @@ class PoolModel:
                 break
             lp_value, duals = solved
             rounds += 1
-            lagrangian = float(duals @ self.need)
+            lagrangian = float(duals @ self.need) + self._slack_bound(duals)
             added = 0
             exact = True
             priced: list[int] = []
@@ -345,9 +443,10 @@ class PoolModel:
                 priced.append(p)
                 configs, upper, optimal = self._price(pool, duals, min(PRICING_SECONDS, left))
                 exact = exact and optimal
-                lagrangian += int(self.room[p]) * min(0.0, pool.cost - upper)
+                cost = self._column_cost(p)
+                lagrangian += int(self.room[p]) * min(0.0, cost - upper)
                 for config in configs:
-                    if pool.cost - float(duals @ config) < -REDUCED_COST_EPS:
+                    if cost - float(duals @ config) < -REDUCED_COST_EPS:
                         before = len(self.columns)
                         self._add(p, config)
                         added += len(self.columns) - before
@@ -377,6 +476,10 @@ class PoolModel:
         lower = np.concatenate([need, np.zeros(len(self.pools))]).astype(np.float64)
         upper = np.concatenate([np.full(n_groups, highspy.kHighsInf), room]).astype(np.float64)
         self._lp.changeRowsBounds(len(rows), rows, lower, upper)
+        if self.partial:
+            cols = np.arange(n_groups, dtype=np.int32)
+            bound = (need * self.droppable).astype(np.float64)
+            self._lp.changeColsBounds(n_groups, cols, np.zeros(n_groups), bound)
 
     def dive(self, deadline: float, threads: int) -> dict[int, int] | None:
         """Price-and-dive: fix the LP's whole bins (or round up its largest fraction), re-solve
@@ -392,9 +495,9 @@ class PoolModel:
                 z = self.lp_solution()
                 whole = np.floor(z + 1e-6).astype(np.int64)
                 if not whole.any():  # round up the largest fraction
-                    best = int(np.argmax(z))
-                    if z[best] <= 1e-9:
-                        return None
+                    best = int(np.argmax(z)) if len(z) else 0
+                    if not len(z) or z[best] <= 1e-9:
+                        return dict(uses) if self.partial else None  # the rest stays unplaced
                     whole[best] = 1
                 for c in np.nonzero(whole)[0].tolist():
                     p, a = self.columns[c]
@@ -422,7 +525,9 @@ class PoolModel:
         hint: Mapping[int, int],
         on_value: Any,
     ) -> tuple[dict[int, int], bool]:
-        """CP-SAT over the columns: bins per configuration, at least total cost (scaled)."""
+        """CP-SAT over the columns: bins per configuration, at least total cost (scaled); in
+        partial mode with unplaced slacks under the tier caps, and in a tier stage minimising
+        that tier's unplaced replicas (at least ``floor``) instead of the cost."""
         from ortools.sat.python import cp_model
 
         m = cp_model.CpModel()
@@ -431,10 +536,27 @@ class PoolModel:
             for c, (p, _) in enumerate(self.columns)
         ]
         matrix = np.array([a for _, a in self.columns], np.int64).reshape(len(z), -1)
+        slack: list[Any] = []
+        if self.partial:
+            slack = [
+                m.new_int_var(0, int(self.count[g] * self.droppable[g]), f"u{g}")
+                for g in range(len(self.groups))
+            ]
+            for t, members in enumerate(self.tiers):
+                if math.isfinite(self.tier_cap[t]):
+                    tier_slack = cp_model.LinearExpr.sum([slack[g] for g in members])
+                    m.add(tier_slack <= int(self.tier_cap[t]))
+            hinted = np.zeros(len(self.groups), np.int64)
+            for c, n in hint.items():
+                hinted += n * matrix[c]
+            for g, var in enumerate(slack):
+                m.add_hint(var, int(min(var.proto.domain[1], max(0, self.count[g] - hinted[g]))))
         for g in range(len(self.groups)):
             nz = np.nonzero(matrix[:, g])[0]
             covered = cp_model.LinearExpr.weighted_sum([z[c] for c in nz], matrix[nz, g].tolist())
-            if self.exact_groups[g]:
+            if slack:
+                m.add(covered + slack[g] >= int(self.count[g]))
+            elif self.exact_groups[g]:
                 m.add(covered == int(self.count[g]))
             else:
                 m.add(covered >= int(self.count[g]))
@@ -458,8 +580,11 @@ class PoolModel:
             members = [z[c] for c, (q, _) in enumerate(self.columns) if q == p]
             if members:
                 m.add(cp_model.LinearExpr.sum(members) <= len(pool.bins))
-        costs = [round(self.pools[p].cost * self.cost_scale) for p, _ in self.columns]
-        objective = cp_model.LinearExpr.weighted_sum(z, costs)
+        if self.stage is not None:
+            objective = cp_model.LinearExpr.sum([slack[g] for g in self.tiers[self.stage]])
+        else:
+            costs = [round(self.pools[p].cost * self.cost_scale) for p, _ in self.columns]
+            objective = cp_model.LinearExpr.weighted_sum(z, costs)
         m.add(objective >= floor)
         m.minimize(objective)
         for c, var in enumerate(z):
@@ -483,7 +608,8 @@ class PoolModel:
     def round_lp(self) -> dict[int, int] | None:
         """A plan from the LP: every column's whole bins, then the residual replicas packed by
         first-fit decreasing onto the pools' remaining bins (new configurations become columns).
-        None when the residual does not fit."""
+        None when the residual does not fit (in partial mode what does not fit stays unplaced,
+        highest priority packed first)."""
         if self._lp is None:
             return None
         z = self.lp_solution()
@@ -508,7 +634,8 @@ class PoolModel:
                 return False
             return all(config[chosen].sum() < cap for chosen, cap in pool.rules if g in chosen)
 
-        for g in sorted(np.nonzero(residual)[0].tolist(), key=lambda g: (-size[g], g)):
+        tier = self.tier_of if self.partial else np.zeros(len(self.groups), np.int64)
+        for g in sorted(np.nonzero(residual)[0].tolist(), key=lambda g: (tier[g], -size[g], g)):
             for _ in range(int(residual[g])):
                 target = next((b for b in opened if fits(self.pools[b[0]], b[1], b[2], g)), None)
                 if target is None:
@@ -520,6 +647,8 @@ class PoolModel:
                         and not (self.demand[g] > pool.capacity).any()
                     ]
                     if not candidates:
+                        if self.partial:
+                            break  # this replica and the rest of its group stay unplaced
                         return None
                     p = min(
                         candidates,
@@ -718,6 +847,8 @@ class PoolModel:
     # ------------------------------------------------------------------ the whole run
 
     def solve(self, deadline: float, options: Any, started: float) -> PoolResult:
+        if self.partial:
+            return self.solve_partial(deadline, options, started)
         threads = options.threads or 1
         placed_levels = self._placed_levels()
         start_cost = self.bins_cost(self.start)
@@ -785,6 +916,125 @@ class PoolModel:
             consider(uses, "master")
         info["kept_start"] = counts is self.start
         return PoolResult(counts=dict(counts), bins_bound=bins_bound, info={"pool": info})
+
+    def solve_partial(self, deadline: float, options: Any, started: float) -> PoolResult:
+        """The start leaves items unplaced: maximise placed tier by tier (highest priority
+        first; each tier's best found count fixed as a cap on its unplaced replicas before the
+        next), then minimise bins_used with every tier fixed. Each stage: column generation
+        for its bound, LP rounding and diving, then CP-SAT over the columns; a plan replaces the
+        incumbent only when lexicographically better, so the start is never beaten for worse.
+        A tier the incumbent places entirely needs no stage, and the time left is shared
+        evenly among the stages still open, so a stuck tier cannot starve bins_used."""
+        threads = options.threads or 1
+        weights = self.problem.priority_weights()
+        tier_weight = [weights[self.groups[int(m[0])]] for m in self.tiers]
+        tier_count = [int(self.count[m].sum()) for m in self.tiers]
+        best: dict[str, Any] = {"counts": self.start, "key": self.key(self.start)}
+        hint: dict[int, int] = dict(self.start_columns)
+        info: dict[str, Any] = {"start": list(best["key"]), "tiers": []}
+
+        def placed_value(counts: Mapping[Key, int]) -> float:
+            missing = self.unplaced_per_tier(counts)
+            return float(
+                sum(w * (n - u) for w, n, u in zip(tier_weight, tier_count, missing, strict=True))
+            )
+
+        def progress(bound: tuple[float | None, ...]) -> None:
+            if options.on_progress is None:
+                return
+            counts = best["counts"]
+            values = {"placed": placed_value(counts), "bins_used": self.bins_cost(counts)}
+            objective = tuple(
+                sum(w * values[t] for t, w in level.items()) for level in self.problem.objective
+            )
+            options.on_progress(
+                Progress(seconds=time.perf_counter() - started, objective=objective, bound=bound)
+            )
+
+        def consider(uses: Mapping[int, int] | None, label: str, stage: dict[str, Any]) -> None:
+            nonlocal hint
+            if uses is None:
+                return
+            plan = self.decode(uses)
+            key = self.key(plan)
+            stage[label] = list(key)
+            if key < best["key"]:
+                best["counts"], best["key"] = plan, key
+                hint = dict(uses)
+                progress(tuple(None for _ in self.problem.objective))
+
+        def open_stages(t: int) -> int:
+            """Stages from tier t on that still need a solve (the bins_used stage included)."""
+            missing = best["key"][: len(self.tiers)]
+            return 1 + sum(1 for k in range(t, len(self.tiers)) if missing[k] > 0)
+
+        floors: list[int] = []  # per tier: proven least unplaced, given the tiers above
+        for t in range(len(self.tiers)):
+            missing = int(best["key"][t])
+            stage: dict[str, Any] = {"tier": t, "unplaced": missing}
+            info["tiers"].append(stage)
+            if missing == 0:  # the incumbent places the whole tier: nothing to gain
+                self.tier_cap[t] = 0
+                floors.append(0)
+                continue
+            now = time.perf_counter()
+            left = deadline - now
+            budget = left / open_stages(t) if math.isfinite(left) else 600.0
+            self.set_stage(t)
+            lower, cg = self.generate(now + budget * COLUMN_SHARE, threads)
+            floor = max(0, math.ceil(lower - 1e-6))
+            stage.update(cg, bound=floor)
+            if floor < missing:
+                consider(self.round_lp(), "rounded", stage)
+            left = now + budget - time.perf_counter()
+            if left > 0.05 and floor < int(best["key"][t]):
+                uses, _ = self.master(left, threads, options.seed, floor, hint, None)
+                consider(uses, "master", stage)
+            floors.append(floor)
+            self.tier_cap[t] = stage["unplaced"] = int(best["key"][t])
+        # Tiers proven in order; the first open tier has its floor (valid: the tiers above are
+        # optimal), the ones below it count as all placed (their floors assumed open caps).
+        missing_final = [int(u) for u in best["key"][: len(self.tiers)]]
+        placed_bound = 0.0
+        proven = True
+        for t in range(len(self.tiers)):
+            if proven:
+                placed_bound += tier_weight[t] * (tier_count[t] - floors[t])
+                proven = missing_final[t] <= floors[t]
+            else:
+                placed_bound += tier_weight[t] * tier_count[t]
+        self.tier_cap[:] = missing_final
+
+        # bins_used with every tier's unplaced count capped at the incumbent's
+        self.set_stage(None)
+        now = time.perf_counter()
+        left = deadline - now
+        stage = {"tier": None}
+        info["bins"] = stage
+        lower, cg = self.generate(
+            now + left * COLUMN_SHARE if math.isfinite(left) else math.inf, threads
+        )
+        scaled_floor = math.ceil(lower * self.cost_scale - 1e-6)
+        bins_bound = scaled_floor / self.cost_scale
+        stage.update(cg, bound=bins_bound)
+        if bins_bound < best["key"][-1] - 1e-9:
+            consider(self.round_lp(), "rounded", stage)
+        left = deadline - time.perf_counter()
+        if left > 0.1 and bins_bound < best["key"][-1] - 1e-9:
+            consider(self.dive(time.perf_counter() + left * DIVE_SHARE, threads), "dived", stage)
+        left = deadline - time.perf_counter()
+        if left > 0.05 and bins_bound < best["key"][-1] - 1e-9:
+            uses, _ = self.master(left - 0.02, threads, options.seed, scaled_floor, hint, None)
+            consider(uses, "master", stage)
+        info["kept_start"] = best["counts"] is self.start
+        info["final"] = list(best["key"])
+        return PoolResult(
+            counts=dict(best["counts"]),
+            bins_bound=bins_bound if proven else None,
+            info={"pool": info},
+            placed_bound=placed_bound,
+            placed_proven=proven,
+        )
 
     def _placed_levels(self) -> list[float | None]:
         """Per level: the full weighted placed value for placed levels, None for bins_used."""
