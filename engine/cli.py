@@ -95,7 +95,8 @@ def solve(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no summary")] = False,
 ) -> None:
     """Solve a problem and write a verified plan (exit 0), or report none found (exit 1)."""
-    from .io import load, write_text_atomic
+    from .commands import check_at_least, check_time_limit
+    from .io import check_writable, load, write_text_atomic
     from .solve import solve as run_solve
     from .summary import explain, print_summary
 
@@ -103,6 +104,10 @@ def solve(
         raise InputError(f"--format must be json or bindings, got {fmt!r}")
     if fmt == "bindings" and output is None:
         raise InputError("--format bindings needs -o FILE")
+    check_time_limit(time_limit)
+    check_at_least(threads, 1, "--threads")
+    if output is not None:
+        check_writable(output)  # before a long solve, not after it
     problem = load(file)
     progress = _ProgressPrinter()
     try:

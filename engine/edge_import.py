@@ -208,9 +208,21 @@ def read_app_graph(path: Path) -> tuple[tuple[str, str, str, float, float, str],
     """Rows of an ``app_graphs.csv``-style file (app, source, destination, tuple sizes, type)."""
     try:
         with path.open(newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-    except OSError as exc:
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+            columns = reader.fieldnames or []
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InputError(f"cannot read: {exc}", source=str(path)) from None
+    needed = (
+        "app",
+        "source",
+        "destination",
+        "tuple_cpu_length_MI",
+        "tuple_nw_length_bytes",
+        "edge_type",
+    )
+    if missing := [c for c in needed if c not in columns]:
+        raise InputError(f"missing column(s) {', '.join(missing)}", source=str(path))
     out = []
     for n, row in enumerate(rows):
         try:
@@ -268,6 +280,8 @@ def ifogsim_to_topology(
                 **({"hosts": "any"} if tier == "device" else {}),
             }
         )
+    if not isinstance(data.get("links", []), list):
+        raise InputError("expected a list of links", path="links")
     links: list[dict[str, Any]] = []
     for i, link in enumerate(data.get("links", [])):
         try:

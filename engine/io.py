@@ -74,6 +74,8 @@ def validation_to_input_error(exc: ValidationError, source: str | None) -> Input
         reason = "unknown key"
     elif err["type"] == "missing":
         reason = "required field missing"
+    elif err["type"] == "tuple_type":
+        reason = "Input should be a list"  # the IR holds lists as tuples; say what the file needs
     else:
         reason = err["msg"]
         if ctx and "{" in reason:  # pydantic leaves templates like {value!r} unformatted
@@ -199,6 +201,11 @@ def load_solution(path: str | Path) -> Solution:
     docs = read_documents(path)
     if len(docs) != 1 or not isinstance(docs[0], dict):
         raise InputError("expected one Solution document", source=source)
+    kind = docs[0].get("kind")
+    if kind is not None and kind != "Solution":
+        raise InputError(
+            f"expected a plan (kind: Solution), got kind {kind!r}", path="kind", source=source
+        )
     try:
         return Solution.model_validate(docs[0])
     except ValidationError as exc:
@@ -228,12 +235,31 @@ def dump_problem(problem: Problem, path: str | Path) -> None:
         if str(path).endswith(".json")
         else yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=120)
     )
-    Path(path).write_text(text, encoding="utf-8")
+    write_text_atomic(path, text)
 
 
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write a whole file or nothing (no half-written plans)."""
+def check_writable(path: str | Path) -> None:
+    """Fail before the work, not after it: the output's folder must exist and the path must not
+    be a folder."""
     p = Path(path)
+    if p.is_dir():
+        raise InputError("cannot write: is a directory", source=str(path))
+    if not p.resolve().parent.is_dir():
+        raise InputError(f"cannot write: no directory {str(p.parent)!r}", source=str(path))
+
+
+def write_text_atomic(path: str | Path, text: str | bytes) -> None:
+    """Write a whole file or nothing (no half-written plans); InputError naming the file if the
+    path cannot be written."""
+    p = Path(path)
+    check_writable(p)
     tmp = p.with_name(f".{p.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(p)
+    try:
+        if isinstance(text, bytes):
+            tmp.write_bytes(text)
+        else:
+            tmp.write_text(text, encoding="utf-8")
+        tmp.replace(p)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"cannot write: {exc.strerror or exc}", source=str(path)) from None

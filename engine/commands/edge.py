@@ -62,13 +62,26 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from engine.edge_baselines import compare
+        from engine.edge_baselines import BASELINES, compare
+        from engine.errors import InputError
         from engine.io import load
+        from solvers import registry
 
+        from . import check_at_least, check_time_limit
+
+        methods = method or list(DEFAULT_METHODS)
+        known = [*BASELINES, *registry.names()]
+        if unknown := [m for m in methods if m not in known]:
+            raise InputError(
+                f"unknown method(s) {', '.join(map(repr, unknown))}; known: {', '.join(known)}",
+                path="--method",
+            )
+        check_time_limit(time_limit)
+        check_at_least(threads, 1, "--threads")
         problem = load(file)
         rows = compare(
             problem,
-            method or list(DEFAULT_METHODS),
+            methods,
             time_limit=time_limit,
             threads=threads,
             seed=seed,

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from engine.errors import BackendUnavailable, InputError
+from engine.errors import BackendUnavailable, InputError, UnsupportedProblem
 
 
 def exporter_for(fmt: str) -> str:
@@ -39,18 +39,17 @@ def exporter_for(fmt: str) -> str:
 
 def export_problem(file: Path, fmt: str, output: Path) -> str:
     """Load, export and write atomically; returns the exporting backend's name."""
-    from engine.io import load
+    from engine.io import check_writable, load, write_text_atomic
     from solvers import registry
 
     backend_name = exporter_for(fmt)
+    check_writable(output)
     problem = load(file)
-    data = registry.get(backend_name).export(problem, fmt)
-    tmp = output.with_name(f".{output.name}.tmp")
-    try:
-        tmp.write_bytes(data)
-        tmp.replace(output)
-    except OSError as exc:
-        raise InputError(f"cannot write: {exc}", source=str(output)) from None
+    backend = registry.get(backend_name)
+    # A model that leaves out a constraint would be a different problem: refuse, as solve does.
+    if gaps := backend.missing(problem):
+        raise UnsupportedProblem(backend_name, gaps)
+    write_text_atomic(output, backend.export(problem, fmt))
     return backend_name
 
 

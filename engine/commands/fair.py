@@ -118,19 +118,29 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option(help="seed of the random instances")] = 0,
     ) -> None:
         """Allocate among tenants with a mechanism; per tenant: tasks, dominant share, utility."""
+        from ..errors import InputError
         from ..fair.report import fair_report
         from ..io import load
+        from . import check_at_least, check_time_limit
 
-        doc = fair_report(
-            load(file),
-            mechanism,
-            equilibrium=equilibrium,
-            check=check,
-            backend=backend,
-            time_limit=time_limit,
-            random_instances=random_instances,
-            seed=seed,
-        )
+        check_time_limit(time_limit)
+        check_at_least(random_instances, 0, "--random")
+        problem = load(file)
+        try:
+            doc = fair_report(
+                problem,
+                mechanism,
+                equilibrium=equilibrium,
+                check=check,
+                backend=backend,
+                time_limit=time_limit,
+                random_instances=random_instances,
+                seed=seed,
+            )
+        except InputError as exc:
+            if not exc.path:  # an option error, e.g. an unknown mechanism
+                raise
+            raise exc.with_source(str(file)) from None  # a field of the file, e.g. no tenants
         if as_json:
             typer.echo(json.dumps(doc, indent=2, default=str))
         else:

@@ -7,6 +7,25 @@ from typing import Annotated
 
 import typer
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _check_tls(cert: Path, key: Path) -> None:
+    """Load the pair now, so a wrong path or PEM is one line naming the file, not a traceback."""
+    import ssl
+
+    from engine.errors import InputError
+
+    for path in (cert, key):
+        if not path.is_file():
+            raise InputError("file not found", source=str(path))
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise InputError(
+            f"not a PEM certificate and matching private key: {exc}", source=f"{cert}, {key}"
+        ) from None
+
 
 def register(app: typer.Typer) -> None:
     app.command()(serve)
@@ -71,8 +90,20 @@ def serve(
     from engine.errors import InputError
     from engine.extender.settings import Settings
 
+    from . import check_at_least, check_time_limit
+
     if weight < 1:
         raise InputError("--weight must be at least 1")
+    if not 1 <= port <= 65535:
+        raise InputError(f"must be a TCP port 1..65535, got {port}", path="--port")
+    if log_level.lower() not in LOG_LEVELS:
+        raise InputError(
+            f"unknown level {log_level!r}; choose from {' | '.join(LOG_LEVELS)}", path="--log-level"
+        )
+    check_time_limit(plan_time_limit, "--plan-time-limit")
+    check_time_limit(plan_max_age, "--plan-max-age")
+    check_at_least(plan_memory_mib, 0, "--plan-memory-mib")
+    check_at_least(max_body_bytes, 1, "--max-body-bytes")
     settings = Settings(
         host=host,
         port=port,
@@ -98,6 +129,8 @@ def serve(
 
         typer.echo(scheduler_config(settings, url=url, weight=weight), nl=False)
         return
+    if tls_cert is not None and tls_key is not None:
+        _check_tls(tls_cert, tls_key)  # only when serving: the config may name files elsewhere
     from engine.extender.server import serve as run
 
     run(settings)

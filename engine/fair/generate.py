@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from ..errors import InputError
 from ..ir import Bin, ItemGroup, Problem, Tenant
 
 # (cpu millicores, memory GiB) task shapes: cpu-heavy, memory-heavy, balanced, gpu-less batch
@@ -25,6 +26,15 @@ def tenants_problem(
     seed: int = 0,
 ) -> Problem:
     """Tenants whose declared demand is about ``load`` times the cluster, on heterogeneous nodes."""
+    for name, value, least in (
+        ("tenants", tenants, 1),
+        ("nodes", nodes, 1),
+        ("jobs", jobs_per_tenant, 1),
+    ):
+        if value < least:
+            raise InputError(f"must be at least {least}, got {value}", path=f"--{name}")
+    if not load > 0:  # also refuses NaN
+        raise InputError(f"must be a positive fraction of the cluster, got {load:g}", path="--load")
     rng = random.Random(seed)
     bins = []
     for n in range(nodes):
