@@ -542,9 +542,9 @@ class PoolModel:
                 m.new_int_var(0, int(self.count[g] * self.droppable[g]), f"u{g}")
                 for g in range(len(self.groups))
             ]
-            for t, members in enumerate(self.tiers):
+            for t, tier_groups in enumerate(self.tiers):
                 if math.isfinite(self.tier_cap[t]):
-                    tier_slack = cp_model.LinearExpr.sum([slack[g] for g in members])
+                    tier_slack = cp_model.LinearExpr.sum([slack[g] for g in tier_groups])
                     m.add(tier_slack <= int(self.tier_cap[t]))
             hinted = np.zeros(len(self.groups), np.int64)
             for c, n in hint.items():

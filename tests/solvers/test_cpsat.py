@@ -365,3 +365,68 @@ def test_pool_formulation_spreads_over_zone_pools() -> None:
     assert plan.info["formulation"] == "pool" and plan.verified, plan.info
     assert plan.objective == (6.0, 3.0)
     assert plan.bound is not None and plan.bound[1] is not None and plan.bound[1] <= 3.0
+
+
+# ---------------------------------------------------------------------- pools with unplaced items
+
+
+def _partial_hint(p, counts):  # type: ignore[no-untyped-def]
+    """A valid start plan that leaves items unplaced (as greedy does on tight clusters)."""
+    return Solution.from_counts(p, "test", Status.FEASIBLE, counts)
+
+
+def test_pool_formulation_places_what_the_start_left_out() -> None:
+    # 4 identical bins of 4 cpu; 2 a (3 cpu, high priority) and 4 b (1 cpu, low priority) fit
+    # in 3 bins... a start holding one a and two b leaves a tier of each priority open.
+    items = [group("a", 2, cpu="3", priority=100), group("b", 4, cpu="1")]
+    p = problem(bins(4, cpu="4"), items, objective=["placed", "bins_used"])
+    hint = _partial_hint(p, {("a", "n0"): 1, ("b", "n1"): 2})
+    plan = solve(p, "cpsat", time_limit=10, threads=1, hint=hint, formulation="pool")
+    assert plan.info["formulation"] == "pool" and plan.verified, plan.info
+    weights = p.priority_weights()
+    full = 2 * weights["a"] + 4 * weights["b"]
+    assert plan.status == Status.OPTIMAL, plan.info
+    assert plan.objective == (full, 3.0) and plan.bound == (full, 3.0)
+    assert plan.info["pool"]["start"] == [1.0, 2.0, 2.0]  # unplaced per tier, then bins
+
+
+def test_pool_formulation_maximises_the_high_tier_first() -> None:
+    # 2 bins of 4 cpu: both a (3 cpu, priority 100) must be placed, which leaves room for two
+    # b (1 cpu) only, though three b alone would fit in one bin... the tiers decide.
+    items = [group("a", 2, cpu="3", priority=100), group("b", 3, cpu="2")]
+    p = problem(bins(2, cpu="4"), items, objective=["placed", "bins_used"])
+    hint = _partial_hint(p, {("b", "n0"): 2, ("b", "n1"): 1})  # low tier first: a bad start
+    plan = solve(p, "cpsat", time_limit=10, threads=1, hint=hint, formulation="pool")
+    exact = solve(p, "cpsat", time_limit=10, threads=1, formulation="per_bin")
+    assert plan.info["formulation"] == "pool" and plan.verified, plan.info
+    assert exact.status == Status.OPTIMAL
+    assert plan.status == Status.OPTIMAL and plan.objective == exact.objective, plan.info
+    assert sum(per_bin(plan, "a").values()) == 2 and sum(per_bin(plan, "b").values()) == 0
+    assert plan.bound == plan.objective
+
+
+def test_pool_formulation_with_unplaced_items_refuses_rules_on_totals() -> None:
+    rule = {"kind": "gang", "items": ["b"]}
+    items = [group("a", 2, cpu="3", priority=100), group("b", 3, cpu="2")]
+    p = problem(bins(2, cpu="4"), items, constraints=[rule], objective=["placed", "bins_used"])
+    hint = _partial_hint(p, {("a", "n0"): 1})
+    with pytest.raises(PlacerError, match="leaves items unplaced"):
+        solve(p, "cpsat", hint=hint, formulation="pool")
+    plan = solve(p, "cpsat", time_limit=10, threads=1, hint=hint)
+    assert plan.info["formulation"] == "per_bin" and plan.status == Status.OPTIMAL
+
+
+def test_pool_formulation_on_a_tight_tiered_cluster_beats_greedy() -> None:
+    from engine.generate import cluster
+
+    p = cluster(40, 10, pods_per_node=10, objective=["placed", {"bins_used": 1}], seed=1)
+    greedy = solve(p, "greedy")
+    assert greedy.unplaced  # greedy leaves low-priority pods out here
+    plan = solve(p, "cpsat", time_limit=10, threads=1)
+    assert plan.info["formulation"] == "pool", plan.info
+    assert plan.verified and "downgraded" not in plan.info, plan.info
+    assert plan.objective[0] >= greedy.objective[0]
+    if plan.objective[0] == greedy.objective[0]:
+        assert plan.objective[1] <= greedy.objective[1] + 1e-9
+    assert plan.bound is not None and plan.bound[0] is not None
+    assert plan.bound[0] >= plan.objective[0]

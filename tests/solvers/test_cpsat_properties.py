@@ -102,9 +102,10 @@ def test_pure_packing_formulations_agree(problem: Problem, formulation: str) -> 
 
 
 @st.composite
-def pooled_clusters(draw: st.DrawFn) -> Problem:
+def pooled_clusters(draw: st.DrawFn, tight: bool = False) -> Problem:
     """Small 2-resource clusters of one or two node pools over two zones, optionally with host
-    anti-affinity and zone spread."""
+    anti-affinity and zone spread; ``tight``: more replicas than fit, over priority tiers, and
+    no spread (so the pool model runs with items left unplaced)."""
     bins = []
     for k in range(draw(st.integers(1, 2))):
         cpu, memory = draw(st.integers(3, 8)), draw(st.integers(4, 10))
@@ -126,9 +127,10 @@ def pooled_clusters(draw: st.DrawFn) -> Problem:
     items = [
         {
             "name": f"g{k}",
-            "count": draw(st.integers(1, 4)),
+            "count": draw(st.integers(1, 12 if tight else 4)),
             "demand": {"cpu": draw(st.integers(1, 3)), "memory": f"{draw(st.integers(1, 4))}Gi"},
             "labels": {"app": f"g{k}"},
+            "priority": draw(st.sampled_from([0, 10, 100])) if tight else 0,
         }
         for k in range(draw(st.integers(1, 3)))
     ]
@@ -142,7 +144,7 @@ def pooled_clusters(draw: st.DrawFn) -> Problem:
                 "max_per_domain": draw(st.integers(1, 2)),
             }
         )
-    if draw(st.booleans()):
+    if not tight and draw(st.booleans()):
         constraints.append(
             {
                 "kind": "spread",
@@ -175,3 +177,27 @@ def test_pool_formulation_is_honest_against_the_per_bin_optimum(problem: Problem
     assert plan.bound[1] <= exact.objective[1] + 1e-9  # the bound is a true bound
     if plan.status == Status.OPTIMAL:
         assert math.isclose(plan.objective[1], exact.objective[1], abs_tol=1e-9)
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(pooled_clusters(tight=True))
+def test_pool_formulation_with_unplaced_items_is_honest(problem: Problem) -> None:
+    # Lexicographic (placed over priority tiers, then bins_used): the pool plan never beats the
+    # per-bin optimum, its bounds never overstate it, and ``optimal`` means equal.
+    plan = solve(problem, "cpsat", time_limit=5, threads=1)
+    exact = solve(problem, "cpsat", time_limit=5, threads=1, formulation="per_bin")
+    assert plan.verified and verify(problem, plan).ok and "downgraded" not in plan.info
+    greedy = solve(problem, "greedy")
+    assert _key(problem, plan.objective) <= _key(problem, greedy.objective)
+    if exact.status != Status.OPTIMAL or plan.info["formulation"] != "pool":
+        return
+    assert plan.objective[0] <= exact.objective[0]  # never places more than the optimum
+    assert plan.bound is not None and plan.bound[0] is not None
+    assert plan.bound[0] >= exact.objective[0]  # the placed bound is a true bound
+    if plan.bound[1] is not None:  # only given once placed is proven
+        assert plan.objective[0] == exact.objective[0]
+        assert plan.bound[1] <= exact.objective[1] + 1e-9
+    if plan.objective[0] == exact.objective[0]:
+        assert plan.objective[1] >= exact.objective[1] - 1e-9
+    if plan.status == Status.OPTIMAL:
+        assert plan.objective == exact.objective
