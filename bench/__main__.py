@@ -47,12 +47,25 @@ def run_suite(
     ] = None,
 ) -> None:
     """Run a suite; rows are appended as runs finish and completed runs are skipped on rerun."""
+    from engine.commands import check_at_least, check_time_limit
+    from engine.errors import InputError
+    from solvers import registry
+
     from .report import write_report
     from .runner import ResultsFile, progress_printer, run_local, run_ray
     from .suites import load_suite
 
+    check_time_limit(time_limit)
+    check_at_least(jobs, 1, "--jobs")
+    check_at_least(limit, 1, "--limit")
     spec = load_suite(suite)
     chosen = [b.strip() for b in backends.split(",")] if backends else None
+    if unknown := [b for b in chosen or [] if b not in registry.names()]:
+        raise InputError(
+            f"unknown backend(s) {', '.join(map(repr, unknown))}; known: "
+            f"{', '.join(registry.names())}",
+            path="--backends",
+        )
     runs = spec.runs(chosen, time_limit, seed)
     output.mkdir(parents=True, exist_ok=True)
     results = ResultsFile(output / "results.csv")

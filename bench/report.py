@@ -40,7 +40,9 @@ def read_rows(directory: Path) -> list[dict[str, Any]]:
             row[col] = float(row[col]) if row.get(col) not in (None, "") else None
         row["verified"] = row.get("verified") == "True"
         row["optimal_known"] = row.get("optimal_known") == "True"
-        row["trace"] = json.loads(row["trace"]) if row.get("trace") else []
+        trace = json.loads(row["trace"]) if row.get("trace") else []
+        # (seconds, value) pairs only: a crashed run's row must not break the report
+        row["trace"] = [p for p in trace if isinstance(p, list) and len(p) == 2]
     return rows
 
 

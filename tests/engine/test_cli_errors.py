@@ -184,3 +184,28 @@ def test_ifogsim_app_graph_errors_name_the_file(
             capsys,
             str(graph),
         )
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--time-limit", "-1"), ("--jobs", "0"), ("--limit", "-1"), ("--backends", "foo")],
+)
+def test_bench_run_refuses_bad_options(
+    option: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench.__main__ import app
+
+    with pytest.raises(Exception) as info:
+        app(args=["run", "smoke", "-o", str(tmp_path), option, value], standalone_mode=False)
+    assert option in str(info.value)
+    assert not (tmp_path / "results.csv").exists()
+
+
+def test_bench_report_survives_a_crashed_run(tmp_path: Path) -> None:
+    from bench.report import read_rows
+
+    (tmp_path / "results.csv").write_text(
+        'suite,instance,backend,status,trace\nsmoke,i,foo,crashed,"[""  File x""]"\n',
+        encoding="utf-8",
+    )
+    assert read_rows(tmp_path)[0]["trace"] == []
