@@ -142,6 +142,8 @@ def load_suite(name_or_path: str) -> Suite:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise InputError(f"invalid YAML: {exc}", source=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read a suite: {exc}", source=str(path)) from None
     if not isinstance(data, dict):
         raise InputError("a suite is a mapping", source=str(path))
     return _parse_suite(data, str(path))

@@ -109,6 +109,11 @@ def solve(
     if output is not None:
         check_writable(output)  # before a long solve, not after it
     problem = load(file)
+    if fmt == "bindings" and problem.meta.get("family") != "kubernetes":
+        raise InputError(
+            "--format bindings needs Kubernetes manifests (Nodes and Pods), not a placer IR file",
+            source=str(file),
+        )
     progress = _ProgressPrinter()
     try:
         solution = run_solve(

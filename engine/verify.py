@@ -470,7 +470,29 @@ def verify(problem: Problem, solution: Solution) -> Report:
             reason=f"plan is for problem {solution.problem!r}, not {problem.name!r}",
         )
         return Report(ok=False, violations=(bad,), objective=(), terms={})
-    return verify_counts(problem, solution.counts())
+    report = verify_counts(problem, solution.counts())
+    bookkeeping = tuple(_check_unplaced(problem, solution))
+    if bookkeeping:
+        return report.model_copy(
+            update={"ok": False, "violations": report.violations + bookkeeping}
+        )
+    return report
+
+
+def _check_unplaced(problem: Problem, solution: Solution) -> Iterator[Violation]:
+    """The plan's ``unplaced`` rows must name real groups and agree with its placements."""
+    placed = _per_item(solution.counts())
+    for u in solution.unplaced:
+        group = problem.item_by_name.get(u.item)
+        if group is None:
+            yield Violation(check="counts", subject=u.item, reason="unknown item in unplaced")
+        elif u.count != group.count - placed.get(u.item, 0):
+            yield Violation(
+                check="counts",
+                subject=u.item,
+                reason=f"unplaced says {u.count}, placements leave {group.count - placed.get(u.item, 0)}",
+                excess=abs(u.count - (group.count - placed.get(u.item, 0))),
+            )
 
 
 def _close(a: float, b: float) -> bool:

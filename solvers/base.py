@@ -74,6 +74,15 @@ ALL_FEATURES = BASE_FEATURES | frozenset(
 )
 
 
+_KIND_NAMES: dict[type, str] = {
+    bool: "true or false",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    list: "a list",
+}
+
+
 class Backend(ABC):
     name: ClassVar[str]
     supports: ClassVar[frozenset[str]] = ALL_FEATURES
@@ -81,6 +90,8 @@ class Backend(ABC):
     requires: ClassVar[tuple[str, ...]] = ()  # importable module names
     install_hint: ClassVar[str] = "pip install placer"
     parameters: ClassVar[Mapping[str, str]] = {}  # accepted Options.params -> help text
+    # Expected type of a parameter's value, where it has a simple one (checked before solving).
+    parameter_types: ClassVar[Mapping[str, type]] = {}
     exports: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
@@ -107,6 +118,17 @@ class Backend(ABC):
                 f"backend {self.name!r} does not take parameter(s) {', '.join(sorted(unknown))}; "
                 f"it takes: {known}"
             )
+        for key, value in options.params.items():
+            kind = self.parameter_types.get(key)
+            if kind is None:
+                continue
+            ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+            if kind is float:
+                ok = isinstance(value, int | float) and not isinstance(value, bool)
+            if not ok:
+                raise PlacerError(
+                    f"backend {self.name!r}: parameter {key} expects {_KIND_NAMES[kind]}, got {value!r}"
+                )
 
     def solve(self, problem: Problem, options: Options | None = None) -> Solution:
         """Compile, run and decode, timing each stage into ``info['timing']``.

@@ -870,6 +870,7 @@ class GreedyBackend(Backend):
         "scoring": "auto | LeastAllocated | MostAllocated (auto: MostAllocated when an "
         "objective level has bins_used)",
     }
+    parameter_types: ClassVar[Mapping[str, type]] = {"scoring": str}
 
     def compile(self, problem: Problem, options: Options) -> Compiled[_Model]:
         scoring = str(options.params.get("scoring", "auto"))

@@ -97,6 +97,13 @@ class MilpBackend(Backend):
         "cbc_path": "path of a CBC binary to use instead of the detected one",
         "formulation": "auto (default) | per_bin | arcflow (pure 1-D packing: arc-flow model)",
     }
+    parameter_types: ClassVar[dict[str, type]] = {
+        "solver": str,
+        "gap": float,
+        "warm_start": bool,
+        "cbc_path": str,
+        "formulation": str,
+    }
     exports: ClassVar[frozenset[str]] = frozenset({"lp", "mps"})
 
     # ------------------------------------------------------------------ compile

@@ -118,6 +118,19 @@ class QuboBackend(Backend):
         "unbalanced": "[l1, l2] of the unbalanced penalty l2·h² − l1·h (default [0.96, 0.0371])",
         "max_repairs": "distinct reads repaired, lowest energy first (default 1000)",
     }
+    parameter_types: ClassVar[Mapping[str, type]] = {
+        "num_reads": int,
+        "num_sweeps": int,
+        "num_sweeps_per_beta": int,
+        "beta_schedule_type": str,
+        "randomize_order": bool,
+        "capacity_encoding": str,
+        "penalty": str,
+        "penalty_scale": float,
+        "max_slack_bits": int,
+        "max_variables": int,
+        "max_repairs": int,
+    }
 
     def __init__(self, sampler: Any = None) -> None:
         self.sampler = sampler

@@ -75,6 +75,7 @@ def test_solve_without_a_valid_plan_exits_1_and_writes_nothing(
         (["-b", "nosuch"], "unknown backend 'nosuch'"),
         (["-b", "greedy", "--format", "xml"], "--format must be json or bindings"),
         (["-b", "greedy", "--format", "bindings"], "--format bindings needs -o FILE"),
+        (["-b", "greedy", "--format", "bindings", "-o", "b.yaml"], "needs Kubernetes manifests"),
         (["-b", "greedy", "-p", "nosuch=1"], "does not take parameter(s) nosuch"),
         (["-b", "greedy", "-p", "novalue"], "--param expects KEY=VALUE"),
         (["-b", "greedy", "-p", "scoring=Fastest"], "scoring must be auto"),

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from engine.ir import Problem
-from engine.solution import Solution, Status
+from engine.solution import Solution, Status, Unplaced
 from engine.verify import Violation, certify, evaluate, term_values, verify, verify_counts
 
 from ..cases import HOSTNAME, ZONE, bins, group, problem
@@ -389,6 +389,18 @@ def test_certify_downgrades_a_wrong_optimal_claim() -> None:
     plan = certify(p, _plan(p, {("web", "n0"): 1, ("web", "n1"): 1}, objective=(2.0, 1.0)))
     assert plan.verified and plan.status == Status.FEASIBLE
     assert plan.objective == (2.0, 2.0) and plan.info["backend_objective"] == [2.0, 1.0]
+
+
+def test_verify_checks_the_unplaced_rows_against_the_placements() -> None:
+    p = problem(bins(1), [group("web", 2)])
+    plan = _plan(p, {("web", "n0"): 1})
+    assert verify(p, plan).ok
+    wrong = plan.model_copy(update={"unplaced": (Unplaced(item="web", count=0),)})
+    ghost = plan.model_copy(update={"unplaced": (*plan.unplaced, Unplaced(item="db", count=1))})
+    assert [v.reason for v in verify(p, wrong).violations] == [
+        "unplaced says 0, placements leave 1"
+    ]
+    assert [v.reason for v in verify(p, ghost).violations] == ["unknown item in unplaced"]
 
 
 def test_certify_drops_a_bound_the_plan_itself_beats() -> None:
