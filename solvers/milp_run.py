@@ -237,8 +237,33 @@ class HighsSession:
                 timer.cancel()
         result = self._decode(settings)
         if start and result.values is not None and self._stale(result):
-            result.values = self._values_for_fixed_integers(result.values)
+            result = self._without_start(settings, result)
         return result
+
+    def _without_start(self, settings: RunSettings, stale: StageResult) -> StageResult:
+        """HiGHS 1.16 can report a warm-started run's optimum yet hand back the start's values
+        (integers included), so those values are not the plan it proved. Solve again from scratch;
+        if the answer is still inconsistent, keep the values (a valid plan) but claim no more
+        than they show."""
+        self.h.clearSolver()
+        self.h.run()
+        again = self._decode(settings)
+        if again.values is not None and not self._stale(again):
+            again.info["warm_start_discarded"] = "HiGHS returned the start's values"
+            return again
+        if again.values is not None:
+            again.values = self._values_for_fixed_integers(again.values)
+        best = again if again.values is not None else stale
+        assert best.values is not None
+        best.outcome = "feasible"
+        best.value = self._recomputed(best.values)
+        best.info["inconsistent_solution"] = "HiGHS's values do not reach the objective it reported"
+        return best
+
+    def _recomputed(self, values: dict[str, float]) -> float:
+        model = self.h.getLp()
+        column = np.array([values[v.name] for v in self.variables])
+        return float(np.dot(np.array(model.col_cost_), column))
 
     def _stale(self, result: StageResult) -> bool:
         """HiGHS 1.16 can report the optimum yet hand back the warm start's continuous values
