@@ -398,7 +398,7 @@ class PoolModel:
         position = {int(g): k for k, g in enumerate(live)}
         for chosen, cap in pool.rules:
             inside = [a[position[int(g)]] for g in chosen if int(g) in position]
-            if len(inside) > 1:
+            if inside:  # a rule binds even when only one of its groups is live here
                 m.add(cp_model.LinearExpr.sum(inside) <= cap)
         m.maximize(cp_model.LinearExpr.weighted_sum(a, weights[live].tolist()))
         solver = cp_model.CpSolver()

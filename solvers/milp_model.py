@@ -25,6 +25,7 @@ everything below it) without their large coefficients.
 from __future__ import annotations
 
 import itertools
+import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -256,23 +257,36 @@ class _Builder:
             classes[key].append(b.name)
         return [names for names in classes.values() if len(names) > 1]
 
+    def _divisors(self) -> dict[str, int]:
+        """Per resource, the gcd of every positive demand. Capacity and quota rows are divided by
+        it (limits rounded down, exact for integer counts): memory in bytes would otherwise put
+        coefficients near 1e10 in a row, which CBC solves to wrong "optima"."""
+        div: dict[str, int] = {}
+        for g in self.p.items:
+            for r, a in g.demand.items():
+                if a > 0:
+                    div[r] = math.gcd(div.get(r, 0), a)
+        return div
+
     def capacity(self) -> None:
+        div = self._divisors()
         for b, groups in self.by_bin.items():
             bin_ = self.p.bin_by_name[b]
             resources = {r for g in groups for r, a in self.p.item_by_name[g].demand.items() if a}
             y = self.used.get(b)
             for r in sorted(resources):
+                d = div.get(r, 1)
                 terms = [
-                    (self.x[(g, b)], self.p.item_by_name[g].demand.get(r, 0))
+                    (self.x[(g, b)], self.p.item_by_name[g].demand.get(r, 0) // d)
                     for g in groups
                     if self.p.item_by_name[g].demand.get(r, 0)
                 ]
                 most = sum(
-                    a * self.ub[(g, b)]
+                    a // d * self.ub[(g, b)]
                     for g in groups
                     for a in [self.p.item_by_name[g].demand.get(r, 0)]
                 )
-                cap = bin_.capacity.get(r, 0)
+                cap = bin_.capacity.get(r, 0) // d
                 load = pulp.lpSum(a * v for v, a in terms)
                 if y is not None:  # load <= cap * y: the strong (L1 bound) form of bins used
                     self.add(load <= min(cap, most) * y, "cap", b, r)
@@ -284,13 +298,15 @@ class _Builder:
             (c.tenant, c.limits) for c in self.p.constraints if isinstance(c, Quota)
         ]
         limits += [(t.name, t.quota) for t in self.p.tenants if t.quota]
+        div = self._divisors()
         for tenant, lim in limits:
             groups = [g for g in self.p.items if g.tenant == tenant]
             for r, limit in sorted(lim.items()):
-                terms = [(self.placed_expr[g.name], g.demand.get(r, 0)) for g in groups]
+                d = div.get(r, 1)
+                terms = [(self.placed_expr[g.name], g.demand.get(r, 0) // d) for g in groups]
                 terms = [(e, a) for e, a in terms if a]
                 if terms:
-                    self.add(pulp.lpSum(a * e for e, a in terms) <= limit, "quota", tenant, r)
+                    self.add(pulp.lpSum(a * e for e, a in terms) <= limit // d, "quota", tenant, r)
 
     def gang(self, c: Gang) -> None:
         on = self.var(self.fresh("gang"), cat=pulp.LpBinary)
