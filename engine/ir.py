@@ -93,7 +93,9 @@ def _check_selector(value: Any) -> Any:
         isinstance(k, str) and isinstance(v, str | int | float | bool) for k, v in value.items()
     ):
         raise PydanticCustomError(
-            "selector", "a selector is a label map of key: value strings, got {value}", {"value": repr(value)}
+            "selector",
+            "a selector is a label map of key: value strings, got {value}",
+            {"value": repr(value)},
         )
     return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
 
@@ -459,12 +461,12 @@ def _unique(names: list[str], where: str) -> set[str]:
     return seen
 
 
-def minimised_terms(level: Mapping[str, float]) -> bool:
+def minimised_terms(level: Mapping[Any, float]) -> bool:
     """A level is minimised unless every term in it is maximised (placed, fairness)."""
     return not all(t in MAXIMISED_TERMS for t in level)
 
 
-def level_value(level: Mapping[str, float], terms: Mapping[str, float]) -> float:
+def level_value(level: Mapping[Any, float], terms: Mapping[str, float]) -> float:
     """Value of one objective level from the values of its terms.
 
     All-maximised levels report Σ w·v (to be maximised); mixed or minimised levels report

@@ -384,10 +384,10 @@ def term_values(problem: Problem, counts: Counts) -> dict[str, float]:
             load[b][r] += amount * n
 
     balance = 0.0
-    for b in problem.bins:
-        for r, cap in b.capacity.items():
+    for bin_ in problem.bins:
+        for r, cap in bin_.capacity.items():
             if cap > 0:
-                balance = max(balance, load[b.name].get(r, 0) / cap)
+                balance = max(balance, load[bin_.name].get(r, 0) / cap)
 
     moves = 0
     for g in problem.items:
@@ -396,8 +396,8 @@ def term_values(problem: Problem, counts: Counts) -> dict[str, float]:
 
     fairness = 0.0
     total_cap: dict[str, int] = defaultdict(int)
-    for b in problem.bins:
-        for r, cap in b.capacity.items():
+    for bin_ in problem.bins:
+        for r, cap in bin_.capacity.items():
             total_cap[r] += cap
     shares = []
     for t in problem.tenants:
@@ -429,9 +429,9 @@ def term_values(problem: Problem, counts: Counts) -> dict[str, float]:
         xa = {bn: k for (i, bn), k in counts.items() if i == a and k > 0}
         xb = {bn: k for (i, bn), k in counts.items() if i == b and k > 0}
         total = 0.0
-        for p, kp in xa.items():
-            for q, kq in xb.items():
-                d = problem.delay(p, q)
+        for bin_a, kp in xa.items():
+            for bin_b, kq in xb.items():
+                d = problem.delay(bin_a, bin_b)
                 if d is not None:
                     total += kp * kq * d
         traffic += tr.volume * total / pairs

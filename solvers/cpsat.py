@@ -163,7 +163,9 @@ class CpSatBackend(Backend):
             index = Index(formulation, [], pool, notes, started, start_plan)
             return Compiled(problem, None, index)
         if formulation == "arcflow":
-            model: Any = ArcFlowModel(problem)
+            model: Any = ArcFlowModel(
+                problem, time_limit=options.time_limit, threads=options.threads, seed=options.seed
+            )
         else:
             from .cpsat_model import PerBinModel
 
@@ -175,7 +177,7 @@ class CpSatBackend(Backend):
         notes["formulation"] = formulation
         sublevels = _sublevels(problem, model)
         index = Index(formulation, sublevels, model, notes, started, start_plan)
-        if formulation == "per_bin" and _trusted(start_plan):
+        if formulation == "per_bin" and start_plan is not None and _trusted(start_plan):
             index.relaxed = _relaxed_pool(problem, start_plan)
         return Compiled(problem, model.model, index)
 
@@ -228,6 +230,7 @@ class _Levels:
         self.cp = self.model.model
         self.info: dict[str, Any] = dict(index.notes)
         self.start_rejected = False
+        self.relaxed_bound: float | None = None
 
     def _solver(self, seconds: float) -> Any:
         from ortools.sat.python import cp_model
@@ -320,7 +323,6 @@ class _Levels:
 
         problem, index, options, cp = self.problem, self.index, self.options, self.cp
         info = self.info
-        self.relaxed_bound: float | None = None
         start_counts: dict[Key, int] | None = None
         incumbent: list[int] | None = None
         if index.start is not None:
@@ -387,9 +389,10 @@ class _Levels:
             proven = status == cp_model.OPTIMAL
             # Without a solution CP-SAT's response carries no meaningful bound (it reads 0): fall
             # back to the trivial one rather than report a bound the incumbent already beats.
-            raw_bound = (
-                solver.best_objective_bound if found else float(self._trivial_bound(objective))
-            )
+            # When CP-SAT stops before its own presolve its bound can be weaker than the variable
+            # domains already prove (e.g. the packing presolve's bound on bins used): take the best.
+            trivial = float(self._trivial_bound(objective))
+            raw_bound = max(solver.best_objective_bound, trivial) if found else trivial
             level_bound = objective.level_value(raw_bound) if math.isfinite(raw_bound) else None
             value = objective.level_value(value_int)
             extra = self._relaxed_bound(k)

@@ -96,12 +96,12 @@ def scale_level(level_expr: Linear, sign: int) -> ScaledObjective:
     )
 
 
-def level_sign(level: Mapping[str, float]) -> int:
+def level_sign(level: Mapping[Any, float]) -> int:
     """-1 when every term of the level is maximised (we minimise the negation), else +1."""
     return -1 if all(t in MAXIMISED_TERMS for t in level) else 1
 
 
-def term_factor(level: Mapping[str, float], term: str) -> float:
+def term_factor(level: Mapping[Any, float], term: str) -> float:
     """The coefficient of a term inside a level, in the level's reporting form (see ir.level_value)."""
     weight = level[term]
     if level_sign(level) < 0:

@@ -480,7 +480,7 @@ class PerBinModel:
             else:  # bal >= S·load/cap: exact (as a ceiling) when balance is minimised
                 m.add(cap * bal >= RATIO_SCALE * self.div[r] * expr)
         if exact:
-            m.add_max_equality(bal, parts or [0])
+            m.add_max_equality(bal, parts or [m.new_constant(0)])
         out = Linear()
         out.add(bal, 1.0 / RATIO_SCALE)
         return out
@@ -519,7 +519,7 @@ class PerBinModel:
                 parts.append((share, factor * high // denominator))
             top = max((ub for _, ub in parts), default=0)
             dominant = m.new_int_var(0, top, "")
-            m.add_max_equality(dominant, [v for v, _ in parts] or [0])
+            m.add_max_equality(dominant, [v for v, _ in parts] or [m.new_constant(0)])
             shares.append((dominant, top))
         out = Linear()
         if shares:

@@ -682,7 +682,9 @@ class PoolModel:
             key = (pool.capacity.tobytes(), pool.cost, pool.upper.tobytes(), repr(pool.rules))
             family[key].append(p)
         sibling_of = {p: tuple(members) for members in family.values() for p in members}
-        load = [defaultdict(int) for _ in self.spreads]  # per rule: domain -> items so far
+        load: list[defaultdict[str | None, int]] = [
+            defaultdict(int) for _ in self.spreads
+        ]  # per rule: domain -> items so far
         room = self.sizes.copy()
         out: dict[int, int] = defaultdict(int)
         configs = [(c, (self.columns[c][0], self.columns[c][1].copy())) for c, n in uses.items()]
@@ -743,7 +745,8 @@ class PoolModel:
         domains = sorted({d for _, _, ds, _ in self.spreads for d in ds if d is not None})
         slot = {d: n for n, d in enumerate(domains)}
         where = [
-            [slot.get(rule[2][q], -1) for rule in self.spreads] for q in range(len(self.pools))
+            [slot.get(d, -1) if (d := rule[2][q]) is not None else -1 for rule in self.spreads]
+            for q in range(len(self.pools))
         ]
         load = np.zeros((len(self.spreads), len(domains)), np.int64)
         for q, _, amounts in placed:

@@ -10,7 +10,11 @@ import importlib
 
 import typer
 
-GENERATE_MODULES: tuple[str, ...] = ("engine.edge_generate", "engine.generate", "engine.fair.generate")
+GENERATE_MODULES: tuple[str, ...] = (
+    "engine.edge_generate",
+    "engine.generate",
+    "engine.fair.generate",
+)
 
 
 def register(app: typer.Typer) -> None:
