@@ -296,13 +296,20 @@ class _Levels:
         return total
 
     def _relaxed_bound(self, k: int) -> float | None:
-        """A bound for sublevel k from the relaxed pool model (bins_used levels only)."""
-        if self.relaxed_bound is None:
-            return None
+        """A bound for sublevel k on bins_used levels: from the relaxed pool model, or from the
+        vector packing bound (plain packing: identical bins, every item required)."""
         level = self.problem.objective[self.index.sublevels[k].level]
-        if set(level) != {"bins_used"}:
+        if set(level) != {"bins_used"} or not self.problem.bins:
             return None
-        return level["bins_used"] * self.relaxed_bound
+        found: list[float] = []
+        if self.relaxed_bound is not None:
+            found.append(level["bins_used"] * self.relaxed_bound)
+        packing_bound = getattr(self.model, "vector_bound", None)
+        if isinstance(packing_bound, int):
+            found.append(
+                level["bins_used"] * packing_bound * min(b.cost for b in self.problem.bins)
+            )
+        return max(found) if found else None
 
     def _bound_by_relaxation(self) -> None:
         """Column generation on the pool model of a relaxation (constraints the pool model

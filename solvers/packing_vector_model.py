@@ -44,8 +44,6 @@ class VectorPackingModel:
         from .cpsat_model import PerBinModel
 
         self.problem = problem
-        self.inner = PerBinModel(problem)
-        self.model = self.inner.model
         resources = sorted(problem.bins[0].capacity)
         capacity = [problem.bins[0].capacity[r] for r in resources]
         sizes = [[g.demand.get(r, 0) for r in resources] for g in problem.items]
@@ -55,6 +53,22 @@ class VectorPackingModel:
         if not check_vector_packing(packing, sizes, counts, capacity):  # pragma: no cover
             raise AssertionError("vector heuristic produced an invalid packing")
         self.packing = packing
+        self.vector_bound = self.lower_bound  # bins used, for the backend's reported bound
+        # Bins are alike and an optimal plan never needs more of them than a known packing, so
+        # the model only holds that many (the first ones): far smaller models on big instances.
+        keep = min(len(problem.bins), max(len(packing), self.lower_bound, 1))
+        self.kept = [b.name for b in problem.bins[:keep]]
+        reduced = Problem.model_validate(
+            {
+                "name": problem.name,
+                "bins": problem.bins[:keep],
+                "items": problem.items,
+                "objective": problem.objective,
+                "meta": problem.meta,
+            }
+        )
+        self.inner = PerBinModel(reduced)
+        self.model = self.inner.model
         used = list(self.inner.used.values())
         # Valid for every plan: all items are required and every bin is alike.
         self.model.add(sum(used) >= min(self.lower_bound, len(used)))
@@ -71,12 +85,26 @@ class VectorPackingModel:
                 out[(self.problem.items[t].name, b.name)] = j
         return out
 
+    def _onto_kept(self, counts: Mapping[Key, int]) -> dict[Key, int] | None:
+        """The same plan on the model's bins (fullest first), or None if it uses more bins."""
+        content: dict[str, dict[str, int]] = {}
+        for (g, b), n in counts.items():
+            if n > 0:
+                content.setdefault(b, {})[g] = n
+        if len(content) > len(self.kept):
+            return None
+        order = sorted(content, key=lambda b: -sum(content[b].values()))
+        return {(g, self.kept[i]): n for i, b in enumerate(order) for g, n in content[b].items()}
+
     def hint_values(self, counts: Mapping[Key, int]) -> list[tuple[Any, int]]:
         """The inner model's hint, from the bin-centric packing when it uses fewer bins."""
         own = self._own_counts()
-        if own is not None and _rank(own) > _rank(counts):
-            counts = self.inner.canonical(own)
-        return list(self.inner.hint_values(counts))
+        mapped = self._onto_kept(counts)
+        if mapped is None or (own is not None and _rank(own) > _rank(mapped)):
+            mapped = own
+        if mapped is None:
+            return []
+        return list(self.inner.hint_values(self.inner.canonical(mapped)))
 
 
 def _rank(counts: Mapping[Key, int]) -> tuple[int, int]:
