@@ -386,7 +386,9 @@ class _Levels:
                 stopped = True
                 break
             best = round(solver.objective_value) if found else None
-            if best is not None and (mine is None or best <= mine):
+            # Ties keep the incumbent: it is the start (or an earlier level's plan) whose later
+            # levels are known, while CP-SAT's tie may be arbitrarily bad on them.
+            if best is not None and (mine is None or best < mine):
                 incumbent = list(solver.response_proto.solution)
                 value_int = best
             else:
