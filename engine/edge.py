@@ -52,12 +52,11 @@ from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
-from pydantic_core import PydanticCustomError
 
 from .edge_network import Network
 from .errors import InputError
-from .ir import Bin, ItemGroup, Problem, Traffic
-from .quantity import MILLI_RESOURCES, QuantityError, parse_quantity
+from .ir import Bin, ItemGroup, Problem, Traffic, parse_resources
+from .quantity import MILLI_RESOURCES
 
 TIER_LABEL = "placer.edge/tier"
 LOCATION_LABEL = "placer.edge/location"
@@ -71,27 +70,6 @@ DEFAULT_HOSTS: dict[str, Hosts] = {
     "cloud": "any",
     "network": "none",
 }
-
-
-def _resources(value: Any) -> Any:
-    if not isinstance(value, Mapping):
-        return value
-    out: dict[str, int] = {}
-    for resource, amount in value.items():
-        try:
-            number = parse_quantity(str(resource), amount)
-        except QuantityError as exc:
-            raise PydanticCustomError(
-                "quantity", "{resource}: {reason}", {"resource": resource, "reason": str(exc)}
-            ) from None
-        if number < 0:
-            raise PydanticCustomError(
-                "quantity",
-                "{resource}: negative quantity {value!r}",
-                {"resource": resource, "reason": "negative", "value": amount},
-            )
-        out[str(resource)] = number
-    return out
 
 
 def _ir_quantities(amounts: Mapping[str, int]) -> dict[str, int | str]:
@@ -113,7 +91,7 @@ class EdgeNode(_Model):
     hosts: Hosts | None = None
     cost: float = Field(1.0, ge=0, allow_inf_nan=False)
 
-    _capacity = field_validator("capacity", mode="before")(_resources)
+    _capacity = field_validator("capacity", mode="before")(parse_resources)
 
     @property
     def hosting(self) -> Hosts:
@@ -148,7 +126,7 @@ class EdgeTask(_Model):
     required: bool = False
     labels: dict[str, str] = {}
 
-    _demand = field_validator("demand", mode="before")(_resources)
+    _demand = field_validator("demand", mode="before")(parse_resources)
 
 
 class Flow(_Model):

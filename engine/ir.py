@@ -62,7 +62,7 @@ class IRModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
-def _parse_resources(value: Any) -> Any:
+def parse_resources(value: Any) -> Any:
     """Parse a {resource: quantity} map into exact integers; errors name the resource."""
     if not isinstance(value, Mapping):
         return value  # pydantic reports the type error
@@ -118,7 +118,7 @@ class Bin(IRModel):
     cost: float = Field(1.0, ge=0, allow_inf_nan=False)
     speed: float = Field(1.0, gt=0, allow_inf_nan=False)
 
-    _resources = field_validator("capacity", mode="before")(_parse_resources)
+    _resources = field_validator("capacity", mode="before")(parse_resources)
     _labels = field_validator("labels", mode="before")(_check_labels)
 
 
@@ -138,7 +138,7 @@ class ItemGroup(IRModel):
     required: bool = False
     meta: dict[str, Any] = {}
 
-    _resources = field_validator("demand", mode="before")(_parse_resources)
+    _resources = field_validator("demand", mode="before")(parse_resources)
     _labels = field_validator("labels", mode="before")(_check_labels)
 
     @field_validator("cost")
@@ -232,7 +232,7 @@ class Quota(ConstraintBase):
     tenant: str
     limits: Resources
 
-    _resources = field_validator("limits", mode="before")(_parse_resources)
+    _resources = field_validator("limits", mode="before")(parse_resources)
 
     @model_validator(mode="after")
     def _hard_only(self) -> Quota:
@@ -251,7 +251,7 @@ class Tenant(IRModel):
     priority: int = 0
     quota: Resources | None = None
 
-    _resources = field_validator("quota", mode="before")(_parse_resources)
+    _resources = field_validator("quota", mode="before")(parse_resources)
 
 
 class Traffic(IRModel):

@@ -110,6 +110,22 @@ class Backend(ABC):
     @abstractmethod
     def decode(self, compiled: Compiled[Any], raw: RawResult) -> Solution: ...
 
+    def plan(
+        self, problem: Problem, raw: RawResult, counts: Mapping[tuple[str, str], int]
+    ) -> Solution:
+        """The Solution of a raw result whose plan is ``counts`` (or the failure it reports)."""
+        if not raw.status.has_plan:
+            return Solution.failure(problem, self.name, raw.status, **raw.info)
+        return Solution.from_counts(
+            problem,
+            self.name,
+            raw.status,
+            counts,
+            objective=raw.objective or (),
+            bound=raw.bound,
+            info=raw.info,
+        )
+
     def check_params(self, options: Options) -> None:
         unknown = set(options.params) - set(self.parameters)
         if unknown:

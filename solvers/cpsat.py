@@ -198,19 +198,8 @@ class CpSatBackend(Backend):
     # ------------------------------------------------------------------ decode
 
     def decode(self, compiled: Compiled[Any], raw: RawResult) -> Solution:
-        problem = compiled.problem
-        if not raw.status.has_plan:
-            return Solution.failure(problem, self.name, raw.status, **raw.info)
         counts: dict[Key, int] = {k: int(v) for k, v in raw.values.items()}  # type: ignore[misc]
-        return Solution.from_counts(
-            problem,
-            self.name,
-            raw.status,
-            counts,
-            objective=raw.objective or (),
-            bound=raw.bound,
-            info=raw.info,
-        )
+        return self.plan(compiled.problem, raw, counts)
 
 
 # ---------------------------------------------------------------------- the level loop

@@ -26,12 +26,9 @@ the start satisfies and which depend only on per-group totals, fixed at the full
 from __future__ import annotations
 
 import math
-import os
-import sys
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +38,7 @@ from engine.ir import AntiAffinity, Gang, Problem, Quota, Spread
 from engine.solution import Progress
 
 from .cpsat_common import bin_classes, resource_divisors
+from .native import quiet_stdout
 
 Key = tuple[str, str]
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
@@ -266,7 +264,7 @@ class PoolModel:
 
         n_groups = len(self.groups)
         if self._lp is None:
-            with _quiet_stdout():  # HiGHS prints a banner on stdout when first created
+            with quiet_stdout():  # HiGHS prints a banner on stdout when first created
                 lp = highspy.Highs()
             lp.setOptionValue("output_flag", False)
             lp.setOptionValue("threads", 1)
@@ -1071,17 +1069,3 @@ def _decimal_scale(costs: list[float]) -> int:
             break
         scale *= 10
     return scale
-
-
-@contextmanager
-def _quiet_stdout() -> Iterator[None]:
-    """Silence file descriptor 1 (native code writes there, bypassing sys.stdout)."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 1)
-            yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)

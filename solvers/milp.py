@@ -249,19 +249,8 @@ class MilpBackend(Backend):
     # ------------------------------------------------------------------ decode
 
     def decode(self, compiled: Compiled[Any], raw: RawResult) -> Solution:
-        problem = compiled.problem
-        if not raw.status.has_plan:
-            return Solution.failure(problem, self.name, raw.status, **raw.info)
         counts = {k: round(v) for k, v in raw.values.items() if isinstance(k, tuple)}
-        return Solution.from_counts(
-            problem,
-            self.name,
-            raw.status,
-            counts,
-            objective=raw.objective or (),
-            bound=raw.bound,
-            info=raw.info,
-        )
+        return self.plan(compiled.problem, raw, counts)
 
     # ------------------------------------------------------------------ export
 

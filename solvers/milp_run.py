@@ -9,18 +9,15 @@ solvers overrun their own limits on large models.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -29,6 +26,8 @@ import numpy as np
 import pulp
 
 from engine.errors import BackendUnavailable
+
+from .native import quiet_stdout
 
 Outcome = Literal["optimal", "feasible", "infeasible", "none"]
 
@@ -172,7 +171,7 @@ def _highs_builder_class() -> type:
         def createAndConfigureSolver(self, lp: pulp.LpProblem) -> None:
             # HiGHS fixes its thread pool at first use; a new thread count needs a fresh pool
             highspy.Highs.resetGlobalScheduler(True)
-            with _quiet_stdout():  # HiGHS prints a banner on stdout when created
+            with quiet_stdout():  # HiGHS prints a banner on stdout when created
                 super().createAndConfigureSolver(lp)
 
     return Builder
@@ -336,20 +335,6 @@ class HighsSession:
             values,
             native,
         )
-
-
-@contextlib.contextmanager
-def _quiet_stdout() -> Iterator[None]:
-    """Silence file descriptor 1 (native code writes there, bypassing sys.stdout)."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 1)
-            yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
 
 
 # ---------------------------------------------------------------------------- CBC

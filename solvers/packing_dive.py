@@ -9,15 +9,13 @@ which pick each bin without looking at what the rest will need.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .native import quiet_stdout
 from .packing_heuristics import Packing, first_fit_decreasing
 
 Arc = tuple[int, int, int]  # (from level, to level, type or -1 for loss)
@@ -86,7 +84,7 @@ def _solve_lp(arcs: list[Arc], counts: Sequence[int], capacity: int) -> list[flo
     lp.a_matrix_.start_ = matrix.indptr
     lp.a_matrix_.index_ = matrix.indices
     lp.a_matrix_.value_ = matrix.data
-    with _quiet_stdout():  # HiGHS prints a banner on stdout when first created
+    with quiet_stdout():  # HiGHS prints a banner on stdout when first created
         h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
@@ -95,20 +93,6 @@ def _solve_lp(arcs: list[Arc], counts: Sequence[int], capacity: int) -> list[flo
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return None
     return list(h.getSolution().col_value[: len(arcs)])
-
-
-@contextlib.contextmanager
-def _quiet_stdout() -> Iterator[None]:
-    """Silence file descriptor 1 (native code writes there, bypassing sys.stdout)."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 1)
-            yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
 
 
 def _patterns(
