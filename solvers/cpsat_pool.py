@@ -414,7 +414,10 @@ class PoolModel:
                 found.append(config)
 
         status = solver.solve(m, Collect())
-        bound = float(solver.best_objective_bound) / PRICE_SCALE
+        if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            bound = float(solver.best_objective_bound) / PRICE_SCALE
+        else:  # stopped before any solution: CP-SAT's bound then reads 0, which proves nothing
+            bound = float(np.dot(weights[live], upper[live])) / PRICE_SCALE
         return found[-PRICING_COLUMNS:], bound, status == cp_model.OPTIMAL
 
     def generate(self, deadline: float, threads: int) -> tuple[float, dict[str, Any]]:

@@ -219,6 +219,7 @@ class HighsSession:
         h.setOptionValue("mip_rel_gap", float(settings.gap))
         h.setOptionValue("random_seed", int(settings.seed))
         limit = settings.time_limit
+        began = time.monotonic()
         h.setOptionValue("time_limit", float(limit) if limit is not None else hs.kHighsInf)
         if start:
             solution = hs.HighsSolution()
@@ -236,6 +237,8 @@ class HighsSession:
                 timer.cancel()
         result = self._decode(settings)
         if start and result.values is not None and self._stale(result):
+            if limit is not None:  # the second run gets what is left of the stage's limit
+                h.setOptionValue("time_limit", max(0.1, limit - (time.monotonic() - began)))
             result = self._without_start(settings, result)
         return result
 
@@ -400,7 +403,22 @@ def _run_cbc(
         objective = _OBJECTIVE.search(log)
         if objective:
             native["cbc_objective"] = float(objective.group(1))
-        proved = first.startswith("Optimal") and (bound is None or closed(value, bound))
+        # A solution file that says "Optimal" proves nothing unless CBC's log agrees and the
+        # integers are integral: a run cut off at the root LP writes the relaxation that way.
+        integral = all(
+            abs(float(values[v.name]) - round(float(values[v.name]))) <= 1e-6
+            for v in variables
+            if v.cat == pulp.LpInteger and v.name in values
+        )
+        log_optimal = found is not None and found.group(1).strip().startswith("Optimal")
+        proved = (
+            first.startswith("Optimal")
+            and log_optimal
+            and integral
+            and (bound is None or closed(value, bound))
+        )
+        if not integral:
+            return StageResult("none", bound=bound, info=native)
         return StageResult(
             "optimal" if proved else "feasible",
             value,
