@@ -129,6 +129,12 @@ class CpSatBackend(Backend):
         "log": "true: print CP-SAT's search log to stderr",
         "linearization_level": "CP-SAT linearization_level (0-2; default 1, 2 for arcflow)",
     }
+    parameter_types: ClassVar[Mapping[str, type]] = {
+        "formulation": str,
+        "start": str,
+        "log": bool,
+        "linearization_level": int,
+    }
 
     # ------------------------------------------------------------------ compile
 

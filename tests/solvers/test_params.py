@@ -19,6 +19,8 @@ from ..cases import bins, group, problem
         ("milp", {"warm_start": "yes"}, "warm_start expects true or false"),
         ("milp", {"gap": "small"}, "gap expects a number"),
         ("greedy", {"scoring": 3}, "scoring expects a string"),
+        ("cpsat", {"log": "notabool"}, "log expects true or false"),
+        ("cpsat", {"linearization_level": 1.5}, "linearization_level expects an integer"),
         ("greedy", {"nope": 1}, "does not take parameter(s) nope"),
     ],
 )
