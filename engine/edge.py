@@ -55,7 +55,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError,
 
 from .edge_network import Network
 from .errors import InputError
-from .ir import Bin, ItemGroup, Problem, Traffic, parse_resources
+from .ir import Bin, ItemGroup, Problem, Traffic, parse_resources, unique_names
 from .quantity import MILLI_RESOURCES
 
 TIER_LABEL = "placer.edge/tier"
@@ -169,19 +169,10 @@ def parse_topology(data: Any, source: str | None = None) -> EdgeTopology:
     return topology
 
 
-def _unique(names: Sequence[str], where: str) -> set[str]:
-    seen: set[str] = set()
-    for n, name in enumerate(names):
-        if name in seen:
-            raise InputError(f"duplicate name {name!r}", path=f"{where}[{n}].name")
-        seen.add(name)
-    return seen
-
-
 def _check_references(t: EdgeTopology) -> None:
-    nodes = _unique([n.name for n in t.nodes], "nodes")
-    datasets = _unique([d.name for d in t.datasets], "datasets")
-    tasks = _unique([k.name for k in t.tasks], "tasks")
+    nodes = unique_names([n.name for n in t.nodes], "nodes")
+    datasets = unique_names([d.name for d in t.datasets], "datasets")
+    tasks = unique_names([k.name for k in t.tasks], "tasks")
     for n, link in enumerate(t.links):
         for end in ("a", "b"):
             if getattr(link, end) not in nodes:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
@@ -412,9 +412,9 @@ class Problem(IRModel):
 
 def _check_references(p: Problem) -> None:
     """Cross-references: duplicate names, unknown bins/items/tenants. Raises InputError with a path."""
-    bins = _unique([b.name for b in p.bins], "bins")
-    items = _unique([i.name for i in p.items], "items")
-    tenants = _unique([t.name for t in p.tenants], "tenants")
+    bins = unique_names([b.name for b in p.bins], "bins")
+    items = unique_names([i.name for i in p.items], "items")
+    tenants = unique_names([t.name for t in p.tenants], "tenants")
     for n, item in enumerate(p.items):
         where = f"items[{n}]"
         for field in ("allowed", "placed", "cost"):
@@ -452,7 +452,7 @@ def _check_references(p: Problem) -> None:
                 raise InputError(f"unknown bin {b!r}", path=f"delays.{a}")
 
 
-def _unique(names: list[str], where: str) -> set[str]:
+def unique_names(names: Sequence[str], where: str) -> set[str]:
     seen: set[str] = set()
     for n, name in enumerate(names):
         if name in seen:

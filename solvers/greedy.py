@@ -103,11 +103,27 @@ class _Rule:
 
 
 @dataclass
-class _AntiAffinity(_Rule):
+class _SelectedPerDomain(_Rule):
+    """A rule that counts the selected items in each domain."""
+
+    count: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    def place(self, g: int, b: int, n: int) -> None:
+        if self.sel[g]:
+            self.count[self.dom[b]] += n
+
+    def save(self) -> Any:
+        return self.count.copy()
+
+    def load(self, state: Any) -> None:
+        self.count = state
+
+
+@dataclass
+class _AntiAffinity(_SelectedPerDomain):
     """At most ``limit`` selected items per domain."""
 
     limit: int = 1
-    count: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
     per_bin: bool = False  # every domain is a single bin (hostname)
 
     def ok(self, g: int) -> BoolArray:
@@ -119,16 +135,6 @@ class _AntiAffinity(_Rule):
 
     def reason(self, g: int) -> str:
         return POD_ANTI
-
-    def place(self, g: int, b: int, n: int) -> None:
-        if self.sel[g]:
-            self.count[self.dom[b]] += n
-
-    def save(self) -> Any:
-        return self.count.copy()
-
-    def load(self, state: Any) -> None:
-        self.count = state
 
 
 @dataclass
@@ -203,12 +209,11 @@ class _Affinity(_Rule):
 
 
 @dataclass
-class _Spread(_Rule):
+class _Spread(_SelectedPerDomain):
     """A domain may receive a selected item while it stays within min + max_skew."""
 
     max_skew: int = 1
     min_domains: int | None = None
-    count: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def members(self) -> BoolArray:
         return self.sel
@@ -235,16 +240,6 @@ class _Spread(_Rule):
 
     def reason(self, g: int) -> str:
         return SPREAD_SKEW
-
-    def place(self, g: int, b: int, n: int) -> None:
-        if self.sel[g]:
-            self.count[self.dom[b]] += n
-
-    def save(self) -> Any:
-        return self.count.copy()
-
-    def load(self, state: Any) -> None:
-        self.count = state
 
 
 # ---------------------------------------------------------------- the model greedy runs on
