@@ -52,9 +52,11 @@ def _levels(problem: Problem, values: tuple[float | None, ...] | None) -> str:
     if not values:
         return "-"
     parts = []
+    tiers = len({i.priority for i in problem.items}) > 1
     for level, v in zip(problem.objective, values, strict=False):
         name = "+".join(level)
-        parts.append(f"{name}={'-' if v is None else format(v, '.6g')}")
+        note = " (priority-weighted)" if tiers and "placed" in level else ""
+        parts.append(f"{name}={'-' if v is None else format(v, '.6g')}{note}")
     return ", ".join(parts)
 
 
