@@ -323,6 +323,15 @@ class Problem(IRModel):
             names.update(i.demand)
         return tuple(sorted(names))
 
+    @cached_property
+    def total_capacity(self) -> dict[str, int]:
+        """Capacity of all bins together, per resource (the base of dominant shares)."""
+        total: dict[str, int] = defaultdict(int)
+        for b in self.bins:
+            for r, cap in b.capacity.items():
+                total[r] += cap
+        return dict(total)
+
     def fits_empty(self, item: ItemGroup, bin_: Bin) -> bool:
         """Could one item fit on this bin if it were empty?"""
         return all(

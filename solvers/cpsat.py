@@ -636,10 +636,7 @@ def term_values(problem: Problem, counts: Mapping[Key, int], soft: float) -> dic
 
 
 def _fairness(problem: Problem, placed: Mapping[str, int]) -> float:
-    total_cap: dict[str, int] = defaultdict(int)
-    for b in problem.bins:
-        for r, cap in b.capacity.items():
-            total_cap[r] += cap
+    total_cap = problem.total_capacity
     shares = []
     for t in problem.tenants:
         groups = [g for g in problem.items if g.tenant == t.name]

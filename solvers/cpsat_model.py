@@ -489,10 +489,7 @@ class PerBinModel:
         """Smallest weighted dominant share over tenants with items, floor(S·share)/S."""
         p = self.problem
         m = self.model
-        total_cap: dict[str, int] = defaultdict(int)
-        for b in p.bins:
-            for r, cap in b.capacity.items():
-                total_cap[r] += cap
+        total_cap = p.total_capacity
         shares = []
         for t in p.tenants:
             groups = [g for g in p.items if g.tenant == t.name]

@@ -537,10 +537,7 @@ class _Builder:
         """min over tenants of (dominant share / weight), for maximisation (dominant: a max, so one
         binary per (tenant, resource) picks which resource's share bounds it; M = 1 >= any share)."""
         p = self.p
-        total: dict[str, int] = defaultdict(int)
-        for b in p.bins:
-            for r, cap in b.capacity.items():
-                total[r] += cap
+        total = p.total_capacity
         tenants = [t for t in p.tenants if any(g.tenant == t.name for g in p.items)]
         if not tenants:
             return pulp.LpAffineExpression()

@@ -72,7 +72,10 @@ def plan_from_solution(
     problem: Any, solution: Any, version: int, started: float, created: float
 ) -> Plan:
     """New placements of pending groups (plan count minus pods already there) as targets."""
-    data = plan_data(problem, solution)
+    return _plan(plan_data(problem, solution), version, started, created)
+
+
+def _plan(data: dict[str, Any], version: int, started: float, created: float) -> Plan:
     return Plan(
         version=version,
         created=created,
@@ -227,16 +230,7 @@ class Planner:
             return version
         finally:
             self.solving = False
-        created = time.monotonic()
-        plan = Plan(
-            version=version,
-            created=created,
-            solve_seconds=created - started,
-            status=data["status"],
-            targets=data["targets"],
-            group_of_uid=data["group_of_uid"],
-            demand=data["demand"],
-        )
+        plan = _plan(data, version, started, time.monotonic())
         with self.state.lock:
             # Pods bound while we solved: take them off the new plan before anyone reads it.
             for logged_version, uid, node in list(self.state.bind_log):

@@ -40,8 +40,21 @@ def prepare(settings: Settings) -> Any:
     return create_app(build_service(settings, state=state, api=api))
 
 
+def check_listen(host: str, port: int) -> None:
+    """Fail fast, as bad input, on an address this machine cannot listen on."""
+    import socket
+
+    try:
+        probe = socket.create_server((host, port), reuse_port=False)
+    except OSError as exc:
+        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    probe.close()
+
+
 def serve(settings: Settings) -> None:
     import uvicorn
+
+    check_listen(settings.host, settings.port)
 
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

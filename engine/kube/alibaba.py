@@ -84,7 +84,9 @@ def _rows(path: Path, columns: Iterable[str]) -> list[tuple[int, dict[str, str]]
 
 
 def _int(path: Path, line: int, row: dict[str, str], column: str) -> int:
-    raw = (row.get(column) or "").strip()
+    if row.get(column) is None:  # csv gives None for fields past the end of a short row
+        raise InputError(f"row ends before column {column}", path=f"line {line}", source=str(path))
+    raw = row[column].strip()
     try:
         value = int(float(raw)) if raw else 0
     except ValueError:

@@ -209,3 +209,27 @@ def test_bench_report_survives_a_crashed_run(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     assert read_rows(tmp_path)[0]["trace"] == []
+
+
+def test_serve_on_an_address_it_cannot_listen_on_exits_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = run(["serve", "--host", "999.1.1.1", "--port", "8899"], capsys)
+    assert code == 2 and "cannot listen on 999.1.1.1:8899" in err
+
+
+def test_alibaba_row_cut_short_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nodes = tmp_path / "nodes.csv"
+    nodes.write_text("sn,cpu_milli,memory_mib,gpu,model\nn1,32000,65536,0,\n")
+    pods = tmp_path / "pods.csv"
+    pods.write_text(
+        "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,"
+        "creation_time,deletion_time,scheduled_time\np1,1000\n"
+    )
+    code, _, err = run(
+        ["import", "alibaba-gpu", str(nodes), str(pods), "-o", str(tmp_path / "c.yaml")], capsys
+    )
+    assert code == 2 and "line 2: row ends before column memory_mib" in err
+    assert not (tmp_path / "c.yaml").exists()

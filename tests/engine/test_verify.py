@@ -440,3 +440,8 @@ def test_violation_text_names_check_constraint_and_subject() -> None:
     p = problem(bins(1), [group("web", 2)], constraints=[anti()])
     v = only(p, {("web", "n0"): 2})
     assert str(v) == "anti_affinity: constraints[0] n0: 2 selected items > 1 per domain"
+
+
+def test_total_capacity_sums_every_bin_per_resource() -> None:
+    p = problem(bins(3, cpu="2", memory="1Gi", pods=110), [group("web")])
+    assert p.total_capacity == {"cpu": 6000, "memory": 3 * 2**30, "pods": 3 * 110}
