@@ -19,8 +19,8 @@ def edge(
     graph_density: float = 0.0,
     seed: int = 0,
 ) -> Problem:
-    from engine.edge import build_problem, parse_topology
-    from engine.edge_generate import generate_topology
+    from engine.edge.generate import generate_topology
+    from engine.edge.topology import build_problem, parse_topology
 
     data = generate_topology(
         devices,

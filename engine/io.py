@@ -21,7 +21,7 @@ from .solution import Solution
 # Document kinds that are not the IR itself, and the builder that turns them into a Problem.
 # Each builder is "module:function" taking (documents, source) and returning a Problem.
 BUILDERS: dict[str, str] = {
-    "EdgeTopology": "engine.edge:topology_to_problem",
+    "EdgeTopology": "engine.edge.topology:topology_to_problem",
 }
 KUBERNETES_KINDS = frozenset(
     {

@@ -16,7 +16,7 @@ from .solution import Solution
 # Problem families with a summary of their own, keyed by problem.meta["family"].
 # Each entry is "module:function" taking (console, problem, solution).
 FAMILY_SUMMARIES: dict[str, str] = {
-    "edge": "engine.edge:print_edge_summary",
+    "edge": "engine.edge.topology:print_edge_summary",
 }
 
 # Problem families that explain unplaced items in their own terms (kube-scheduler style reasons).

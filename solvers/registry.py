@@ -12,10 +12,10 @@ from .base import Backend
 # name -> "module:Class"; imported lazily so `placer --help` never loads a solver library.
 # Insertion order is preference order.
 BACKENDS: dict[str, str] = {
-    "cpsat": "solvers.cpsat:CpSatBackend",
-    "milp": "solvers.milp:MilpBackend",
-    "qubo": "solvers.qubo:QuboBackend",
-    "greedy": "solvers.greedy:GreedyBackend",
+    "cpsat": "solvers.cpsat.backend:CpSatBackend",
+    "milp": "solvers.milp.backend:MilpBackend",
+    "qubo": "solvers.qubo.backend:QuboBackend",
+    "greedy": "solvers.greedy.backend:GreedyBackend",
 }
 
 

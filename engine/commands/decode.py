@@ -39,7 +39,7 @@ def decode_file(file: Path, sample: Path, model: Path | None = None) -> Any:
     from engine.io import load
     from engine.verify import certify
     from solvers import registry
-    from solvers.qubo import QuboBackend, parse_samples
+    from solvers.qubo.backend import QuboBackend, parse_samples
 
     problem = load(file)
     samples = parse_samples(_read_json(sample), str(sample))

@@ -16,7 +16,7 @@ DEFAULT_METHODS = ("cloud-only", "edge-first", "greedy", "cpsat")
 
 def _relaxed(file: Path) -> Problem:
     """The topology's problem with latency bounds not enforced (for simulator-style baselines)."""
-    from engine.edge import build_problem, parse_topology
+    from engine.edge.topology import build_problem, parse_topology
     from engine.errors import InputError
     from engine.io import read_documents
 
@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from engine.edge_baselines import BASELINES, compare
+        from engine.edge.baselines import BASELINES, compare
         from engine.errors import InputError
         from engine.io import load
         from solvers import registry

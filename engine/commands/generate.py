@@ -11,7 +11,7 @@ import importlib
 import typer
 
 GENERATE_MODULES: tuple[str, ...] = (
-    "engine.edge_generate",
+    "engine.edge.generate",
     "engine.generate",
     "engine.fair.generate",
 )

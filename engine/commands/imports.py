@@ -10,7 +10,7 @@ import importlib
 
 import typer
 
-IMPORT_MODULES: tuple[str, ...] = ("engine.edge_import", "engine.kube.alibaba")
+IMPORT_MODULES: tuple[str, ...] = ("engine.edge.importers", "engine.kube.alibaba")
 
 
 def register(app: typer.Typer) -> None:

@@ -16,7 +16,7 @@ from engine.io import dump_problem
 from engine.ir import Problem
 from engine.solve import solve
 from solvers import registry
-from tests.solvers.milp_cases import CASES, item, nodes, problem
+from tests.solvers.milp.cases import CASES, item, nodes, problem
 
 runner = CliRunner()
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bench.kube import gpu_metrics
 from engine.cli import main
 from engine.errors import InputError
 from engine.io import load
@@ -19,7 +20,6 @@ from engine.kube.alibaba import (
     import_alibaba,
     pod_manifest,
 )
-from engine.kube.bench import gpu_metrics
 from engine.solve import solve
 from engine.verify import verify
 

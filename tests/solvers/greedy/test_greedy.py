@@ -1,0 +1,359 @@
+"""The greedy backend: known answers and kube-scheduler behaviour (filters, scores, reasons)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import pytest
+
+from engine.errors import PlacerError
+from engine.ir import Problem
+from engine.solution import Solution, Status
+from engine.solve import solve
+from engine.verify import verify
+from solvers.base import Options
+from solvers.greedy.backend import GreedyBackend, _Scheduler, compile_model
+
+from ...cases import HOSTNAME, ZONE, bins, group, problem
+
+
+def greedy(p: Problem, seed: int = 0, **params: Any) -> Solution:
+    solution = solve(p, "greedy", seed=seed, **params)
+    if solution.verified:
+        assert verify(p, solution).ok
+    return solution
+
+
+def per_bin(solution: Solution, item: str | None = None) -> dict[str, int]:
+    out: Counter[str] = Counter()
+    for row in solution.placements:
+        if item is None or row.item == item:
+            out[row.bin] += row.count
+    return dict(out)
+
+
+def reason(solution: Solution, item: str) -> str:
+    text = solution.info["unschedulable"][item]
+    assert [u.reasons for u in solution.unplaced if u.item == item] == [text]
+    return str(text)
+
+
+# ---------------------------------------------------------------- scoring
+
+
+def test_least_allocated_spreads_pods() -> None:
+    s = greedy(problem(bins(3), [group("web", 3)]))
+    assert per_bin(s) == {"n0": 1, "n1": 1, "n2": 1}
+    assert s.info["scoring"] == "LeastAllocated"
+
+
+def test_most_allocated_consolidates_when_the_objective_counts_bins() -> None:
+    s = greedy(problem(bins(3), [group("web", 3)], objective=["placed", "bins_used"]))
+    assert list(per_bin(s).values()) == [3]
+    assert s.info["scoring"] == "MostAllocated"
+    assert s.objective == (3.0, 1.0)
+
+
+def test_scoring_parameter_overrides_the_objective() -> None:
+    p = problem(bins(3), [group("web", 3)], objective=["placed", "bins_used"])
+    assert len(per_bin(greedy(p, scoring="LeastAllocated"))) == 3
+    with pytest.raises(PlacerError, match="scoring must be"):
+        greedy(p, scoring="Random")
+
+
+def test_least_allocated_prefers_the_emptier_node() -> None:
+    p = problem(
+        bins(2, cpu="4"),
+        [group("old", 1, cpu="3", placed={"n0": 1}), group("web", 1, cpu="1")],
+    )
+    assert per_bin(greedy(p), "web") == {"n1": 1}
+
+
+def test_most_allocated_fills_the_fuller_node_first() -> None:
+    p = problem(
+        bins(2, cpu="4"),
+        [group("old", 1, cpu="2", placed={"n1": 1}), group("web", 2, cpu="1")],
+        objective=["placed", "bins_used"],
+    )
+    assert per_bin(greedy(p), "web") == {"n1": 2}
+
+
+def test_item_cost_is_preferred_when_the_objective_has_cost() -> None:
+    p = problem(
+        bins(3),
+        [group("web", 1, cost={"n0": 9.0, "n1": 1.0, "n2": 5.0})],
+        objective=["placed", "cost"],
+    )
+    assert per_bin(greedy(p)) == {"n1": 1}
+
+
+def test_soft_anti_affinity_lowers_the_score_of_breaking_bins() -> None:
+    soft = {"kind": "anti_affinity", "selector": {"app": "web"}, "topology": HOSTNAME, "weight": 1}
+    p = problem(bins(2), [group("web", 2)], constraints=[soft], objective=["placed", "bins_used"])
+    s = greedy(p)  # MostAllocated would stack both; the soft rule outweighs it
+    assert per_bin(s) == {"n0": 1, "n1": 1}
+    crowded = problem(bins(1), [group("web", 3)], constraints=[soft], objective=["placed", "soft"])
+    s = greedy(crowded)  # still placed: soft rules never filter
+    assert per_bin(s) == {"n0": 3} and s.objective == (3.0, 2.0)
+
+
+def test_ties_are_broken_by_the_seed() -> None:
+    p = problem(bins(8), [group("web", 1)])
+    chosen = {next(iter(per_bin(greedy(p, seed=seed)))) for seed in range(12)}
+    assert len(chosen) > 1
+    assert greedy(p, seed=3).placements == greedy(p, seed=3).placements
+
+
+# ---------------------------------------------------------------- order
+
+
+def test_higher_priority_first() -> None:
+    p = problem(bins(1, cpu="2"), [group("low", 2), group("high", 2, priority=10)])
+    s = greedy(p)
+    assert per_bin(s, "high") == {"n0": 2} and per_bin(s, "low") == {}
+
+
+def test_problem_order_among_equal_priorities() -> None:
+    p = problem(bins(1, cpu="2"), [group("first", 2), group("second", 2)])
+    assert per_bin(greedy(p), "first") == {"n0": 2}
+
+
+def test_placed_items_stay_even_when_movable() -> None:
+    p = problem(
+        bins(2),
+        [group("web", 3, placed={"n0": 2}, movable=True)],
+        objective=["placed", "moves"],
+    )
+    s = greedy(p)
+    assert per_bin(s)["n0"] >= 2 and s.objective == (3.0, 0.0)
+
+
+# ---------------------------------------------------------------- filters and reasons
+
+
+def test_insufficient_resources_reason_counts_per_resource() -> None:
+    p = problem(
+        [*bins(2, cpu="1", memory="8Gi"), *bins(1, cpu="8", memory="1Gi", prefix="m")],
+        [group("big", 1, cpu="2", memory="2Gi")],
+    )
+    s = greedy(p)
+    assert s.unplaced[0].count == 1
+    assert reason(s, "big") == "0/3 nodes are available: 1 Insufficient memory, 2 Insufficient cpu."
+
+
+def test_pods_capacity_reads_too_many_pods() -> None:
+    p = problem(bins(1, pods=2), [group("web", 3, cpu="100m", pods=1)])
+    s = greedy(p)
+    assert per_bin(s) == {"n0": 2}
+    assert reason(s, "web") == "0/1 nodes are available: 1 Too many pods."
+
+
+def test_allowed_is_node_affinity() -> None:
+    p = problem(bins(3, cpu="1"), [group("web", 2, allowed=["n1"])])
+    s = greedy(p)
+    assert per_bin(s) == {"n1": 1}
+    assert reason(s, "web") == (
+        "0/3 nodes are available: 1 Insufficient cpu, "
+        "2 node(s) didn't match Pod's node affinity/selector."
+    )
+
+
+def test_hard_anti_affinity() -> None:
+    rule = {"kind": "anti_affinity", "selector": {"app": "web"}, "topology": HOSTNAME}
+    s = greedy(problem(bins(3), [group("web", 4)], constraints=[rule]))
+    assert per_bin(s) == {"n0": 1, "n1": 1, "n2": 1}
+    assert (
+        reason(s, "web")
+        == "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules."
+    )
+
+
+def test_anti_affinity_with_target_blocks_both_sides() -> None:
+    rule = {
+        "kind": "anti_affinity",
+        "selector": {"app": "web"},
+        "target": {"app": "batch"},
+        "topology": HOSTNAME,
+    }
+    p = problem(
+        bins(2),
+        [group("batch", 2, placed={"n0": 1}), group("web", 3, priority=1)],
+        constraints=[rule],
+    )
+    s = greedy(p)  # web first: only n1 is free of batch; then batch only fits beside batch
+    assert per_bin(s, "web") == {"n1": 3} and per_bin(s, "batch") == {"n0": 2}
+    blocked = problem(
+        bins(1), [group("web", 1, placed={"n0": 1}), group("batch", 1)], constraints=[rule]
+    )
+    s = greedy(blocked)
+    assert reason(s, "batch") == (
+        "0/1 nodes are available: 1 node(s) didn't satisfy existing pods anti-affinity rules."
+    )
+
+
+def test_affinity_follows_the_target_zone() -> None:
+    rule = {
+        "kind": "affinity",
+        "selector": {"app": "api"},
+        "target": {"app": "cache"},
+        "topology": ZONE,
+    }
+    p = problem(
+        bins(4, zones=2), [group("cache", 1, placed={"n1": 1}), group("api", 3)], constraints=[rule]
+    )
+    s = greedy(p)
+    assert set(per_bin(s, "api")) <= {"n1", "n3"}  # zone z1
+    assert sum(per_bin(s, "api").values()) == 3
+
+
+def test_affinity_without_any_target_cannot_place() -> None:
+    rule = {
+        "kind": "affinity",
+        "selector": {"app": "api"},
+        "target": {"app": "cache"},
+        "topology": ZONE,
+    }
+    s = greedy(problem(bins(2, zones=2), [group("api", 1)], constraints=[rule]))
+    assert reason(s, "api") == "0/2 nodes are available: 2 node(s) didn't match pod affinity rules."
+
+
+def test_affinity_first_pod_rule_then_the_same_zone() -> None:
+    rule = {
+        "kind": "affinity",
+        "selector": {"app": "web"},
+        "target": {"app": "web"},
+        "topology": ZONE,
+    }
+    s = greedy(problem(bins(6, zones=3), [group("web", 4)], constraints=[rule]), seed=5)
+    zones = {f"n{k}": f"z{k % 3}" for k in range(6)}
+    assert len({zones[b] for b in per_bin(s)}) == 1 and sum(per_bin(s).values()) == 4
+
+
+def test_spread_over_zones() -> None:
+    rule = {"kind": "spread", "selector": {"app": "web"}, "topology": ZONE, "max_skew": 1}
+    p = problem(
+        bins(6, zones=3), [group("web", 7)], constraints=[rule], objective=["placed", "bins_used"]
+    )
+    s = greedy(p)
+    zones = Counter({f"z{k}": 0 for k in range(3)})
+    for b, n in per_bin(s).items():
+        zones[f"z{int(b[1:]) % 3}"] += n
+    assert sorted(zones.values()) == [2, 2, 3]
+
+
+def test_spread_reasons_skew_and_missing_label() -> None:
+    rule = {"kind": "spread", "selector": {"app": "web"}, "topology": ZONE, "max_skew": 1}
+    p = problem(
+        [*bins(1, zones=["z0"]), *bins(1, cpu="0", zones=["z1"], prefix="m"), *bins(1, prefix="x")],
+        [group("web", 3)],
+        constraints=[rule],
+    )
+    s = greedy(p)
+    assert per_bin(s) == {"n0": 1}
+    assert reason(s, "web") == (
+        "0/3 nodes are available: 1 Insufficient cpu, "
+        "1 node(s) didn't match pod topology spread constraints, "
+        "1 node(s) didn't match pod topology spread constraints (missing required label)."
+    )
+
+
+def test_tenant_quota_is_admission() -> None:
+    p = problem(
+        bins(2),
+        [group("job", 4, cpu="1", tenant="team")],
+        constraints=[{"kind": "quota", "tenant": "team", "limits": {"cpu": "2"}}],
+        tenants=[{"name": "team"}],
+    )
+    s = greedy(p)
+    assert sum(per_bin(s).values()) == 2
+    assert reason(s, "job") == (
+        "exceeded quota: team, requested: cpu=1, used: cpu=2, limited: cpu=2"
+    )
+
+
+def test_traffic_needs_known_delays() -> None:
+    p = problem(
+        bins(3),
+        [group("a", 1, placed={"n0": 1}), group("b", 2)],
+        traffic=[{"items": ["a", "b"], "volume": 1.0}],
+        delays={"n0": {"n1": 2.0}},
+    )
+    s = greedy(p)
+    assert set(per_bin(s, "b")) <= {"n0", "n1"}
+
+
+def test_gang_is_all_or_nothing() -> None:
+    p = problem(
+        bins(1, cpu="3"),
+        [group("trainer", 2), group("ps", 2), group("solo", 1)],
+        constraints=[{"kind": "gang", "items": ["trainer", "ps"]}],
+    )
+    s = greedy(p)
+    assert per_bin(s, "trainer") == {} and per_bin(s, "ps") == {}
+    assert per_bin(s, "solo") == {"n0": 1}
+    text = reason(s, "trainer")
+    assert text.startswith("gang [trainer, ps] rolled back: ps: 0/1 nodes are available")
+    assert reason(s, "ps") == text
+
+
+def test_gang_that_fits_is_placed_whole() -> None:
+    p = problem(
+        bins(2, cpu="2"),
+        [group("trainer", 2), group("ps", 2)],
+        constraints=[{"kind": "gang", "items": ["trainer", "ps"]}],
+    )
+    assert sum(per_bin(greedy(p)).values()) == 4
+
+
+def test_required_group_left_out_means_no_plan() -> None:
+    s = greedy(problem(bins(1, cpu="1"), [group("web", 2, required=True)]))
+    assert s.status == Status.UNKNOWN and not s.verified
+    assert s.info["required_unplaced"] == ["web"]
+
+
+def test_no_bins_reason() -> None:
+    s = greedy(problem([], [group("web", 2)]))
+    assert s.status == Status.FEASIBLE and s.verified
+    assert reason(s, "web") == "0/0 nodes are available: no nodes available to schedule pods."
+
+
+def test_never_claims_optimal() -> None:
+    s = GreedyBackend().solve(problem(bins(1), [group("web")]), Options())
+    assert s.status == Status.FEASIBLE and s.bound is None
+
+
+def test_demo_instance(instances: Any) -> None:
+    from engine.io import load
+
+    p = load(instances / "demo-cluster.yaml")
+    s = greedy(p)
+    assert s.verified and sum(per_bin(s).values()) == 20
+
+
+# ---------------------------------------------------------------- internals: the batched paths
+
+
+def _scheduler() -> _Scheduler:
+    return _Scheduler(compile_model(problem(bins(1), [group("x")])), seed=0)
+
+
+def test_best_cells_equals_replaying_falling_rows() -> None:
+    rng = np.random.default_rng(1)
+    table = np.sort(rng.permutation(10_000)[:360].reshape(30, 12), axis=1)[:, ::-1].copy()
+    kmax = rng.integers(0, 13, size=30)
+    valid = np.arange(12)[None, :] < kmax[:, None]
+    s = _scheduler()
+    for todo in (1, 7, 50, 400):
+        assert s._best_cells(table, valid, todo).tolist() == s._replay(table, kmax, todo).tolist()
+
+
+def test_fill_in_turn_equals_replaying_rising_rows() -> None:
+    rng = np.random.default_rng(2)
+    table = np.sort(rng.permutation(10_000)[:200].reshape(20, 10), axis=1)
+    kmax = rng.integers(0, 11, size=20)
+    s = _scheduler()
+    for todo in (1, 9, 40, 300):
+        got = s._fill_in_turn(table[:, 0], kmax, todo)
+        assert got.tolist() == s._replay(table, kmax, todo).tolist()

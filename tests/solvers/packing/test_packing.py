@@ -1,0 +1,243 @@
+"""Bin packing presolve of the cpsat arc-flow path: bounds, heuristics, pattern model, LP dive."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.formats import read_bpplib
+from engine.ir import Bin, ItemGroup, Problem
+from engine.solution import Status
+from engine.solve import solve
+from solvers.cpsat.arcflow import ArcFlowModel, arcflow_applies
+from solvers.cpsat.vector_packing import VectorPackingModel
+from solvers.packing.bounds import l1_bound, l2_bound
+from solvers.packing.dive import lp_dive
+from solvers.packing.heuristics import bin_completion, first_fit_decreasing, minimum_bin_slack
+from solvers.packing.one_dim import check_packing, presolve
+from solvers.packing.patterns import solve_patterns, waste_bounded_patterns
+from solvers.packing.vector import (
+    bin_centric,
+    check_vector_packing,
+    first_fit_decreasing_vector,
+    vector_lower_bound,
+)
+
+# Tiny instances (at most 6 items, for brute force): types as (size, count), largest first.
+instances = st.integers(min_value=5, max_value=30).flatmap(
+    lambda cap: st.tuples(
+        st.just(cap),
+        st.lists(
+            st.tuples(st.integers(1, cap), st.integers(1, 2)),
+            min_size=1,
+            max_size=3,
+            unique_by=lambda p: p[0],
+        ).map(lambda ps: sorted(ps, reverse=True)),
+    )
+)
+
+
+def _split(types: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
+    return [w for w, _ in types], [n for _, n in types]
+
+
+def brute_force_bins(sizes: list[int], counts: list[int], capacity: int) -> int:
+    """The optimum by trying every assignment of items to bins (tiny instances only)."""
+    items = [w for w, n in zip(sizes, counts, strict=True) for _ in range(n)]
+    for k in range(1, len(items) + 1):
+        for assignment in itertools.product(range(k), repeat=len(items)):
+            load = [0] * k
+            for w, b in zip(items, assignment, strict=True):
+                load[b] += w
+            if max(load) <= capacity:
+                return k
+    raise AssertionError("unreachable: one item per bin always fits")
+
+
+@settings(max_examples=40, deadline=None)
+@given(instances)
+def test_bounds_and_heuristics_bracket_the_optimum(instance: tuple[int, list]) -> None:
+    capacity, types = instance
+    sizes, counts = _split(types)
+    best = brute_force_bins(sizes, counts, capacity)
+    assert l1_bound(sizes, counts, capacity) <= l2_bound(sizes, counts, capacity) <= best
+    for packing in (
+        first_fit_decreasing(sizes, counts, capacity),
+        minimum_bin_slack(sizes, counts, capacity, seed=3),
+    ):
+        assert check_packing(packing, sizes, counts, capacity)
+        assert len(packing) >= best
+    exact = bin_completion(sizes, counts, capacity, best, node_limit=100_000)
+    assert exact is not None and len(exact) <= best
+    assert check_packing(exact, sizes, counts, capacity)
+    assert bin_completion(sizes, counts, capacity, best - 1, node_limit=100_000) is None
+
+
+@settings(max_examples=25, deadline=None)
+@given(instances)
+def test_lp_dive_packs_everything_and_bounds_from_below(instance: tuple[int, list]) -> None:
+    capacity, types = instance
+    sizes, counts = _split(types)
+    dive = lp_dive(sizes, counts, capacity, seconds=5.0)
+    assert dive.packing is not None and dive.lp_bound is not None
+    assert check_packing(dive.packing, sizes, counts, capacity)
+    assert l1_bound(sizes, counts, capacity) <= dive.lp_bound <= len(dive.packing)
+
+
+def test_l2_counts_big_items_the_volume_bound_misses() -> None:
+    # Three items of 6 in bins of 10: volume says 2 bins, but no two fit together.
+    assert l1_bound([6], [3], 10) == 2
+    assert l2_bound([6], [3], 10) == 3
+    # 4 + 4 + 3 + 3 + 3 + 3 = 20 fills two bins of 10 exactly; L2 agrees with L1.
+    assert l2_bound([4, 3], [2, 4], 10) == 2
+
+
+def test_triplets_are_found_by_the_pattern_model() -> None:
+    # 9 items forming three exact triplets (sum 100 each): no bin may waste anything.
+    sizes = [49, 48, 46, 30, 27, 26, 24]  # 49+27+24, 48+26+26, 46+30+24
+    counts = [1, 1, 1, 1, 1, 2, 2]
+    assert sum(w * n for w, n in zip(sizes, counts, strict=True)) == 300
+    patterns = waste_bounded_patterns(sizes, counts, 100, slack=0, limit=1000)
+    assert patterns is not None
+    for pattern in patterns:
+        assert sum(sizes[t] * j for t, j in pattern) == 100
+    packing = solve_patterns(sizes, counts, patterns, bins=3, seconds=5.0, threads=1)
+    assert packing is not None and len(packing) == 3
+    assert check_packing(packing, sizes, counts, 100)
+    assert waste_bounded_patterns(sizes, counts, 100, slack=100, limit=3) is None
+
+
+def test_presolve_reaches_the_bound_on_triplets() -> None:
+    sizes = [49, 48, 46, 30, 27, 26, 24]  # 49+27+24, 48+26+26, 46+30+24
+    counts = [1, 1, 1, 1, 1, 2, 2]
+    result = presolve(sizes, counts, 100, seconds=5.0)
+    assert result.lower_bound == 3 and result.proven
+    assert check_packing(result.packing, sizes, counts, 100)
+
+
+def _packing_problem(capacity: int, types: list[tuple[int, int]], n_bins: int) -> Problem:
+    return Problem(
+        name="pack",
+        bins=tuple(Bin(name=f"b{k}", capacity={"r": capacity}) for k in range(n_bins)),
+        items=tuple(
+            ItemGroup(name=f"i{k}", count=n, demand={"r": w}, required=True)
+            for k, (w, n) in enumerate(types)
+        ),
+        objective=({"bins_used": 1.0},),
+    )
+
+
+def test_cpsat_proves_the_optimum_through_the_presolve() -> None:
+    problem = _packing_problem(
+        100, [(49, 1), (48, 1), (46, 1), (30, 1), (27, 1), (26, 2), (24, 2)], 9
+    )
+    solution = solve(problem, "cpsat", time_limit=10, threads=1)
+    assert solution.verified and solution.status == Status.OPTIMAL
+    assert solution.objective == (3.0,) and solution.bound == (3.0,)
+
+
+def test_arcflow_model_keeps_its_one_argument_contract() -> None:
+    problem = _packing_problem(10, [(6, 3), (3, 2)], 5)
+    model = ArcFlowModel(problem)
+    assert model.presolved is not None and model.presolved.lower_bound == 3
+    assert ArcFlowModel(problem, presolve=False).presolved is None
+    counts = Counter({("i0", "b0"): 1})
+    assert model.hint_values(counts)  # routed: the presolve plan replaces the weaker hint
+
+
+def test_no_presolve_when_items_are_optional() -> None:
+    problem = _packing_problem(10, [(6, 3)], 5)
+    optional = problem.model_copy(
+        update={"items": tuple(g.model_copy(update={"required": False}) for g in problem.items)}
+    )
+    assert ArcFlowModel(optional).presolved is None
+    solution = solve(optional, "cpsat", time_limit=5, threads=1)
+    assert solution.verified
+
+
+def test_falkenauer_triplets_reach_the_optimum(shared_data: Path) -> None:
+    path = shared_data / "bpp1d" / "instances" / "falkenauer_t" / "Falkenauer_t60_00.txt"
+    solution = solve(read_bpplib(path), "cpsat", time_limit=10, threads=1)
+    assert solution.verified and solution.status == Status.OPTIMAL
+    assert solution.objective == (20.0,)
+
+
+def test_falkenauer_uniform_reaches_the_optimum(shared_data: Path) -> None:
+    path = shared_data / "bpp1d" / "instances" / "falkenauer_u" / "Falkenauer_u120_08.txt"
+    solution = solve(read_bpplib(path), "cpsat", time_limit=10, threads=1)
+    assert solution.verified and solution.status == Status.OPTIMAL
+    assert solution.objective == (50.0,)  # the OR-Library file printed 51
+
+
+@pytest.mark.parametrize("capacity", [1, 7])
+def test_degenerate_sizes(capacity: int) -> None:
+    packing = first_fit_decreasing([capacity], [3], capacity)
+    assert len(packing) == 3 and check_packing(packing, [capacity], [3], capacity)
+
+
+# ---------------------------------------------------------------------- vector packing
+
+vector_instances = st.tuples(
+    st.lists(st.integers(5, 20), min_size=2, max_size=3),
+    st.integers(0, 10_000),
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(vector_instances, st.lists(st.integers(1, 3), min_size=1, max_size=6))
+def test_vector_heuristics_pack_everything(
+    instance: tuple[list[int], int], counts: list[int]
+) -> None:
+    capacity, seed = instance
+    sizes = [
+        [1 + (seed * (t + 3) * (d + 7)) % c for d, c in enumerate(capacity)]
+        for t in range(len(counts))
+    ]
+    bound = vector_lower_bound(sizes, counts, capacity)
+    for packing in (
+        first_fit_decreasing_vector(sizes, counts, capacity),
+        *(bin_centric(sizes, counts, capacity, score) for score in ("dot", "max", "sum")),
+    ):
+        assert check_vector_packing(packing, sizes, counts, capacity)
+        assert len(packing) >= bound
+
+
+def test_vector_bound_counts_items_over_half() -> None:
+    # Volume needs 2 bins in each resource, but three items each take over half of resource 0.
+    assert vector_lower_bound([[6, 1], [6, 1], [6, 1]], [1, 1, 1], [10, 10]) == 3
+    assert vector_lower_bound([[5, 5]], [4], [10, 10]) == 2
+
+
+def _vector_problem(required: bool = True) -> Problem:
+    sizes = [(6, 2), (2, 6), (4, 4), (5, 3), (3, 5), (4, 4)]
+    return Problem(
+        name="vec",
+        bins=tuple(Bin(name=f"b{k}", capacity={"cpu": 10, "mem": 10}) for k in range(6)),
+        items=tuple(
+            ItemGroup(name=f"i{k}", count=1, demand={"cpu": a, "mem": b}, required=required)
+            for k, (a, b) in enumerate(sizes)
+        ),
+        objective=({"bins_used": 1.0},),
+    )
+
+
+def test_cpsat_vector_packing_is_proved_and_verified() -> None:
+    problem = _vector_problem()
+    assert arcflow_applies(problem) is None
+    assert isinstance(ArcFlowModel(problem), VectorPackingModel)
+    solution = solve(problem, "cpsat", time_limit=10, threads=1)
+    greedy = solve(problem, "greedy", time_limit=10, threads=1)
+    assert solution.verified and solution.status == Status.OPTIMAL
+    assert solution.objective == (3.0,)  # 24 units per resource in bins of 10
+    assert not greedy.objective or solution.objective[0] <= greedy.objective[0]
+
+
+def test_vector_packing_with_optional_items_uses_the_per_bin_model() -> None:
+    problem = _vector_problem(required=False)
+    assert arcflow_applies(problem) is not None
+    assert solve(problem, "cpsat", time_limit=5, threads=1).verified
