@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
@@ -87,8 +88,10 @@ def build_service(
             isolate=settings.plan_process,
             memory_limit_mib=settings.plan_memory_mib,
             on_plan=lambda plan: metrics.solve_seconds.observe(plan.solve_seconds),
-            on_failure=lambda _: metrics.plan_failures.inc(),
+            on_failure=lambda reason, _: metrics.plan_failures.labels(reason).inc(),
         )
+        if planner.process is not None:
+            planner.process.on_death.append(lambda _: metrics.planner_restarts.inc())
     watcher = None
     if api is not None:
         from .kubeapi import ApiBinder, ClusterWatcher
@@ -140,9 +143,16 @@ def create_app(service: Service) -> Starlette:
         return Response(b'{"status":"ok"}', media_type=JSON)
 
     async def readyz(_: Request) -> Response:
-        if service.state.synced:
-            return Response(b'{"status":"ready"}', media_type=JSON)
-        return Response(b'{"status":"syncing cluster state"}', status_code=503, media_type=JSON)
+        """200 when requests are steered as designed; 503 with the reasons otherwise."""
+        report: dict[str, Any] = {}
+        problems: list[str] = []
+        if not service.state.synced:
+            problems.append("syncing cluster state")
+        if service.planner is not None:
+            report = service.planner.health()
+            problems += report.pop("problems")
+        body = {"status": "; ".join(problems) if problems else "ready", **report}
+        return Response(orjson.dumps(body), status_code=503 if problems else 200, media_type=JSON)
 
     async def metrics_endpoint(_: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

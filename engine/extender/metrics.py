@@ -41,7 +41,32 @@ class Metrics:
             buckets=SOLVE_BUCKETS, registry=r,
         )  # fmt: skip
         self.plan_failures = Counter(
-            "placer_extender_plan_failures", "Background plans that failed.", registry=r
+            "placer_extender_plan_failures",
+            "Background planning failures by reason (died: the planning process died; timeout: "
+            "abandoned at the hard deadline; down: no planning process came up; input: the "
+            "cluster state did not build; error: anything else).",
+            ["reason"], registry=r,
+        )  # fmt: skip
+        self.planner_restarts = Counter(
+            "placer_extender_planner_restarts",
+            "Planning processes started again after one died or failed to start.",
+            registry=r,
+        )
+        self.planner_up = Gauge(
+            "placer_extender_planner_up",
+            "1 when the planner can solve (its process ready), 0 when it is down, -1: no planner.",
+            registry=r,
+        )
+        self.plan_behind = Gauge(
+            "placer_extender_plan_behind_seconds",
+            "Age of the oldest cluster change no successful plan covers (0: up to date).",
+            registry=r,
+        )
+        self.plan_stale = Gauge(
+            "placer_extender_plan_stale",
+            "1 when the plan is stale (too old for a changed cluster, or planning is not "
+            "keeping up), else 0.",
+            registry=r,
         )
         self.plan_age = Gauge(
             "placer_extender_plan_age_seconds",
@@ -79,5 +104,19 @@ class Metrics:
             plan = planner.current if planner is not None else None
             return 0.0 if plan is None else float(sum(1 for t in plan.targets.values() if t))
 
+        def up() -> float:
+            return -1.0 if planner is None else float(planner.up())
+
+        def behind() -> float:
+            return 0.0 if planner is None else planner.behind_seconds()
+
+        def stale() -> float:
+            if planner is None:
+                return 0.0
+            return float(any(p.startswith("plan stale") for p in planner.health()["problems"]))
+
+        self.planner_up.set_function(up)
+        self.plan_behind.set_function(behind)
+        self.plan_stale.set_function(stale)
         self.plan_age.set_function(age)
         self.plan_groups.set_function(groups)

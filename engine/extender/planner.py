@@ -21,6 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .state import ClusterState, PodRecord
+from .worker import (
+    Backoff,
+    PlannerDied,
+    PlannerDown,
+    PlannerStopped,
+    PlanningProcess,
+    SolveFailed,
+)
 
 log = logging.getLogger("placer.extender.planner")
 
@@ -139,7 +147,12 @@ def limit_memory(mib: int) -> None:
 
 
 class Planner:
-    """Re-plans in a daemon thread whenever the cluster changes; ``current`` is never blocked on."""
+    """Re-plans in a daemon thread whenever the cluster changes; ``current`` is never blocked on.
+
+    Failures never stop planning: a dead planning process is replaced (``worker.py``) and the
+    solve retried at once; any other failure is retried with backoff even if nothing changes.
+    ``health()`` says whether the planner is up and whether its plan is behind the cluster.
+    """
 
     def __init__(
         self,
@@ -153,24 +166,35 @@ class Planner:
         isolate: bool = False,
         memory_limit_mib: int = 4096,
         on_plan: Callable[[Plan], None] | None = None,
-        on_failure: Callable[[str], None] | None = None,
+        on_failure: Callable[[str, str], None] | None = None,
     ) -> None:
         self.state = state
         self.scheduler_name = scheduler_name
         self.time_limit = time_limit
         self.settle = settle
+        self.max_settle = max(
+            5 * settle, 2.0
+        )  # a steady stream of changes must not starve planning
         self.max_age = max_age
         self.backend = backend
         # Solve in a separate process: model building is pure Python and would otherwise hold
         # the GIL that the request path needs.
         self.isolate = isolate
         self.memory_limit_mib = memory_limit_mib
-        self._pool: Any = None
+        self.process: PlanningProcess | None = None
+        if isolate:
+            self.process = PlanningProcess(memory_limit_mib)
+            self.process.on_death.append(lambda message: self._failed("died", message))
         self.on_plan = on_plan
         self.on_failure = on_failure
         self.current: Plan | None = None
         self.solving = False
         self.last_error: str | None = None
+        self.consecutive_failures = 0
+        self.planned_version = -1  # the state version of the last successful planning round
+        self.behind_since: float | None = None  # first change not covered by a successful round
+        self._retry = Backoff(initial=1.0, cap=max(60.0, time_limit))
+        self._retry_at: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         state.on_bound.append(self._consume)
@@ -178,33 +202,55 @@ class Planner:
     # ---- lifecycle ----
     def start(self) -> None:
         if self._thread is None:
+            if self.process is not None:
+                self.process.start()
             self._thread = threading.Thread(target=self._run, name="placer-planner", daemon=True)
             self._thread.start()
 
     def stop(self, timeout: float = 2.0) -> None:
+        """Abandon the solve in flight and end the planning process; returns within ~timeout."""
         self._stop.set()
-        if self._pool is not None:
-            self._pool.terminate()
-            self._pool.join()
+        if self.process is not None:
+            self.process.stop(timeout)
         with self.state.changed:
             self.state.changed.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def _due(self) -> bool:
+        if not self.state.synced:
+            return False
+        if self.state.version != self.planned_version:
+            return True
+        return self._retry_at is not None and time.monotonic() >= self._retry_at
+
     def _run(self) -> None:
-        planned = -1
         while not self._stop.is_set():
             with self.state.changed:
-                if self.state.version == planned or not self.state.synced:
-                    self.state.changed.wait(timeout=1.0)
+                if not self._due():
+                    self.state.changed.wait(timeout=self._idle_wait())
                     continue
             # Let a burst of changes (a Deployment scaling up) settle before solving.
             seen = self.state.version
-            while not self._stop.wait(self.settle) and self.state.version != seen:
+            settle_until = time.monotonic() + self.max_settle
+            while (
+                not self._stop.wait(self.settle)
+                and self.state.version != seen
+                and time.monotonic() < settle_until
+            ):
                 seen = self.state.version
             if self._stop.is_set():
                 return
-            planned = self.plan_once()
+            try:
+                self.plan_once()
+            except Exception as exc:  # the planning thread must never die
+                log.exception("planning round failed")
+                self._failed("error", f"{type(exc).__name__}: {exc}")
+
+    def _idle_wait(self) -> float:
+        if self._retry_at is None:
+            return 1.0
+        return min(1.0, max(0.01, self._retry_at - time.monotonic()))
 
     # ---- one solve ----
     def plan_once(self) -> int:
@@ -217,16 +263,36 @@ class Planner:
             payload = orjson.dumps(self.state.documents()) if has_pending else b""
         if not has_pending or not self.state.nodes:
             self.current = None
+            self._succeeded(version)
             return version
         started = time.monotonic()
         self.solving = True
         try:
             data = self._solve(payload)
+        except PlannerStopped:
+            return version
+        except PlannerDown as exc:
+            self._behind(version, str(exc))
+            self._failed("down", str(exc))
+            return version
+        except PlannerDied as exc:
+            # Counted when the supervisor saw the death; re-plan as soon as a new process is up.
+            self._behind(version, f"{exc}", retry_in=0.0)
+            return version
+        except TimeoutError as exc:
+            self._behind(version, str(exc))
+            self._failed("timeout", str(exc))
+            return version
+        except SolveFailed as exc:
+            self._behind(version, str(exc))
+            self._failed("input" if exc.bad_input else "error", str(exc))
+            return version
         except Exception as exc:  # a failed solve must never take the service down
-            self.last_error = f"{type(exc).__name__}: {exc}"
-            log.warning("planning failed: %s", self.last_error)
-            if self.on_failure is not None:
-                self.on_failure(self.last_error)
+            from engine.errors import InputError
+
+            message = f"{type(exc).__name__}: {exc}"
+            self._behind(version, message)
+            self._failed("input" if isinstance(exc, InputError) else "error", message)
             return version
         finally:
             self.solving = False
@@ -237,7 +303,7 @@ class Planner:
                 if logged_version > version:
                     plan.consume(uid, None, node)
             self.current = plan
-        self.last_error = None
+        self._succeeded(version)
         log.info(
             "plan v%d: %s in %.2fs, %d group(s) targeted",
             version,
@@ -249,32 +315,86 @@ class Planner:
             self.on_plan(plan)
         return version
 
+    def _succeeded(self, version: int) -> None:
+        self.planned_version = version
+        self.last_error = None
+        self.consecutive_failures = 0
+        self._retry.reset()
+        self._retry_at = None
+        self.behind_since = None if self.state.version == version else time.monotonic()
+
+    def _behind(self, version: int, message: str, retry_in: float | None = None) -> None:
+        """A round that produced no plan: try again later even if the cluster stays the same."""
+        self.planned_version = version
+        self.last_error = message
+        if self.behind_since is None:
+            self.behind_since = time.monotonic()
+        delay = self._retry.next() if retry_in is None else retry_in
+        self._retry_at = time.monotonic() + delay
+
+    def _failed(self, reason: str, message: str) -> None:
+        self.consecutive_failures += 1
+        self.last_error = message
+        log.warning("planning failed (%s): %s", reason, message)
+        if self.on_failure is not None:
+            self.on_failure(reason, message)
+
     def _solve(self, payload: bytes) -> dict[str, Any]:
         args = (payload, self.scheduler_name, self.backend, self.time_limit)
-        if not self.isolate:
+        if self.process is None:
             return solve_documents(*args)
-        from multiprocessing import TimeoutError as PoolTimeout
-        from multiprocessing import get_context
-
-        if self._pool is None:
-            self._pool = get_context("spawn").Pool(
-                1, initializer=limit_memory, initargs=(self.memory_limit_mib,)
-            )
-        try:
-            # The backend honours its time limit; this deadline is for a model that takes far
-            # longer to build than to solve. A stuck planning process is killed, not waited on.
-            result: dict[str, Any] = self._pool.apply_async(solve_documents, args).get(
-                timeout=self.hard_deadline
-            )
-        except PoolTimeout:
-            self._pool.terminate()
-            self._pool = None
-            raise TimeoutError(f"planning took over {self.hard_deadline:.0f}s; abandoned") from None
+        # The backend honours its time limit; the deadline is for a model that takes far longer
+        # to build than to solve. A stuck planning process is killed, not waited on.
+        result: dict[str, Any] = self.process.run(args, self.hard_deadline)
         return result
 
     @property
     def hard_deadline(self) -> float:
-        return 3 * self.time_limit + 60
+        return 2 * self.time_limit + 30
+
+    # ---- health ----
+    def up(self) -> bool:
+        """Is a planner able to solve right now (its process ready, its thread alive)?"""
+        thread_ok = self._thread is None or self._thread.is_alive()
+        process_ok = self.process is None or self.process.up
+        return thread_ok and process_ok
+
+    def behind_seconds(self) -> float:
+        """How long the cluster has had changes that no successful plan covers (0: none)."""
+        if self.state.version == self.planned_version and self.last_error is None:
+            return 0.0
+        if self.behind_since is None:
+            if self.state.version == self.planned_version:
+                return 0.0
+            self.behind_since = time.monotonic()
+        return time.monotonic() - self.behind_since
+
+    @property
+    def stale_after(self) -> float:
+        """A change this old without a plan means planning is not keeping up."""
+        return 3 * self.time_limit + 4 * self.max_settle + 30
+
+    def health(self) -> dict[str, Any]:
+        """What ``/readyz`` reports: problems (empty when healthy) and the planner's numbers."""
+        problems = []
+        if not self.up():
+            down_for = 0.0
+            if self.process is not None and self.process.down_since is not None:
+                down_for = time.monotonic() - self.process.down_since
+            problems.append(f"planner down for {down_for:.1f}s")
+        behind = self.behind_seconds()
+        plan, why = self.usable()
+        if why == "stale_plan" or behind > self.stale_after:
+            problems.append(f"plan stale: cluster changes {behind:.0f}s old are not planned")
+        return {
+            "problems": problems,
+            "planner": "up" if self.up() else "down",
+            "plan_age_seconds": None if plan is None else round(plan.age(), 3),
+            "behind_seconds": round(behind, 3),
+            "consecutive_failures": self.consecutive_failures,
+            "last_error": self.last_error,
+            "restarts": 0 if self.process is None else self.process.restarts,
+        }
 
     def _consume(self, pod: PodRecord, node: str) -> None:
         plan = self.current

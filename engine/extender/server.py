@@ -15,6 +15,10 @@ from .state import ClusterState
 
 log = logging.getLogger("placer.extender")
 
+# In-flight requests get this long after SIGTERM/SIGINT; the planner is then stopped (about
+# 1 s), so the whole shutdown stays under 5 s.
+SHUTDOWN_GRACE_SECONDS = 2
+
 
 def prepare(settings: Settings) -> Any:
     """The ASGI app for these settings, with the snapshot loaded and the cluster API attached."""
@@ -75,7 +79,7 @@ def serve(settings: Settings) -> None:
         ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
         log_level=settings.log_level,
         access_log=False,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
         lifespan="on",
     )
     uvicorn.Server(config).run()

@@ -1,0 +1,275 @@
+"""The planning process, supervised: death noticed at once, restarted with backoff, stopped for sure.
+
+One spawned process holds the solver (model building is pure Python; in the service's own process
+it would hold the GIL the request path needs). It talks over one ``Pipe``: no queue, no lock
+shared with the parent, so a process that dies mid-message cannot wedge anyone (a
+``multiprocessing.Pool`` whose worker dies holding its queue lock hangs every later call and the
+shutdown). Every wait is ``multiprocessing.connection.wait`` on the pipe, the process sentinel
+and a stop pipe, so a death or a stop wakes the waiter at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from multiprocessing import get_context
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+log = logging.getLogger("placer.extender.planner")
+
+STARTUP_SECONDS = 120.0  # imports on a loaded machine; a process not ready by then is killed
+KILL_GRACE_SECONDS = 0.5  # SIGTERM, then SIGKILL
+
+
+class PlannerDied(Exception):
+    """The planning process died (killed, out of memory, crashed) before answering."""
+
+
+class PlannerStopped(Exception):
+    """The service is stopping; the solve was abandoned."""
+
+
+class PlannerDown(Exception):
+    """No planning process came up in time."""
+
+
+class SolveFailed(Exception):
+    """The solve raised in the planning process (its type name and message)."""
+
+    def __init__(self, kind: str, message: str, *, bad_input: bool) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+        self.bad_input = bad_input
+
+
+@dataclass
+class Backoff:
+    """Restart delays: ``initial``, doubling up to ``cap``; back to ``initial`` after a success."""
+
+    initial: float = 0.25
+    cap: float = 30.0
+    current: float = 0.0
+
+    def next(self) -> float:
+        self.current = self.initial if self.current == 0 else min(self.cap, self.current * 2)
+        return self.current
+
+    def reset(self) -> None:
+        self.current = 0.0
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "still running"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def worker_main(conn: Connection, memory_mib: int) -> None:
+    """The planning process: warm the imports, then solve jobs until the pipe closes."""
+    # Ctrl-C reaches the whole process group; the service decides when its planner stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from .planner import limit_memory, solve_documents
+
+    limit_memory(memory_mib)
+    # Warm: a restarted planner is ready before its first job, not during it.
+    import engine.kube
+    import engine.solve  # noqa: F401
+    from engine.errors import InputError
+
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            conn.send(("ok", solve_documents(*job)))
+        except Exception as exc:  # MemoryError included: the process lives on for the next job
+            conn.send(("error", type(exc).__name__, str(exc), isinstance(exc, InputError)))
+
+
+class PlanningProcess:
+    """Keeps one planning process alive; ``run`` sends it a job and waits for the answer."""
+
+    def __init__(self, memory_mib: int, *, backoff: Backoff | None = None) -> None:
+        self.memory_mib = memory_mib
+        self.backoff = backoff or Backoff()
+        self._ctx = get_context("spawn")
+        self._lock = threading.Condition()
+        self._proc: BaseProcess | None = None
+        self._conn: Connection | None = None
+        self._stop_r, self._stop_w = self._ctx.Pipe(duplex=False)
+        self._stopping = threading.Event()
+        self._killed: set[int] = set()  # pids we killed on purpose (not a death to report)
+        self._thread: threading.Thread | None = None
+        self.up = False
+        self.down_since: float | None = time.monotonic()
+        self.restarts = 0
+        self.deaths: list[str] = []  # what the supervisor saw, read by the planner
+        self.on_death: list[Any] = []  # callbacks (message) -> None
+
+    # ---- lifecycle ----
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._supervise, name="placer-planner-supervisor", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Abandon any solve, end the process, wake every waiter. Idempotent."""
+        self._stopping.set()
+        with contextlib.suppress(OSError):
+            self._stop_w.send_bytes(b"stop")
+        with self._lock:
+            proc = self._proc
+            self._lock.notify_all()
+        if proc is not None:
+            self._kill(proc)
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def pid(self) -> int | None:
+        proc = self._proc
+        return proc.pid if proc is not None else None
+
+    def _kill(self, proc: BaseProcess) -> None:
+        if proc.pid is not None:
+            self._killed.add(proc.pid)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(KILL_GRACE_SECONDS)
+        if proc.is_alive():
+            proc.kill()
+        proc.join(KILL_GRACE_SECONDS)
+
+    # ---- the supervisor thread ----
+    def _supervise(self) -> None:
+        delay = 0.0
+        while not self._stopping.wait(delay):
+            delay = self._run_one()
+
+    def _run_one(self) -> float:
+        """Start one process, serve until it dies; the delay before the next one."""
+        parent, child = self._ctx.Pipe()
+        proc = self._ctx.Process(
+            target=worker_main, args=(child, self.memory_mib), name="placer-planner", daemon=True
+        )
+        try:
+            proc.start()
+        except OSError as exc:
+            self._report(f"cannot start the planning process: {exc}")
+            return self.backoff.next()
+        finally:
+            child.close()
+        with self._lock:
+            self._proc = proc
+        if self._stopping.is_set():  # stop() ran between the check and the start
+            self._kill(proc)
+            return 0.0
+        ready = wait([parent, proc.sentinel, self._stop_r], STARTUP_SECONDS)
+        if self._stop_r in ready:
+            return 0.0
+        if parent in ready and not self._received_ready(parent):
+            ready = [proc.sentinel]
+        if parent not in ready:
+            if not ready:
+                self._kill(proc)
+            self._forget(proc, parent)
+            self._report(f"planning process did not start ({describe_exit(proc.exitcode)})")
+            return self.backoff.next()
+        with self._lock:
+            self._conn = parent
+            self.up = True
+            self.down_since = None
+            self._lock.notify_all()
+        log.info("planning process %d ready", proc.pid)
+        wait([proc.sentinel, self._stop_r])
+        if self._stopping.is_set():
+            return 0.0
+        proc.join(KILL_GRACE_SECONDS)
+        self._forget(proc, parent)
+        if proc.pid in self._killed:  # abandoned on purpose (deadline): start afresh at once
+            self._killed.discard(proc.pid)
+            return 0.0
+        self._report(f"planning process {proc.pid} died ({describe_exit(proc.exitcode)})")
+        return self.backoff.next()
+
+    @staticmethod
+    def _received_ready(conn: Connection) -> bool:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return False
+        return isinstance(message, tuple) and message[:1] == ("ready",)
+
+    def _forget(self, proc: BaseProcess, conn: Connection) -> None:
+        with self._lock:
+            if self._proc is proc:
+                self._proc = None
+                self._conn = None
+            self.up = False
+            if self.down_since is None:
+                self.down_since = time.monotonic()
+        conn.close()
+
+    def _report(self, message: str) -> None:
+        log.warning("%s", message)
+        self.restarts += 1
+        self.deaths.append(message)
+        for callback in list(self.on_death):
+            callback(message)
+
+    # ---- one job ----
+    def run(self, job: tuple[Any, ...], deadline: float) -> Any:
+        """Solve ``job`` in the planning process within ``deadline`` seconds (raises on failure)."""
+        give_up = time.monotonic() + deadline
+        with self._lock:
+            while not self.up and not self._stopping.is_set():
+                left = give_up - time.monotonic()
+                if left <= 0:
+                    raise PlannerDown("no planning process is running (restarting)")
+                self._lock.wait(min(left, 1.0))
+            if self._stopping.is_set():
+                raise PlannerStopped
+            proc, conn = self._proc, self._conn
+        assert proc is not None and conn is not None
+        try:
+            conn.send(job)
+        except (OSError, ValueError):
+            raise PlannerDied(f"planning process {proc.pid} died") from None
+        ready = wait([conn, proc.sentinel, self._stop_r], max(0.0, give_up - time.monotonic()))
+        if conn in ready:
+            try:
+                answer = conn.recv()
+            except (EOFError, OSError):
+                answer = None
+            if isinstance(answer, tuple) and answer[0] == "ok":
+                self.backoff.reset()
+                return answer[1]
+            if isinstance(answer, tuple) and answer[0] == "error":
+                self.backoff.reset()  # the process is healthy; the problem was the job
+                raise SolveFailed(answer[1], answer[2], bad_input=bool(answer[3]))
+        if self._stopping.is_set():
+            raise PlannerStopped
+        if proc.sentinel in ready or conn in ready:
+            proc.join(KILL_GRACE_SECONDS)
+            raise PlannerDied(f"planning process {proc.pid} died ({describe_exit(proc.exitcode)})")
+        self._kill(proc)  # the supervisor starts a fresh one
+        raise TimeoutError(f"planning took over {deadline:.0f}s; abandoned")

@@ -1,0 +1,134 @@
+"""The supervised planner: a dead planning process is noticed at once and replaced, the plan
+follows, ``/readyz`` and the metrics tell, and SIGINT/SIGTERM always stop the service in 5 s."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.extender.planner import Planner
+from engine.extender.state import ClusterState
+from tests.engine.extender.conftest import node, pod
+
+from .extender_helpers import ServedProcess, metric, slow_cluster
+
+pytest.importorskip("ortools")
+
+
+def wait(predicate, timeout: float = 30.0, step: float = 0.01) -> float:  # type: ignore[no-untyped-def]
+    started = time.monotonic()
+    while not predicate():
+        if time.monotonic() - started > timeout:
+            raise AssertionError("condition not reached in time")
+        time.sleep(step)
+    return time.monotonic() - started
+
+
+def test_idle_planning_process_killed_is_noticed_replaced_and_plans_again() -> None:
+    state = ClusterState()
+    state.replace([node("a"), node("b")], [pod("p1", owner="w1")])
+    failures: list[tuple[str, str]] = []
+    planner = Planner(
+        state, time_limit=2.0, settle=0.05, isolate=True,
+        on_failure=lambda reason, message: failures.append((reason, message)),
+    )  # fmt: skip
+    planner.start()
+    try:
+        wait(lambda: planner.current is not None)
+        assert planner.process is not None
+        first = planner.process.pid()
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        noticed = wait(lambda: bool(failures))
+        assert noticed < 1.0  # the sentinel wakes the supervisor; no polling interval
+        assert failures[0][0] == "died" and "SIGKILL" in failures[0][1]
+        assert planner.health()["planner"] == "down"
+        assert any(p.startswith("planner down") for p in planner.health()["problems"])
+        # A new pending pod after the death is planned by the new process.
+        state.upsert_pod(pod("p2", owner="w2"))
+        version = state.version
+        wait(lambda: planner.current is not None and planner.current.version >= version)
+        assert planner.process.pid() not in (None, first)
+        assert planner.health()["problems"] == [] and planner.consecutive_failures == 0
+        assert planner.process.restarts == 1
+    finally:
+        started = time.monotonic()
+        planner.stop()
+        assert time.monotonic() - started < 3
+
+
+def test_a_planning_process_that_cannot_start_is_reported_down_and_retried() -> None:
+    state = ClusterState()
+    state.replace([node("a")], [pod("p1")])
+    failures: list[str] = []
+    # 64 MiB of address space cannot even import the solver: every start dies.
+    planner = Planner(
+        state, time_limit=1.0, settle=0.05, isolate=True, memory_limit_mib=64,
+        on_failure=lambda reason, _: failures.append(reason),
+    )  # fmt: skip
+    planner.start()
+    try:
+        wait(lambda: len(failures) >= 2, timeout=60)
+        assert set(failures) <= {"died", "down"}
+        health = planner.health()
+        assert health["planner"] == "down" and health["problems"]
+        assert planner.current is None
+    finally:
+        planner.stop()
+    assert planner.process is not None and planner.process.pid() is None
+
+
+@pytest.mark.slow
+def test_killed_mid_solve_replans_within_two_time_limits() -> None:
+    from engine.kube.synthetic import cluster_dump
+
+    items = cluster_dump(200, 3000, pending_fraction=0.5, seed=3)["items"]
+    state = ClusterState()
+    state.replace(
+        [d for d in items if d["kind"] == "Node"], [d for d in items if d["kind"] == "Pod"]
+    )
+    limit = 4.0
+    planner = Planner(state, time_limit=limit, settle=0.05, isolate=True)
+    planner.start()
+    try:
+        assert planner.process is not None
+        wait(lambda: planner.solving and planner.process.up, timeout=60)  # type: ignore[union-attr]
+        time.sleep(1.0)  # well inside the solve
+        assert planner.current is None
+        os.kill(planner.process.pid(), signal.SIGKILL)  # type: ignore[arg-type]
+        replanned = wait(lambda: planner.current is not None, timeout=4 * limit, step=0.05)
+        assert replanned < 2 * limit, replanned
+    finally:
+        planner.stop()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_to_the_process_group_mid_solve_stops_in_5s_with_nothing_left(
+    tmp_path: Path, sig: int
+) -> None:
+    snapshot = slow_cluster(tmp_path / "cluster.json")
+    served = ServedProcess(
+        "--snapshot", str(snapshot), "--plan-time-limit", "30", "--log-level", "info"
+    )
+    try:
+        served.wait_until(lambda: served.get("/healthz").status_code == 200)
+        # Planning has started once the planning process is up and no plan exists yet.
+        served.wait_until(
+            lambda: metric(served.get("/metrics").text, "placer_extender_planner_up") == 1.0
+        )
+        time.sleep(1.0)
+        family = served.family()
+        assert len(family) >= 2  # the service and its planning process (and the tracker)
+        took = served.signal_group(sig)
+        assert took < 5.0, took
+        time.sleep(0.2)
+        assert not [p.pid for p in family if p.is_running() and p.status() != "zombie"]
+    finally:
+        err = served.stop()
+    assert "Traceback" not in err
+    assert "leaked" not in err
+    assert "Waiting for application shutdown" in err and "Application shutdown complete" in err
