@@ -170,6 +170,172 @@ def make_cluster(nodes: int, pods: int, seed: int = 0) -> tuple[list[dict], list
     return node_objs, pod_objs
 
 
+# ---- hostile requests ----
+# Valid requests that carry every field placer reads, then mutated: a subtree replaced by a
+# value of the wrong type or range, a key dropped or re-cased, a list where an object belongs.
+# Any body that parses as JSON must get a 4xx or a protocol answer, never a 5xx, and nothing
+# it leaves in the service may break the next plan.
+
+DEEP: Any = []
+for _ in range(200):
+    DEEP = [DEEP]
+
+HOSTILE_VALUES: tuple[Any, ...] = (
+    None, True, False, 0, -1, 7, 2**31, 2**63 - 1, -(2**63), 2**64 - 1, 1.5, -0.0, 1e60, -1e300,
+    "", "x", "1e60", "-1", "12Qi", "1e-400", "NaN", "9" * 400, "\u0000", "é" * 100, "a" * 70_000,
+    [], [None], ["x", 1], [{}], {}, {"x": 1}, {"metadata": 1}, {"": ""}, DEEP,
+)  # fmt: skip
+
+
+def rich_pod(name: str, *, priority: int = 100, node_name: str | None = None) -> dict[str, Any]:
+    """A pending Pod using every scheduling field placer reads."""
+    match_web = {"matchLabels": {"app": "web"}}
+    spec: dict[str, Any] = {
+        "schedulerName": "default-scheduler",
+        "priority": priority,
+        "nodeSelector": {"disk": "ssd"},
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["z1", "z2"]}]}
+                ]},
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {"weight": 10, "preference": {"matchExpressions": [
+                        {"key": "gpu", "operator": "DoesNotExist"}]}}
+                ],
+            },
+            "podAntiAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [
+                    {"labelSelector": match_web, "topologyKey": "kubernetes.io/hostname"}
+                ],
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {"weight": 5, "podAffinityTerm": {
+                        "labelSelector": {"matchExpressions": [
+                            {"key": "tier", "operator": "NotIn", "values": ["db"]}]},
+                        "topologyKey": "zone", "namespaces": ["team"]}}
+                ],
+            },
+        },
+        "tolerations": [
+            {"key": "dedicated", "operator": "Equal", "value": "web", "effect": "NoSchedule"},
+            {"operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 30},
+        ],
+        "topologySpreadConstraints": [
+            {"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule",
+             "labelSelector": match_web, "minDomains": 2, "nodeAffinityPolicy": "Honor"}
+        ],
+        "overhead": {"cpu": "10m"},
+        "initContainers": [{"name": "init", "resources": {"requests": {"cpu": "500m"}}}],
+        "containers": [
+            {"name": "main", "image": "web:1",
+             "resources": {"requests": {"cpu": "250m", "memory": "64Mi"}, "limits": {"cpu": "1"}},
+             "ports": [{"containerPort": 80, "hostPort": 8080, "protocol": "TCP"}]}
+        ],
+    }  # fmt: skip
+    if node_name:
+        spec["nodeName"] = node_name
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name, "namespace": "team", "uid": f"uid-{name}",
+            "labels": {"app": "web", "tier": "fe"},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-rs",
+                                 "uid": "rs-web", "controller": True}],
+        },
+        "spec": spec,
+        "status": {"phase": "Pending"},
+    }  # fmt: skip
+
+
+def rich_node(name: str, zone: str = "z1") -> dict[str, Any]:
+    """A Node using every field placer reads (taints, conditions, labels, extended resources)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name, "uid": f"uid-{name}", "resourceVersion": "1",
+            "labels": {"kubernetes.io/hostname": name, "zone": zone, "disk": "ssd"},
+        },
+        "spec": {"taints": [{"key": "dedicated", "value": "web", "effect": "NoSchedule"}]},
+        "status": {
+            "allocatable": {"cpu": "8", "memory": "32Gi", "pods": "110", "example.com/gpu": "2"},
+            "capacity": {"cpu": "8", "memory": "32Gi", "pods": "110"},
+            "conditions": [{"type": "Ready", "status": "True"}],
+        },
+    }  # fmt: skip
+
+
+def valid_requests(n: int, known_nodes: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    """One valid request of each shape the protocol has (the ``n``-th set, so names are fresh)."""
+    pod = rich_pod(f"p{n}")
+    fresh = [rich_node(f"r{n}-{k}", zone=f"z{k % 2 + 1}") for k in range(3)]
+    victims_meta = {name: {"Pods": [{"UID": "uid-low"}], "NumPDBViolations": 0}
+                    for name in known_nodes[:2]}  # fmt: skip
+    victims_full = {name: {"Pods": [rich_pod(f"v{n}-{name}", priority=1, node_name=name)],
+                           "NumPDBViolations": 1} for name in known_nodes[:2]}  # fmt: skip
+    names_args = {"Pod": pod, "Nodes": None, "NodeNames": known_nodes}
+    list_args = {"Pod": pod, "Nodes": {"metadata": {}, "items": fresh}, "NodeNames": None}
+    return [
+        ("filter", names_args),
+        ("filter", list_args),
+        ("prioritize", names_args),
+        ("prioritize", list_args),
+        ("preempt", {"Pod": pod, "NodeNameToVictims": None, "NodeNameToMetaVictims": victims_meta}),
+        ("preempt", {"Pod": pod, "NodeNameToVictims": victims_full, "NodeNameToMetaVictims": None}),
+        ("bind", {"PodName": f"p{n}", "PodNamespace": "team", "PodUID": f"uid-p{n}",
+                  "Node": known_nodes[0]}),
+    ]  # fmt: skip
+
+
+def _paths(value: Any, here: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    yield here
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _paths(item, (*here, key))
+    elif isinstance(value, list) and value is not DEEP:
+        for index, item in enumerate(value):
+            yield from _paths(item, (*here, index))
+
+
+def mutate(value: Any, rng: random.Random) -> Any:
+    """A copy of ``value`` with one subtree replaced, dropped or re-keyed."""
+    import copy
+
+    value = copy.deepcopy(value)
+    path = rng.choice(list(_paths(value)))
+    if not path:
+        return rng.choice(HOSTILE_VALUES)
+    parent = value
+    for part in path[:-1]:
+        parent = parent[part]
+    last = path[-1]
+    action = rng.random()
+    if action < 0.7:
+        parent[last] = rng.choice(HOSTILE_VALUES)
+    elif action < 0.85 and isinstance(parent, dict):
+        del parent[last]
+    elif isinstance(parent, dict) and isinstance(last, str):
+        parent[rng.choice((last.lower(), last.upper(), last + "x"))] = parent.pop(last)
+    else:
+        parent[last] = [parent[last], parent[last]]
+    return value
+
+
+def hostile_requests(seed: int, count: int, known_nodes: list[str]) -> Iterator[tuple[str, bytes]]:
+    """``count`` (verb, body) pairs: mostly mutated valid requests, some valid ones."""
+    rng = random.Random(seed)
+    for n in range(count):
+        verb, args = rng.choice(valid_requests(n, known_nodes))
+        for _ in range(rng.choice((0, 1, 1, 1, 2, 3))):
+            args = mutate(args, rng)
+        try:
+            body = orjson.dumps(args)
+        except (TypeError, orjson.JSONEncodeError):  # not representable as JSON: not a request
+            continue
+        yield verb, body
+
+
 # ---- the service process ----
 
 

@@ -71,6 +71,18 @@ def serve(
         typer.Option("--reserve/--no-reserve", help="filter keeps capacity the plan holds"),
     ] = True,
     max_body_bytes: Annotated[int, typer.Option(help="larger request bodies get 413")] = 64 * 2**20,
+    learned_nodes: Annotated[
+        int, typer.Option(help="most nodes kept that only requests told of (LRU)")
+    ] = 10_000,
+    learned_pods: Annotated[
+        int, typer.Option(help="most pods kept that only requests told of (LRU)")
+    ] = 50_000,
+    learned_mib: Annotated[
+        int, typer.Option(help="most MiB (slim JSON) of objects only requests told of")
+    ] = 256,
+    learned_ttl: Annotated[
+        float, typer.Option(help="seconds an object only requests told of is kept unseen")
+    ] = 900.0,
     tls_cert: Annotated[Path | None, typer.Option(help="TLS certificate (PEM)")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="TLS private key (PEM)")] = None,
     log_level: Annotated[str, typer.Option(help="debug | info | warning | error")] = "info",
@@ -104,6 +116,10 @@ def serve(
     check_time_limit(plan_max_age, "--plan-max-age")
     check_at_least(plan_memory_mib, 0, "--plan-memory-mib")
     check_at_least(max_body_bytes, 1, "--max-body-bytes")
+    check_at_least(learned_nodes, 0, "--learned-nodes")
+    check_at_least(learned_pods, 0, "--learned-pods")
+    check_at_least(learned_mib, 0, "--learned-mib")
+    check_time_limit(learned_ttl, "--learned-ttl")
     settings = Settings(
         host=host,
         port=port,
@@ -120,6 +136,10 @@ def serve(
         plan_memory_mib=plan_memory_mib,
         reserve=reserve,
         max_body_bytes=max_body_bytes,
+        learned_nodes=learned_nodes,
+        learned_pods=learned_pods,
+        learned_mib=learned_mib,
+        learned_ttl=learned_ttl,
         tls_cert=tls_cert,
         tls_key=tls_key,
         log_level=log_level.lower(),

@@ -75,7 +75,9 @@ def build_service(
     api: Any = None,
 ) -> Service:
     """Wire state, planner, handlers and metrics together (no threads started yet)."""
-    state = state or ClusterState()
+    if state is None:
+        state = ClusterState()
+    state.limits = settings.learn_limits
     metrics = Metrics()
     planner = None
     if settings.planner:
@@ -99,7 +101,14 @@ def build_service(
         watcher = ClusterWatcher(api, state)
         if settings.bind and binder is None:
             binder = ApiBinder(api)
-    extender = Extender(state, planner, binder=binder, counters=metrics, reserve=settings.reserve)
+    extender = Extender(
+        state,
+        planner,
+        binder=binder,
+        counters=metrics,
+        reserve=settings.reserve,
+        binds=settings.bind,
+    )
     metrics.watch(state, planner)
     return Service(settings, state, planner, extender, metrics, watcher)
 
@@ -111,28 +120,35 @@ def create_app(service: Service) -> Starlette:
     limit = settings.max_body_bytes
 
     def verb_route(
-        verb: str, handler: Callable[[bytes], bytes], on_crash: Callable[[str], bytes] | None
+        verb: str, handler: Callable[[bytes], bytes], in_protocol: Callable[[str], bytes] | None
     ) -> Route:
+        """``in_protocol``: the verb's result carrying only an ``Error`` (None: it has none)."""
         latency = metrics.latency.labels(verb)
+
+        def refuse(body: bytes, status: int, message: str) -> tuple[int, bytes]:
+            # kube-scheduler drops the message of any non-200; give it the Error field.
+            if in_protocol is not None and wire.from_scheduler(body, verb):
+                return 200, in_protocol(message)
+            return status, wire.error_body(message)
 
         async def endpoint(request: Request) -> Response:
             started = time.perf_counter()
             status = 200
+            body = b""
             try:
                 body = await read_body(request, limit)
                 content = handler(body)
             except BodyTooLarge:
                 status, content = 413, wire.error_body(f"request body exceeds {limit} bytes")
-            except (WireError, InputError) as exc:
-                status, content = 400, wire.error_body(str(exc))
+            except WireError as exc:
+                status, content = refuse(body, exc.status, str(exc))
+            except InputError as exc:
+                status, content = refuse(body, 400, str(exc))
             except ClientDisconnect:
                 status, content = 400, wire.error_body("client disconnected")
             except Exception as exc:  # a bug must not take the service down; tell the scheduler
                 log.exception("%s failed", verb)
-                if on_crash is None:
-                    status, content = 500, wire.error_body(f"internal error: {exc}")
-                else:
-                    content = on_crash(f"placer internal error: {exc}")
+                status, content = refuse(body, 500, f"placer internal error: {exc}")
             metrics.requests.labels(verb, str(status)).inc()
             latency.observe(time.perf_counter() - started)
             return Response(content, status_code=status, media_type=JSON)

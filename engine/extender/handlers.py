@@ -16,16 +16,20 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from . import wire
+from . import admission, wire
 from .planner import Plan, Planner
 from .scoring import MAX_GREEDY_SCORE, PLANNED_SCORE, insufficient_reason
-from .state import ClusterState, PodRecord, pod_identity, pod_priority, slim_pod
+from .state import ClusterState, PodRecord, pod_identity, pod_priority
 from .table import NodeTable
 from .wire import WireError
 
 log = logging.getLogger("placer.extender")
 
 RESERVED_REASON = "node capacity is reserved by placer's plan for other pending pods"
+NOT_A_BINDER = (
+    "placer serve runs without --bind and binds nothing: leave bindVerb empty in the "
+    "scheduler configuration (kube-scheduler then binds), or start placer with --bind"
+)
 
 
 class Binder(Protocol):
@@ -121,8 +125,10 @@ class Extender:
         counters: Counters | None = None,
         reserve: bool = True,
         static_filter: bool = True,
+        binds: bool = True,
     ) -> None:
         self.state = state
+        self.binds = binds  # serve the bind verb (placer serve --bind)
         self.planner = planner
         self.binder = binder
         self.counters: Counters = counters or _NoCounters()
@@ -140,10 +146,18 @@ class Extender:
             pod = wire.canonical_object(pod)
         return pod
 
+    def _admit_pod(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        slim, _, _ = admission.admit_pod(
+            obj, self.state.table.columns, self.state.priority_class_names()
+        )
+        return slim
+
+    def _admit_node(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        slim, _ = admission.admit_node(obj, self.state.table.columns)
+        return slim
+
     def _context(self, pod: dict[str, Any], verb: str) -> PodContext:
-        record = self.state.observe_pending(pod)
-        if record is None:
-            raise WireError("Pod needs metadata.name")
+        record = self.state.learn_pod(pod, self._admit_pod)
         plan, why = (None, "planner_off") if self.planner is None else self.planner.usable()
         group: str | None = None
         targets: Mapping[str, int] = {}
@@ -160,8 +174,8 @@ class Extender:
         return PodContext(record, group, plan, targets, why)
 
     def _names_and_nodes(
-        self, args: Mapping[str, Any], exact: bool
-    ) -> tuple[list[str] | None, list[dict[str, Any]] | None]:
+        self, args: Mapping[str, Any], exact: bool, pod: dict[str, Any], verb: str
+    ) -> tuple[list[str] | None, list[dict[str, Any]] | None, PodContext]:
         names = args.get("nodenames")
         node_list = wire.object_field(args, "nodes", "Nodes")
         items: list[dict[str, Any]] | None = None
@@ -170,27 +184,29 @@ class Extender:
             if raw is not None and not isinstance(raw, list):
                 raise WireError("Nodes.items must be an array")
             items = [n if exact else wire.canonical_object(n) for n in raw or ()]
-            for node in items:
+            for n, node in enumerate(items):
                 if not isinstance(node, dict):
-                    raise WireError("Nodes.items holds a non-object")
-                self.state.upsert_node(node)  # full Nodes are fresh state: learn them
-        if names is not None:
-            if not isinstance(names, list) or not set(map(type, names)) <= {str}:
-                raise WireError("NodeNames must be an array of strings")
-            return names, items
-        return None, items
+                    raise WireError(f"Nodes.items[{n}] must be an object")
+        if names is not None and (
+            not isinstance(names, list) or not set(map(type, names)) <= {str}
+        ):
+            raise WireError("NodeNames must be an array of strings")
+        # Every part is checked before anything is stored: a rejected request leaves no trace.
+        learned = self.state.admit_nodes(items or (), self._admit_node)
+        ctx = self._context(pod, verb)
+        self.state.store_learned_nodes(learned)
+        return names, items, ctx
 
     # ---- filter ----
     def filter(self, body: bytes) -> bytes:
         args, exact = wire.decode_body(body)
         pod = self._pod(args, exact)
-        names, items = self._names_and_nodes(args, exact)
+        names, items, ctx = self._names_and_nodes(args, exact, pod, "filter")
         if names is None and items is None:
             return wire.filter_result(node_names=None, nodes=None, failed={}, unresolvable={})
         candidates = (
             names if names is not None else [(n.get("metadata") or {}).get("name") for n in items]  # type: ignore[union-attr]
         )
-        ctx = self._context(pod, "filter")
         passed, failed, unresolvable = self.filter_names(ctx, [str(c) for c in candidates])
         if names is not None:
             return wire.filter_result(
@@ -322,10 +338,9 @@ class Extender:
     def prioritize(self, body: bytes) -> bytes:
         args, exact = wire.decode_body(body)
         pod = self._pod(args, exact)
-        names, items = self._names_and_nodes(args, exact)
+        names, items, ctx = self._names_and_nodes(args, exact, pod, "prioritize")
         if names is None:
             names = [str((n.get("metadata") or {}).get("name")) for n in items or ()]
-        ctx = self._context(pod, "prioritize")
         return wire.host_priority_list(self.scores(ctx, names))
 
     def scores(self, ctx: PodContext, names: list[str]) -> list[tuple[str, int]]:
@@ -349,7 +364,6 @@ class Extender:
     def preempt(self, body: bytes) -> bytes:
         args, exact = wire.decode_body(body)
         pod = self._pod(args, exact)
-        preemptor = pod_priority(pod)
         meta = wire.object_field(args, "nodenametometavictims", "NodeNameToMetaVictims")
         full = wire.object_field(args, "nodenametovictims", "NodeNameToVictims")
         candidates: dict[str, tuple[list[str], int, list[int | None]]] = {}
@@ -357,6 +371,7 @@ class Extender:
             for node, victims in (source or {}).items():
                 candidates[node] = self._victims(victims, is_meta, exact)
         ctx = self._context(pod, "preempt")
+        preemptor = ctx.record.priority
         allowed = {
             node: (uids, pdb)
             for node, (uids, pdb, priorities) in candidates.items()
@@ -372,27 +387,18 @@ class Extender:
     def _victims(
         self, victims: Any, is_meta: bool, exact: bool
     ) -> tuple[list[str], int, list[int | None]]:
-        if victims is None:
-            return [], 0, []
-        if not isinstance(victims, dict):
-            raise WireError("victims must be objects")
-        v = wire.lower_keys(victims)
-        pdb = v.get("numpdbviolations") or 0
-        if not isinstance(pdb, int):
-            raise WireError("NumPDBViolations must be an integer")
+        canonical = None if exact or is_meta else wire.canonical_object
+        pods, pdb = admission.check_victims(victims, is_meta, canonical)
         uids: list[str] = []
         priorities: list[int | None] = []
-        for victim in v.get("pods") or ():
-            if not isinstance(victim, dict):
-                raise WireError("victim pods must be objects")
+        for victim in pods:
             if is_meta:
-                uid = str(wire.lower_keys(victim).get("uid") or "")
+                uid = str(victim["uid"])
                 known = self.state.pods.get(uid)
                 priorities.append(known.priority if known else None)
             else:
-                obj = victim if exact else wire.canonical_object(victim)
-                _, _, uid = pod_identity(obj)
-                priorities.append(pod_priority(slim_pod(obj)))
+                _, _, uid = pod_identity(victim)
+                priorities.append(pod_priority(victim))
             uids.append(uid)
         return uids, pdb, priorities
 
@@ -407,11 +413,15 @@ class Extender:
             raise WireError("PodName and Node are required strings")
         if not isinstance(namespace, str) or not isinstance(uid, str):
             raise WireError("PodNamespace and PodUID must be strings")
+        if not self.binds:
+            raise WireError(NOT_A_BINDER, status=404)
+        if node not in self.state.nodes and (self.binder is None or self.state.synced):
+            return wire.binding_result(f"node {node!r} is not known to placer")
         if self.binder is not None:
             error = self.binder.bind(namespace, name, uid, node)
             if error:
                 return wire.binding_result(error)
-        error = self.state.bind(namespace, name, uid, node)
+        error = self.state.bind(namespace, name, uid, node, known_only=self.binder is None)
         if error and self.binder is not None:
             # The apiserver accepted it; placer's view was behind. The watch will catch up.
             log.info("state disagreed with an accepted binding: %s", error)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 if TYPE_CHECKING:
     from .planner import Planner
@@ -91,6 +93,7 @@ class Metrics:
 
     def watch(self, state: ClusterState, planner: Planner | None) -> None:
         """Gauges computed when scraped, from the live state and plan."""
+        self.registry.register(LearnedCollector(state))
         self.nodes.set_function(lambda: len(state.nodes))
         self.pending.set_function(
             lambda: sum(1 for p in list(state.pods.values()) if p.node is None)
@@ -120,3 +123,34 @@ class Metrics:
         self.plan_stale.set_function(stale)
         self.plan_age.set_function(age)
         self.plan_groups.set_function(groups)
+
+
+class LearnedCollector:
+    """Objects learned from requests (bounded by ``LearnLimits``), read from the state on scrape."""
+
+    def __init__(self, state: ClusterState) -> None:
+        self.state = state
+
+    def collect(self) -> Iterator[Metric]:
+        learned = {"nodes": self.state.learned_nodes, "pods": self.state.learned_pods}
+        objects = GaugeMetricFamily(
+            "placer_extender_learned_objects",
+            "Nodes and pods known only from requests (the watch and snapshot are not counted).",
+            labels=["kind"],
+        )
+        size = GaugeMetricFamily(
+            "placer_extender_learned_bytes",
+            "Slim JSON size of the objects known only from requests (capped by the byte limit).",
+            labels=["kind"],
+        )
+        evicted = CounterMetricFamily(
+            "placer_extender_learned_evictions",
+            "Request-learned objects dropped: least recently seen beyond a cap, or unseen for "
+            "the TTL.",
+            labels=["kind"],
+        )
+        for kind, index in learned.items():
+            objects.add_metric([kind], len(index))
+            size.add_metric([kind], index.bytes)
+            evicted.add_metric([kind], index.evicted)
+        yield from (objects, size, evicted)

@@ -257,6 +257,7 @@ class Planner:
         """Solve the current state and publish the plan; returns the state version it used."""
         import orjson
 
+        self.state.expire_learned()
         with self.state.lock:
             version = self.state.version
             has_pending = any(p.node is None for p in self.state.pods.values())

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .state import LearnLimits
+
 DEFAULT_PREFIX = "/scheduler"
 DEFAULT_MAX_BODY = 64 * 2**20  # a full NodeList of 5,000 nodes is about 25 MB
 
@@ -27,9 +29,23 @@ class Settings:
     plan_memory_mib: int = 4096  # address-space cap of that process (0: none)
     reserve: bool = True  # filter keeps capacity the plan holds for other pending groups
     max_body_bytes: int = DEFAULT_MAX_BODY
+    # What requests alone may teach the service (see state.LearnLimits).
+    learned_nodes: int = 10_000
+    learned_pods: int = 50_000
+    learned_mib: int = 256
+    learned_ttl: float = 900.0
     tls_cert: Path | None = None
     tls_key: Path | None = None
     log_level: str = "info"
+
+    @property
+    def learn_limits(self) -> LearnLimits:
+        return LearnLimits(
+            nodes=self.learned_nodes,
+            pods=self.learned_pods,
+            bytes=self.learned_mib * 2**20,
+            ttl=self.learned_ttl,
+        )
 
     @property
     def live(self) -> bool:

@@ -10,10 +10,13 @@ Every change that can alter a plan bumps ``version``; the planner watches that n
 from __future__ import annotations
 
 import threading
-from collections import deque
+import time
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from .table import NodeTable
 
@@ -153,16 +156,77 @@ def pod_priority(pod: Mapping[str, Any]) -> int:
     return int(value) if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+Admit = Callable[[Mapping[str, Any]], dict[str, Any]]
+
+
 def _kube() -> Any:
     from engine import kube
 
     return kube
 
 
+@dataclass(frozen=True)
+class LearnLimits:
+    """Bounds on what requests alone may teach the service (the watch and snapshot are not bounded).
+
+    Least recently seen first out: beyond ``nodes`` or ``pods`` objects, beyond ``bytes`` of
+    slim JSON, or unseen for ``ttl`` seconds (a pod the scheduler stopped asking about has been
+    bound or deleted; a node no NodeList carries any more is gone).
+    """
+
+    nodes: int = 10_000
+    pods: int = 50_000
+    bytes: int = 256 * 2**20
+    ttl: float = 900.0
+
+
+class Learned:
+    """Keys of request-learned objects, least recently seen first, with their sizes."""
+
+    def __init__(self) -> None:
+        self.seen: OrderedDict[str, tuple[float, int]] = OrderedDict()
+        self.bytes = 0
+        self.evicted = 0
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.seen
+
+    def __len__(self) -> int:
+        return len(self.seen)
+
+    def touch(self, key: str, now: float) -> None:
+        entry = self.seen.get(key)
+        if entry is not None:
+            self.seen[key] = (now, entry[1])
+            self.seen.move_to_end(key)
+
+    def add(self, key: str, size: int, now: float) -> None:
+        self.discard(key)
+        self.seen[key] = (now, size)
+        self.bytes += size
+
+    def discard(self, key: str) -> None:
+        entry = self.seen.pop(key, None)
+        if entry is not None:
+            self.bytes -= entry[1]
+
+    def clear(self) -> None:
+        self.seen.clear()
+        self.bytes = 0
+
+    def oldest(self) -> tuple[str, float] | None:
+        for key, (seen, _) in self.seen.items():
+            return key, seen
+        return None
+
+
 class ClusterState:
     """Nodes and pods with per-node usage; safe for one writer lock and lock-free readers."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: LearnLimits | None = None) -> None:
+        self.limits = limits or LearnLimits()
+        self.learned_nodes = Learned()
+        self.learned_pods = Learned()
         self.lock = threading.RLock()
         self.nodes: dict[str, NodeRecord] = {}
         self.table = NodeTable()
@@ -194,6 +258,8 @@ class ClusterState:
         used = node.used if node is not None else self._orphan_usage.setdefault(pod.node, {})
         for resource, amount in pod.request.items():
             used[resource] = used.get(resource, 0) + sign * amount
+        if node is None and not any(used.values()):
+            del self._orphan_usage[pod.node]  # the last pod of an unknown node is gone
         self.table.charge(pod.node, pod.request, sign)
 
     def _bound(self, pod: PodRecord, node: str) -> None:
@@ -203,11 +269,14 @@ class ClusterState:
 
     # ---- nodes ----
     def upsert_node(self, obj: Mapping[str, Any]) -> bool:
-        """Add or update a node; False when it is unchanged (same resourceVersion)."""
+        """Add or update a node from the source of truth (watch or snapshot); False: unchanged."""
         meta = obj.get("metadata") or {}
         name = meta.get("name")
         if not isinstance(name, str) or not name:
             return False
+        if name in self.learned_nodes:
+            with self.lock:
+                self.learned_nodes.discard(name)  # the watch now vouches for it
         rv = meta.get("resourceVersion")
         current = self.nodes.get(name)
         if current is not None and rv is not None and current.resource_version == rv:
@@ -247,6 +316,7 @@ class ClusterState:
 
     def delete_node(self, name: str) -> None:
         with self.lock:
+            self.learned_nodes.discard(name)
             record = self.nodes.pop(name, None)
             if record is not None:
                 self._orphan_usage[name] = record.used  # its pods still exist until deleted
@@ -263,6 +333,9 @@ class ClusterState:
         if phase in TERMINAL_PHASES:
             self.delete_pod(uid)
             return None
+        if uid in self.learned_pods:
+            with self.lock:
+                self.learned_pods.discard(uid)  # the watch now vouches for it
         slim = slim_pod(obj)
         node = (slim["spec"].get("nodeName") or None) if isinstance(slim["spec"], dict) else None
         record = PodRecord(
@@ -288,16 +361,113 @@ class ClusterState:
             self._bump()
             return record
 
-    def observe_pending(self, obj: Mapping[str, Any]) -> PodRecord | None:
-        """A pod seen in a scheduler request: learn it if new (it is pending by definition)."""
-        _, _, uid = pod_identity(obj)
-        current = self.pods.get(uid)
+    # ---- objects learned from requests (bounded; never override the source of truth) ----
+    def admit_nodes(self, objs: Iterable[Mapping[str, Any]], admit: Admit) -> list[dict[str, Any]]:
+        """Nodes from a request's NodeList that would be stored, checked (nothing stored yet).
+
+        A node the watch or snapshot knows is never overruled by a request; a learned node seen
+        again with the same resourceVersion only counts as seen. ``admit`` checks the others
+        (raising on anything the planner could not build) and returns the slim object to store.
+        """
+        out = []
+        now = time.monotonic()
+        for obj in objs:
+            meta = obj.get("metadata")
+            name = meta.get("name") if isinstance(meta, dict) else None
+            current = self.nodes.get(name) if isinstance(name, str) else None
+            if current is not None and isinstance(meta, dict):
+                if current.name not in self.learned_nodes:
+                    continue
+                rv = meta.get("resourceVersion")
+                if rv is not None and current.resource_version == rv:
+                    with self.lock:
+                        self.learned_nodes.touch(current.name, now)
+                    continue
+            out.append(admit(obj))
+        return out
+
+    def store_learned_nodes(self, slims: Iterable[dict[str, Any]]) -> None:
+        now = time.monotonic()
+        with self.lock:
+            for slim in slims:
+                name = slim["metadata"]["name"]
+                if name in self.nodes and name not in self.learned_nodes:
+                    continue  # the watch got there first
+                self.upsert_node(slim)
+                self.learned_nodes.add(name, len(orjson.dumps(slim)), now)
+            self._evict(now)
+
+    def learn_pod(self, obj: Mapping[str, Any], admit: Admit) -> PodRecord:
+        """The record of a pod a request asks about: placer's own if it knows the pod, else a
+        new pending record (stored, bounded) — or a transient one, never stored, when the pod
+        claims a node: only the watch, the snapshot or placer's bind say where a pod runs."""
+        meta = obj.get("metadata")
+        uid = None
+        if isinstance(meta, dict):
+            uid = meta.get("uid") or f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
+        current = self.pods.get(uid) if isinstance(uid, str) else None
+        now = time.monotonic()
         if current is not None:
+            if current.uid in self.learned_pods:
+                with self.lock:
+                    self.learned_pods.touch(current.uid, now)
             return current
-        return self.upsert_pod(obj)
+        slim = admit(obj)
+        namespace, name, uid = pod_identity(slim)
+        record = PodRecord(
+            uid=uid,
+            namespace=namespace,
+            name=name,
+            obj=slim,
+            request=_kube().pod_request(slim),
+            priority=pod_priority(slim),
+        )
+        spec = obj.get("spec")
+        if isinstance(spec, dict) and spec.get("nodeName"):
+            return record  # transient: answered, not stored
+        with self.lock:
+            current = self.pods.get(uid)
+            if current is not None:
+                return current
+            self.pods[uid] = record
+            self.pod_uid_by_key[record.key] = uid
+            self.learned_pods.add(uid, len(orjson.dumps(slim)), now)
+            self._evict(now)
+            self._bump()
+        return record
+
+    def expire_learned(self) -> None:
+        """Drop learned objects unseen for the TTL (also done whenever something is learned)."""
+        with self.lock:
+            self._evict(time.monotonic())
+
+    def _evict(self, now: float) -> None:
+        """Least recently seen learned objects out until within the limits (under the lock)."""
+        limits = self.limits
+        cutoff = now - limits.ttl
+        while True:
+            over_bytes = self.learned_nodes.bytes + self.learned_pods.bytes > limits.bytes
+            victim = None
+            for learned, cap, drop in (
+                (self.learned_pods, limits.pods, self.delete_pod),
+                (self.learned_nodes, limits.nodes, self.delete_node),
+            ):
+                oldest = learned.oldest()
+                if oldest is None:
+                    continue
+                if len(learned) > cap or oldest[1] < cutoff or over_bytes:
+                    victim = (learned, oldest[0], drop)
+                    break
+            if victim is None:
+                return
+            learned, key, drop = victim
+            learned.discard(key)
+            learned.evicted += 1
+            drop(key)
 
     def delete_pod(self, uid: str) -> None:
         with self.lock:
+            self.learned_pods.discard(uid)
             record = self.pods.pop(uid, None)
             if record is None:
                 return
@@ -306,14 +476,24 @@ class ClusterState:
                 del self.pod_uid_by_key[record.key]
             self._bump()
 
-    def bind(self, namespace: str, name: str, uid: str, node: str) -> str | None:
-        """Record a binding; None on success (also when already bound there), else the error."""
+    def bind(
+        self, namespace: str, name: str, uid: str, node: str, *, known_only: bool = False
+    ) -> str | None:
+        """Record a binding; None on success (also when already bound there), else the error.
+
+        ``known_only``: placer is the only judge (no apiserver behind it), so a pod it does not
+        know cannot be bound.
+        """
         with self.lock:
             record = self.pods.get(uid) if uid else None
             if record is None:
                 found = self.pod_uid_by_key.get((namespace, name))
                 record = self.pods.get(found) if found else None
+                if record is not None and uid and record.uid != uid and known_only:
+                    return f"pod {namespace}/{name} has uid {record.uid}, not {uid}"
             if record is None:
+                if known_only:
+                    return f"pod {namespace}/{name} is not known to placer"
                 return None  # not tracked here: the apiserver is the judge
             if record.node == node:
                 return None
@@ -339,6 +519,8 @@ class ClusterState:
             self._orphan_usage.clear()
             self.pods.clear()
             self.pod_uid_by_key.clear()
+            self.learned_nodes.clear()
+            self.learned_pods.clear()
             for node in nodes:
                 self.upsert_node(node)
             for pod in pods:
@@ -370,6 +552,13 @@ class ClusterState:
         with self.lock:
             self.synced = True
             self._bump()
+
+    def priority_class_names(self) -> set[str]:
+        return {
+            str((d.get("metadata") or {}).get("name"))
+            for d in self.extra_docs
+            if d.get("kind") == "PriorityClass"
+        }
 
     def pending(self) -> list[PodRecord]:
         return [p for p in list(self.pods.values()) if p.node is None]

@@ -35,7 +35,12 @@ _FREE_FORM_MAPS = frozenset(
 
 
 class WireError(ValueError):
-    """A request body that is not a valid extender message (answered with HTTP 400)."""
+    """A request placer refuses: HTTP ``status`` (400 unless said), or to the scheduler the
+    protocol's ``Error`` field where the verb's result has one."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 GO_FIELDS = frozenset(
@@ -51,6 +56,26 @@ GO_FIELDS = frozenset(
         "Node",
     }
 )
+
+
+# The fields of each verb's args struct. Go's encoder writes all of them (no omitempty), with
+# these exact names and nothing else: a body keyed exactly so was sent by kube-scheduler (or
+# something speaking its protocol as strictly), and is answered in the protocol.
+ARGS_FIELDS = {
+    "filter": frozenset({"Pod", "Nodes", "NodeNames"}),
+    "prioritize": frozenset({"Pod", "Nodes", "NodeNames"}),
+    "preempt": frozenset({"Pod", "NodeNameToVictims", "NodeNameToMetaVictims"}),
+    "bind": frozenset({"PodName", "PodNamespace", "PodUID", "Node"}),
+}
+
+
+def from_scheduler(body: bytes, verb: str) -> bool:
+    """Is this body the verb's args struct exactly as Go marshals it?"""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(data, dict) and data.keys() == ARGS_FIELDS.get(verb)
 
 
 def decode_body(body: bytes) -> tuple[dict[str, Any], bool]:

@@ -25,7 +25,7 @@ def test_64_clients_no_5xx_and_consistent_state(serve) -> None:
     pending = [pod(f"c{c}-{r}", cpu="1") for c in range(CLIENTS) for r in range(ROUNDS)]
     # Every client also races client 0 to bind the same pods, to different nodes.
     racers = [pod(f"race-{r}", cpu="1") for r in range(ROUNDS)]
-    run = serve(nodes, [*pending, *racers], planner=False)
+    run = serve(nodes, [*pending, *racers], planner=False, bind=True)
     names = [n["metadata"]["name"] for n in nodes]
     statuses: list[int] = []
     bind_errors: list[str] = []

@@ -47,7 +47,7 @@ def replay(run: Running) -> dict[str, str | None]:
 
 
 def test_greedy_scoring_alone_strands_the_large_pod(serve) -> None:
-    run = serve(NODES, PENDING, planner=False)
+    run = serve(NODES, PENDING, planner=False, bind=True)
     placed = replay(run)
     assert placed["trainer"] is None
     assert all(placed[f"web-{i}"] for i in range(4))
@@ -55,7 +55,7 @@ def test_greedy_scoring_alone_strands_the_large_pod(serve) -> None:
 
 def test_planner_places_every_pod(serve) -> None:
     # The service's own setup: the plan is solved in a separate process.
-    run = serve(NODES, PENDING, planner=True, plan_time_limit=5.0, plan_process=True)
+    run = serve(NODES, PENDING, planner=True, plan_time_limit=5.0, plan_process=True, bind=True)
     planner = run.service.planner
     assert planner is not None
     wait_for(lambda: planner.current is not None or planner.last_error is not None, 60)

@@ -115,7 +115,7 @@ def lower_all_keys(value: object) -> object:
 
 
 def test_lowercased_keys_are_accepted(serve) -> None:
-    run = serve(NODES, BOUND)
+    run = serve(NODES, BOUND, bind=True)
     body = lower_all_keys(names_args(pod("p", cpu="2"), ["n1", "n2"]))
     assert "schedulername" in str(body) and "schedulerName" not in str(body)
     r = httpx.post(f"{run.url}/scheduler/filter", content=orjson.dumps(body))
@@ -129,7 +129,7 @@ def test_lowercased_keys_are_accepted(serve) -> None:
 
 
 def test_bind_is_idempotent_and_updates_state(serve) -> None:
-    run = serve(NODES, [pod("p", cpu="2")])
+    run = serve(NODES, [pod("p", cpu="2")], bind=True)
     args = {"PodName": "p", "PodNamespace": "default", "PodUID": "uid-p", "Node": "n3"}
     assert post(run.url, "bind", args).json() == {"Error": ""}
     assert post(run.url, "bind", args).json() == {"Error": ""}  # a retried bind succeeds
@@ -149,7 +149,7 @@ def test_bind_goes_through_the_binder(serve) -> None:
             calls.append((namespace, name, uid, node))
             return 'pods "p" is forbidden' if node == "n1" else None
 
-    run = serve(NODES, [pod("p")], binder=Refusing())
+    run = serve(NODES, [pod("p")], binder=Refusing(), bind=True)
     args = {"PodName": "p", "PodNamespace": "default", "PodUID": "uid-p", "Node": "n1"}
     assert post(run.url, "bind", args).json()["Error"] == 'pods "p" is forbidden'
     assert run.state.pods["uid-p"].node is None
