@@ -1,29 +1,47 @@
 # placer: two commands on a fresh machine — `make run` and `make test`.
+#   make run      runtime dependencies only, then solves the demo cluster
+#   make test     adds what the tests import (serve, bench, ray extras) and runs the suite
+#   make install  everything a developer needs (test + dev extras: ruff, mypy)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+PIP    := $(BIN)/pip install --quiet --disable-pip-version-check
+STAMP_RUN  := $(VENV)/.installed-run
+STAMP_TEST := $(VENV)/.installed-test
+STAMP      := $(VENV)/.installed
 
 .PHONY: install run test test-fast bench lint fmt typecheck clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,dev]'
-	touch $(STAMP)
+
+$(STAMP_RUN): pyproject.toml | $(BIN)/python
+	$(PIP) -e .
+	touch $@
+
+$(STAMP_TEST): pyproject.toml | $(BIN)/python
+	$(PIP) -e '.[test]'
+	touch $@ $(STAMP_RUN)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(PIP) -e '.[test,dev]'
+	touch $@ $(STAMP_TEST) $(STAMP_RUN)
 
 install: $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP_RUN)
 	$(BIN)/placer solve instances/demo-cluster.yaml --time-limit 10 -o plan.json
+	@echo
+	@echo "placer is installed in $(VENV). Run it as $(BIN)/placer (e.g. $(BIN)/placer --help),"
+	@echo "or put it on your PATH for this shell with: source $(BIN)/activate"
 
-test: $(STAMP)
+test: $(STAMP_TEST)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-test-fast: $(STAMP)
+test-fast: $(STAMP_TEST)
 	$(BIN)/python -m pytest -q -x -m 'not slow'
 
-bench: $(STAMP)
+bench: $(STAMP_TEST)
 	$(BIN)/python -m bench smoke -o bench-results/smoke
 
 lint: $(STAMP)

@@ -49,12 +49,16 @@ def run_suite(
     """Run a suite; rows are appended as runs finish and completed runs are skipped on rerun."""
     from engine.commands import check_at_least, check_time_limit
     from engine.errors import InputError
+    from engine.extras import require
     from solvers import registry
 
     from .report import write_report
     from .runner import ResultsFile, progress_printer, run_local, run_ray
     from .suites import load_suite
 
+    require("bench", "python -m bench (its plots)")
+    if executor == "ray":
+        require("ray", "--executor ray")
     check_time_limit(time_limit)
     check_at_least(jobs, 1, "--jobs")
     check_at_least(limit, 1, "--limit")
@@ -71,13 +75,15 @@ def run_suite(
     results = ResultsFile(output / "results.csv")
     done = results.done_keys()
     todo = [r for r in runs if r.key not in done]
+    already = len(runs) - len(todo)
+    capped = f" (--limit {limit} of {len(todo)} left)" if limit is not None and limit < len(todo) else ""
     if limit is not None:
         todo = todo[:limit]
     for note in spec.skipped:
         print(f"bench: {note}", file=sys.stderr)
     print(
-        f"bench: suite {spec.name}: {len(runs)} runs, {len(runs) - len(todo)} already done, "
-        f"{len(todo)} to run",
+        f"bench: suite {spec.name}: {len(runs)} runs, {already} already done, "
+        f"{len(todo)} to run{capped}",
         file=sys.stderr,
     )
     meta = {
@@ -108,8 +114,11 @@ def run_suite(
 @app.command("report")
 def report(directory: Annotated[Path, typer.Argument(help="a results directory")]) -> None:
     """Rebuild report.md and the plots from results.csv alone."""
+    from engine.extras import require
+
     from .report import write_report
 
+    require("bench", "python -m bench report")
     if not (directory / "results.csv").exists():
         raise PlacerError(f"{directory}: no results.csv")
     print(write_report(directory))

@@ -151,6 +151,9 @@ def serve(
         return
     if tls_cert is not None and tls_key is not None:
         _check_tls(tls_cert, tls_key)  # only when serving: the config may name files elsewhere
+    from engine.extras import require
+
+    require("serve", "placer serve")
     from engine.extender.server import serve as run
 
     run(settings)

@@ -89,9 +89,9 @@ class MilpBackend(Backend):
     supports: ClassVar[frozenset[str]] = ALL_FEATURES
     exact: ClassVar[bool] = True
     requires: ClassVar[tuple[str, ...]] = ("pulp", "highspy")
-    install_hint: ClassVar[str] = "pip install pulp highspy (and cbcbox for solver=cbc)"
+    install_hint: ClassVar[str] = "pip install pulp highspy"
     parameters: ClassVar[dict[str, str]] = {
-        "solver": "highs (default, in process) | cbc (subprocess; cbcbox or PuLP's bundled CBC)",
+        "solver": "highs (default, in process) | cbc (subprocess; PuLP's bundled CBC)",
         "gap": "relative MIP gap at which each level may stop (default 0: prove optimality)",
         "warm_start": "start from the greedy plan (default true)",
         "cbc_path": "path of a CBC binary to use instead of the detected one",

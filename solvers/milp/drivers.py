@@ -60,16 +60,10 @@ def closed(value: float, bound: float) -> bool:
 
 
 def cbc_path(explicit: str | None = None) -> str:
-    """The CBC binary: explicit, cbcbox's, PuLP's bundled one, or ``cbc`` on PATH."""
+    """The CBC binary: explicit, PuLP's bundled one, or ``cbc`` on PATH."""
     candidates: list[str] = []
     if explicit:
         candidates.append(explicit)
-    try:
-        import cbcbox
-
-        candidates.append(cbcbox.cbc_bin_path())
-    except Exception:
-        pass
     try:
         with warnings.catch_warnings():  # deprecated in PuLP 3.x (no binary in 4.0), still there
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -86,7 +80,8 @@ def cbc_path(explicit: str | None = None) -> str:
             return path
     raise BackendUnavailable(
         "milp",
-        "solver 'cbc' needs a CBC binary: pip install cbcbox (or pulp[cbc]), or put cbc on PATH; "
+        "solver 'cbc' needs a CBC binary: PuLP 3 bundles one (pip install 'pulp<4'), or put cbc "
+        "on PATH (e.g. apt-get install coinor-cbc) or pass -p cbc_path=PATH; "
         "the default solver 'highs' needs only highspy",
     )
 

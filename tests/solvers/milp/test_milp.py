@@ -135,7 +135,7 @@ def test_cbc_without_solution_is_not_a_plan(tmp_path: Path) -> None:
 def test_cbc_missing_is_reported_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(milp_run.os, "access", lambda *_: False)
     monkeypatch.setattr(milp_run.shutil, "which", lambda *_: None)
-    with pytest.raises(BackendUnavailable, match="cbcbox"):
+    with pytest.raises(BackendUnavailable, match="cbc_path=PATH"):
         cbc_path()
     with pytest.raises(BackendUnavailable):
         solve(problem(nodes(1), [item("web", 1)]), "milp", solver="cbc")
