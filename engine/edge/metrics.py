@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ..ir import Problem
-from ..quantity import format_quantity
 from ..solution import Solution
+from ..summary import display_resources, human_quantity
 
 TIER_LABEL = "placer.edge/tier"
 TIER_ORDER = ("device", "edge", "cloud")
@@ -134,7 +134,7 @@ def _ms(value: float | None) -> str:
 
 def print_edge_summary(console: Console, problem: Problem, solution: Solution) -> None:
     m = edge_metrics(problem, solution.counts())
-    resources = [r for r in problem.resources if any(r in b.capacity for b in problem.bins)][:3]
+    resources, _ = display_resources(problem)
     table = Table(title="tiers", show_edge=False)
     table.add_column("tier")
     table.add_column("nodes used", justify="right")
@@ -145,7 +145,7 @@ def print_edge_summary(console: Console, problem: Problem, solution: Solution) -
         cells = []
         for r in resources:
             util = load.utilisation(r)
-            used = format_quantity(r, load.demand.get(r, 0))
+            used = human_quantity(r, load.demand.get(r, 0))
             cells.append(used if util is None else f"{used} ({100 * util:.0f}%)")
         table.add_row(tier, f"{load.used}/{load.nodes}", str(load.tasks), *cells)
     console.print(table)

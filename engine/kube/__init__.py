@@ -7,6 +7,7 @@ Public API (stable; the scheduler extender builds on it):
 - ``pod_request(pod)``, ``node_allocatable(node)``: kube-scheduler resource arithmetic
 - ``pod_group_key(pod)``: the IR item-group name a pending pod belongs to
 - ``static_filter(pod, node)``: None if the node passes the node-level filters, else the reason
+- ``node_unusable_reason(node)``: why no ordinary pod can use a node (cordoned, not Ready), or None
 - ``plan_to_bindings(problem, solution)``, ``plan_to_bindings_yaml(problem, solution)``
 - ``explain_unplaced(problem, solution)``: kube-scheduler style reasons for pending groups
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from .bindings import plan_to_bindings, plan_to_bindings_yaml, replica_plan
 from .explain import explain_unplaced, fit_error
-from .filters import static_filter
+from .filters import node_unusable_reason, static_filter
 from .objects import Cluster, load_cluster
 from .resources import node_allocatable, pod_request
 from .to_ir import cluster_to_problem, manifests_to_problem, pod_group_key
@@ -28,6 +29,7 @@ __all__ = [
     "load_cluster",
     "manifests_to_problem",
     "node_allocatable",
+    "node_unusable_reason",
     "plan_to_bindings",
     "plan_to_bindings_yaml",
     "pod_group_key",

@@ -4,7 +4,7 @@ Each node is judged as the scheduler would judge the next pod of the group once 
 applied: the node's static filters (kept in the group's ``meta["filtered"]``), then resources
 (NodeResourcesFit), topology spread, then inter-pod affinity. The first failing filter names the
 node's reason, and the reasons are counted into the scheduler's FitError message:
-``0/12 nodes are available: 3 Insufficient cpu, 9 node(s) had untolerated taint {k: v}.``
+``0/12 nodes are available: 3 Insufficient cpu, 9 node(s) had untolerated taint(s).``
 """
 
 from __future__ import annotations

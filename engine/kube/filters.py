@@ -1,7 +1,11 @@
 """kube-scheduler's per-node filters that depend only on the pod and the node, in plugin order.
 
-Reason texts are the plugins' own (pkg/scheduler/framework/plugins/*), so explanations read like
-``kubectl describe pod`` events. Like the scheduler, a node reports the first failing filter.
+Reason texts are the plugins' own (pkg/scheduler/framework/plugins/*), as kube-scheduler v1.34
+prints them in FailedScheduling events (checked against the real scheduler: a taint is reported as
+"node(s) had untolerated taint(s)", without its key; a NotReady node is refused through the
+``node.kubernetes.io/not-ready`` taint the node lifecycle controller puts on it, not by a Ready
+check of its own). Like the scheduler, a node reports the first failing filter. ``solve``'s
+explanations and ``serve``'s filter verdicts both take their texts from here.
 """
 
 from __future__ import annotations
@@ -10,7 +14,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from .selectors import Taint
-from .views import UNSCHEDULABLE_TAINT, NodeView, PodView, node_view, pod_view
+from .views import (
+    NOT_READY_TAINT,
+    UNREACHABLE_TAINT,
+    UNSCHEDULABLE_TAINT,
+    NodeView,
+    PodView,
+    node_view,
+    pod_view,
+)
 
 REASON_UNSCHEDULABLE = "node(s) were unschedulable"
 REASON_NODE_AFFINITY = "node(s) didn't match Pod's node affinity/selector"
@@ -23,10 +35,7 @@ REASON_POD_ANTI_AFFINITY = "node(s) didn't match pod anti-affinity rules"
 REASON_EXISTING_ANTI_AFFINITY = "node(s) didn't satisfy existing pods anti-affinity rules"
 REASON_TOO_MANY_PODS = "Too many pods"
 REASON_PORTS = "node(s) didn't have free ports for the requested pod ports"
-
-
-def taint_reason(taint: Taint) -> str:
-    return f"node(s) had untolerated taint {{{taint.key}: {taint.value}}}"
+REASON_TAINT = "node(s) had untolerated taint(s)"
 
 
 def insufficient_reason(resource: str) -> str:
@@ -51,9 +60,8 @@ def static_reason(pod: PodView, node: NodeView) -> str | None:
         t.tolerates(Taint(UNSCHEDULABLE_TAINT, "", "NoSchedule")) for t in pod.tolerations
     ):
         return REASON_UNSCHEDULABLE
-    taints = untolerated(pod, node, HARD_EFFECTS)
-    if taints:
-        return taint_reason(taints[0])
+    if untolerated(pod, node, HARD_EFFECTS):
+        return REASON_TAINT
     if not pod.nodes.matches(node.labels, node.name):
         return REASON_NODE_AFFINITY
     return None
@@ -78,3 +86,17 @@ def static_filter(pod: Mapping[str, Any], node: Mapping[str, Any]) -> str | None
     nodeSelector plus required node affinity with matchFields (NodeAffinity).
     """
     return static_reason(pod_view(pod), node_view(node))
+
+
+def node_unusable_reason(node: Mapping[str, Any]) -> str | None:
+    """Why no ordinary pending pod can use this node at all, in kube-scheduler's words: cordoned
+    ("node(s) were unschedulable"), or not Ready / unreachable (the lifecycle controller's
+    NoSchedule taint: "node(s) had untolerated taint(s)"); None if it may take pods. A pod that
+    tolerates those taints (a DaemonSet's) may still use the node: ``static_filter`` decides."""
+    view = node_view(node)
+    if view.unschedulable:
+        return REASON_UNSCHEDULABLE
+    lifecycle = (NOT_READY_TAINT, UNREACHABLE_TAINT)
+    if any(t.key in lifecycle and t.effect in HARD_EFFECTS for t in view.taints):
+        return REASON_TAINT
+    return None

@@ -67,7 +67,7 @@ def test_fit_error_message_in_kube_scheduler_style() -> None:
     empty = Solution.from_counts(p, "test", Status.FEASIBLE, {})
     (u,) = explain_unplaced(p, empty).unplaced
     assert u.reasons == (
-        "0/4 nodes are available: 1 node(s) had untolerated taint {gpu: true}, "
+        "0/4 nodes are available: 1 node(s) had untolerated taint(s), "
         "1 node(s) were unschedulable, 2 Insufficient cpu."
     )
 

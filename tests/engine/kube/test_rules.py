@@ -12,7 +12,7 @@ import pytest
 
 from engine.errors import InputError
 from engine.ir import Affinity, AntiAffinity, Spread
-from engine.kube import static_filter
+from engine.kube import node_unusable_reason, static_filter
 
 from .builders import feasible, node, pending, pod, problem_of, zones
 
@@ -191,12 +191,31 @@ def test_static_filter_reasons_are_kube_schedulers() -> None:
     p = pod("p", nodeSelector={"disk": "ssd"})
     assert static_filter(p, LABELLED[0]) is None
     assert static_filter(p, LABELLED[1]) == "node(s) didn't match Pod's node affinity/selector"
-    assert static_filter(p, TAINTED[1]) == "node(s) had untolerated taint {gpu: true}"
+    # kube-scheduler v1.34's TaintToleration text names no taint (checked on the real scheduler)
+    assert static_filter(p, TAINTED[1]) == "node(s) had untolerated taint(s)"
     assert static_filter(p, node("x", unschedulable=True)) == "node(s) were unschedulable"
-    assert (
-        static_filter(p, node("y", ready="False"))
-        == "node(s) had untolerated taint {node.kubernetes.io/not-ready: }"
-    )
+    # not Ready / unknown: the lifecycle controller's not-ready / unreachable taint refuses the pod
+    assert static_filter(p, node("y", ready="False")) == "node(s) had untolerated taint(s)"
+    assert static_filter(p, node("z", ready="Unknown")) == "node(s) had untolerated taint(s)"
+
+
+def test_node_unusable_reason_agrees_with_the_static_filter() -> None:
+    """The pod-independent verdict (serve's node table) and the per-pod one (solve's
+    explanations) say the same thing for a pod without tolerations."""
+    plain = pod("p")
+    cases = {
+        "ready": (node("a"), None),
+        "cordoned": (node("b", unschedulable=True), "node(s) were unschedulable"),
+        "not ready": (node("c", ready="False"), "node(s) had untolerated taint(s)"),
+        "unknown": (node("d", ready="Unknown"), "node(s) had untolerated taint(s)"),
+    }
+    for name, (n, expected) in cases.items():
+        assert node_unusable_reason(n) == expected, name
+        assert static_filter(plain, n) == expected, name
+    # an ordinary taint is per pod (a toleration lifts it), never a node-wide verdict
+    assert node_unusable_reason(TAINTED[1]) is None
+    tolerant = pod("t", tolerations=[{"key": "node.kubernetes.io/not-ready", "operator": "Exists"}])
+    assert static_filter(tolerant, node("c", ready="False")) is None
 
 
 # ---------------------------------------------------------------- inter-pod affinity
