@@ -76,7 +76,9 @@ def run_suite(
     done = results.done_keys()
     todo = [r for r in runs if r.key not in done]
     already = len(runs) - len(todo)
-    capped = f" (--limit {limit} of {len(todo)} left)" if limit is not None and limit < len(todo) else ""
+    capped = (
+        f" (--limit {limit} of {len(todo)} left)" if limit is not None and limit < len(todo) else ""
+    )
     if limit is not None:
         todo = todo[:limit]
     for note in spec.skipped:
