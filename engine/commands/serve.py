@@ -53,7 +53,9 @@ def serve(
     planner: Annotated[
         bool, typer.Option("--planner/--no-planner", help="steer pods toward a background plan")
     ] = True,
-    plan_time_limit: Annotated[float, typer.Option(help="seconds per background solve")] = 10.0,
+    plan_time_limit: Annotated[
+        float, typer.Option(help="seconds per background plan (building the problem included)")
+    ] = 10.0,
     plan_max_age: Annotated[
         float, typer.Option(help="seconds after which a plan of a changed cluster is stale")
     ] = 300.0,
@@ -85,6 +87,23 @@ def serve(
     ] = 900.0,
     tls_cert: Annotated[Path | None, typer.Option(help="TLS certificate (PEM)")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="TLS private key (PEM)")] = None,
+    tls_client_ca: Annotated[
+        Path | None,
+        typer.Option(help="authenticate clients by certificates this CA signed (PEM; mTLS)"),
+    ] = None,
+    auth_token_file: Annotated[
+        Path | None,
+        typer.Option(help="authenticate clients by the bearer token in this file"),
+    ] = None,
+    header_timeout: Annotated[
+        float, typer.Option(help="seconds a connection may take to send request headers")
+    ] = 10.0,
+    body_timeout: Annotated[
+        float, typer.Option(help="seconds a request body may take to arrive")
+    ] = 30.0,
+    handshake_timeout: Annotated[
+        float, typer.Option(help="seconds a TLS handshake may take")
+    ] = 10.0,
     log_level: Annotated[str, typer.Option(help="debug | info | warning | error")] = "info",
     print_scheduler_config: Annotated[
         bool,
@@ -120,6 +139,9 @@ def serve(
     check_at_least(learned_pods, 0, "--learned-pods")
     check_at_least(learned_mib, 0, "--learned-mib")
     check_time_limit(learned_ttl, "--learned-ttl")
+    check_time_limit(header_timeout, "--header-timeout")
+    check_time_limit(body_timeout, "--body-timeout")
+    check_time_limit(handshake_timeout, "--handshake-timeout")
     settings = Settings(
         host=host,
         port=port,
@@ -142,6 +164,11 @@ def serve(
         learned_ttl=learned_ttl,
         tls_cert=tls_cert,
         tls_key=tls_key,
+        tls_client_ca=tls_client_ca,
+        auth_token_file=auth_token_file,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+        handshake_timeout=handshake_timeout,
         log_level=log_level.lower(),
     )
     if print_scheduler_config:
@@ -154,6 +181,13 @@ def serve(
     from engine.extras import require
 
     require("serve", "placer serve")
+
+    from engine.extender.auth import check_client_ca, read_token
+
+    if tls_client_ca is not None:
+        check_client_ca(tls_client_ca)
+    if auth_token_file is not None:
+        read_token(auth_token_file)
     from engine.extender.server import serve as run
 
     run(settings)

@@ -7,6 +7,7 @@ keeps a 500-name filter under a millisecond or two.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -24,6 +25,7 @@ from starlette.routing import Route
 from engine.errors import InputError
 
 from . import wire
+from .auth import Auth, read_token
 from .handlers import Binder, Extender
 from .metrics import Metrics
 from .planner import Planner
@@ -36,22 +38,38 @@ log = logging.getLogger("placer.extender")
 JSON = "application/json"
 
 
+UNAUTHENTICATED = "authentication required: a client certificate or a bearer token"
+
+
 class BodyTooLarge(Exception):
     pass
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refusing more than ``limit`` bytes (by header first, then by count)."""
+class Unauthenticated(Exception):
+    pass
+
+
+class BodyTooSlow(Exception):
+    pass
+
+
+async def read_body(request: Request, limit: int, seconds: float) -> bytes:
+    """The request body, refusing more than ``limit`` bytes (by header first, then by count)
+    and a body still incomplete after ``seconds`` (a Content-Length longer than what is sent)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(seconds):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise BodyTooLarge
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyTooSlow from None
     return b"".join(chunks)
 
 
@@ -65,6 +83,7 @@ class Service:
     extender: Extender
     metrics: Metrics
     watcher: Any = None
+    auth: Auth | None = None
 
 
 def build_service(
@@ -110,7 +129,11 @@ def build_service(
         binds=settings.bind,
     )
     metrics.watch(state, planner)
-    return Service(settings, state, planner, extender, metrics, watcher)
+    auth = None
+    if settings.authenticates:
+        token = read_token(settings.auth_token_file) if settings.auth_token_file else None
+        auth = Auth(token=token, client_certs=settings.tls_client_ca is not None)
+    return Service(settings, state, planner, extender, metrics, watcher, auth)
 
 
 def create_app(service: Service) -> Starlette:
@@ -118,6 +141,7 @@ def create_app(service: Service) -> Starlette:
     metrics = service.metrics
     extender = service.extender
     limit = settings.max_body_bytes
+    auth = service.auth
 
     def verb_route(
         verb: str, handler: Callable[[bytes], bytes], in_protocol: Callable[[str], bytes] | None
@@ -135,11 +159,25 @@ def create_app(service: Service) -> Starlette:
             started = time.perf_counter()
             status = 200
             body = b""
+            headers: dict[str, str] = {}
             try:
-                body = await read_body(request, limit)
+                if auth is not None and not auth.allows(
+                    request.url.path, request.headers, request.scope
+                ):
+                    raise Unauthenticated
+                body = await read_body(request, limit, settings.body_timeout)
                 content = handler(body)
+            except Unauthenticated:
+                status, content = 401, wire.error_body(UNAUTHENTICATED)
+                headers["WWW-Authenticate"] = auth.challenge if auth is not None else ""
             except BodyTooLarge:
                 status, content = 413, wire.error_body(f"request body exceeds {limit} bytes")
+            except BodyTooSlow:
+                status, content = (
+                    408,
+                    wire.error_body(f"request body incomplete after {settings.body_timeout:g}s"),
+                )
+                headers["Connection"] = "close"  # the rest of the body is not coming
             except WireError as exc:
                 status, content = refuse(body, exc.status, str(exc))
             except InputError as exc:
@@ -151,7 +189,7 @@ def create_app(service: Service) -> Starlette:
                 status, content = refuse(body, 500, f"placer internal error: {exc}")
             metrics.requests.labels(verb, str(status)).inc()
             latency.observe(time.perf_counter() - started)
-            return Response(content, status_code=status, media_type=JSON)
+            return Response(content, status_code=status, media_type=JSON, headers=headers)
 
         return Route(f"{settings.route_prefix}/{verb}", endpoint, methods=["POST"])
 
@@ -170,7 +208,12 @@ def create_app(service: Service) -> Starlette:
         body = {"status": "; ".join(problems) if problems else "ready", **report}
         return Response(orjson.dumps(body), status_code=503 if problems else 200, media_type=JSON)
 
-    async def metrics_endpoint(_: Request) -> Response:
+    async def metrics_endpoint(request: Request) -> Response:
+        if auth is not None and not auth.allows(request.url.path, request.headers, request.scope):
+            return Response(
+                wire.error_body(UNAUTHENTICATED), status_code=401, media_type=JSON,
+                headers={"WWW-Authenticate": auth.challenge},
+            )  # fmt: skip
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @asynccontextmanager

@@ -32,6 +32,9 @@ from .worker import (
 
 log = logging.getLogger("placer.extender.planner")
 
+# A round whose problem took nearly the whole limit to build still gives the solver this share.
+MIN_SOLVE_SHARE = 0.1
+
 
 @dataclass
 class Plan:
@@ -124,16 +127,22 @@ def plan_data(problem: Any, solution: Any) -> dict[str, Any]:
 def solve_documents(
     payload: bytes, scheduler_name: str, backend: str, time_limit: float
 ) -> dict[str, Any]:
-    """Build the problem from Node/Pod JSON and solve it (runs in the planning process)."""
+    """Build the problem from Node/Pod JSON and solve it (runs in the planning process).
+
+    ``time_limit`` is for the whole round: building the problem counts against it, so a plan
+    is ready about ``time_limit`` after the round starts, however large the cluster.
+    """
     import orjson
 
     from engine import kube
     from engine.solve import solve
 
+    started = time.monotonic()
     problem = kube.manifests_to_problem(
         orjson.loads(payload), "placer-serve", scheduler_name=scheduler_name
     )
-    solution = solve(problem, backend, time_limit=time_limit, threads=1)
+    left = max(time_limit - (time.monotonic() - started), MIN_SOLVE_SHARE * time_limit)
+    solution = solve(problem, backend, time_limit=left, threads=1)
     return plan_data(problem, solution)
 
 

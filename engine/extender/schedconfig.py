@@ -12,6 +12,10 @@ from .settings import Settings
 DEFAULT_PLUGIN_MAX = 1200
 DEFAULT_WEIGHT = DEFAULT_PLUGIN_MAX // 10 + 1  # 121
 DEFAULT_HTTP_TIMEOUT = "2s"
+# Where the printed configuration expects kube-scheduler's TLS files (mounted by deploy/).
+CA_FILE = "/etc/kubernetes/placer/ca.crt"
+CLIENT_CERT_FILE = "/etc/kubernetes/placer/client.crt"
+CLIENT_KEY_FILE = "/etc/kubernetes/placer/client.key"
 
 
 def scheduler_config(
@@ -29,14 +33,27 @@ def scheduler_config(
         url = f"{scheme}://{settings.host}:{settings.port}{settings.route_prefix}"
     node_cache = settings.has_cache
     bind_verb = '"bind"' if settings.bind else '""'
-    tls = (
-        "\n  tlsConfig:\n    insecure: false   # set caFile/caData to the CA that signed --tls-cert"
-        if https
-        else ""
-    )
+    tls = ""
+    if https:
+        tls = (
+            "\n  tlsConfig:\n    insecure: false\n"
+            f"    caFile: {CA_FILE}   # the CA that signed --tls-cert"
+        )
+    if settings.tls_client_ca is not None:
+        tls += (
+            "\n    # kube-scheduler's client certificate, signed by the CA given to --tls-client-ca"
+            f"\n    certFile: {CLIENT_CERT_FILE}\n    keyFile: {CLIENT_KEY_FILE}"
+        )
+    auth_note = ""
+    if settings.auth_token_file is not None and settings.tls_client_ca is None:
+        auth_note = (
+            "\n# placer requires a bearer token (--auth-token-file), but kube-scheduler's extender"
+            "\n# client cannot send one: give placer --tls-client-ca and the scheduler a client"
+            "\n# certificate (tlsConfig.certFile/keyFile), or it will be refused (401)."
+        )
     return f"""\
 apiVersion: kubescheduler.config.k8s.io/v1
-kind: KubeSchedulerConfiguration
+kind: KubeSchedulerConfiguration{auth_note}
 # placer plans pods for this scheduler name (placer serve --scheduler-name).
 profiles:
 - schedulerName: {settings.scheduler_name}

@@ -36,7 +36,23 @@ class Settings:
     learned_ttl: float = 900.0
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    tls_client_ca: Path | None = None  # clients may authenticate with a certificate it signed
+    auth_token_file: Path | None = None  # clients may authenticate with this bearer token
+    # Read timeouts (seconds): request headers, request body, TLS handshake.
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    handshake_timeout: float = 10.0
     log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        from engine.errors import InputError
+
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise InputError("--tls-cert and --tls-key go together")
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise InputError(
+                "--tls-client-ca needs --tls-cert and --tls-key (certificates need TLS)"
+            )
 
     @property
     def learn_limits(self) -> LearnLimits:
@@ -46,6 +62,10 @@ class Settings:
             bytes=self.learned_mib * 2**20,
             ttl=self.learned_ttl,
         )
+
+    @property
+    def authenticates(self) -> bool:
+        return self.tls_client_ca is not None or self.auth_token_file is not None
 
     @property
     def live(self) -> bool:

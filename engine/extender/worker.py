@@ -1,6 +1,6 @@
 """The planning process, supervised: death noticed at once, restarted with backoff, stopped for sure.
 
-One spawned process holds the solver (model building is pure Python; in the service's own process
+One process holds the solver (model building is pure Python; in the service's own process
 it would hold the GIL the request path needs). It talks over one ``Pipe``: no queue, no lock
 shared with the parent, so a process that dies mid-message cannot wedge anyone (a
 ``multiprocessing.Pool`` whose worker dies holding its queue lock hangs every later call and the
@@ -24,6 +24,17 @@ from typing import Any
 
 log = logging.getLogger("placer.extender.planner")
 
+# Imported once by the fork server, so a planning process starts in milliseconds with the
+# solver already loaded (a replacement for a dead one must not spend seconds on imports).
+PRELOAD = (
+    "engine.extender.planner",
+    "engine.kube",
+    "engine.solve",
+    "engine.verify",
+    "solvers.cpsat.backend",
+    "solvers.greedy.backend",
+    "ortools.sat.python.cp_model",
+)
 STARTUP_SECONDS = 120.0  # imports on a loaded machine; a process not ready by then is killed
 KILL_GRACE_SECONDS = 0.5  # SIGTERM, then SIGKILL
 
@@ -83,10 +94,12 @@ def worker_main(conn: Connection, memory_mib: int) -> None:
     from .planner import limit_memory, solve_documents
 
     limit_memory(memory_mib)
-    # Warm: a restarted planner is ready before its first job, not during it.
-    import engine.kube
-    import engine.solve  # noqa: F401
+    import importlib
+
     from engine.errors import InputError
+
+    for module in PRELOAD:  # already loaded by the fork server; imported here if not
+        importlib.import_module(module)
 
     conn.send(("ready", os.getpid()))
     while True:
@@ -106,7 +119,10 @@ class PlanningProcess:
     def __init__(self, memory_mib: int, *, backoff: Backoff | None = None) -> None:
         self.memory_mib = memory_mib
         self.backoff = backoff or Backoff()
-        self._ctx = get_context("spawn")
+        # A fork server: forks from a clean single-threaded process that has preloaded the
+        # solver (never from the service, whose threads could hold locks at fork time).
+        self._ctx = get_context("forkserver")
+        self._ctx.set_forkserver_preload(list(PRELOAD))
         self._lock = threading.Condition()
         self._proc: BaseProcess | None = None
         self._conn: Connection | None = None
@@ -140,6 +156,10 @@ class PlanningProcess:
             self._kill(proc)
         if self._thread is not None:
             self._thread.join(timeout)
+        with self._lock:
+            self._proc = None
+            self._conn = None
+            self.up = False
 
     @property
     def stopping(self) -> bool:

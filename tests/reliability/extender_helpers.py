@@ -14,11 +14,16 @@ import orjson
 import psutil
 
 
-def slow_cluster(path: Path, nodes: int = 200, pods: int = 3000) -> Path:
+def slow_items(nodes: int = 50, pods: int = 600) -> list[dict[str, Any]]:
     """A cluster whose plan uses its whole time limit (cpsat stops at the limit, not proved)."""
     from engine.kube.synthetic import cluster_dump
 
-    path.write_bytes(orjson.dumps(cluster_dump(nodes, pods, pending_fraction=0.5, seed=3)))
+    items: list[dict[str, Any]] = cluster_dump(nodes, pods, pending_fraction=0.6, seed=3)["items"]
+    return items
+
+
+def slow_cluster(path: Path) -> Path:
+    path.write_bytes(orjson.dumps({"apiVersion": "v1", "kind": "List", "items": slow_items()}))
     return path
 
 

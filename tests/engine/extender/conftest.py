@@ -13,6 +13,7 @@ import pytest
 import uvicorn
 
 from engine.extender.app import Service, build_service, create_app
+from engine.extender.server import uvicorn_config
 from engine.extender.settings import Settings
 from engine.extender.state import ClusterState
 
@@ -87,15 +88,8 @@ def free_port() -> int:
 
 def start_server(service: Service, **config: Any) -> tuple[uvicorn.Server, threading.Thread]:
     app = create_app(service)
-    cfg = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=service.settings.port,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-        **config,
-    )
+    # The service's own uvicorn configuration (read timeouts, client certificates), quieter.
+    cfg = uvicorn_config(app, service.settings, log_level="warning", **config)
     server = uvicorn.Server(cfg)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -70,6 +70,44 @@ def test_print_scheduler_config_matches_how_it_runs(
     assert ext["nodeCacheCapable"] is True and ext["enableHTTPS"] is True
 
 
+def test_print_scheduler_config_with_client_authentication(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run_cli(
+        capsys, "serve", "--print-scheduler-config", "--tls-cert", "c.pem", "--tls-key", "k.pem",
+        "--tls-client-ca", "ca.pem",
+    )  # fmt: skip
+    assert code == 0
+    (ext,) = yaml.safe_load(out)["extenders"]
+    assert set(ext["tlsConfig"]) == {"insecure", "caFile", "certFile", "keyFile"}
+    code, out, _ = run_cli(capsys, "serve", "--print-scheduler-config", "--auth-token-file", "t")
+    assert code == 0 and "cannot send one" in out  # a token alone cannot admit the scheduler
+    code, _, err = run_cli(capsys, "serve", "--print-scheduler-config", "--tls-client-ca", "ca")
+    assert code == 2 and "needs --tls-cert" in err
+
+
+@pytest.mark.parametrize(
+    ("option", "content", "message"),
+    [
+        ("--auth-token-file", None, "cannot read the token"),
+        ("--auth-token-file", b"short", "at least 16 characters"),
+        ("--auth-token-file", b"\xff\xfe", "cannot read the token"),
+    ],
+)
+def test_bad_auth_files_exit_2(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    option: str,
+    content: bytes | None,
+    message: str,
+) -> None:
+    path = tmp_path / "secret"
+    if content is not None:
+        path.write_bytes(content)
+    code, _, err = run_cli(capsys, "serve", option, str(path), "--port", str(free_port()))
+    assert code == 2 and message in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -116,12 +154,7 @@ def test_tls(serve, tmp_path: Path) -> None:
          "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
         check=True, capture_output=True,
     )  # fmt: skip
-    run = serve(
-        [node("n1")],
-        tls_cert=cert,
-        tls_key=key,
-        uvicorn_config={"ssl_certfile": str(cert), "ssl_keyfile": str(key)},
-    )
+    run = serve([node("n1")], tls_cert=cert, tls_key=key)
     assert run.url.startswith("https://")
     body = orjson.dumps({"Pod": pod("p"), "Nodes": None, "NodeNames": ["n1"]})
     trust = ssl.create_default_context(cafile=str(cert))
@@ -171,13 +204,19 @@ def test_deploy_manifests_match_the_printed_config() -> None:
     assert {"Deployment", "Service", "ServiceAccount", "ClusterRole", "ConfigMap"} <= kinds
     config_map = next(d for d in docs if d["kind"] == "ConfigMap")
     shipped = yaml.safe_load(config_map["data"]["scheduler-config.yaml"])["extenders"][0]
-    settings = Settings(in_cluster=True, tls_cert=Path("c"), tls_key=Path("k"))
+    settings = Settings(
+        in_cluster=True, tls_cert=Path("c"), tls_key=Path("k"), tls_client_ca=Path("ca")
+    )
     url = "https://placer.placer-system.svc:443/scheduler"
     printed = yaml.safe_load(scheduler_config(settings, url=url))["extenders"][0]
-    shipped_tls = shipped.pop("tlsConfig")
-    printed.pop("tlsConfig")
     assert shipped == printed
-    assert shipped_tls["insecure"] is False
+    assert shipped["tlsConfig"]["insecure"] is False and shipped["tlsConfig"]["certFile"]
+    # Listening on all interfaces only with client authentication.
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--host=0.0.0.0" in args
+    assert any(a.startswith("--tls-client-ca=") for a in args)
+    assert any(a.startswith("--auth-token-file=") for a in args)
     role = next(d for d in docs if d["kind"] == "ClusterRole")
     verbs = {(r, v) for rule in role["rules"] for r in rule["resources"] for v in rule["verbs"]}
     assert {("nodes", "watch"), ("pods", "list"), ("pods/binding", "create")} <= verbs
