@@ -15,7 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from .errors import InputError
-from .ir import Problem
+from .ir import CONSTRAINT_KINDS, CONSTRAINT_TYPES, Problem
 from .solution import Solution
 
 # Document kinds that are not the IR itself, and the builder that turns them into a Problem.
@@ -43,6 +43,10 @@ KUBERNETES_KINDS = frozenset(
 )
 
 
+# pydantic names a discriminated union's member by class or by tag in an error's location
+_UNION_TAGS = frozenset(c.__name__ for c in CONSTRAINT_TYPES)
+
+
 def loc_to_path(loc: tuple[int | str, ...]) -> str:
     """('items', 3, 'demand') -> 'items[3].demand'."""
     out = ""
@@ -51,9 +55,7 @@ def loc_to_path(loc: tuple[int | str, ...]) -> str:
             out += f"[{part}]"
         elif part == "[key]":
             continue  # pydantic marks an invalid dict key this way; the key is already named
-        elif part in {"AntiAffinity", "Affinity", "Spread", "Gang", "Quota"} or part.startswith(
-            ("anti_affinity", "affinity", "spread", "gang", "quota")
-        ):
+        elif part in _UNION_TAGS or part.startswith(tuple(CONSTRAINT_KINDS)):
             continue  # pydantic's discriminated-union tag, not a path in the file
         else:
             out += f".{part}" if out else str(part)

@@ -30,7 +30,7 @@ import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from functools import cached_property
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -49,8 +49,8 @@ from .quantity import QuantityError, parse_quantity
 Resources = dict[str, int]
 Labels = dict[str, str]
 
-TERMS = ("placed", "bins_used", "cost", "balance", "moves", "fairness", "soft", "traffic")
 Term = Literal["placed", "bins_used", "cost", "balance", "moves", "fairness", "soft", "traffic"]
+TERMS: tuple[str, ...] = get_args(Term)
 MAXIMISED_TERMS = frozenset({"placed", "fairness"})
 
 _LABEL_KEY = re.compile(
@@ -242,7 +242,11 @@ class Quota(ConstraintBase):
 
 
 Constraint = Annotated[AntiAffinity | Affinity | Spread | Gang | Quota, Field(discriminator="kind")]
-CONSTRAINT_KINDS = ("anti_affinity", "affinity", "spread", "gang", "quota")
+# The constraint classes and their kind names, read from the union above (one place to add one).
+CONSTRAINT_TYPES: tuple[type[ConstraintBase], ...] = get_args(get_args(Constraint)[0])
+CONSTRAINT_KINDS: dict[str, type[ConstraintBase]] = {
+    get_args(c.model_fields["kind"].annotation)[0]: c for c in CONSTRAINT_TYPES
+}
 
 
 class Tenant(IRModel):
@@ -396,7 +400,8 @@ class Problem(IRModel):
         return None
 
     def features(self) -> frozenset[str]:
-        """What this problem uses: constraint kinds, ``soft``, ``movable``, ``objective:<term>``…"""
+        """What this problem uses (a subset of ``FEATURES``): constraint kinds, ``soft``,
+        ``movable``, ``objective:<term>``…"""
         out: set[str] = set()
         for c in self.constraints:
             out.add(c.kind)
@@ -417,6 +422,21 @@ class Problem(IRModel):
         if self.traffic:
             out.add("traffic")
         return frozenset(out)
+
+
+# Every name ``Problem.features`` can give: what a backend's ``supports`` is drawn from.
+FEATURES: frozenset[str] = frozenset(
+    {
+        *CONSTRAINT_KINDS,
+        "anti_affinity:target",
+        "soft",
+        "movable",
+        "required",
+        "priority",
+        "traffic",
+        *(f"objective:{t}" for t in TERMS),
+    }
+)
 
 
 def _check_references(p: Problem) -> None:

@@ -12,14 +12,30 @@ import importlib.util
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, TypeVar
+from dataclasses import dataclass, field, replace
+from typing import Any, Generic, TypeVar
 
 from engine.errors import PlacerError, UnsupportedExport
-from engine.ir import Problem
+from engine.ir import FEATURES, Problem
 from engine.solution import Progress, Solution, Status
 
 M = TypeVar("M")
+I = TypeVar("I")  # noqa: E741 - the index type, as in Compiled[Model, Index]
+
+Key = tuple[str, str]  # (group, bin)
+
+
+@dataclass(frozen=True)
+class StartPlan:
+    """A plan an exact backend may start from, and where it came from."""
+
+    counts: Mapping[Key, int]
+    source: str  # options.hint | greedy | fair_fill | ffd
+
+    @property
+    def trusted(self) -> bool:
+        """Does it respect every hard rule by construction? (FFD only packs capacity.)"""
+        return self.source != "ffd"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,13 +48,15 @@ class Options:
     )
     on_progress: Callable[[Progress], None] | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
+    # Start plans, best first (``solvers.composites.QuickStart`` fills them in).
+    starts: tuple[StartPlan, ...] = ()
 
 
 @dataclass
-class Compiled(Generic[M]):
+class Compiled(Generic[M, I]):
     problem: Problem  # the problem this model encodes
     model: M  # native model: CpModel, LpProblem, BinaryQuadraticModel, greedy state
-    index: Any = None  # inverse data: native variables -> (item, bin), scales, penalties
+    index: I  # inverse data, one named dataclass per backend (what decode needs)
 
 
 @dataclass
@@ -50,28 +68,9 @@ class RawResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-# Features every backend handles (bookkeeping, not modelling choices).
+# Features every backend handles (bookkeeping, not modelling choices); all come from the IR.
 BASE_FEATURES = frozenset({"objective:placed", "required", "priority"})
-ALL_FEATURES = BASE_FEATURES | frozenset(
-    {
-        "anti_affinity",
-        "anti_affinity:target",
-        "affinity",
-        "spread",
-        "gang",
-        "quota",
-        "soft",
-        "movable",
-        "traffic",
-        "objective:bins_used",
-        "objective:cost",
-        "objective:balance",
-        "objective:moves",
-        "objective:fairness",
-        "objective:soft",
-        "objective:traffic",
-    }
-)
+ALL_FEATURES = FEATURES
 
 
 _KIND_NAMES: dict[type, str] = {
@@ -84,15 +83,16 @@ _KIND_NAMES: dict[type, str] = {
 
 
 class Backend(ABC):
-    name: ClassVar[str]
-    supports: ClassVar[frozenset[str]] = ALL_FEATURES
-    exact: ClassVar[bool] = False  # may it claim OPTIMAL / INFEASIBLE?
-    requires: ClassVar[tuple[str, ...]] = ()  # importable module names
-    install_hint: ClassVar[str] = "pip install placer"
-    parameters: ClassVar[Mapping[str, str]] = {}  # accepted Options.params -> help text
+    # What a backend is (class data, as in CVXPY and dimod); a composite takes its child's.
+    name: str
+    supports: frozenset[str] = ALL_FEATURES
+    exact: bool = False  # may it claim OPTIMAL / INFEASIBLE?
+    requires: tuple[str, ...] = ()  # importable module names
+    install_hint: str = "pip install placer"
+    parameters: Mapping[str, str] = {}  # accepted Options.params -> help text
     # Expected type of a parameter's value, where it has a simple one (checked before solving).
-    parameter_types: ClassVar[Mapping[str, type]] = {}
-    exports: ClassVar[frozenset[str]] = frozenset()
+    parameter_types: Mapping[str, type] = {}
+    exports: frozenset[str] = frozenset()
 
     @classmethod
     def available(cls) -> bool:
@@ -102,13 +102,13 @@ class Backend(ABC):
         return problem.features() - self.supports
 
     @abstractmethod
-    def compile(self, problem: Problem, options: Options) -> Compiled[Any]: ...
+    def compile(self, problem: Problem, options: Options) -> Compiled[Any, Any]: ...
 
     @abstractmethod
-    def run(self, compiled: Compiled[Any], options: Options) -> RawResult: ...
+    def run(self, compiled: Compiled[Any, Any], options: Options) -> RawResult: ...
 
     @abstractmethod
-    def decode(self, compiled: Compiled[Any], raw: RawResult) -> Solution: ...
+    def decode(self, compiled: Compiled[Any, Any], raw: RawResult) -> Solution: ...
 
     def plan(
         self, problem: Problem, raw: RawResult, counts: Mapping[tuple[str, str], int]
@@ -149,10 +149,14 @@ class Backend(ABC):
     def solve(self, problem: Problem, options: Options | None = None) -> Solution:
         """Compile, run and decode, timing each stage into ``info['timing']``.
 
-        Do not override. A non-exact backend never reports OPTIMAL or INFEASIBLE.
+        Do not override. A non-exact backend never reports OPTIMAL or INFEASIBLE. A backend that
+        reported no progress while it ran reports its plan once at the end.
         """
         options = options or Options()
         self.check_params(options)
+        reported = _Reported(options.on_progress)
+        if options.on_progress is not None:
+            options = replace(options, on_progress=reported)
         start = time.perf_counter()
         compiled = self.compile(problem, options)
         t_compile = time.perf_counter()
@@ -171,9 +175,25 @@ class Backend(ABC):
             "solve_s": round(t_run - t_compile, 6),
             "decode_s": round(t_decode - t_run, 6),
         }
-        return solution.model_copy(
+        solution = solution.model_copy(
             update={"status": status, "seconds": round(t_decode - start, 6), "info": info}
         )
+        if reported.callback is not None and not reported.calls and status.has_plan:
+            reported(Progress(solution.seconds, solution.objective, solution.bound))
+        return solution
 
     def export(self, problem: Problem, fmt: str) -> bytes:
         raise UnsupportedExport(self.name, fmt, self.exports)
+
+
+class _Reported:
+    """A progress callback that remembers whether it was called."""
+
+    def __init__(self, callback: Callable[[Progress], None] | None) -> None:
+        self.callback = callback
+        self.calls = 0
+
+    def __call__(self, progress: Progress) -> None:
+        self.calls += 1
+        if self.callback is not None:
+            self.callback(progress)

@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import BackendUnavailable, UnknownBackend
 
 from .base import Backend
+from .composites import Composite, QuickStart
 
-# name -> "module:Class"; imported lazily so `placer --help` never loads a solver library.
+
+@dataclass(frozen=True)
+class Entry:
+    backend: str  # "module:Class", imported lazily so `placer --help` loads no solver library
+    composites: tuple[type[Composite], ...] = ()  # wrapped around it, innermost first
+
+
 # Insertion order is preference order.
-BACKENDS: dict[str, str] = {
-    "cpsat": "solvers.cpsat.backend:CpSatBackend",
-    "milp": "solvers.milp.backend:MilpBackend",
-    "qubo": "solvers.qubo.backend:QuboBackend",
-    "greedy": "solvers.greedy.backend:GreedyBackend",
+BACKENDS: dict[str, Entry] = {
+    "cpsat": Entry("solvers.cpsat.backend:CpSatBackend", (QuickStart,)),
+    "milp": Entry("solvers.milp.backend:MilpBackend", (QuickStart,)),
+    "qubo": Entry("solvers.qubo.backend:QuboBackend"),
+    "greedy": Entry("solvers.greedy.backend:GreedyBackend"),
 }
 
 
 def backend_class(name: str) -> type[Backend]:
     if name not in BACKENDS:
         raise UnknownBackend(name, BACKENDS)
-    module, cls = BACKENDS[name].split(":")
+    module, cls = BACKENDS[name].backend.split(":")
     try:
         mod = importlib.import_module(module)
     except ModuleNotFoundError as exc:
@@ -47,7 +55,11 @@ def available() -> list[str]:
 
 
 def get(name: str, **kwargs: Any) -> Backend:
+    """The backend ``name`` with its composites around it (``kwargs`` go to the backend)."""
     cls = backend_class(name)
     if not cls.available():
         raise BackendUnavailable(name, cls.install_hint)
-    return cls(**kwargs)
+    backend = cls(**kwargs)
+    for composite in BACKENDS[name].composites:
+        backend = composite(backend)
+    return backend

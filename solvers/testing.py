@@ -13,6 +13,7 @@ non-exact backend never claims ``optimal`` or ``infeasible``.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -259,25 +260,25 @@ def _backend(backend: Backend | type[Backend] | str) -> Backend:
 
 def assert_backend_api(backend: Backend | type[Backend] | str, *, time_limit: float = 5.0) -> None:
     """Raise AssertionError unless the backend honours the interface of ``solvers.base``."""
-    be = _backend(backend)
-    cls = type(be)
-    assert isinstance(cls.name, str) and cls.name, "name must be a non-empty string"
-    assert isinstance(cls.supports, frozenset), "supports must be a frozenset"
-    unknown = cls.supports - ALL_FEATURES
+    be = _backend(backend)  # a composite answers for its child: read attributes off the instance
+    assert isinstance(be.name, str) and be.name, "name must be a non-empty string"
+    assert isinstance(be.supports, frozenset), "supports must be a frozenset"
+    unknown = be.supports - ALL_FEATURES
     assert not unknown, f"supports names unknown features: {sorted(unknown)}"
-    assert isinstance(cls.exact, bool), "exact must be a bool"
-    assert isinstance(cls.requires, tuple), "requires must be a tuple of module names"
-    assert isinstance(cls.parameters, Mapping), "parameters must map names to help text"
-    assert all(isinstance(k, str) and isinstance(v, str) for k, v in cls.parameters.items())
-    assert isinstance(cls.exports, frozenset), "exports must be a frozenset"
-    assert cls.available(), f"{cls.name} is not available"
+    assert isinstance(be.exact, bool), "exact must be a bool"
+    assert isinstance(be.requires, tuple), "requires must be a tuple of module names"
+    assert isinstance(be.parameters, Mapping), "parameters must map names to help text"
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in be.parameters.items())
+    assert isinstance(be.exports, frozenset), "exports must be a frozenset"
+    missing_modules = [m for m in be.requires if importlib.util.find_spec(m) is None]
+    assert not missing_modules, f"{be.name} is not available: {missing_modules} missing"
 
     options = Options(time_limit=time_limit, seed=0, threads=1)
     empty = Problem.model_validate({"name": "empty"})
     solution = be.solve(empty, options)
     assert isinstance(solution, Solution), "solve must return a Solution"
     assert solution.problem == "empty", "the solution must name its problem"
-    assert solution.backend == cls.name, f"backend field {solution.backend!r} != {cls.name!r}"
+    assert solution.backend == be.name, f"backend field {solution.backend!r} != {be.name!r}"
     assert solution.status.has_plan, f"an empty problem must solve, got {solution.status}"
     assert not solution.placements, "an empty problem has no placements"
     timing = solution.info.get("timing", {})
@@ -292,7 +293,7 @@ def assert_backend_api(backend: Backend | type[Backend] | str, *, time_limit: fl
     else:
         raise AssertionError("an unknown parameter must be rejected with a PlacerError")
 
-    if not cls.exact:
+    if not be.exact:
         for case in STANDARD_CASES:
             if be.missing(case.problem):
                 continue

@@ -20,14 +20,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.ir import Problem
-
-from ..packing.heuristics import Packing
+from ..lowering import Key, Lowered
+from ..packing.arcflow import ArcFlowGraph, arcflow_graph, decompose, paths_graph
 from ..packing.one_dim import Presolved, check_packing, presolve
-from .common import Linear, bin_classes, resource_divisors
+from .common import Linear
 from .vector_packing import VectorPackingModel, plain_vector_packing
-
-Key = tuple[str, str]
 
 ARC_LIMIT = 400_000  # beyond this many arcs the per-bin model is used instead
 PACKING_TERMS = frozenset({"placed", "bins_used", "cost"})
@@ -35,13 +32,9 @@ PRESOLVE_SECONDS = 6.0  # presolve budget when the caller gives no time limit
 PRESOLVE_SHARE = 0.6  # share of a given time limit the presolve may use
 
 
-def _resource(problem: Problem) -> str | None:
-    demanded = {r for g in problem.items for r, a in g.demand.items() if a > 0}
-    return next(iter(demanded)) if len(demanded) == 1 else None
-
-
-def arcflow_applies(problem: Problem) -> str | None:
+def arcflow_applies(lowered: Lowered) -> str | None:
     """None when the arc-flow model is exact for this problem, else why not."""
+    problem = lowered.problem
     if problem.constraints:
         return "the problem has constraints"
     if problem.traffic:
@@ -53,65 +46,43 @@ def arcflow_applies(problem: Problem) -> str | None:
     terms = {t for level in problem.objective for t in level}
     if not terms <= PACKING_TERMS:
         return f"objective terms {sorted(terms - PACKING_TERMS)} are not packing terms"
-    if _resource(problem) is None:
-        if plain_vector_packing(problem):
+    if lowered.single_resource is None:
+        if plain_vector_packing(lowered):
             return None  # several resources: ArcFlowModel builds a VectorPackingModel
         return "items do not demand exactly one resource"
     if any(not g.demand or max(g.demand.values()) == 0 for g in problem.items):
         return "some items demand nothing"
     if not problem.bins or not problem.items:
         return "nothing to pack"
-    size = _estimate_arcs(problem)
+    size = _estimate_arcs(lowered)
     if size > ARC_LIMIT:
         return f"the arc-flow graph would have about {size} arcs (limit {ARC_LIMIT})"
     return None
 
 
-def _estimate_arcs(problem: Problem) -> int:
-    r = _resource(problem)
+def _estimate_arcs(lowered: Lowered) -> int:
+    r = lowered.single_resource
     assert r is not None
-    div = resource_divisors(problem)[r]
-    cap = max(b.capacity.get(r, 0) for b in problem.bins) // div
+    cap = max(lowered.divided_capacity(b, r) for b in lowered.problem.bins)
     total = 0
-    for g in problem.items:
-        w = g.demand[r] // div
+    for g in lowered.problem.items:
+        w = lowered.divided(g, r)
         total += (cap + 1) * min(g.count, cap // max(w, 1))
     return total
 
 
 @dataclass
-class _Graph:
+class _Class:
+    """One class of identical bins, its graph, and the item types (group, size, count) in the
+    graph's type order (largest first)."""
+
+    bins: tuple[str, ...]
+    cost: float
     capacity: int
-    bins: list[str]
-    types: list[tuple[str, int]]  # (group, size), largest first
-    arcs: list[tuple[int, int, int]] = field(default_factory=list)  # (u, v, type or -1 = loss)
-    index: dict[tuple[int, int, int], int] = field(default_factory=dict)
-
-
-def _build_graph(capacity: int, bins: list[str], types: list[tuple[str, int, int]]) -> _Graph:
-    graph = _Graph(capacity, bins, [(g, w) for g, w, _ in types])
-    nodes = {0}
-    for t, (_, w, count) in enumerate(types):
-        repeat = min(count, capacity // w)
-        new: set[int] = set()
-        for u in sorted(nodes):
-            v = u
-            for _ in range(repeat):
-                if v + w > capacity:
-                    break
-                arc = (v, v + w, t)
-                if arc not in graph.index:
-                    graph.index[arc] = len(graph.arcs)
-                    graph.arcs.append(arc)
-                new.add(v + w)
-                v += w
-        nodes |= new
-    for u in sorted(nodes):
-        if 0 < u < capacity:
-            arc = (u, capacity, -1)
-            graph.index[arc] = len(graph.arcs)
-            graph.arcs.append(arc)
-    return graph
+    types: list[tuple[str, int, int]]
+    graph: ArcFlowGraph | None = None
+    flows: list[Any] = field(default_factory=list)
+    used: Any = None
 
 
 class ArcFlowModel:
@@ -122,16 +93,16 @@ class ArcFlowModel:
     over several resources the constructor returns a ``VectorPackingModel`` instead.
     """
 
-    def __new__(cls, problem: Problem, **kwargs: Any) -> Any:
+    def __new__(cls, lowered: Lowered, **kwargs: Any) -> Any:
         # Plain packing over several resources: the per-bin model with a vector bound and start
         # (an arc-flow graph over residual vectors would be far too large).
-        if _resource(problem) is None:
-            return VectorPackingModel(problem)
+        if lowered.single_resource is None:
+            return VectorPackingModel(lowered)
         return super().__new__(cls)
 
     def __init__(
         self,
-        problem: Problem,
+        lowered: Lowered,
         *,
         time_limit: float | None = None,
         threads: int | None = None,
@@ -140,69 +111,60 @@ class ArcFlowModel:
     ) -> None:
         from ortools.sat.python import cp_model
 
-        self.problem = problem
+        self.lowered = lowered
+        self.problem = problem = lowered.problem
         self.presolved: Presolved | None = None
         self.model = cp_model.CpModel()
         m = self.model
-        r = _resource(problem)
+        r = lowered.single_resource
         assert r is not None
-        div = resource_divisors(problem)[r]
-        self.graphs: list[_Graph] = []
-        self.flow: list[list[Any]] = []
-        self.bins_of_class: list[Any] = []
         item_arcs: dict[str, list[tuple[Any, float]]] = defaultdict(list)  # group -> (var, cost)
-        self.cut_terms: list[tuple[Any, int]] = []
-        eligible = {g.name: set(problem.eligible(g.name)) for g in problem.items}
-        classes = []
-        for cls in bin_classes(problem):
-            first = problem.bin_by_name[cls[0]]
-            cap = first.capacity.get(r, 0) // div
+        self.classes: list[_Class] = []
+        for members in lowered.classes:
+            first = problem.bin_by_name[members[0]]
+            cap = lowered.divided_capacity(first, r)
             types = sorted(
                 (
-                    (g.name, g.demand[r] // div, g.count)
+                    (g.name, lowered.divided(g, r), g.count)
                     for g in problem.items
-                    if cls[0] in eligible[g.name]
+                    if lowered.bounds(g.name, members[0]) is not None
                 ),
                 key=lambda t: (-t[1], t[0]),
             )
             if types and cap > 0:
-                classes.append((cls, first, cap, types))
-        if presolve and _plain_packing(problem, [types for *_, types in classes]):
+                self.classes.append(_Class(members, first.cost, cap, types))
+        if presolve and _plain_packing(problem, self.classes):
             budget = PRESOLVE_SECONDS
             if time_limit is not None:
                 budget = min(budget, PRESOLVE_SHARE * time_limit)
-            _, _, cap, types = classes[0]
-            self.presolved = _run_presolve(cap, types, budget, threads or 1, seed)
-        for cls, first, cap, types in classes:
+            self.presolved = _run_presolve(self.classes[0], budget, threads or 1, seed)
+        for cls in self.classes:
+            sizes = [w for _, w, _ in cls.types]
             done = self.presolved
-            if done is not None and done.proven and len(done.packing) <= len(cls):
+            if done is not None and done.proven and len(done.packing) <= len(cls.bins):
                 # The optimum is known and proved: a graph of its own bins' paths is enough.
-                graph = _plan_graph(cap, cls, types, done.packing)
+                cls.graph = paths_graph(sizes, cls.capacity, done.packing)
             else:
-                graph = _build_graph(cap, cls, types)
-            n = len(cls)
-            flows = []
-            for _, _, t in graph.arcs:
-                ub = n if t < 0 else min(n * (cap // graph.types[t][1]), types[t][2])
-                flows.append(m.new_int_var(0, ub, ""))
-            used = m.new_int_var(0, n, f"bins[{cls[0]}…]")
+                cls.graph = arcflow_graph(sizes, [n for *_, n in cls.types], cls.capacity)
+            n = len(cls.bins)
+            for _, _, t in cls.graph.arcs:
+                ub = n if t < 0 else min(n * (cls.capacity // sizes[t]), cls.types[t][2])
+                cls.flows.append(m.new_int_var(0, ub, ""))
+            cls.used = m.new_int_var(0, n, f"bins[{cls.bins[0]}…]")
             out_of: dict[int, list[Any]] = defaultdict(list)
             into: dict[int, list[Any]] = defaultdict(list)
-            for (u, v, t), f in zip(graph.arcs, flows, strict=True):
+            for (u, v, t), f in zip(cls.graph.arcs, cls.flows, strict=True):
                 out_of[u].append(f)
                 into[v].append(f)
                 if t >= 0:
-                    group = graph.types[t][0]
-                    item_arcs[group].append((f, problem.item_by_name[group].cost.get(cls[0], 0.0)))
-            m.add(sum(out_of[0]) == used)
-            m.add(sum(into[cap]) == used)
+                    group = cls.types[t][0]
+                    cost = problem.item_by_name[group].cost.get(cls.bins[0], 0.0)
+                    item_arcs[group].append((f, cost))
+            m.add(sum(out_of[0]) == cls.used)
+            m.add(sum(into[cls.capacity]) == cls.used)
             for node in set(out_of) | set(into):
-                if node not in (0, cap):
+                if node not in (0, cls.capacity):
                     m.add(sum(into[node]) == sum(out_of[node]))
-            self.graphs.append(graph)
-            self.flow.append(flows)
-            self.cut_terms.append((used, cap))
-            self.bins_of_class.append((used, first.cost))
         self.total: dict[str, Any] = {}
         self.item_arcs = item_arcs
         for g in problem.items:
@@ -213,8 +175,8 @@ class ArcFlowModel:
             self.total[g.name] = total
         # Capacity lower bound: the bins used hold everything placed (L1 bound, for propagation).
         m.add(
-            sum(cap * used for used, cap in self.cut_terms)
-            >= sum((g.demand[r] // div) * self.total[g.name] for g in problem.items)
+            sum(cls.capacity * cls.used for cls in self.classes)
+            >= sum(lowered.divided(g, r) * self.total[g.name] for g in problem.items)
         )
         if self.presolved is not None:
             self._bound_bins(self.presolved.lower_bound)
@@ -224,25 +186,25 @@ class ArcFlowModel:
     def _bound_bins(self, bound: int) -> None:
         """Valid for every plan: all items are required and only this class can hold them. It
         goes into the variable's domain, so a start plan at the bound counts as optimal."""
-        used, _ = self.bins_of_class[0]
-        n = len(self.graphs[0].bins)
+        cls = self.classes[0]
+        n = len(cls.bins)
         if bound <= n:
-            domain = self.model.proto.variables[used.index].domain
+            domain = self.model.proto.variables[cls.used.index].domain
             domain[0], domain[1] = bound, n
         else:
-            self.model.add(used >= bound)  # more bins needed than exist: infeasible
+            self.model.add(cls.used >= bound)  # more bins needed than exist: infeasible
 
     def _presolved_counts(self) -> dict[Key, int] | None:
         """The presolve packing as (group, bin) counts, None when it needs more bins than exist."""
         if self.presolved is None:
             return None
-        graph = self.graphs[0]
-        if len(self.presolved.packing) > len(graph.bins):
+        cls = self.classes[0]
+        if len(self.presolved.packing) > len(cls.bins):
             return None
         out: dict[Key, int] = {}
-        for b, content in zip(graph.bins, self.presolved.packing, strict=False):
+        for b, content in zip(cls.bins, self.presolved.packing, strict=False):
             for t, j in content.items():
-                out[(graph.types[t][0], b)] = j
+                out[(cls.types[t][0], b)] = j
         return out
 
     # ------------------------------------------------------------------ objective terms
@@ -250,12 +212,12 @@ class ArcFlowModel:
     def term(self, name: str) -> Linear:
         out = Linear()
         if name == "placed":
-            weights = self.problem.priority_weights()
+            weights = self.lowered.placed_weight
             for g, var in self.total.items():
                 out.add(var, float(weights[g]))
         elif name == "bins_used":
-            for used, cost in self.bins_of_class:
-                out.add(used, cost)
+            for cls in self.classes:
+                out.add(cls.used, cls.cost)
         elif name == "cost":
             for arcs in self.item_arcs.values():
                 for f, cost in arcs:
@@ -289,15 +251,17 @@ class ArcFlowModel:
                 per_bin[b][g] = n
         out: list[tuple[Any, int]] = []
         placed: dict[str, int] = defaultdict(int)
-        for graph, flows, (used, _) in zip(self.graphs, self.flow, self.bins_of_class, strict=True):
-            value = [0] * len(flows)
+        for cls in self.classes:
+            graph = cls.graph
+            assert graph is not None
+            value = [0] * len(cls.flows)
             n_used = 0
-            for b in graph.bins:
+            for b in cls.bins:
                 content = per_bin.get(b)
                 if not content:
                     continue
                 u = 0
-                for t, (g, w) in enumerate(graph.types):
+                for t, (g, w, _) in enumerate(cls.types):
                     for _ in range(content.get(g, 0)):
                         arc = graph.index.get((u, u + w, t))
                         if arc is None:
@@ -307,34 +271,23 @@ class ArcFlowModel:
                         u += w
                 if u == 0:
                     continue
-                if u < graph.capacity:
-                    value[graph.index[(u, graph.capacity, -1)]] += 1
+                if u < cls.capacity:
+                    value[graph.index[(u, cls.capacity, -1)]] += 1
                 n_used += 1
-            out.extend(zip(flows, value, strict=True))
-            out.append((used, n_used))
+            out.extend(zip(cls.flows, value, strict=True))
+            out.append((cls.used, n_used))
         out.extend((var, placed[g]) for g, var in self.total.items())
         return out
 
     def counts(self, value: Any) -> dict[Key, int]:
         """Decompose each class's flow into paths, one path per bin of the class."""
         out: dict[Key, int] = defaultdict(int)
-        for graph, flows in zip(self.graphs, self.flow, strict=True):
-            left = [int(value(f)) for f in flows]
-            out_of: dict[int, list[int]] = defaultdict(list)
-            for a, (u, _, _) in enumerate(graph.arcs):
-                out_of[u].append(a)
-            for b in graph.bins:
-                u = 0
-                arc = next((a for a in out_of[0] if left[a] > 0), None)
-                if arc is None:
-                    break
-                while arc is not None:
-                    left[arc] -= 1
-                    _, v, t = graph.arcs[arc]
-                    if t >= 0:
-                        out[(graph.types[t][0], b)] += 1
-                    u = v
-                    arc = next((a for a in out_of[u] if left[a] > 0), None)
+        for cls in self.classes:
+            assert cls.graph is not None
+            paths = decompose(cls.graph, [int(value(f)) for f in cls.flows])
+            for b, content in zip(cls.bins, paths, strict=False):
+                for t, n in content.items():
+                    out[(cls.types[t][0], b)] += n
         return dict(out)
 
 
@@ -345,44 +298,19 @@ def _bins_and_items(counts: Mapping[Key, int]) -> tuple[int, int]:
     return placed, -used
 
 
-def _plain_packing(problem: Problem, class_types: list[list[tuple[str, int, int]]]) -> bool:
+def _plain_packing(problem: Any, classes: list[_Class]) -> bool:
     """One bin class holding every item, all required, objective only placed/bins_used."""
     terms = {t for level in problem.objective for t in level}
-    if not terms <= {"placed", "bins_used"} or len(class_types) != 1:
+    if not terms <= {"placed", "bins_used"} or len(classes) != 1:
         return False
-    kinds = {g for g, _, _ in class_types[0]}
+    kinds = {g for g, _, _ in classes[0].types}
     return all(g.required and g.name in kinds for g in problem.items)
 
 
-def _run_presolve(
-    capacity: int, types: list[tuple[str, int, int]], seconds: float, threads: int, seed: int
-) -> Presolved:
-    sizes = [w for _, w, _ in types]
-    counts = [n for _, _, n in types]
-    result = presolve(sizes, counts, capacity, seconds, threads, seed)
-    if not check_packing(result.packing, sizes, counts, capacity):  # pragma: no cover
+def _run_presolve(cls: _Class, seconds: float, threads: int, seed: int) -> Presolved:
+    sizes = [w for _, w, _ in cls.types]
+    counts = [n for _, _, n in cls.types]
+    result = presolve(sizes, counts, cls.capacity, seconds, threads, seed)
+    if not check_packing(result.packing, sizes, counts, cls.capacity):  # pragma: no cover
         raise AssertionError("packing presolve produced an invalid packing")
     return result
-
-
-def _plan_graph(
-    capacity: int, bins: list[str], types: list[tuple[str, int, int]], packing: Packing
-) -> _Graph:
-    """The arc-flow graph of just these bins' paths (items largest first, then the loss arc)."""
-    graph = _Graph(capacity, bins, [(g, w) for g, w, _ in types])
-
-    def arc(a: tuple[int, int, int]) -> None:
-        if a not in graph.index:
-            graph.index[a] = len(graph.arcs)
-            graph.arcs.append(a)
-
-    for content in packing:
-        u = 0
-        for t in sorted(content):  # types are indexed largest first
-            for _ in range(content[t]):
-                w = graph.types[t][1]
-                arc((u, u + w, t))
-                u += w
-        if 0 < u < capacity:
-            arc((u, capacity, -1))
-    return graph

@@ -10,17 +10,15 @@ Three formulations (``formulation`` parameter, default ``auto``, tried in this o
   unplaced, the pool master first maximises placed per priority tier (unplaced slacks).
 - ``per_bin`` — everything else: one integer count per (group, eligible bin), see ``per_bin``.
 
-The time limit runs from the start of ``compile`` and covers every level. Levels are solved in
-order, highest first; each level's optimum (or best found value, when time runs out) is fixed
-before the next. A ``placed`` level over several priorities is solved tier by tier (highest
-priority first) and reported as Σ tier_weight·count.
+The models are built on the lowering (``solvers.lowering``): eligible pairs and their bounds,
+divisors, symmetry classes, levels and their stages. The time limit runs from the start of
+``compile`` and covers every level; the stages run through the shared lexicographic driver.
 
-The start plan comes from the greedy backend (progressive filling when the first level maximises
-``fairness``; first-fit-decreasing when greedy fails), permuted inside each class of identical
-bins to satisfy the symmetry breaking and completed by CP-SAT with the counts fixed. It is the
-incumbent: a level CP-SAT does not improve keeps the start's value, a level the start already
-reaches at its best possible value is not solved at all, and when CP-SAT finds nothing in time
-the start plan itself is returned. So cpsat is never worse than its start on any level.
+The start plan is the first of ``Options.starts`` (``QuickStart`` puts the greedy plan there),
+permuted into the lowering's canonical order and completed by CP-SAT with its counts fixed. It is
+the incumbent: a stage CP-SAT does not improve keeps the start's value, a stage the start already
+solves at its best possible value is not solved at all, and when CP-SAT finds nothing in time a
+trusted start plan itself is returned. So cpsat is never worse than its start on any level.
 """
 
 from __future__ import annotations
@@ -31,28 +29,24 @@ import time
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from engine.errors import PlacerError
-from engine.ir import ItemGroup, Problem, level_value
+from engine.ir import AntiAffinity, Gang, Problem, Quota
 from engine.solution import Progress, Solution, Status
 
-from ..base import Backend, Compiled, Options, RawResult
-from .common import (
-    RATIO_SCALE,
-    Linear,
-    ScaledObjective,
-    fair_fill,
-    fair_fill_applies,
-    level_sign,
-    scale_level,
-    term_factor,
+from ..base import Backend, Compiled, Options, RawResult, StartPlan
+from ..lowering import Key, Lowered, Stage, lower
+from ..lowering.lexicographic import (
+    Attempt,
+    StageResult,
+    level_bounds,
+    solve_levels,
 )
-
-Key = tuple[str, str]
+from ..lowering.terms import level_values
+from .common import Linear, ScaledObjective, scale_level
 
 HINT_SHARE = 0.5  # at most this share of the time limit completes the starting plan
-LEVEL_SHARE = 0.6  # a level that is not the last may use this share of the time left
 FORMULATIONS = ("auto", "per_bin", "arcflow", "pool")
 RELAXATION_SHARE = 0.25  # of the time left: column generation for a relaxation's bound
 RELAXATION_SECONDS = 30.0  # the same without a time limit
@@ -60,30 +54,21 @@ DECODE_SECONDS_PER_BIN = 1.5e-4  # time kept back from the limit for decoding an
 
 
 @dataclass
-class SubLevel:
-    """One CP-SAT solve: a whole objective level, or one priority tier of a ``placed`` level."""
+class CpSatIndex:
+    """What run and decode need besides the CpModel."""
 
-    level: int
-    objective: ScaledObjective
-    tier: tuple[str, ...] | None = None  # groups of the tier, for tiered ``placed`` levels
-
-
-@dataclass
-class LevelResult:
-    proven: bool
-    bound: float | None  # in the sub-level's reporting units (level_value convention)
-    value: float | None
-
-
-@dataclass
-class Index:
+    lowered: Lowered
     formulation: str
-    sublevels: list[SubLevel]
-    model: Any  # PerBinModel | ArcFlowModel | PoolModel
+    model: Any  # PerBinModel | ArcFlowModel | VectorPackingModel | PoolModel
+    objectives: list[ScaledObjective]  # one per stage of the lowering, in order
     notes: dict[str, Any] = field(default_factory=dict)
     started: float = 0.0  # perf_counter() when compile began: the time limit starts there
-    start: HintCounts | None = None  # the starting plan (greedy, FFD or the caller's hint)
+    start: StartPlan | None = None
     relaxed: Any = None  # PoolModel of a relaxation, for a bins_used bound (per_bin only)
+
+    @property
+    def stages(self) -> list[Stage]:
+        return [s for level in self.lowered.levels for s in level.stages]
 
 
 class _Progress:
@@ -120,25 +105,23 @@ class _Progress:
 
 
 class CpSatBackend(Backend):
-    name: ClassVar[str] = "cpsat"
-    exact: ClassVar[bool] = True
-    requires: ClassVar[tuple[str, ...]] = ("ortools",)
-    parameters: ClassVar[Mapping[str, str]] = {
+    name = "cpsat"
+    exact = True
+    requires = ("ortools",)
+    parameters: Mapping[str, str] = {
         "formulation": "auto (default) | per_bin | arcflow | pool: the model to build",
-        "start": "greedy (default) | ffd | none: where the starting plan comes from",
         "log": "true: print CP-SAT's search log to stderr",
         "linearization_level": "CP-SAT linearization_level (0-2; default 1, 2 for arcflow)",
     }
-    parameter_types: ClassVar[Mapping[str, type]] = {
+    parameter_types: Mapping[str, type] = {
         "formulation": str,
-        "start": str,
         "log": bool,
         "linearization_level": int,
     }
 
     # ------------------------------------------------------------------ compile
 
-    def compile(self, problem: Problem, options: Options) -> Compiled[Any]:
+    def compile(self, problem: Problem, options: Options) -> Compiled[Any, CpSatIndex]:
         from .arcflow import ArcFlowModel, arcflow_applies
         from .pool import PoolModel, pool_applies
 
@@ -148,10 +131,12 @@ class CpSatBackend(Backend):
             raise PlacerError(
                 f"formulation must be one of {', '.join(FORMULATIONS)}, not {wanted!r}"
             )
-        start_plan = _hint_counts(problem, options)
+        lowered = lower(problem)
+        start = options.starts[0] if options.starts else None
+        trusted = start.counts if start is not None and start.trusted else None
         notes: dict[str, Any] = {}
-        reason = arcflow_applies(problem)
-        pool_reason = pool_applies(problem, start_plan if _trusted(start_plan) else None)
+        reason = arcflow_applies(lowered)
+        pool_reason = pool_applies(lowered, trusted)
         if wanted == "arcflow" and reason is not None:
             raise PlacerError(f"the arcflow formulation does not apply: {reason}")
         if wanted == "pool" and pool_reason is not None:
@@ -162,35 +147,36 @@ class CpSatBackend(Backend):
             formulation = "arcflow"
         else:
             formulation = "per_bin"
+        notes["formulation"] = formulation
         if formulation == "pool":
-            assert start_plan is not None
-            pool = PoolModel(problem, start_plan)
-            notes["formulation"] = formulation
-            index = Index(formulation, [], pool, notes, started, start_plan)
+            assert trusted is not None
+            pool = PoolModel(lowered, trusted)
+            index = CpSatIndex(lowered, formulation, pool, [], notes, started, start)
             return Compiled(problem, None, index)
         if formulation == "arcflow":
             model: Any = ArcFlowModel(
-                problem, time_limit=options.time_limit, threads=options.threads, seed=options.seed
+                lowered, time_limit=options.time_limit, threads=options.threads, seed=options.seed
             )
         else:
             from .per_bin import PerBinModel
 
-            model = PerBinModel(problem)
+            model = PerBinModel(lowered)
             if reason is not None:
                 notes["arcflow_skipped"] = reason
             if pool_reason is not None:
                 notes["pool_skipped"] = pool_reason
-        notes["formulation"] = formulation
-        sublevels = _sublevels(problem, model)
-        index = Index(formulation, sublevels, model, notes, started, start_plan)
-        if formulation == "per_bin" and start_plan is not None and _trusted(start_plan):
-            index.relaxed = _relaxed_pool(problem, start_plan)
+        objectives = [
+            _stage_objective(lowered, model, s) for level in lowered.levels for s in level.stages
+        ]
+        index = CpSatIndex(lowered, formulation, model, objectives, notes, started, start)
+        if formulation == "per_bin" and trusted is not None:
+            index.relaxed = _relaxed_pool(problem, trusted)
         return Compiled(problem, model.model, index)
 
     # ------------------------------------------------------------------ run
 
-    def run(self, compiled: Compiled[Any], options: Options) -> RawResult:
-        index: Index = compiled.index
+    def run(self, compiled: Compiled[Any, CpSatIndex], options: Options) -> RawResult:
+        index = compiled.index
         limit = options.time_limit
         # Decoding and verifying the plan take time too: stop a little early on big clusters.
         deadline = math.inf
@@ -198,34 +184,49 @@ class CpSatBackend(Backend):
             bins = len(compiled.problem.bins)
             deadline = index.started + limit - min(0.1 * limit, DECODE_SECONDS_PER_BIN * bins)
         if index.formulation == "pool":
-            return _run_pool(compiled.problem, index, options, deadline)
-        return _Levels(compiled.problem, index, options, deadline).run()
+            return _run_pool(index, options, deadline)
+        return _Stages(index, options, deadline).run()
 
     # ------------------------------------------------------------------ decode
 
-    def decode(self, compiled: Compiled[Any], raw: RawResult) -> Solution:
-        counts: dict[Key, int] = {k: int(v) for k, v in raw.values.items()}  # type: ignore[misc]
-        return self.plan(compiled.problem, raw, counts)
+    def decode(self, compiled: Compiled[Any, CpSatIndex], raw: RawResult) -> Solution:
+        return self.plan(compiled.problem, raw, compiled.index.lowered.plan(raw.values))
 
 
-# ---------------------------------------------------------------------- the level loop
+def _stage_objective(lowered: Lowered, model: Any, stage: Stage) -> ScaledObjective:
+    if stage.tier is not None:
+        return scale_level(model.tier(stage.tier.groups), -1 if stage.maximise else 1)
+    level = lowered.levels[stage.level]
+    expr = Linear()
+    for term in level.terms:
+        expr.extend(model.term(term), level.factor(term))
+    return scale_level(expr, level.sign)
 
 
-class _Levels:
-    """Solve the levels in order on one CP-SAT model, never ending worse than the start plan.
+# ---------------------------------------------------------------------- the stages
 
-    The start plan (completed by CP-SAT with its counts fixed) is the incumbent: each level is
-    hinted with it, a level CP-SAT cannot improve in its time keeps the incumbent's value, and
-    the level is then fixed at the better of the two values before the next one.
+
+class _Stages:
+    """The CP-SAT side of the lexicographic driver: one CpModel, the incumbent assignment in it.
+
+    The start plan (completed by CP-SAT with its counts fixed) is the first incumbent; each
+    stage is hinted with the incumbent, and fixed at the better of CP-SAT's value and the
+    incumbent's before the next.
     """
 
-    def __init__(self, problem: Problem, index: Index, options: Options, deadline: float) -> None:
-        self.problem, self.index, self.options, self.deadline = problem, index, options, deadline
+    def __init__(self, index: CpSatIndex, options: Options, deadline: float) -> None:
+        self.index, self.options, self.deadline = index, options, deadline
+        self.lowered = index.lowered
         self.model = index.model
         self.cp = self.model.model
         self.info: dict[str, Any] = dict(index.notes)
         self.start_rejected = False
         self.relaxed_bound: float | None = None
+        self.incumbent: list[int] | None = None
+        self.stages = index.stages
+        self.position = {id(s): k for k, s in enumerate(self.stages)}
+        self.fixed: list[float] = []
+        self.fixed_bounds: list[float | None] = []
 
     def _solver(self, seconds: float) -> Any:
         from ortools.sat.python import cp_model
@@ -267,8 +268,8 @@ class _Levels:
             return None
         for var, value in pairs:
             cp.add_hint(var, value)
-        if self.index.sublevels:
-            cp.minimize(self.index.sublevels[0].objective.expression())
+        if self.index.objectives:
+            cp.minimize(self.index.objectives[0].expression())
         limit = self.options.time_limit
         budget = min(self._left(), max(1.0, (limit or 10.0) * HINT_SHARE))
         if budget <= 0.01:
@@ -290,20 +291,19 @@ class _Levels:
             total += coef * (domain[0] if coef > 0 else domain[len(domain) - 1])
         return total
 
-    def _relaxed_bound(self, k: int) -> float | None:
-        """A bound for sublevel k on bins_used levels: from the relaxed pool model, or from the
-        vector packing bound (plain packing: identical bins, every item required)."""
-        level = self.problem.objective[self.index.sublevels[k].level]
-        if set(level) != {"bins_used"} or not self.problem.bins:
+    def _relaxed_bound(self, stage: Stage) -> float | None:
+        """A bound for bins_used levels: from the relaxed pool model, or from the vector packing
+        bound (plain packing: identical bins, every item required)."""
+        problem = self.lowered.problem
+        level = problem.objective[stage.level]
+        if set(level) != {"bins_used"} or not problem.bins:
             return None
         found: list[float] = []
         if self.relaxed_bound is not None:
             found.append(level["bins_used"] * self.relaxed_bound)
         packing_bound = getattr(self.model, "vector_bound", None)
         if isinstance(packing_bound, int):
-            found.append(
-                level["bins_used"] * packing_bound * min(b.cost for b in self.problem.bins)
-            )
+            found.append(level["bins_used"] * packing_bound * min(b.cost for b in problem.bins))
         return max(found) if found else None
 
     def _bound_by_relaxation(self) -> None:
@@ -320,117 +320,122 @@ class _Levels:
         self.relaxed_bound = math.ceil(bound * scale - 1e-6) / scale
         self.info["relaxation"] = {"bound": self.relaxed_bound, **info}
 
-    def run(self) -> RawResult:
+    def _objective(self, stage: Stage) -> ScaledObjective:
+        return self.index.objectives[self.position[id(stage)]]
+
+    def _keep(self, value: float, bound: float | None, proven: bool) -> StageResult:
+        self.fixed.append(value)
+        self.fixed_bounds.append(bound)
+        return StageResult(proven, value, value if proven else bound)
+
+    # -- the driver's side
+
+    def reached(self, stage: Stage) -> StageResult | None:
+        if self.incumbent is None:
+            return None
+        objective = self._objective(stage)
+        mine = _evaluate(objective, self.incumbent)
+        if mine > self._trivial_bound(objective):
+            return None
+        self.cp.add(objective.expression() <= mine)  # the start is already at the best possible
+        return self._keep(objective.level_value(mine), None, True)
+
+    def attempt(self, stage: Stage, seconds: float) -> Attempt:
         from ortools.sat.python import cp_model
 
-        problem, index, options, cp = self.problem, self.index, self.options, self.cp
-        info = self.info
+        cp, objective = self.cp, self._objective(stage)
+        expr = objective.expression()
+        mine = _evaluate(objective, self.incumbent) if self.incumbent is not None else None
+        if self.incumbent is not None:
+            self._hint(self.incumbent)
+        else:
+            cp.clear_hints()
+        cp.minimize(expr)
+        solver = self._solver(seconds)
+        callback = None
+        if self.options.on_progress is not None:
+            callback = _Progress(
+                self.options.on_progress,
+                self.index.started,
+                tuple(self.fixed),
+                tuple(self.fixed_bounds),
+                objective,
+            )
+        status = solver.solve(cp, callback)
+        if status == cp_model.MODEL_INVALID:
+            raise PlacerError(f"cpsat built an invalid model: {cp.validate()}")
+        if status == cp_model.INFEASIBLE:
+            return Attempt("infeasible")
+        found = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+        if not found and mine is None:
+            return Attempt("nothing")
+        best = round(solver.objective_value) if found else None
+        # Ties keep the incumbent: it is the start (or an earlier stage's plan) whose later
+        # stages are known, while CP-SAT's tie may be arbitrarily bad on them.
+        if best is not None and (mine is None or best < mine):
+            self.incumbent = list(solver.response_proto.solution)
+            value_int = best
+        else:
+            assert mine is not None
+            value_int = mine
+        cp.add(expr <= value_int)
+        proven = status == cp_model.OPTIMAL
+        # Without a solution CP-SAT's response carries no meaningful bound (it reads 0): fall
+        # back to the trivial one rather than report a bound the incumbent already beats.
+        # When CP-SAT stops before its own presolve its bound can be weaker than the variable
+        # domains already prove (e.g. the packing presolve's bound on bins used): take the best.
+        trivial = float(self._trivial_bound(objective))
+        raw_bound = max(solver.best_objective_bound, trivial) if found else trivial
+        bound = objective.level_value(raw_bound) if math.isfinite(raw_bound) else None
+        value = objective.level_value(value_int)
+        extra = self._relaxed_bound(stage)
+        if extra is not None and not proven:
+            bound = extra if bound is None else max(bound, extra)
+            proven = value <= bound + 1e-9
+        return Attempt("solved", self._keep(value, bound, proven))
+
+    # -- the whole run
+
+    def run(self) -> RawResult:
+        index, info = self.index, self.info
         start_counts: dict[Key, int] | None = None
-        incumbent: list[int] | None = None
         if index.start is not None:
-            canonical = getattr(self.model, "canonical", None)
-            start_counts = canonical(index.start) if canonical is not None else dict(index.start)
-            incumbent = self._complete(start_counts)
-            if incumbent is not None:
+            start_counts = self.lowered.canonical(index.start.counts)
+            self.incumbent = self._complete(start_counts)
+            if self.incumbent is not None:
                 info["first_plan_s"] = round(time.perf_counter() - index.started, 4)
-            info["hint"] = {"source": index.start.source, "completed": incumbent is not None}
+            info["hint"] = {"source": index.start.source, "completed": self.incumbent is not None}
         self._bound_by_relaxation()
-
-        results: list[LevelResult] = []
-        fixed: list[float] = []
-        fixed_bounds: list[float | None] = []
-        proved_infeasible = False
-        stopped = False
-        for k, sub in enumerate(index.sublevels):
-            left = self._left()
-            if left <= 0.01:
-                stopped = True
-                break
-            objective = sub.objective
-            expr = objective.expression()
-            mine = _evaluate(objective, incumbent) if incumbent is not None else None
-            if mine is not None and mine <= self._trivial_bound(objective):
-                # The start already reaches this level's best possible value (e.g. all placed).
-                cp.add(expr <= mine)
-                value = objective.level_value(mine)
-                results.append(LevelResult(True, value, value))
-                fixed.append(value)
-                fixed_bounds.append(value)
-                continue
-            last = k == len(index.sublevels) - 1
-            budget = left if last or not math.isfinite(left) else left * LEVEL_SHARE
-            if incumbent is not None:
-                self._hint(incumbent)
-            else:
-                cp.clear_hints()
-            cp.minimize(expr)
-            solver = self._solver(budget)
-            callback = None
-            if options.on_progress is not None:
-                callback = _Progress(
-                    options.on_progress, index.started, tuple(fixed), tuple(fixed_bounds), objective
-                )
-            status = solver.solve(cp, callback)
-            if status == cp_model.MODEL_INVALID:
-                raise PlacerError(f"cpsat built an invalid model: {cp.validate()}")
-            if status == cp_model.INFEASIBLE:
-                proved_infeasible = incumbent is None and k == 0
-                break
-            found = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
-            if not found and incumbent is None:
-                stopped = True
-                break
-            best = round(solver.objective_value) if found else None
-            # Ties keep the incumbent: it is the start (or an earlier level's plan) whose later
-            # levels are known, while CP-SAT's tie may be arbitrarily bad on them.
-            if best is not None and (mine is None or best < mine):
-                incumbent = list(solver.response_proto.solution)
-                value_int = best
-            else:
-                assert mine is not None
-                value_int = mine  # CP-SAT did not beat the incumbent: keep it
-            cp.add(expr <= value_int)
-            proven = status == cp_model.OPTIMAL
-            # Without a solution CP-SAT's response carries no meaningful bound (it reads 0): fall
-            # back to the trivial one rather than report a bound the incumbent already beats.
-            # When CP-SAT stops before its own presolve its bound can be weaker than the variable
-            # domains already prove (e.g. the packing presolve's bound on bins used): take the best.
-            trivial = float(self._trivial_bound(objective))
-            raw_bound = max(solver.best_objective_bound, trivial) if found else trivial
-            level_bound = objective.level_value(raw_bound) if math.isfinite(raw_bound) else None
-            value = objective.level_value(value_int)
-            extra = self._relaxed_bound(k)
-            if extra is not None and not proven:
-                level_bound = extra if level_bound is None else max(level_bound, extra)
-                proven = value <= level_bound + 1e-9
-            results.append(LevelResult(proven, level_bound if not proven else value, value))
-            fixed.append(value)
-            fixed_bounds.append(level_bound)
-            if not proven:
-                stopped = True  # later levels still run, but their bounds are conditional
-
+        outcome = solve_levels(
+            self.stages, self, self.deadline, has_incumbent=self.incumbent is not None
+        )
         info["cpsat"] = {
-            "sublevels": len(index.sublevels),
-            "solved": len(results),
-            "proven": [r.proven for r in results],
+            "sublevels": len(self.stages),
+            "solved": len(outcome.results),
+            "proven": [r.proven for r in outcome.results],
         }
-        fallback = _trusted(index.start) and not self.start_rejected and not proved_infeasible
-        if incumbent is None and (start_counts is None or not fallback):
-            status_ = Status.INFEASIBLE if proved_infeasible else Status.UNKNOWN
-            return RawResult(status=status_, values={}, info=info)
-        if incumbent is not None:
-            value_of = _values_from(incumbent)
+        trusted = index.start is not None and index.start.trusted
+        fallback = trusted and not self.start_rejected and not outcome.infeasible
+        if self.incumbent is None and (start_counts is None or not fallback):
+            status = Status.INFEASIBLE if outcome.infeasible else Status.UNKNOWN
+            return RawResult(status=status, values={}, info=info)
+        if self.incumbent is not None:
+            value_of = _values_from(self.incumbent)
             counts = self.model.counts(value_of)
             soft: float | None = _soft_value(self.model, value_of)
         else:  # CP-SAT found nothing (not even the completion): the start plan stands
             assert start_counts is not None
-            counts = {k: v for k, v in start_counts.items() if v > 0}
-            soft = None if "soft" in _objective_terms(problem) else 0.0
+            counts = start_counts
+            terms = {t for level in self.lowered.problem.objective for t in level}
+            soft = None if "soft" in terms else 0.0
             info["fallback"] = "start plan (CP-SAT found no plan in time)"
-        values, bound, all_proven = _report(problem, index, results, counts, soft or 0.0)
-        optimal = all_proven and not stopped and len(results) == len(index.sublevels)
+        values = level_values(self.lowered, counts, soft or 0.0)
+        bound = level_bounds(
+            self.lowered.levels, outcome.results, values, _tier_counts(self.lowered, counts)
+        )
+        optimal = outcome.proven and self.incumbent is not None
         return RawResult(
-            status=Status.OPTIMAL if optimal and incumbent is not None else Status.FEASIBLE,
+            status=Status.OPTIMAL if optimal else Status.FEASIBLE,
             values=counts,
             objective=values if soft is not None else None,
             bound=bound,
@@ -438,11 +443,20 @@ class _Levels:
         )
 
 
+def _tier_counts(lowered: Lowered, counts: Mapping[Key, int]) -> list[list[int]]:
+    """Per level, the plan's items placed per tier of its stages (tier stages only)."""
+    placed: dict[str, int] = defaultdict(int)
+    for (g, _), n in counts.items():
+        placed[g] += n
+    return [
+        [sum(placed[g] for g in s.tier.groups) if s.tier is not None else 0 for s in level.stages]
+        for level in lowered.levels
+    ]
+
+
 def _relaxed_pool(problem: Problem, start: Mapping[Key, int]) -> Any:
     """The pool model of the problem without the constraints it cannot express (a relaxation),
     or None when even that does not apply."""
-    from engine.ir import AntiAffinity, Gang, Quota
-
     from .pool import PoolModel, pool_applies
 
     kept = tuple(
@@ -463,15 +477,10 @@ def _relaxed_pool(problem: Problem, start: Mapping[Key, int]) -> Any:
         placed[g] += n
     if any(placed[g.name] < g.count for g in problem.items):
         return None  # the relaxation's bound assumes every item placed, as the start shows
-    relaxed = problem.model_copy(update={"constraints": kept})
+    relaxed = lower(problem.model_copy(update={"constraints": kept}))
     if pool_applies(relaxed, start) is not None:
         return None
     return PoolModel(relaxed, start)
-
-
-def _trusted(start: HintCounts | None) -> bool:
-    """A start plan that respects every hard rule by construction (FFD only packs capacity)."""
-    return start is not None and start.source in ("greedy", "fair_fill", "options.hint")
 
 
 def _evaluate(objective: ScaledObjective, solution: list[int]) -> int:
@@ -482,19 +491,16 @@ def _evaluate(objective: ScaledObjective, solution: list[int]) -> int:
     )
 
 
-def _objective_terms(problem: Problem) -> set[str]:
-    return {t for level in problem.objective for t in level}
-
-
-def _run_pool(problem: Problem, index: Index, options: Options, deadline: float) -> RawResult:
+def _run_pool(index: CpSatIndex, options: Options, deadline: float) -> RawResult:
     """The pool (configuration) model: placed per priority tier (when the start leaves items
     unplaced), then bins_used."""
-    pool = index.model
+    pool, lowered = index.model, index.lowered
+    problem = lowered.problem
     info: dict[str, Any] = dict(index.notes)
     result = pool.solve(deadline, options, index.started)
     info.update(result.info)
     counts = result.counts
-    objective, _, _ = _report(problem, index, [], counts, 0.0)
+    objective = level_values(lowered, counts)
     bound: list[float | None] = []
     for n, level in enumerate(problem.objective):
         if set(level) == {"placed"}:
@@ -518,68 +524,6 @@ def _run_pool(problem: Problem, index: Index, options: Options, deadline: float)
     )
 
 
-# ---------------------------------------------------------------------- levels
-
-
-def _sublevels(problem: Problem, model: Any) -> list[SubLevel]:
-    out: list[SubLevel] = []
-    priorities = sorted({g.priority for g in problem.items}, reverse=True)
-    for n, level in enumerate(problem.objective):
-        if set(level) == {"placed"} and level["placed"] > 0 and len(priorities) > 1:
-            for p in priorities:
-                groups = tuple(g.name for g in problem.items if g.priority == p)
-                out.append(SubLevel(n, scale_level(model.tier(groups), -1), tier=groups))
-            continue
-        expr = Linear()
-        for term in level:
-            expr.extend(model.term(term), term_factor(level, term))
-        out.append(SubLevel(n, scale_level(expr, level_sign(level))))
-    return out
-
-
-def _report(
-    problem: Problem,
-    index: Index,
-    results: list[LevelResult],
-    counts: Mapping[Key, int],
-    soft: float,
-) -> tuple[tuple[float, ...], tuple[float | None, ...], bool]:
-    """Objective values recomputed from the plan, and a bound per level (None when unknown)."""
-    terms = term_values(problem, counts, soft)
-    objective = tuple(level_value(level, terms) for level in problem.objective)
-    bounds: list[float | None] = []
-    weights = problem.priority_weights()
-    all_proven = True
-    k = 0
-    for n, level in enumerate(problem.objective):
-        subs = [s for s in index.sublevels if s.level == n]
-        solved = results[k : k + len(subs)]
-        k += len(subs)
-        if not all_proven:
-            bounds.append(None)  # a bound after an unproven level would be conditional
-            continue
-        if len(solved) == len(subs) and all(r.proven for r in solved):
-            bounds.append(objective[n])
-            continue
-        all_proven = False
-        if subs[0].tier is None:
-            bounds.append(solved[0].bound if solved else None)
-            continue
-        # Tiered ``placed``: proven tiers as placed, the open tier's bound, lower tiers all placed.
-        total = 0.0
-        for s, r in zip(subs, [*solved, *[None] * (len(subs) - len(solved))], strict=True):
-            tier = s.tier or ()
-            w = weights[tier[0]] if tier else 0
-            if r is not None and r.proven:
-                total += w * sum(counts.get((g, b.name), 0) for g in tier for b in problem.bins)
-            elif r is not None and r.bound is not None:
-                total += w * math.floor(r.bound + 1e-9)
-            else:
-                total += w * sum(problem.item_by_name[g].count for g in tier)
-        bounds.append(level["placed"] * total)
-    return objective, tuple(bounds), all_proven
-
-
 def _values_from(solution: list[int]) -> Any:
     def value(var: Any) -> int:
         return solution[var.index]
@@ -594,164 +538,4 @@ def _soft_value(model: Any, value: Any) -> float:
     return soft.constant + sum(coef * value(var) for var, coef in soft.terms)
 
 
-def term_values(problem: Problem, counts: Mapping[Key, int], soft: float) -> dict[str, float]:
-    """Every objective term for a plan, as the IR defines it (``soft`` comes from the model's
-    exact violation counters)."""
-    placed: dict[str, int] = defaultdict(int)
-    load: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    cost = 0.0
-    for (item, b), n in counts.items():
-        group = problem.item_by_name[item]
-        placed[item] += n
-        cost += n * group.cost.get(b, 0.0)
-        for r, amount in group.demand.items():
-            load[b][r] += amount * n
-    weights = problem.priority_weights()
-    used = {b for (_, b), n in counts.items() if n > 0}
-    balance = max(
-        (
-            load[b.name].get(r, 0) / cap
-            for b in problem.bins
-            for r, cap in b.capacity.items()
-            if cap > 0
-        ),
-        default=0.0,
-    )
-    moves = sum(
-        max(0, n - counts.get((g.name, b), 0))
-        for g in problem.items
-        if g.movable
-        for b, n in g.placed.items()
-    )
-    return {
-        "placed": float(sum(weights[g] * n for g, n in placed.items())),
-        "bins_used": float(sum(problem.bin_by_name[b].cost for b in used)),
-        "cost": cost,
-        "balance": balance,
-        "moves": float(moves),
-        "fairness": _fairness(problem, placed),
-        "soft": soft,
-        "traffic": _traffic(problem, counts),
-    }
-
-
-def _fairness(problem: Problem, placed: Mapping[str, int]) -> float:
-    total_cap = problem.total_capacity
-    shares = []
-    for t in problem.tenants:
-        groups = [g for g in problem.items if g.tenant == t.name]
-        if not groups:
-            continue
-        used: dict[str, int] = defaultdict(int)
-        for g in groups:
-            for r, amount in g.demand.items():
-                used[r] += amount * placed.get(g.name, 0)
-        dominant = max(
-            (used[r] / total_cap[r] for r in used if total_cap.get(r, 0) > 0 and used[r] > 0),
-            default=0.0,
-        )
-        shares.append(dominant / t.weight)
-    return min(shares) if shares else 0.0
-
-
-def _traffic(problem: Problem, counts: Mapping[Key, int]) -> float:
-    total = 0.0
-    for tr in problem.traffic:
-        a, b = tr.items
-        na, nb = problem.item_by_name[a].count, problem.item_by_name[b].count
-        pairs = na * nb if a != b else na * (na - 1)
-        if pairs == 0 or tr.volume == 0:
-            continue
-        xa = {bn: k for (i, bn), k in counts.items() if i == a and k > 0}
-        xb = {bn: k for (i, bn), k in counts.items() if i == b and k > 0}
-        s = 0.0
-        for p, kp in xa.items():
-            for q, kq in xb.items():
-                d = problem.delay(p, q)
-                if d is not None:
-                    s += kp * kq * d
-        total += tr.volume * s / pairs
-    return total
-
-
-# ---------------------------------------------------------------------- hints
-
-
-class HintCounts(dict[Key, int]):
-    source: str = ""
-
-
-def _hint_counts(problem: Problem, options: Options) -> HintCounts | None:
-    """The starting plan: the caller's hint, else the greedy backend, else first-fit-decreasing."""
-    choice = str(options.params.get("start", "greedy"))
-    out = HintCounts()
-    if options.hint is not None and options.hint.status.has_plan:
-        out.update(options.hint.counts())
-        out.source = "options.hint"
-        return out
-    if choice == "none":
-        return None
-    if choice == "greedy" and any("fairness" in level for level in problem.objective[:1]):
-        if fair_fill_applies(problem):  # greedy may starve tenants; progressive filling won't
-            out.update(fair_fill(problem))
-            out.source = "fair_fill"
-            return out
-    if choice == "greedy":
-        try:
-            from ..greedy.backend import GreedyBackend
-
-            plan = GreedyBackend().solve(problem, Options(seed=options.seed, time_limit=5.0))
-            if plan.status.has_plan:
-                out.update(plan.counts())
-                out.source = "greedy"
-                return out
-        except Exception:  # greedy missing or unable: FFD below is always available
-            pass
-    out.update(first_fit_decreasing(problem))
-    out.source = "ffd"
-    return out
-
-
-def first_fit_decreasing(problem: Problem) -> dict[Key, int]:
-    """Counts from first-fit-decreasing over capacity and eligibility only (priority first,
-    largest items first); items already placed stay where they are."""
-    remaining = {b.name: dict(b.capacity) for b in problem.bins}
-    counts: dict[Key, int] = {}
-    for g in problem.items:
-        for b, n in g.placed.items():
-            counts[(g.name, b)] = n
-            for r, amount in g.demand.items():
-                remaining[b][r] = remaining[b].get(r, 0) - amount * n
-
-    def size(g: ItemGroup) -> tuple[int, float]:
-        fractions = [
-            a / max(1, max((b.capacity.get(r, 0) for b in problem.bins), default=1))
-            for r, a in g.demand.items()
-        ]
-        return (-g.priority, -max(fractions, default=0.0))
-
-    for g in sorted(problem.items, key=size):
-        left = g.count - g.placed_total
-        allowed = set(g.allowed) if g.allowed is not None else None
-        for bin_ in problem.bins:
-            if left <= 0:
-                break
-            if (allowed is not None and bin_.name not in allowed) or not problem.fits_empty(
-                g, bin_
-            ):
-                continue
-            room = remaining[bin_.name]
-            fit = min(
-                (room.get(r, 0) // a for r, a in g.demand.items() if a > 0),
-                default=left,
-            )
-            k = max(0, min(left, fit))
-            if k:
-                counts[(g.name, bin_.name)] = counts.get((g.name, bin_.name), 0) + k
-                for r, a in g.demand.items():
-                    room[r] = room.get(r, 0) - a * k
-                left -= k
-    return counts
-
-
-__all__ = ["RATIO_SCALE", "CpSatBackend", "first_fit_decreasing", "term_values"]
+__all__ = ["CpSatBackend", "CpSatIndex"]

@@ -13,18 +13,10 @@ from collections.abc import Iterable, Mapping
 from fractions import Fraction
 from typing import Any
 
-from engine.ir import Affinity, AntiAffinity, Gang, Problem, Quota, Spread
+from engine.ir import Affinity, AntiAffinity, Gang, Quota, Spread
 
-from .common import (
-    RATIO_SCALE,
-    Linear,
-    bin_classes,
-    level_sign,
-    resource_divisors,
-    term_factor,
-)
-
-Key = tuple[str, str]
+from ..lowering import Key, Lowered
+from .common import RATIO_SCALE, Linear
 
 
 def _lsum(variables: list[Any]) -> Any:
@@ -42,12 +34,13 @@ def _wsum(variables: list[Any], coefficients: list[int]) -> Any:
 class PerBinModel:
     """Builds the CP-SAT model; ``term(name)`` gives each objective term as a ``Linear``."""
 
-    def __init__(self, problem: Problem) -> None:
+    def __init__(self, lowered: Lowered) -> None:
         from ortools.sat.python import cp_model
 
-        self.problem = problem
+        self.lowered = lowered
+        self.problem = lowered.problem
         self.model = cp_model.CpModel()
-        self.div = resource_divisors(problem)
+        self.div = lowered.divisors
         self.x: dict[Key, Any] = {}
         self.ub: dict[Key, int] = {}
         self.by_bin: dict[str, list[str]] = defaultdict(list)
@@ -66,51 +59,22 @@ class PerBinModel:
     def _objective_directions(self) -> dict[str, list[float]]:
         """Coefficient of each term in the minimised form of every level that uses it."""
         out: dict[str, list[float]] = defaultdict(list)
-        for level in self.problem.objective:
-            for t in level:
-                out[t].append(term_factor(level, t) * level_sign(level))
+        for level in self.lowered.levels:
+            for t in level.terms:
+                out[t].append(level.factor(t) * level.sign)
         return out
 
     def _counts(self) -> None:
-        """One count per (group, eligible bin), bounds from capacity; vectorised over bins."""
+        """One count per eligible (group, bin), with the lowering's bounds."""
         import numpy as np
 
-        p = self.problem
+        p, lw = self.problem, self.lowered
         m = self.model
-        resources = p.resources
-        demand = np.array(
-            [[g.demand.get(r, 0) for r in resources] for g in p.items], np.int64
-        ).reshape(len(p.items), len(resources))
-        capacity = np.array(
-            [[b.capacity.get(r, 0) for r in resources] for b in p.bins], np.int64
-        ).reshape(len(p.bins), len(resources))
-        self.divided = [
-            [int(demand[n, k]) // self.div[r] for k, r in enumerate(resources)]
-            for n in range(len(p.items))
-        ]
-        bin_index = {b.name: n for n, b in enumerate(p.bins)}
+        self.divided = [[lw.divided(g, r) for r in lw.resources] for g in p.items]
         names = [b.name for b in p.bins]
         self.total: dict[str, Any] = {}
         for n, g in enumerate(p.items):
-            on = demand[n] > 0
-            if on.any():
-                fit = (capacity[:, on] // demand[n, on]).min(axis=1)
-            else:
-                fit = np.full(len(p.bins), g.count, np.int64)
-            ok = fit >= 1  # an empty bin could hold one (Problem.fits_empty)
-            if g.allowed is not None:
-                allowed = np.zeros(len(p.bins), bool)
-                allowed[[bin_index[b] for b in g.allowed]] = True
-                ok &= allowed
-            ub = np.where(ok, np.minimum(g.count, fit), 0)
-            low = np.zeros(len(p.bins), np.int64)
-            for b, k in g.placed.items():  # running items: keep (at least) them
-                i = bin_index[b]
-                if not ok[i]:
-                    ub[i] = k  # on a bin it may not (or no longer) use: keep, never add
-                if not g.movable:
-                    low[i] = k
-                    ub[i] = max(ub[i], k)
+            low, ub = lw.low[n], lw.high[n]
             mine = []
             for i in np.nonzero(ub > 0)[0].tolist():
                 b = names[i]
@@ -157,12 +121,10 @@ class PerBinModel:
                 cap = bin_.capacity.get(r, 0) // self.div[r]
                 m.add(expr <= cap * y)
                 self.load[(name, r)] = expr
-        # Symmetry: in each class of interchangeable bins, fuller bins come first.
-        topologies = {c.topology for c in p.constraints if hasattr(c, "topology")}
-        self.classes: list[list[str]] = []
-        for cls in bin_classes(p, sorted(topologies)):
+        # Symmetry: in each class of interchangeable bins, fuller bins come first (the
+        # lowering's canonical order, which start plans are put in).
+        for cls in self.lowered.classes:
             members = [b for b in cls if b in self.used]
-            self.classes.append(members)
             for a, b in itertools.pairwise(members):
                 m.add(self.used[a] >= self.used[b])
                 m.add(self.bin_total[a] >= self.bin_total[b])
@@ -256,7 +218,7 @@ class PerBinModel:
 
     def _anti_affinity(self, c: AntiAffinity, weight: float | None) -> None:
         chosen = self.problem.selected(c.selector)
-        for dbins in self.problem.domains(c.topology).values():
+        for dbins in self.lowered.domains(c.topology).values():
             expr, ub = self._sum((g, b) for g in chosen for b in dbins)
             if ub <= c.max_per_domain:
                 continue
@@ -269,7 +231,7 @@ class PerBinModel:
         assert c.target is not None
         s_groups = set(self.problem.selected(c.selector))
         t_groups = set(self.problem.selected(c.target))
-        for dbins in self.problem.domains(c.topology).values():
+        for dbins in self.lowered.domains(c.topology).values():
             s, s_ub = self._sum((g, b) for g in s_groups for b in dbins)
             t, t_ub = self._sum((g, b) for g in t_groups for b in dbins)
             u, u_ub = self._sum((g, b) for g in s_groups | t_groups for b in dbins)
@@ -293,7 +255,7 @@ class PerBinModel:
         both = s_groups & t_groups
         total_t, total_ub = self._sum(k for k in self.x if k[0] in t_groups)
         many_targets = self.at_least(total_t, 2, total_ub)
-        domains = list(p.domains(c.topology).values())
+        domains = list(self.lowered.domains(c.topology).values())
         domains += [(b.name,) for b in p.bins if c.topology not in b.labels]  # own pseudo-domain
         for dbins in domains:
             real = c.topology in p.bin_by_name[dbins[0]].labels
@@ -323,7 +285,7 @@ class PerBinModel:
         p = self.problem
         m = self.model
         chosen = p.selected(c.selector)
-        domains = p.domains(c.topology, c.bins)
+        domains = self.lowered.domains(c.topology, c.bins)
         if not domains:
             return
         counts: dict[str, tuple[Any, int]] = {}
@@ -420,7 +382,7 @@ class PerBinModel:
         return out
 
     def _term_placed(self) -> Linear:
-        weights = self.problem.priority_weights()
+        weights = self.lowered.placed_weight
         out = Linear()
         for g in self.problem.items:
             out.add(self.total[g.name], float(weights[g.name]))
@@ -534,28 +496,6 @@ class PerBinModel:
             group = self.problem.item_by_name[key[0]]
             lo = 0 if group.movable else group.placed.get(key[1], 0)
             out.append((var, min(max(int(counts.get(key, 0)), lo), self.ub[key])))
-        return out
-
-    def canonical(self, counts: Mapping[Key, int]) -> dict[Key, int]:
-        """The same plan with bins permuted inside each class of interchangeable bins so that
-        fuller bins come first, as the symmetry-breaking constraints demand."""
-        out = {k: v for k, v in counts.items() if v > 0}
-        content: dict[str, dict[str, int]] = defaultdict(dict)
-        for (g, b), n in out.items():
-            content[b][g] = n
-        for members in self.classes:
-            if len(members) < 2:
-                continue
-            loads = [content.get(b, {}) for b in members]
-            order = sorted(range(len(members)), key=lambda i: -sum(loads[i].values()))
-            if order == list(range(len(members))):
-                continue
-            for b in members:
-                for g in content.get(b, {}):
-                    del out[(g, b)]
-            for b, i in zip(members, order, strict=True):
-                for g, n in loads[i].items():
-                    out[(g, b)] = n
         return out
 
     def counts(self, value: Any) -> dict[Key, int]:

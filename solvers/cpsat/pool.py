@@ -34,13 +34,12 @@ from typing import Any
 
 import numpy as np
 
-from engine.ir import AntiAffinity, Gang, Problem, Quota, Spread
+from engine.ir import AntiAffinity, Gang, Quota, Spread
 from engine.solution import Progress
 
+from ..lowering import Key, Lowered
 from ..quiet import quiet_stdout
-from .common import bin_classes, resource_divisors
 
-Key = tuple[str, str]
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 
@@ -55,8 +54,9 @@ REDUCED_COST_EPS = 1e-9
 COST_DECIMALS = 6
 
 
-def pool_applies(problem: Problem, start: Mapping[Key, int] | None) -> str | None:
+def pool_applies(lowered: Lowered, start: Mapping[Key, int] | None) -> str | None:
     """Why the pool formulation cannot be used (None when it can)."""
+    problem = lowered.problem
     if start is None:
         return "no start plan that respects every rule (greedy or a given plan)"
     levels = [set(level) for level in problem.objective]
@@ -77,12 +77,12 @@ def pool_applies(problem: Problem, start: Mapping[Key, int] | None) -> str | Non
         if isinstance(c, Spread):
             if c.soft or c.bins is not None:
                 return "soft spread, or spread restricted to some bins"
-            if any(len(bins) < 2 for bins in problem.domains(c.topology).values()):
+            if any(len(bins) < 2 for bins in lowered.domains(c.topology).values()):
                 return "spread over domains of a single bin"
             continue  # pools are split per domain; the master counts items per domain
         if not isinstance(c, AntiAffinity) or c.target is not None or c.soft:
             return f"{c.kind} constraints"
-        if any(len(bins) > 1 for bins in problem.domains(c.topology).values()):
+        if any(len(bins) > 1 for bins in lowered.domains(c.topology).values()):
             return "anti-affinity over domains of several bins"
     placed: dict[str, int] = defaultdict(int)
     for (g, _), n in start.items():
@@ -92,13 +92,9 @@ def pool_applies(problem: Problem, start: Mapping[Key, int] | None) -> str | Non
     ):
         # Their rules depend on how many replicas are placed, which the master then chooses.
         return "the start plan leaves items unplaced, and gang, quota or spread rules apply"
-    if len(bin_classes(problem, _topologies(problem))) == len(problem.bins):
+    if len(lowered.classes) == len(problem.bins):
         return "no pools of identical bins"
     return None
-
-
-def _topologies(problem: Problem) -> list[str]:
-    return sorted({c.topology for c in problem.constraints if isinstance(c, AntiAffinity | Spread)})
 
 
 @dataclass
@@ -124,12 +120,13 @@ class PoolResult:
 class PoolModel:
     """Pools, group data as arrays, and the column pool (configurations per pool)."""
 
-    def __init__(self, problem: Problem, start: Mapping[Key, int]) -> None:
-        self.problem = problem
+    def __init__(self, lowered: Lowered, start: Mapping[Key, int]) -> None:
+        self.lowered = lowered
+        self.problem = problem = lowered.problem
         self.start = {k: v for k, v in start.items() if v > 0}
         self.groups = [g.name for g in problem.items]
         self.group_index = {g: n for n, g in enumerate(self.groups)}
-        div = resource_divisors(problem)
+        div = lowered.divisors
         resources = [r for r in problem.resources]
         self.demand = np.array(
             [[g.demand.get(r, 0) // div[r] for r in resources] for g in problem.items],
@@ -146,17 +143,17 @@ class PoolModel:
                 caps.append((c, c.max_per_domain))
             elif isinstance(c, Spread):
                 n = sum(problem.item_by_name[g].count for g in problem.selected(c.selector))
-                domains = len(problem.domains(c.topology))
+                domains = len(lowered.domains(c.topology))
                 many = c.min_domains is None or domains >= c.min_domains
                 caps.append((c, (n // max(1, domains) if many else 0) + c.max_skew))
         self.pools: list[Pool] = []
         self.pool_of: dict[str, int] = {}
-        for cls in bin_classes(problem, _topologies(problem)):
+        for cls in lowered.classes:
             first = problem.bin_by_name[cls[0]]
             capacity = np.array([first.capacity.get(r, 0) // div[r] for r in resources], np.int64)
             upper = self.count.copy()
-            for n, g in enumerate(problem.items):
-                if not _eligible(problem, g.name, first.name):
+            for n in range(len(problem.items)):
+                if not lowered.open[n, lowered.bin_index[first.name]]:
                     upper[n] = 0
                     continue
                 for r, d in enumerate(self.demand[n]):
@@ -211,7 +208,7 @@ class PoolModel:
             [self.group_index[g] for g in self.problem.selected(c.selector)], np.int64
         )
         domains = [self.problem.bin_by_name[p.bins[0]].labels.get(c.topology) for p in self.pools]
-        many = c.min_domains is None or len(self.problem.domains(c.topology)) >= c.min_domains
+        many = c.min_domains is None or len(self.lowered.domains(c.topology)) >= c.min_domains
         return chosen, c.max_skew, domains, many
 
     def valid(self, counts: Mapping[Key, int]) -> bool:
@@ -220,7 +217,7 @@ class PoolModel:
             if not isinstance(c, Spread):
                 continue
             chosen = set(self.problem.selected(c.selector))
-            domain_of = {b: d for d, bins in self.problem.domains(c.topology).items() for b in bins}
+            domain_of = {b: d for d, bins in self.lowered.domains(c.topology).items() for b in bins}
             per: dict[str, int] = dict.fromkeys(set(domain_of.values()), 0)
             for (g, b), n in counts.items():
                 if g in chosen and b in domain_of:
@@ -1056,13 +1053,6 @@ class PoolModel:
                 placed, [lvl.get("bins_used", 0.0) for lvl in self.problem.objective], strict=True
             )
         )
-
-
-def _eligible(problem: Problem, group: str, bin_name: str) -> bool:
-    g = problem.item_by_name[group]
-    if g.allowed is not None and bin_name not in g.allowed:
-        return False
-    return problem.fits_empty(g, problem.bin_by_name[bin_name])
 
 
 def _decimal_scale(costs: list[float]) -> int:

@@ -15,15 +15,15 @@ from typing import Any
 
 from engine.ir import Problem
 
+from ..lowering import Key, Lowered, lower
 from ..packing.vector import best_vector_packing, check_vector_packing, vector_lower_bound
-
-Key = tuple[str, str]
 
 HEURISTIC_SECONDS = 2.0
 
 
-def plain_vector_packing(problem: Problem) -> bool:
+def plain_vector_packing(lowered: Lowered) -> bool:
     """Several resources, identical bins every item may use, all required, packing objective."""
+    problem = lowered.problem
     terms = {t for level in problem.objective for t in level}
     if not terms <= {"placed", "bins_used"} or not problem.bins or not problem.items:
         return False
@@ -33,17 +33,16 @@ def plain_vector_packing(problem: Problem) -> bool:
         for b in problem.bins
     ):
         return False
-    n_bins = len(problem.bins)
-    return all(g.required and len(problem.eligible(g.name)) == n_bins for g in problem.items)
+    return all(g.required for g in problem.items) and bool((lowered.high > 0).all())
 
 
 class VectorPackingModel:
     """``PerBinModel`` plus the vector lower bound and the bin-centric start (same interface)."""
 
-    def __init__(self, problem: Problem) -> None:
+    def __init__(self, lowered: Lowered) -> None:
         from .per_bin import PerBinModel
 
-        self.problem = problem
+        self.problem = problem = lowered.problem
         resources = sorted(problem.bins[0].capacity)
         capacity = [problem.bins[0].capacity[r] for r in resources]
         sizes = [[g.demand.get(r, 0) for r in resources] for g in problem.items]
@@ -67,7 +66,7 @@ class VectorPackingModel:
                 "meta": problem.meta,
             }
         )
-        self.inner = PerBinModel(reduced)
+        self.inner = PerBinModel(lower(reduced))
         self.model = self.inner.model
         used = list(self.inner.used.values())
         # Valid for every plan: all items are required and every bin is alike.
@@ -104,7 +103,7 @@ class VectorPackingModel:
             mapped = own
         if mapped is None:
             return []
-        return list(self.inner.hint_values(self.inner.canonical(mapped)))
+        return list(self.inner.hint_values(self.inner.lowered.canonical(mapped)))
 
 
 def _rank(counts: Mapping[Key, int]) -> tuple[int, int]:

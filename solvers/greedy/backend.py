@@ -32,7 +32,7 @@ import random
 from collections import defaultdict
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, cast
+from typing import Any, cast
 
 import numpy as np
 
@@ -857,17 +857,17 @@ class _Scheduler:
 class GreedyBackend(Backend):
     """kube-scheduler's default policy (filter, score, bind one pod at a time), vectorised."""
 
-    name: ClassVar[str] = "greedy"
-    supports: ClassVar[frozenset[str]] = ALL_FEATURES
-    exact: ClassVar[bool] = False
-    requires: ClassVar[tuple[str, ...]] = ("numpy",)
-    parameters: ClassVar[Mapping[str, str]] = {
+    name = "greedy"
+    supports = ALL_FEATURES
+    exact = False
+    requires = ("numpy",)
+    parameters: Mapping[str, str] = {
         "scoring": "auto | LeastAllocated | MostAllocated (auto: MostAllocated when an "
         "objective level has bins_used)",
     }
-    parameter_types: ClassVar[Mapping[str, type]] = {"scoring": str}
+    parameter_types: Mapping[str, type] = {"scoring": str}
 
-    def compile(self, problem: Problem, options: Options) -> Compiled[_Model]:
+    def compile(self, problem: Problem, options: Options) -> Compiled[_Model, None]:
         scoring = str(options.params.get("scoring", "auto"))
         if scoring not in ("auto", LEAST_ALLOCATED, MOST_ALLOCATED):
             from engine.errors import PlacerError
@@ -876,9 +876,9 @@ class GreedyBackend(Backend):
                 f"greedy: scoring must be auto, {LEAST_ALLOCATED} or {MOST_ALLOCATED}, "
                 f"got {scoring!r}"
             )
-        return Compiled(problem=problem, model=compile_model(problem, scoring))
+        return Compiled(problem=problem, model=compile_model(problem, scoring), index=None)
 
-    def run(self, compiled: Compiled[_Model], options: Options) -> RawResult:
+    def run(self, compiled: Compiled[_Model, None], options: Options) -> RawResult:
         model = compiled.model
         scheduler = _Scheduler(model, options.seed)
         for unit in model.units:
@@ -902,7 +902,7 @@ class GreedyBackend(Backend):
             info["required_unplaced"] = short
         return RawResult(status=status, values=values, info=info)
 
-    def decode(self, compiled: Compiled[_Model], raw: RawResult) -> Solution:
+    def decode(self, compiled: Compiled[_Model, None], raw: RawResult) -> Solution:
         problem = compiled.problem
         order = {b.name: k for k, b in enumerate(problem.bins)}
         per_item: dict[str, list[tuple[str, int]]] = defaultdict(list)

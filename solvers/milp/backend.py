@@ -4,19 +4,21 @@ The formulation lives in ``model`` and the solver drivers in ``drivers``; this m
 backend: warm start, the lexicographic loop over objective levels with one shared time limit,
 honest status and bounds, and LP/MPS export.
 
-Levels are solved in order; after each stage its optimum (or, when the time ran out, its best
-value) is fixed as a constraint before the next. ``bound`` holds a proven bound for a level only
-while every level before it was proved optimal (a bound under a non-optimal earlier level would
-not bound the lexicographic optimum); otherwise ``None``.
+The model is built on the lowering (eligible pairs and bounds, divisors, symmetry classes, levels
+and their stages); the stages run through the shared lexicographic driver: after each stage its
+optimum (or, when the time ran out, its best value) is fixed as a constraint before the next.
+``bound`` holds a proven bound for a level only while every level before it was proved optimal
+(a bound under a non-optimal earlier level would not bound the lexicographic optimum).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Hashable
-from dataclasses import replace
-from typing import Any, ClassVar
+from collections import defaultdict
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
 import pulp
 
@@ -25,15 +27,24 @@ from engine.ir import Problem
 from engine.solution import Progress, Solution, Status
 
 from ..base import ALL_FEATURES, Backend, Compiled, Options, RawResult
+from ..lowering import Key, Lowered, Stage, lower
+from ..lowering.lexicographic import Attempt, StageResult, level_bounds, solve_levels
 from .arcflow import ArcFlowModel, arcflow_applies, build_arcflow
-from .drivers import RunSettings, StageResult, Stages
-from .model import Key, MilpModel, build
+from .drivers import RunSettings, Stages
+from .drivers import StageResult as MilpStage
+from .model import LevelExprs, MilpModel, build
 
 SOLVERS = ("highs", "cbc")
 # slack when fixing a level at its value: the solver's own feasibility tolerance (1e-7) stays the
 # larger one, so later levels cannot trade away a visible amount of an earlier one
 FIX_TOL = 1e-9
 START_SHARE = 0.1  # at most this share of the time limit goes to finding a warm start
+
+
+@dataclass
+class MilpIndex:
+    lowered: Lowered
+    settings: RunSettings  # solver, limits; ``began`` is when compile began
 
 
 def _settings(options: Options) -> RunSettings:
@@ -54,61 +65,33 @@ def _settings(options: Options) -> RunSettings:
     )
 
 
-def first_fit_decreasing(problem: Problem) -> dict[Key, int]:
-    """A capacity-feasible start: pinned items first, then groups by size, each on the first bin
-    with room. Constraints beyond capacity are left to the solver (a rejected start costs little)."""
-    free = {b.name: dict(b.capacity) for b in problem.bins}
-    counts: dict[Key, int] = {}
-    for g in problem.items:
-        for b, n in g.placed.items():
-            counts[(g.name, b)] = n
-            for r, a in g.demand.items():
-                free[b][r] = free[b].get(r, 0) - a * n
-
-    def size(g: Any) -> float:
-        return sum(
-            a / max(1, sum(b.capacity.get(r, 0) for b in problem.bins)) for r, a in g.demand.items()
-        )
-
-    for g in sorted(problem.items, key=lambda g: (-g.priority, -size(g))):
-        left = g.count - g.placed_total
-        for b in problem.eligible(g.name):
-            while left > 0 and all(free[b].get(r, 0) >= a for r, a in g.demand.items()):
-                counts[(g.name, b)] = counts.get((g.name, b), 0) + 1
-                for r, a in g.demand.items():
-                    free[b][r] = free[b].get(r, 0) - a
-                left -= 1
-                if not g.demand or not any(g.demand.values()):
-                    counts[(g.name, b)] += left
-                    left = 0
-    return counts
-
-
 class MilpBackend(Backend):
-    name: ClassVar[str] = "milp"
-    supports: ClassVar[frozenset[str]] = ALL_FEATURES
-    exact: ClassVar[bool] = True
-    requires: ClassVar[tuple[str, ...]] = ("pulp", "highspy")
-    install_hint: ClassVar[str] = "pip install pulp highspy"
-    parameters: ClassVar[dict[str, str]] = {
+    name = "milp"
+    supports = ALL_FEATURES
+    exact = True
+    requires = ("pulp", "highspy")
+    install_hint = "pip install pulp highspy"
+    parameters: Mapping[str, str] = {
         "solver": "highs (default, in process) | cbc (subprocess; PuLP's bundled CBC)",
         "gap": "relative MIP gap at which each level may stop (default 0: prove optimality)",
-        "warm_start": "start from the greedy plan (default true)",
+        "warm_start": "start from the start plans (default true)",
         "cbc_path": "path of a CBC binary to use instead of the detected one",
         "formulation": "auto (default) | per_bin | arcflow (pure 1-D packing: arc-flow model)",
     }
-    parameter_types: ClassVar[dict[str, type]] = {
+    parameter_types: Mapping[str, type] = {
         "solver": str,
         "gap": float,
         "warm_start": bool,
         "cbc_path": str,
         "formulation": str,
     }
-    exports: ClassVar[frozenset[str]] = frozenset({"lp", "mps"})
+    exports = frozenset({"lp", "mps"})
 
     # ------------------------------------------------------------------ compile
 
-    def compile(self, problem: Problem, options: Options) -> Compiled[MilpModel | ArcFlowModel]:
+    def compile(
+        self, problem: Problem, options: Options
+    ) -> Compiled[MilpModel | ArcFlowModel, MilpIndex]:
         settings = replace(_settings(options), began=time.monotonic())
         if settings.solver == "cbc":
             from .drivers import cbc_path
@@ -117,140 +100,56 @@ class MilpBackend(Backend):
         wanted = str(options.params.get("formulation", "auto"))
         if wanted not in ("auto", "per_bin", "arcflow"):
             raise PlacerError(f"milp: formulation must be auto, per_bin or arcflow, not {wanted!r}")
-        reason = arcflow_applies(problem) if wanted != "per_bin" else "per_bin asked"
+        lowered = lower(problem)
+        reason = arcflow_applies(lowered) if wanted != "per_bin" else "per_bin asked"
         if wanted == "arcflow" and reason is not None:
             raise PlacerError(f"milp: the arcflow formulation does not apply: {reason}")
-        model = build_arcflow(problem) if reason is None else build(problem)
-        return Compiled(problem, model, index=settings)
+        model = build_arcflow(lowered) if reason is None else build(lowered)
+        return Compiled(problem, model, MilpIndex(lowered, settings))
 
     # ------------------------------------------------------------------ run
 
-    def run(self, compiled: Compiled[Any], options: Options) -> RawResult:
-        model: MilpModel | ArcFlowModel = compiled.model
-        settings: RunSettings = compiled.index
+    def run(
+        self, compiled: Compiled[MilpModel | ArcFlowModel, MilpIndex], options: Options
+    ) -> RawResult:
+        model, settings = compiled.model, compiled.index.settings
         began = settings.began if settings.began is not None else time.monotonic()
         if model.infeasible:  # e.g. a required group with no bin that could ever hold it
             return RawResult(Status.INFEASIBLE, {}, info={"infeasible": model.infeasible[:10]})
-        deadline = None if options.time_limit is None else began + options.time_limit
-
-        def remaining() -> float | None:
-            return None if deadline is None else max(0.0, deadline - time.monotonic())
-
+        deadline = math.inf if options.time_limit is None else began + options.time_limit
         stages = Stages(model.lp, settings)
         start = None
         if options.params.get("warm_start", True) and isinstance(model, MilpModel):
-            start = self._warm_start(model, stages, options, remaining)
-        values: dict[str, float] | None = start
-        objective: list[float] = []
-        bounds: list[float | None] = []
-        proved_so_far = True
+            start = _warm_start(model, stages, options, deadline)
         info: dict[str, Any] = {"solver": settings.solver, "warm_start": start is not None}
         info.update(model.info)
-        stages_log: list[dict[str, Any]] = []
-        for level in model.levels:
-            level_proved, level_bound = True, None
-            for s, stage in enumerate(level.stages):
-                expr = stage.copy()
-                constant = float(expr.constant)
-                expr.constant = 0
-                floor = level.floors[s] if s < len(level.floors) else None
-                if values is not None and floor is not None and _reaches(expr, values, floor):
-                    # the start already places every item this stage counts: nothing to beat
-                    value = _value(expr, values)
-                    result = StageResult("optimal", value, value, values, {"floor": "reached"})
-                else:
-                    result = stages.solve(expr, remaining(), values)
-                stages_log.append(
-                    {"level": level.index, "stage": s, "outcome": result.outcome, **result.info}
-                )
-                if result.outcome == "infeasible" and level.index == 0 and s == 0:
-                    return RawResult(Status.INFEASIBLE, {}, info={**info, "stages": stages_log})
-                if result.outcome in ("none", "infeasible") or result.value is None:
-                    level_proved = False
-                    if values is None:
-                        break
-                    result = StageResult("feasible", _value(expr, values), None, values)
-                values = result.values
-                assert result.value is not None
-                tol = FIX_TOL * max(1.0, abs(result.value))
-                stages.fix(expr, result.value + tol, f"fix_level{level.index}_stage{s}")
-                if result.outcome != "optimal":
-                    level_proved = False
-                if len(level.stages) == 1 and result.bound is not None:
-                    level_bound = level.to_level_sign(result.bound + constant)
-            if values is None:
-                break
-            _assign(model, values)
-            objective.append(level.value())
-            if proved_so_far and level_proved:
-                bounds.append(level.value())
-            else:
-                bounds.append(level_bound if proved_so_far else None)
-            proved_so_far = proved_so_far and level_proved
-            if options.on_progress is not None:
-                options.on_progress(
-                    Progress(time.monotonic() - began, tuple(objective), tuple(bounds))
-                )
-        info["stages"] = stages_log
-        if values is None:
+        driver = _MilpStages(model, stages, start, options.on_progress, began)
+        # the driver reads perf_counter; HiGHS and CBC are timed on the monotonic clock
+        left = deadline - time.monotonic()
+        outcome = solve_levels(
+            driver.order, driver, time.perf_counter() + left, has_incumbent=start is not None
+        )
+        info["stages"] = driver.log
+        if outcome.infeasible:
+            return RawResult(Status.INFEASIBLE, {}, info=info)
+        if driver.values is None:
             return RawResult(Status.UNKNOWN, {}, info=info)
-        _assign(model, values)
-        objective = [lvl.value() for lvl in model.levels]
-        bounds += [None] * (len(model.levels) - len(bounds))
-        status = Status.OPTIMAL if proved_so_far else Status.FEASIBLE
+        _assign(model, driver.values)
+        objective = tuple(lvl.value() for lvl in model.levels)
+        bounds = level_bounds(
+            [lvl.level for lvl in model.levels],
+            outcome.results,
+            objective,
+            _tier_counts(model),
+        )
+        status = Status.OPTIMAL if outcome.proven else Status.FEASIBLE
         counts: dict[Hashable, float] = {k: float(n) for k, n in model.counts().items()}
-        return RawResult(status, counts, tuple(objective), tuple(bounds), info)
-
-    def _warm_start(
-        self, model: MilpModel, stages: Stages, options: Options, remaining: Any
-    ) -> dict[str, float] | None:
-        """A complete feasible start: candidate counts (hint, greedy plan, first-fit decreasing),
-        with every auxiliary variable filled in by a solve with the counts fixed."""
-        budget = None if options.time_limit is None else START_SHARE * options.time_limit
-        objective = model.levels[0].stages[0].copy() if model.levels else None
-        if objective is not None:
-            objective.constant = 0
-        for counts in self._start_candidates(model.problem, options, budget):
-            left = remaining()
-            limit = budget if left is None else min(left, budget or left)
-            if limit is not None and limit <= 0:
-                return None
-            fixed = _as_fixed_counts(model, model.canonical(counts))
-            if fixed is None:
-                continue
-            completed = stages.complete(fixed, objective or pulp.LpAffineExpression(), limit)
-            if completed is not None:
-                return completed
-        return None
-
-    def _start_candidates(
-        self, problem: Problem, options: Options, budget: float | None
-    ) -> list[dict[Key, int]]:
-        out = []
-        if options.hint is not None:
-            out.append(options.hint.counts())
-        else:
-            try:
-                from ..registry import get
-
-                greedy = get("greedy")
-                if not greedy.missing(problem):
-                    plan = greedy.solve(
-                        problem,
-                        Options(time_limit=budget, seed=options.seed, threads=1),
-                    )
-                    if plan.status.has_plan:
-                        out.append(plan.counts())
-            except PlacerError:
-                pass  # no greedy backend here: first-fit decreasing below
-        out.append(first_fit_decreasing(problem))
-        return out
+        return RawResult(status, counts, objective, bounds, info)
 
     # ------------------------------------------------------------------ decode
 
-    def decode(self, compiled: Compiled[Any], raw: RawResult) -> Solution:
-        counts = {k: round(v) for k, v in raw.values.items() if isinstance(k, tuple)}
-        return self.plan(compiled.problem, raw, counts)
+    def decode(self, compiled: Compiled[Any, MilpIndex], raw: RawResult) -> Solution:
+        return self.plan(compiled.problem, raw, compiled.index.lowered.plan(raw.values))
 
     # ------------------------------------------------------------------ export
 
@@ -259,7 +158,132 @@ class MilpBackend(Backend):
 
         if fmt not in self.exports:
             return super().export(problem, fmt)
-        return export_model(problem, fmt)
+        return export_model(lower(problem), fmt)
+
+
+class _MilpStages:
+    """The MILP side of the lexicographic driver: the model's stage expressions, the incumbent's
+    variable values, and a row fixing each stage at the value kept."""
+
+    def __init__(
+        self,
+        model: MilpModel | ArcFlowModel,
+        stages: Stages,
+        values: dict[str, float] | None,
+        on_progress: Any,
+        began: float,
+    ) -> None:
+        self.model, self.stages, self.values = model, stages, values
+        self.on_progress, self.began = on_progress, began
+        self.order: list[Stage] = []
+        self.where: dict[int, tuple[LevelExprs, int]] = {}
+        for level in model.levels:
+            for k, stage in enumerate(level.level.stages):
+                self.order.append(stage)
+                self.where[id(stage)] = (level, k)
+        self.log: list[dict[str, Any]] = []
+        self.results: list[StageResult] = []
+
+    def _expr(self, stage: Stage) -> tuple[LevelExprs, int, pulp.LpAffineExpression, float]:
+        level, k = self.where[id(stage)]
+        expr = level.stages[k].copy()
+        constant = float(expr.constant)
+        expr.constant = 0
+        return level, k, expr, constant
+
+    @staticmethod
+    def _report(level: LevelExprs, stage: Stage, value: float) -> float:
+        """A minimise-form value in the stage's reporting form (tier count or level value)."""
+        maximised = stage.maximise if stage.tier is not None else level.maximised
+        return -value if maximised else value
+
+    def _keep(self, level: LevelExprs, stage: Stage, k: int, result: StageResult) -> StageResult:
+        self.results.append(result)
+        if k == len(level.stages) - 1 and self.on_progress is not None and self.values:
+            _assign(self.model, self.values)
+            done = self.model.levels[: level.index + 1]
+            objective = tuple(lvl.value() for lvl in done)
+            bounds = level_bounds(
+                [lvl.level for lvl in done], self.results, objective, _tier_counts(self.model)
+            )
+            self.on_progress(Progress(time.monotonic() - self.began, objective, bounds))
+        return result
+
+    def _fix(self, level: LevelExprs, k: int, expr: pulp.LpAffineExpression, value: float) -> None:
+        tol = FIX_TOL * max(1.0, abs(value))
+        self.stages.fix(expr, value + tol, f"fix_level{level.index}_stage{k}")
+
+    def reached(self, stage: Stage) -> StageResult | None:
+        level, k, expr, constant = self._expr(stage)
+        floor = level.floors[k]
+        if self.values is None or floor is None or not _reaches(expr, self.values, floor):
+            return None
+        value = _value(expr, self.values)  # the start places every item this stage counts
+        self.log.append(
+            {"level": level.index, "stage": k, "outcome": "optimal", "floor": "reached"}
+        )
+        self._fix(level, k, expr, value)
+        report = self._report(level, stage, value + constant)
+        return self._keep(level, stage, k, StageResult(True, report, report))
+
+    def attempt(self, stage: Stage, seconds: float) -> Attempt:
+        level, k, expr, constant = self._expr(stage)
+        result: MilpStage = self.stages.solve(expr, seconds, self.values)
+        self.log.append(
+            {"level": level.index, "stage": k, "outcome": result.outcome, **result.info}
+        )
+        if result.outcome == "infeasible" and self.values is None:
+            return Attempt("infeasible")
+        if result.outcome in ("none", "infeasible") or result.value is None:
+            if self.values is None:
+                return Attempt("nothing")
+            result = MilpStage("feasible", _value(expr, self.values), None, self.values)
+        self.values = result.values
+        assert result.value is not None
+        self._fix(level, k, expr, result.value)
+        proven = result.outcome == "optimal"
+        value = self._report(level, stage, result.value + constant)
+        bound = None
+        if result.bound is not None:
+            bound = self._report(level, stage, result.bound + constant)
+        return Attempt("solved", self._keep(level, stage, k, StageResult(proven, value, bound)))
+
+
+def _tier_counts(model: MilpModel | ArcFlowModel) -> list[list[int]]:
+    """Per level, items placed per tier of its stages, from the current variable values."""
+    placed: dict[str, int] = defaultdict(int)
+    for (g, _), n in model.counts().items():
+        placed[g] += n
+    return [
+        [
+            sum(placed[g] for g in s.tier.groups) if s.tier is not None else 0
+            for s in lvl.level.stages
+        ]
+        for lvl in model.levels
+    ]
+
+
+def _warm_start(
+    model: MilpModel, stages: Stages, options: Options, deadline: float
+) -> dict[str, float] | None:
+    """A complete feasible start: the first start plan whose counts every auxiliary variable
+    can be filled in for (a solve with the counts fixed), in the lowering's canonical order."""
+    budget = None if options.time_limit is None else START_SHARE * options.time_limit
+    objective = model.levels[0].stages[0].copy() if model.levels else None
+    if objective is not None:
+        objective.constant = 0
+    for start in options.starts:
+        left = deadline - time.monotonic()
+        limit = budget if not math.isfinite(left) else min(left, budget or left)
+        if limit is not None and limit <= 0:
+            return None
+        fixed = _as_fixed_counts(model, model.lowered.canonical(start.counts))
+        if fixed is None:
+            continue
+        completed = stages.complete(fixed, objective or pulp.LpAffineExpression(), limit)
+        if completed is not None:
+            return completed
+    return None
 
 
 def _reaches(expr: Any, values: dict[str, float], floor: float) -> bool:
@@ -276,7 +300,9 @@ def _assign(model: MilpModel | ArcFlowModel, values: dict[str, float]) -> None:
         v.varValue = round(value) if v.cat == pulp.LpInteger else value
 
 
-def _as_fixed_counts(model: MilpModel, counts: dict[Key, int]) -> dict[pulp.LpVariable, int] | None:
+def _as_fixed_counts(
+    model: MilpModel, counts: Mapping[Key, int]
+) -> dict[pulp.LpVariable, int] | None:
     """Every count variable with its value in ``counts`` (None when a count is out of range)."""
     if any(n > 0 and key not in model.x for key, n in counts.items()):
         return None

@@ -18,6 +18,7 @@ import pulp
 
 from engine.ir import Problem, minimised_terms
 
+from ..lowering import Lowered
 from .model import build
 
 
@@ -45,9 +46,9 @@ def _describe(problem: Problem, fmt: str) -> list[str]:
     return lines
 
 
-def export_model(problem: Problem, fmt: str) -> bytes:
+def export_model(lowered: Lowered, fmt: str) -> bytes:
     """The model as LP or MPS text (bytes), level 1 as the objective."""
-    model = build(problem)
+    model = build(lowered)
     lp = model.lp
     first = model.levels[0]
     if first.maximised and fmt == "lp":
@@ -60,7 +61,7 @@ def export_model(problem: Problem, fmt: str) -> bytes:
         expr = -level.minimise_expr if level.maximised else level.minimise_expr
         lp += var == expr, f"define_level_{level.index + 1}"
     comment = "\\" if fmt == "lp" else "*"
-    header = "".join(f"{comment} {line}\n" for line in _describe(problem, fmt))
+    header = "".join(f"{comment} {line}\n" for line in _describe(lowered.problem, fmt))
     with tempfile.TemporaryDirectory(prefix="placer-export-") as tmp:
         path = Path(tmp) / f"model.{fmt}"
         if fmt == "lp":

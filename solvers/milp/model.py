@@ -25,9 +25,8 @@ everything below it) without their large coefficients.
 from __future__ import annotations
 
 import itertools
-import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,72 +41,58 @@ from engine.ir import (
     Problem,
     Quota,
     Spread,
-    minimised_terms,
 )
 
-Key = tuple[str, str]  # (group, bin)
+from ..lowering import Key, Level, Lowered
 
 # Terms whose linearisation is one-sided (exact only when the objective pushes the natural way).
 ONE_SIDED_TERMS = frozenset({"balance", "moves", "soft", "traffic", "fairness"})
 
 
 @dataclass
-class Level:
-    """One objective level: stages to minimise in order, and its value in the IR's sign."""
+class LevelExprs:
+    """One objective level of the lowering as expressions to minimise: the whole level, and
+    one per stage of it (a tier of a ``placed`` level, or the level itself)."""
 
-    index: int
-    terms: dict[str, float]
-    stages: list[pulp.LpAffineExpression]
+    level: Level
     minimise_expr: pulp.LpAffineExpression  # the level as one expression to minimise
-    maximised: bool  # all-maximised level: reported value = -minimise_expr
+    stages: list[pulp.LpAffineExpression]
     # per stage, a value no plan can beat (placing every item), or None: a start that reaches it
     # is optimal without a solve
-    floors: list[float | None] = field(default_factory=list)
+    floors: list[float | None]
+
+    @property
+    def index(self) -> int:
+        return self.level.index
+
+    @property
+    def maximised(self) -> bool:
+        """All-maximised level: reported value = -minimise_expr."""
+        return self.level.maximised
 
     def value(self) -> float:
         v = float(pulp.value(self.minimise_expr) or 0.0)
         return -v if self.maximised else v
 
-    def to_level_sign(self, minimise_value: float) -> float:
-        return -minimise_value if self.maximised else minimise_value
-
 
 @dataclass
 class MilpModel:
-    problem: Problem
+    lowered: Lowered
     lp: pulp.LpProblem
     x: dict[Key, pulp.LpVariable]
     upper: dict[Key, int]
-    levels: list[Level]
+    levels: list[LevelExprs]
     info: dict[str, Any] = field(default_factory=dict)
     infeasible: list[str] = field(default_factory=list)  # rows false before any solve
-    symmetric: list[list[str]] = field(default_factory=list)  # bins used in order (y_a >= y_b)
     variables: list[pulp.LpVariable] = field(default_factory=list)  # every one (lp.variables()
     # walks every row each call, so it is taken once)
 
-    def canonical(self, counts: dict[Key, int]) -> dict[Key, int]:
-        """The same plan with used bins first within each interchangeable class (so that a warm
-        start satisfies the symmetry-breaking rows)."""
-        out = dict(counts)
-        for same in self.symmetric:
-            load = {b: sum(n for (g, bb), n in counts.items() if bb == b) for b in same}
-            order = sorted(same, key=lambda b: -load[b])  # stable: used bins first
-            for g, b in counts:
-                if b in load:
-                    del out[(g, b)]
-            for src, dst in zip(order, same, strict=True):
-                for (g, b), n in counts.items():
-                    if b == src:
-                        out[(g, dst)] = n
-        return out
+    @property
+    def problem(self) -> Problem:
+        return self.lowered.problem
 
     def counts(self) -> dict[Key, int]:
-        out: dict[Key, int] = {}
-        for key, var in self.x.items():
-            n = round(var.varValue or 0.0)
-            if n > 0:
-                out[key] = n
-        return out
+        return self.lowered.plan({key: var.varValue or 0.0 for key, var in self.x.items()})
 
 
 def _name(*parts: object) -> str:
@@ -117,8 +102,9 @@ def _name(*parts: object) -> str:
 
 
 class _Builder:
-    def __init__(self, problem: Problem) -> None:
-        self.p = problem
+    def __init__(self, lowered: Lowered) -> None:
+        self.lowered = lowered
+        self.p = problem = lowered.problem
         self.lp = pulp.LpProblem(_name(problem.name or "placer"), pulp.LpMinimize)
         self.x: dict[Key, pulp.LpVariable] = {}
         self.lo: dict[Key, int] = {}
@@ -163,30 +149,17 @@ class _Builder:
     # ------------------------------------------------------------------ variables
 
     def counts(self) -> None:
+        """One count per eligible (group, bin), with the lowering's bounds."""
+        for key, lo, ub in self.lowered.pairs():
+            self.x[key] = self.var(_name("x", *key), lo, ub, pulp.LpInteger)
+            self.lo[key], self.ub[key] = lo, ub
+            self.by_bin[key[1]].append(key[0])
         for g in self.p.items:
-            for b in self.p.eligible(g.name):
-                bin_ = self.p.bin_by_name[b]
-                fit = g.count
-                for r, amount in g.demand.items():
-                    if amount > 0:
-                        fit = min(fit, bin_.capacity.get(r, 0) // amount)
-                lo = 0 if g.movable else g.placed.get(b, 0)
-                ub = max(fit, lo)
-                if g.allowed is not None and b not in g.allowed:
-                    ub = min(ub, g.placed.get(b, 0))  # running there already, but no new ones
-                if ub == 0:
-                    continue
-                key = (g.name, b)
-                self.x[key] = self.var(_name("x", g.name, b), lo, ub, pulp.LpInteger)
-                self.lo[key], self.ub[key] = lo, ub
-                self.by_bin[b].append(g.name)
-            self.placed_expr[g.name] = pulp.lpSum(
-                self.x[(g.name, b)] for b in self.p.eligible(g.name) if (g.name, b) in self.x
-            )
-            total = self.placed_expr[g.name]
+            bins = self.lowered.bins_of(g.name)
+            self.placed_expr[g.name] = total = pulp.lpSum(self.x[(g.name, b)] for b in bins)
             if g.required:
                 self.add(total == g.count, "required", g.name)
-            elif sum(self.ub.get((g.name, b), 0) for b in self.p.eligible(g.name)) > g.count:
+            elif sum(self.ub[(g.name, b)] for b in bins) > g.count:
                 self.add(total <= g.count, "count", g.name)
 
     def mention_every_variable(self) -> None:
@@ -226,50 +199,17 @@ class _Builder:
                 self.add(self.x[k] <= self.ub[k] * y, "used", *k)
             self.add(y <= pulp.lpSum(self.x[k] for k in keys), "used_lb", b)
             self.used[b] = y
-        # identical, unreferenced bins are interchangeable: use them in order (symmetry breaking)
-        for same in self.interchangeable():
+        # interchangeable bins are used in the lowering's canonical order (symmetry breaking)
+        for same in self.lowered.classes:
             for a, b in itertools.pairwise(same):
                 if a in self.used and b in self.used:
                     self.add(self.used[a] >= self.used[b], "symmetry", a, b)
 
-    def interchangeable(self) -> list[list[str]]:
-        """Classes of bins that any plan may permute without changing a constraint or a term:
-        same capacity, cost and speed, same labels except keys unique to one bin (hostname: each
-        bin its own domain either way), and named by no item, spread, or delay."""
-        p = self.p
-        named: set[str] = set(p.delays) | {b for row in p.delays.values() for b in row}
-        for g in p.items:
-            named |= set(g.allowed or ()) | set(g.cost) | set(g.placed)
-        for c in p.constraints:
-            if isinstance(c, Spread) and c.bins is not None:
-                named |= set(c.bins)
-        seen: dict[tuple[str, str], int] = defaultdict(int)
-        for b in p.bins:
-            for kv in b.labels.items():
-                seen[kv] += 1
-        classes: dict[Any, list[str]] = defaultdict(list)
-        for b in p.bins:
-            if b.name in named:
-                continue
-            shared = frozenset(kv for kv in b.labels.items() if seen[kv] > 1)
-            unique_keys = frozenset(k for k, v in b.labels.items() if seen[(k, v)] == 1)
-            key = (frozenset(b.capacity.items()), b.cost, b.speed, shared, unique_keys)
-            classes[key].append(b.name)
-        return [names for names in classes.values() if len(names) > 1]
-
-    def _divisors(self) -> dict[str, int]:
-        """Per resource, the gcd of every positive demand. Capacity and quota rows are divided by
-        it (limits rounded down, exact for integer counts): memory in bytes would otherwise put
-        coefficients near 1e10 in a row, which CBC solves to wrong "optima"."""
-        div: dict[str, int] = {}
-        for g in self.p.items:
-            for r, a in g.demand.items():
-                if a > 0:
-                    div[r] = math.gcd(div.get(r, 0), a)
-        return div
-
     def capacity(self) -> None:
-        div = self._divisors()
+        """Rows divided by the resource's divisor (limits rounded down, exact for integer
+        counts): memory in bytes would otherwise put coefficients near 1e10 in a row, which CBC
+        solves to wrong "optima"."""
+        div = self.lowered.divisors
         for b, groups in self.by_bin.items():
             bin_ = self.p.bin_by_name[b]
             resources = {r for g in groups for r, a in self.p.item_by_name[g].demand.items() if a}
@@ -298,7 +238,7 @@ class _Builder:
             (c.tenant, c.limits) for c in self.p.constraints if isinstance(c, Quota)
         ]
         limits += [(t.name, t.quota) for t in self.p.tenants if t.quota]
-        div = self._divisors()
+        div = self.lowered.divisors
         for tenant, lim in limits:
             groups = [g for g in self.p.items if g.tenant == tenant]
             for r, limit in sorted(lim.items()):
@@ -325,7 +265,7 @@ class _Builder:
         return v
 
     def anti_affinity(self, c: AntiAffinity, index: int) -> None:
-        doms = self.p.domains(c.topology)
+        doms = self.lowered.domains(c.topology)
         if c.target is None:
             chosen = self.p.selected(c.selector)
             for d, bins in doms.items():
@@ -377,7 +317,7 @@ class _Builder:
             # solo = 1 allows a lone self-target item: then at most one target item exists anywhere
             solo = self.var(self.fresh("aff_solo", index), cat=pulp.LpBinary)
             self.add(total_t <= 1 + (most_t - 1) * (1 - solo), "aff_solo", index)
-        doms = self.p.domains(c.topology)
+        doms = self.lowered.domains(c.topology)
         regions: list[tuple[str, tuple[str, ...], bool]] = [(d, bs, True) for d, bs in doms.items()]
         in_domain = {b for bs in doms.values() for b in bs}
         regions += [(f"nodomain_{b}", (b,), False) for b in all_bins if b not in in_domain]
@@ -401,7 +341,7 @@ class _Builder:
                 self.add(t >= 2 * hasc - 2 * solo - 2 * relax, "aff_c", index, d)
 
     def spread(self, c: Spread, index: int) -> None:
-        doms = self.p.domains(c.topology, c.bins)
+        doms = self.lowered.domains(c.topology, c.bins)
         if not doms:
             return
         chosen = self.p.selected(c.selector)
@@ -486,7 +426,7 @@ class _Builder:
 
     def term_exprs(self, wanted: set[str]) -> dict[str, pulp.LpAffineExpression]:
         p, out = self.p, {}
-        weights = p.priority_weights()
+        weights = self.lowered.placed_weight
         out["placed"] = pulp.lpSum(weights[g.name] * self.placed_expr[g.name] for g in p.items)
         out["bins_used"] = pulp.lpSum(p.bin_by_name[b].cost * y for b, y in self.used.items())
         out["cost"] = pulp.lpSum(
@@ -578,10 +518,11 @@ def _check_directions(problem: Problem) -> None:
                 )
 
 
-def build(problem: Problem) -> MilpModel:
+def build(lowered: Lowered) -> MilpModel:
     """The whole model: variables, hard constraints, and each level's stages."""
+    problem = lowered.problem
     _check_directions(problem)
-    bld = _Builder(problem)
+    bld = _Builder(lowered)
     bld.counts()
     wanted = {str(t) for level in problem.objective for t, w in level.items() if w != 0}
     if "bins_used" in wanted:
@@ -602,38 +543,39 @@ def build(problem: Problem) -> MilpModel:
     if problem.traffic and "traffic" not in wanted:
         bld.traffic_pairs()  # still forbids traffic between bins without a delay
     terms = bld.term_exprs(wanted)
-    levels = []
-    tiers = sorted({g.priority for g in problem.items}, reverse=True)
-    for index, native_level in enumerate(problem.objective):
-        level: dict[str, float] = {str(t): w for t, w in native_level.items()}
-        maximised = not minimised_terms(level)
-        expr = pulp.LpAffineExpression()
-        for term, w in level.items():
-            if w == 0:
-                continue
-            sign = -1.0 if term in MAXIMISED_TERMS else 1.0
-            expr += sign * w * terms[term]
-        stages = [expr]
-        floors: list[float | None] = [None]
-        if set(level) == {"placed"} and level["placed"] > 0:
-            weights = problem.priority_weights()
-            floors = [-level["placed"] * sum(weights[g.name] * g.count for g in problem.items)]
-            if len(tiers) > 1:
-                stages, floors = [], []
-                for tier in tiers:
-                    chosen = [g for g in problem.items if g.priority == tier]
-                    stages.append(-pulp.lpSum(bld.placed_expr[g.name] for g in chosen))
-                    floors.append(-float(sum(g.count for g in chosen)))
-        elif set(level) == {"placed"} and len(tiers) > 1 and level["placed"] < 0:
-            stages = [
-                pulp.lpSum(bld.placed_expr[g.name] for g in problem.items if g.priority == tier)
-                for tier in tiers
-            ]
-            floors = [0.0] * len(stages)
-        levels.append(Level(index, level, stages, expr, maximised, floors))
+    levels = [level_exprs(level, terms, bld.placed_expr, lowered) for level in lowered.levels]
     bld.mention_every_variable()
     info = {"variables": bld.lp.numVariables(), "constraints": bld.lp.numConstraints()}
-    classes = bld.interchangeable() if bld.used else []
     return MilpModel(
-        problem, bld.lp, bld.x, bld.ub, levels, info, bld.infeasible, classes, bld.lp.variables()
+        lowered, bld.lp, bld.x, bld.ub, levels, info, bld.infeasible, bld.lp.variables()
     )
+
+
+def level_exprs(
+    level: Level,
+    terms: Mapping[str, pulp.LpAffineExpression],
+    placed: Mapping[str, pulp.LpAffineExpression],
+    lowered: Lowered,
+) -> LevelExprs:
+    """The level to minimise (maximised terms negated) and its stages with their floors."""
+    expr = pulp.LpAffineExpression()
+    for term, w in level.terms.items():
+        if w != 0:
+            sign = -1.0 if term in MAXIMISED_TERMS else 1.0
+            expr += sign * w * terms[term]
+    if level.stages[0].tier is None:
+        floor: float | None = None
+        if set(level.terms) == {"placed"} and level.terms["placed"] > 0:
+            weights = lowered.placed_weight
+            floor = -level.terms["placed"] * sum(
+                weights[g.name] * g.count for g in lowered.problem.items
+            )
+        return LevelExprs(level, expr, [expr], [floor])
+    stages: list[pulp.LpAffineExpression] = []
+    floors: list[float | None] = []
+    for stage in level.stages:
+        assert stage.tier is not None
+        tier = pulp.lpSum(placed[g] for g in stage.tier.groups)
+        stages.append(-tier if stage.maximise else tier)
+        floors.append(-float(stage.tier.count) if stage.maximise else 0.0)
+    return LevelExprs(level, expr, stages, floors)

@@ -16,32 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..quiet import quiet_stdout
+from .arcflow import Arc, arcflow_graph
 from .heuristics import Packing, first_fit_decreasing
-
-Arc = tuple[int, int, int]  # (from level, to level, type or -1 for loss)
-
-
-def level_graph(sizes: Sequence[int], counts: Sequence[int], capacity: int) -> list[Arc]:
-    """Arc-flow arcs: items in non-increasing size order along a path, loss arcs to C."""
-    arcs: list[Arc] = []
-    nodes = {0}
-    for t in sorted(range(len(sizes)), key=lambda t: -sizes[t]):
-        w = sizes[t]
-        if counts[t] <= 0:
-            continue
-        new: set[int] = set()
-        for u in sorted(nodes):
-            v = u
-            for _ in range(min(counts[t], capacity // w)):
-                if v + w > capacity:
-                    break
-                arcs.append((v, v + w, t))
-                new.add(v + w)
-                v += w
-        nodes |= new
-    arcs = list(dict.fromkeys(arcs))
-    arcs.extend((u, capacity, -1) for u in sorted(nodes) if 0 < u < capacity)
-    return arcs
 
 
 def _solve_lp(arcs: list[Arc], counts: Sequence[int], capacity: int) -> list[float] | None:
@@ -146,7 +122,7 @@ def lp_dive(
     while any(left):
         if time.perf_counter() > deadline:
             return Dive(lp_bound, None)
-        arcs = level_graph(sizes, left, capacity)
+        arcs = arcflow_graph(sizes, left, capacity).arcs
         try:
             flow = _solve_lp(arcs, left, capacity)
         except ImportError:

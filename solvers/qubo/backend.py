@@ -16,7 +16,7 @@ import hashlib
 import json
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -102,7 +102,7 @@ class QuboBackend(Backend):
     requires = ("dimod", "dwave.samplers")
     install_hint = "pip install dimod dwave-samplers"
     exports = frozenset({"bqm"})
-    parameters: ClassVar[Mapping[str, str]] = {
+    parameters: Mapping[str, str] = {
         "sampler": "sa (default) | exact | tabu | steepest, or any dimod Sampler object",
         "num_reads": f"annealing runs (default {DEFAULT_READS})",
         "num_sweeps": f"sweeps per run (default {DEFAULT_SWEEPS})",
@@ -118,7 +118,7 @@ class QuboBackend(Backend):
         "unbalanced": "[l1, l2] of the unbalanced penalty l2·h² − l1·h (default [0.96, 0.0371])",
         "max_repairs": "distinct reads repaired, lowest energy first (default 1000)",
     }
-    parameter_types: ClassVar[Mapping[str, type]] = {
+    parameter_types: Mapping[str, type] = {
         "num_reads": int,
         "num_sweeps": int,
         "num_sweeps_per_beta": int,
@@ -136,7 +136,7 @@ class QuboBackend(Backend):
         self.sampler = sampler
 
     # ---------------------------------------------------------------- compile
-    def compile(self, problem: Problem, options: Options) -> Compiled[Any]:
+    def compile(self, problem: Problem, options: Options) -> Compiled[Any, Any]:
         model = compile_problem(problem, _compile_options(options.params))
         return Compiled(problem=problem, model=model.bqm(), index=model)
 
@@ -191,7 +191,7 @@ class QuboBackend(Backend):
             kwargs["random_state"] = wanted["seed"]
         return kwargs
 
-    def run(self, compiled: Compiled[Any], options: Options) -> RawResult:
+    def run(self, compiled: Compiled[Any, Any], options: Options) -> RawResult:
         model: QuboModel = compiled.index
         start = time.perf_counter()
         deadline = None if options.time_limit is None else start + 0.8 * options.time_limit
@@ -227,7 +227,7 @@ class QuboBackend(Backend):
         return RawResult(status=Status.UNKNOWN, values={}, info={"sampleset": sampleset, **info})
 
     # ---------------------------------------------------------------- decode
-    def decode(self, compiled: Compiled[Any], raw: RawResult) -> Solution:
+    def decode(self, compiled: Compiled[Any, Any], raw: RawResult) -> Solution:
         model: QuboModel = compiled.index
         info = dict(raw.info)
         sampleset = info.pop("sampleset")

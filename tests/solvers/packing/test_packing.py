@@ -16,6 +16,7 @@ from engine.solution import Status
 from engine.solve import solve
 from solvers.cpsat.arcflow import ArcFlowModel, arcflow_applies
 from solvers.cpsat.vector_packing import VectorPackingModel
+from solvers.lowering import lower
 from solvers.packing.bounds import l1_bound, l2_bound
 from solvers.packing.dive import lp_dive
 from solvers.packing.heuristics import bin_completion, first_fit_decreasing, minimum_bin_slack
@@ -143,9 +144,9 @@ def test_cpsat_proves_the_optimum_through_the_presolve() -> None:
 
 def test_arcflow_model_keeps_its_one_argument_contract() -> None:
     problem = _packing_problem(10, [(6, 3), (3, 2)], 5)
-    model = ArcFlowModel(problem)
+    model = ArcFlowModel(lower(problem))
     assert model.presolved is not None and model.presolved.lower_bound == 3
-    assert ArcFlowModel(problem, presolve=False).presolved is None
+    assert ArcFlowModel(lower(problem), presolve=False).presolved is None
     counts = Counter({("i0", "b0"): 1})
     assert model.hint_values(counts)  # routed: the presolve plan replaces the weaker hint
 
@@ -155,7 +156,7 @@ def test_no_presolve_when_items_are_optional() -> None:
     optional = problem.model_copy(
         update={"items": tuple(g.model_copy(update={"required": False}) for g in problem.items)}
     )
-    assert ArcFlowModel(optional).presolved is None
+    assert ArcFlowModel(lower(optional)).presolved is None
     solution = solve(optional, "cpsat", time_limit=5, threads=1)
     assert solution.verified
 
@@ -228,8 +229,8 @@ def _vector_problem(required: bool = True) -> Problem:
 
 def test_cpsat_vector_packing_is_proved_and_verified() -> None:
     problem = _vector_problem()
-    assert arcflow_applies(problem) is None
-    assert isinstance(ArcFlowModel(problem), VectorPackingModel)
+    assert arcflow_applies(lower(problem)) is None
+    assert isinstance(ArcFlowModel(lower(problem)), VectorPackingModel)
     solution = solve(problem, "cpsat", time_limit=10, threads=1)
     greedy = solve(problem, "greedy", time_limit=10, threads=1)
     assert solution.verified and solution.status == Status.OPTIMAL
@@ -239,5 +240,5 @@ def test_cpsat_vector_packing_is_proved_and_verified() -> None:
 
 def test_vector_packing_with_optional_items_uses_the_per_bin_model() -> None:
     problem = _vector_problem(required=False)
-    assert arcflow_applies(problem) is not None
+    assert arcflow_applies(lower(problem)) is not None
     assert solve(problem, "cpsat", time_limit=5, threads=1).verified

@@ -1,0 +1,119 @@
+"""Composites: backends that wrap another backend and add one concern (dimod's composites).
+
+``QuickStart(child)`` starts an exact backend from the best quick plan: the caller's hint; else
+progressive filling when the first level maximises fairness (a one-pod-at-a-time scheduler may
+starve whole tenants) or else the greedy backend; and first-fit decreasing last, as a fallback.
+They reach the child as ``Options.starts``, best first; its time limit is what is left after them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from engine.errors import PlacerError
+from engine.ir import Problem
+from engine.solution import Solution
+
+from .base import Backend, Compiled, Options, RawResult, StartPlan
+
+STARTS = ("greedy", "ffd", "none")
+GREEDY_SECONDS = 5.0
+
+
+@dataclass
+class Started:
+    """The child's compiled model, and the options it runs with (its starts, its time left)."""
+
+    child: Compiled[Any, Any]
+    options: Options
+    seconds: float  # spent finding the start plans
+
+
+class Composite(Backend):
+    """A backend around a child backend: the child's name, features and parameters."""
+
+    own_parameters: Mapping[str, str] = {}
+    own_parameter_types: Mapping[str, type] = {}
+
+    def __init__(self, child: Backend) -> None:
+        self.child = child
+        self.name = child.name
+        self.supports = child.supports
+        self.exact = child.exact
+        self.requires = child.requires
+        self.install_hint = child.install_hint
+        self.exports = child.exports
+        self.parameters = {**child.parameters, **self.own_parameters}
+        self.parameter_types = {**child.parameter_types, **self.own_parameter_types}
+
+    def child_options(self, options: Options) -> Options:
+        params = {k: v for k, v in options.params.items() if k not in self.own_parameters}
+        return replace(options, params=params)
+
+    def export(self, problem: Problem, fmt: str) -> bytes:
+        return self.child.export(problem, fmt)
+
+
+class QuickStart(Composite):
+    own_parameters: Mapping[str, str] = {
+        "start": "greedy (default) | ffd | none: where the starting plan comes from",
+    }
+    own_parameter_types: Mapping[str, type] = {"start": str}
+
+    def compile(self, problem: Problem, options: Options) -> Compiled[Compiled[Any, Any], Started]:
+        began = time.perf_counter()
+        starts = quick_plans(problem, options)
+        seconds = time.perf_counter() - began
+        limit = options.time_limit
+        child_options = replace(
+            self.child_options(options),
+            starts=starts,
+            time_limit=None if limit is None else max(0.0, limit - seconds),
+        )
+        child = self.child.compile(problem, child_options)
+        return Compiled(problem, child, Started(child, child_options, round(seconds, 6)))
+
+    def run(self, compiled: Compiled[Compiled[Any, Any], Started], options: Options) -> RawResult:
+        started = compiled.index
+        raw = self.child.run(started.child, started.options)
+        sources = [s.source for s in started.options.starts]
+        raw.info.setdefault("starts", {"sources": sources, "seconds": started.seconds})
+        return raw
+
+    def decode(self, compiled: Compiled[Compiled[Any, Any], Started], raw: RawResult) -> Solution:
+        return self.child.decode(compiled.index.child, raw)
+
+
+def quick_plans(problem: Problem, options: Options) -> tuple[StartPlan, ...]:
+    """Start plans, best first (see the module docstring)."""
+    from .lowering import lower
+    from .lowering.starts import fair_fill, fair_fill_applies, first_fit_decreasing
+
+    choice = str(options.params.get("start", "greedy"))
+    if choice not in STARTS:
+        raise PlacerError(f"start must be one of {', '.join(STARTS)}, not {choice!r}")
+    if options.hint is not None and options.hint.status.has_plan:
+        plans = [StartPlan(options.hint.counts(), "options.hint")]
+    elif choice == "none":
+        return ()
+    elif choice == "ffd":
+        plans = []
+    elif any("fairness" in level for level in problem.objective[:1]) and fair_fill_applies(problem):
+        plans = [StartPlan(fair_fill(lower(problem)), "fair_fill")]
+    else:
+        plans = [p for p in [_greedy(problem, options)] if p is not None]
+    plans.append(StartPlan(first_fit_decreasing(lower(problem)), "ffd"))
+    return tuple(plans)
+
+
+def _greedy(problem: Problem, options: Options) -> StartPlan | None:
+    from .greedy.backend import GreedyBackend
+
+    limit = (
+        GREEDY_SECONDS if options.time_limit is None else min(GREEDY_SECONDS, options.time_limit)
+    )
+    plan = GreedyBackend().solve(problem, Options(seed=options.seed, time_limit=limit, threads=1))
+    return StartPlan(plan.counts(), "greedy") if plan.status.has_plan else None

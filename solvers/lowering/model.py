@@ -1,0 +1,317 @@
+"""``lower(problem)``: what every backend needs from a Problem, computed once per problem.
+
+- eligibility: for every (group, bin) the bounds of its count — ``high`` from capacity and
+  ``allowed``, ``low`` from items that may not move — and whether new items may go there;
+- resource divisors: per resource the gcd of all demands, so that rows divided by it (capacities
+  and limits floored) stay exact while coefficients stay small (bytes -> MiB);
+- symmetry classes: bins that any plan may permute without changing a rule or a term, with the
+  one canonical order that symmetry cuts and start plans share (fuller bins first);
+- topology domains, priority tiers and objective levels (see ``levels``).
+
+``Lowered.plan`` is the inverse: native count values back to a plan over the IR's names.
+
+Everything a bin offers is read through ``BinView`` (capacity, cost, how many items of a group
+an empty bin holds, what symmetry compares): a per-bin sub-structure such as devices goes there.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from engine.ir import Affinity, AntiAffinity, Bin, ItemGroup, Problem, Spread
+
+from .levels import Level, Tier, objective_levels, priority_tiers
+
+Key = tuple[str, str]  # (group, bin)
+IntArray = np.ndarray[Any, np.dtype[np.int64]]
+BoolArray = np.ndarray[Any, np.dtype[np.bool_]]
+
+
+@dataclass(frozen=True)
+class BinView:
+    """One bin as the backends see it."""
+
+    bin: Bin
+    index: int
+
+    @property
+    def name(self) -> str:
+        return self.bin.name
+
+    @property
+    def cost(self) -> float:
+        return self.bin.cost
+
+    def signature(self) -> tuple[Any, ...]:
+        """What two bins must share to be interchangeable, apart from their groups' bounds."""
+        return (tuple(sorted(self.bin.capacity.items())), self.bin.cost, self.bin.speed)
+
+
+@dataclass(frozen=True)
+class Bounds:
+    low: int  # items that may not move stay
+    high: int  # capacity, count and ``allowed`` permitting
+    open: bool  # may new items go there (allowed, and one fits an empty bin)?
+
+
+@dataclass
+class Lowered:
+    problem: Problem
+    bins: tuple[BinView, ...]
+    resources: tuple[str, ...]
+    divisors: dict[str, int]
+    demand: IntArray  # [groups, resources], raw units
+    capacity: IntArray  # [bins, resources], raw units
+    low: IntArray  # [groups, bins]
+    high: IntArray  # [groups, bins]; 0: no variable
+    open: BoolArray  # [groups, bins]
+    topologies: tuple[str, ...]
+    tiers: tuple[Tier, ...]
+    levels: tuple[Level, ...]
+    _domains: dict[Any, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ lookups
+
+    @cached_property
+    def group_index(self) -> dict[str, int]:
+        return {g.name: n for n, g in enumerate(self.problem.items)}
+
+    @cached_property
+    def placed_weight(self) -> dict[str, int]:
+        """Each group's weight in the ``placed`` term (its priority tier's)."""
+        return {g: t.weight for t in self.tiers for g in t.groups}
+
+    @cached_property
+    def bin_index(self) -> dict[str, int]:
+        return {b.name: b.index for b in self.bins}
+
+    def bounds(self, group: str, bin_: str) -> Bounds | None:
+        g, b = self.group_index[group], self.bin_index[bin_]
+        if self.high[g, b] <= 0:
+            return None
+        return Bounds(int(self.low[g, b]), int(self.high[g, b]), bool(self.open[g, b]))
+
+    def pairs(self) -> Iterator[tuple[Key, int, int]]:
+        """Every (group, bin) that may hold items, with (low, high): groups, then bins, in order."""
+        names = [b.name for b in self.bins]
+        for g, group in enumerate(self.problem.items):
+            row = self.high[g]
+            for b in np.flatnonzero(row > 0).tolist():
+                yield (group.name, names[b]), int(self.low[g, b]), int(row[b])
+
+    def bins_of(self, group: str) -> list[str]:
+        """The bins the group may be on, in problem order."""
+        row = self.high[self.group_index[group]]
+        return [self.bins[b].name for b in np.flatnonzero(row > 0).tolist()]
+
+    @cached_property
+    def groups_on(self) -> dict[str, tuple[str, ...]]:
+        """Bin -> the groups that may be on it, in problem order (bins without any left out)."""
+        out: dict[str, list[str]] = defaultdict(list)
+        for (g, b), _, _ in self.pairs():
+            out[b].append(g)
+        return {b: tuple(gs) for b, gs in out.items()}
+
+    @cached_property
+    def single_resource(self) -> str | None:
+        """The one resource items demand, when they demand exactly one (1-D packing)."""
+        demanded = {r for g in self.problem.items for r, a in g.demand.items() if a > 0}
+        return next(iter(demanded)) if len(demanded) == 1 else None
+
+    def divided(self, group: ItemGroup, resource: str) -> int:
+        """The group's demand in the resource's divided units."""
+        return group.demand.get(resource, 0) // self.divisors.get(resource, 1)
+
+    def divided_capacity(self, bin_: Bin, resource: str) -> int:
+        return bin_.capacity.get(resource, 0) // self.divisors.get(resource, 1)
+
+    def domains(
+        self, topology: str, bins: tuple[str, ...] | None = None
+    ) -> dict[str, tuple[str, ...]]:
+        key = (topology, bins)
+        if key not in self._domains:
+            self._domains[key] = self.problem.domains(topology, bins)
+        return self._domains[key]
+
+    # ------------------------------------------------------------------ symmetry
+
+    @cached_property
+    def classes(self) -> tuple[tuple[str, ...], ...]:
+        """Interchangeable bins, in problem order (every bin in exactly one class).
+
+        Two bins are interchangeable when swapping their contents changes neither feasibility
+        nor any objective term: the same signature (capacity, cost, speed), the same bounds and
+        item cost for every group, nobody already on them, no delays, and the same domain for
+        every topology a rule uses (a domain of a single bin, like a hostname, counts as "its
+        own", which is symmetric too) and the same membership in every spread's ``bins``.
+        """
+        p = self.problem
+        sizes = {t: {d: len(bs) for d, bs in self.domains(t).items()} for t in self.topologies}
+        fixed = {b for g in p.items for b in g.placed}
+        fixed |= set(p.delays) | {b for row in p.delays.values() for b in row}
+        spread_bins = [
+            frozenset(c.bins) for c in p.constraints if isinstance(c, Spread) and c.bins is not None
+        ]
+        priced = [g for g in p.items if g.cost]
+        columns = np.concatenate([self.high, self.open.astype(np.int64)], axis=0).T
+        classes: dict[Any, list[str]] = {}
+        for view in self.bins:
+            b = view.name
+            if b in fixed:
+                key: Any = ("unique", b)
+            else:
+                domains = []
+                for t in self.topologies:
+                    value = view.bin.labels.get(t)
+                    if value is not None and sizes[t][value] == 1:
+                        value = "<own>"
+                    domains.append(value)
+                key = (
+                    view.signature(),
+                    tuple(domains),
+                    tuple(b in s for s in spread_bins),
+                    columns[view.index].tobytes(),
+                    tuple(g.cost.get(b, 0.0) for g in priced),
+                )
+            classes.setdefault(key, []).append(b)
+        return tuple(tuple(c) for c in classes.values())
+
+    @cached_property
+    def class_of(self) -> dict[str, int]:
+        return {b: n for n, members in enumerate(self.classes) for b in members}
+
+    def canonical(self, counts: Mapping[Key, int]) -> dict[Key, int]:
+        """The same plan with bins permuted inside each symmetry class so that fuller bins (more
+        items) come first, ties in problem order: the order every symmetry cut assumes."""
+        out = {k: n for k, n in counts.items() if n > 0}
+        content: dict[str, dict[str, int]] = defaultdict(dict)
+        for (g, b), n in out.items():
+            content[b][g] = n
+        for members in self.classes:
+            if len(members) < 2 or not any(b in content for b in members):
+                continue
+            loads = [content.get(b, {}) for b in members]
+            order = sorted(range(len(members)), key=lambda i: -sum(loads[i].values()))
+            if order == list(range(len(members))):
+                continue
+            for b in members:
+                for g in content.get(b, {}):
+                    del out[(g, b)]
+            for b, i in zip(members, order, strict=True):
+                for g, n in loads[i].items():
+                    out[(g, b)] = n
+        return out
+
+    # ------------------------------------------------------------------ inverse
+
+    def plan(self, values: Mapping[Any, float]) -> dict[Key, int]:
+        """Native count values (keyed by (group, bin)) back to a plan: integers, zeros dropped."""
+        out: dict[Key, int] = {}
+        for key, value in values.items():
+            n = round(value)
+            if n > 0:
+                out[key] = n
+        return out
+
+
+def resource_divisors(problem: Problem, resources: tuple[str, ...]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for r in resources:
+        g = 0
+        for item in problem.items:
+            g = math.gcd(g, item.demand.get(r, 0))
+        out[r] = g if g > 0 else 1
+    return out
+
+
+def _eligibility(
+    problem: Problem, demand: IntArray, capacity: IntArray
+) -> tuple[IntArray, IntArray, BoolArray]:
+    """Bounds of every (group, bin) count. ``high``: as many as fit an empty bin (at most the
+    group's count) where the group may go; items already on a bin may stay there even where new
+    ones may not (pinned ones must: ``low``)."""
+    groups, bins = len(problem.items), len(problem.bins)
+    low = np.zeros((groups, bins), np.int64)
+    high = np.zeros((groups, bins), np.int64)
+    open_ = np.zeros((groups, bins), bool)
+    index = {b.name: n for n, b in enumerate(problem.bins)}
+    for n, g in enumerate(problem.items):
+        on = demand[n] > 0
+        if on.any():
+            fit = (capacity[:, on] // demand[n, on]).min(axis=1)
+        else:
+            fit = np.full(bins, g.count, np.int64)
+        ok = fit >= 1
+        if g.allowed is not None:
+            allowed = np.zeros(bins, bool)
+            allowed[[index[b] for b in g.allowed]] = True
+            ok &= allowed
+        open_[n] = ok
+        high[n] = np.where(ok, np.minimum(g.count, fit), 0)
+        for b, k in g.placed.items():
+            i = index[b]
+            if g.movable:
+                if not ok[i]:  # may stay (as many as fit), never receive
+                    high[n, i] = min(k, int(fit[i]))
+            else:
+                low[n, i] = k
+                high[n, i] = max(int(high[n, i]), k) if ok[i] else k
+    return low, high, open_
+
+
+def _topologies(problem: Problem) -> tuple[str, ...]:
+    return tuple(
+        sorted(
+            {
+                c.topology
+                for c in problem.constraints
+                if isinstance(c, AntiAffinity | Affinity | Spread)
+            }
+        )
+    )
+
+
+_CACHE: dict[int, Lowered] = {}
+CACHED = 4  # problems whose lowering is kept (a backend may lower a relaxation too)
+
+
+def lower(problem: Problem) -> Lowered:
+    """The lowering of ``problem`` (the latest problem's is kept, so every backend and every
+    composite around it shares one)."""
+    cached = _CACHE.get(id(problem))
+    if cached is not None and cached.problem is problem:
+        return cached
+    resources = problem.resources
+    demand = np.array(
+        [[g.demand.get(r, 0) for r in resources] for g in problem.items], np.int64
+    ).reshape(len(problem.items), len(resources))
+    capacity = np.array(
+        [[b.capacity.get(r, 0) for r in resources] for b in problem.bins], np.int64
+    ).reshape(len(problem.bins), len(resources))
+    low, high, open_ = _eligibility(problem, demand, capacity)
+    tiers = priority_tiers(problem)
+    lowered = Lowered(
+        problem=problem,
+        bins=tuple(BinView(b, n) for n, b in enumerate(problem.bins)),
+        resources=resources,
+        divisors=resource_divisors(problem, resources),
+        demand=demand,
+        capacity=capacity,
+        low=low,
+        high=high,
+        open=open_,
+        topologies=_topologies(problem),
+        tiers=tiers,
+        levels=objective_levels(problem, tiers),
+    )
+    while len(_CACHE) >= CACHED:  # keep only the latest problems alive
+        del _CACHE[next(iter(_CACHE))]
+    _CACHE[id(problem)] = lowered
+    return lowered
