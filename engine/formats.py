@@ -21,7 +21,7 @@ import numpy as np
 from .errors import InputError
 from .ir import Bin, ItemGroup, Problem
 
-__all__ = ["first_fit_decreasing", "read_bpplib", "read_vbp"]
+__all__ = ["bins_by_first_fit", "read_bpplib", "read_vbp"]
 
 
 class _Tokens:
@@ -63,24 +63,13 @@ class _Tokens:
             raise self.error(f"unexpected extra data {rest[1]!r}")
 
 
-def first_fit_decreasing(sizes: np.ndarray, capacity: np.ndarray) -> int:
-    """Bins used by first-fit-decreasing (items sorted by their largest capacity fraction).
+def bins_by_first_fit(sizes: np.ndarray, capacity: np.ndarray) -> int:
+    """Bins used by first-fit-decreasing (items sorted by their largest capacity fraction), the
+    packing library's own. ``sizes`` is (n, d), ``capacity`` is (d,); every item must fit."""
+    from solvers.packing.heuristics import first_fit_decreasing
 
-    ``sizes`` is (n, d), ``capacity`` is (d,); every item must fit an empty bin.
-    """
-    if len(sizes) == 0:
-        return 0
-    order = np.argsort(-(sizes / capacity).max(axis=1), kind="stable")
-    residual = np.empty((len(sizes), len(capacity)), dtype=np.int64)
-    opened = 0
-    for size in sizes[order]:
-        fits = np.all(residual[:opened] >= size, axis=1)
-        k = int(np.argmax(fits)) if fits.any() else opened
-        if k == opened:
-            residual[opened] = capacity
-            opened += 1
-        residual[k] -= size
-    return opened
+    rows = [tuple(int(a) for a in row) for row in sizes]
+    return len(first_fit_decreasing(rows, [1] * len(rows), [int(c) for c in capacity]))
 
 
 def _packing_problem(
@@ -92,7 +81,7 @@ def _packing_problem(
     sizes = np.array([s for s in kinds for _ in range(items[s])], dtype=np.int64).reshape(
         -1, len(capacity)
     )
-    n_bins = max(1, first_fit_decreasing(sizes, np.array(capacity, dtype=np.int64)))
+    n_bins = max(1, bins_by_first_fit(sizes, np.array(capacity, dtype=np.int64)))
     width = max(3, len(str(n_bins - 1)))
     bins = tuple(
         Bin(name=f"bin-{b:0{width}d}", capacity=dict(zip(resources, capacity, strict=True)))

@@ -24,7 +24,7 @@ import numpy as np
 import typer
 
 from .errors import InputError
-from .formats import first_fit_decreasing
+from .formats import bins_by_first_fit
 from .ir import Bin, Problem
 
 HOSTNAME = "kubernetes.io/hostname"
@@ -258,7 +258,7 @@ def binpack(
     sizes = rng.integers(low, high + 1, size=(items, dims), dtype=np.int64)
     resources = [f"r{k}" for k in range(dims)]
     cap = np.full(dims, capacity, dtype=np.int64)
-    n_bins = max(1, first_fit_decreasing(sizes, cap)) if items else 0
+    n_bins = max(1, bins_by_first_fit(sizes, cap)) if items else 0
     kinds = Counter(tuple(int(v) for v in row) for row in sizes)
     ordered = sorted(kinds, key=lambda s: (-max(s), s))
     width = max(3, len(str(max(n_bins - 1, 0))))

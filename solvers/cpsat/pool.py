@@ -38,6 +38,7 @@ from engine.ir import AntiAffinity, Gang, Quota, Spread
 from engine.solution import Progress
 
 from ..lowering import Key, Lowered
+from ..packing.heuristics import first_fit
 from ..quiet import quiet_stdout
 
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
@@ -627,43 +628,40 @@ class PoolModel:
         size = (self.demand / total_cap).max(axis=1, initial=0.0)
         opened: list[tuple[int, IntArray, IntArray]] = []  # (pool, config, room)
 
-        def fits(pool: Pool, config: IntArray, room: IntArray, g: int) -> bool:
+        def fits(bin_: tuple[int, IntArray, IntArray], g: int) -> bool:
+            pool, config, room = self.pools[bin_[0]], bin_[1], bin_[2]
             if config[g] >= pool.upper[g] or (self.demand[g] > room).any():
                 return False
             return all(config[chosen].sum() < cap for chosen, cap in pool.rules if g in chosen)
 
+        def place(bin_: tuple[int, IntArray, IntArray], g: int) -> None:
+            bin_[1][g] += 1
+            bin_[2][:] -= self.demand[g]
+
+        def open_bin(g: int) -> tuple[int, IntArray, IntArray] | None:
+            """A bin of the pool with the least cost per capacity that can hold g."""
+            candidates = [
+                p
+                for p, pool in enumerate(self.pools)
+                if left[p] > 0 and pool.upper[g] > 0 and not (self.demand[g] > pool.capacity).any()
+            ]
+            if not candidates:
+                return None
+            p = min(
+                candidates,
+                key=lambda p: (
+                    self.pools[p].cost / float((self.pools[p].capacity / total_cap).sum()),
+                    p,
+                ),
+            )
+            left[p] -= 1
+            return p, np.zeros(len(self.groups), np.int64), self.pools[p].capacity.copy()
+
         tier = self.tier_of if self.partial else np.zeros(len(self.groups), np.int64)
-        for g in sorted(np.nonzero(residual)[0].tolist(), key=lambda g: (tier[g], -size[g], g)):
-            for _ in range(int(residual[g])):
-                target = next((b for b in opened if fits(self.pools[b[0]], b[1], b[2], g)), None)
-                if target is None:
-                    candidates = [
-                        p
-                        for p, pool in enumerate(self.pools)
-                        if left[p] > 0
-                        and pool.upper[g] > 0
-                        and not (self.demand[g] > pool.capacity).any()
-                    ]
-                    if not candidates:
-                        if self.partial:
-                            break  # this replica and the rest of its group stay unplaced
-                        return None
-                    p = min(
-                        candidates,
-                        key=lambda p: (
-                            self.pools[p].cost / float((self.pools[p].capacity / total_cap).sum()),
-                            p,
-                        ),
-                    )
-                    left[p] -= 1
-                    target = (
-                        p,
-                        np.zeros(len(self.groups), np.int64),
-                        self.pools[p].capacity.copy(),
-                    )
-                    opened.append(target)
-                target[1][g] += 1
-                target[2][:] -= self.demand[g]
+        order = sorted(np.nonzero(residual)[0].tolist(), key=lambda g: (tier[g], -size[g], g))
+        replicas = [g for g in order for _ in range(int(residual[g]))]
+        if first_fit(replicas, opened, fits, place, open_bin) and not self.partial:
+            return None  # the residual does not fit (in partial mode it stays unplaced)
         for p, config, _ in opened:
             c = self._add(p, config)
             uses[c] = uses.get(c, 0) + 1

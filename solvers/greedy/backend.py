@@ -41,6 +41,7 @@ from engine.quantity import format_quantity
 from engine.solution import Placement, Solution, Status, Unplaced
 
 from ..base import ALL_FEATURES, Backend, Compiled, Options, RawResult
+from ..lowering import lower
 
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
 BoolArray = np.ndarray[Any, np.dtype[np.bool_]]
@@ -357,27 +358,14 @@ def _touching(rules: list[_Rule], groups: int) -> list[list[_Rule]]:
 
 
 def _units(problem: Problem) -> list[list[int]]:
-    """Scheduling order: gangs (merged when they share groups) are one unit each."""
+    """Scheduling order: gangs (merged when they share groups) are one unit each, by priority."""
     index = {g.name: k for k, g in enumerate(problem.items)}
-    parent = list(range(len(problem.items)))
-
-    def find(k: int) -> int:
-        while parent[k] != k:
-            parent[k] = parent[parent[k]]
-            k = parent[k]
-        return k
-
-    for c in problem.constraints:
-        if isinstance(c, Gang):
-            first = find(index[c.items[0]])
-            for name in c.items[1:]:
-                parent[find(index[name])] = first
-    members: dict[int, list[int]] = defaultdict(list)
-    for k in range(len(problem.items)):
-        members[find(k)].append(k)
-    for unit in members.values():
+    units = [[index[g] for g in gang] for gang in lower(problem).gangs]
+    ganged = {k for unit in units for k in unit}
+    units += [[k] for k in range(len(problem.items)) if k not in ganged]
+    for unit in units:
         unit.sort(key=lambda k: (-problem.items[k].priority, k))
-    return sorted(members.values(), key=lambda u: (-problem.items[u[0]].priority, u[0]))
+    return sorted(units, key=lambda u: (-problem.items[u[0]].priority, u[0]))
 
 
 def _quotas(problem: Problem, column: Mapping[str, int]) -> dict[str, dict[int, int]]:
@@ -460,8 +448,8 @@ def compile_model(problem: Problem, scoring: str = "auto") -> _Model:
         gangs={
             k
             for k, g in enumerate(problem.items)
-            for c in problem.constraints
-            if isinstance(c, Gang) and g.name in c.items
+            for gang in lower(problem).gangs
+            if g.name in gang
         },
         most_allocated=scoring == MOST_ALLOCATED,
         use_cost=any("cost" in level for level in problem.objective),

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.ir import Affinity, AntiAffinity, Bin, ItemGroup, Problem, Spread
+from engine.ir import Affinity, AntiAffinity, Bin, Gang, ItemGroup, Problem, Spread
 
 from .levels import Level, Tier, objective_levels, priority_tiers
 
@@ -124,6 +124,30 @@ class Lowered:
         """The one resource items demand, when they demand exactly one (1-D packing)."""
         demanded = {r for g in self.problem.items for r, a in g.demand.items() if a > 0}
         return next(iter(demanded)) if len(demanded) == 1 else None
+
+    @cached_property
+    def gangs(self) -> tuple[tuple[str, ...], ...]:
+        """Groups that stand or fall together: gangs merged where they share groups (connected
+        components), each in problem order."""
+        parent = {g.name: g.name for g in self.problem.items}
+
+        def root(g: str) -> str:
+            while parent[g] != g:
+                parent[g] = parent[parent[g]]
+                g = parent[g]
+            return g
+
+        ganged: set[str] = set()
+        for c in self.problem.constraints:
+            if isinstance(c, Gang):
+                ganged.update(c.items)
+                for name in c.items[1:]:
+                    parent[root(name)] = root(c.items[0])
+        members: dict[str, list[str]] = defaultdict(list)
+        for group in self.problem.items:
+            if group.name in ganged:
+                members[root(group.name)].append(group.name)
+        return tuple(tuple(m) for m in members.values())
 
     def divided(self, group: ItemGroup, resource: str) -> int:
         """The group's demand in the resource's divided units."""

@@ -153,5 +153,5 @@ def lp_dive(
         if not progress:
             break
     if any(left):  # numerical leftovers: pack them first-fit decreasing
-        packing.extend(first_fit_decreasing(sizes, left, capacity))
+        packing.extend(first_fit_decreasing([(w,) for w in sizes], left, (capacity,)))
     return Dive(lp_bound, packing)

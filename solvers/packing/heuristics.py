@@ -1,7 +1,8 @@
-"""Fast one-dimensional bin packing heuristics: first-fit decreasing and minimum bin slack.
+"""Fast bin packing heuristics: first fit (the one every packer here uses), first-fit decreasing,
+and, for one dimension, bin completion and minimum bin slack.
 
-Items come as *types*: ``sizes[t]`` with ``counts[t]`` copies, sizes sorted largest first. A
-packing is a list of bins, each a ``Counter`` of type → copies.
+Items come as *types*: ``sizes[t]`` with ``counts[t]`` copies. A packing is a list of bins, each
+a ``Counter`` of type → copies.
 
 ``minimum_bin_slack`` is Gupta & Ho's MBS as refined by Fleszar & Hindi (MBS'): each bin takes
 the largest item left, then the subset of the remaining items that fills it the most. The subset
@@ -15,29 +16,84 @@ is exactly full, which is what this search looks for first.
 from __future__ import annotations
 
 import random
-import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TypeVar
 
 Packing = list[Counter[int]]
+T = TypeVar("T")
+B = TypeVar("B")
 
 
-def first_fit_decreasing(sizes: Sequence[int], counts: Sequence[int], capacity: int) -> Packing:
-    """First-fit decreasing over types given largest first (best-fit would rarely differ here)."""
-    bins: Packing = []
-    room: list[int] = []
-    for t in _largest_first(sizes):
-        w = sizes[t]
-        for _ in range(counts[t]):
-            for b, left in enumerate(room):
-                if left >= w:
-                    bins[b][t] += 1
-                    room[b] = left - w
-                    break
-            else:
-                bins.append(Counter({t: 1}))
-                room.append(capacity - w)
-    return bins
+def first_fit(
+    items: Iterable[T],
+    bins: list[B],
+    fits: Callable[[B, T], bool],
+    place: Callable[[B, T], None],
+    open_bin: Callable[[T], B | None],
+) -> list[T]:
+    """Each item into the first bin of ``bins`` that ``fits`` it, else into a bin ``open_bin``
+    opens (appended to ``bins``; None: no bin can take it). Returns the items left out."""
+    left_out: list[T] = []
+    for item in items:
+        target = next((b for b in bins if fits(b, item)), None)
+        if target is None:
+            target = open_bin(item)
+            if target is None:
+                left_out.append(item)
+                continue
+            bins.append(target)
+        place(target, item)
+    return left_out
+
+
+def first_fit_decreasing(
+    sizes: Sequence[Sequence[int]], counts: Sequence[int], capacity: Sequence[int]
+) -> Packing:
+    """First fit of the copies, types by their largest share of the capacity, largest first
+    (for one dimension, largest first). Every item must fit an empty bin."""
+
+    def share(t: int) -> float:
+        return max((w / c for w, c in zip(sizes[t], capacity, strict=True) if c), default=0.0)
+
+    order = [
+        t for t in sorted(range(len(sizes)), key=lambda t: -share(t)) for _ in range(counts[t])
+    ]
+    packing: Packing = []
+    if len(capacity) == 1:  # one dimension: rooms as plain integers (this runs in the 1-D presolve)
+        width = [w for (w,) in sizes]
+        room: list[int] = []
+
+        def fits(b: int, t: int) -> bool:
+            return room[b] >= width[t]
+
+        def place(b: int, t: int) -> None:
+            room[b] -= width[t]
+            packing[b][t] += 1
+
+        def open_bin(t: int) -> int:
+            room.append(capacity[0])
+            packing.append(Counter())
+            return len(room) - 1
+
+        first_fit(order, [], fits, place, open_bin)
+        return packing
+    rooms: list[list[int]] = []
+
+    def fits_all(b: int, t: int) -> bool:
+        return all(r >= w for r, w in zip(rooms[b], sizes[t], strict=True))
+
+    def place_all(b: int, t: int) -> None:
+        rooms[b] = [r - w for r, w in zip(rooms[b], sizes[t], strict=True)]
+        packing[b][t] += 1
+
+    def open_all(t: int) -> int:
+        rooms.append(list(capacity))
+        packing.append(Counter())
+        return len(rooms) - 1
+
+    first_fit(order, [], fits_all, place_all, open_all)
+    return packing
 
 
 def _largest_first(sizes: Sequence[int]) -> list[int]:
@@ -89,26 +145,6 @@ def minimum_bin_slack(
             left[t] -= j
         content[first] += 1
         bins.append(content)
-
-
-def best_packing(
-    sizes: Sequence[int],
-    counts: Sequence[int],
-    capacity: int,
-    target: int,
-    seconds: float,
-    seed: int = 0,
-) -> Packing:
-    """The fewest-bin packing found by FFD and MBS' restarts, stopping early at ``target`` bins."""
-    deadline = time.perf_counter() + seconds
-    best = first_fit_decreasing(sizes, counts, capacity)
-    attempt = 0
-    while len(best) > target and (attempt == 0 or time.perf_counter() < deadline):
-        trial = minimum_bin_slack(sizes, counts, capacity, seed=seed + attempt)
-        if len(trial) < len(best):
-            best = trial
-        attempt += 1
-    return best
 
 
 def _completions(

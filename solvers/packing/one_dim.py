@@ -84,7 +84,8 @@ class _Search:
         self.sizes, self.counts, self.capacity = sizes, counts, capacity
         self.deadline, self.threads, self.seed = deadline, threads, seed
         self.bound = l2_bound(sizes, counts, capacity)
-        self.best, self.method = first_fit_decreasing(sizes, counts, capacity), "ffd"
+        self.best = first_fit_decreasing([(w,) for w in sizes], counts, (capacity,))
+        self.method = "ffd"
 
     def done(self) -> bool:
         return len(self.best) <= self.bound or time.perf_counter() >= self.deadline

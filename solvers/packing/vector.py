@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-Packing = list[Counter[int]]
+from .heuristics import Packing, first_fit_decreasing
 
 
 def vector_lower_bound(
@@ -76,29 +76,6 @@ def bin_centric(
     return packing
 
 
-def first_fit_decreasing_vector(
-    sizes: Sequence[Sequence[int]], counts: Sequence[int], capacity: Sequence[int]
-) -> Packing:
-    """Item-centric first-fit, items by largest normalised size first."""
-    order = sorted(
-        _expand(counts),
-        key=lambda t: -max(w / c for w, c in zip(sizes[t], capacity, strict=True)),
-    )
-    rooms: list[np.ndarray] = []
-    packing: Packing = []
-    for t in order:
-        w = np.asarray(sizes[t], dtype=np.int64)
-        for b, room in enumerate(rooms):
-            if np.all(w <= room):
-                room -= w
-                packing[b][t] += 1
-                break
-        else:
-            rooms.append(np.asarray(capacity, dtype=np.int64) - w)
-            packing.append(Counter({t: 1}))
-    return packing
-
-
 def best_vector_packing(
     sizes: Sequence[Sequence[int]],
     counts: Sequence[int],
@@ -107,7 +84,7 @@ def best_vector_packing(
     seconds: float,
 ) -> Packing:
     deadline = time.perf_counter() + seconds
-    best = first_fit_decreasing_vector(sizes, counts, capacity)
+    best = first_fit_decreasing(sizes, counts, capacity)
     for score in ("dot", "max", "sum"):
         if len(best) <= target or time.perf_counter() > deadline:
             break

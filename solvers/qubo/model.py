@@ -43,6 +43,7 @@ import numpy as np
 from engine.errors import PlacerError
 from engine.ir import MAXIMISED_TERMS, AntiAffinity, Gang, Problem, Quota, minimised_terms
 
+from ..lowering import Lowered, lower
 from .penalties import (
     AllOrNothing,
     Conflicts,
@@ -154,8 +155,9 @@ def energy(sink: QuadraticSink, z: np.ndarray) -> float:
 
 
 class _Builder:
-    def __init__(self, problem: Problem, options: CompileOptions) -> None:
-        self.p = problem
+    def __init__(self, lowered: Lowered, options: CompileOptions) -> None:
+        self.lowered = lowered
+        self.p = problem = lowered.problem
         self.o = options
         self.labels: list[str] = []
         self.items: list[FreeItem] = []
@@ -178,12 +180,9 @@ class _Builder:
 
     # ---- variables
     def items_and_variables(self) -> None:
-        for g in self.p.items:
-            open_bins = [
-                b.name
-                for b in self.p.bins
-                if (g.allowed is None or b.name in g.allowed) and self.p.fits_empty(g, b)
-            ]
+        names = [b.name for b in self.p.bins]
+        for row, g in zip(self.lowered.open, self.p.items, strict=True):
+            open_bins = [names[b] for b in np.flatnonzero(row).tolist()]
             homes: list[str | None] = []
             if g.movable:
                 for b_name, n in g.placed.items():
@@ -441,7 +440,7 @@ class _Builder:
     # ---- objective
     def level(self, level: dict[str, float]) -> QuadraticSink:
         f = QuadraticSink()
-        weights = self.p.priority_weights()
+        weights = self.lowered.placed_weight
         for term, w in level.items():
             s = -w if term in MAXIMISED_TERMS else w
             if term == "placed":
@@ -559,24 +558,13 @@ def calibrate(b: _Builder, objective: QuadraticSink, options: CompileOptions) ->
         for v, bn in zip(it.variables.tolist(), it.bins, strict=True):
             extra = local[b.y[bn]] if bn in b.y else 0.0
             gain[i] = max(gain[i], local[v] + extra)
-    # a gang's items stand or fall together (union-find over gangs)
-    parent = list(range(len(b.items)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for c in b.constraints:
-        if isinstance(c, AllOrNothing):
-            roots = [root(int(b.var_item[vs[0]])) for vs in c.items if len(vs)]
-            for r in roots[1:]:
-                parent[r] = roots[0]
-    total: dict[int, float] = defaultdict(float)
-    for i in range(len(b.items)):
-        total[root(i)] += gain[i]
-    gain = np.array([total[root(i)] for i in range(len(b.items))])
+    # a gang's items stand or fall together: each weighs what its whole gang gains
+    gang_of = {g: n for n, gang in enumerate(b.lowered.gangs) for g in gang}
+    total: dict[Any, float] = defaultdict(float)
+    keys = [gang_of.get(it.group, ("item", i)) for i, it in enumerate(b.items)]
+    for i, key in enumerate(keys):
+        total[key] += gain[i]
+    gain = np.array([total[key] for key in keys])
     everything = float(gain.sum())
     var_item = np.array(b.var_item)
     for c in b.constraints:
@@ -592,7 +580,7 @@ def calibrate(b: _Builder, objective: QuadraticSink, options: CompileOptions) ->
 
 def compile_problem(problem: Problem, options: CompileOptions | None = None) -> QuboModel:
     options = options or CompileOptions()
-    b = _Builder(problem, options)
+    b = _Builder(lower(problem), options)
     b.items_and_variables()
     b.one_hots()
     b.capacity()

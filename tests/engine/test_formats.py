@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from engine.errors import InputError
-from engine.formats import first_fit_decreasing, read_bpplib, read_vbp
+from engine.formats import bins_by_first_fit, read_bpplib, read_vbp
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -71,8 +71,8 @@ def test_vbp_errors(tmp_path: Path) -> None:
 
 def test_first_fit_decreasing_counts() -> None:
     sizes = np.array([[4], [6], [3], [6], [3]])
-    assert first_fit_decreasing(sizes, np.array([10])) == 3
-    assert first_fit_decreasing(np.zeros((0, 1), dtype=np.int64), np.array([10])) == 0
+    assert bins_by_first_fit(sizes, np.array([10])) == 3
+    assert bins_by_first_fit(np.zeros((0, 1), dtype=np.int64), np.array([10])) == 0
 
 
 def test_shared_bpplib_bins_match_published_ffd(shared_data: Path) -> None:

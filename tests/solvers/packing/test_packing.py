@@ -25,7 +25,6 @@ from solvers.packing.patterns import solve_patterns, waste_bounded_patterns
 from solvers.packing.vector import (
     bin_centric,
     check_vector_packing,
-    first_fit_decreasing_vector,
     vector_lower_bound,
 )
 
@@ -68,7 +67,7 @@ def test_bounds_and_heuristics_bracket_the_optimum(instance: tuple[int, list]) -
     best = brute_force_bins(sizes, counts, capacity)
     assert l1_bound(sizes, counts, capacity) <= l2_bound(sizes, counts, capacity) <= best
     for packing in (
-        first_fit_decreasing(sizes, counts, capacity),
+        first_fit_decreasing([(w,) for w in sizes], counts, (capacity,)),
         minimum_bin_slack(sizes, counts, capacity, seed=3),
     ):
         assert check_packing(packing, sizes, counts, capacity)
@@ -177,7 +176,7 @@ def test_falkenauer_uniform_reaches_the_optimum(shared_data: Path) -> None:
 
 @pytest.mark.parametrize("capacity", [1, 7])
 def test_degenerate_sizes(capacity: int) -> None:
-    packing = first_fit_decreasing([capacity], [3], capacity)
+    packing = first_fit_decreasing([(capacity,)], [3], (capacity,))
     assert len(packing) == 3 and check_packing(packing, [capacity], [3], capacity)
 
 
@@ -201,7 +200,7 @@ def test_vector_heuristics_pack_everything(
     ]
     bound = vector_lower_bound(sizes, counts, capacity)
     for packing in (
-        first_fit_decreasing_vector(sizes, counts, capacity),
+        first_fit_decreasing(sizes, counts, capacity),
         *(bin_centric(sizes, counts, capacity, score) for score in ("dot", "max", "sum")),
     ):
         assert check_vector_packing(packing, sizes, counts, capacity)
