@@ -93,6 +93,9 @@ class Backend(ABC):
     # Expected type of a parameter's value, where it has a simple one (checked before solving).
     parameter_types: Mapping[str, type] = {}
     exports: frozenset[str] = frozenset()
+    # Constraint class -> how this backend encodes it (the conformance kit checks that every
+    # constraint kind in ``supports`` has one; a model meeting a class without one raises).
+    encoders: Mapping[type, Any] = {}
 
     @classmethod
     def available(cls) -> bool:

@@ -46,6 +46,7 @@ class Composite(Backend):
         self.requires = child.requires
         self.install_hint = child.install_hint
         self.exports = child.exports
+        self.encoders = child.encoders
         self.parameters = {**child.parameters, **self.own_parameters}
         self.parameter_types = {**child.parameter_types, **self.own_parameter_types}
 

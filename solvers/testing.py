@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.errors import PlacerError
-from engine.ir import Problem
+from engine.ir import CONSTRAINT_KINDS, Problem
 from engine.solution import Solution, Status
 
 from .base import ALL_FEATURES, Backend, Options
@@ -270,6 +270,10 @@ def assert_backend_api(backend: Backend | type[Backend] | str, *, time_limit: fl
     assert isinstance(be.parameters, Mapping), "parameters must map names to help text"
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in be.parameters.items())
     assert isinstance(be.exports, frozenset), "exports must be a frozenset"
+    for kind, cls in CONSTRAINT_KINDS.items():  # a kind it claims must have an encoder
+        assert kind not in be.supports or cls in be.encoders, (
+            f"{be.name} supports {kind} constraints but has no encoder for them"
+        )
     missing_modules = [m for m in be.requires if importlib.util.find_spec(m) is None]
     assert not missing_modules, f"{be.name} is not available: {missing_modules} missing"
 

@@ -45,6 +45,7 @@ from ..lowering.lexicographic import (
 )
 from ..lowering.terms import level_values
 from .common import Linear, ScaledObjective, scale_level
+from .per_bin import ENCODERS
 
 HINT_SHARE = 0.5  # at most this share of the time limit completes the starting plan
 FORMULATIONS = ("auto", "per_bin", "arcflow", "pool")
@@ -118,6 +119,7 @@ class CpSatBackend(Backend):
         "log": bool,
         "linearization_level": int,
     }
+    encoders = ENCODERS  # the per-bin model's; arcflow and pool apply only where it is not needed
 
     # ------------------------------------------------------------------ compile
 

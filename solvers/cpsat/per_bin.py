@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from fractions import Fraction
 from typing import Any
 
+from engine.errors import PlacerError
 from engine.ir import Affinity, AntiAffinity, Gang, Quota, Spread
 
 from ..lowering import Key, Lowered
@@ -198,23 +199,28 @@ class PerBinModel:
     def _constraints(self) -> None:
         p = self.problem
         for c in p.constraints:
-            weight = c.weight
-            if isinstance(c, AntiAffinity):
-                if c.target is None:
-                    self._anti_affinity(c, weight)
-                else:
-                    self._anti_affinity_target(c, weight)
-            elif isinstance(c, Affinity):
-                self._affinity(c, weight)
-            elif isinstance(c, Spread):
-                self._spread(c, weight)
-            elif isinstance(c, Gang):
-                self._gang(c)
-            elif isinstance(c, Quota):
-                self._quota(c.tenant, c.limits)
+            encoder = ENCODERS.get(type(c))
+            if encoder is None:
+                raise PlacerError(f"cpsat has no encoder for {c.kind} constraints")
+            encoder(self, c)
         for t in p.tenants:
             if t.quota:
                 self._quota(t.name, t.quota)
+
+    def _anti_affinity_any(self, c: AntiAffinity) -> None:
+        if c.target is None:
+            self._anti_affinity(c, c.weight)
+        else:
+            self._anti_affinity_target(c, c.weight)
+
+    def _affinity_rule(self, c: Affinity) -> None:
+        self._affinity(c, c.weight)
+
+    def _spread_rule(self, c: Spread) -> None:
+        self._spread(c, c.weight)
+
+    def _quota_rule(self, c: Quota) -> None:
+        self._quota(c.tenant, c.limits)
 
     def _anti_affinity(self, c: AntiAffinity, weight: float | None) -> None:
         chosen = self.problem.selected(c.selector)
@@ -506,3 +512,13 @@ class PerBinModel:
             if n > 0:
                 out[key] = n
         return out
+
+
+# How each constraint kind is encoded (``Backend.encoders``; a kind without one fails loudly).
+ENCODERS: dict[type, Callable[[PerBinModel, Any], None]] = {
+    AntiAffinity: PerBinModel._anti_affinity_any,
+    Affinity: PerBinModel._affinity_rule,
+    Spread: PerBinModel._spread_rule,
+    Gang: PerBinModel._gang,
+    Quota: PerBinModel._quota_rule,
+}

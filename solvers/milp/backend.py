@@ -32,7 +32,7 @@ from ..lowering.lexicographic import Attempt, StageResult, level_bounds, solve_l
 from .arcflow import ArcFlowModel, arcflow_applies, build_arcflow
 from .drivers import RunSettings, Stages
 from .drivers import StageResult as MilpStage
-from .model import LevelExprs, MilpModel, build
+from .model import ENCODERS, LevelExprs, MilpModel, build
 
 SOLVERS = ("highs", "cbc")
 # slack when fixing a level at its value: the solver's own feasibility tolerance (1e-7) stays the
@@ -86,6 +86,7 @@ class MilpBackend(Backend):
         "formulation": str,
     }
     exports = frozenset({"lp", "mps"})
+    encoders = ENCODERS
 
     # ------------------------------------------------------------------ compile
 

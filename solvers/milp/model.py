@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -233,22 +233,25 @@ class _Builder:
                 elif most > cap:
                     self.add(load <= cap, "cap", b, r)
 
-    def quotas(self) -> None:
-        limits: list[tuple[str, dict[str, int]]] = [
-            (c.tenant, c.limits) for c in self.p.constraints if isinstance(c, Quota)
-        ]
-        limits += [(t.name, t.quota) for t in self.p.tenants if t.quota]
-        div = self.lowered.divisors
-        for tenant, lim in limits:
-            groups = [g for g in self.p.items if g.tenant == tenant]
-            for r, limit in sorted(lim.items()):
-                d = div.get(r, 1)
-                terms = [(self.placed_expr[g.name], g.demand.get(r, 0) // d) for g in groups]
-                terms = [(e, a) for e, a in terms if a]
-                if terms:
-                    self.add(pulp.lpSum(a * e for e, a in terms) <= limit // d, "quota", tenant, r)
+    def tenant_quotas(self) -> None:
+        for t in self.p.tenants:
+            if t.quota:
+                self.quota_rows(t.name, t.quota)
 
-    def gang(self, c: Gang) -> None:
+    def quota(self, c: Quota, index: int) -> None:
+        self.quota_rows(c.tenant, c.limits)
+
+    def quota_rows(self, tenant: str, limits: Mapping[str, int]) -> None:
+        div = self.lowered.divisors
+        groups = [g for g in self.p.items if g.tenant == tenant]
+        for r, limit in sorted(limits.items()):
+            d = div.get(r, 1)
+            terms = [(self.placed_expr[g.name], g.demand.get(r, 0) // d) for g in groups]
+            terms = [(e, a) for e, a in terms if a]
+            if terms:
+                self.add(pulp.lpSum(a * e for e, a in terms) <= limit // d, "quota", tenant, r)
+
+    def gang(self, c: Gang, index: int) -> None:
         on = self.var(self.fresh("gang"), cat=pulp.LpBinary)
         for name in c.items:
             self.add(self.placed_expr[name] == self.p.item_by_name[name].count * on, "gang", name)
@@ -528,18 +531,14 @@ def build(lowered: Lowered) -> MilpModel:
     if "bins_used" in wanted:
         bld.bins_used()
     bld.capacity()
-    bld.quotas()
+    bld.tenant_quotas()
     for index, c in enumerate(problem.constraints):
-        if isinstance(c, Gang):
-            bld.gang(c)
-        elif c.soft and not bld.uses_soft:
+        encoder = ENCODERS.get(type(c))
+        if encoder is None:
+            raise PlacerError(f"milp has no encoder for {c.kind} constraints")
+        if c.soft and not bld.uses_soft:
             continue  # a soft rule outside the objective costs nothing and binds nothing
-        elif isinstance(c, AntiAffinity):
-            bld.anti_affinity(c, index)
-        elif isinstance(c, Affinity):
-            bld.affinity(c, index)
-        elif isinstance(c, Spread):
-            bld.spread(c, index)
+        encoder(bld, c, index)
     if problem.traffic and "traffic" not in wanted:
         bld.traffic_pairs()  # still forbids traffic between bins without a delay
     terms = bld.term_exprs(wanted)
@@ -549,6 +548,16 @@ def build(lowered: Lowered) -> MilpModel:
     return MilpModel(
         lowered, bld.lp, bld.x, bld.ub, levels, info, bld.infeasible, bld.lp.variables()
     )
+
+
+# How each constraint kind is encoded (``Backend.encoders``; a kind without one fails loudly).
+ENCODERS: dict[type, Callable[[_Builder, Any, int], None]] = {
+    AntiAffinity: _Builder.anti_affinity,
+    Affinity: _Builder.affinity,
+    Spread: _Builder.spread,
+    Gang: _Builder.gang,
+    Quota: _Builder.quota,
+}
 
 
 def level_exprs(

@@ -25,7 +25,7 @@ from engine.ir import Problem
 from engine.solution import Progress, Solution, Status
 
 from ..base import BASE_FEATURES, Backend, Compiled, Options, RawResult
-from .model import CompileOptions, QuboModel, compile_problem
+from .model import ENCODERS, CompileOptions, QuboModel, compile_problem
 from .penalties import describe
 from .repair import counts_of, decode_reads, state_from_counts
 
@@ -102,6 +102,7 @@ class QuboBackend(Backend):
     requires = ("dimod", "dwave.samplers")
     install_hint = "pip install dimod dwave-samplers"
     exports = frozenset({"bqm"})
+    encoders = ENCODERS
     parameters: Mapping[str, str] = {
         "sampler": "sa (default) | exact | tabu | steepest, or any dimod Sampler object",
         "num_reads": f"annealing runs (default {DEFAULT_READS})",

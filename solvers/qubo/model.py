@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Literal
@@ -322,90 +322,80 @@ class _Builder:
                     f"capacity[{b.name}/{r}]", "capacity", terms, b.capacity.get(r, 0) - used
                 )
 
-    def quotas(self) -> None:
-        limits: list[tuple[str, str, dict[str, int]]] = []
-        for n, c in enumerate(self.p.constraints):
-            if isinstance(c, Quota):
-                limits.append((f"quota[{n}:{c.tenant}", c.tenant, c.limits))
+    def quota(self, n: int, c: Quota) -> None:
+        self.quota_rows(f"quota[{n}:{c.tenant}", c.tenant, c.limits)
+
+    def tenant_quotas(self) -> None:
         for t in self.p.tenants:
             if t.quota:
-                limits.append((f"tenant_quota[{t.name}", t.name, t.quota))
-        for name, tenant, limit in limits:
-            groups = {g.name: g for g in self.p.items if g.tenant == tenant}
-            for r, cap in sorted(limit.items()):
-                used = sum(
-                    groups[g].demand.get(r, 0) * n
-                    for (g, _), n in self.fixed.items()
-                    if g in groups
-                )
-                terms = [
-                    (v, groups[self.items[i].group].demand.get(r, 0))
-                    for (i, _), v in self.x.items()
-                    if self.items[i].group in groups
-                ]
-                self.inequality(f"{name}/{r}]", "quota", terms, cap - used)
+                self.quota_rows(f"tenant_quota[{t.name}", t.name, t.quota)
 
-    def anti_affinities(self) -> None:
-        for n, c in enumerate(self.p.constraints):
-            if not isinstance(c, AntiAffinity):
-                continue
-            chosen = set(self.p.selected(c.selector))
-            targets = set(self.p.selected(c.target)) if c.target is not None else set()
-            for d, bins in sorted(self.p.domains(c.topology).items()):
-                in_d = set(bins)
-                name = f"anti_affinity[{n}:{d}]"
-                fixed_s = sum(k for (g, b), k in self.fixed.items() if b in in_d and g in chosen)
-                svars = [
-                    v for (i, b), v in self.x.items() if b in in_d and self.items[i].group in chosen
-                ]
-                if c.target is None:
-                    self.inequality(
-                        name, "anti_affinity", [(v, 1) for v in svars], c.max_per_domain - fixed_s
-                    )
-                    continue
-                fixed_t = sum(k for (g, b), k in self.fixed.items() if b in in_d and g in targets)
-                tvars = [
-                    v
-                    for (i, b), v in self.x.items()
-                    if b in in_d and self.items[i].group in targets
-                ]
-                pairs = {
-                    (min(u, v), max(u, v))
-                    for u in svars
-                    for v in tvars
-                    if self.var_item[u] != self.var_item[v]
-                }
-                forbidden = set()
-                if fixed_t:
-                    forbidden.update(svars)
-                if fixed_s:
-                    forbidden.update(tvars)
-                if pairs or forbidden:
-                    self.constraints.append(
-                        Conflicts(
-                            name,
-                            "anti_affinity",
-                            pairs=np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2),
-                            forbidden=np.array(sorted(forbidden), dtype=np.int64),
-                        )
-                    )
-
-    def gangs(self) -> None:
-        for n, c in enumerate(self.p.constraints):
-            if not isinstance(c, Gang):
-                continue
-            members = [i for g in c.items for i in self.item_vars(g)]
-            forced = any(self.fixed.get((g, b.name), 0) for g in c.items for b in self.p.bins)
-            if not members or (len(members) == 1 and not forced):
-                continue
-            self.constraints.append(
-                AllOrNothing(
-                    f"gang[{n}]",
-                    "gang",
-                    items=[self.items[i].variables for i in members],
-                    forced=forced,
-                )
+    def quota_rows(self, name: str, tenant: str, limit: Mapping[str, int]) -> None:
+        groups = {g.name: g for g in self.p.items if g.tenant == tenant}
+        for r, cap in sorted(limit.items()):
+            used = sum(
+                groups[g].demand.get(r, 0) * n for (g, _), n in self.fixed.items() if g in groups
             )
+            terms = [
+                (v, groups[self.items[i].group].demand.get(r, 0))
+                for (i, _), v in self.x.items()
+                if self.items[i].group in groups
+            ]
+            self.inequality(f"{name}/{r}]", "quota", terms, cap - used)
+
+    def anti_affinity(self, n: int, c: AntiAffinity) -> None:
+        chosen = set(self.p.selected(c.selector))
+        targets = set(self.p.selected(c.target)) if c.target is not None else set()
+        for d, bins in sorted(self.p.domains(c.topology).items()):
+            in_d = set(bins)
+            name = f"anti_affinity[{n}:{d}]"
+            fixed_s = sum(k for (g, b), k in self.fixed.items() if b in in_d and g in chosen)
+            svars = [
+                v for (i, b), v in self.x.items() if b in in_d and self.items[i].group in chosen
+            ]
+            if c.target is None:
+                self.inequality(
+                    name, "anti_affinity", [(v, 1) for v in svars], c.max_per_domain - fixed_s
+                )
+                continue
+            fixed_t = sum(k for (g, b), k in self.fixed.items() if b in in_d and g in targets)
+            tvars = [
+                v for (i, b), v in self.x.items() if b in in_d and self.items[i].group in targets
+            ]
+            pairs = {
+                (min(u, v), max(u, v))
+                for u in svars
+                for v in tvars
+                if self.var_item[u] != self.var_item[v]
+            }
+            forbidden = set()
+            if fixed_t:
+                forbidden.update(svars)
+            if fixed_s:
+                forbidden.update(tvars)
+            if pairs or forbidden:
+                self.constraints.append(
+                    Conflicts(
+                        name,
+                        "anti_affinity",
+                        pairs=np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2),
+                        forbidden=np.array(sorted(forbidden), dtype=np.int64),
+                    )
+                )
+
+    def gang(self, n: int, c: Gang) -> None:
+        members = [i for g in c.items for i in self.item_vars(g)]
+        forced = any(self.fixed.get((g, b.name), 0) for g in c.items for b in self.p.bins)
+        if not members or (len(members) == 1 and not forced):
+            return
+        self.constraints.append(
+            AllOrNothing(
+                f"gang[{n}]",
+                "gang",
+                items=[self.items[i].variables for i in members],
+                forced=forced,
+            )
+        )
 
     def traffic_delays(self) -> None:
         """Placing two communicating items on bins without a delay between them is invalid."""
@@ -499,6 +489,26 @@ class _Builder:
                     f.offset += scale * k * k2 * (self.p.delay(p, q) or 0.0)
 
 
+# How each constraint kind is encoded (``Backend.encoders``), kind by kind in this order.
+ENCODERS: dict[type, Callable[[_Builder, int, Any], None]] = {
+    Quota: _Builder.quota,
+    AntiAffinity: _Builder.anti_affinity,
+    Gang: _Builder.gang,
+}
+
+
+def encode_constraints(b: _Builder) -> None:
+    missing = {c.kind for c in b.p.constraints if type(c) not in ENCODERS}
+    if missing:
+        raise PlacerError(f"qubo has no encoder for {', '.join(sorted(missing))} constraints")
+    for kind, encoder in ENCODERS.items():
+        for n, c in enumerate(b.p.constraints):
+            if type(c) is kind:
+                encoder(b, n, c)
+        if kind is Quota:
+            b.tenant_quotas()  # tenants' own quotas next to the quota rules
+
+
 def _resolution(sink: QuadraticSink) -> float:
     """Rational gcd of the coefficients: every nonzero change of the level is a multiple of it."""
     num, den = 0, 1
@@ -584,9 +594,7 @@ def compile_problem(problem: Problem, options: CompileOptions | None = None) -> 
     b.items_and_variables()
     b.one_hots()
     b.capacity()
-    b.quotas()
-    b.anti_affinities()
-    b.gangs()
+    encode_constraints(b)
     b.traffic_delays()
     if len(b.labels) > options.max_variables:
         raise PlacerError(

@@ -14,7 +14,9 @@ from engine.solution import Solution, Status
 from engine.solve import solve
 from engine.verify import verify
 from solvers.base import Options
-from solvers.greedy.backend import GreedyBackend, _Scheduler, compile_model
+from solvers.greedy.backend import GreedyBackend
+from solvers.greedy.model import compile_model
+from solvers.greedy.scheduler import Scheduler
 
 from ...cases import HOSTNAME, ZONE, bins, group, problem
 
@@ -335,8 +337,8 @@ def test_demo_instance(instances: Any) -> None:
 # ---------------------------------------------------------------- internals: the batched paths
 
 
-def _scheduler() -> _Scheduler:
-    return _Scheduler(compile_model(problem(bins(1), [group("x")])), seed=0)
+def _scheduler() -> Scheduler:
+    return Scheduler(compile_model(problem(bins(1), [group("x")])), seed=0)
 
 
 def test_best_cells_equals_replaying_falling_rows() -> None:
