@@ -33,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.commands.serve",
     "engine.commands.fair",
     "engine.commands.decode",
+    "engine.commands.migrate",
 )
 
 

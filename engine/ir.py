@@ -265,6 +265,55 @@ class Traffic(IRModel):
     volume: float = Field(ge=0, allow_inf_nan=False)
 
 
+_PERCENT = re.compile(r"^(\d{1,3})%$")
+
+
+def _int_or_percent(value: Any) -> Any:
+    """A disruption budget's number: a non-negative integer or a percentage string "0%".."100%"."""
+    if value is None:
+        return value
+    if isinstance(value, bool):
+        raise PydanticCustomError(
+            "budget", "expected an integer or a percentage, got {v}", {"v": value}
+        )
+    if isinstance(value, int):
+        if value < 0:
+            raise PydanticCustomError("budget", "must not be negative, got {v}", {"v": value})
+        return value
+    if isinstance(value, str):
+        m = _PERCENT.match(value.strip())
+        if m and int(m[1]) <= 100:
+            return f"{int(m[1])}%"
+    raise PydanticCustomError(
+        "budget",
+        "expected a non-negative integer or a percentage such as '25%', got {v}",
+        {"v": repr(value)},
+    )
+
+
+class DisruptionBudget(IRModel):
+    """How many selected items may be down at once while running items are moved (a Kubernetes
+    PodDisruptionBudget). Exactly one of ``min_available`` / ``max_unavailable``; a percentage is
+    of the selected groups' total count, rounded up as the disruption controller does. Placement
+    ignores budgets; ``placer migrate`` honours them in every step."""
+
+    name: str | None = None
+    selector: Labels
+    min_available: int | str | None = None
+    max_unavailable: int | str | None = None
+
+    _selectors = field_validator("selector", mode="before")(_check_selector)
+    _numbers = field_validator("min_available", "max_unavailable", mode="before")(_int_or_percent)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> DisruptionBudget:
+        if (self.min_available is None) == (self.max_unavailable is None):
+            raise PydanticCustomError(
+                "budget", "give exactly one of min_available and max_unavailable"
+            )
+        return self
+
+
 def _normalise_level(value: Any) -> Any:
     if isinstance(value, str):
         return {value: 1.0}
@@ -285,6 +334,7 @@ class Problem(IRModel):
     tenants: tuple[Tenant, ...] = ()
     traffic: tuple[Traffic, ...] = ()
     delays: dict[str, dict[str, Annotated[float, Field(ge=0, allow_inf_nan=False)]]] = {}
+    disruption_budgets: tuple[DisruptionBudget, ...] = ()  # (ext) for placer migrate
     meta: dict[str, Any] = {}
 
     @field_validator("objective", mode="before")

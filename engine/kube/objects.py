@@ -19,7 +19,6 @@ QUIET_KINDS = frozenset({"Service", "ConfigMap", "Secret", "ServiceAccount", "En
 NOT_PLANNED = {
     "DaemonSet": "DaemonSet pods are placed one per node by their controller, not planned",
     "CronJob": "CronJob pods do not exist until a schedule fires; not planned",
-    "PodDisruptionBudget": "disruption budgets only matter for eviction, which placer never does",
 }
 LIST_KINDS = frozenset({"List", "NodeList", "PodList", "DeploymentList", "StatefulSetList"})
 
@@ -99,6 +98,7 @@ class Cluster:
     workloads: list[dict[str, Any]] = field(default_factory=list)
     priority_classes: dict[str, dict[str, Any]] = field(default_factory=dict)
     namespaces: dict[str, dict[str, Any]] = field(default_factory=dict)
+    disruption_budgets: list[dict[str, Any]] = field(default_factory=list)  # for placer migrate
     notes: list[str] = field(default_factory=list)
 
     def namespace_labels(self, name: str) -> dict[str, str]:
@@ -162,6 +162,8 @@ def load_cluster(docs: list[Any], source: str = "<manifests>") -> Cluster:
             cluster.priority_classes[name_of(doc)] = doc
         elif kind == "Namespace":
             cluster.namespaces[name_of(doc)] = doc
+        elif kind == "PodDisruptionBudget":
+            cluster.disruption_budgets.append(doc)
         elif kind in NOT_PLANNED:
             cluster.notes.append(f"{ref(doc)}: {NOT_PLANNED[kind]}")
         elif kind not in QUIET_KINDS:

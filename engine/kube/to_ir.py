@@ -43,6 +43,7 @@ from typing import Any
 from ..errors import InputError
 from ..ir import Affinity, AntiAffinity, Bin, ItemGroup, Problem, Spread
 from ..quantity import MILLI_RESOURCES
+from .disruption import disruption_budgets
 from .filters import HARD_EFFECTS, SOFT_EFFECTS, static_reason, topology_reason, untolerated
 from .objects import (
     Cluster,
@@ -460,6 +461,9 @@ class _Builder:
             if g.pending:
                 for c in g.view.spread:
                     self._spread(g, c)
+        budgets = disruption_budgets(
+            self.cluster.disruption_budgets, self.selectors.label, self.notes
+        )
         self.selectors.apply(groups)
         self._host_ports(groups)
         self._check_spread_owners(groups)
@@ -492,6 +496,7 @@ class _Builder:
                     "items": items,
                     "constraints": constraints,
                     "objective": objective,
+                    "disruption_budgets": budgets,
                     "meta": meta,
                 }
             )
@@ -571,6 +576,8 @@ class _Builder:
             ]
         if g.workload:
             meta["workload"] = g.workload
+        if g.view.owner is not None:  # a controller recreates an evicted pod (placer migrate)
+            meta["owner"] = "/".join(g.view.owner)
         fields: dict[str, Any] = {
             "name": g.name,
             "count": g.count,
