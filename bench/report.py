@@ -16,6 +16,37 @@ from typing import Any
 
 FAILURES = ("timeout", "crashed", "memory")
 EPS = 1e-9
+NO_PLAN_GAP = 100.0  # % gap charged to a run before its first plan (and the cap on any gap)
+
+# One look per backend, fixed by name so a backend looks the same in every plot: colour, marker
+# and line style all differ, so overlapping lines stay visible (an unknown backend gets the next).
+STYLES = (
+    {"color": "#1f77b4", "marker": "o", "linestyle": "-"},
+    {"color": "#d62728", "marker": "s", "linestyle": "--"},
+    {"color": "#2ca02c", "marker": "^", "linestyle": "-."},
+    {"color": "#9467bd", "marker": "D", "linestyle": ":"},
+    {"color": "#ff7f0e", "marker": "v", "linestyle": (0, (5, 1, 1, 1))},
+    {"color": "#8c564b", "marker": "P", "linestyle": (0, (3, 1, 1, 1, 1, 1))},
+)
+KNOWN_STYLES = {"cpsat": 0, "milp": 1, "greedy": 2, "qubo": 3}
+
+
+def backend_style(backend: str, others: list[str]) -> dict[str, Any]:
+    """Colour, marker and line style of a backend: its own if known, else the next free one."""
+    if backend in KNOWN_STYLES:
+        return STYLES[KNOWN_STYLES[backend]]
+    unknown = sorted(b for b in others if b not in KNOWN_STYLES)
+    return STYLES[(len(KNOWN_STYLES) + unknown.index(backend)) % len(STYLES)]
+
+
+def reference_kind(rows: list[dict[str, Any]]) -> str:
+    """What the reference value of a suite's rows is: 'best known' (every instance has one),
+    'best found' (none has: the best verified value of any backend), or 'best known or found'."""
+    known = {r["instance"] for r in rows if r["best_known"] is not None}
+    instances = {r["instance"] for r in rows}
+    if instances and known == instances:
+        return "best known"
+    return "best found" if not known else "best known or found"
 
 
 def read_rows(directory: Path) -> list[dict[str, Any]]:
@@ -179,11 +210,25 @@ def performance_profile(rows: list[dict[str, Any]], suite: str, path: Path) -> b
         n = len(ratios[b])
         steps_x = [1.0, *xs, tau_max]
         steps_y = [0.0, *[(i + 1) / n for i in range(len(xs))], len(xs) / n]
-        ax.step(steps_x, steps_y, where="post", label=b, linewidth=1.8)
+        style = backend_style(b, backends)
+        ax.step(
+            steps_x,
+            steps_y,
+            where="post",
+            label=b,
+            linewidth=1.8,
+            alpha=0.85,
+            color=style["color"],
+            linestyle=style["linestyle"],
+            marker=style["marker"],
+            markevery=list(range(1, len(xs) + 1)),  # where the profile steps up
+            markersize=5,
+        )
     ax.set_xscale("log", base=2)
-    ax.set_xlim(1, tau_max)
+    ax.set_xlim(0.95, tau_max)  # markers at τ = 1 stay visible
     ax.set_ylim(0, 1.02)
-    ax.set_xlabel("τ (time to reach the best known value / fastest backend's time)")
+    reference = reference_kind(subset)
+    ax.set_xlabel(f"τ (time to reach the {reference} value / fastest backend's time)")
     ax.set_ylabel("fraction of instances")
     ax.set_title(f"Performance profile — {suite} ({len(instances)} instances)")
     ax.grid(True, which="both", alpha=0.3)
@@ -194,54 +239,101 @@ def performance_profile(rows: list[dict[str, Any]], suite: str, path: Path) -> b
     return True
 
 
+def _gap_at(run: dict[str, Any], ref: float | None, t: float, minimise: bool) -> float | None:
+    """A run's gap (%) to the reference at time t: NO_PLAN_GAP before its first plan, capped
+    there; None when the instance has no reference value."""
+    if ref is None:
+        return None
+    seen = [v for (tt, v) in run["trace"] if tt <= t]
+    if not seen:
+        return NO_PLAN_GAP
+    diff = (seen[-1] - ref) if minimise else (ref - seen[-1])
+    gap = 100 * diff / abs(ref) if ref else abs(diff)
+    return min(max(gap, 0.0), NO_PLAN_GAP)
+
+
+def gap_curves(
+    subset: list[dict[str, Any]],
+) -> tuple[float, float, dict[str, tuple[list[float], list[float]]]]:
+    """(time limit, end of the time axis, backend -> (times, mean gap %)) for one suite's rows;
+    backends without a trace, or without a reference value on any instance, are left out."""
+    refs = reference_values(subset)
+    minimise = _minimised(subset)
+    limit = max((r["time_limit"] or 0) for r in subset) or 10.0
+    last = max((t for r in subset for (t, _) in r["trace"]), default=limit)
+    end = max(limit, last) * 1.02
+    grid = [end * (10 ** (k / 20)) / 1000 for k in range(0, 61)]  # 1/1000 of the end .. the end
+    curves: dict[str, tuple[list[float], list[float]]] = {}
+    for backend in sorted({r["backend"] for r in subset}):
+        runs = [r for r in subset if r["backend"] == backend]
+        if not any(r["trace"] for r in runs):
+            continue
+        curve = []
+        for t in grid:
+            gaps = [_gap_at(r, refs.get((r["suite"], r["instance"])), t, minimise) for r in runs]
+            known = [g for g in gaps if g is not None]
+            curve.append(statistics.fmean(known) if known else math.nan)
+        if not all(math.isnan(c) for c in curve):
+            curves[backend] = (grid, curve)
+    return limit, end, curves
+
+
 def gap_vs_time(rows: list[dict[str, Any]], suite: str, path: Path) -> bool:
-    """Mean gap to the reference value over time, per backend, from the improvement traces."""
+    """Mean gap to the reference value over time, per backend, from the improvement traces.
+
+    A run counts NO_PLAN_GAP (100 %) until its first plan, so every backend is drawn from the
+    start, and a backend whose first plan arrives after the time limit (a solver overrunning it)
+    still appears: the time axis runs to the last trace point of any run.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     subset = [r for r in rows if r["suite"] == suite]
-    refs = reference_values(subset)
-    minimise = _minimised(subset)
-    limit = max((r["time_limit"] or 0) for r in subset) or 10.0
-    grid = [limit * (10 ** (k / 20)) / 1000 for k in range(0, 61)]  # 1/1000 of the limit .. limit
+    limit, end, curves = gap_curves(subset)
+    backends = sorted(curves)
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
     drawn = False
-    for backend in sorted({r["backend"] for r in subset}):
-        runs = [r for r in subset if r["backend"] == backend]
-        curve = []
-        for t in grid:
-            gaps = []
-            for r in runs:
-                ref = refs.get((suite, r["instance"]))
-                seen = [v for (tt, v) in r["trace"] if tt <= t]
-                if ref is None or not seen:
-                    gaps.append(math.nan)
-                    continue
-                v = seen[-1]
-                diff = (v - ref) if minimise else (ref - v)
-                gaps.append(100 * diff / abs(ref) if ref else abs(diff))
-            finite = [g for g in gaps if not math.isnan(g)]
-            curve.append(
-                statistics.fmean(finite) if len(finite) == len(gaps) and finite else math.nan
-            )
-        if any(not math.isnan(c) for c in curve):
-            ax.plot(grid, curve, label=backend, linewidth=1.8)
-            drawn = True
+    for backend, (grid, curve) in sorted(curves.items()):
+        style = backend_style(backend, backends)
+        ax.plot(
+            grid,
+            curve,
+            label=backend,
+            linewidth=1.8,
+            alpha=0.85,
+            color=style["color"],
+            linestyle=style["linestyle"],
+            marker=style["marker"],
+            markevery=6,
+            markersize=5,
+        )
+        drawn = True
     if not drawn:
         plt.close(fig)
         return False
+    if limit < end:
+        ax.axvline(limit, color="grey", linewidth=0.8, linestyle=":", label="time limit")
     ax.set_xscale("log")
     ax.set_xlabel("seconds")
-    ax.set_ylabel("mean gap to reference (%)")
-    ax.set_title(f"Gap versus time — {suite}")
+    ax.set_ylabel(f"mean gap to the {reference_kind(subset)} value (%)")
+    ax.set_title(f"Gap versus time — {suite} (100 % until a run's first plan)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
     return True
+
+
+REFERENCE_NOTE = {
+    "best known": "the best known value of each instance (its source's optimum or record).",
+    "best found": "no best known values exist for these instances: the best verified value any "
+    "backend found in this run (gaps to best known are '–').",
+    "best known or found": "the best known value where the source has one, else the best "
+    "verified value any backend found in this run.",
+}
 
 
 def write_report(directory: Path) -> Path:
@@ -265,10 +357,13 @@ def write_report(directory: Path) -> Path:
         lines.append("No runs recorded.")
     table = summarise(rows)
     for suite in sorted({r["suite"] for r in rows}):
+        reference = reference_kind([r for r in rows if r["suite"] == suite])
         lines += [
             f"## {suite}",
             "",
-            "| backend | runs | verified | proved optimal | at best known | mean gap | max gap | "
+            f"Reference value: {REFERENCE_NOTE[reference]}",
+            "",
+            f"| backend | runs | verified | proved optimal | at {reference} | mean gap to best known | max gap | "
             "mean gap to bound | median s | median s to first plan | better than greedy | "
             "mean saved vs greedy | failures |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
