@@ -33,7 +33,6 @@ from __future__ import annotations
 import csv
 import glob
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -296,7 +295,3 @@ def build_problem(case: Case) -> Any:
     if fn is None:
         raise InputError(f"unknown generator {case.source!r}")
     return fn(**case.params)
-
-
-def iter_cases(suite: Suite) -> Iterator[Case]:
-    yield from suite.cases

@@ -365,10 +365,6 @@ class Problem(IRModel):
         return {i.name: i for i in self.items}
 
     @cached_property
-    def tenant_by_name(self) -> dict[str, Tenant]:
-        return {t.name: t for t in self.tenants}
-
-    @cached_property
     def resources(self) -> tuple[str, ...]:
         names: set[str] = set()
         for b in self.bins:

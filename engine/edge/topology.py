@@ -60,7 +60,6 @@ from .network import Network
 
 TIER_LABEL = "placer.edge/tier"
 LOCATION_LABEL = "placer.edge/location"
-TIERS = ("device", "edge", "cloud")
 UNITS = {"latency": "ms", "data": "MB", "bandwidth": "MB/s", "workload": "MI", "speed": "MIPS"}
 Tier = Literal["device", "edge", "cloud", "network"]
 Hosts = Literal["own", "any", "none"]

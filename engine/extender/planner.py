@@ -79,13 +79,6 @@ class Plan:
         return time.monotonic() - self.created
 
 
-def plan_from_solution(
-    problem: Any, solution: Any, version: int, started: float, created: float
-) -> Plan:
-    """New placements of pending groups (plan count minus pods already there) as targets."""
-    return _plan(plan_data(problem, solution), version, started, created)
-
-
 def _plan(data: dict[str, Any], version: int, started: float, created: float) -> Plan:
     return Plan(
         version=version,

@@ -274,7 +274,3 @@ def parse_tolerations(pod: Mapping[str, Any], spec: Mapping[str, Any]) -> tuple[
             raise bad(pod, f"spec.tolerations[{n}].operator", "an empty key needs operator Exists")
         out.append(Toleration(str(t.get("key") or ""), op, str(t.get("value") or ""), effect))
     return tuple(out)
-
-
-def tolerated(taint: Taint, tolerations: tuple[Toleration, ...]) -> bool:
-    return any(t.tolerates(taint) for t in tolerations)

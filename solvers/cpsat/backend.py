@@ -317,10 +317,10 @@ class _Stages:
             return
         left = self._left()
         share = RELAXATION_SHARE * left if math.isfinite(left) else RELAXATION_SECONDS
-        bound, info = relaxed.generate(time.perf_counter() + share, self.options.threads or 1)
+        generated = relaxed.generate(time.perf_counter() + share)
         scale = relaxed.cost_scale
-        self.relaxed_bound = math.ceil(bound * scale - 1e-6) / scale
-        self.info["relaxation"] = {"bound": self.relaxed_bound, **info}
+        self.relaxed_bound = math.ceil(generated.bound * scale - 1e-6) / scale
+        self.info["relaxation"] = {"bound": self.relaxed_bound, **generated.info()}
 
     def _objective(self, stage: Stage) -> ScaledObjective:
         return self.index.objectives[self.position[id(stage)]]

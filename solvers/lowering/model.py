@@ -112,14 +112,6 @@ class Lowered:
         return [self.bins[b].name for b in np.flatnonzero(row > 0).tolist()]
 
     @cached_property
-    def groups_on(self) -> dict[str, tuple[str, ...]]:
-        """Bin -> the groups that may be on it, in problem order (bins without any left out)."""
-        out: dict[str, list[str]] = defaultdict(list)
-        for (g, b), _, _ in self.pairs():
-            out[b].append(g)
-        return {b: tuple(gs) for b, gs in out.items()}
-
-    @cached_property
     def single_resource(self) -> str | None:
         """The one resource items demand, when they demand exactly one (1-D packing)."""
         demanded = {r for g in self.problem.items for r, a in g.demand.items() if a > 0}
@@ -206,10 +198,6 @@ class Lowered:
                 )
             classes.setdefault(key, []).append(b)
         return tuple(tuple(c) for c in classes.values())
-
-    @cached_property
-    def class_of(self) -> dict[str, int]:
-        return {b: n for n, members in enumerate(self.classes) for b in members}
 
     def canonical(self, counts: Mapping[Key, int]) -> dict[Key, int]:
         """The same plan with bins permuted inside each symmetry class so that fuller bins (more

@@ -2,8 +2,9 @@
 
 compile → ``model`` (IR → dimod BinaryQuadraticModel, calibrated penalties, lexicographic
 weights); run → any dimod ``Sampler`` (dwave-samplers' ``SimulatedAnnealingSampler`` by default,
-seeded, time limit through ``interrupt_function``, a hint as the first initial state); decode →
-``repair`` (every read decoded, infeasible reads greedily repaired, best plan kept).
+seeded, time limit through ``interrupt_function``, a hint as the first initial state), then
+``repair`` (every read decoded, infeasible reads greedily repaired, best plan kept, part of the
+search); decode → the plan.
 A QUBO result is never proved: the status is ``feasible`` or ``unknown``.
 
 ``export(problem, "bqm")`` writes one JSON document holding dimod's own serialisation of the BQM
@@ -15,14 +16,14 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from engine.errors import InputError, PlacerError, UnsupportedExport
 from engine.ir import Problem
-from engine.solution import Progress, Solution, Status
+from engine.solution import Solution, Status
 
 from ..base import BASE_FEATURES, Backend, Compiled, Options, RawResult
 from .model import ENCODERS, CompileOptions, QuboModel, compile_problem
@@ -192,23 +193,21 @@ class QuboBackend(Backend):
             kwargs["random_state"] = wanted["seed"]
         return kwargs
 
-    def run(self, compiled: Compiled[Any, Any], options: Options) -> RawResult:
-        model: QuboModel = compiled.index
+    def run(self, compiled: Compiled[Any, QuboModel], options: Options) -> RawResult:
+        """Sample the BQM, then turn the reads into the best plan (infeasible ones repaired)."""
+        model = compiled.index
         start = time.perf_counter()
         deadline = None if options.time_limit is None else start + 0.8 * options.time_limit
         sampler = self._sampler(options)
         kwargs = self._sample_kwargs(sampler, model, options, deadline)
         bqm = compiled.model
+        max_repairs = int(options.params.get("max_repairs", 1000))
         if not any(bqm.linear.values()) and not any(bqm.quadratic.values()):
             # nothing to anneal (no variables, or every state costs the same): one empty read
-            import dimod
-
-            empty = dimod.SampleSet.from_samples_bqm(
-                (np.zeros((1, len(model.labels))), model.labels), bqm
-            )
-            info = {"sampler": "none (flat model)", "sample_s": 0.0, "hint_used": False}
-            info["max_repairs"] = int(options.params.get("max_repairs", 1000))
-            return RawResult(status=Status.UNKNOWN, values={}, info={"sampleset": empty, **info})
+            states = np.zeros((1, len(model.labels)), dtype=np.int8)
+            info: dict[str, Any] = {"sampler": "none (flat model)", "sample_s": 0.0}
+            info["hint_used"] = False
+            return _repaired(model, states, bqm.energies((states, model.labels)), info, max_repairs)
         try:
             sampleset = sampler.sample(bqm, **kwargs)
         except (ValueError, TypeError) as exc:
@@ -222,61 +221,14 @@ class QuboBackend(Backend):
             },
             "sample_s": round(time.perf_counter() - start, 6),
             "hint_used": "initial_states" in kwargs,
-            "max_repairs": int(options.params.get("max_repairs", 1000)),
-            "deadline": None if options.time_limit is None else start + 0.95 * options.time_limit,
         }
-        return RawResult(status=Status.UNKNOWN, values={}, info={"sampleset": sampleset, **info})
+        repair_by = None if options.time_limit is None else start + 0.95 * options.time_limit
+        states, energies = _states(sampleset, model.labels)
+        return _repaired(model, states, energies, info, max_repairs, repair_by)
 
     # ---------------------------------------------------------------- decode
-    def decode(self, compiled: Compiled[Any, Any], raw: RawResult) -> Solution:
-        model: QuboModel = compiled.index
-        info = dict(raw.info)
-        sampleset = info.pop("sampleset")
-        states, energies = _states(sampleset, model.labels)
-        return self._plan(
-            model, states, energies, info, info.pop("max_repairs"), info.pop("deadline", None)
-        )
-
-    def _plan(
-        self,
-        model: QuboModel,
-        states: np.ndarray,
-        energies: np.ndarray | None,
-        info: dict[str, Any],
-        max_repairs: int = 1000,
-        deadline: float | None = None,
-    ) -> Solution:
-        start = time.perf_counter()
-        best, stats = decode_reads(model, states, energies, max_repairs, deadline)
-        info.update(stats.as_info())
-        info["decode_repair_s"] = round(time.perf_counter() - start, 6)
-        info["model"] = model.info
-        info["penalties"] = describe(model.constraints)
-        info["energy_offset"] = model.objective.offset + model.penalties.offset
-        problem = model.problem
-        if model.info["pinned_infeasible"]:
-            info["reason"] = "items that may not move already break: " + ", ".join(
-                model.info["pinned_infeasible"]
-            )
-            return Solution.failure(problem, self.name, Status.UNKNOWN, **info)
-        if best is None:
-            info["reason"] = "no read could be repaired into a valid plan"
-            return Solution.failure(problem, self.name, Status.UNKNOWN, **info)
-        info["best_energy"] = stats.best_energy
-        return Solution.from_counts(
-            problem,
-            self.name,
-            Status.FEASIBLE,
-            counts_of(model, best),
-            objective=model.level_values(best),
-            info=info,
-        )
-
-    def solve(self, problem: Problem, options: Options | None = None) -> Solution:
-        solution = super().solve(problem, options)
-        if options is not None and options.on_progress is not None and solution.status.has_plan:
-            options.on_progress(Progress(solution.seconds, solution.objective, None))
-        return solution
+    def decode(self, compiled: Compiled[Any, QuboModel], raw: RawResult) -> Solution:
+        return self.plan(compiled.problem, raw, _counts(raw))
 
     # ---------------------------------------------------------------- export / external samples
     def export(self, problem: Problem, fmt: str, **params: Any) -> bytes:
@@ -311,7 +263,42 @@ class QuboBackend(Backend):
             )
         states = _states_from_mappings(samples, model.labels, sample_source)
         energies = model.bqm().energies((states, model.labels))
-        return self._plan(model, states, energies, {"sampler": "external", "samples": len(samples)})
+        info = {"sampler": "external", "samples": len(samples)}
+        raw = _repaired(model, states, energies, info)
+        return self.plan(problem, raw, _counts(raw))
+
+
+def _repaired(
+    model: QuboModel,
+    states: np.ndarray,
+    energies: np.ndarray | None,
+    info: dict[str, Any],
+    max_repairs: int = 1000,
+    deadline: float | None = None,
+) -> RawResult:
+    """The best plan among the reads, each infeasible one repaired (``repair``)."""
+    start = time.perf_counter()
+    best, stats = decode_reads(model, states, energies, max_repairs, deadline)
+    info.update(stats.as_info())
+    info["decode_repair_s"] = round(time.perf_counter() - start, 6)
+    info["model"] = model.info
+    info["penalties"] = describe(model.constraints)
+    info["energy_offset"] = model.objective.offset + model.penalties.offset
+    if model.info["pinned_infeasible"]:
+        info["reason"] = "items that may not move already break: " + ", ".join(
+            model.info["pinned_infeasible"]
+        )
+        return RawResult(Status.UNKNOWN, {}, info=info)
+    if best is None:
+        info["reason"] = "no read could be repaired into a valid plan"
+        return RawResult(Status.UNKNOWN, {}, info=info)
+    info["best_energy"] = stats.best_energy
+    counts: dict[Hashable, float] = {k: float(n) for k, n in counts_of(model, best).items()}
+    return RawResult(Status.FEASIBLE, counts, objective=model.level_values(best), info=info)
+
+
+def _counts(raw: RawResult) -> dict[tuple[str, str], int]:
+    return {k: round(v) for k, v in raw.values.items() if isinstance(k, tuple)}
 
 
 def export_document(model: QuboModel) -> dict[str, Any]:
