@@ -34,6 +34,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.commands.fair",
     "engine.commands.decode",
     "engine.commands.migrate",
+    "engine.commands.size",
 )
 
 

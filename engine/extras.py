@@ -15,6 +15,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "serve": ("starlette", "uvicorn", "prometheus_client", "kubernetes"),
     "bench": ("matplotlib",),
     "ray": ("ray",),
+    "sim": ("simpy",),
 }
 
 
