@@ -66,7 +66,8 @@ class QuickStart(Composite):
 
     def compile(self, problem: Problem, options: Options) -> Compiled[Compiled[Any, Any], Started]:
         began = time.perf_counter()
-        starts = quick_plans(problem, options)
+        # A composite around this one may have found the start plans already.
+        starts = options.starts or quick_plans(problem, options)
         seconds = time.perf_counter() - began
         limit = options.time_limit
         child_options = replace(

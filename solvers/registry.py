@@ -10,6 +10,7 @@ from engine.errors import BackendUnavailable, UnknownBackend
 
 from .base import Backend
 from .composites import Composite, QuickStart
+from .lns import LargeNeighbourhood
 
 
 @dataclass(frozen=True)
@@ -20,8 +21,8 @@ class Entry:
 
 # Insertion order is preference order.
 BACKENDS: dict[str, Entry] = {
-    "cpsat": Entry("solvers.cpsat.backend:CpSatBackend", (QuickStart,)),
-    "milp": Entry("solvers.milp.backend:MilpBackend", (QuickStart,)),
+    "cpsat": Entry("solvers.cpsat.backend:CpSatBackend", (QuickStart, LargeNeighbourhood)),
+    "milp": Entry("solvers.milp.backend:MilpBackend", (QuickStart, LargeNeighbourhood)),
     "qubo": Entry("solvers.qubo.backend:QuboBackend"),
     "greedy": Entry("solvers.greedy.backend:GreedyBackend"),
 }

@@ -1,0 +1,260 @@
+"""Global bounds at scale: the LP relaxation of the per-bin model over classes of alike bins.
+
+Bins with the same capacity, cost, eligibility column, items already on them and item costs are
+merged into one class with their summed capacity (the LP relaxation does not change: any class
+solution splits evenly over its bins). Rules other than capacity, eligibility, counts and
+``required`` are dropped, so the optimum bounds the real problem. Solved with HiGHS; a bound is
+reported only when HiGHS proves the LP optimal.
+
+Terms with an LP bound: ``placed`` (tier weights; maximised), ``cost`` and ``bins_used`` (with
+the earlier levels held at the plan's values, which is valid only when those were proved — the
+caller asks for a later level only then). Other terms have none here.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..lowering import Lowered
+
+LP_TERMS = frozenset({"placed", "cost", "bins_used"})
+
+
+@dataclass
+class Classes:
+    """Bins merged into classes: membership and per-class data."""
+
+    members: list[list[int]]
+    capacity: np.ndarray  # [classes, resources], summed
+    high: np.ndarray  # [groups, classes], summed
+    low: np.ndarray  # [groups, classes], summed
+    cost: np.ndarray  # [classes] bin cost (alike in a class)
+    item_cost: np.ndarray  # [groups, classes] per-item cost (alike in a class)
+
+
+def bin_classes(lowered: Lowered) -> Classes:
+    p = lowered.problem
+    priced = [g for g, group in enumerate(p.items) if group.cost]
+    keys: dict[Any, int] = {}
+    members: list[list[int]] = []
+    for view in lowered.bins:
+        b = view.index
+        key = (
+            lowered.capacity[b].tobytes(),
+            view.cost,
+            (lowered.high[:, b] > 0).tobytes(),
+            lowered.open[:, b].tobytes(),
+            lowered.low[:, b].tobytes(),
+            tuple(p.items[g].cost.get(view.name, 0.0) for g in priced),
+        )
+        if key not in keys:
+            keys[key] = len(members)
+            members.append([])
+        members[keys[key]].append(b)
+    n = len(members)
+    groups = len(p.items)
+    capacity = np.zeros((n, len(lowered.resources)), np.float64)
+    high = np.zeros((groups, n), np.float64)
+    low = np.zeros((groups, n), np.float64)
+    cost = np.zeros(n)
+    item_cost = np.zeros((groups, n))
+    for c, bins in enumerate(members):
+        idx = np.array(bins)
+        capacity[c] = lowered.capacity[idx].sum(axis=0)
+        high[:, c] = lowered.high[:, idx].sum(axis=1)
+        low[:, c] = lowered.low[:, idx].sum(axis=1)
+        cost[c] = lowered.bins[bins[0]].cost
+        for g in priced:
+            item_cost[g, c] = p.items[g].cost.get(lowered.bins[bins[0]].name, 0.0)
+    return Classes(members, capacity, high, low, cost, item_cost)
+
+
+@dataclass
+class LpResult:
+    value: float | None  # the LP optimum (None: not proved in time)
+    seconds: float
+    columns: int
+
+
+def lp_optimum(
+    lowered: Lowered,
+    classes: Classes,
+    objective: Mapping[str, float],
+    *,
+    maximise: bool,
+    fixed: Sequence[tuple[Mapping[str, float], bool, float]] = (),
+    weights: np.ndarray | None = None,
+    time_limit: float = 30.0,
+) -> LpResult:
+    """Optimise a weighted sum of LP terms over the relaxation; ``fixed`` holds earlier levels
+    (terms, maximised, value) at their values. ``weights`` overrides the per-group weight of
+    ``placed`` (e.g. GPUs per pod, for a GPU bound)."""
+    import highspy
+
+    began = time.perf_counter()
+    p = lowered.problem
+    groups, n = classes.high.shape
+    gi, ci = np.nonzero(classes.high > 0)
+    cols = len(gi)
+    place_w = (
+        np.asarray(weights, np.float64)
+        if weights is not None
+        else np.array([lowered.placed_weight[g.name] for g in p.items], np.float64)
+    )
+    uses_bins = "bins_used" in objective or any("bins_used" in t for t, _, _ in fixed)
+    total = cols + (n if uses_bins else 0)
+
+    def column_costs(terms: Mapping[str, float]) -> np.ndarray:
+        c = np.zeros(total)
+        for term, w in terms.items():
+            if term == "placed":
+                c[:cols] += w * place_w[gi]
+            elif term == "cost":
+                c[:cols] += w * classes.item_cost[gi, ci]
+            elif term == "bins_used":
+                c[cols:] += w * classes.cost
+            else:
+                raise ValueError(f"no LP bound for {term}")
+        return c
+
+    rows_i: list[np.ndarray] = []
+    rows_j: list[np.ndarray] = []
+    vals: list[np.ndarray] = []
+    lower_r: list[np.ndarray] = []
+    upper_r: list[np.ndarray] = []
+    row = 0
+    # group counts (required groups in full)
+    counts = np.array([g.count for g in p.items], np.float64)
+    required = np.array([g.required for g in p.items])
+    rows_i.append(gi.astype(np.int64))
+    rows_j.append(np.arange(cols))
+    vals.append(np.ones(cols))
+    lower_r.append(np.where(required, counts, 0.0))
+    upper_r.append(counts)
+    row += groups
+    # capacity per class and resource (times the bins used in the class, when bins_used counts)
+    demand = lowered.demand.astype(np.float64)
+    for r in range(len(lowered.resources)):
+        d = demand[gi, r]
+        on = d > 0
+        rows_i.append(row + ci[on])
+        rows_j.append(np.arange(cols)[on])
+        vals.append(d[on])
+        if uses_bins:
+            per_bin = np.array([lowered.capacity[m[0], r] for m in classes.members], np.float64)
+            rows_i.append(row + np.arange(n))
+            rows_j.append(cols + np.arange(n))
+            vals.append(-per_bin)
+            lower_r.append(np.full(n, -np.inf))
+            upper_r.append(np.zeros(n))
+        else:
+            lower_r.append(np.full(n, -np.inf))
+            upper_r.append(classes.capacity[:, r])
+        row += n
+    if uses_bins:  # a class holding items uses at least one bin: x ≤ high·y / size
+        sizes = np.array([len(m) for m in classes.members], np.float64)
+        rows_i.append(row + np.arange(cols))
+        rows_j.append(np.arange(cols))
+        vals.append(np.ones(cols))
+        rows_i.append(row + np.arange(cols))
+        rows_j.append(cols + ci)
+        vals.append(-classes.high[gi, ci] / sizes[ci])
+        lower_r.append(np.full(cols, -np.inf))
+        upper_r.append(np.zeros(cols))
+        row += cols
+    for terms, maxed, value in fixed:
+        c = column_costs(terms)
+        nz = np.flatnonzero(c)
+        rows_i.append(np.full(len(nz), row))
+        rows_j.append(nz)
+        vals.append(c[nz])
+        slack = 1e-6 * max(1.0, abs(value))
+        lower_r.append(np.array([value - slack if maxed else -np.inf]))
+        upper_r.append(np.array([np.inf if maxed else value + slack]))
+        row += 1
+
+    from scipy.sparse import csc_matrix
+
+    matrix = csc_matrix(
+        (np.concatenate(vals), (np.concatenate(rows_i), np.concatenate(rows_j))),
+        shape=(row, total),
+    )
+    lp = highspy.HighsLp()
+    lp.num_col_ = total
+    lp.num_row_ = row
+    cost = column_costs(objective)
+    lp.col_cost_ = -cost if maximise else cost
+    lp.col_lower_ = np.concatenate([classes.low[gi, ci], np.zeros(n if uses_bins else 0)])
+    sizes_all = [len(m) for m in classes.members]
+    lp.col_upper_ = np.concatenate(
+        [classes.high[gi, ci], np.array(sizes_all, np.float64) if uses_bins else np.zeros(0)]
+    )
+    lp.row_lower_ = np.concatenate(lower_r)
+    lp.row_upper_ = np.concatenate(upper_r)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = matrix.indptr
+    lp.a_matrix_.index_ = matrix.indices
+    lp.a_matrix_.value_ = matrix.data
+    from ..quiet import quiet_stdout
+
+    with quiet_stdout():
+        h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", max(0.1, float(time_limit)))
+    h.setOptionValue("threads", 1)
+    h.passModel(lp)
+    h.run()
+    seconds = time.perf_counter() - began
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return LpResult(None, seconds, cols)
+    value = float(h.getInfo().objective_function_value)
+    return LpResult(-value if maximise else value, seconds, cols)
+
+
+def level_bounds(
+    lowered: Lowered,
+    values: Sequence[float],
+    *,
+    time_limit: float,
+    classes: Classes | None = None,
+) -> tuple[tuple[float | None, ...], dict[str, Any]]:
+    """One bound per objective level in reporting form (``engine.ir.level_value``), given the
+    plan's level values: a later level only while every earlier one meets its bound."""
+    began = time.perf_counter()
+    classes = classes or bin_classes(lowered)
+    out: list[float | None] = []
+    info: dict[str, Any] = {"classes": len(classes.members)}
+    fixed: list[tuple[Mapping[str, float], bool, float]] = []
+    for n, level in enumerate(lowered.levels):
+        left = time_limit - (time.perf_counter() - began)
+        if set(level.terms) - LP_TERMS or left <= 0.05:
+            out.append(None)
+            break
+        # The reported value is Σ factor·term, maximised when every term is maximised.
+        terms = {t: level.factor(t) for t in level.terms}
+        result = lp_optimum(
+            lowered, classes, terms, maximise=level.maximised, fixed=fixed, time_limit=left
+        )
+        info[f"level{n + 1}"] = {"seconds": round(result.seconds, 3), "columns": result.columns}
+        if result.value is None:
+            out.append(None)
+            break
+        bound = result.value
+        if set(level.terms) == {"placed"}:  # integral weights: round toward the plan
+            unit = abs(level.terms["placed"]) or 1.0
+            scaled = bound / unit
+            scaled = math.floor(scaled + 1e-6) if level.maximised else math.ceil(scaled - 1e-6)
+            bound = scaled * unit
+        out.append(bound)
+        met = (values[n] >= bound - 1e-6) if level.maximised else (values[n] <= bound + 1e-6)
+        if not met:
+            break
+        fixed.append((terms, level.maximised, values[n]))
+    out.extend([None] * (len(lowered.levels) - len(out)))
+    return tuple(out), info

@@ -1,0 +1,467 @@
+"""``LargeNeighbourhood(child)``: large-neighbourhood search over an exact backend.
+
+On a large problem that the child could only attack with its per-bin model, the search starts
+from the best quick plan (``QuickStart``'s), then repeatedly frees a neighbourhood of a few dozen
+bins (``neighbourhoods``), builds it as a sub-problem with the rest fixed (``subproblem``), has
+the child solve it exactly from the incumbent (a hint), and keeps the merged plan when the
+independent verifier passes it and it is lexicographically better (or equal and packs more
+resource volume: fewer stranded GPUs). The neighbourhood grows while sub-solves finish proved
+and shrinks while they time out. With two or more threads, as many sub-solves run at once on
+disjoint neighbourhoods (the native solvers release the GIL), each merged onto the incumbent of
+its turn and verified again.
+
+Bounds come from the LP relaxation of the whole problem (``bound``), never from a neighbourhood;
+the plan is ``optimal`` only when it meets that bound on every level. Memory follows the
+neighbourhood: no model of the whole cluster is ever built.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from engine.ir import Problem, minimised_terms
+from engine.solution import Progress, Solution, Status
+from engine.verify import verify_counts
+
+from ..base import Compiled, Options, RawResult, StartPlan
+from ..composites import Composite, quick_plans
+from ..lowering import Key, Lowered, lower
+from .bound import level_bounds
+from .neighbourhoods import Chooser, State
+from .subproblem import SubProblem, restrict
+
+MODES = ("auto", "on", "off")
+MIN_BINS = 200  # auto: below this the child's own model is used
+MIN_PAIRS = 20_000  # ... unless the per-bin model would have this many (group, bin) counts
+START_SIZE = 24  # bins in the first neighbourhood
+MIN_SIZE, MAX_SIZE = 6, 160
+SUB_SECONDS = 1.0  # each sub-solve's limit
+BOUND_SHARE = 0.2  # of the time limit, for the global LP bound
+BOUND_SECONDS = 30.0  # without a time limit
+STALL_ROUNDS = 400
+NEW_GROUPS_MIN = 6  # groups with only unplaced items admitted into a neighbourhood, at least  # without a time limit: stop after this many rounds without improvement
+
+
+def lns_applies(
+    problem: Problem, lowered: Lowered, child: str, start: StartPlan | None
+) -> str | None:
+    """Why the LNS would not help here (None when it would)."""
+    if child == "cpsat":
+        from ..cpsat.arcflow import arcflow_applies
+        from ..cpsat.pool import pool_applies
+
+        trusted = start.counts if start is not None and start.trusted else None
+        if arcflow_applies(lowered) is None:
+            return "the arc-flow model solves this problem whole"
+        if pool_applies(lowered, trusted) is None:
+            return "the node-pool model solves this problem whole"
+    if len(problem.bins) < MIN_BINS and int((lowered.high > 0).sum()) < MIN_PAIRS:
+        return f"fewer than {MIN_BINS} bins: the whole model is small"
+    return None
+
+
+@dataclass
+class Plan:
+    counts: dict[Key, int]
+    objective: tuple[float, ...]
+    key: tuple[float, ...]  # lexicographic, smaller is better
+
+
+@dataclass
+class Search:
+    """The LNS state between compile and run."""
+
+    problem: Problem
+    lowered: Lowered
+    start: StartPlan | None
+    started: float
+    reason: str | None = None  # why the child solves the whole problem instead
+    child: Compiled[Any, Any] | None = None
+    child_options: Options | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class LargeNeighbourhood(Composite):
+    own_parameters: Mapping[str, str] = {
+        "lns": "auto (default) | on | off: large-neighbourhood search on large per-bin problems",
+        "lns_bins": "bins in the first neighbourhood (default 24; adapted as it runs)",
+    }
+    own_parameter_types: Mapping[str, type] = {"lns": str, "lns_bins": int}
+
+    def compile(self, problem: Problem, options: Options) -> Compiled[Any, Search]:
+        from engine.errors import PlacerError
+
+        started = time.perf_counter()
+        mode = str(options.params.get("lns", "auto"))
+        if mode not in MODES:
+            raise PlacerError(f"lns must be one of {', '.join(MODES)}, not {mode!r}")
+        child_options = self.child_options(options)
+        if mode == "off" or not problem.bins or not problem.items:
+            child = self.child.compile(problem, child_options)
+            return Compiled(
+                problem,
+                None,
+                Search(problem, lower(problem), None, started, "off", child, child_options),
+            )
+        starts = options.starts or quick_plans(problem, child_options)
+        lowered = lower(problem)
+        start = next((s for s in starts if s.trusted), None)
+        reason = None if mode == "on" else lns_applies(problem, lowered, self.child.name, start)
+        if reason is None and start is None:
+            reason = "no start plan that keeps every rule"
+        if reason is not None:
+            used = time.perf_counter() - started
+            limit = options.time_limit
+            child_options = replace(
+                child_options,
+                starts=starts,
+                time_limit=None if limit is None else max(0.0, limit - used),
+            )
+            child = self.child.compile(problem, child_options)
+            search = Search(problem, lowered, start, started, reason, child, child_options)
+            return Compiled(problem, None, search)
+        return Compiled(problem, None, Search(problem, lowered, start, started))
+
+    def run(self, compiled: Compiled[Any, Search], options: Options) -> RawResult:
+        search = compiled.index
+        if search.child is not None:
+            assert search.child_options is not None
+            raw = self.child.run(search.child, search.child_options)
+            if search.reason not in (None, "off"):
+                raw.info.setdefault("lns", {"used": False, "reason": search.reason})
+            return raw
+        return _Run(self, search, options).run()
+
+    def decode(self, compiled: Compiled[Any, Search], raw: RawResult) -> Solution:
+        search = compiled.index
+        if search.child is not None:
+            return self.child.decode(search.child, raw)
+        counts = {k: int(v) for k, v in raw.values.items() if isinstance(k, tuple)}
+        return self.plan(compiled.problem, raw, counts)
+
+
+# ---------------------------------------------------------------------- the search
+
+
+def _values(counts: Mapping[Key, int]) -> dict[Any, float]:
+    return {k: float(n) for k, n in counts.items()}
+
+
+def _key(problem: Problem, objective: tuple[float, ...]) -> tuple[float, ...]:
+    return tuple(
+        v if minimised_terms(level) else -v
+        for level, v in zip(problem.objective, objective, strict=True)
+    )
+
+
+def _better(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    """Is key ``a`` lexicographically better than ``b`` (beyond rounding)?"""
+    for x, y in zip(a, b, strict=True):
+        if math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-9):
+            continue
+        return x < y
+    return False
+
+
+def _same(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return not _better(a, b) and not _better(b, a)
+
+
+class _Run:
+    def __init__(self, owner: LargeNeighbourhood, search: Search, options: Options) -> None:
+        self.owner, self.search, self.options = owner, search, options
+        self.problem, self.lowered = search.problem, search.lowered
+        limit = options.time_limit
+        self.deadline = math.inf if limit is None else search.started + limit
+        self.rng = np.random.default_rng(options.seed)
+        self.chooser = Chooser(self.lowered, self.rng)
+        self.size = int(options.params.get("lns_bins", START_SIZE))
+        self.sub_seconds = SUB_SECONDS
+        self.parallel = max(1, int(options.threads or 1))
+        self.info: dict[str, Any] = {
+            "used": True,
+            "rounds": 0,
+            "accepted": 0,
+            "proved": 0,
+            "rejected_by_verifier": 0,
+            "trace": [],
+        }
+        cap = self.lowered.capacity.sum(axis=0).astype(np.float64)
+        share = self.lowered.demand / np.where(cap > 0, cap, 1.0)
+        self.volume = share.sum(axis=1)  # per item: its share of the whole cluster's resources
+        self.tie_break = any("placed" in lv for lv in self.problem.objective) and not any(
+            "cost" in lv for lv in self.problem.objective
+        )
+
+    def left(self) -> float:
+        return self.deadline - time.perf_counter()
+
+    # ------------------------------------------------------------------ plans
+
+    def evaluate(self, counts: dict[Key, int]) -> Plan | None:
+        """Verify the whole plan (the independent verifier); None when it breaks a rule."""
+        report = verify_counts(self.problem, counts)
+        if not report.ok:
+            return None
+        return Plan(counts, report.objective, _key(self.problem, report.objective))
+
+    def packed(self, counts: Mapping[Key, int]) -> float:
+        gi = self.lowered.group_index
+        return float(sum(n * self.volume[gi[g]] for (g, _), n in counts.items()))
+
+    def report(self, plan: Plan) -> None:
+        seconds = time.perf_counter() - self.search.started
+        self.info["trace"].append([round(seconds, 3), list(plan.objective)])
+        if self.options.on_progress is not None:
+            self.options.on_progress(Progress(seconds, plan.objective, self.bound_now))
+
+    # ------------------------------------------------------------------ sub-solves
+
+    def sub_options(self, sub: SubProblem, incumbent: Plan, seconds: float, seed: int) -> Options:
+        hint = Solution.from_counts(
+            sub.problem, self.owner.name, Status.FEASIBLE, sub.hint(incumbent.counts)
+        )
+        params = {
+            k: v for k, v in self.options.params.items() if k not in self.owner.own_parameters
+        }
+        return Options(time_limit=seconds, seed=seed, threads=1, hint=hint, params=params)
+
+    def tie_broken(self, sub: SubProblem) -> SubProblem:
+        """A last level for the sub-problem: pack as much resource volume as ties allow."""
+        if not self.tie_break:
+            return sub
+        gi = self.lowered.group_index
+        items = tuple(
+            g.model_copy(
+                update={
+                    "cost": {b: -round(float(self.volume[gi[g.name]]), 9) for b in g.allowed or ()}
+                }
+            )
+            if g.name in gi and g.name not in sub.ghosts
+            else g
+            for g in sub.problem.items
+        )
+        problem = sub.problem.model_copy(
+            update={"items": items, "objective": (*sub.problem.objective, {"cost": 1.0})}
+        )
+        return replace(sub, problem=problem)
+
+    def admit(self, waiting: list[int]) -> set[int]:
+        """Which groups with only unplaced items come into a neighbourhood: a few, drawn by
+        priority weight and size (what is left out waits for another neighbourhood)."""
+        most = max(NEW_GROUPS_MIN, self.size // 2)
+        if len(waiting) <= most:
+            return set(waiting)
+        lw = self.lowered
+        weight = np.array(
+            [lw.placed_weight[lw.problem.items[g].name] * (1.0 + self.volume[g]) for g in waiting]
+        )
+        chosen = self.rng.choice(len(waiting), size=most, replace=False, p=weight / weight.sum())
+        return {waiting[int(i)] for i in chosen}
+
+    def solve_sub(self, sub: SubProblem, options: Options) -> Solution:
+        return self.owner.child.solve(sub.problem, options)
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> RawResult:
+        search, problem = self.search, self.problem
+        assert search.start is not None
+        incumbent = self.evaluate(dict(search.start.counts))
+        if incumbent is None:
+            # a start that breaks a rule (e.g. pods already running): the child takes it all
+            return self._whole()
+        self.info["start"] = {"source": search.start.source, "objective": list(incumbent.objective)}
+        self.info["first_plan_s"] = round(time.perf_counter() - search.started, 4)
+        limit = self.options.time_limit
+        budget = BOUND_SECONDS if limit is None else max(0.2, BOUND_SHARE * self.left())
+        bounds, bound_info = level_bounds(self.lowered, incumbent.objective, time_limit=budget)
+        self.bound_now: tuple[float | None, ...] = bounds
+        self.info["bound"] = bound_info
+        self.report(incumbent)
+        incumbent = self.search_loop(incumbent)
+        bounds, _ = self._bounds(incumbent)
+        met = all(
+            b is not None and (v <= b + 1e-6 if minimised_terms(lv) else v >= b - 1e-6)
+            for lv, v, b in zip(problem.objective, incumbent.objective, bounds, strict=True)
+        )
+        self.info["trace"] = self.info["trace"][-200:]
+        return RawResult(
+            status=Status.OPTIMAL if met else Status.FEASIBLE,
+            values=_values(incumbent.counts),
+            objective=incumbent.objective,
+            bound=bounds,
+            info={"lns": self.info, "first_plan_s": self.info["first_plan_s"]},
+        )
+
+    def _bounds(self, plan: Plan) -> tuple[tuple[float | None, ...], dict[str, Any]]:
+        """Re-derive later levels' bounds when the plan now meets an earlier level's bound."""
+        bounds = self.bound_now
+        for n, (level, value, bound) in enumerate(
+            zip(self.problem.objective, plan.objective, bounds, strict=True)
+        ):
+            if bound is None:
+                break
+            met = value <= bound + 1e-6 if minimised_terms(level) else value >= bound - 1e-6
+            if not met:
+                break
+            if n + 1 < len(bounds) and bounds[n + 1] is None:
+                seconds = (
+                    min(BOUND_SECONDS, max(0.2, 0.5 * self.left()))
+                    if math.isfinite(self.left())
+                    else BOUND_SECONDS
+                )
+                if seconds > 0.2:
+                    bounds, _ = level_bounds(self.lowered, plan.objective, time_limit=seconds)
+                    self.bound_now = bounds
+                break
+        return bounds, {}
+
+    def _whole(self) -> RawResult:
+        started = self.search
+        options = replace(
+            self.owner.child_options(self.options),
+            starts=(),
+            time_limit=None if self.options.time_limit is None else max(0.0, self.left()),
+        )
+        child = self.owner.child.compile(started.problem, options)
+        raw = self.owner.child.run(child, options)
+        solution = self.owner.child.decode(child, raw)
+        raw = RawResult(
+            status=solution.status,
+            values=_values(solution.counts()),
+            objective=solution.objective or None,
+            bound=solution.bound,
+            info={
+                **solution.info,
+                "lns": {"used": False, "reason": "the start plan breaks a rule"},
+            },
+        )
+        return raw
+
+    def search_loop(self, incumbent: Plan) -> Plan:
+        rounds_without = 0
+        pool = ThreadPoolExecutor(self.parallel) if self.parallel > 1 else None
+        round_no = 0
+        try:
+            while True:
+                left = self.left()
+                if left < 0.3 or (not math.isfinite(left) and rounds_without >= STALL_ROUNDS):
+                    break
+                if self._at_bound(incumbent):
+                    self.info["stopped"] = "the plan meets the global bound"
+                    break
+                state = State.of(self.lowered, incumbent.counts)
+                taken: set[int] = set()
+                claimed: set[str] | None = set() if self.parallel > 1 else None
+                jobs = []
+                for _ in range(self.parallel):
+                    name, bins = self.chooser.pick(state, self.size)
+                    bins = [b for b in bins if b not in taken]
+                    if not bins:
+                        continue
+                    taken.update(bins)
+                    names = [self.lowered.bins[b].name for b in bins]
+                    round_no += 1
+                    sub = self.tie_broken(
+                        restrict(
+                            self.lowered,
+                            incumbent.counts,
+                            names,
+                            f"n{round_no}",
+                            self.admit,
+                            claimed,
+                        )
+                    )
+                    seconds = max(0.05, min(self.sub_seconds, self.left() - 0.2))
+                    options = self.sub_options(
+                        sub, incumbent, seconds, self.options.seed + round_no
+                    )
+                    jobs.append((name, sub, options))
+                if not jobs:
+                    break
+                if pool is not None and len(jobs) > 1:
+                    futures = [pool.submit(self.solve_sub, sub, opts) for _, sub, opts in jobs]
+                    results = [f.result() for f in futures]
+                else:
+                    results = [self.solve_sub(sub, opts) for _, sub, opts in jobs]
+                improved_any = False
+                for (name, sub, opts), solution in zip(jobs, results, strict=True):
+                    self.info["rounds"] += 1
+                    proved = solution.status == Status.OPTIMAL
+                    limit = opts.time_limit or math.inf
+                    finished = proved or solution.seconds < 0.8 * limit
+                    self.info["proved"] += int(proved)
+                    better = False
+                    if solution.status.has_plan:
+                        candidate = self.accept(incumbent, sub, solution)
+                        if candidate is not None:
+                            incumbent, better = candidate, True
+                    self.chooser.reward(name, better)
+                    self.adapt(finished, better, solution.seconds)
+                    improved_any |= better
+                rounds_without = 0 if improved_any else rounds_without + 1
+        except KeyboardInterrupt:
+            self.info["stopped"] = "interrupted"
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+        self.info["size"] = self.size
+        self.info["sub_seconds"] = round(self.sub_seconds, 3)
+        self.info["strategy_weights"] = {k: round(v, 3) for k, v in self.chooser.weights.items()}
+        return incumbent
+
+    def _at_bound(self, plan: Plan) -> bool:
+        bounds = self.bound_now
+        for level, v, b in zip(self.problem.objective, plan.objective, bounds, strict=True):
+            if b is None:
+                return False
+            if not (v <= b + 1e-6 if minimised_terms(level) else v >= b - 1e-6):
+                return False
+        return True
+
+    def accept(self, incumbent: Plan, sub: SubProblem, solution: Solution) -> Plan | None:
+        """The merged plan when it verifies and beats the incumbent (or ties and packs more)."""
+        counts = solution.counts()
+        hint = sub.hint(incumbent.counts)
+        if counts == hint:
+            return None
+        # the sub-problem's own levels differ from the whole's by constants: skip the whole
+        # verification when the sub-plan is not better there
+        from engine.verify import evaluate
+
+        mine = _key(sub.problem, evaluate(sub.problem, counts))
+        theirs = _key(sub.problem, evaluate(sub.problem, hint))
+        if not _better(mine, theirs):
+            return None
+        merged = {k: n for k, n in incumbent.counts.items() if k[1] not in sub.bins}
+        for (g, b), n in counts.items():
+            if n > 0 and g not in sub.ghosts:
+                merged[(g, b)] = merged.get((g, b), 0) + n
+        plan = self.evaluate(merged)
+        if plan is None:
+            self.info["rejected_by_verifier"] += 1
+            return None
+        if _better(plan.key, incumbent.key) or (
+            _same(plan.key, incumbent.key)
+            and self.packed(plan.counts) > self.packed(incumbent.counts) + 1e-12
+        ):
+            self.info["accepted"] += 1
+            self.report(plan)
+            return plan
+        return None
+
+    def adapt(self, finished: bool, improved: bool, seconds: float) -> None:
+        """Grow while sub-solves finish in time; shrink while they run out of it without
+        improving (a cut-short sub-solve that improves is worth its time)."""
+        if finished:
+            self.size = min(MAX_SIZE, max(self.size + 1, int(self.size * 1.15)))
+        elif not improved:
+            self.size = max(MIN_SIZE, int(self.size * 0.9))

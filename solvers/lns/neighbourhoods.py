@@ -1,0 +1,244 @@
+"""Which bins to free next: guided choices (what limits the objective now) mixed with random ones.
+
+Each strategy proposes about ``size`` bins from the incumbent's state; a share of every
+neighbourhood is drawn at random so that the search keeps moving. Strategies that help are
+chosen more often (adaptive weights, as in ALNS).
+
+- ``unplaced``: bins an unplaced item (high priority first) could use, nearest to fitting;
+- ``stranded``: bins whose free capacity is lopsided (cpu left but no memory, GPUs but no cpu);
+- ``fragment``: bins whose free amount of the scarcest resource is too small for the items
+  waiting for it (fragmented GPUs);
+- ``rule``: the bins of one domain of a rule, where rules conflict;
+- ``traffic``: bins holding the two ends of an expensive traffic pair;
+- ``cost``: bins holding the items whose cost is furthest above their cheapest eligible bin;
+- ``bins``: the least loaded bins in use (to empty) and bins with room for their items;
+- ``related``: a bin and bins the same groups may use;
+- ``random``: bins at random.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.ir import Affinity, AntiAffinity, Spread
+
+from ..lowering import Key, Lowered
+
+RANDOM_SHARE = 0.25  # of every guided neighbourhood
+REWARD = 1.0
+DECAY = 0.9
+MIN_WEIGHT = 0.2
+
+
+@dataclass
+class State:
+    """The incumbent as arrays: load per bin, items per (group, bin), unplaced per group."""
+
+    x: np.ndarray  # [groups, bins]
+    load: np.ndarray  # [bins, resources]
+    unplaced: np.ndarray  # [groups]
+
+    @classmethod
+    def of(cls, lowered: Lowered, counts: Mapping[Key, int]) -> State:
+        x = np.zeros(lowered.high.shape, np.int64)
+        gi, bi = lowered.group_index, lowered.bin_index
+        for (g, b), n in counts.items():
+            if n > 0:
+                x[gi[g], bi[b]] += n
+        load = x.T @ lowered.demand
+        count = np.array([g.count for g in lowered.problem.items], np.int64)
+        return cls(x, load, count - x.sum(axis=1))
+
+
+@dataclass
+class Chooser:
+    lowered: Lowered
+    rng: np.random.Generator
+    weights: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        p = self.lowered.problem
+        terms = {t for level in p.objective for t in level}
+        active = ["random", "related", "unplaced", "stranded", "fragment"]
+        if any(isinstance(c, AntiAffinity | Affinity | Spread) for c in p.constraints):
+            active.append("rule")
+        if p.traffic and "traffic" in terms:
+            active.append("traffic")
+        if "cost" in terms and any(g.cost for g in p.items):
+            active.append("cost")
+        if "bins_used" in terms:
+            active.append("bins")
+        self.weights = dict.fromkeys(active, 1.0)
+        cap = self.lowered.capacity.astype(np.float64)
+        self.cap = np.where(cap > 0, cap, 1.0)
+
+    def pick(self, state: State, size: int) -> tuple[str, list[int]]:
+        names = list(self.weights)
+        w = np.array([self.weights[n] for n in names])
+        for _ in range(4):
+            name = names[int(self.rng.choice(len(names), p=w / w.sum()))]
+            guided = getattr(self, f"_{name}")(state, size)
+            if guided is not None and len(guided):
+                return name, self._fill(list(dict.fromkeys(guided))[:size], size)
+        return "random", self._random(state, size).tolist()
+
+    def reward(self, name: str, improved: bool) -> None:
+        for n in self.weights:
+            self.weights[n] = max(MIN_WEIGHT, self.weights[n] * DECAY)
+        if improved and name in self.weights:
+            self.weights[name] += REWARD
+
+    # ------------------------------------------------------------------ helpers
+
+    def _fill(self, chosen: list[int], size: int) -> list[int]:
+        """Keep at most (1 - RANDOM_SHARE) of the guided bins, the rest at random."""
+        keep = max(1, round(size * (1 - RANDOM_SHARE)))
+        chosen = chosen[:keep]
+        bins = len(self.lowered.bins)
+        if bins <= size:
+            return list(range(bins))
+        taken = set(chosen)
+        while len(chosen) < size:
+            b = int(self.rng.integers(bins))
+            if b not in taken:
+                taken.add(b)
+                chosen.append(b)
+        return chosen
+
+    def _sample(self, candidates: np.ndarray, score: np.ndarray, size: int) -> np.ndarray:
+        """Up to ``size`` candidates, drawn with probability growing with the score."""
+        if len(candidates) <= size:
+            return candidates
+        s = np.asarray(score, np.float64)
+        s = s - s.min() + 1e-3
+        p = s / s.sum()
+        return self.rng.choice(candidates, size=size, replace=False, p=p)
+
+    def _random(self, state: State, size: int) -> np.ndarray:
+        bins = len(self.lowered.bins)
+        return self.rng.choice(bins, size=min(size, bins), replace=False)
+
+    # ------------------------------------------------------------------ strategies
+
+    def _related(self, state: State, size: int) -> np.ndarray | None:
+        """A bin and others that the same groups may use (items can move between them)."""
+        lw = self.lowered
+        seed = int(self.rng.integers(len(lw.bins)))
+        groups = np.flatnonzero(lw.open[:, seed])
+        if not len(groups):
+            return None
+        shared = lw.open[groups].sum(axis=0).astype(float)
+        candidates = np.flatnonzero(shared > 0)
+        free = (self._free_share(state)[candidates]).max(axis=1)
+        picked = self._sample(candidates, shared[candidates] / len(groups) + free, size - 1)
+        return np.concatenate([[seed], picked[picked != seed]])
+
+    def _unplaced(self, state: State, size: int) -> np.ndarray | None:
+        waiting = np.flatnonzero(state.unplaced > 0)
+        if not len(waiting):
+            return None
+        lw = self.lowered
+        weight = np.array([lw.placed_weight[lw.problem.items[g].name] for g in waiting], float)
+        g = int(self.rng.choice(waiting, p=weight / weight.sum()))
+        candidates = np.flatnonzero(lw.open[g])
+        if not len(candidates):
+            return None
+        free = lw.capacity[candidates] - state.load[candidates]
+        deficit = np.maximum(lw.demand[g] - free, 0) / self.cap[candidates]
+        score = -deficit.sum(axis=1)
+        # nearest to fitting first, and some of the rest
+        return self._sample(candidates, score * 10, size)
+
+    def _free_share(self, state: State) -> np.ndarray:
+        return (self.lowered.capacity - state.load) / self.cap
+
+    def _stranded(self, state: State, size: int) -> np.ndarray | None:
+        lw = self.lowered
+        demanded = lw.demand.sum(axis=0) > 0
+        if demanded.sum() < 2:
+            return None
+        share = self._free_share(state)[:, demanded]
+        score = share.max(axis=1) - share.min(axis=1)
+        used = np.flatnonzero(state.load.sum(axis=1) > 0)
+        if not len(used):
+            return None
+        return self._sample(used, score[used] * 10, size)
+
+    def _fragment(self, state: State, size: int) -> np.ndarray | None:
+        lw = self.lowered
+        waiting = state.unplaced > 0
+        if not waiting.any():
+            return None
+        want = (lw.demand[waiting] * state.unplaced[waiting, None]).sum(axis=0).astype(float)
+        free = (lw.capacity - state.load).sum(axis=0).astype(float)
+        scarcity = np.where(want > 0, want / np.maximum(free, 1.0), 0.0)
+        r = int(np.argmax(scarcity))
+        if scarcity[r] <= 0:
+            return None
+        smallest = lw.demand[waiting, r][lw.demand[waiting, r] > 0]
+        need = smallest.min() if len(smallest) else 1
+        left = lw.capacity[:, r] - state.load[:, r]
+        candidates = np.flatnonzero((left > 0) & (left < need))
+        if not len(candidates):
+            candidates = np.flatnonzero(left > 0)
+        if not len(candidates):
+            return None
+        return self._sample(candidates, left[candidates] / self.cap[candidates, r], size)
+
+    def _rule(self, state: State, size: int) -> np.ndarray | None:
+        lw = self.lowered
+        rules = [
+            c for c in lw.problem.constraints if isinstance(c, AntiAffinity | Affinity | Spread)
+        ]
+        c = rules[int(self.rng.integers(len(rules)))]
+        domains = list(lw.domains(c.topology).values())
+        if not domains:
+            return None
+        selected = [lw.group_index[g] for g in lw.problem.selected(c.selector)]
+        on = state.x[selected].sum(axis=0) if selected else np.zeros(len(lw.bins))
+        picked: list[int] = []
+        for _ in range(3):
+            members = domains[int(self.rng.integers(len(domains)))]
+            idx = np.array([lw.bin_index[b] for b in members])
+            picked.extend(self._sample(idx, on[idx].astype(float), max(1, size // 3)).tolist())
+        return np.array(picked)
+
+    def _traffic(self, state: State, size: int) -> np.ndarray | None:
+        lw = self.lowered
+        pairs = lw.problem.traffic
+        volume = np.array([t.volume for t in pairs], float) + 1e-9
+        tr = pairs[int(self.rng.choice(len(pairs), p=volume / volume.sum()))]
+        a, b = (lw.group_index[n] for n in tr.items)
+        holding = np.flatnonzero((state.x[a] + state.x[b]) > 0)
+        return holding if len(holding) else None
+
+    def _cost(self, state: State, size: int) -> np.ndarray | None:
+        lw = self.lowered
+        p = lw.problem
+        excess = np.zeros(len(lw.bins))
+        for g, group in enumerate(p.items):
+            if not group.cost:
+                continue
+            on = np.flatnonzero(state.x[g])
+            if not len(on):
+                continue
+            costs = np.array([group.cost.get(lw.bins[b].name, 0.0) for b in on])
+            eligible = np.flatnonzero(lw.open[g])
+            cheapest = min((group.cost.get(lw.bins[b].name, 0.0) for b in eligible), default=0.0)
+            excess[on] += state.x[g, on] * (costs - cheapest)
+        used = np.flatnonzero(excess > 0)
+        if not len(used):
+            return None
+        return self._sample(used, excess[used], size)
+
+    def _bins(self, state: State, size: int) -> np.ndarray | None:
+        used = np.flatnonzero(state.load.sum(axis=1) > 0)
+        if not len(used):
+            return None
+        fill = (state.load[used] / self.cap[used]).max(axis=1)
+        light = self._sample(used, 1.0 - fill, max(1, size // 2))
+        room = self._sample(used, fill, max(1, size // 2))
+        return np.concatenate([light, room])
