@@ -279,6 +279,11 @@ def print_summary(console: Console, problem: Problem, solution: Solution) -> Non
         f"{solution.seconds:.2f}s, verified={'yes' if solution.verified else 'no'}"
     )
     console.print(head)
+    if note := solution.info.get("note"):
+        console.print(f"  note       {note}", markup=False)
+    if not solution.status.has_plan:
+        for label, text in _why_no_plan(solution):
+            console.print(f"  {label:<10} {text}", markup=False)
     if solution.objective:
         console.print(f"  objective  {_objective_text(problem, ts, solution, words)}")
     if solution.bound:
@@ -294,6 +299,28 @@ def print_summary(console: Console, problem: Problem, solution: Solution) -> Non
     hook = _family_hook(FAMILY_SUMMARIES, problem)
     if hook is not None:
         hook(console, problem, solution)
+
+
+def _why_no_plan(solution: Solution) -> list[tuple[str, str]]:
+    """Why a solve ended without a plan, and what to try: never a bare 'unknown'."""
+    info = solution.info
+    if solution.status == "infeasible":
+        return [
+            ("why", "proved: no plan meets every hard rule"),
+            ("try", "the reasons below name the rules; relax one, or drop `required`/gangs"),
+        ]
+    if info.get("violations"):
+        return [
+            ("why", f"the {solution.backend} plan broke hard rules (listed below)"),
+            ("try", "-b cpsat or -b milp (exact backends cover every rule)"),
+        ]
+    reason = info.get("reason") or info.get("stopped") or "no plan within the time limit"
+    tries = ["more time (-t SECONDS)"]
+    if solution.backend == "qubo":
+        tries.append("more reads (-p num_reads=N)")
+    if solution.backend not in ("cpsat", "greedy"):
+        tries.append("-b cpsat (starts from the greedy plan, so it always has one)")
+    return [("why", str(reason)), ("try", ", or ".join(tries))]
 
 
 def _print_counts(
@@ -320,7 +347,11 @@ def _print_counts(
                 cell += f" (≤ {most[n]:,} possible)"
             cells.append(cell)
         console.print(f"  priority   {', '.join(cells)}")
-    if any("bins_used" in level for level in problem.objective) and _cost_weighted_bins(problem):
+    if (
+        used
+        and any("bins_used" in level for level in problem.objective)
+        and _cost_weighted_bins(problem)
+    ):
         cost = sum(b.cost for b in problem.bins if b.name in used)
         console.print(
             f"  bins_used  {exact_number(cost)} is the summed `cost` of the {len(used):,} "

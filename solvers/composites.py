@@ -4,6 +4,9 @@
 progressive filling when the first level maximises fairness (a one-pod-at-a-time scheduler may
 starve whole tenants) or else the greedy backend; and first-fit decreasing last, as a fallback.
 They reach the child as ``Options.starts``, best first; its time limit is what is left after them.
+When the child ends without a plan of its own (the time ran out while it built its model or before
+its first solution), the best trusted start plan is the answer, marked as such in ``info``: the
+caller asked for a plan within the limit, and the start is one (the verifier still checks it).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 
 from engine.errors import PlacerError
 from engine.ir import Problem
-from engine.solution import Solution
+from engine.solution import Solution, Status
 
 from .base import Backend, Compiled, Options, RawResult, StartPlan
 
@@ -86,7 +89,29 @@ class QuickStart(Composite):
         return raw
 
     def decode(self, compiled: Compiled[Compiled[Any, Any], Started], raw: RawResult) -> Solution:
-        return self.child.decode(compiled.index.child, raw)
+        solution = self.child.decode(compiled.index.child, raw)
+        if solution.status.has_plan or solution.status == Status.INFEASIBLE:
+            return solution
+        start = next((s for s in compiled.index.options.starts if s.trusted), None)
+        if start is None:
+            return solution
+        limit = compiled.index.options.time_limit
+        within = "" if limit is None else f" within its {limit + compiled.index.seconds:.3g} s"
+        info = {
+            **solution.info,
+            "returned_start": start.source,
+            "note": f"{self.name} found no plan of its own{within}; this is its {start.source} "
+            "start plan, unimproved",
+        }
+        return Solution.from_counts(
+            compiled.problem,
+            solution.backend,
+            Status.FEASIBLE,
+            start.counts,
+            bound=solution.bound,
+            seconds=solution.seconds,
+            info=info,
+        )
 
 
 def quick_plans(problem: Problem, options: Options) -> tuple[StartPlan, ...]:

@@ -200,3 +200,29 @@ def test_resource_columns_and_quantities() -> None:
     assert human_quantity("pods", 12000) == "12,000"
     assert exact_number(8952870000.0) == "8,952,870,000"
     assert exact_number(1251.8) == "1251.8"
+
+
+def test_no_plan_says_why_and_what_to_try() -> None:
+    problem = load(ROOT / "instances/binpack-small.yaml")
+    none = Solution(
+        problem=problem.name,
+        backend="qubo",
+        status=Status.UNKNOWN,
+        info={"reason": "no read could be repaired into a valid plan"},
+    )
+    text = render(problem, none)
+    assert "why        no read could be repaired into a valid plan" in text
+    assert "try        more time (-t SECONDS), or more reads (-p num_reads=N), or -b cpsat" in text
+    assert "bins_used" not in text  # nothing placed: no cost line
+    infeasible = Solution(problem=problem.name, backend="cpsat", status=Status.INFEASIBLE)
+    assert "proved: no plan meets every hard rule" in render(problem, infeasible)
+    timed_out = Solution(problem=problem.name, backend="milp", status=Status.UNKNOWN)
+    assert "why        no plan within the time limit" in render(problem, timed_out)
+
+
+def test_a_returned_start_plan_is_said_to_be_one() -> None:
+    problem = load(ROOT / "instances/cluster-100.yaml")
+    plan = solve(problem, "milp", time_limit=0.001, solver="cbc", threads=1)
+    text = render(problem, plan)
+    assert "note       milp found no plan of its own" in text
+    assert "greedy start plan, unimproved" in text
