@@ -221,6 +221,8 @@ def _quantities_as_text(data: dict[str, Any]) -> None:
 
     maps = [(data.get("bins", []), "capacity"), (data.get("items", []), "demand")]
     maps += [(data.get("constraints", []), "limits"), (data.get("tenants", []), "quota")]
+    maps += [(row.get("devices", []), "capacity") for row in data.get("bins", [])]
+    maps += [([row["devices"]], "share") for row in data.get("items", []) if row.get("devices")]
     for rows, key in maps:
         for row in rows:
             if isinstance(row.get(key), dict):

@@ -22,6 +22,12 @@ Semantics that every backend and the verifier implement (see README "IR semantic
 - A constraint with a ``weight`` is soft: breaking it costs ``weight`` per violation, counted as
   excess items (anti_affinity per domain, spread per domain above min+max_skew) or as broken
   domains (anti_affinity with target, affinity: domains where the rule fails).
+- Devices: a bin may hold devices (``Bin.devices``: groups of identical devices, each device
+  with its own ``capacity`` and ``attributes``). An item with a ``devices`` request needs, on its
+  bin, ``count`` distinct devices whose attributes match ``select``: whole devices (no ``share``),
+  each used by that item alone, or a ``share`` of per-device resources on each of them, which
+  fits the device together with the other shares on it. Node-level ``demand`` is separate.
+  Items already placed name their devices (``placed_devices``); those that may not move keep them.
 """
 
 from __future__ import annotations
@@ -49,9 +55,11 @@ from .quantity import QuantityError, parse_quantity
 Resources = dict[str, int]
 Labels = dict[str, str]
 
-Term = Literal["placed", "bins_used", "cost", "balance", "moves", "fairness", "soft", "traffic"]
+Term = Literal[
+    "placed", "value", "bins_used", "cost", "balance", "moves", "fairness", "soft", "traffic"
+]
 TERMS: tuple[str, ...] = get_args(Term)
-MAXIMISED_TERMS = frozenset({"placed", "fairness"})
+MAXIMISED_TERMS = frozenset({"placed", "value", "fairness"})
 
 _LABEL_KEY = re.compile(
     r"^([A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
@@ -109,6 +117,92 @@ def _check_labels(value: Any) -> Any:
     return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
 
 
+def _check_select(value: Any) -> Any:
+    """``{attribute: value or [values]}`` -> ``{attribute: (values...)}``."""
+    if not isinstance(value, Mapping):
+        return value
+    out: dict[str, tuple[str, ...]] = {}
+    for key, allowed in value.items():
+        if not isinstance(key, str) or not _LABEL_KEY.match(key):
+            raise PydanticCustomError(
+                "attribute", "invalid attribute name {key}", {"key": repr(key)}
+            )
+        values = allowed if isinstance(allowed, list | tuple) else [allowed]
+        if not values or not all(isinstance(v, str | int | float | bool) for v in values):
+            raise PydanticCustomError(
+                "select",
+                "{key}: a value or a non-empty list of values, got {value}",
+                {"key": key, "value": repr(allowed)},
+            )
+        out[key] = tuple(str(v).lower() if isinstance(v, bool) else str(v) for v in values)
+    return out
+
+
+class DeviceGroup(IRModel):
+    """Identical devices of one bin (e.g. 8 GPUs of one model), each with this ``capacity``.
+
+    The devices are named ``<name>-0`` … ``<name>-<count-1>``, or by ``names`` when given (e.g. the
+    names a DRA ResourceSlice gives them).
+    """
+
+    name: str = Field(min_length=1)
+    count: PositiveInt = 1
+    capacity: Resources = {}
+    attributes: Labels = {}
+    names: tuple[str, ...] | None = None
+
+    _resources = field_validator("capacity", mode="before")(parse_resources)
+    _attributes = field_validator("attributes", mode="before")(_check_labels)
+
+    @model_validator(mode="after")
+    def _names_match_count(self) -> DeviceGroup:
+        if self.names is not None and len(self.names) != self.count:
+            raise PydanticCustomError(
+                "names",
+                "{n} names for {count} devices",
+                {"n": len(self.names), "count": self.count},
+            )
+        return self
+
+    @property
+    def device_names(self) -> tuple[str, ...]:
+        if self.names is not None:
+            return self.names
+        return tuple(f"{self.name}-{k}" for k in range(self.count))
+
+
+class DeviceRequest(IRModel):
+    """What one item needs from the devices of its bin: ``count`` distinct devices matching
+    ``select`` (attribute -> allowed values), each whole (no ``share``: the item uses it alone) or
+    with ``share`` of its per-device resources (other shares may use the rest)."""
+
+    count: PositiveInt = 1
+    share: Resources | None = None
+    select: dict[str, tuple[str, ...]] = {}
+
+    _share = field_validator("share", mode="before")(parse_resources)
+    _select = field_validator("select", mode="before")(_check_select)
+
+    @field_validator("share")
+    @classmethod
+    def _share_not_empty(cls, value: Resources | None) -> Resources | None:
+        if value is not None and not any(v > 0 for v in value.values()):
+            raise PydanticCustomError(
+                "share",
+                "a share needs a positive amount of some device resource "
+                "(leave share out to request whole devices)",
+            )
+        return value
+
+    @property
+    def whole(self) -> bool:
+        return self.share is None
+
+    def accepts(self, device: DeviceGroup) -> bool:
+        """Do the device's attributes match ``select``?"""
+        return all(device.attributes.get(k) in allowed for k, allowed in self.select.items())
+
+
 class Bin(IRModel):
     """A node, edge server, device or cloud region."""
 
@@ -117,9 +211,37 @@ class Bin(IRModel):
     labels: Labels = {}
     cost: float = Field(1.0, ge=0, allow_inf_nan=False)
     speed: float = Field(1.0, gt=0, allow_inf_nan=False)
+    devices: tuple[DeviceGroup, ...] = ()
 
     _resources = field_validator("capacity", mode="before")(parse_resources)
     _labels = field_validator("labels", mode="before")(_check_labels)
+
+    @model_validator(mode="after")
+    def _unique_devices(self) -> Bin:
+        groups: set[str] = set()
+        names: set[str] = set()
+        for n, group in enumerate(self.devices):
+            if group.name in groups:
+                raise PydanticCustomError(
+                    "devices",
+                    "devices[{n}]: duplicate device group {name}",
+                    {"n": n, "name": repr(group.name)},
+                )
+            groups.add(group.name)
+            for device in group.device_names:
+                if device in names:
+                    raise PydanticCustomError(
+                        "devices",
+                        "devices[{n}]: duplicate device name {name}",
+                        {"n": n, "name": repr(device)},
+                    )
+                names.add(device)
+        return self
+
+    @cached_property
+    def device_group_of(self) -> dict[str, DeviceGroup]:
+        """Device name -> its group."""
+        return {d: g for g in self.devices for d in g.device_names}
 
 
 class ItemGroup(IRModel):
@@ -136,6 +258,9 @@ class ItemGroup(IRModel):
     placed: dict[str, PositiveInt] = {}
     movable: bool = False
     required: bool = False
+    devices: DeviceRequest | None = None
+    placed_devices: dict[str, tuple[tuple[str, ...], ...]] = {}
+    value: float = Field(1.0, ge=0, allow_inf_nan=False)
     meta: dict[str, Any] = {}
 
     _resources = field_validator("demand", mode="before")(parse_resources)
@@ -383,10 +508,21 @@ class Problem(IRModel):
         return dict(total)
 
     def fits_empty(self, item: ItemGroup, bin_: Bin) -> bool:
-        """Could one item fit on this bin if it were empty?"""
-        return all(
+        """Could one item fit on this bin if it were empty (its devices included)?"""
+        if not all(
             amount <= bin_.capacity.get(r, 0) for r, amount in item.demand.items() if amount > 0
+        ):
+            return False
+        request = item.devices
+        if request is None:
+            return True
+        usable = sum(
+            group.count
+            for group in bin_.devices
+            if request.accepts(group)
+            and all(a <= group.capacity.get(r, 0) for r, a in (request.share or {}).items())
         )
+        return usable >= request.count
 
     def eligible(self, item: str) -> tuple[str, ...]:
         """Bins an item may use: its ``allowed`` list (or every bin) that an empty bin could hold.
@@ -467,6 +603,8 @@ class Problem(IRModel):
             out.add("priority")
         if self.traffic:
             out.add("traffic")
+        if any(i.devices is not None for i in self.items):
+            out.add("devices")
         return frozenset(out)
 
 
@@ -480,6 +618,7 @@ FEATURES: frozenset[str] = frozenset(
         "required",
         "priority",
         "traffic",
+        "devices",
         *(f"objective:{t}" for t in TERMS),
     }
 )
@@ -502,6 +641,7 @@ def _check_references(p: Problem) -> None:
                 f"unknown tenant {item.tenant!r} (declare it under tenants:)",
                 path=f"{where}.tenant",
             )
+        _check_placed_devices(p, item, where)
     for n, c in enumerate(p.constraints):
         where = f"constraints[{n}]"
         if isinstance(c, Gang):
@@ -525,6 +665,43 @@ def _check_references(p: Problem) -> None:
         for b in row:
             if b not in bins:
                 raise InputError(f"unknown bin {b!r}", path=f"delays.{a}")
+
+
+def _check_placed_devices(p: Problem, item: ItemGroup, where: str) -> None:
+    """Items already placed that request devices name them: one device list per item, of the
+    requested length, of distinct devices of that bin."""
+    if item.devices is None:
+        if item.placed_devices:
+            raise InputError(
+                "placed_devices given, but the item requests no devices",
+                path=f"{where}.placed_devices",
+            )
+        return
+    for b in item.placed_devices:
+        if b not in item.placed:
+            raise InputError(
+                f"bin {b!r} holds no placed item of this group", path=f"{where}.placed_devices"
+            )
+    for b, n in item.placed.items():
+        at = f"{where}.placed_devices.{b}"
+        lists = item.placed_devices.get(b)
+        if lists is None:
+            raise InputError(
+                f"{n} item(s) already on {b} request devices: name them in placed_devices",
+                path=f"{where}.placed_devices",
+            )
+        if len(lists) != n:
+            raise InputError(f"{len(lists)} device lists for {n} placed item(s)", path=at)
+        known = p.bin_by_name[b].device_group_of
+        for k, names in enumerate(lists):
+            if len(names) != item.devices.count or len(set(names)) != len(names):
+                raise InputError(
+                    f"{item.devices.count} distinct device(s) per item, got {list(names)}",
+                    path=f"{at}[{k}]",
+                )
+            for name in names:
+                if name not in known:
+                    raise InputError(f"bin {b!r} has no device {name!r}", path=f"{at}[{k}]")
 
 
 def unique_names(names: Sequence[str], where: str) -> set[str]:

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveInt,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 from .ir import Problem
+
+# Per (group, bin): (device names each item uses, how many items use exactly those), in order.
+DeviceRows = Mapping[tuple[str, str], Sequence[tuple[tuple[str, ...], int]]]
 
 
 class Status(StrEnum):
@@ -27,9 +38,21 @@ class _Model(BaseModel):
 
 
 class Placement(_Model):
+    """``count`` items of a group on a bin; ``devices``: the devices EACH of them uses there
+    (for groups that request devices; several rows of one (item, bin) when they use different
+    devices)."""
+
     item: str
     bin: str
     count: PositiveInt
+    devices: tuple[str, ...] | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_no_devices(self, handler: SerializerFunctionWrapHandler) -> Any:
+        out = handler(self)
+        if isinstance(out, dict) and out.get("devices", 0) is None:
+            del out["devices"]
+        return out
 
 
 class Unplaced(_Model):
@@ -59,17 +82,28 @@ class Solution(_Model):
         backend: str,
         status: Status,
         counts: Mapping[tuple[str, str], int],
+        devices: DeviceRows | None = None,
         **fields: Any,
     ) -> Solution:
-        """Build a plan from {(item, bin): count}, in the problem's item and bin order."""
+        """Build a plan from {(item, bin): count}, in the problem's item and bin order, with
+        the devices of each (item, bin) when given (their rows must add up to the count)."""
         placements = []
         placed_per_item: dict[str, int] = {}
         for item in problem.items:
             for b in problem.bins:
                 n = int(counts.get((item.name, b.name), 0))
-                if n > 0:
+                if n <= 0:
+                    continue
+                rows = devices.get((item.name, b.name)) if devices is not None else None
+                if rows:
+                    placements += [
+                        Placement(item=item.name, bin=b.name, count=k, devices=names)
+                        for names, k in rows
+                        if k > 0
+                    ]
+                else:
                     placements.append(Placement(item=item.name, bin=b.name, count=n))
-                    placed_per_item[item.name] = placed_per_item.get(item.name, 0) + n
+                placed_per_item[item.name] = placed_per_item.get(item.name, 0) + n
         unplaced = [
             Unplaced(item=i.name, count=i.count - placed_per_item.get(i.name, 0))
             for i in problem.items
@@ -94,6 +128,14 @@ class Solution(_Model):
         out: dict[tuple[str, str], int] = {}
         for p in self.placements:
             out[(p.item, p.bin)] = out.get((p.item, p.bin), 0) + p.count
+        return out
+
+    def device_rows(self) -> dict[tuple[str, str], list[tuple[tuple[str, ...], int]]]:
+        """Per (item, bin), the devices its items use: (device names, items) rows."""
+        out: dict[tuple[str, str], list[tuple[tuple[str, ...], int]]] = {}
+        for p in self.placements:
+            if p.devices is not None:
+                out.setdefault((p.item, p.bin), []).append((p.devices, p.count))
         return out
 
     def to_json(self) -> str:

@@ -26,7 +26,7 @@ from .ir import (
     minimised_terms,
 )
 from .quantity import format_quantity
-from .solution import Solution, Status, Unplaced
+from .solution import DeviceRows, Solution, Status, Unplaced
 
 Counts = Mapping[tuple[str, str], int]
 
@@ -341,6 +341,127 @@ def check_traffic(problem: Problem, counts: Counts) -> Iterator[Violation]:
                     )
 
 
+def check_devices(problem: Problem, counts: Counts, rows: DeviceRows) -> Iterator[Violation]:
+    """Device by device: every placed item of a group that requests devices names ``count``
+    distinct devices of its bin that match ``select`` (items already running there are not
+    re-judged on attributes); a whole device has one user and no share; the shares on a device
+    fit its capacity; items that may not move keep the devices they run on."""
+    for (item, b), n in sorted(counts.items()):
+        group = problem.item_by_name.get(item)
+        if group is None or b not in problem.bin_by_name or n <= 0:
+            continue
+        named = sum(k for _, k in rows.get((item, b), ()))
+        if group.devices is None:
+            if named:
+                yield Violation(
+                    check="devices",
+                    subject=b,
+                    reason=f"{item} requests no devices, but the plan names devices for {named}",
+                    excess=named,
+                )
+        elif named != n:
+            yield Violation(
+                check="devices",
+                subject=b,
+                reason=f"{item}: {n} item(s) placed, devices named for {named}",
+                excess=abs(n - named),
+            )
+    whole: dict[tuple[str, str], int] = defaultdict(int)
+    shared: dict[tuple[str, str], int] = defaultdict(int)
+    load: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for (item, b), listed in sorted(rows.items()):
+        group = problem.item_by_name.get(item)
+        bin_ = problem.bin_by_name.get(b)
+        if group is None or bin_ is None or group.devices is None:
+            continue
+        request = group.devices
+        running: dict[frozenset[str], int] = defaultdict(int)
+        for names in group.placed_devices.get(b, ()):
+            running[frozenset(names)] += 1
+        kept: dict[frozenset[str], int] = defaultdict(int)
+        for names, k in listed:
+            if k <= 0:
+                continue
+            if len(names) != request.count or len(set(names)) != len(names):
+                yield Violation(
+                    check="devices",
+                    subject=b,
+                    reason=f"{item}: each item needs {request.count} distinct device(s), "
+                    f"the plan names {list(names)}",
+                    excess=k,
+                )
+                continue
+            unknown = [d for d in names if d not in bin_.device_group_of]
+            if unknown:
+                yield Violation(
+                    check="devices",
+                    subject=b,
+                    reason=f"{item}: {b} has no device {unknown[0]!r}",
+                    excess=k,
+                )
+                continue
+            key = frozenset(names)
+            already = min(k, running[key] - kept[key])
+            kept[key] += k
+            if k > already:
+                wrong = [d for d in names if not _device_matches(request.select, bin_, d)]
+                if wrong:
+                    yield Violation(
+                        check="devices",
+                        subject=f"{b}/{wrong[0]}",
+                        reason=f"{item}: the device's attributes do not match {dict(request.select)}",
+                        excess=k - already,
+                    )
+            for d in names:
+                if request.share is None:
+                    whole[(b, d)] += k
+                else:
+                    shared[(b, d)] += k
+                    for r, amount in request.share.items():
+                        load[(b, d)][r] += amount * k
+        if not group.movable:
+            for key, n in sorted(running.items(), key=lambda kv: sorted(kv[0])):
+                if kept[key] < n:
+                    yield Violation(
+                        check="pinned",
+                        subject=b,
+                        reason=f"{item}: {n} item(s) run on {sorted(key)} and may not move, "
+                        f"the plan keeps {kept[key]} there",
+                        excess=n - kept[key],
+                    )
+    for (b, d), n in sorted(whole.items()):
+        if n > 1:
+            yield Violation(
+                check="devices",
+                subject=f"{b}/{d}",
+                reason=f"{n} items each take the whole device",
+                excess=n - 1,
+            )
+        if shared.get((b, d), 0):
+            yield Violation(
+                check="devices",
+                subject=f"{b}/{d}",
+                reason=f"taken whole, yet {shared[(b, d)]} share(s) use it too",
+                excess=shared[(b, d)],
+            )
+    for (b, d), per_resource in sorted(load.items()):
+        capacity = problem.bin_by_name[b].device_group_of[d].capacity
+        for r, amount in sorted(per_resource.items()):
+            cap = capacity.get(r, 0)
+            if amount > cap:
+                yield Violation(
+                    check="devices",
+                    subject=f"{b}/{d}",
+                    reason=f"{_fmt(r, amount)} > {format_quantity(r, cap)}",
+                    excess=amount - cap,
+                )
+
+
+def _device_matches(select: Mapping[str, tuple[str, ...]], bin_: Any, device: str) -> bool:
+    attributes = bin_.device_group_of[device].attributes
+    return all(attributes.get(k) in allowed for k, allowed in select.items())
+
+
 CHECKS: dict[str, Check] = {
     "counts": check_counts,
     "eligibility": check_eligibility,
@@ -369,6 +490,7 @@ def term_values(problem: Problem, counts: Counts) -> dict[str, float]:
         tier_weight[p] = below + 1
         below += per_priority[p] * tier_weight[p]
     placed_value = sum(tier_weight[g.priority] * placed.get(g.name, 0) for g in problem.items)
+    value = math.fsum(g.value * placed.get(g.name, 0) for g in problem.items)
 
     used_bins = {b for (_, b), n in counts.items() if n > 0}
     bins_used = sum(problem.bin_by_name[b].cost for b in used_bins if b in problem.bin_by_name)
@@ -438,6 +560,7 @@ def term_values(problem: Problem, counts: Counts) -> dict[str, float]:
 
     return {
         "placed": float(placed_value),
+        "value": value,
         "bins_used": float(bins_used),
         "cost": cost,
         "balance": balance,
@@ -454,8 +577,11 @@ def evaluate(problem: Problem, counts: Counts) -> tuple[float, ...]:
     return tuple(level_value(level, terms) for level in problem.objective)
 
 
-def verify_counts(problem: Problem, counts: Counts) -> Report:
+def verify_counts(problem: Problem, counts: Counts, devices: DeviceRows | None = None) -> Report:
+    """Judge a plan given as counts (and, for items that request devices, the devices each
+    (item, bin)'s items use; without them such items are reported as naming no devices)."""
     violations = tuple(v for check in CHECKS.values() for v in check(problem, counts))
+    violations += tuple(check_devices(problem, counts, devices or {}))
     terms = term_values(problem, counts) if not any(v.check == "counts" for v in violations) else {}
     objective = tuple(level_value(level, terms) for level in problem.objective) if terms else ()
     return Report(ok=not violations, violations=violations, objective=objective, terms=terms)
@@ -470,7 +596,7 @@ def verify(problem: Problem, solution: Solution) -> Report:
             reason=f"plan is for problem {solution.problem!r}, not {problem.name!r}",
         )
         return Report(ok=False, violations=(bad,), objective=(), terms={})
-    report = verify_counts(problem, solution.counts())
+    report = verify_counts(problem, solution.counts(), solution.device_rows())
     bookkeeping = tuple(_check_unplaced(problem, solution))
     if bookkeeping:
         return report.model_copy(

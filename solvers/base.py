@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from engine.errors import PlacerError, UnsupportedExport
 from engine.ir import FEATURES, Problem
-from engine.solution import Progress, Solution, Status
+from engine.solution import DeviceRows, Progress, Solution, Status
 
 M = TypeVar("M")
 I = TypeVar("I")  # noqa: E741 - the index type, as in Compiled[Model, Index]
@@ -31,6 +31,7 @@ class StartPlan:
 
     counts: Mapping[Key, int]
     source: str  # options.hint | greedy | fair_fill | ffd
+    devices: DeviceRows | None = None  # the devices its items use, where they request some
 
     @property
     def trusted(self) -> bool:
@@ -66,6 +67,7 @@ class RawResult:
     objective: tuple[float, ...] | None = None
     bound: tuple[float | None, ...] | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    devices: DeviceRows | None = None  # the devices of items that request some
 
 
 # Features every backend handles (bookkeeping, not modelling choices); all come from the IR.
@@ -124,6 +126,7 @@ class Backend(ABC):
             self.name,
             raw.status,
             counts,
+            devices=raw.devices,
             objective=raw.objective or (),
             bound=raw.bound,
             info=raw.info,

@@ -123,7 +123,8 @@ def quick_plans(problem: Problem, options: Options) -> tuple[StartPlan, ...]:
     if choice not in STARTS:
         raise PlacerError(f"start must be one of {', '.join(STARTS)}, not {choice!r}")
     if options.hint is not None and options.hint.status.has_plan:
-        plans = [StartPlan(options.hint.counts(), "options.hint")]
+        hint = options.hint
+        plans = [StartPlan(hint.counts(), "options.hint", hint.device_rows() or None)]
     elif choice == "none":
         return ()
     elif choice == "ffd":
@@ -143,4 +144,6 @@ def _greedy(problem: Problem, options: Options) -> StartPlan | None:
         GREEDY_SECONDS if options.time_limit is None else min(GREEDY_SECONDS, options.time_limit)
     )
     plan = GreedyBackend().solve(problem, Options(seed=options.seed, time_limit=limit, threads=1))
-    return StartPlan(plan.counts(), "greedy") if plan.status.has_plan else None
+    if not plan.status.has_plan:
+        return None
+    return StartPlan(plan.counts(), "greedy", plan.device_rows() or None)

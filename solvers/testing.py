@@ -35,6 +35,10 @@ class StandardCase:
     optimum: tuple[float, ...] | None  # per objective level; None: no valid plan exists
     witness: Mapping[tuple[str, str], int] = field(default_factory=dict)  # a plan reaching it
     why: str = ""
+    # the devices of the witness's items, for groups that request devices
+    witness_devices: Mapping[tuple[str, str], list[tuple[tuple[str, ...], int]]] = field(
+        default_factory=dict
+    )
 
     @property
     def feasible(self) -> bool:
@@ -64,9 +68,24 @@ def _case(
     optimum: tuple[float, ...] | None,
     witness: Mapping[tuple[str, str], int],
     why: str,
+    devices: Mapping[tuple[str, str], list[tuple[tuple[str, ...], int]]] | None = None,
 ) -> StandardCase:
     problem = Problem.model_validate({"name": name, **data})
-    return StandardCase(name, problem, optimum, dict(witness), why)
+    return StandardCase(name, problem, optimum, dict(witness), why, dict(devices or {}))
+
+
+def _gpu_node(name: str, gpus: int, model: str = "G2") -> dict[str, Any]:
+    return {
+        **_node(name, "8"),
+        "devices": [
+            {
+                "name": "gpu",
+                "count": gpus,
+                "capacity": {"gpu-milli": 1000},
+                "attributes": {"gpu.example.com/model": model},
+            }
+        ],
+    }
 
 
 STANDARD_CASES: tuple[StandardCase, ...] = (
@@ -232,6 +251,37 @@ STANDARD_CASES: tuple[StandardCase, ...] = (
         (2.0, 1.5),
         {("web", "n0"): 2},
         "placing both (first level) breaks the soft rule once on the one host: soft = 1.5",
+    ),
+    _case(
+        "gpu-fragments",
+        {
+            "bins": [_gpu_node("n0", 2)],
+            "items": [
+                _group("s6", 2, "0", devices={"share": {"gpu-milli": 600}}, value=600),
+                _group("s4", 2, "0", devices={"share": {"gpu-milli": 400}}, value=400),
+                _group("w", 1, "0", devices={"count": 1}, value=1000),
+            ],
+            "objective": ["value", "placed"],
+        },
+        (2000.0, 4.0),
+        {("s6", "n0"): 2, ("s4", "n0"): 2},
+        "2 GPUs give at most 2000 milli; 600+400 on each reaches it with 4 items, the whole GPU "
+        "(1000) leaves room for one share only (3 items), and two 600s never share a GPU",
+        {
+            ("s6", "n0"): [(("gpu-0",), 1), (("gpu-1",), 1)],
+            ("s4", "n0"): [(("gpu-0",), 1), (("gpu-1",), 1)],
+        },
+    ),
+    _case(
+        "gpu-model",
+        {
+            "bins": [_gpu_node("g2", 1), _gpu_node("t4", 2, model="T4")],
+            "items": [_group("w", 2, devices={"select": {"gpu.example.com/model": "G2"}})],
+        },
+        (1.0,),
+        {("w", "g2"): 1},
+        "only the one G2 GPU matches; whole GPUs are never shared: 1 placed",
+        {("w", "g2"): [(("gpu-0",), 1)]},
     ),
     _case(
         "required-infeasible",

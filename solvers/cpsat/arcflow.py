@@ -35,6 +35,8 @@ PRESOLVE_SHARE = 0.6  # share of a given time limit the presolve may use
 def arcflow_applies(lowered: Lowered) -> str | None:
     """None when the arc-flow model is exact for this problem, else why not."""
     problem = lowered.problem
+    if lowered.devices is not None:
+        return "items request devices"
     if problem.constraints:
         return "the problem has constraints"
     if problem.traffic:

@@ -33,7 +33,7 @@ from typing import Any
 
 from engine.errors import PlacerError
 from engine.ir import AntiAffinity, Gang, Problem, Quota
-from engine.solution import Progress, Solution, Status
+from engine.solution import DeviceRows, Progress, Solution, Status
 
 from ..base import Backend, Compiled, Options, RawResult, StartPlan
 from ..lowering import Key, Lowered, Stage, lower
@@ -259,13 +259,20 @@ class _Stages:
         hint.vars.extend(range(len(values)))
         hint.values.extend(values)
 
-    def _complete(self, counts: Mapping[Key, int]) -> list[int] | None:
-        """A full assignment for the start plan: CP-SAT with every count fixed to the plan."""
+    def _complete(
+        self, counts: Mapping[Key, int], devices: DeviceRows | None = None
+    ) -> list[int] | None:
+        """A full assignment for the start plan: CP-SAT with every count (and the devices the
+        plan names) fixed to the plan."""
         from ortools.sat.python import cp_model
 
         cp = self.cp
         cp.clear_hints()
-        pairs = self.model.hint_values(counts)
+        pairs = (
+            self.model.hint_values(counts, devices)
+            if devices is not None
+            else self.model.hint_values(counts)
+        )
         if not pairs:
             return None
         for var, value in pairs:
@@ -401,9 +408,12 @@ class _Stages:
     def run(self) -> RawResult:
         index, info = self.index, self.info
         start_counts: dict[Key, int] | None = None
+        start_devices: DeviceRows | None = None
         if index.start is not None:
-            start_counts = self.lowered.canonical(index.start.counts)
-            self.incumbent = self._complete(start_counts)
+            start_counts, start_devices = self.lowered.canonical_plan(
+                index.start.counts, index.start.devices
+            )
+            self.incumbent = self._complete(start_counts, start_devices)
             if self.incumbent is not None:
                 info["first_plan_s"] = round(time.perf_counter() - index.started, 4)
             info["hint"] = {"source": index.start.source, "completed": self.incumbent is not None}
@@ -424,10 +434,12 @@ class _Stages:
         if self.incumbent is not None:
             value_of = _values_from(self.incumbent)
             counts = self.model.counts(value_of)
+            devices = getattr(self.model, "device_rows", lambda *_: None)(value_of, counts)
             soft: float | None = _soft_value(self.model, value_of)
         else:  # CP-SAT found nothing (not even the completion): the start plan stands
             assert start_counts is not None
             counts = start_counts
+            devices = start_devices
             terms = {t for level in self.lowered.problem.objective for t in level}
             soft = None if "soft" in terms else 0.0
             info["fallback"] = "start plan (CP-SAT found no plan in time)"
@@ -442,6 +454,7 @@ class _Stages:
             objective=values if soft is not None else None,
             bound=bound,
             info=info,
+            devices=devices,
         )
 
 

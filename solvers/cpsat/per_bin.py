@@ -15,6 +15,7 @@ from typing import Any
 
 from engine.errors import PlacerError
 from engine.ir import Affinity, AntiAffinity, Gang, Quota, Spread
+from engine.solution import DeviceRows
 
 from ..lowering import Key, Lowered
 from .common import RATIO_SCALE, Linear
@@ -52,6 +53,7 @@ class PerBinModel:
         self._min_coef = self._objective_directions()
         self._counts()
         self._capacity_and_usage()
+        self.device_encoding = self._devices()
         self._constraints()
         self._traffic_pairs()
 
@@ -146,6 +148,19 @@ class PerBinModel:
                         )
                         >= _wsum([v for v, _ in demand], [c for _, c in demand])
                     )
+
+    def _devices(self) -> Any:
+        """Items per device for groups that request devices (``solvers.cpsat.devices``)."""
+        if self.lowered.devices is None:
+            return None
+        from .devices import DeviceEncoding
+
+        lw = self.lowered
+
+        def low(key: Key) -> int:
+            return int(lw.low[lw.group_index[key[0]], lw.bin_index[key[1]]])
+
+        return DeviceEncoding(lw, self.model, self.x, low, lambda key: self.ub[key])
 
     # ------------------------------------------------------------------ helpers
 
@@ -394,6 +409,12 @@ class PerBinModel:
             out.add(self.total[g.name], float(weights[g.name]))
         return out
 
+    def _term_value(self) -> Linear:
+        out = Linear()
+        for g in self.problem.items:
+            out.add(self.total[g.name], g.value)
+        return out
+
     def _term_bins_used(self) -> Linear:
         out = Linear()
         for b, y in self.used.items():
@@ -495,14 +516,25 @@ class PerBinModel:
 
     # ------------------------------------------------------------------ hints and decoding
 
-    def hint_values(self, counts: Mapping[Key, int]) -> list[tuple[Any, int]]:
-        """(variable, value) for every count variable, clipped to its domain."""
+    def hint_values(
+        self, counts: Mapping[Key, int], devices: DeviceRows | None = None
+    ) -> list[tuple[Any, int]]:
+        """(variable, value) for every count variable, clipped to its domain, and for every
+        device variable when the plan names its devices (in the canonical order)."""
         out = []
         for key, var in self.x.items():
             group = self.problem.item_by_name[key[0]]
             lo = 0 if group.movable else group.placed.get(key[1], 0)
             out.append((var, min(max(int(counts.get(key, 0)), lo), self.ub[key])))
+        if self.device_encoding is not None and devices is not None:
+            out += self.device_encoding.hints(devices)
         return out
+
+    def device_rows(self, value: Any, counts: Mapping[Key, int]) -> DeviceRows | None:
+        """The devices of the plan's items, from a value function (None: no device requests)."""
+        if self.device_encoding is None:
+            return None
+        return self.device_encoding.rows(counts, value)
 
     def counts(self, value: Any) -> dict[Key, int]:
         """The plan from a value function (``solver.value``)."""

@@ -87,7 +87,8 @@ class GreedyBackend(Backend):
         if short:
             status = Status.UNKNOWN
             info["required_unplaced"] = short
-        return RawResult(status=status, values=values, info=info)
+        devices = scheduler.devices.plan_rows() if scheduler.devices is not None else None
+        return RawResult(status=status, values=values, info=info, devices=devices)
 
     def decode(self, compiled: Compiled[GreedyModel, None], raw: RawResult) -> Solution:
         problem = compiled.problem
@@ -101,7 +102,15 @@ class GreedyBackend(Backend):
         reasons = raw.info.get("unschedulable", {})
         for group in problem.items:  # problem order of items, then bins (as from_counts)
             rows = sorted(per_item.get(group.name, []), key=lambda row: order[row[0]])
-            placements += [Placement(item=group.name, bin=b, count=n) for b, n in rows]
+            for b, n in rows:
+                listed = (raw.devices or {}).get((group.name, b))
+                if listed:
+                    placements += [
+                        Placement(item=group.name, bin=b, count=k, devices=names)
+                        for names, k in listed
+                    ]
+                else:
+                    placements.append(Placement(item=group.name, bin=b, count=n))
             left = group.count - sum(n for _, n in rows)
             if left > 0:
                 unplaced.append(

@@ -14,6 +14,7 @@ from engine.errors import PlacerError
 from engine.ir import Affinity, AntiAffinity, Gang, Problem, Quota, Spread
 
 from ..lowering import lower
+from ..lowering.devices import Devices
 from .interpod import AffinityRule, AntiAffinityRule, AntiAffinityTargetRule
 from .rules import BoolArray, IntArray, Rule, domain_index
 from .scoring import LEAST_ALLOCATED, MOST_ALLOCATED, NON_ZERO_DEFAULTS
@@ -39,6 +40,7 @@ class GreedyModel:
     gangs: set[int]  # groups in some gang (their unit is all-or-nothing)
     most_allocated: bool
     use_cost: bool
+    devices: Devices | None  # the lowering's devices (None: no item requests devices)
 
 
 class _Masks:
@@ -239,4 +241,5 @@ def compile_model(problem: Problem, scoring: str = "auto") -> GreedyModel:
         },
         most_allocated=scoring == MOST_ALLOCATED,
         use_cost=any("cost" in level for level in problem.objective),
+        devices=lower(problem).devices,
     )

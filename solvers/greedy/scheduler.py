@@ -12,6 +12,7 @@ import numpy as np
 
 from engine.quantity import format_quantity
 
+from .devices import DRA_UNSCHEDULABLE, DevicePlugin
 from .interpod import AntiAffinityRule
 from .model import GreedyModel
 from .rules import NO_DELAY, NODE_AFFINITY, BoolArray, IntArray, Rule
@@ -35,14 +36,21 @@ class Scheduler:
             t: np.zeros(len(model.resources), np.int64) for t in model.quotas
         }
         self.reasons: dict[str, str] = {}
+        self.devices = DevicePlugin(p, model.devices) if model.devices is not None else None
         bin_index = {b: k for k, b in enumerate(model.bins)}
         for g, group in enumerate(p.items):  # items already placed stay where they are
             for name, n in group.placed.items():
-                self._commit(g, bin_index[name], n)
+                self._commit(g, bin_index[name], n, running=True)
 
     # -- state
-    def _commit(self, g: int, b: int, n: int) -> None:
+    def _commit(self, g: int, b: int, n: int, running: bool = False) -> None:
         m = self.m
+        if self.devices is not None and self.devices.requests(g):
+            if running:  # items already placed keep their devices
+                lists = m.problem.items[g].placed_devices.get(m.bins[b], ())
+                self.devices.keep(g, b, lists)
+            else:
+                self.devices.allocate(g, b, n)
         self.used[b] += n * m.demand[g]
         self.score_used[b] += n * m.score_demand[g]
         self.counts[g][b] = self.counts[g].get(b, 0) + n
@@ -59,12 +67,15 @@ class Scheduler:
             [dict(c) for c in self.counts],
             {t: u.copy() for t, u in self.tenant_used.items()},
             [r.save() for r in self.m.rules],
+            self.devices.save() if self.devices is not None else None,
         )
 
     def _load(self, state: Any) -> None:
-        self.used, self.score_used, self.counts, self.tenant_used, rules = state
+        self.used, self.score_used, self.counts, self.tenant_used, rules, devices = state
         for rule, saved in zip(self.m.rules, rules, strict=True):
             rule.load(saved)
+        if self.devices is not None:
+            self.devices.load(devices)
 
     # -- quotas (ResourceQuota admission: not per node)
     def _quota_room(self, g: int) -> int:
@@ -121,6 +132,8 @@ class Scheduler:
     def _static_ok(self, g: int) -> BoolArray:
         allowed = self.m.allowed[g]
         fits = self._fits(g)
+        if self.devices is not None and self.devices.requests(g):
+            fits &= self.devices.room_for(g, slice(None), 1) > 0
         return fits if allowed is None else fits & allowed
 
     def _dynamic_ok(self, g: int, hard: list[Rule]) -> BoolArray | None:
@@ -151,6 +164,11 @@ class Scheduler:
                 histogram[text] += int(lacking.sum())
             short |= lacking
         open_ &= ~short
+        if self.devices is not None and self.devices.requests(g):
+            lacking = open_ & (self.devices.room_for(g, slice(None), 1) == 0)
+            if lacking.any():
+                histogram[DRA_UNSCHEDULABLE] += int(lacking.sum())
+            open_ &= ~lacking
         failures: list[tuple[BoolArray, str]] = []
         traffic = self._traffic_ok(g)
         if traffic is not None:
@@ -343,13 +361,18 @@ class Scheduler:
         return placed
 
     def _room(self, g: int, rows: IntArray, todo: int) -> IntArray:
-        """How many more items of g fit on each bin of ``rows`` (at most ``todo``)."""
+        """How many more items of g fit on each bin of ``rows`` (at most ``todo``), their
+        devices included."""
         d = self.m.demand[g]
         cols = np.flatnonzero(d)
         if not len(cols):
-            return np.full(len(rows), todo, np.int64)
-        room = (self.m.cap[rows][:, cols] - self.used[rows][:, cols]) // d[cols]
-        return np.clip(room.min(axis=1), 0, todo)
+            room = np.full(len(rows), todo, np.int64)
+        else:
+            room = (self.m.cap[rows][:, cols] - self.used[rows][:, cols]) // d[cols]
+            room = np.clip(room.min(axis=1), 0, todo)
+        if self.devices is not None and self.devices.requests(g):
+            room = np.minimum(room, self.devices.room_for(g, rows, todo))
+        return room
 
     def place_unit(self, unit: list[int]) -> None:
         if unit[0] not in self.m.gangs:

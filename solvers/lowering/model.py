@@ -26,7 +26,9 @@ from typing import Any
 import numpy as np
 
 from engine.ir import Affinity, AntiAffinity, Bin, Gang, ItemGroup, Problem, Spread
+from engine.solution import DeviceRows
 
+from .devices import Devices, device_signature
 from .levels import Level, Tier, objective_levels, priority_tiers
 
 Key = tuple[str, str]  # (group, bin)
@@ -51,7 +53,12 @@ class BinView:
 
     def signature(self) -> tuple[Any, ...]:
         """What two bins must share to be interchangeable, apart from their groups' bounds."""
-        return (tuple(sorted(self.bin.capacity.items())), self.bin.cost, self.bin.speed)
+        return (
+            tuple(sorted(self.bin.capacity.items())),
+            self.bin.cost,
+            self.bin.speed,
+            device_signature(self.bin),
+        )
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,7 @@ class Lowered:
     topologies: tuple[str, ...]
     tiers: tuple[Tier, ...]
     levels: tuple[Level, ...]
+    devices: Devices | None = None  # None: no item requests devices
     _domains: dict[Any, dict[str, tuple[str, ...]]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ lookups
@@ -202,24 +210,36 @@ class Lowered:
     def canonical(self, counts: Mapping[Key, int]) -> dict[Key, int]:
         """The same plan with bins permuted inside each symmetry class so that fuller bins (more
         items) come first, ties in problem order: the order every symmetry cut assumes."""
-        out = {k: n for k, n in counts.items() if n > 0}
-        content: dict[str, dict[str, int]] = defaultdict(dict)
-        for (g, b), n in out.items():
-            content[b][g] = n
+        moved = self._bin_order(counts)
+        return {(g, moved.get(b, b)): n for (g, b), n in counts.items() if n > 0}
+
+    def canonical_plan(
+        self, counts: Mapping[Key, int], devices: DeviceRows | None
+    ) -> tuple[dict[Key, int], DeviceRows | None]:
+        """``canonical`` for a plan whose items name devices: the device rows move with their
+        bins, and identical devices of a bin are put in the canonical device order."""
+        moved = self._bin_order(counts)
+        out = {(g, moved.get(b, b)): n for (g, b), n in counts.items() if n > 0}
+        if devices is None or self.devices is None:
+            return out, devices
+        rows = {(g, moved.get(b, b)): list(r) for (g, b), r in devices.items()}
+        return out, self.devices.canonical_rows(rows)
+
+    def _bin_order(self, counts: Mapping[Key, int]) -> dict[str, str]:
+        """Bin -> the bin its content goes to in the canonical order (bins that stay left out)."""
+        content: dict[str, int] = defaultdict(int)
+        for (_, b), n in counts.items():
+            if n > 0:
+                content[b] += n
+        moved: dict[str, str] = {}
         for members in self.classes:
             if len(members) < 2 or not any(b in content for b in members):
                 continue
-            loads = [content.get(b, {}) for b in members]
-            order = sorted(range(len(members)), key=lambda i: -sum(loads[i].values()))
-            if order == list(range(len(members))):
-                continue
-            for b in members:
-                for g in content.get(b, {}):
-                    del out[(g, b)]
+            order = sorted(range(len(members)), key=lambda i: -content.get(members[i], 0))
             for b, i in zip(members, order, strict=True):
-                for g, n in loads[i].items():
-                    out[(g, b)] = n
-        return out
+                if members[i] != b:
+                    moved[members[i]] = b
+        return moved
 
     # ------------------------------------------------------------------ inverse
 
@@ -244,11 +264,11 @@ def resource_divisors(problem: Problem, resources: tuple[str, ...]) -> dict[str,
 
 
 def _eligibility(
-    problem: Problem, demand: IntArray, capacity: IntArray
+    problem: Problem, demand: IntArray, capacity: IntArray, devices: Devices | None
 ) -> tuple[IntArray, IntArray, BoolArray]:
-    """Bounds of every (group, bin) count. ``high``: as many as fit an empty bin (at most the
-    group's count) where the group may go; items already on a bin may stay there even where new
-    ones may not (pinned ones must: ``low``)."""
+    """Bounds of every (group, bin) count. ``high``: as many as fit an empty bin, its devices
+    included (at most the group's count) where the group may go; items already on a bin may stay
+    there even where new ones may not (pinned ones must: ``low``)."""
     groups, bins = len(problem.items), len(problem.bins)
     low = np.zeros((groups, bins), np.int64)
     high = np.zeros((groups, bins), np.int64)
@@ -260,6 +280,8 @@ def _eligibility(
             fit = (capacity[:, on] // demand[n, on]).min(axis=1)
         else:
             fit = np.full(bins, g.count, np.int64)
+        if devices is not None and devices.need[n] > 0:
+            fit = np.minimum(fit, devices.fit(n))
         ok = fit >= 1
         if g.allowed is not None:
             allowed = np.zeros(bins, bool)
@@ -307,7 +329,8 @@ def lower(problem: Problem) -> Lowered:
     capacity = np.array(
         [[b.capacity.get(r, 0) for r in resources] for b in problem.bins], np.int64
     ).reshape(len(problem.bins), len(resources))
-    low, high, open_ = _eligibility(problem, demand, capacity)
+    devices = Devices(problem) if any(g.devices is not None for g in problem.items) else None
+    low, high, open_ = _eligibility(problem, demand, capacity, devices)
     tiers = priority_tiers(problem)
     lowered = Lowered(
         problem=problem,
@@ -322,6 +345,7 @@ def lower(problem: Problem) -> Lowered:
         topologies=_topologies(problem),
         tiers=tiers,
         levels=objective_levels(problem, tiers),
+        devices=devices,
     )
     while len(_CACHE) >= CACHED:  # keep only the latest problems alive
         del _CACHE[next(iter(_CACHE))]

@@ -46,8 +46,10 @@ def term_values(lowered: Lowered, counts: Mapping[Key, int], soft: float = 0.0) 
         if group.movable:
             for b, n in group.placed.items():
                 moves += max(0, n - int(x[g, lowered.bin_index[b]]))
+    value = np.array([g.value for g in p.items], np.float64)
     return {
         "placed": float(weight @ placed[order]) if order else 0.0,
+        "value": math.fsum((value * placed).tolist()),
         "bins_used": math.fsum(bin_cost[x.sum(axis=0) > 0].tolist()),
         "cost": float(item_cost),
         "balance": float(ratio.max(initial=0.0)),

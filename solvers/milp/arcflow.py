@@ -28,6 +28,8 @@ ARC_LIMIT = 200_000  # beyond this the per-bin model is used
 def arcflow_applies(lowered: Lowered) -> str | None:
     """None when the arc-flow model is exact for this problem, else why not."""
     problem = lowered.problem
+    if lowered.devices is not None:
+        return "items request devices"
     if not problem.bins or not problem.items:
         return "nothing to pack"
     if problem.constraints or problem.traffic or problem.tenants:

@@ -145,7 +145,8 @@ class MilpBackend(Backend):
         )
         status = Status.OPTIMAL if outcome.proven else Status.FEASIBLE
         counts: dict[Hashable, float] = {k: float(n) for k, n in model.counts().items()}
-        return RawResult(status, counts, objective, bounds, info)
+        devices = model.device_rows() if isinstance(model, MilpModel) else None
+        return RawResult(status, counts, objective, bounds, info, devices)
 
     # ------------------------------------------------------------------ decode
 

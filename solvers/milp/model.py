@@ -86,6 +86,15 @@ class MilpModel:
     infeasible: list[str] = field(default_factory=list)  # rows false before any solve
     variables: list[pulp.LpVariable] = field(default_factory=list)  # every one (lp.variables()
     # walks every row each call, so it is taken once)
+    z: dict[Any, pulp.LpVariable] = field(default_factory=dict)  # items per device
+
+    def device_rows(self) -> Any:
+        """The devices of the plan's items (None when no item requests devices)."""
+        if self.lowered.devices is None:
+            return None
+        from .devices import device_rows
+
+        return device_rows(self.lowered, self.z, self.counts())
 
     @property
     def problem(self) -> Problem:
@@ -431,6 +440,7 @@ class _Builder:
         p, out = self.p, {}
         weights = self.lowered.placed_weight
         out["placed"] = pulp.lpSum(weights[g.name] * self.placed_expr[g.name] for g in p.items)
+        out["value"] = pulp.lpSum(g.value * self.placed_expr[g.name] for g in p.items)
         out["bins_used"] = pulp.lpSum(p.bin_by_name[b].cost * y for b, y in self.used.items())
         out["cost"] = pulp.lpSum(
             p.item_by_name[g].cost.get(b, 0.0) * v
@@ -531,6 +541,11 @@ def build(lowered: Lowered) -> MilpModel:
     if "bins_used" in wanted:
         bld.bins_used()
     bld.capacity()
+    z = {}
+    if lowered.devices is not None:
+        from .devices import encode_devices
+
+        z = encode_devices(bld)
     bld.tenant_quotas()
     for index, c in enumerate(problem.constraints):
         encoder = ENCODERS.get(type(c))
@@ -546,7 +561,7 @@ def build(lowered: Lowered) -> MilpModel:
     bld.mention_every_variable()
     info = {"variables": bld.lp.numVariables(), "constraints": bld.lp.numConstraints()}
     return MilpModel(
-        lowered, bld.lp, bld.x, bld.ub, levels, info, bld.infeasible, bld.lp.variables()
+        lowered, bld.lp, bld.x, bld.ub, levels, info, bld.infeasible, bld.lp.variables(), z
     )
 
 

@@ -34,7 +34,7 @@ def test_backend_api(name: str) -> None:
 
 @pytest.mark.parametrize("case", STANDARD_CASES, ids=[c.name for c in STANDARD_CASES])
 def test_standard_case_witness_is_valid_and_optimal(case: StandardCase) -> None:
-    report = verify_counts(case.problem, case.witness)
+    report = verify_counts(case.problem, case.witness, case.witness_devices)
     if case.feasible:
         assert report.ok, report.violations
         assert report.objective == pytest.approx(case.optimum)

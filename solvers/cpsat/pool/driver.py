@@ -35,6 +35,8 @@ DIVE_SHARE = 0.6  # share of the time then left that diving may use (the rest: C
 def pool_applies(lowered: Lowered, start: Mapping[Key, int] | None) -> str | None:
     """Why the pool formulation cannot be used (None when it can)."""
     problem = lowered.problem
+    if lowered.devices is not None:
+        return "items request devices"
     if start is None:
         return "no start plan that respects every rule (greedy or a given plan)"
     levels = [set(level) for level in problem.objective]
