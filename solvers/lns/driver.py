@@ -53,6 +53,8 @@ def lns_applies(
     problem: Problem, lowered: Lowered, child: str, start: StartPlan | None
 ) -> str | None:
     """Why the LNS would not help here (None when it would)."""
+    if lowered.devices is not None:
+        return "items request devices (the search does not carry device assignments yet)"
     if child == "cpsat":
         from ..cpsat.arcflow import arcflow_applies
         from ..cpsat.pool import pool_applies

@@ -321,3 +321,12 @@ def test_canonical_device_order_puts_heavier_gpus_first() -> None:
     )
     assert counts == {("s", "n0"): 3}
     assert rows == {("s", "n0"): [(("gpu-0",), 2), (("gpu-1",), 1)]}
+
+
+def test_large_device_problems_are_solved_whole_until_the_search_carries_devices() -> None:
+    p = gpu_node(
+        {"name": "s", "count": 300, "devices": {"share": {"gpu-milli": 500}}}, nodes=210, gpus=1
+    )
+    plan = solve(p, "cpsat", time_limit=30, lns="auto")
+    assert plan.verified, plan.info
+    assert sum(pl.count for pl in plan.placements) == 300
