@@ -108,6 +108,7 @@ class QuickStart(Composite):
             solution.backend,
             Status.FEASIBLE,
             start.counts,
+            devices=start.devices,
             bound=solution.bound,
             seconds=solution.seconds,
             info=info,
