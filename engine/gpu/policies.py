@@ -1,0 +1,313 @@
+"""Online placement policies: each scores every node for one arriving pod, over arrays of node state.
+
+A policy is used one pod at a time: :meth:`Policy.place` filters the nodes that fit, scores them
+(:meth:`Policy.score`, higher is better, vectorised over nodes), picks the best (ties go to the first
+node in the state's tie order: the reference simulator breaks ties by node name, and names its
+nodes in a random order per run) and names the GPUs on that node (:meth:`Policy.gpus`). The
+scores are what a scheduler extender's prioritize would hand back.
+
+The baselines follow the definitions of the FGD paper's simulator (Weng et al., USENIX ATC 2023),
+including its integer scores 0..100 (so ties are broken at random where it breaks them):
+
+- ``random``: any node that fits; a GPU share goes to any GPU that fits.
+- ``dotprod`` (Tetris): the smallest dot product of the request with the node's free (CPU, total
+  GPU), each normalised by the largest node (128 CPUs, 8 GPUs).
+- ``gpu-clustering``: nodes already holding only pods of the same GPU kind first, then mixed
+  nodes of that kind, then empty nodes, then the rest; within a tier, the fuller node.
+- ``gpu-packing``: a share on an already shared GPU first (the fullest), then free GPUs on a used
+  node (the fewest), then an idle node (the fewest GPUs).
+- ``bestfit``: the least free CPU and GPU left after placing (weights ½, ½ of the largest node).
+- ``fgd``: Fragmentation Gradient Descent: the node (and GPU) whose fragmentation measure
+  (:mod:`.fragmentation`) against the workload's typical pod shapes grows least.
+
+Non-GPU policies give a GPU share the tightest GPU that fits; whole GPUs are the lowest-index free
+ones. ``placer`` is placer's own policy (:class:`PlacerPolicy`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from ..errors import InputError
+from .cluster import Cluster, ClusterState, Placement, Pod, best_fit_gpus, whole_gpus
+from .fragmentation import FragmentationModel
+from .trace import MILLI, PodTable
+from .workload import shape_distribution, typical_shapes
+
+MAX_SCORE = 100
+MAX_SPEC_CPU = 128_000  # the largest node of the openb trace: 128 CPUs, 8 GPUs
+MAX_SPEC_GPU = 8 * MILLI
+
+
+class Policy(ABC):
+    name: ClassVar[str]
+
+    def prepare(self, cluster: Cluster, pods: PodTable) -> None:  # noqa: B027 - optional hook
+        """Learn what a scheduler may know before the run: the cluster and the pod list's shapes."""
+
+    @abstractmethod
+    def score(self, state: ClusterState, pod: Pod, feasible: np.ndarray) -> np.ndarray:
+        """A score per node (higher is better); only entries where ``feasible`` is set are read."""
+
+    def gpus(
+        self, state: ClusterState, pod: Pod, node: int, rng: np.random.Generator
+    ) -> tuple[int, ...]:
+        return best_fit_gpus(state, pod, node)
+
+    def choose(
+        self,
+        state: ClusterState,
+        scores: np.ndarray,
+        feasible: np.ndarray,
+        rng: np.random.Generator,
+    ) -> int:
+        """The best-scored node; among equals, the first in the state's tie order."""
+        candidates = np.flatnonzero(feasible)
+        values = scores[candidates]
+        best = candidates[values == values.max()]
+        return int(best[0] if best.size == 1 else best[np.argmin(state.tie_rank[best])])
+
+    def place(self, state: ClusterState, pod: Pod, rng: np.random.Generator) -> Placement | None:
+        feasible = state.fits(pod)
+        if not feasible.any():
+            return None
+        node = self.choose(state, self.score(state, pod, feasible), feasible, rng)
+        return Placement(node, self.gpus(state, pod, node, rng))
+
+
+def _total_free_gpu(state: ClusterState) -> np.ndarray:
+    return state.gpu_free.sum(axis=1)
+
+
+class RandomPolicy(Policy):
+    name = "random"
+
+    def score(self, state: ClusterState, pod: Pod, feasible: np.ndarray) -> np.ndarray:
+        return np.zeros(state.cluster.size)
+
+    def choose(
+        self,
+        state: ClusterState,
+        scores: np.ndarray,
+        feasible: np.ndarray,
+        rng: np.random.Generator,
+    ) -> int:
+        candidates = np.flatnonzero(feasible)
+        return int(candidates[rng.integers(candidates.size)])
+
+    def gpus(
+        self, state: ClusterState, pod: Pod, node: int, rng: np.random.Generator
+    ) -> tuple[int, ...]:
+        if pod.shares_gpu:
+            fit = np.flatnonzero(state.gpu_free[node] >= pod.gpu_milli)
+            return (int(fit[rng.integers(fit.size)]),)
+        return best_fit_gpus(state, pod, node)
+
+
+class DotProductPolicy(Policy):
+    name = "dotprod"
+
+    def score(self, state: ClusterState, pod: Pod, feasible: np.ndarray) -> np.ndarray:
+        dot = (state.cpu_free / MAX_SPEC_CPU) * (pod.cpu / MAX_SPEC_CPU) + (
+            _total_free_gpu(state) / MAX_SPEC_GPU
+        ) * (pod.gpu_request / MAX_SPEC_GPU)
+        return np.trunc(MAX_SCORE * (1 - dot / 2))
+
+
+class GpuClusteringPolicy(Policy):
+    name = "gpu-clustering"
+
+    def score(self, state: ClusterState, pod: Pod, feasible: np.ndarray) -> np.ndarray:
+        if pod.num_gpu == 0:
+            return np.zeros(state.cluster.size)
+        kind = 0 if pod.shares_gpu else pod.num_gpu
+        present = state.gpu_pods > 0
+        kinds = present.sum(axis=1)
+        same = present[:, kind]
+        tier = np.where(same, np.where(kinds == 1, 3, 2), np.where(kinds == 0, 1, 0))
+        fullness = (MAX_SCORE // 4) * (MAX_SPEC_GPU - _total_free_gpu(state)) // MAX_SPEC_GPU
+        return (fullness + tier * (MAX_SCORE // 4)).astype(np.float64)
+
+
+class GpuPackingPolicy(Policy):
+    name = "gpu-packing"
+
+    def score(self, state: ClusterState, pod: Pod, feasible: np.ndarray) -> np.ndarray:
+        if pod.num_gpu == 0:
+            return np.zeros(state.cluster.size)
+        free = state.gpu_free
+        idle = (free == MILLI).sum(axis=1)
+        gpus = state.cluster.nodes.gpus
+        # a node whose GPUs are all idle: fewer GPUs first
+        score = np.maximum(MAX_SCORE // 3 - idle, idle).astype(np.float64)
+        used = idle < gpus
+        if pod.shares_gpu:
+            room = np.where(free >= pod.gpu_milli, free, MILLI + 1).min(axis=1)  # tightest GPU
+            on_shared = room < MILLI
+            shared_score = np.maximum(MAX_SCORE - (room * 100 // MILLI) // 10, MAX_SCORE // 2)
+            score = np.where(used & on_shared, shared_score, score)
+            score = np.where(used & ~on_shared, MAX_SCORE // 2 - 1, score)
+        else:
+            score = np.where(used, max(MAX_SCORE // 2 - pod.num_gpu, MAX_SCORE // 3), score)
+        return score
+
+
+class BestFitPolicy(Policy):
+    name = "bestfit"
+
+    def score(self, state: ClusterState, pod: Pod, feasible: np.ndarray) -> np.ndarray:
+        left = (
+            0.5 * (state.cpu_free - pod.cpu) / MAX_SPEC_CPU
+            + 0.5 * (_total_free_gpu(state) - pod.gpu_request) / MAX_SPEC_GPU
+        )
+        # the reference then rescales scores to 0..100 by min and max; for scores already in
+        # 0..100 that map is strictly increasing, so the choice is the same without it
+        return np.trunc(MAX_SCORE * (1 - left))
+
+
+@dataclass
+class _ScoreCache:
+    """Scores of one pod shape on every node, each valid while its node's version is unchanged."""
+
+    score: np.ndarray
+    gpu: np.ndarray  # for GPU shares: the chosen GPU per node
+    stamp: np.ndarray
+
+
+class FragmentationPolicy(Policy):
+    """Score nodes by the change of a fragmentation measure caused by placing the pod.
+
+    Scores depend only on the pod's shape and the node's own state, so they are cached per shape
+    and recomputed only for nodes that changed since (one node per placement).
+    """
+
+    name = "fgd"
+
+    def prepare(self, cluster: Cluster, pods: PodTable) -> None:
+        self.cluster = cluster
+        self.model = self.fragmentation_model(cluster, pods)
+        self.base = np.zeros(cluster.size)
+        self.base_stamp = np.full(cluster.size, -1, dtype=np.int64)
+        self.cache: dict[tuple[int, int, int, int, tuple[str, ...]], _ScoreCache] = {}
+        self._last: _ScoreCache | None = None
+
+    def fragmentation_model(self, cluster: Cluster, pods: PodTable) -> FragmentationModel:
+        return FragmentationModel(cluster, typical_shapes(pods))
+
+    def measure(
+        self, state: ClusterState, nodes: np.ndarray, cpu: np.ndarray, gpu: np.ndarray
+    ) -> np.ndarray:
+        return self.model.measure(cpu, gpu, state.cluster.nodes.model[nodes])
+
+    def value(self, delta: np.ndarray) -> np.ndarray:
+        """The reference's score: ⌊100·sigmoid(decrease of fragmentation / 1000)⌋."""
+        return np.floor(MAX_SCORE / (1.0 + np.exp(-delta / MILLI)))
+
+    def _key(self, pod: Pod) -> tuple[int, int, int, int, tuple[str, ...]]:
+        return (pod.cpu, pod.memory, pod.num_gpu, pod.gpu_milli, pod.spec)
+
+    def _fresh_base(self, state: ClusterState, nodes: np.ndarray) -> np.ndarray:
+        stale = nodes[self.base_stamp[nodes] != state.version[nodes]]
+        if stale.size:
+            self.base[stale] = self.measure(
+                state, stale, state.cpu_free[stale], state.gpu_free[stale]
+            )
+            self.base_stamp[stale] = state.version[stale]
+        return self.base[nodes]
+
+    def score(self, state: ClusterState, pod: Pod, feasible: np.ndarray) -> np.ndarray:
+        key = self._key(pod)
+        entry = self.cache.get(key)
+        if entry is None:
+            n = state.cluster.size
+            entry = _ScoreCache(
+                np.zeros(n), np.zeros(n, dtype=np.int64), np.full(n, -1, dtype=np.int64)
+            )
+            self.cache[key] = entry
+        stale = np.flatnonzero(feasible & (entry.stamp != state.version))
+        if stale.size:
+            score, gpu = self.score_nodes(state, pod, stale)
+            entry.score[stale] = score
+            entry.gpu[stale] = gpu
+            entry.stamp[stale] = state.version[stale]
+        self._last = entry
+        return entry.score
+
+    def score_nodes(
+        self, state: ClusterState, pod: Pod, nodes: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Scores of ``nodes`` (all fit the pod) and, for a GPU share, the GPU each would use."""
+        before = self._fresh_base(state, nodes)
+        cpu = state.cpu_free[nodes] - pod.cpu
+        free = state.gpu_free[nodes]
+        if not pod.shares_gpu:
+            if pod.num_gpu:
+                idle = free == MILLI
+                take = idle & (np.cumsum(idle, axis=1) <= pod.num_gpu)
+                free = free - MILLI * take
+            after = self.measure(state, nodes, cpu, free)
+            return self.value(before - after), np.zeros(nodes.size, dtype=np.int64)
+        # one option per GPU that fits the share
+        row, gpu = np.nonzero(free >= pod.gpu_milli)
+        options = free[row].copy()
+        options[np.arange(row.size), gpu] -= pod.gpu_milli
+        after = self.measure(state, nodes[row], cpu[row], options)
+        table = np.full(free.shape, -np.inf)
+        table[row, gpu] = self.option_value(before[row] - after, state, nodes[row], gpu, pod)
+        choice = table.argmax(axis=1)  # the lowest GPU index among the best
+        return table[np.arange(nodes.size), choice], choice
+
+    def option_value(
+        self, delta: np.ndarray, state: ClusterState, nodes: np.ndarray, gpu: np.ndarray, pod: Pod
+    ) -> np.ndarray:
+        return self.value(delta)
+
+    def gpus(
+        self, state: ClusterState, pod: Pod, node: int, rng: np.random.Generator
+    ) -> tuple[int, ...]:
+        if pod.shares_gpu:
+            assert self._last is not None
+            return (int(self._last.gpu[node]),)
+        if pod.num_gpu:
+            return whole_gpus(state.gpu_free[node], pod.num_gpu)
+        return ()
+
+
+class PlacerPolicy(FragmentationPolicy):
+    """placer's online policy (see the README, "GPU fragmentation"): a fragmentation gradient
+    measured against the whole shape distribution, exact (not rounded), with best-fit ties."""
+
+    name = "placer"
+
+    def fragmentation_model(self, cluster: Cluster, pods: PodTable) -> FragmentationModel:
+        return FragmentationModel(cluster, shape_distribution(pods))
+
+    def value(self, delta: np.ndarray) -> np.ndarray:
+        return delta
+
+
+POLICIES: dict[str, type[Policy]] = {
+    p.name: p
+    for p in (
+        RandomPolicy,
+        DotProductPolicy,
+        GpuClusteringPolicy,
+        GpuPackingPolicy,
+        BestFitPolicy,
+        FragmentationPolicy,
+        PlacerPolicy,
+    )
+}
+
+
+def make_policy(name: str) -> Policy:
+    try:
+        return POLICIES[name]()
+    except KeyError:
+        raise InputError(
+            f"unknown policy {name!r}; known: {', '.join(POLICIES)}", path="--policies"
+        ) from None

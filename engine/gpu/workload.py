@@ -1,0 +1,94 @@
+"""Workloads: pod shapes, the workload's distribution of shapes, and FGD arrival lists.
+
+Arrivals follow the reference simulator of the FGD paper (hkust-adsl/kubernetes-scheduler-simulator,
+``tune 1.3``): the whole pod list in a seeded random order, then pods drawn with replacement from
+the list and appended until the next draw would take the total GPU request past ``ratio`` × the
+cluster's GPU capacity (a list already above the target loses random pods instead). CPU-only pods
+request no GPU, so they never move the total.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from .cluster import Pod
+from .trace import PodTable
+
+
+def pod_at(pods: PodTable, i: int) -> Pod:
+    return Pod(
+        cpu=int(pods.cpu[i]),
+        memory=int(pods.memory[i]),
+        num_gpu=int(pods.num_gpu[i]),
+        gpu_milli=int(pods.gpu_milli[i]),
+        spec=pods.specs[int(pods.spec[i])],
+    )
+
+
+@dataclass(frozen=True)
+class ShapeShare:
+    """A pod shape (CPU, GPU count, milli-GPU per GPU, allowed models) and its share of pods."""
+
+    cpu: int
+    num_gpu: int
+    gpu_milli: int
+    spec: tuple[str, ...]
+    weight: float
+
+
+def shape_distribution(pods: PodTable) -> list[ShapeShare]:
+    """Every shape of the list with its fraction of pods, most frequent first.
+
+    Memory is left out as FGD's pod shapes leave it out (its fragmentation measure is CPU and GPU).
+    Ties in frequency are ordered by the larger shape first (CPU, milli-GPU, GPU count, models), so
+    the order, and so any cut of it, is deterministic.
+    """
+    counts: Counter[tuple[int, int, int, tuple[str, ...]]] = Counter()
+    for i in range(len(pods)):
+        p = pod_at(pods, i)
+        counts[(p.cpu, p.gpu_milli, p.num_gpu, p.spec)] += 1
+    total = sum(counts.values())
+    ordered = sorted(counts.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
+    return [
+        ShapeShare(cpu=k[0], gpu_milli=k[1], num_gpu=k[2], spec=k[3], weight=c / total)
+        for k, c in ordered
+    ]
+
+
+def typical_shapes(pods: PodTable, coverage: float = 0.95) -> list[ShapeShare]:
+    """FGD's "typical pods": the most frequent shapes until they cover ``coverage`` of the pods,
+    re-weighted to sum to 1."""
+    shares = shape_distribution(pods)
+    kept: list[ShapeShare] = []
+    covered = 0.0
+    for s in shares:
+        if covered >= coverage - 1e-12:
+            break
+        kept.append(s)
+        covered += s.weight
+    return [ShapeShare(s.cpu, s.num_gpu, s.gpu_milli, s.spec, s.weight / covered) for s in kept]
+
+
+def arrival_order(
+    pods: PodTable, capacity_milli: int, *, ratio: float = 1.3, seed: int = 42
+) -> np.ndarray:
+    """Indices into ``pods`` in arrival order (see the module docstring)."""
+    rng = np.random.default_rng(seed)
+    n = len(pods)
+    request = pods.num_gpu * pods.gpu_milli
+    target = ratio * capacity_milli
+    order = list(rng.permutation(n))
+    total = int(request.sum())
+    while total > target and order:
+        total -= int(request[order.pop(int(rng.integers(len(order))))])
+    if total <= target and request.any():
+        while True:
+            j = int(rng.integers(n))
+            if total + int(request[j]) > target:
+                break
+            order.append(j)
+            total += int(request[j])
+    return np.array(order, dtype=np.int64)
