@@ -3,6 +3,7 @@
 python -m bench smoke -o bench-results/smoke      run a suite, write results.csv, report.md, plots
 python -m bench report bench-results/smoke        rebuild the report from results.csv alone
 python -m bench list                              the suites and what they hold
+python -m bench openb -o bench-results/openb      the FGD experiment on the Alibaba openb trace
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ import typer
 
 from engine.errors import PlacerError
 
+from .openb.cli import openb
+
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True)
+app.command("openb")(openb)
 
 
 @app.command("run")
@@ -142,7 +146,7 @@ def list_suites() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] not in ("run", "report", "list", "--help", "-h"):
+    if args and args[0] not in ("run", "report", "list", "openb", "--help", "-h"):
         args.insert(0, "run")  # `python -m bench SUITE ...` is short for `run SUITE ...`
     try:
         code = app(args=args, standalone_mode=False)

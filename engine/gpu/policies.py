@@ -199,8 +199,14 @@ class FragmentationPolicy(Policy):
         return FragmentationModel(cluster, typical_shapes(pods))
 
     def measure(
-        self, state: ClusterState, nodes: np.ndarray, cpu: np.ndarray, gpu: np.ndarray
+        self,
+        state: ClusterState,
+        nodes: np.ndarray,
+        cpu: np.ndarray,
+        mem: np.ndarray,
+        gpu: np.ndarray,
     ) -> np.ndarray:
+        """The fragmentation of ``nodes`` were ``cpu``, ``mem`` and ``gpu`` free on them."""
         return self.model.measure(cpu, gpu, state.cluster.nodes.model[nodes])
 
     def value(self, delta: np.ndarray) -> np.ndarray:
@@ -214,7 +220,7 @@ class FragmentationPolicy(Policy):
         stale = nodes[self.base_stamp[nodes] != state.version[nodes]]
         if stale.size:
             self.base[stale] = self.measure(
-                state, stale, state.cpu_free[stale], state.gpu_free[stale]
+                state, stale, state.cpu_free[stale], state.mem_free[stale], state.gpu_free[stale]
             )
             self.base_stamp[stale] = state.version[stale]
         return self.base[nodes]
@@ -243,19 +249,20 @@ class FragmentationPolicy(Policy):
         """Scores of ``nodes`` (all fit the pod) and, for a GPU share, the GPU each would use."""
         before = self._fresh_base(state, nodes)
         cpu = state.cpu_free[nodes] - pod.cpu
+        mem = state.mem_free[nodes] - pod.memory
         free = state.gpu_free[nodes]
         if not pod.shares_gpu:
             if pod.num_gpu:
                 idle = free == MILLI
                 take = idle & (np.cumsum(idle, axis=1) <= pod.num_gpu)
                 free = free - MILLI * take
-            after = self.measure(state, nodes, cpu, free)
+            after = self.measure(state, nodes, cpu, mem, free)
             return self.value(before - after), np.zeros(nodes.size, dtype=np.int64)
         # one option per GPU that fits the share
         row, gpu = np.nonzero(free >= pod.gpu_milli)
         options = free[row].copy()
         options[np.arange(row.size), gpu] -= pod.gpu_milli
-        after = self.measure(state, nodes[row], cpu[row], options)
+        after = self.measure(state, nodes[row], cpu[row], mem[row], options)
         table = np.full(free.shape, -np.inf)
         table[row, gpu] = self.option_value(before[row] - after, state, nodes[row], gpu, pod)
         choice = table.argmax(axis=1)  # the lowest GPU index among the best

@@ -82,9 +82,10 @@ def arrival_order(
     target = ratio * capacity_milli
     order = list(rng.permutation(n))
     total = int(request.sum())
-    while total > target and order:
-        total -= int(request[order.pop(int(rng.integers(len(order))))])
-    if total <= target and request.any():
+    if total > target:
+        while total > target and order:
+            total -= int(request[order.pop(int(rng.integers(len(order))))])
+    elif request.any():
         while True:
             j = int(rng.integers(n))
             if total + int(request[j]) > target:

@@ -1,0 +1,94 @@
+"""`python -m bench openb` on a 50-node, 300-arrival slice of the openb trace (and its errors)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from bench.__main__ import main as bench_main
+from bench.openb.report import write_report
+from bench.openb.runner import CLUSTERS, DATA
+from engine.gpu.policies import POLICIES
+
+needs_trace = pytest.mark.skipif(
+    not (DATA / CLUSTERS["gpu"]).exists(), reason="the openb trace is not in ../shared/data"
+)
+
+
+def _run(args: list[str]) -> int:
+    with pytest.raises(SystemExit) as exit_info:
+        bench_main(args)
+    code = exit_info.value.code
+    return int(code) if code is not None else 0
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@needs_trace
+def test_slice_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "openb"
+    args = ["openb", "-o", str(out), "--pod-lists", "openb_pod_list_default"]
+    args += ["--seeds", "42", "--sample-nodes", "50", "--max-arrivals", "300"]
+    assert _run(args) == 0
+    rows = _rows(out / "results.csv")
+    assert {(r["pod_list"], r["policy"]) for r in rows} == {("default", pol) for pol in POLICIES}
+    for r in rows:
+        assert r["verified"] == "True"
+        assert r["nodes"] == "50" and r["arrivals"] == "300"
+        assert int(r["placed"]) + int(r["pending"]) == 300
+        assert float(r["seconds"]) > 0
+    curves = _rows(out / "curves.csv")
+    assert len(curves) == len(rows) and "130" in curves[0]
+    report = (out / "report.md").read_text()
+    assert "## Cluster `gpu`: 50 nodes" in report
+    assert "placer against fgd" in report and "Seconds per run" in report
+    assert (out / "curve-gpu-default.png").stat().st_size > 10_000
+    # a rerun does nothing new; a new seed adds its rows only
+    assert _run(args) == 0
+    assert len(_rows(out / "results.csv")) == len(rows)
+    more = [*args[:-6], "--seeds", "42,43", "--policies", "fgd", *args[-4:]]
+    assert _run(more) == 0
+    assert len(_rows(out / "results.csv")) == len(rows) + 1
+
+
+def test_report_against_the_published_means(tmp_path: Path) -> None:
+    reference = tmp_path / "reference.csv"
+    head = "workload,sc_policy,tune,seed,total_gpus," + ",".join(map(str, range(131)))
+    curve = ",".join(str(min(x, 95.0)) for x in range(131))
+    reference.write_text(
+        head + "\n" + f"openb_pod_list_default,06-FGD,1.3,42,6212,{curve}\n", encoding="utf-8"
+    )
+    columns = "pod_list,seed,policy,cluster,nodes,gpus,arrivals,placed,pending,alloc_100,alloc_130,unallocated_gpus_130,seconds,verified,placer_commit,cpu"
+    (tmp_path / "results.csv").write_text(
+        columns
+        + "\ndefault,42,fgd,gpu,1213,6212,10000,9000,1000,95.00,95.30,291.8,1.5,True,x,y"
+        + "\ndefault,42,placer,gpu,1213,6212,10000,9100,900,95.50,96.00,248.5,2.5,True,x,y\n"
+    )
+    report = write_report(tmp_path, reference).read_text()
+    assert "| default | 95.30 | 95.00 | +0.30 | yes |" in report
+    assert "| default | 96.00 | 95.30 | +0.70 | 248.5 / 291.8 | 1/1 |" in report
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--policies", "fgd,tetris"], "--policies: unknown policy 'tetris'"),
+        (["--pod-lists", "nope"], "--pod-lists: no pod list nope"),
+        (["--cluster", "big"], "--cluster: unknown cluster 'big'"),
+        (["--seeds", "4x"], "--seeds: '4x' is not a seed"),
+        (["--jobs", "0"], "--jobs: must be at least 1"),
+        (["--arrival-ratio", "0"], "--arrival-ratio: must be positive"),
+    ],
+)
+@needs_trace
+def test_bad_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    assert _run(["openb", "-o", str(tmp_path), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
