@@ -21,7 +21,8 @@ including its integer scores 0..100 (so ties are broken at random where it break
   (:mod:`.fragmentation`) against the workload's typical pod shapes grows least.
 
 Non-GPU policies give a GPU share the tightest GPU that fits; whole GPUs are the lowest-index free
-ones. ``placer`` is placer's own policy (:class:`PlacerPolicy`).
+ones. ``placer`` is placer's own policy (:class:`PlacerPolicy`): FGD's gradient, with ties broken
+to keep each node's CPU in step with its GPUs instead of by node order alone.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from ..errors import InputError
 from .cluster import Cluster, ClusterState, Placement, Pod, best_fit_gpus, whole_gpus
 from .fragmentation import FragmentationModel
 from .trace import MILLI, PodTable
-from .workload import shape_distribution, typical_shapes
+from .workload import typical_shapes
 
 MAX_SCORE = 100
 MAX_SPEC_CPU = 128_000  # the largest node of the openb trace: 128 CPUs, 8 GPUs
@@ -285,16 +286,59 @@ class FragmentationPolicy(Policy):
 
 
 class PlacerPolicy(FragmentationPolicy):
-    """placer's online policy (see the README, "GPU fragmentation"): a fragmentation gradient
-    measured against the whole shape distribution, exact (not rounded), with best-fit ties."""
+    """placer's online policy: FGD's fragmentation gradient first, then CPU kept in step with GPUs.
+
+    Nodes whose fragmentation change is equal at FGD's resolution (its integer score) are told
+    apart by how the pod leaves the node's CPU against its GPUs, with ``r`` the workload's CPU
+    per milli-GPU (over the pod list's GPU pods):
+
+    - a pod with one GPU or a share goes where ``|cpu_left − r · gpu_left|`` is smallest, so that
+      neither the node's CPU nor its GPUs run out first and strand the other;
+    - a CPU-only pod goes where the CPU surplus ``cpu_free − r · gpu_free`` is largest, i.e.
+      where its CPU is least needed by the GPUs still free (a CPU-only node has all its CPU
+      spare);
+    - a multi-GPU pod, and any tie left, goes to the first node in the tie order, which
+      consolidates whole-GPU pods as FGD does.
+
+    FGD breaks all its ties by node order alone: CPU-only and CPU-heavy pods then exhaust the CPU
+    of GPU nodes whose GPUs are still free, and GPU pods pile onto nodes whose CPU is nearly gone.
+    """
 
     name = "placer"
 
-    def fragmentation_model(self, cluster: Cluster, pods: PodTable) -> FragmentationModel:
-        return FragmentationModel(cluster, shape_distribution(pods))
+    def prepare(self, cluster: Cluster, pods: PodTable) -> None:
+        super().prepare(cluster, pods)
+        gpu_pods = pods.num_gpu > 0
+        demand = float((pods.num_gpu * pods.gpu_milli)[gpu_pods].sum())
+        self.cpu_per_milli = float(pods.cpu[gpu_pods].sum()) / demand if demand else 0.0
 
-    def value(self, delta: np.ndarray) -> np.ndarray:
-        return delta
+    def choose(
+        self,
+        state: ClusterState,
+        scores: np.ndarray,
+        feasible: np.ndarray,
+        rng: np.random.Generator,
+    ) -> int:
+        candidates = np.flatnonzero(feasible)
+        values = scores[candidates]
+        best = candidates[values == values.max()]
+        pod = self._pod
+        if best.size > 1 and pod.num_gpu <= 1:
+            r = self.cpu_per_milli
+            gpu_free = state.gpu_free[best].sum(axis=1)
+            if pod.num_gpu == 0:
+                surplus = state.cpu_free[best] - r * gpu_free
+                best = best[surplus == surplus.max()]
+            else:
+                imbalance = np.abs(
+                    state.cpu_free[best] - pod.cpu - r * (gpu_free - pod.gpu_request)
+                )
+                best = best[imbalance == imbalance.min()]
+        return int(best[np.argmin(state.tie_rank[best])])
+
+    def score(self, state: ClusterState, pod: Pod, feasible: np.ndarray) -> np.ndarray:
+        self._pod = pod
+        return super().score(state, pod, feasible)
 
 
 POLICIES: dict[str, type[Policy]] = {

@@ -132,3 +132,22 @@ def test_model_restriction_is_a_filter() -> None:
 def test_unknown_policy() -> None:
     with pytest.raises(InputError, match="unknown policy 'tetris'; known: random, dotprod"):
         make_policy("tetris")
+
+
+def test_placer() -> None:
+    # the primary score is FGD's: the share goes to a, GPU 0, as there
+    s, placed = scores("placer")
+    assert s == [51, 47, 47]
+    assert placed == Placement(0, (0,))
+    # r = CPU per milli-GPU of the workload's GPU pods = (2000 + 2000 + 4000) / (300 + 300 + 1000) = 5
+    # a whole GPU with 4 CPUs: FGD ties a, b, c at 56; |cpu_left − 5·gpu_left| after placing:
+    # a |8000 − 2500| = 5500, b |28000 − 15000| = 13000, c |4000 − 0| = 4000 → c
+    _, placed = scores("placer", Pod(cpu=4000, memory=1024, num_gpu=1, gpu_milli=1000))
+    assert placed == Placement(2, (0,))
+    # 7 CPUs without GPU: FGD ties a and b at 50; CPU surplus cpu_free − 5·gpu_free:
+    # a 12000 − 7500 = 4500, b 32000 − 20000 = 12000 → b
+    _, placed = scores("placer", Pod(cpu=7000, memory=1024, num_gpu=0, gpu_milli=0))
+    assert placed == Placement(1, ())
+    # two whole GPUs: only b fits
+    _, placed = scores("placer", Pod(cpu=4000, memory=1024, num_gpu=2, gpu_milli=1000))
+    assert placed == Placement(1, (0, 1))
