@@ -201,7 +201,8 @@ def plan_runs(
     sample_nodes: int | None,
     max_arrivals: int | None,
 ) -> list[RunSpec]:
-    """All runs, in the order pod list → seed → policy; refuses unknown names up front."""
+    """All runs, seed by seed (an interrupted suite still covers every pod list and policy);
+    refuses unknown names up front."""
     if cluster not in CLUSTERS:
         raise InputError(
             f"unknown cluster {cluster!r}; known: {', '.join(CLUSTERS)}", path="--cluster"
@@ -222,8 +223,8 @@ def plan_runs(
         raise InputError(f"must be positive, got {ratio}", path="--arrival-ratio")
     return [
         RunSpec(p, s, pol, cluster, str(data), ratio, sample_nodes, max_arrivals)
-        for p in lists
         for s in seeds
+        for p in lists
         for pol in chosen
     ]
 
