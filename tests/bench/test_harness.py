@@ -41,6 +41,7 @@ instances:
 """
 
 
+@pytest.mark.slow
 def test_suite_runs_writes_results_report_and_plots(tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert _run([str(_suite(tmp_path, TINY)), "-o", str(out), "--jobs", "2"]) == 0
@@ -58,6 +59,7 @@ def test_suite_runs_writes_results_report_and_plots(tmp_path: Path) -> None:
     assert (out / "tiny-profile.png").stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_rerun_skips_completed_runs(tmp_path: Path) -> None:
     out = tmp_path / "out"
     suite = str(_suite(tmp_path, TINY))
@@ -69,6 +71,7 @@ def test_rerun_skips_completed_runs(tmp_path: Path) -> None:
     assert sum(r["backend"] == "greedy" for r in rows) == 2
 
 
+@pytest.mark.slow
 def test_hang_and_crash_are_recorded_and_the_suite_goes_on(tmp_path: Path) -> None:
     body = """
 name: faults
@@ -125,6 +128,7 @@ def test_shipped_suites_parse() -> None:
         assert suite.backends
 
 
+@pytest.mark.slow
 def test_smoke_suite_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "smoke"
     assert _run(["smoke", "-o", str(out), "--jobs", "2"]) == 0

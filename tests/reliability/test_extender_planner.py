@@ -115,6 +115,7 @@ def test_killed_mid_solve_replans_within_two_time_limits() -> None:
         planner.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_to_the_process_group_mid_solve_stops_in_5s_with_nothing_left(
     tmp_path: Path, sig: int

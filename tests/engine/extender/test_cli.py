@@ -162,6 +162,7 @@ def test_tls(serve, tmp_path: Path) -> None:
     assert r.status_code == 200 and r.json()["NodeNames"] == ["n1"]
 
 
+@pytest.mark.slow
 def test_serve_process_answers_and_stops_gracefully(tmp_path: Path) -> None:
     snapshot = write_cluster(tmp_path / "c.json")
     port = free_port()

@@ -10,6 +10,7 @@ import asyncio
 import random
 
 import orjson
+import pytest
 
 from bench.extender_load import RawConnection
 
@@ -20,6 +21,7 @@ ROUNDS = 27  # x 3 requests (filter, prioritize, bind) x 64 clients = 5,184 requ
 NODE_COUNT = 40
 
 
+@pytest.mark.slow
 def test_64_clients_no_5xx_and_consistent_state(serve) -> None:
     nodes = [node(f"n{i}", cpu="200", memory="400Gi") for i in range(NODE_COUNT)]
     pending = [pod(f"c{c}-{r}", cpu="1") for c in range(CLIENTS) for r in range(ROUNDS)]

@@ -416,6 +416,7 @@ def test_pool_formulation_with_unplaced_items_refuses_rules_on_totals() -> None:
     assert plan.info["formulation"] == "per_bin" and plan.status == Status.OPTIMAL
 
 
+@pytest.mark.slow
 def test_pool_formulation_on_a_tight_tiered_cluster_beats_greedy() -> None:
     from engine.generate import cluster
 
