@@ -120,8 +120,13 @@ def bench_alibaba(
     from engine.kube.to_ir import manifests_to_problem
     from engine.solve import solve
 
-    doc = import_alibaba(
-        nodes_csv, pods_csv, sample_nodes=sample_nodes, demand_ratio=demand_ratio, seed=seed
+    doc = import_alibaba(  # GPU metrics below read the aggregate relaxation's resources
+        nodes_csv,
+        pods_csv,
+        sample_nodes=sample_nodes,
+        demand_ratio=demand_ratio,
+        seed=seed,
+        aggregate_gpus=True,
     )
     start = time.perf_counter()
     problem = manifests_to_problem([doc], str(pods_csv), name="alibaba")

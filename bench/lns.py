@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> None:
                 sample_nodes=args.nodes or None,
                 demand_ratio=args.demand_ratio,
                 seed=seed,
+                aggregate_gpus=True,  # the LNS does not carry devices yet: the relaxation
             )
             problem = manifests_to_problem([doc], str(args.pods_csv), name="alibaba")
         else:

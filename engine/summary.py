@@ -375,6 +375,7 @@ def _bin_table(console: Console, problem: Problem, solution: Solution, words: Wo
         new[p.bin] += max(0, p.count - group.placed.get(p.bin, 0))
         for r, amount in group.demand.items():
             load[p.bin][r] += amount * p.count
+    device_load = _device_load(problem, solution)
     resources, hidden = display_resources(problem)
     # a `pods` resource column already counts the pods on each node; "new" only when some
     # items were placed before the solve
@@ -391,6 +392,9 @@ def _bin_table(console: Console, problem: Problem, solution: Solution, words: Wo
         table.add_column(f"new {words.items}", justify="right")
     for r in resources:
         table.add_column(r, justify="right", overflow="fold")
+    with_devices = any(b.devices for b in problem.bins)
+    if with_devices:
+        table.add_column("devices", justify="right", overflow="fold")
     for b in rows[:MAX_ROWS]:
         cells = [f"{count[b.name]:,}"] if counted else []
         if fresh:
@@ -403,6 +407,8 @@ def _bin_table(console: Console, problem: Problem, solution: Solution, words: Wo
                 continue
             pct = f" ({100 * used / cap:.0f}%)" if cap else ""
             cells.append(f"{human_quantity(r, used)}/{human_quantity(r, cap)}{pct}")
+        if with_devices:
+            cells.append(_device_cell(b, device_load.get(b.name, {})))
         table.add_row(b.name, *cells)
     if len(rows) > MAX_ROWS:
         table.add_row(f"… {len(rows) - MAX_ROWS:,} more")
@@ -412,6 +418,39 @@ def _bin_table(console: Console, problem: Problem, solution: Solution, words: Wo
     note = f"  ({units}used/allocatable per {words.bin}{before}"
     note += f"; {hidden} more resource(s) in the plan file)" if hidden else ")"
     console.print(note)
+
+
+def _device_load(problem: Problem, solution: Solution) -> dict[str, dict[str, int]]:
+    """Per bin, the per-device resources its items use (a whole device counts its capacity)."""
+    out: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for p in solution.placements:
+        request = problem.item_by_name[p.item].devices
+        bin_ = problem.bin_by_name.get(p.bin)
+        if request is None or p.devices is None or bin_ is None:
+            continue
+        for d in p.devices:
+            group = bin_.device_group_of.get(d)
+            if group is None:
+                continue
+            use = group.capacity if request.share is None else request.share
+            for r, amount in use.items():
+                out[p.bin][r] += amount * p.count
+    return out
+
+
+def _device_cell(bin_: Any, used: Mapping[str, int]) -> str:
+    """e.g. ``5,460/8,000 gpu-milli (68%)`` for each per-device resource of the bin."""
+    capacity: dict[str, int] = defaultdict(int)
+    for group in bin_.devices:
+        for r, amount in group.capacity.items():
+            capacity[r] += amount * group.count
+    if not capacity:
+        return f"{sum(g.count for g in bin_.devices)} device(s)" if bin_.devices else "-"
+    parts = []
+    for r, cap in sorted(capacity.items()):
+        pct = f" ({100 * used.get(r, 0) / cap:.0f}%)" if cap else ""
+        parts.append(f"{human_quantity(r, used.get(r, 0))}/{human_quantity(r, cap)} {r}{pct}")
+    return "; ".join(parts)
 
 
 def _unplaced_table(console: Console, problem: Problem, solution: Solution, words: Words) -> None:

@@ -2,20 +2,28 @@
 
 Trace (alibaba/clusterdata cluster-trace-gpu-v2023; Weng et al., ATC 2023): a node CSV
 (``sn, cpu_milli, memory_mib, gpu, model``) and a pod CSV (``name, cpu_milli, memory_mib, num_gpu,
-gpu_milli, gpu_spec, qos, pod_phase, ...``). The manifests it becomes:
+gpu_milli, gpu_spec, qos, pod_phase, ...``). GPUs are devices, through Kubernetes Dynamic Resource
+Allocation (``resource.k8s.io/v1``), exactly as the trace's simulator holds them:
 
-- Node: allocatable ``cpu`` (millicores), ``memory`` (MiB), ``pods`` (``max_pods``),
-  ``nvidia.com/gpu`` (whole GPUs) and ``alibaba.com/gpu-milli`` (1000 per GPU); the GPU model as the
-  label ``alibaba.com/gpu-model``.
+- Node: allocatable ``cpu`` (millicores), ``memory`` (MiB) and ``pods`` (``max_pods``); the GPU
+  model also as the label ``alibaba.com/gpu-model``.
+- ResourceSlice per GPU node (driver ``gpu.alibaba.com``): devices ``gpu-0`` … with the attribute
+  ``model`` and the consumable capacity ``gpu-milli: 1000``, several allocations allowed (GPU
+  sharing); one DeviceClass ``gpu.alibaba.com`` selects them.
 - Pod: every trace pod is pending (the trace is the workload to place, as in the FGD simulator).
-  A pod with whole GPUs requests ``nvidia.com/gpu: n`` and ``alibaba.com/gpu-milli: 1000 n``; a
-  GPU-sharing pod (``num_gpu`` 1, ``gpu_milli`` < 1000) requests only ``alibaba.com/gpu-milli``.
-  GPU sharing is thus held per node in aggregate: a node never gives out more than its GPUs, but a
-  share is not pinned to one device (a relaxation of per-device packing; see the README).
-- ``gpu_spec`` (allowed models, ``|``-separated) becomes required node affinity
-  ``alibaba.com/gpu-model In [...]``; ``qos`` becomes the label ``alibaba.com/qos``.
-- The trace has no owners: pods of one resource shape share a synthetic owner
+  A GPU pod claims its GPUs through a ResourceClaimTemplate (one per request shape): ``num_gpu``
+  n > 1 (or 1 with ``gpu_milli`` 1000) asks ``count: n`` whole devices; a GPU-sharing pod
+  (``num_gpu`` 1, ``gpu_milli`` < 1000) asks one device with ``capacity.requests: {gpu-milli}``:
+  its share must fit ONE GPU. ``gpu_spec`` (allowed models, ``|``-separated) is a CEL selector on
+  the device's ``model``; ``qos`` becomes the label ``alibaba.com/qos``.
+- The trace has no owners: pods of one request shape share a synthetic owner
   ``ReplicaSet/openb-<shape>``, so identical pods form one IR group.
+
+``--aggregate-gpus`` keeps the older output instead: GPUs as the node extended resources
+``nvidia.com/gpu`` and ``alibaba.com/gpu-milli`` (1000 per GPU, held per node in AGGREGATE) and
+``gpu_spec`` as node affinity. That is a relaxation — a 700-milli share may land on a node whose
+free milli-GPU is split 350 + 350 over two GPUs, which no device plugin can honour — kept only to
+compare with it.
 """
 
 from __future__ import annotations
@@ -33,11 +41,17 @@ import typer
 
 from ..errors import InputError
 
-GPU = "nvidia.com/gpu"
+GPU = "nvidia.com/gpu"  # the aggregate relaxation's resources
 GPU_MILLI = "alibaba.com/gpu-milli"
 GPU_MODEL_LABEL = "alibaba.com/gpu-model"
 QOS_LABEL = "alibaba.com/qos"
 NAMESPACE = "openb"
+DRIVER = "gpu.alibaba.com"  # the DRA driver, its device class and attribute domain
+DEVICE_CLASS = DRIVER
+DEVICE_MILLI = "gpu-milli"  # each GPU's consumable capacity
+MODEL_ATTRIBUTE = "model"
+CLAIM = "gpu"  # the pod's claim name
+MILLI = 1000
 NODE_COLUMNS = ("sn", "cpu_milli", "memory_mib", "gpu", "model")
 POD_COLUMNS = ("name", "cpu_milli", "memory_mib", "num_gpu", "gpu_milli", "gpu_spec")
 
@@ -136,7 +150,9 @@ def read_pods(path: Path) -> list[TracePod]:
     return out
 
 
-def node_manifest(node: TraceNode, max_pods: int) -> dict[str, Any]:
+def node_manifest(
+    node: TraceNode, max_pods: int, *, aggregate_gpus: bool = False
+) -> dict[str, Any]:
     labels = {"kubernetes.io/hostname": node.name}
     allocatable: dict[str, str] = {
         "cpu": f"{node.cpu_milli}m",
@@ -144,8 +160,9 @@ def node_manifest(node: TraceNode, max_pods: int) -> dict[str, Any]:
         "pods": str(max_pods),
     }
     if node.gpus:
-        allocatable[GPU] = str(node.gpus)
-        allocatable[GPU_MILLI] = str(1000 * node.gpus)
+        if aggregate_gpus:
+            allocatable[GPU] = str(node.gpus)
+            allocatable[GPU_MILLI] = str(MILLI * node.gpus)
         if node.model:
             labels[GPU_MODEL_LABEL] = node.model
     return {
@@ -156,19 +173,84 @@ def node_manifest(node: TraceNode, max_pods: int) -> dict[str, Any]:
     }
 
 
-def pod_manifest(pod: TracePod) -> dict[str, Any]:
-    requests: dict[str, str] = {"cpu": f"{pod.cpu_milli}m", "memory": f"{pod.memory_mib}Mi"}
-    if pod.num_gpu == 1 and 0 < pod.gpu_milli < 1000:
-        requests[GPU_MILLI] = str(pod.gpu_milli)
-    elif pod.num_gpu:
-        requests[GPU] = str(pod.num_gpu)
-        requests[GPU_MILLI] = str(1000 * pod.num_gpu)
-    spec: dict[str, Any] = {
-        "containers": [
-            {"name": "main", "image": "openb/workload", "resources": {"requests": requests}}
-        ]
+def resource_slice(node: TraceNode) -> dict[str, Any]:
+    """The node's GPUs as DRA devices (shared allocations allowed: GPU sharing)."""
+    return {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "ResourceSlice",
+        "metadata": {"name": f"{node.name}-{DRIVER}"},
+        "spec": {
+            "driver": DRIVER,
+            "nodeName": node.name,
+            "pool": {"name": node.name, "generation": 1, "resourceSliceCount": 1},
+            "devices": [
+                {
+                    "name": f"gpu-{k}",
+                    "attributes": {MODEL_ATTRIBUTE: {"string": node.model}},
+                    "capacity": {DEVICE_MILLI: {"value": str(MILLI)}},
+                    "allowMultipleAllocations": True,
+                }
+                for k in range(node.gpus)
+            ],
+        },
     }
+
+
+def device_class() -> dict[str, Any]:
+    return {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "DeviceClass",
+        "metadata": {"name": DEVICE_CLASS},
+        "spec": {"selectors": [{"cel": {"expression": f'device.driver == "{DRIVER}"'}}]},
+    }
+
+
+def claim_template(pod: TracePod) -> dict[str, Any] | None:
+    """The ResourceClaimTemplate of a GPU pod's request shape (None for a pod without GPUs)."""
+    if pod.num_gpu == 0:
+        return None
+    request: dict[str, Any] = {
+        "deviceClassName": DEVICE_CLASS,
+        "allocationMode": "ExactCount",
+        "count": pod.num_gpu,
+    }
+    shape = f"{pod.num_gpu}x{MILLI}"
+    if pod.num_gpu == 1 and 0 < pod.gpu_milli < MILLI:
+        request["capacity"] = {"requests": {DEVICE_MILLI: str(pod.gpu_milli)}}
+        shape = f"1x{pod.gpu_milli}"
     if pod.gpu_spec:
+        models = ", ".join(f'"{m}"' for m in sorted(pod.gpu_spec))
+        attribute = f'device.attributes["{DRIVER}"].{MODEL_ATTRIBUTE}'
+        request["selectors"] = [{"cel": {"expression": f"{attribute} in [{models}]"}}]
+        shape += (
+            "-"
+            + hashlib.blake2b("|".join(sorted(pod.gpu_spec)).encode(), digest_size=3).hexdigest()
+        )
+    return {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "ResourceClaimTemplate",
+        "metadata": {"name": f"gpu-{shape}", "namespace": NAMESPACE},
+        "spec": {"spec": {"devices": {"requests": [{"name": CLAIM, "exactly": request}]}}},
+    }
+
+
+def pod_manifest(pod: TracePod, *, aggregate_gpus: bool = False) -> dict[str, Any]:
+    requests: dict[str, str] = {"cpu": f"{pod.cpu_milli}m", "memory": f"{pod.memory_mib}Mi"}
+    container: dict[str, Any] = {"name": "main", "image": "openb/workload"}
+    spec: dict[str, Any] = {"containers": [container]}
+    template = None if aggregate_gpus else claim_template(pod)
+    if aggregate_gpus and pod.num_gpu == 1 and 0 < pod.gpu_milli < MILLI:
+        requests[GPU_MILLI] = str(pod.gpu_milli)
+    elif aggregate_gpus and pod.num_gpu:
+        requests[GPU] = str(pod.num_gpu)
+        requests[GPU_MILLI] = str(MILLI * pod.num_gpu)
+    container["resources"] = {"requests": requests}
+    if template is not None:
+        container["resources"]["claims"] = [{"name": CLAIM}]
+        spec["resourceClaims"] = [
+            {"name": CLAIM, "resourceClaimTemplateName": template["metadata"]["name"]}
+        ]
+    if aggregate_gpus and pod.gpu_spec:
         term = {
             "matchExpressions": [
                 {"key": GPU_MODEL_LABEL, "operator": "In", "values": list(pod.gpu_spec)}
@@ -179,7 +261,8 @@ def pod_manifest(pod: TracePod) -> dict[str, Any]:
                 "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}
             }
         }
-    shape = json.dumps([requests, pod.gpu_spec, pod.qos], sort_keys=True)
+    claim = template["metadata"]["name"] if template is not None else None
+    shape = json.dumps([requests, claim, pod.gpu_spec, pod.qos], sort_keys=True)
     owner = "openb-" + hashlib.blake2b(shape.encode(), digest_size=4).hexdigest()
     labels = {"app": "openb"}
     if pod.qos:
@@ -236,10 +319,24 @@ def sample(
 
 
 def trace_to_manifests(
-    nodes: list[TraceNode], pods: list[TracePod], *, max_pods: int = 110
+    nodes: list[TraceNode],
+    pods: list[TracePod],
+    *,
+    max_pods: int = 110,
+    aggregate_gpus: bool = False,
 ) -> dict[str, Any]:
-    """A ``kind: List`` of Nodes and pending Pods."""
-    items = [node_manifest(n, max_pods) for n in nodes] + [pod_manifest(p) for p in pods]
+    """A ``kind: List`` of Nodes, their GPUs (DRA), claim templates and pending Pods."""
+    items = [node_manifest(n, max_pods, aggregate_gpus=aggregate_gpus) for n in nodes]
+    if not aggregate_gpus:
+        items.append(device_class())
+        items += [resource_slice(n) for n in nodes if n.gpus]
+        templates: dict[str, dict[str, Any]] = {}
+        for p in pods:
+            template = claim_template(p)
+            if template is not None:
+                templates.setdefault(template["metadata"]["name"], template)
+        items += list(templates.values())
+    items += [pod_manifest(p, aggregate_gpus=aggregate_gpus) for p in pods]
     return {"apiVersion": "v1", "kind": "List", "items": items}
 
 
@@ -251,6 +348,7 @@ def import_alibaba(
     demand_ratio: float | None = None,
     seed: int = 0,
     max_pods: int = 110,
+    aggregate_gpus: bool = False,
 ) -> dict[str, Any]:
     nodes, pods = sample(
         read_nodes(nodes_csv),
@@ -261,7 +359,7 @@ def import_alibaba(
     )
     if not nodes:
         raise InputError("no nodes to import", source=str(nodes_csv))
-    return trace_to_manifests(nodes, pods, max_pods=max_pods)
+    return trace_to_manifests(nodes, pods, max_pods=max_pods, aggregate_gpus=aggregate_gpus)
 
 
 def write_manifests(doc: dict[str, Any], output: Path) -> None:
@@ -298,8 +396,16 @@ def register_import(group: typer.Typer) -> None:
         max_pods: Annotated[
             int, typer.Option("--max-pods", min=1, help="pods per node (allocatable)")
         ] = 110,
+        aggregate_gpus: Annotated[
+            bool,
+            typer.Option(
+                "--aggregate-gpus",
+                help="a RELAXATION: GPUs and GPU shares as per-node totals (extended resources), "
+                "not per GPU; a share may then be split over GPUs no device plugin could use",
+            ),
+        ] = False,
     ) -> None:
-        """Alibaba GPU trace (2023) -> Kubernetes Nodes and pending Pods (placer solve reads them)."""
+        """Alibaba GPU trace (2023) -> Kubernetes Nodes, their GPUs as DRA devices, and pending Pods."""
         from rich.console import Console
 
         doc = import_alibaba(
@@ -309,6 +415,7 @@ def register_import(group: typer.Typer) -> None:
             demand_ratio=demand_ratio,
             seed=seed,
             max_pods=max_pods,
+            aggregate_gpus=aggregate_gpus,
         )
         write_manifests(doc, output)
         kinds = [item["kind"] for item in doc["items"]]

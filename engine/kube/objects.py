@@ -20,6 +20,8 @@ NOT_PLANNED = {
     "DaemonSet": "DaemonSet pods are placed one per node by their controller, not planned",
     "CronJob": "CronJob pods do not exist until a schedule fires; not planned",
 }
+# Dynamic Resource Allocation (resource.k8s.io): devices of nodes and the claims pods make.
+DRA_KINDS = frozenset({"DeviceClass", "ResourceSlice", "ResourceClaimTemplate", "ResourceClaim"})
 LIST_KINDS = frozenset({"List", "NodeList", "PodList", "DeploymentList", "StatefulSetList"})
 
 
@@ -99,6 +101,7 @@ class Cluster:
     priority_classes: dict[str, dict[str, Any]] = field(default_factory=dict)
     namespaces: dict[str, dict[str, Any]] = field(default_factory=dict)
     disruption_budgets: list[dict[str, Any]] = field(default_factory=list)  # for placer migrate
+    dra: list[dict[str, Any]] = field(default_factory=list)  # resource.k8s.io objects (devices)
     notes: list[str] = field(default_factory=list)
 
     def namespace_labels(self, name: str) -> dict[str, str]:
@@ -146,7 +149,9 @@ def load_cluster(docs: list[Any], source: str = "<manifests>") -> Cluster:
             raise InputError(f"{kind} has no metadata.name", path=here, source=source)
         key = (
             kind,
-            namespace_of(doc) if kind not in ("Node", "PriorityClass", "Namespace") else "",
+            namespace_of(doc)
+            if kind not in ("Node", "PriorityClass", "Namespace", "DeviceClass", "ResourceSlice")
+            else "",
             name_of(doc),
         )
         if key in seen:
@@ -164,6 +169,8 @@ def load_cluster(docs: list[Any], source: str = "<manifests>") -> Cluster:
             cluster.namespaces[name_of(doc)] = doc
         elif kind == "PodDisruptionBudget":
             cluster.disruption_budgets.append(doc)
+        elif kind in DRA_KINDS:
+            cluster.dra.append(doc)
         elif kind in NOT_PLANNED:
             cluster.notes.append(f"{ref(doc)}: {NOT_PLANNED[kind]}")
         elif kind not in QUIET_KINDS:

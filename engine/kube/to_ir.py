@@ -44,6 +44,7 @@ from ..errors import InputError
 from ..ir import Affinity, AntiAffinity, Bin, ItemGroup, Problem, Spread
 from ..quantity import MILLI_RESOURCES
 from .disruption import disruption_budgets
+from .dra import Catalog, Unmodelled, read_catalog
 from .filters import HARD_EFFECTS, SOFT_EFFECTS, static_reason, topology_reason, untolerated
 from .objects import (
     Cluster,
@@ -98,6 +99,11 @@ class _Group:
     labels: dict[str, str] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     unsupported: list[str] = field(default_factory=list)
+    placed_devices: dict[str, list[list[str]]] = field(default_factory=lambda: defaultdict(list))
+    devices_unknown: list[str] = field(
+        default_factory=list
+    )  # running pods whose devices are not known
+    devices: dict[str, Any] | None = None  # the IR device request (DRA claims)
 
 
 class _Selectors:
@@ -158,6 +164,7 @@ class _Builder:
         self._spread_bins: dict[Any, tuple[str, ...] | None] = {}
         self._soft_tainted: list[NodeView] = []
         self._uses_ports = False
+        self.dra = Catalog()
 
     # ------------------------------------------------------------ reading
     def read(self) -> None:
@@ -165,6 +172,8 @@ class _Builder:
         if not self.nodes:
             raise InputError("no Node objects: there is nowhere to place pods", source=self.source)
         node_names = {n.name for n in self.nodes}
+        self.dra = read_catalog(self.cluster.dra, node_names)
+        self.notes += self.dra.notes
         self._soft_tainted = [
             n for n in self.nodes if any(t.effect in SOFT_EFFECTS for t in n.taints)
         ]
@@ -210,6 +219,12 @@ class _Builder:
             group.pods.append(view)
         if not pending:
             group.placed[view.node_name] += 1
+            if view.claims:
+                names = self.dra.allocated(view.namespace, view.claims)
+                if names is None:
+                    group.devices_unknown.append(view.ref)
+                else:
+                    group.placed_devices[view.node_name].append(names)
 
     def _priority(self, view: PodView, workload: str | None) -> int:
         if view.priority is not None:
@@ -449,6 +464,7 @@ class _Builder:
             for reason in g.view.unsupported:
                 if g.pending:
                     self._unsupported(who, g.name, reason)
+            self._devices(who, g)
             if (
                 g.pending
                 and len(g.view.pod_terms) > 1
@@ -502,6 +518,30 @@ class _Builder:
             )
         except InputError as exc:
             raise exc.with_source(self.source) from None
+
+    def _devices(self, who: str, g: _Group) -> None:
+        """The group's DRA claim as an IR device request (what cannot be stated is reported)."""
+        if not g.view.claims:
+            return
+        try:
+            g.devices = self.dra.request(g.view.namespace, g.view.claims)
+        except Unmodelled as exc:
+            if g.pending:
+                self._unsupported(who, g.name, str(exc))
+            else:
+                self.notes.append(f"{who}: {exc}; its devices are not counted")
+            return
+        if g.pending or g.devices is None:
+            return
+        need = g.devices["count"]
+        lists = [names for per_node in g.placed_devices.values() for names in per_node]
+        if g.devices_unknown or any(len(names) != need for names in lists):
+            unknown = g.devices_unknown[:3] or [who]
+            self.notes.append(
+                f"{', '.join(unknown)}: running, but its claim's allocation is not in the input; "
+                "its devices are not counted"
+            )
+            g.devices = None
 
     def _check_spread_owners(self, groups: list[_Group]) -> None:
         by_label: dict[str, list[str]] = defaultdict(list)
@@ -560,11 +600,15 @@ class _Builder:
             labels = {k: v for k, v in n.labels.items() if _LABEL_KEY.match(k)}
             if self._uses_ports:
                 labels[NODE_LABEL] = n.name
-            bins.append(
-                Bin.model_validate(
-                    {"name": n.name, "capacity": ir_resources(capacity), "labels": labels}
-                )
-            )
+            fields: dict[str, Any] = {
+                "name": n.name,
+                "capacity": ir_resources(capacity),
+                "labels": labels,
+            }
+            devices = self.dra.node_devices(n.name)
+            if devices:
+                fields["devices"] = devices
+            bins.append(Bin.model_validate(fields))
         return bins
 
     def _item(self, g: _Group) -> ItemGroup:
@@ -586,8 +630,12 @@ class _Builder:
             "priority": g.priority,
             "meta": meta,
         }
+        if g.devices is not None:
+            fields["devices"] = g.devices
         if not g.pending:
             meta["bound"] = True
+            if g.devices is not None:
+                fields["placed_devices"] = {b: lists for b, lists in g.placed_devices.items()}
             return ItemGroup.model_validate({**fields, "placed": dict(g.placed)})
         allowed, filtered = self._filter(g.view)
         if filtered:

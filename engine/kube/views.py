@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .dra import PodClaim, pod_claims
 from .objects import bad, labels_of, mapping, meta_of, name_of, namespace_of, sequence
 from .resources import Resources, node_allocatable, pod_request
 from .selectors import (
@@ -123,6 +124,7 @@ class PodView:
     host_ports: tuple[tuple[str, int], ...]  # (protocol, hostPort): at most one such pod per node
     unsupported: tuple[str, ...]
     spec_hash: str
+    claims: tuple[PodClaim, ...] = ()  # DRA: spec.resourceClaims, resolved where known
 
     @property
     def bound(self) -> bool:
@@ -257,8 +259,6 @@ def _unsupported(spec: Mapping[str, Any]) -> list[str]:
         out.append(
             "spec.volumes: volume topology and limits (VolumeBinding, VolumeZone) are not modelled"
         )
-    if spec.get("resourceClaims"):
-        out.append("spec.resourceClaims: dynamic resource allocation is not modelled")
     return out
 
 
@@ -345,6 +345,7 @@ SCHEDULING_FIELDS = (
     "affinity",
     "tolerations",
     "topologySpreadConstraints",
+    "resourceClaims",
 )
 
 
@@ -369,7 +370,11 @@ def _parse_spec(
         "labels": {k: v for k, v in sorted(labels.items()) if k not in PER_POD_LABELS},
         "request": sorted(parsed["request"].items()),
         "hostPorts": parsed["host_ports"],
-        **{k: spec.get(k) for k in SCHEDULING_FIELDS if k not in ("overhead", "resources")},
+        **{
+            k: spec.get(k)
+            for k in SCHEDULING_FIELDS
+            if k not in ("overhead", "resources") and (k != "resourceClaims" or spec.get(k))
+        },
     }
     text = json.dumps(relevant, sort_keys=True, default=str)
     parsed["spec_hash"] = hashlib.blake2b(text.encode(), digest_size=4).hexdigest()
@@ -405,6 +410,7 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         owner=_owner(pod),
         priority_class=str(spec.get("priorityClassName") or ""),
         unsupported=tuple(_unsupported(spec)),
+        claims=pod_claims(pod) if spec.get("resourceClaims") else (),
         **parsed,
     )
 

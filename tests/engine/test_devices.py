@@ -340,3 +340,22 @@ def test_device_problems_round_trip_through_a_file(tmp_path: Any) -> None:
     solution = plan(p, ("run", "n1", 1, ("gpu-1",)))
     again = Solution.model_validate_json(solution.to_json())
     assert again.placements[0].devices == ("gpu-1",)
+
+
+def test_the_summary_shows_device_use_per_node() -> None:
+    from rich.console import Console
+
+    from engine.summary import print_summary
+
+    p = cluster(SHARE, WHOLE)
+    solution = plan(
+        p,
+        ("share", "n1", 2, ("gpu-0",)),
+        ("whole", "n1", 1, ("gpu-1",)),
+        ("share", "n2", 1, ("gpu-0",)),
+    )
+    console = Console(record=True, width=200)
+    print_summary(console, p, solution)
+    text = console.export_text()
+    assert "1,700/2,000 gpu-milli (85%)" in text  # 2 x 350 + a whole GPU of 1000
+    assert "350/1,000 gpu-milli (35%); 0/4 vf (0%)" in text

@@ -1,7 +1,8 @@
-"""The Alibaba GPU trace import: manifests that plan and verify."""
+"""The Alibaba GPU trace import: GPUs as DRA devices, manifests that plan and verify device by device."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -13,10 +14,11 @@ from engine.errors import InputError
 from engine.io import load
 from engine.kube import manifests_to_problem
 from engine.kube.alibaba import (
+    DRIVER,
     GPU,
     GPU_MILLI,
-    GPU_MODEL_LABEL,
     TracePod,
+    claim_template,
     import_alibaba,
     pod_manifest,
 )
@@ -24,24 +26,97 @@ from engine.solve import solve
 from engine.verify import verify
 
 TRACE = "traces/alibaba_gpu_v2023"
+SAMPLE = Path(__file__).resolve().parents[3] / "instances" / "alibaba"
+MODEL = f"{DRIVER}/model"
 
 
-def test_gpu_pods_map_to_whole_and_shared_gpu_resources() -> None:
-    whole = pod_manifest(TracePod("a", 4000, 8192, 2, 1000, ("V100M32", "G2"), "LS"))
-    requests = whole["spec"]["containers"][0]["resources"]["requests"]
-    assert requests == {"cpu": "4000m", "memory": "8192Mi", GPU: "2", GPU_MILLI: "2000"}
-    term = whole["spec"]["affinity"]["nodeAffinity"][
-        "requiredDuringSchedulingIgnoredDuringExecution"
+def test_gpu_pods_claim_whole_gpus_or_a_share_of_one() -> None:
+    whole = TracePod("a", 4000, 8192, 2, 1000, ("V100M32", "G2"), "LS")
+    manifest = pod_manifest(whole)
+    container = manifest["spec"]["containers"][0]
+    assert container["resources"]["requests"] == {"cpu": "4000m", "memory": "8192Mi"}
+    assert container["resources"]["claims"] == [{"name": "gpu"}]
+    template = claim_template(whole)
+    assert template is not None
+    assert manifest["spec"]["resourceClaims"] == [
+        {"name": "gpu", "resourceClaimTemplateName": template["metadata"]["name"]}
     ]
-    assert term["nodeSelectorTerms"][0]["matchExpressions"][0] == {
-        "key": GPU_MODEL_LABEL,
-        "operator": "In",
-        "values": ["V100M32", "G2"],
+    request = template["spec"]["spec"]["devices"]["requests"][0]["exactly"]
+    assert request["count"] == 2 and "capacity" not in request
+    assert request["selectors"] == [
+        {"cel": {"expression": f'device.attributes["{DRIVER}"].model in ["G2", "V100M32"]'}}
+    ]
+    assert "affinity" not in manifest["spec"]
+    shared = claim_template(TracePod("b", 1000, 1024, 1, 460, (), "BE"))
+    assert shared is not None
+    request = shared["spec"]["spec"]["devices"]["requests"][0]["exactly"]
+    assert request["count"] == 1 and request["capacity"] == {"requests": {"gpu-milli": "460"}}
+    assert claim_template(TracePod("c", 1000, 1024, 0, 0, (), "BE")) is None
+
+
+def excerpt(tmp_path: Path, rows: int = 20) -> Path:
+    lines = (SAMPLE / "openb_pod_list_sample.csv").read_text().splitlines()
+    path = tmp_path / "pods20.csv"
+    path.write_text("\n".join(lines[: rows + 1]) + "\n")
+    return path
+
+
+def test_a_20_row_excerpt_imports_as_devices_and_plans_exactly(tmp_path: Path) -> None:
+    doc = import_alibaba(SAMPLE / "openb_node_list_sample.csv", excerpt(tmp_path))
+    kinds = Counter(item["kind"] for item in doc["items"])
+    assert kinds["Pod"] == 20 and kinds["DeviceClass"] == 1
+    assert kinds["Node"] == 24 and kinds["ResourceSlice"] == 20  # 4 sample nodes have no GPU
+    problem = manifests_to_problem([doc], "pods20")
+    assert problem.meta["unsupported"] == [] and "devices" in problem.features()
+    # every GPU is its own device: 8 G2 GPUs of 1000 milli on the first node
+    (gpus,) = problem.bins[0].devices
+    assert gpus.count == 8 and gpus.capacity == {"gpu-milli": 1000}
+    assert gpus.attributes[MODEL] == "G2" and gpus.names == tuple(f"gpu-{k}" for k in range(8))
+    assert all(not b.capacity.get(GPU_MILLI) and not b.capacity.get(GPU) for b in problem.bins)
+    # the 20 rows (checked by hand): 1 CPU-only pod; 4 x 1 whole GPU (1 of them T4 only);
+    # 12 shares (250 x7, 500 x5; T4 or G2|V100M32 for 5 of them); 2, 4 (G2) and 8 whole GPUs
+    shapes: Counter[tuple[object, ...]] = Counter()
+    for item in problem.items:
+        request = item.devices
+        if request is None:
+            shapes[("cpu",)] += item.count
+            continue
+        models = tuple(request.select.get(MODEL, ()))
+        share = request.share["gpu-milli"] if request.share else None
+        shapes[(request.count, share, models)] += item.count
+    assert shapes == {
+        ("cpu",): 1,
+        (1, None, ()): 3,
+        (1, None, ("T4",)): 1,
+        (1, 250, ()): 5,
+        (1, 250, ("G2", "V100M32")): 1,
+        (1, 250, ("T4",)): 1,
+        (1, 500, ()): 1,
+        (1, 500, ("G2", "V100M32")): 2,
+        (1, 500, ("T4",)): 2,
+        (2, None, ()): 1,
+        (4, None, ("G2",)): 1,
+        (8, None, ()): 1,
     }
-    shared = pod_manifest(TracePod("b", 1000, 1024, 1, 460, (), "BE"))
-    assert shared["spec"]["containers"][0]["resources"]["requests"][GPU_MILLI] == "460"
-    assert GPU not in shared["spec"]["containers"][0]["resources"]["requests"]
-    assert "affinity" not in shared["spec"]
+    for backend in ("greedy", "cpsat", "milp"):
+        plan = solve(problem, backend, time_limit=20, seed=1)
+        assert plan.verified and verify(problem, plan).ok, backend
+        assert sum(p.count for p in plan.placements) == 20, backend
+        for p in plan.placements:
+            item = problem.item_by_name[p.item]
+            assert (p.devices is None) == (item.devices is None)
+
+
+def test_the_aggregate_relaxation_only_behind_its_flag(tmp_path: Path) -> None:
+    doc = import_alibaba(
+        SAMPLE / "openb_node_list_sample.csv", excerpt(tmp_path), aggregate_gpus=True
+    )
+    assert not any(item["kind"] in ("ResourceSlice", "DeviceClass") for item in doc["items"])
+    problem = manifests_to_problem([doc], "pods20")
+    assert "devices" not in problem.features()
+    assert problem.bins[0].capacity[GPU_MILLI] == 8000
+    shares = [i for i in problem.items if i.demand.get(GPU_MILLI) in (250, 500)]
+    assert shares and all(GPU not in i.demand for i in shares)
 
 
 def test_sample_imports_plans_and_verifies(shared_data: Path) -> None:
@@ -56,12 +131,31 @@ def test_sample_imports_plans_and_verifies(shared_data: Path) -> None:
     problem = manifests_to_problem([doc], "alibaba-sample")
     assert len(problem.bins) == 25
     assert all(not i.meta.get("bound") for i in problem.items)
-    assert any(i.allowed is not None for i in problem.items)  # gpu_spec -> required node affinity
-    demand = sum(i.demand.get(GPU_MILLI, 0) * i.count for i in problem.items)
-    capacity = sum(b.capacity.get(GPU_MILLI, 0) for b in problem.bins)
+    assert any(i.devices is not None and MODEL in i.devices.select for i in problem.items)
+    demand = sum(
+        (i.devices.share or {}).get("gpu-milli", 1000) * i.devices.count * i.count
+        for i in problem.items
+        if i.devices is not None
+    )
+    capacity = sum(g.count * g.capacity["gpu-milli"] for b in problem.bins for g in b.devices)
     assert 1.0 <= demand / capacity < 1.2
     solution = solve(problem, "greedy", time_limit=10, threads=1)
     assert solution.verified and verify(problem, solution).ok
+
+
+def test_relaxed_sample_keeps_the_gpu_metrics(shared_data: Path) -> None:
+    d = shared_data / TRACE
+    doc = import_alibaba(
+        d / "openb_node_list_gpu_node.csv",
+        d / "openb_pod_list_gpuspec33.csv",
+        sample_nodes=25,
+        demand_ratio=1.05,
+        seed=3,
+        aggregate_gpus=True,
+    )
+    problem = manifests_to_problem([doc], "alibaba-sample")
+    assert any(i.allowed is not None for i in problem.items)  # gpu_spec -> node affinity
+    solution = solve(problem, "greedy", time_limit=10, threads=1)
     metrics = gpu_metrics(problem, solution)
     assert 0 < metrics["gpus_allocated"] <= metrics["gpus_total"]
     assert metrics["pods_placed"] == sum(p.count for p in solution.placements)
