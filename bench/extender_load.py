@@ -520,6 +520,328 @@ def run_scenarios(
     return results
 
 
+# ---- reliability: hostile requests, planner kills, shutdown, a flood of objects, idle sockets ----
+
+
+class Served:
+    """``placer serve`` with any arguments, in its own process group; stderr kept."""
+
+    def __init__(self, *args: str) -> None:
+        self.port = free_port()
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115  (closed in stop())
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "engine", "serve", "--port", str(self.port), *args],
+            stdout=subprocess.DEVNULL, stderr=self.log, start_new_session=True,
+        )  # fmt: skip
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def metrics(self) -> dict[str, float]:
+        import httpx
+
+        out = {}
+        for line in httpx.get(f"{self.url}/metrics", timeout=10).text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                out[name] = float(value)
+        return out
+
+    def wait(self, predicate: Any, timeout: float = 300.0, step: float = 0.05) -> float:
+        import httpx
+
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"placer serve exited: {self.stderr()[-2000:]}")
+            try:
+                if predicate():
+                    return time.monotonic() - started
+            except httpx.HTTPError:
+                pass
+            time.sleep(step)
+        raise RuntimeError("condition not reached in time")
+
+    def ready(self) -> None:
+        import httpx
+
+        self.wait(lambda: httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200)
+
+    def worker_pid(self) -> int | None:
+        """The planning process: a child of the fork server, itself a child of the service."""
+        import psutil
+
+        for child in psutil.Process(self.proc.pid).children():
+            if "forkserver" in " ".join(child.cmdline()):
+                grandchildren = child.children()
+                if grandchildren:
+                    return int(grandchildren[0].pid)
+        return None
+
+    def rss_mib(self) -> float:
+        import psutil
+
+        return float(psutil.Process(self.proc.pid).memory_info().rss) / 2**20
+
+    def wait_value(self, fetch: Any, timeout: float = 60.0) -> Any:
+        found: list[Any] = []
+
+        def got() -> bool:
+            value = fetch()
+            if value is not None:
+                found.append(value)
+            return bool(found)
+
+        self.wait(got, timeout)
+        return found[0]
+
+    def stderr(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.log.close()
+
+
+def slow_snapshot(path: Path) -> Path:
+    """A cluster whose plan runs to its time limit (cpsat does not prove it optimal)."""
+    from engine.kube.synthetic import cluster_dump
+
+    dump = cluster_dump(50, 600, pending_fraction=0.6, seed=3)
+    path.write_bytes(orjson.dumps(dump))
+    return path
+
+
+async def post_all(
+    port: int, requests: Iterator[tuple[str, bytes]], clients: int
+) -> dict[int, int]:
+    statuses: dict[int, int] = {}
+    lock = asyncio.Lock()
+
+    async def worker() -> None:
+        conn = await RawConnection.open("127.0.0.1", port)
+        try:
+            while True:
+                async with lock:
+                    item = next(requests, None)
+                if item is None:
+                    return
+                verb, body = item
+                status, _ = await conn.post(f"/scheduler/{verb}", body)
+                statuses[status] = statuses.get(status, 0) + 1
+        finally:
+            await conn.close()
+
+    await asyncio.gather(*(worker() for _ in range(clients)))
+    return statuses
+
+
+def hostile_run(tmp: Path, count: int) -> dict[str, Any]:
+    nodes, pods = make_cluster(50, 500)
+    snapshot = tmp / "small.json"
+    snapshot.write_bytes(orjson.dumps({"kind": "List", "items": nodes + pods}))
+    known = [n["metadata"]["name"] for n in nodes[:5]]
+    served = Served("--snapshot", str(snapshot), "--bind", "--plan-time-limit", "2",
+                    "--log-level", "error")  # fmt: skip
+    try:
+        served.ready()
+        started = time.monotonic()
+        statuses = asyncio.run(post_all(served.port, hostile_requests(1, count, known), 4))
+        seconds = time.monotonic() - started
+        time.sleep(3.0)  # let the planner take in what was learned
+        m = served.metrics()
+        import httpx
+
+        return {
+            "requests": sum(statuses.values()),
+            "by_status": dict(sorted(statuses.items())),
+            "5xx": sum(n for code, n in statuses.items() if code >= 500),
+            "seconds": round(seconds, 1),
+            "plan_failures_input": m.get('placer_extender_plan_failures_total{reason="input"}', 0),
+            "readyz": httpx.get(f"{served.url}/readyz", timeout=5).status_code,
+            "traceback_in_log": "Traceback" in served.stderr(),
+        }
+    finally:
+        served.stop()
+
+
+def kill_run(tmp: Path, kills: int, limit: float) -> dict[str, Any]:
+    served = Served("--snapshot", str(slow_snapshot(tmp / "slow.json")), "--plan-time-limit",
+                    str(limit), "--log-level", "warning")  # fmt: skip
+    solves = "placer_extender_plan_solve_seconds_count"
+    deaths = 'placer_extender_plan_failures_total{reason="died"}'
+    replans: list[float] = []
+    noticed: list[float] = []
+    try:
+        served.ready()
+        served.wait(lambda: served.metrics().get(solves, 0) >= 1, timeout=120)
+        for k in range(kills):
+            idle = k % 2 == 1
+            done = served.metrics().get(solves, 0)
+            died = served.metrics().get(deaths, 0)
+            if not idle:  # a new pending pod starts a solve; kill it one second in
+                body = orjson.dumps({"Pod": rich_pod(f"kill-{k}"), "Nodes": None, "NodeNames": []})
+                asyncio.run(post_all(served.port, iter([("filter", body)]), 1))
+                served.wait(lambda: served.metrics().get("placer_extender_plan_solving") == 1)
+                time.sleep(1.0)
+            pid = served.wait_value(served.worker_pid)
+            killed = time.monotonic()
+            os.kill(pid, signal.SIGKILL)
+            served.wait(lambda before=died: served.metrics().get(deaths, 0) > before)
+            noticed.append(time.monotonic() - killed)
+            if not idle:
+                served.wait(
+                    lambda before=done: served.metrics().get(solves, 0) > before,
+                    timeout=10 * limit,
+                )
+                replans.append(time.monotonic() - killed)
+            served.wait(lambda: served.metrics().get("placer_extender_planner_up") == 1)
+        m = served.metrics()
+        return {
+            "kills": kills,
+            "mid_solve": len(replans),
+            "plan_time_limit": limit,
+            "replan_after_kill_s": [round(r, 2) for r in replans],
+            "worst_replan_over_limit": round(max(replans) / limit, 2) if replans else None,
+            "noticed_after_s_max": round(max(noticed), 3),
+            "deaths_counted": m.get('placer_extender_plan_failures_total{reason="died"}', 0),
+            "restarts": m.get("placer_extender_planner_restarts_total", 0),
+        }
+    finally:
+        served.stop()
+
+
+def shutdown_run(tmp: Path, rounds: int) -> dict[str, Any]:
+    import psutil
+
+    snapshot = slow_snapshot(tmp / "slow.json")
+    out: dict[str, Any] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        times = []
+        clean = True
+        for _ in range(rounds):
+            served = Served("--snapshot", str(snapshot), "--plan-time-limit", "60")
+            try:
+                served.ready()
+                served.wait(lambda s=served: s.metrics().get("placer_extender_plan_solving") == 1)
+                family = [
+                    psutil.Process(served.proc.pid),
+                    *psutil.Process(served.proc.pid).children(recursive=True),
+                ]
+                started = time.monotonic()
+                os.killpg(served.proc.pid, sig)
+                served.proc.wait(30)
+                times.append(time.monotonic() - started)
+                _, alive = psutil.wait_procs(family, timeout=3)
+                err = served.stderr()
+                clean &= not alive and "leaked" not in err and "Traceback" not in err
+            finally:
+                served.stop()
+        out[sig.name] = {"rounds": rounds, "max_s": round(max(times), 2),
+                         "mean_s": round(sum(times) / len(times), 2), "clean": clean}  # fmt: skip
+    return out
+
+
+def flood_run(nodes: int, pods: int, per_request: int) -> dict[str, Any]:
+    served = Served("--no-planner", "--log-level", "error")
+    samples = []
+    try:
+        served.ready()
+        baseline = served.rss_mib()
+
+        def requests() -> Iterator[tuple[str, bytes]]:
+            sent_nodes = 0
+            for r in range(max(pods, nodes // per_request)):
+                items = []
+                if sent_nodes < nodes:
+                    items = [rich_node(f"f{sent_nodes + k}") for k in range(per_request)]
+                    sent_nodes += per_request
+                pod = rich_pod(f"f{r}") if r < pods else rich_pod("same")
+                yield (
+                    "prioritize",
+                    orjson.dumps({"Pod": pod, "Nodes": {"items": items}, "NodeNames": None}),
+                )
+                if r % max(1, max(pods, nodes // per_request) // 10) == 0:
+                    samples.append((sent_nodes, r, round(served.rss_mib(), 1)))
+
+        started = time.monotonic()
+        statuses = asyncio.run(post_all(served.port, requests(), 2))
+        m = served.metrics()
+        return {
+            "distinct_nodes": nodes,
+            "distinct_pods": pods,
+            "seconds": round(time.monotonic() - started, 1),
+            "by_status": statuses,
+            "rss_mib_start": round(baseline, 1),
+            "rss_mib_samples (nodes sent, pods sent, MiB)": samples,
+            "rss_mib_end": round(served.rss_mib(), 1),
+            "learned_nodes": m.get('placer_extender_learned_objects{kind="nodes"}'),
+            "learned_pods": m.get('placer_extender_learned_objects{kind="pods"}'),
+            "evicted_nodes": m.get('placer_extender_learned_evictions_total{kind="nodes"}'),
+            "evicted_pods": m.get('placer_extender_learned_evictions_total{kind="pods"}'),
+        }
+    finally:
+        served.stop()
+
+
+def idle_sockets_run(count: int) -> dict[str, Any]:
+    import select
+
+    nodes, _ = make_cluster(10, 0)
+    served = Served("--no-planner", "--log-level", "error")
+    try:
+        served.ready()
+        socks = []
+        for k in range(count):
+            s = socket.create_connection(("127.0.0.1", served.port))
+            if k % 5 == 0:  # a fifth send half a request line and stall (slowloris)
+                s.sendall(b"POST /scheduler/filter HTTP/1.1\r\nHost: x\r\n")
+            socks.append(s)
+        opened = time.monotonic()
+        body = orjson.dumps({"Pod": rich_pod("p"), "Nodes": {"items": nodes}, "NodeNames": None})
+        t0 = time.monotonic()
+        status = asyncio.run(post_all(served.port, iter([("filter", body)]), 1))
+        served_ms = (time.monotonic() - t0) * 1000
+        pending = set(socks)
+        closed_at = []
+        while pending and time.monotonic() - opened < 60:
+            ready, _, _ = select.select(list(pending), [], [], 1.0)
+            for s in ready:
+                with contextlib.suppress(OSError):
+                    s.recv(4096)
+                pending.discard(s)
+                closed_at.append(time.monotonic() - opened)
+        for s in socks:
+            s.close()
+        return {
+            "connections": count,
+            "closed_by_server": count - len(pending),
+            "all_closed_after_s": round(max(closed_at), 1) if closed_at else None,
+            "a_request_meanwhile": {"status": status, "ms": round(served_ms, 1)},
+        }
+    finally:
+        served.stop()
+
+
+def reliability(args: argparse.Namespace) -> dict[str, Any]:
+    report: dict[str, Any] = {"cpus": os.cpu_count(), "load_before": os.getloadavg()}
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        for name, run in (
+            ("hostile", lambda: hostile_run(tmp, args.hostile)),
+            ("planner_kills", lambda: kill_run(tmp, args.kills, args.plan_time_limit)),
+            ("shutdown", lambda: shutdown_run(tmp, args.shutdowns)),
+            ("idle_sockets", lambda: idle_sockets_run(args.idle_sockets)),
+            ("flood", lambda: flood_run(args.flood_nodes, args.flood_pods, 1000)),
+        ):
+            if name in args.only:
+                report[name] = run()
+                print(name, json.dumps(report[name]), flush=True)
+    report["load_after"] = os.getloadavg()
+    return report
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--nodes", type=int, default=5000)
@@ -536,7 +858,27 @@ def main(argv: list[str] | None = None) -> None:
         help="planner on: wait up to this many seconds for the first plan before loading",
     )
     ap.add_argument("-o", "--output", type=Path, help="write results as JSON here")
+    ap.add_argument(
+        "--reliability", action="store_true",
+        help="instead of load: hostile requests, planner kills, shutdowns, idle sockets, a flood",
+    )  # fmt: skip
+    ap.add_argument("--only", default="hostile,planner_kills,shutdown,idle_sockets,flood")
+    ap.add_argument("--hostile", type=int, default=20_000, help="hostile requests to send")
+    ap.add_argument("--kills", type=int, default=10, help="planning processes to kill")
+    ap.add_argument("--shutdowns", type=int, default=3, help="rounds per signal")
+    ap.add_argument("--idle-sockets", type=int, default=500)
+    ap.add_argument("--flood-nodes", type=int, default=1_000_000)
+    ap.add_argument("--flood-pods", type=int, default=100_000)
     args = ap.parse_args(argv)
+    if args.reliability:
+        args.only = set(args.only.split(","))
+        if args.plan_time_limit == 30.0:
+            args.plan_time_limit = 5.0
+        report = reliability(args)
+        print(json.dumps(report, indent=1))
+        if args.output:
+            args.output.write_text(json.dumps(report, indent=1))
+        return
 
     nodes, pods = make_cluster(args.nodes, args.pods)
     pending = [p for p in pods if "nodeName" not in p["spec"]]

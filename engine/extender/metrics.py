@@ -64,6 +64,10 @@ class Metrics:
             "Age of the oldest cluster change no successful plan covers (0: up to date).",
             registry=r,
         )
+        self.plan_solving = Gauge(
+            "placer_extender_plan_solving", "1 while a background plan is being solved.",
+            registry=r,
+        )  # fmt: skip
         self.plan_stale = Gauge(
             "placer_extender_plan_stale",
             "1 when the plan is stale (too old for a changed cluster, or planning is not "
@@ -118,6 +122,7 @@ class Metrics:
                 return 0.0
             return float(any(p.startswith("plan stale") for p in planner.health()["problems"]))
 
+        self.plan_solving.set_function(lambda: float(planner is not None and planner.solving))
         self.planner_up.set_function(up)
         self.plan_behind.set_function(behind)
         self.plan_stale.set_function(stale)

@@ -113,6 +113,27 @@ def worker_main(conn: Connection, memory_mib: int) -> None:
             conn.send(("error", type(exc).__name__, str(exc), isinstance(exc, InputError)))
 
 
+def start_fork_server() -> None:
+    """Start the fork server now, ignoring SIGINT when called from the main thread.
+
+    An ignored signal stays ignored across exec, and Python then installs no KeyboardInterrupt
+    handler: a Ctrl-C sent to the whole process group cannot interrupt its preloading (the
+    service stops its planner itself; the fork server exits when the service does).
+    """
+    from multiprocessing import forkserver
+
+    if threading.current_thread() is not threading.main_thread():
+        forkserver.ensure_running()
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 class PlanningProcess:
     """Keeps one planning process alive; ``run`` sends it a job and waits for the answer."""
 
@@ -139,6 +160,7 @@ class PlanningProcess:
     # ---- lifecycle ----
     def start(self) -> None:
         if self._thread is None:
+            start_fork_server()
             self._thread = threading.Thread(
                 target=self._supervise, name="placer-planner-supervisor", daemon=True
             )
@@ -183,7 +205,11 @@ class PlanningProcess:
     def _supervise(self) -> None:
         delay = 0.0
         while not self._stopping.wait(delay):
-            delay = self._run_one()
+            try:
+                delay = self._run_one()
+            except Exception as exc:  # the supervisor must outlive anything it supervises
+                self._report(f"planning process failed: {type(exc).__name__}: {exc}")
+                delay = self.backoff.next()
 
     def _run_one(self) -> float:
         """Start one process, serve until it dies; the delay before the next one."""
@@ -193,8 +219,9 @@ class PlanningProcess:
         )
         try:
             proc.start()
-        except OSError as exc:
-            self._report(f"cannot start the planning process: {exc}")
+        except Exception as exc:  # the fork server died or could not start
+            parent.close()
+            self._report(f"cannot start the planning process: {type(exc).__name__}: {exc}")
             return self.backoff.next()
         finally:
             child.close()
