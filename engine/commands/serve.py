@@ -80,7 +80,7 @@ def serve(
         int, typer.Option(help="most pods kept that only requests told of (LRU)")
     ] = 50_000,
     learned_mib: Annotated[
-        int, typer.Option(help="most MiB (slim JSON) of objects only requests told of")
+        int, typer.Option(help="most MiB of memory held by objects only requests told of")
     ] = 256,
     learned_ttl: Annotated[
         float, typer.Option(help="seconds an object only requests told of is kept unseen")

@@ -145,7 +145,7 @@ class LearnedCollector:
         )
         size = GaugeMetricFamily(
             "placer_extender_learned_bytes",
-            "Slim JSON size of the objects known only from requests (capped by the byte limit).",
+            "Memory held by the objects known only from requests (capped by --learned-mib).",
             labels=["kind"],
         )
         evicted = CounterMetricFamily(

@@ -9,14 +9,13 @@ Every change that can alter a plan bumps ``version``; the planner watches that n
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-import orjson
 
 from .table import NodeTable
 
@@ -170,7 +169,7 @@ class LearnLimits:
     """Bounds on what requests alone may teach the service (the watch and snapshot are not bounded).
 
     Least recently seen first out: beyond ``nodes`` or ``pods`` objects, beyond ``bytes`` of
-    slim JSON, or unseen for ``ttl`` seconds (a pod the scheduler stopped asking about has been
+    memory (``footprint``), or unseen for ``ttl`` seconds (a pod the scheduler stopped asking about has been
     bound or deleted; a node no NodeList carries any more is gone).
     """
 
@@ -178,6 +177,25 @@ class LearnLimits:
     pods: int = 50_000
     bytes: int = 256 * 2**20
     ttl: float = 900.0
+
+
+RECORD_OVERHEAD = 1024  # a record, its request map and its index entries, besides its object
+
+
+def footprint(obj: Any) -> int:
+    """Bytes the Python objects of ``obj`` hold (shared strings counted each time: an upper
+    bound). Learned objects are capped by this, so the cap bounds memory, not JSON size."""
+    total = RECORD_OVERHEAD
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        total += sys.getsizeof(item)
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return total
 
 
 class Learned:
@@ -353,6 +371,11 @@ class ClusterState:
                 return current
             if current is not None:
                 self._charge(current, -1)
+            namesake = self.pod_uid_by_key.get(record.key)
+            if namesake is not None and namesake != uid:
+                # Names are unique among live pods: a new pod of this name replaced the old one
+                # (its deletion not seen yet, or a request's guess).
+                self.delete_pod(namesake)
             self.pods[uid] = record
             self.pod_uid_by_key[record.key] = uid
             self._charge(record, +1)
@@ -394,7 +417,7 @@ class ClusterState:
                 if name in self.nodes and name not in self.learned_nodes:
                     continue  # the watch got there first
                 self.upsert_node(slim)
-                self.learned_nodes.add(name, len(orjson.dumps(slim)), now)
+                self.learned_nodes.add(name, footprint(slim), now)
             self._evict(now)
 
     def learn_pod(self, obj: Mapping[str, Any], admit: Admit) -> PodRecord:
@@ -429,9 +452,14 @@ class ClusterState:
             current = self.pods.get(uid)
             if current is not None:
                 return current
+            namesake = self.pod_uid_by_key.get(record.key)
+            if namesake is not None and namesake != uid:
+                if namesake not in self.learned_pods:
+                    return record  # the watch knows this name under another uid: transient
+                self.delete_pod(namesake)  # a newer pod of the same name
             self.pods[uid] = record
             self.pod_uid_by_key[record.key] = uid
-            self.learned_pods.add(uid, len(orjson.dumps(slim)), now)
+            self.learned_pods.add(uid, footprint(slim), now)
             self._evict(now)
             self._bump()
         return record

@@ -292,3 +292,45 @@ def test_hostile_requests_over_http_never_get_a_5xx(serve) -> None:  # type: ign
     assert_builds(run.state)
     ok = {"Pod": rich_pod("after"), "Nodes": None, "NodeNames": KNOWN}
     assert httpx.post(f"{run.url}/scheduler/filter", content=orjson.dumps(ok)).status_code == 200
+
+
+def test_a_pod_name_is_held_by_one_pod_at_a_time() -> None:
+    """Two requests' pods with one namespace/name and different uids (found by the HTTP
+    hostile run: both were stored and every later plan failed with "duplicate object")."""
+    state, ext = service()
+    names = {"Nodes": None, "NodeNames": KNOWN}
+    first, second = rich_pod("twin"), rich_pod("twin")
+    second["metadata"]["uid"] = "uid-twin-2"
+    for p in (first, second):
+        assert call(ext, "filter", orjson.dumps({"Pod": p, **names})) == 200
+    assert "uid-twin" not in state.pods and state.pods["uid-twin-2"].name == "twin"
+    assert_builds(state)
+    # A request naming a pod the snapshot holds under another uid is answered, not stored.
+    impostor = rich_pod("low")
+    impostor["metadata"]["uid"] = "uid-impostor"
+    assert call(ext, "filter", orjson.dumps({"Pod": impostor, **names})) == 200
+    assert "uid-impostor" not in state.pods and "uid-low" in state.pods
+    # The watch reporting a recreated pod replaces the old record.
+    reborn = rich_pod("low", node_name="n2")
+    reborn["metadata"]["uid"] = "uid-low-2"
+    state.upsert_pod(reborn)
+    assert "uid-low" not in state.pods and state.pods["uid-low-2"].node == "n2"
+    assert state.check_usage() == []
+    assert_builds(state)
+
+
+@pytest.mark.slow
+def test_twenty_thousand_mutated_requests_on_a_real_sized_snapshot() -> None:
+    from bench.extender_load import make_cluster
+
+    nodes, pods = make_cluster(50, 500)
+    state = ClusterState()
+    state.replace(nodes, pods)
+    ext = Extender(state, None, binds=True)
+    known = [n["metadata"]["name"] for n in nodes[:5]]
+    for n, (verb, body) in enumerate(hostile_requests(seed=1, count=20_000, known_nodes=known)):
+        assert call(ext, verb, body) in (200, 400, 404)
+        if n % 1000 == 999:
+            assert_builds(state)
+    assert_builds(state)
+    assert state.check_usage() == []
