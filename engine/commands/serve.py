@@ -27,6 +27,22 @@ def _check_tls(cert: Path, key: Path) -> None:
         ) from None
 
 
+# Seconds options are finite and at most this (about 116 days): an infinite limit is no limit.
+MAX_SECONDS = 1e7
+
+
+def _check_seconds(value: float, option: str) -> None:
+    import math
+
+    from engine.errors import InputError
+
+    from . import check_time_limit
+
+    check_time_limit(value, option)
+    if not math.isfinite(value) or value > MAX_SECONDS:
+        raise InputError(f"must be at most {MAX_SECONDS:g} seconds, got {value:g}", path=option)
+
+
 def register(app: typer.Typer) -> None:
     app.command()(serve)
 
@@ -121,7 +137,7 @@ def serve(
     from engine.errors import InputError
     from engine.extender.settings import Settings
 
-    from . import check_at_least, check_time_limit
+    from . import check_at_least
 
     if weight < 1:
         raise InputError("--weight must be at least 1")
@@ -131,17 +147,17 @@ def serve(
         raise InputError(
             f"unknown level {log_level!r}; choose from {' | '.join(LOG_LEVELS)}", path="--log-level"
         )
-    check_time_limit(plan_time_limit, "--plan-time-limit")
-    check_time_limit(plan_max_age, "--plan-max-age")
+    _check_seconds(plan_time_limit, "--plan-time-limit")
+    _check_seconds(plan_max_age, "--plan-max-age")
     check_at_least(plan_memory_mib, 0, "--plan-memory-mib")
     check_at_least(max_body_bytes, 1, "--max-body-bytes")
     check_at_least(learned_nodes, 0, "--learned-nodes")
     check_at_least(learned_pods, 0, "--learned-pods")
     check_at_least(learned_mib, 0, "--learned-mib")
-    check_time_limit(learned_ttl, "--learned-ttl")
-    check_time_limit(header_timeout, "--header-timeout")
-    check_time_limit(body_timeout, "--body-timeout")
-    check_time_limit(handshake_timeout, "--handshake-timeout")
+    _check_seconds(learned_ttl, "--learned-ttl")
+    _check_seconds(header_timeout, "--header-timeout")
+    _check_seconds(body_timeout, "--body-timeout")
+    _check_seconds(handshake_timeout, "--handshake-timeout")
     settings = Settings(
         host=host,
         port=port,

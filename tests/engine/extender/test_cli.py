@@ -221,3 +221,15 @@ def test_deploy_manifests_match_the_printed_config() -> None:
     role = next(d for d in docs if d["kind"] == "ClusterRole")
     verbs = {(r, v) for rule in role["rules"] for r in rule["resources"] for v in rule["verbs"]}
     assert {("nodes", "watch"), ("pods", "list"), ("pods/binding", "create")} <= verbs
+
+
+@pytest.mark.parametrize(
+    "option", ["--plan-time-limit", "--plan-max-age", "--learned-ttl", "--header-timeout",
+               "--body-timeout", "--handshake-timeout"],
+)  # fmt: skip
+@pytest.mark.parametrize("value", ["inf", "nan", "-1", "0", "1e400", "2e7"])
+def test_seconds_options_are_finite_positive_and_bounded(
+    capsys: pytest.CaptureFixture[str], option: str, value: str
+) -> None:
+    code, _, err = run_cli(capsys, "serve", option, value, "--print-scheduler-config")
+    assert code == 2 and option in err and "Traceback" not in err
