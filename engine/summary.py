@@ -482,3 +482,40 @@ def _print_caveats(console: Console, problem: Problem, words: Words) -> None:
         console.print(
             f"    … {len(unsupported) - MAX_CAVEATS:,} more in the plan (info.kubernetes.unsupported)"
         )
+
+
+def progress_text(
+    problem: Problem,
+    seconds: float,
+    objective: tuple[float, ...] | None,
+    bound: tuple[float | None, ...] | None,
+) -> str:
+    """The live line of a solve on a terminal: elapsed time, the best plan's levels and the bound
+    in the summary's words ('12.3s  best placed 9,752/10,000 pods, bins_used=1,251.8  bound
+    placed ≤ 10,000/10,000 pods, bins_used ≥ 1,240')."""
+    words = words_for(problem)
+    total = sum(i.count for i in problem.items)
+
+    def levels(values: tuple[float | None, ...], *, as_bound: bool) -> str:
+        parts = []
+        for level, value in zip(problem.objective, values, strict=False):
+            if value is None:
+                continue
+            name = _level_name(level)
+            if _placed_only(level):
+                most = tier_bound(problem, value, level["placed"])
+                if most is not None:
+                    sign = "≤ " if as_bound else ""
+                    parts.append(f"placed {sign}{sum(most):,}/{total:,} {words.items}")
+                    continue
+            if as_bound:
+                sign = "≥" if minimised_terms(level) else "≤"
+                parts.append(f"{name} {sign} {exact_number(value)}")
+            else:
+                parts.append(f"{name}={exact_number(value)}")
+        return ", ".join(parts)
+
+    text = f"{seconds:6.1f}s"
+    text += f"  best {levels(objective, as_bound=False)}" if objective else "  no plan yet"
+    shown = levels(bound, as_bound=True) if bound else ""
+    return text + (f"  bound {shown}" if shown else "")

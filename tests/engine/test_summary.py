@@ -226,3 +226,19 @@ def test_a_returned_start_plan_is_said_to_be_one() -> None:
     text = render(problem, plan)
     assert "note       milp found no plan of its own" in text
     assert "greedy start plan, unimproved" in text
+
+
+def test_progress_line_shows_elapsed_time_and_a_readable_bound() -> None:
+    from engine.summary import progress_text
+
+    problem = _tiered([4000, 3000, 3000])
+    weights = problem.priority_weights()
+    full = float(sum(weights[i.name] * i.count for i in problem.items))
+    line = progress_text(problem, 12.34, (full - 248,), (full,))
+    assert line.startswith("  12.3s  best placed 9,752/10,000 items")
+    assert line.endswith("bound placed ≤ 10,000/10,000 items")
+    assert "[-" not in line and "e+" not in line
+    assert progress_text(problem, 0.5, None, None) == "   0.5s  no plan yet"
+    assert (
+        progress_text(problem, 1.0, (full,), (None,)) == "   1.0s  best placed 10,000/10,000 items"
+    )
