@@ -144,8 +144,8 @@ def test_placer() -> None:
     # a |8000 − 2500| = 5500, b |28000 − 15000| = 13000, c |4000 − 0| = 4000 → c
     _, placed = scores("placer", Pod(cpu=4000, memory=1024, num_gpu=1, gpu_milli=1000))
     assert placed == Placement(2, (0,))
-    # 7 CPUs without GPU: FGD ties a and b at 50; CPU surplus cpu_free − 5·gpu_free:
-    # a 12000 − 7500 = 4500, b 32000 − 20000 = 12000 → b
+    # 7 CPUs without GPU: FGD ties a and b at 50; CPU left over what the free GPUs need,
+    # cpu_free − 7000 − 5·gpu_free: a 12000 − 7000 − 7500 < 0, b 32000 − 7000 − 20000 ≥ 0 → b
     _, placed = scores("placer", Pod(cpu=7000, memory=1024, num_gpu=0, gpu_milli=0))
     assert placed == Placement(1, ())
     # two whole GPUs: only b fits
