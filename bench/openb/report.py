@@ -123,8 +123,9 @@ def write_report(directory: Path, reference_path: Path = REFERENCE) -> Path:
     if meta.get("command"):
         lines += [f"Reproduce: `{meta['command']}`", ""]
     if rows:
+        commits = sorted({r.get("placer_commit", "") for r in rows})
         lines += [
-            f"placer {rows[0].get('placer_commit', '')}; {rows[0].get('cpu', '')}"
+            f"placer {', '.join(commits)}; {rows[0].get('cpu', '')}"
             + (f"; {meta['load']}" if meta.get("load") else "")
             + ".",
             "",
