@@ -38,16 +38,31 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+def _no_constant(name: str) -> Any:
+    raise InputError(f"{name} is not a finite number")
+
+
 def _parse_params(values: list[str] | None) -> dict[str, Any]:
+    """-p KEY=VALUE: values are JSON when they parse as JSON (NaN and Infinity refused), else
+    strings; each value passes the input limits (depth, integer size)."""
+    from .limits import check_document
+
     params: dict[str, Any] = {}
     for entry in values or []:
         if "=" not in entry:
             raise InputError(f"--param expects KEY=VALUE, got {entry!r}")
         key, raw = entry.split("=", 1)
+        if not key:
+            raise InputError(f"--param expects KEY=VALUE, got {entry!r}")
         try:
-            params[key] = json.loads(raw)
+            params[key] = json.loads(raw, parse_constant=_no_constant)
+        except InputError as exc:
+            raise InputError(exc.reason, path=f"--param {key}") from None
         except json.JSONDecodeError:
             params[key] = raw
+        except (RecursionError, ValueError) as exc:
+            raise InputError(f"not a usable value: {exc}", path=f"--param {key}") from None
+        check_document(params[key], f"--param {key}")
     return params
 
 
@@ -96,51 +111,66 @@ def solve(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no summary")] = False,
 ) -> None:
-    """Solve a problem and write a verified plan (exit 0), or report none found (exit 1)."""
-    from .commands import check_at_least, check_time_limit
+    """Solve a problem and write a verified plan (exit 0), or report none found (exit 1).
+
+    The time limit counts from the start of the command, loading included. Ctrl-C stops the
+    solve: the best plan found so far is written and placer exits 130.
+    """
+    from . import interrupt
+    from .commands import check_solver_options, drop_stale_output, remaining
+    from .commands import stale_output_dropped_on_error as guarded
     from .io import check_writable, load, write_text_atomic
     from .solve import solve as run_solve
     from .summary import explain, print_summary
 
-    if fmt not in ("json", "bindings"):
-        raise InputError(f"--format must be json or bindings, got {fmt!r}")
-    if fmt == "bindings" and output is None:
-        raise InputError("--format bindings needs -o FILE")
-    check_time_limit(time_limit)
-    check_at_least(threads, 1, "--threads")
-    if output is not None:
-        check_writable(output)  # before a long solve, not after it
-    problem = load(file)
-    if fmt == "bindings" and problem.meta.get("family") != "kubernetes":
-        raise InputError(
-            "--format bindings needs Kubernetes manifests (Nodes and Pods), not a placer IR file",
-            source=str(file),
-        )
-    progress = _ProgressPrinter()
-    try:
-        solution = run_solve(
-            problem,
-            backend,
-            time_limit=time_limit,
-            seed=seed,
-            threads=threads,
-            on_progress=progress,
-            **_parse_params(param),
-        )
-    finally:
-        progress.stop()
-    solution = explain(problem, solution)
-    if output is not None and solution.status.has_plan and solution.verified:
-        if fmt == "bindings":
-            from .kube import plan_to_bindings_yaml
+    with guarded(output):
+        if fmt not in ("json", "bindings"):
+            raise InputError(f"--format must be json or bindings, got {fmt!r}")
+        if fmt == "bindings" and output is None:
+            raise InputError("--format bindings needs -o FILE")
+        check_solver_options(time_limit, seed, threads)
+        params = _parse_params(param)
+        if output is not None:
+            check_writable(output)  # before a long solve, not after it
+        problem = load(file)
+        if fmt == "bindings" and problem.meta.get("family") != "kubernetes":
+            raise InputError(
+                "--format bindings needs Kubernetes manifests (Nodes and Pods), not a placer IR file",
+                source=str(file),
+            )
+        progress = _ProgressPrinter()
+        try:
+            with interrupt.stop_on_sigint():
+                solution = run_solve(
+                    problem,
+                    backend,
+                    time_limit=remaining(time_limit),
+                    seed=seed,
+                    threads=threads,
+                    on_progress=progress,
+                    **params,
+                )
+                stopped = interrupt.requested()
+        finally:
+            progress.stop()
+        solution = explain(problem, solution)
+        wrote = output is not None and solution.status.has_plan and solution.verified
+        if output is not None and wrote:
+            if fmt == "bindings":
+                from .kube import plan_to_bindings_yaml
 
-            write_text_atomic(output, plan_to_bindings_yaml(problem, solution))
-        else:
-            write_text_atomic(output, solution.to_json() + "\n")
+                write_text_atomic(output, plan_to_bindings_yaml(problem, solution))
+            else:
+                write_text_atomic(output, solution.to_json() + "\n")
     if not quiet:
         print_summary(out, problem, solution)
-        if output is not None and solution.verified:
+        if wrote:
             out.print(f"plan written to {output}")
+    if not wrote and (note := drop_stale_output(output)):
+        err.print(f"placer: {note}", markup=False)
+    if stopped:
+        err.print("placer: interrupted: " + ("best plan so far written" if wrote else "no plan"))
+        raise typer.Exit(130)
     if not (solution.status.has_plan and solution.verified):
         raise typer.Exit(1)
 
@@ -188,13 +218,20 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = app(args=argv, standalone_mode=False)
     except PlacerError as exc:
-        err.print(f"placer: error: {exc}", markup=False)
+        notes = "".join(f" ({note})" for note in getattr(exc, "__notes__", ()))
+        err.print(f"placer: error: {exc}{notes}", markup=False)
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         err.print("placer: interrupted")
         sys.exit(130)
+    except RecursionError:  # a last guard: inputs are depth-checked, but never a traceback
+        err.print("placer: error: input nested too deeply")
+        sys.exit(2)
+    except MemoryError:
+        err.print("placer: error: out of memory (the input is too large for this machine)")
+        sys.exit(2)
     except Exception as exc:  # click usage errors
         import click
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import gc
 import importlib
 import json
+import os
 import re
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from pydantic import ValidationError
 
 from .errors import InputError
 from .ir import CONSTRAINT_KINDS, CONSTRAINT_TYPES, Problem
+from .limits import MAX_DEPTH, check_document, check_file_size
 from .solution import Solution
 
 # Document kinds that are not the IR itself, and the builder that turns them into a Problem.
@@ -104,45 +107,99 @@ def _fast_json(text: str) -> Any:
             gc.enable()
 
 
-def read_documents(path: str | Path) -> list[Any]:
-    """All YAML/JSON documents in a file (JSON is YAML, but json is faster for big dumps)."""
-    p = Path(path)
+def _read_text(p: Path, source: str) -> str:
     try:
-        text = p.read_text(encoding="utf-8")
+        check_file_size(p.stat().st_size, source)
+        return p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise InputError("file not found", source=str(path)) from None
+        raise InputError("file not found", source=source) from None
+    except IsADirectoryError:
+        raise InputError("is a directory, not a file", source=source) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read: {exc}", source=str(path)) from None
-    stripped = text.lstrip()
-    if stripped.startswith(("{", "[")):
-        try:
-            # orjson is several times faster on big `kubectl get -o json` dumps; the stdlib parser
-            # runs only to word the error precisely.
-            return [_fast_json(text)]
-        except (orjson.JSONDecodeError, json.JSONDecodeError):
-            pass
-        try:
-            return [json.loads(text)]
-        except json.JSONDecodeError as exc:
-            if p.suffix.lower() == ".json":
-                raise InputError(
-                    f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
-                    source=str(path),
-                ) from None
+        raise InputError(f"cannot read: {exc}", source=source) from None
+
+
+def _yaml_loader() -> type[yaml.SafeLoader]:
+    loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return loader
+
+
+def parse_documents(text: str, source: str, *, strict_json: bool = False) -> list[Any]:
+    """All YAML/JSON documents of a text, checked against ``engine.limits`` (nesting depth,
+    alias expansion, integer sizes) before anyone walks them. Text that looks like JSON but does
+    not parse is read as YAML, unless ``strict_json`` (a ``.json`` file), where the JSON error
+    is reported."""
+    docs: list[Any] | None = None
+    if text.lstrip().startswith(("{", "[")):
+        parsed = _parse_json(text, source, strict=strict_json)
+        docs = None if parsed is _NOT_JSON else [parsed]
+    if docs is None:
+        docs = _parse_yaml(text, source)
+    for doc in docs:
+        check_document(doc, source)
+    return docs
+
+
+_NOT_JSON = object()
+
+
+def _parse_json(text: str, source: str, *, strict: bool) -> Any:
+    """orjson first (several times faster on big ``kubectl get -o json`` dumps); the stdlib
+    parser runs only to word an error precisely. ``_NOT_JSON`` when it fails and not strict."""
     try:
-        docs = [
-            d
-            for d in yaml.load_all(
-                text, Loader=yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader
-            )
-            if d is not None
-        ]
+        return _fast_json(text)
+    except (orjson.JSONDecodeError, json.JSONDecodeError):
+        pass
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        if not strict:
+            return _NOT_JSON
+        raise InputError(
+            f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", source=source
+        ) from None
+    except RecursionError:
+        raise InputError(f"nested deeper than {MAX_DEPTH} levels", source=source) from None
+    except ValueError as exc:  # Python's guard against integers of > 4,300 digits
+        raise InputError(_value_error(exc), source=source) from None
+
+
+def _parse_yaml(text: str, source: str) -> list[Any]:
+    try:
+        return [d for d in yaml.load_all(text, Loader=_yaml_loader()) if d is not None]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise InputError(f"invalid YAML{where}: {problem}", source=str(path)) from None
-    return docs
+        raise InputError(f"invalid YAML{where}: {problem}", source=source) from None
+    except RecursionError:
+        raise InputError(f"nested deeper than {MAX_DEPTH} levels", source=source) from None
+    except (ValueError, OverflowError) as exc:  # int('...4,301 digits...')
+        raise InputError(_value_error(exc), source=source) from None
+
+
+def _value_error(exc: Exception) -> str:
+    if "integer string conversion" in str(exc):
+        return "an integer of more than 4,300 digits is out of range (placer reads integers up to 2^63)"
+    return f"invalid value: {str(exc).split(';')[0]}"
+
+
+def read_documents(path: str | Path) -> list[Any]:
+    """All YAML/JSON documents in a file (JSON is YAML, but json is faster for big dumps), checked
+    against the input limits of ``engine.limits``."""
+    p = Path(path)
+    source = str(path)
+    text = _read_text(p, source)
+    return parse_documents(text, source, strict_json=p.suffix.lower() == ".json")
+
+
+def read_json(path: str | Path) -> Any:
+    """One JSON document from a file, checked against the input limits."""
+    p = Path(path)
+    source = str(path)
+    doc = _parse_json(_read_text(p, source), source, strict=True)
+    check_document(doc, source)
+    return doc
 
 
 def problem_from_dict(data: Any, source: str | None = None) -> Problem:
@@ -252,18 +309,54 @@ def check_writable(path: str | Path) -> None:
         raise InputError(f"cannot write: no directory {str(p.parent)!r}", source=str(path))
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where Linux allows (os.umask both sets and
+    returns, which would race with other threads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_text_atomic(path: str | Path, text: str | bytes) -> None:
-    """Write a whole file or nothing (no half-written plans); InputError naming the file if the
-    path cannot be written."""
+    """Write a whole file or nothing: the text goes to a temporary file of a unique name in the
+    same folder, which then replaces ``path`` in one step, so readers (and a second writer to the
+    same path) never see a half-written file. InputError naming the file if it cannot be written."""
     p = Path(path)
     check_writable(p)
-    tmp = p.with_name(f".{p.name}.tmp")
+    data = text.encode("utf-8") if isinstance(text, str) else text
     try:
-        if isinstance(text, bytes):
-            tmp.write_bytes(text)
-        else:
-            tmp.write_text(text, encoding="utf-8")
-        tmp.replace(p)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.resolve().parent)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise InputError(f"cannot write: {exc.strerror or exc}", source=str(path)) from None
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a plan is an ordinary file
+        tmp.replace(p)
+    except BaseException as exc:  # also Ctrl-C: never leave the temporary file behind
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise InputError(f"cannot write: {exc.strerror or exc}", source=str(path)) from None
+        raise
+
+
+def remove_stale_output(path: str | Path) -> bool:
+    """Remove a previous output at ``path`` after a run that produced none (so no old plan is
+    mistaken for this run's); True when a file was removed."""
+    p = Path(path)
+    if p.is_file() or p.is_symlink():
+        try:
+            p.unlink()
+        except OSError:
+            return False
+        return True
+    return False

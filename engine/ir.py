@@ -50,6 +50,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .errors import InputError
+from .limits import check_problem, quantity_out_of_range
 from .quantity import QuantityError, parse_quantity
 
 Resources = dict[str, int]
@@ -90,6 +91,12 @@ def parse_resources(value: Any) -> Any:
                 "{resource}: negative quantity {value}",
                 {"resource": resource, "reason": "negative", "value": repr(amount)},
             )
+        if why := quantity_out_of_range(resource, number):
+            raise PydanticCustomError(
+                "quantity",
+                "{resource}: {reason}",
+                {"resource": resource, "reason": f"{amount!r}: {why}"},
+            )
         parsed[resource] = number
     return parsed
 
@@ -111,9 +118,15 @@ def _check_selector(value: Any) -> Any:
 def _check_labels(value: Any) -> Any:
     if not isinstance(value, Mapping):
         return value
-    for key in value:
+    for key, label in value.items():
         if not isinstance(key, str) or not _LABEL_KEY.match(key):
             raise PydanticCustomError("label_key", "invalid label key {key}", {"key": repr(key)})
+        if not isinstance(label, str | int | float | bool):
+            raise PydanticCustomError(
+                "label_value",
+                "label {key}: a label value is a string, got {kind}",
+                {"key": key, "kind": type(label).__name__},
+            )
     return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
 
 
@@ -466,6 +479,11 @@ class Problem(IRModel):
     @classmethod
     def _levels(cls, value: Any) -> Any:
         if isinstance(value, list | tuple):
+            if not value:
+                raise InputError(
+                    "needs at least one level (the default is [placed]; omit the key for it)",
+                    path="objective",
+                )
             levels = [_normalise_level(v) for v in value]
             for i, level in enumerate(levels):
                 if isinstance(level, Mapping) and not level:
@@ -478,6 +496,7 @@ class Problem(IRModel):
     @model_validator(mode="after")
     def _references(self) -> Problem:
         _check_references(self)
+        check_problem(self)  # counts, priorities and totals every backend can represent
         return self
 
     # ---- lookups (cached: the model is frozen) ----

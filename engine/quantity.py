@@ -33,6 +33,11 @@ _PATTERN = re.compile(
 )
 
 
+# Longer quantity strings are refused before any arithmetic (Kubernetes' own are short; a
+# 100,000-digit number would cost seconds to convert).
+MAX_QUANTITY_TEXT = 64
+
+
 class QuantityError(ValueError):
     """A value that is not a Kubernetes quantity."""
 
@@ -50,6 +55,8 @@ def parse_amount(value: str | int | float) -> Fraction:
     if not isinstance(value, str):
         raise QuantityError(f"expected a quantity string or number, got {type(value).__name__}")
     text = value.strip()
+    if len(text) > MAX_QUANTITY_TEXT:
+        raise QuantityError(f"{text[:20]}...: a quantity of {len(text)} characters is too long")
     match = _PATTERN.match(text)
     if not match:
         raise QuantityError(f"{value!r} is not a Kubernetes quantity (e.g. 500m, 2, 1.5Gi, 1e3)")
@@ -68,7 +75,11 @@ def parse_amount(value: str | int | float) -> Fraction:
 
 
 def parse_quantity(resource: str, value: str | int | float) -> int:
-    """Integer amount in base units: millicores for cpu, base units (bytes, pods, GPUs) otherwise."""
+    """Integer amount in base units: millicores for cpu, base units (bytes, pods, GPUs) otherwise.
+
+    Exact at any size, as Kubernetes parses; what placer accepts in a problem is bounded apart
+    (``engine.limits.quantity_out_of_range``, applied by the IR to every resource map).
+    """
     amount = parse_amount(value)
     if resource in MILLI_RESOURCES:
         amount *= 1000

@@ -8,6 +8,7 @@ from typing import Any
 from solvers import registry
 from solvers.base import Backend, Options
 
+from . import interrupt, limits
 from .errors import UnsupportedProblem
 from .ir import Problem
 from .solution import Progress, Solution
@@ -25,10 +26,26 @@ def solve(
     on_progress: Callable[[Progress], None] | None = None,
     **params: Any,
 ) -> Solution:
-    """Solve with a backend and certify the answer with the independent verifier."""
+    """Solve with a backend and certify the answer with the independent verifier.
+
+    ``time_limit`` is the budget left for this call (callers with an earlier start pass what
+    remains of theirs). A stop request (``engine.interrupt``: Ctrl-C in the CLI) makes the
+    backend return its best plan so far; ``info['interrupted']`` then says so.
+    """
+    limits.check_time_limit(time_limit, "time_limit")
+    limits.check_seed(seed, "seed")
+    limits.check_threads(threads, "threads")
     be = registry.get(backend) if isinstance(backend, str) else backend
     if gaps := be.missing(problem):
         raise UnsupportedProblem(be.name, gaps)
+    if be.exact:
+        size = limits.ModelSize.of(problem)
+        limits.require_size(
+            size.pairs,
+            limits.MAX_PAIRS,
+            "(item group, bin) variables",
+            "group identical items, restrict `allowed`, or use the greedy backend",
+        )
     options = Options(
         time_limit=time_limit,
         seed=seed,
@@ -38,4 +55,6 @@ def solve(
         params=params,
     )
     solution = be.solve(problem, options)
+    if interrupt.requested():
+        solution = solution.model_copy(update={"info": {**solution.info, "interrupted": True}})
     return certify(problem, solution)

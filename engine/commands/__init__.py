@@ -1,15 +1,87 @@
-"""CLI command groups, one module each; engine.cli registers them (COMMAND_MODULES)."""
+"""CLI command groups, one module each; engine.cli registers them (COMMAND_MODULES).
 
-from engine.errors import InputError
+Also the helpers every command shares: option checks (the limits themselves live in
+``engine.limits``), the command's wall clock, and the rule for outputs of failed runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from engine import limits
+from engine.errors import InputError, PlacerError
+
+# Never hand a backend less than this: it still returns its start plan (or says it has none).
+MIN_BUDGET = 0.05
 
 
 def check_time_limit(value: float | None, option: str = "--time-limit") -> None:
-    """A time limit is a positive number of seconds (negatives and NaN are refused, not ignored)."""
-    if value is not None and not value > 0:
-        raise InputError(f"must be a positive number of seconds, got {value:g}", path=option)
+    """A time limit is a positive finite number of seconds (negatives, inf and NaN are refused)."""
+    limits.check_time_limit(value, option)
 
 
 def check_at_least(value: int | None, least: int, option: str) -> None:
-    """Counts such as --threads: refused below ``least`` instead of reaching a solver."""
+    """Counts such as --random: refused below ``least`` instead of reaching a solver."""
     if value is not None and value < least:
         raise InputError(f"must be at least {least}, got {value}", path=option)
+
+
+def check_solver_options(
+    time_limit: float | None, seed: int | None = None, threads: int | None = None
+) -> None:
+    """--time-limit, --seed and --threads, against engine.limits."""
+    limits.check_time_limit(time_limit)
+    if seed is not None:
+        limits.check_seed(seed)
+    limits.check_threads(threads)
+
+
+def _process_started() -> float:
+    """time.monotonic() at the start of this process (interpreter start-up and imports count:
+    they are part of the wall clock a user measures)."""
+    now_wall, now_mono = time.time(), time.monotonic()
+    try:
+        import psutil
+
+        return now_mono - max(0.0, now_wall - psutil.Process().create_time())
+    except Exception:  # no /proc, or psutil refuses: count from here
+        return now_mono
+
+
+COMMAND_STARTED = _process_started()
+
+
+def remaining(time_limit: float | None) -> float | None:
+    """What is left of a command's time limit, counted from the start of the process."""
+    if time_limit is None:
+        return None
+    return max(MIN_BUDGET, time_limit - (time.monotonic() - COMMAND_STARTED))
+
+
+def drop_stale_output(path: Path | None) -> str | None:
+    """A run that ends without writing ``path`` must not leave an older file there to be taken
+    for its result (a script would apply last week's plan): remove it, and return the sentence
+    that says so (None when there was nothing to remove)."""
+    from engine.io import remove_stale_output
+
+    if path is not None and remove_stale_output(path):
+        return f"removed the previous {path}: this run wrote none"
+    return None
+
+
+@contextlib.contextmanager
+def stale_output_dropped_on_error(path: Path | None) -> Iterator[None]:
+    """Within the block, a placer error or Ctrl-C removes an older ``path`` (see
+    ``drop_stale_output``); the error then carries the sentence as a note, printed on its line."""
+    try:
+        yield
+    except PlacerError as exc:
+        if note := drop_stale_output(path):
+            exc.add_note(note)
+        raise
+    except KeyboardInterrupt:
+        drop_stale_output(path)
+        raise

@@ -12,38 +12,22 @@ independent verifier.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from engine.errors import InputError
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("file not found", source=str(path)) from None
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", source=str(path)
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read: {exc}", source=str(path)) from None
-
 
 def decode_file(file: Path, sample: Path, model: Path | None = None) -> Any:
     """Load the problem, the sample(s) and the optional model; return the certified plan."""
-    from engine.io import load
+    from engine.io import load, read_json
     from engine.verify import certify
     from solvers import registry
     from solvers.qubo.backend import QuboBackend, parse_samples
 
     problem = load(file)
-    samples = parse_samples(_read_json(sample), str(sample))
-    model_doc = _read_json(model) if model is not None else None
+    samples = parse_samples(read_json(sample), str(sample))
+    model_doc = read_json(model) if model is not None else None
     backend = registry.get("qubo")
     assert isinstance(backend, QuboBackend)
     solution = backend.decode_samples(
@@ -72,14 +56,19 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Decode a sample of an exported BQM into a verified plan (exit 0), or report that no
         sample repairs into a valid plan (exit 1)."""
-        from engine.cli import out
+        from engine.cli import err, out
         from engine.io import write_text_atomic
         from engine.summary import print_summary
 
-        problem, solution = decode_file(file, sample, model)
-        ok = solution.status.has_plan and solution.verified
-        if ok:
-            write_text_atomic(output, solution.to_json() + "\n")
+        from . import drop_stale_output, stale_output_dropped_on_error
+
+        with stale_output_dropped_on_error(output):
+            problem, solution = decode_file(file, sample, model)
+            ok = solution.status.has_plan and solution.verified
+            if ok:
+                write_text_atomic(output, solution.to_json() + "\n")
+        if not ok and (note := drop_stale_output(output)):
+            err.print(f"placer: {note}", markup=False)
         if not quiet:
             print_summary(out, problem, solution)
             info = solution.info

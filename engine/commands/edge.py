@@ -67,7 +67,7 @@ def register(app: typer.Typer) -> None:
         from engine.io import load
         from solvers import registry
 
-        from . import check_at_least, check_time_limit
+        from . import check_solver_options
 
         methods = method or list(DEFAULT_METHODS)
         known = [*BASELINES, *registry.names()]
@@ -76,8 +76,7 @@ def register(app: typer.Typer) -> None:
                 f"unknown method(s) {', '.join(map(repr, unknown))}; known: {', '.join(known)}",
                 path="--method",
             )
-        check_time_limit(time_limit)
-        check_at_least(threads, 1, "--threads")
+        check_solver_options(time_limit, seed, threads)
         problem = load(file)
         rows = compare(
             problem,

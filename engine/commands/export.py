@@ -66,5 +66,8 @@ def register(app: typer.Typer) -> None:
         later levels as defined variables) or BQM (dimod, with the variable map to decode)."""
         from engine.cli import out
 
-        backend = export_problem(file, fmt.lower(), output)
+        from . import stale_output_dropped_on_error
+
+        with stale_output_dropped_on_error(output):
+            backend = export_problem(file, fmt.lower(), output)
         out.print(f"{fmt.lower()} model written to {output} (backend {backend})")

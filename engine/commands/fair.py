@@ -83,6 +83,9 @@ def _print(console: Console, doc: dict[str, Any]) -> None:
             )
 
 
+MAX_RANDOM_INSTANCES = 10_000  # --check --random N: each instance is solved several times
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def fair(
@@ -121,10 +124,14 @@ def register(app: typer.Typer) -> None:
         from ..errors import InputError
         from ..fair.report import fair_report
         from ..io import load
-        from . import check_at_least, check_time_limit
+        from . import check_at_least, check_solver_options
 
-        check_time_limit(time_limit)
+        check_solver_options(time_limit, seed)
         check_at_least(random_instances, 0, "--random")
+        if random_instances > MAX_RANDOM_INSTANCES:
+            raise InputError(
+                f"must be at most {MAX_RANDOM_INSTANCES:,}, got {random_instances}", path="--random"
+            )
         problem = load(file)
         try:
             doc = fair_report(

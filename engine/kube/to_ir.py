@@ -168,6 +168,8 @@ class _Builder:
 
     # ------------------------------------------------------------ reading
     def read(self) -> None:
+        for pc in self.cluster.priority_classes.values():
+            _class_value(pc)  # every class, used or not: a bad one is an error, not ignored
         self.nodes = [node_view(n) for n in self.cluster.nodes]
         if not self.nodes:
             raise InputError("no Node objects: there is nowhere to place pods", source=self.source)
@@ -653,12 +655,33 @@ def ir_resources(amounts: Mapping[str, int]) -> dict[str, int | str]:
     return {r: f"{v}m" if r in MILLI_RESOURCES else v for r, v in amounts.items()}
 
 
+# kube-apiserver's bounds (scheduling/v1 validation): user classes up to one billion, the
+# system- classes up to two billion; values are int32.
+HIGHEST_USER_PRIORITY = 1_000_000_000
+HIGHEST_SYSTEM_PRIORITY = 2_000_000_000
+
+
 def _class_value(pc: Mapping[str, Any]) -> int:
+    """A PriorityClass's value, validated as the API server does (an integer, at most one billion
+    for user classes, two billion for system- classes; ``globalDefault`` a boolean)."""
     value = pc.get("value", 0)
     if not isinstance(value, int) or isinstance(value, bool):
         raise bad(
             pc, "value", f"a PriorityClass value must be an integer, got {value!r}", "PriorityClass"
         )
+    system = str(meta_of(pc).get("name", "")).startswith("system-")
+    highest = HIGHEST_SYSTEM_PRIORITY if system else HIGHEST_USER_PRIORITY
+    if not -(2**31) <= value <= highest:
+        raise bad(
+            pc,
+            "value",
+            f"must be at most {highest:,}{' for a system- class' if system else ''} and at least "
+            f"-2^31, got {value}",
+            "PriorityClass",
+        )
+    default = pc.get("globalDefault", False)
+    if not isinstance(default, bool) and default is not None:
+        raise bad(pc, "globalDefault", f"must be true or false, got {default!r}", "PriorityClass")
     return value
 
 
