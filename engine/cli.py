@@ -241,7 +241,11 @@ def main(argv: list[str] | None = None) -> None:
 
             usage_errors += (VendoredClickException,)
         if isinstance(exc, usage_errors):
-            exc.show()  # type: ignore[attr-defined]
+            # One line, like every other input error; the command's --help has the rest.
+            ctx = getattr(exc, "ctx", None)
+            command = ctx.command_path if ctx is not None else "placer"
+            message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
+            err.print(f"placer: error: {message} (see {command} --help)", markup=False)
             sys.exit(2)
         raise
     sys.exit(code if isinstance(code, int) else 0)

@@ -141,15 +141,19 @@ def parse_documents(text: str, source: str, *, strict_json: bool = False) -> lis
 
 
 _NOT_JSON = object()
+_LONG_NUMBER = re.compile(r"\d{19}")
 
 
 def _parse_json(text: str, source: str, *, strict: bool) -> Any:
     """orjson first (several times faster on big ``kubectl get -o json`` dumps); the stdlib
-    parser runs only to word an error precisely. ``_NOT_JSON`` when it fails and not strict."""
-    try:
-        return _fast_json(text)
-    except (orjson.JSONDecodeError, json.JSONDecodeError):
-        pass
+    parser runs only to word an error precisely, and for texts with 19-digit numbers, which
+    orjson would turn into floats (the limits must see such integers exactly to refuse them).
+    ``_NOT_JSON`` when it fails and not strict."""
+    if not _LONG_NUMBER.search(text):
+        try:
+            return _fast_json(text)
+        except (orjson.JSONDecodeError, json.JSONDecodeError):
+            pass
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -238,6 +242,8 @@ def load(path: str | Path) -> Problem:
             return _builder(kind)(docs, source)
         except InputError as exc:
             raise exc.with_source(source) from None
+        except ValidationError as exc:  # a builder's IR object refused a value it passed on
+            raise validation_to_input_error(exc, source) from None
     if kind in KUBERNETES_KINDS or (
         isinstance(first, dict) and "items" in first and "apiVersion" in first
     ):
@@ -247,6 +253,8 @@ def load(path: str | Path) -> Problem:
             return manifests_to_problem(docs, source)
         except InputError as exc:
             raise exc.with_source(source) from None
+        except ValidationError as exc:
+            raise validation_to_input_error(exc, source) from None
     raise InputError(
         f"unrecognised document kind {kind!r}: expected a placer Problem, an EdgeTopology, "
         "or Kubernetes manifests",

@@ -40,6 +40,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     NonNegativeInt,
@@ -65,6 +66,18 @@ MAXIMISED_TERMS = frozenset({"placed", "value", "fairness"})
 _LABEL_KEY = re.compile(
     r"^([A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 )
+
+
+def _not_a_bool(value: Any) -> Any:
+    """Numbers are numbers: pydantic would read ``true`` as 1 (YAML's ``yes`` too)."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("bool_number", "expected a number, got {value}", {"value": value})
+    return value
+
+
+NoBool = BeforeValidator(_not_a_bool)
+Count = Annotated[PositiveInt, NoBool]
+Int = Annotated[int, NoBool]
 
 
 class IRModel(BaseModel):
@@ -222,8 +235,8 @@ class Bin(IRModel):
     name: str = Field(min_length=1)
     capacity: Resources = {}
     labels: Labels = {}
-    cost: float = Field(1.0, ge=0, allow_inf_nan=False)
-    speed: float = Field(1.0, gt=0, allow_inf_nan=False)
+    cost: Annotated[float, NoBool] = Field(1.0, ge=0, allow_inf_nan=False)
+    speed: Annotated[float, NoBool] = Field(1.0, gt=0, allow_inf_nan=False)
     devices: tuple[DeviceGroup, ...] = ()
 
     _resources = field_validator("capacity", mode="before")(parse_resources)
@@ -261,14 +274,14 @@ class ItemGroup(IRModel):
     """A group of identical items (replicas of one workload)."""
 
     name: str = Field(min_length=1)
-    count: PositiveInt = 1
+    count: Count = 1
     demand: Resources = {}
     labels: Labels = {}
-    priority: int = 0
+    priority: Int = 0
     tenant: str | None = None
     allowed: tuple[str, ...] | None = None
-    cost: dict[str, float] = {}
-    placed: dict[str, PositiveInt] = {}
+    cost: dict[str, Annotated[float, NoBool]] = {}
+    placed: dict[str, Count] = {}
     movable: bool = False
     required: bool = False
     devices: DeviceRequest | None = None
@@ -303,7 +316,7 @@ class ItemGroup(IRModel):
         return sum(self.placed.values())
 
 
-Weight = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Weight = Annotated[float, NoBool, Field(gt=0, allow_inf_nan=False)]
 
 
 class ConstraintBase(IRModel):
@@ -320,7 +333,7 @@ class AntiAffinity(ConstraintBase):
     selector: Labels
     target: Labels | None = None
     topology: str = Field(min_length=1)
-    max_per_domain: PositiveInt = 1
+    max_per_domain: Count = 1
 
     _selectors = field_validator("selector", "target", mode="before")(_check_selector)
 
@@ -338,8 +351,8 @@ class Spread(ConstraintBase):
     kind: Literal["spread"]
     selector: Labels
     topology: str = Field(min_length=1)
-    max_skew: PositiveInt = 1
-    min_domains: PositiveInt | None = None
+    max_skew: Count = 1
+    min_domains: Count | None = None
     bins: tuple[str, ...] | None = None
 
     _selectors = field_validator("selector", mode="before")(_check_selector)
@@ -390,7 +403,7 @@ CONSTRAINT_KINDS: dict[str, type[ConstraintBase]] = {
 class Tenant(IRModel):
     name: str = Field(min_length=1)
     weight: Weight = 1.0
-    priority: int = 0
+    priority: Int = 0
     quota: Resources | None = None
 
     _resources = field_validator("quota", mode="before")(parse_resources)
@@ -400,7 +413,7 @@ class Traffic(IRModel):
     """Traffic between two item groups: ``volume`` × delay between their bins, averaged over replica pairs."""
 
     items: tuple[str, str]
-    volume: float = Field(ge=0, allow_inf_nan=False)
+    volume: Annotated[float, NoBool] = Field(ge=0, allow_inf_nan=False)
 
 
 _PERCENT = re.compile(r"^(\d{1,3})%$")
@@ -458,7 +471,7 @@ def _normalise_level(value: Any) -> Any:
     return value
 
 
-ObjectiveLevel = dict[Term, Annotated[float, Field(allow_inf_nan=False)]]
+ObjectiveLevel = dict[Term, Annotated[float, NoBool, Field(allow_inf_nan=False)]]
 
 
 class Problem(IRModel):
@@ -471,7 +484,7 @@ class Problem(IRModel):
     objective: tuple[ObjectiveLevel, ...] = ({"placed": 1.0},)
     tenants: tuple[Tenant, ...] = ()
     traffic: tuple[Traffic, ...] = ()
-    delays: dict[str, dict[str, Annotated[float, Field(ge=0, allow_inf_nan=False)]]] = {}
+    delays: dict[str, dict[str, Annotated[float, NoBool, Field(ge=0, allow_inf_nan=False)]]] = {}
     disruption_budgets: tuple[DisruptionBudget, ...] = ()  # (ext) for placer migrate
     meta: dict[str, Any] = {}
 

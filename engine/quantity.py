@@ -83,7 +83,9 @@ def parse_quantity(resource: str, value: str | int | float) -> int:
     amount = parse_amount(value)
     if resource in MILLI_RESOURCES:
         amount *= 1000
-    return math.ceil(amount)
+    # Up for positive amounts (as Kubernetes rounds); a negative amount stays negative, so that
+    # -500m of memory is refused as negative rather than read as 0.
+    return math.ceil(amount) if amount >= 0 else math.floor(amount)
 
 
 def format_quantity(resource: str, amount: int) -> str:

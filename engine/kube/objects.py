@@ -62,13 +62,27 @@ def labels_of(obj: Mapping[str, Any]) -> dict[str, str]:
         return {}
     if not isinstance(labels, dict):
         raise bad(obj, "metadata.labels", "labels must be a map")
-    return {str(k): _label_value(v) for k, v in labels.items()}
+    return string_map(obj, labels, "metadata.labels")
 
 
-def _label_value(value: Any) -> str:
+def label_value(obj: Mapping[str, Any], value: Any, field_path: str) -> str:
+    """A label value as the API holds it (a string). Unquoted YAML scalars (true, 1.5) read as
+    their text; lists and maps are errors (the API server refuses them too)."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return "" if value is None else str(value)
+    if value is None:
+        return ""
+    if not isinstance(value, str | int | float):
+        raise bad(obj, field_path, f"expected a string, got {type(value).__name__}")
+    return str(value)
+
+
+def string_map(obj: Mapping[str, Any], value: Any, field_path: str) -> dict[str, str]:
+    """A map of strings (labels, nodeSelector, matchLabels); errors name the field."""
+    return {
+        str(k): label_value(obj, v, f"{field_path}.{k}")
+        for k, v in mapping(obj, value, field_path).items()
+    }
 
 
 def mapping(obj: Mapping[str, Any], value: Any, field_path: str) -> Mapping[str, Any]:
@@ -147,6 +161,14 @@ def load_cluster(docs: list[Any], source: str = "<manifests>") -> Cluster:
         meta = doc.get("metadata")
         if not isinstance(meta, dict) or not meta.get("name"):
             raise InputError(f"{kind} has no metadata.name", path=here, source=source)
+        for field_name in ("name", "namespace"):
+            value = meta.get(field_name)
+            if value is not None and not isinstance(value, str):
+                raise InputError(
+                    f"metadata.{field_name} must be a string, got {type(value).__name__}",
+                    path=here,
+                    source=source,
+                )
         key = (
             kind,
             namespace_of(doc)

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
+from ..limits import quantity_out_of_range
 from ..quantity import QuantityError, parse_quantity
 from .objects import bad, mapping, sequence
 
@@ -44,6 +45,8 @@ def parse_resource_map(obj: Mapping[str, Any], value: Any, field_path: str) -> R
             raise bad(obj, where, str(exc)) from None
         if number < 0:
             raise bad(obj, where, f"negative quantity {amount!r}")
+        if why := quantity_out_of_range(str(resource), number):
+            raise bad(obj, where, f"{amount!r}: {why}")
         out[str(resource)] = number
     return out
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .objects import bad, mapping, sequence
+from .objects import bad, label_value, mapping, sequence, string_map
 
 LABEL_OPERATORS = frozenset({"In", "NotIn", "Exists", "DoesNotExist"})
 NODE_OPERATORS = LABEL_OPERATORS | {"Gt", "Lt"}
@@ -56,7 +56,10 @@ def _requirement(
             f"{where}.operator",
             f"invalid operator {op!r}; expected one of {', '.join(sorted(operators))}",
         )
-    values = tuple(str(v) for v in sequence(obj, expr.get("values"), f"{where}.values"))
+    values = tuple(
+        label_value(obj, v, f"{where}.values[{n}]")
+        for n, v in enumerate(sequence(obj, expr.get("values"), f"{where}.values"))
+    )
     if op in ("In", "NotIn") and not values:
         raise bad(obj, f"{where}.values", f"operator {op} needs at least one value")
     if op in ("Exists", "DoesNotExist") and values:
@@ -96,8 +99,8 @@ def parse_label_selector(obj: Mapping[str, Any], raw: Any, where: str) -> LabelS
         return None
     sel = mapping(obj, raw, where)
     reqs = [
-        Requirement(str(k), "In", (str(v).lower() if isinstance(v, bool) else str(v),))
-        for k, v in mapping(obj, sel.get("matchLabels"), f"{where}.matchLabels").items()
+        Requirement(k, "In", (v,))
+        for k, v in string_map(obj, sel.get("matchLabels"), f"{where}.matchLabels").items()
     ]
     for n, expr in enumerate(
         sequence(obj, sel.get("matchExpressions"), f"{where}.matchExpressions")
@@ -158,7 +161,7 @@ def parse_node_term(obj: Mapping[str, Any], raw: Any, where: str) -> NodeSelecto
 
 
 def node_matcher(pod: Mapping[str, Any], spec: Mapping[str, Any]) -> NodeMatcher:
-    selector = mapping(pod, spec.get("nodeSelector"), "spec.nodeSelector")
+    selector = string_map(pod, spec.get("nodeSelector"), "spec.nodeSelector")
     affinity = mapping(
         pod,
         mapping(pod, spec.get("affinity"), "spec.affinity").get("nodeAffinity"),

@@ -178,7 +178,9 @@ def render(path: tuple[Any, ...]) -> str:
 
 
 def solve_case(cls: str, name: str, text: str, suffix: str = "json", *extra: str) -> Case:
-    return Case(cls, name, ["solve", f"{{dir}}/in.{suffix}", "-o", "{out}", *extra], {f"in.{suffix}": text})
+    return Case(
+        cls, name, ["solve", f"{{dir}}/in.{suffix}", "-o", "{out}", *extra], {f"in.{suffix}": text}
+    )
 
 
 def problem_case(cls: str, path: tuple[Any, ...], value: Any, label: str | None = None) -> Case:
@@ -223,11 +225,25 @@ def yaml_cases() -> Iterator[Case]:
 
     for where in ("labels", "meta", "node", "pod", "item"):
         for levels in (6, 7, 8, 9, 10):
-            yield solve_case("yaml", f"alias bomb {levels} levels in {where}", bomb(levels, 9, where), "yaml")
+            yield solve_case(
+                "yaml", f"alias bomb {levels} levels in {where}", bomb(levels, 9, where), "yaml"
+            )
     for width in (2, 4, 16, 50):
-        yield solve_case("yaml", f"alias bomb width {width}", bomb(30 if width < 4 else 12, width), "yaml")
-    yield solve_case("yaml", "recursive alias", "apiVersion: placer/v1\nkind: Problem\nmeta: &a {x: *a}\n", "yaml")
-    yield solve_case("yaml", "recursive list alias", "apiVersion: placer/v1\nkind: Problem\nmeta: &a [*a]\n", "yaml")
+        yield solve_case(
+            "yaml", f"alias bomb width {width}", bomb(30 if width < 4 else 12, width), "yaml"
+        )
+    yield solve_case(
+        "yaml",
+        "recursive alias",
+        "apiVersion: placer/v1\nkind: Problem\nmeta: &a {x: *a}\n",
+        "yaml",
+    )
+    yield solve_case(
+        "yaml",
+        "recursive list alias",
+        "apiVersion: placer/v1\nkind: Problem\nmeta: &a [*a]\n",
+        "yaml",
+    )
     syntax = {
         "unclosed flow": "apiVersion: placer/v1\nkind: Problem\nbins: [{name: a\n",
         "bad indent": "apiVersion: placer/v1\nkind: Problem\nbins:\n - name: a\n  capacity: x: y\n",
@@ -367,9 +383,7 @@ def quantity_cases() -> Iterator[Case]:
     yield problem_case("quantities", ("items", 0, "demand"), ["cpu"], "demand a list")
     # totals: each quantity in range, their sum not
     many = base_problem()
-    many["bins"] = [
-        {"name": f"n{i}", "capacity": {"memory": str(2**53)}} for i in range(1, 1100)
-    ]
+    many["bins"] = [{"name": f"n{i}", "capacity": {"memory": str(2**53)}} for i in range(1, 1100)]
     many["items"] = [{"name": "w", "demand": {"memory": "1"}}]
     many["constraints"], many["tenants"], many["traffic"], many["delays"] = [], [], [], {}
     yield solve_case("quantities", "capacity total beyond 2^62", dump_json(many))
@@ -391,8 +405,8 @@ def number_cases() -> Iterator[Case]:
     ]
     for path in fields:
         for value in (NAN, INF, -INF, 1e300, -1e300, 1e13, "x", [1], {"a": 1}, True, None):
-            if path == ("objective", 1, "cost") and value in (-1e300,):
-                continue
+            if value is None and path == ("constraints", 0, "weight"):
+                continue  # weight: null is a hard constraint
             yield problem_case("numbers", path, value)
     for path in (("bins", 0, "speed"), ("tenants", 0, "weight"), ("constraints", 0, "weight")):
         yield problem_case("numbers", path, 0)
@@ -409,7 +423,14 @@ def type_cases() -> Iterator[Case]:
         ("bins",): ["n1", {"name": "n1"}, 5],
         ("bins", 0): ["n1", [], None],
         ("bins", 0, "name"): ["", None, [], {}],
-        ("bins", 0, "labels"): ["a=b", ["a"], {"zone": ["a", "b"]}, {"zone": {"x": 1}}, {"bad key!": "x"}, {"": "x"}],
+        ("bins", 0, "labels"): [
+            "a=b",
+            ["a"],
+            {"zone": ["a", "b"]},
+            {"zone": {"x": 1}},
+            {"bad key!": "x"},
+            {"": "x"},
+        ],
         ("bins", 0, "extra"): [1],
         ("items",): ["web", 1],
         ("items", 0, "name"): ["", None, 5.5, []],
@@ -417,7 +438,14 @@ def type_cases() -> Iterator[Case]:
         ("items", 0, "priority"): ["high", 1.5, None, []],
         ("items", 0, "labels"): [["app"], {"app": None}, {"app": ["web"]}, {"app": {"x": "y"}}],
         ("items", 0, "allowed"): ["n1", [1], [None], {"n1": 1}, ["nope"]],
-        ("items", 0, "placed"): [{"n1": -1}, {"n1": 0}, {"n1": 99}, {"nope": 1}, ["n1"], {"n1": "x"}],
+        ("items", 0, "placed"): [
+            {"n1": -1},
+            {"n1": 0},
+            {"n1": 99},
+            {"nope": 1},
+            ["n1"],
+            {"n1": "x"},
+        ],
         ("items", 0, "movable"): ["perhaps", [], {}],
         ("items", 0, "required"): ["yes please", [], 2],
         ("items", 0, "tenant"): ["nobody", 5, []],
@@ -504,7 +532,20 @@ def kubernetes_cases() -> Iterator[Case]:
         text = yaml.safe_dump_all(docs)
         return solve_case("kubernetes", name, text, "yaml", *extra)
 
-    pc_values: list[Any] = ["high", "1000", 1.5, True, None, [], {}, 2**31, 10**12, -(2**31) - 1, 1_000_000_001, HUGE_INT]
+    pc_values: list[Any] = [
+        "high",
+        "1000",
+        1.5,
+        True,
+        None,
+        [],
+        {},
+        2**31,
+        10**12,
+        -(2**31) - 1,
+        1_000_000_001,
+        HUGE_INT,
+    ]
     for value in pc_values:
         docs = kube_docs()
         docs[0]["value"] = value
@@ -553,8 +594,33 @@ def kubernetes_cases() -> Iterator[Case]:
         (("spec", "tolerations"), "x"),
         (("spec", "nodeSelector"), "x"),
         (("spec", "nodeSelector"), {"zone": ["a"]}),
-        (("spec", "affinity"), {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [{"key": "a", "operator": "Sometimes", "values": ["x"]}]}]}}}),
-        (("spec", "topologySpreadConstraints"), [{"maxSkew": 0, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"app": "web"}}}]),
+        (
+            ("spec", "affinity"),
+            {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [
+                            {
+                                "matchExpressions": [
+                                    {"key": "a", "operator": "Sometimes", "values": ["x"]}
+                                ]
+                            }
+                        ]
+                    }
+                }
+            },
+        ),
+        (
+            ("spec", "topologySpreadConstraints"),
+            [
+                {
+                    "maxSkew": 0,
+                    "topologyKey": "zone",
+                    "whenUnsatisfiable": "DoNotSchedule",
+                    "labelSelector": {"matchLabels": {"app": "web"}},
+                }
+            ],
+        ),
         (("spec", "topologySpreadConstraints"), "x"),
         (("metadata", "labels"), {"app": ["web"]}),
         (("metadata",), "x"),
@@ -565,10 +631,27 @@ def kubernetes_cases() -> Iterator[Case]:
         docs[2] = set_path(docs[2], path, value)
         yield case(f"Pod {render(path)}={str(value)[:20]}", docs)
     docs = kube_docs()
-    docs.append({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {"replicas": 10**12, "template": {"spec": {"containers": [{"name": "c", "image": "x"}]}}}})
+    docs.append(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "d"},
+            "spec": {
+                "replicas": 10**12,
+                "template": {"spec": {"containers": [{"name": "c", "image": "x"}]}},
+            },
+        }
+    )
     yield case("Deployment replicas 1e12", docs)
     docs = kube_docs()
-    docs.append({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {"replicas": "ten"}})
+    docs.append(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "d"},
+            "spec": {"replicas": "ten"},
+        }
+    )
     yield case("Deployment replicas ten", docs)
     yield solve_case("kubernetes", "only a PriorityClass", yaml.safe_dump(kube_docs()[0]), "yaml")
     docs = kube_docs()
@@ -611,8 +694,20 @@ def plan_cases() -> Iterator[Case]:
         "a list": "[]",
         "wrong kind": {"kind": "Problem"},
         "placements not a list": {"kind": "Solution", "status": "feasible", "placements": 5},
-        "count huge": {"kind": "Solution", "problem": "base", "backend": "x", "status": "feasible", "placements": [{"item": "web", "bin": "n1", "count": HUGE_INT}]},
-        "status bogus": {"kind": "Solution", "problem": "base", "backend": "x", "status": "great", "placements": []},
+        "count huge": {
+            "kind": "Solution",
+            "problem": "base",
+            "backend": "x",
+            "status": "feasible",
+            "placements": [{"item": "web", "bin": "n1", "count": HUGE_INT}],
+        },
+        "status bogus": {
+            "kind": "Solution",
+            "problem": "base",
+            "backend": "x",
+            "status": "great",
+            "placements": [],
+        },
         "deep": "[" * 5000 + "]" * 5000,
     }
     for name, plan in plans.items():
@@ -662,7 +757,9 @@ def option_cases() -> Iterator[Case]:
         ("-p qubo num_sweeps=x", ["-b", "qubo", "-p", "num_sweeps=x"]),
     ]
     for name, extra in argvs:
-        yield Case("options", name, ["solve", "{dir}/in.json", "-o", "{out}", *extra], dict(problem))
+        yield Case(
+            "options", name, ["solve", "{dir}/in.json", "-o", "{out}", *extra], dict(problem)
+        )
     for name, extra in (
         ("fair -t inf", ["fair", "{dir}/in.json", "-m", "drf-nodes", "-t", "inf"]),
         ("fair --seed -1", ["fair", "{dir}/in.json", "--seed", "-1"]),
@@ -677,11 +774,33 @@ def file_cases() -> Iterator[Case]:
     yield Case("files", "a directory", ["solve", "{dir}/sub", "-o", "{out}"], {"sub/x": "1"})
     yield solve_case("files", "empty file", "", "yaml")
     yield solve_case("files", "only comments", "# nothing\n", "yaml")
-    yield Case("files", "binary", ["solve", "{dir}/in.yaml", "-o", "{out}"], {"in.yaml": b"\x00\xff\xfe\x89PNG"})
-    yield Case("files", "latin-1", ["solve", "{dir}/in.yaml", "-o", "{out}"], {"in.yaml": "name: caf\xe9\n".encode("latin-1")})
+    yield Case(
+        "files",
+        "binary",
+        ["solve", "{dir}/in.yaml", "-o", "{out}"],
+        {"in.yaml": b"\x00\xff\xfe\x89PNG"},
+    )
+    yield Case(
+        "files",
+        "latin-1",
+        ["solve", "{dir}/in.yaml", "-o", "{out}"],
+        {"in.yaml": "name: caf\xe9\n".encode("latin-1")},
+    )
     yield solve_case("files", "unknown kind", "apiVersion: v9\nkind: Spaceship\n", "yaml")
-    yield Case("files", "output in a missing folder", ["solve", "{dir}/in.json", "-o", "{dir}/no/such/plan.json"], {"in.json": dump_json(base_problem())}, writes_output=False)
-    yield Case("files", "output is a directory", ["solve", "{dir}/in.json", "-o", "{dir}"], {"in.json": dump_json(base_problem())}, writes_output=False)
+    yield Case(
+        "files",
+        "output in a missing folder",
+        ["solve", "{dir}/in.json", "-o", "{dir}/no/such/plan.json"],
+        {"in.json": dump_json(base_problem())},
+        writes_output=False,
+    )
+    yield Case(
+        "files",
+        "output is a directory",
+        ["solve", "{dir}/in.json", "-o", "{dir}"],
+        {"in.json": dump_json(base_problem())},
+        writes_output=False,
+    )
 
 
 def size_cases() -> Iterator[Case]:
@@ -710,7 +829,6 @@ CLASSES: dict[str, Callable[[], Iterator[Case]]] = {
     "plans": plan_cases,
     "options": option_cases,
     "files": file_cases,
-    "sizes": size_cases,
 }
 
 
@@ -728,7 +846,7 @@ def judge(code: int, err: str, folder: Path, case: Case) -> str | None:
         return "traceback"
     if code != 2:
         return f"exit {code}"
-    if len(lines) != 1 or not lines[0].startswith("placer: error:") and not lines[0].startswith(("Usage", "Error")):
+    if len(lines) != 1 or not lines[0].startswith("placer: error:"):
         return f"{len(lines)} lines on stderr"
     left = [p.name for p in (folder / "out").iterdir()] if (folder / "out").is_dir() else []
     if left:
@@ -774,7 +892,9 @@ def main() -> None:  # pragma: no cover - the README's table
     print("|---|---:|---:|---:|")
     for cls in CLASSES:
         print(f"| {cls} | {tried[cls]} | {handled[cls]} | {slowest.get(cls, 0):.2f} |")
-    print(f"| **all** | {sum(tried.values())} | {sum(handled.values())} | {max(slowest.values()):.2f} |")
+    print(
+        f"| **all** | {sum(tried.values())} | {sum(handled.values())} | {max(slowest.values()):.2f} |"
+    )
     for line in failures:
         print(line)
 
