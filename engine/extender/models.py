@@ -221,7 +221,10 @@ def first_error(exc: ValidationError, what: str) -> str:
     error = errors[0]
     path = what
     for part in error["loc"]:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:  # a key with a newline or quote in it must not break the one-line message
+            path += f".{part}" if str(part).isprintable() else f"[{str(part)!r}]"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     value = error.get("input")
     shown = "" if isinstance(value, dict | list) else f", got {_short(value)}"

@@ -42,6 +42,7 @@ import numpy as np
 
 from engine.errors import PlacerError
 from engine.ir import MAXIMISED_TERMS, AntiAffinity, Gang, Problem, Quota, minimised_terms
+from engine.limits import require_size
 
 from ..lowering import Lowered, lower
 from .penalties import (
@@ -590,7 +591,20 @@ def calibrate(b: _Builder, objective: QuadraticSink, options: CompileOptions) ->
 
 def compile_problem(problem: Problem, options: CompileOptions | None = None) -> QuboModel:
     options = options or CompileOptions()
-    b = _Builder(lower(problem), options)
+    lowered = lower(problem)
+    # One x variable per free item and open bin at least: refuse before building any of them
+    # (a count of a million would otherwise take seconds and gigabytes to refuse).
+    at_least = sum(
+        (g.count - (0 if g.movable else g.placed_total)) * int(np.count_nonzero(row))
+        for row, g in zip(lowered.open, problem.items, strict=True)
+    )
+    require_size(
+        at_least,
+        options.max_variables,
+        "qubo binary variables (one per item and bin it may use)",
+        "raise max_variables (-p max_variables=N) or use cpsat/milp",
+    )
+    b = _Builder(lowered, options)
     b.items_and_variables()
     b.one_hots()
     b.capacity()

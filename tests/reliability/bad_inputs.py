@@ -813,6 +813,14 @@ def size_cases() -> Iterator[Case]:
             "items": [{"name": "w", "count": count, "demand": {"cpu": "1m"}}],
         }
         yield solve_case("sizes", f"qubo count {count}", dump_json(doc), "json", "-b", "qubo")
+    wide = {
+        "apiVersion": "placer/v1",
+        "kind": "Problem",
+        "bins": [{"name": f"n{i}", "capacity": {"cpu": "4"}} for i in range(4_500)],
+        "items": [{"name": f"g{i}", "demand": {"cpu": "1"}} for i in range(4_500)],
+    }
+    for backend in ("cpsat", "milp"):
+        yield solve_case("sizes", f"{backend} 20M pairs", dump_json(wide), "json", "-b", backend)
 
 
 CLASSES: dict[str, Callable[[], Iterator[Case]]] = {
@@ -829,6 +837,7 @@ CLASSES: dict[str, Callable[[], Iterator[Case]]] = {
     "plans": plan_cases,
     "options": option_cases,
     "files": file_cases,
+    "sizes": size_cases,
 }
 
 
