@@ -51,7 +51,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .errors import InputError
-from .limits import check_problem, quantity_out_of_range
+from .limits import MAX_DEVICES, check_problem, quantity_out_of_range
 from .quantity import QuantityError, parse_quantity
 
 Resources = dict[str, int]
@@ -172,7 +172,7 @@ class DeviceGroup(IRModel):
     """
 
     name: str = Field(min_length=1)
-    count: PositiveInt = 1
+    count: Annotated[Count, Field(le=MAX_DEVICES)] = 1
     capacity: Resources = {}
     attributes: Labels = {}
     names: tuple[str, ...] | None = None
@@ -202,7 +202,7 @@ class DeviceRequest(IRModel):
     ``select`` (attribute -> allowed values), each whole (no ``share``: the item uses it alone) or
     with ``share`` of its per-device resources (other shares may use the rest)."""
 
-    count: PositiveInt = 1
+    count: Annotated[Count, Field(le=MAX_DEVICES)] = 1
     share: Resources | None = None
     select: dict[str, tuple[str, ...]] = {}
 
@@ -286,7 +286,7 @@ class ItemGroup(IRModel):
     required: bool = False
     devices: DeviceRequest | None = None
     placed_devices: dict[str, tuple[tuple[str, ...], ...]] = {}
-    value: float = Field(1.0, ge=0, allow_inf_nan=False)
+    value: Annotated[float, NoBool] = Field(1.0, ge=0, allow_inf_nan=False)
     meta: dict[str, Any] = {}
 
     _resources = field_validator("demand", mode="before")(parse_resources)

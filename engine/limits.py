@@ -58,6 +58,7 @@ MAX_QUANTITY = 2**53
 # Per resource, the capacity of all bins and the demand of all items together: int64 sums for
 # greedy's arrays and CP-SAT's linear expressions, with room for a factor 2.
 MAX_TOTAL = 2**62
+MAX_DEVICES = 1024  # devices in one device group of a bin (nodes hold a few, DRA slices 128)
 MAX_COUNT = INT32_MAX  # items in one group (Kubernetes replicas are int32)
 MAX_PRIORITY = INT32_MAX  # |priority| (Kubernetes PriorityClass values are int32)
 MAX_VALUE = 1e12  # |cost|, weights, traffic volumes, delays: CP-SAT scales them to 1e-6 steps
@@ -207,6 +208,8 @@ def check_problem(problem: Problem) -> None:
                 f"{item.priority} is out of range (priorities are int32, as Kubernetes')",
                 path=f"{where}.priority",
             )
+        if why := check_finite_value(item.value, "value"):
+            raise InputError(why, path=f"{where}.value")
         for bin_name, cost in item.cost.items():
             if why := check_finite_value(cost, "cost"):
                 raise InputError(why, path=f"{where}.cost.{bin_name}")
