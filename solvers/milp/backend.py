@@ -134,15 +134,7 @@ class MilpBackend(Backend):
         if outcome.infeasible:
             return RawResult(Status.INFEASIBLE, {}, info=info)
         if driver.values is None:
-            # No MILP solution in time: a start plan that keeps every hard rule still stands
-            # (as in cpsat); the verifier recomputes its objective.
-            use_starts = options.params.get("warm_start", True)
-            trusted = next((s for s in options.starts if s.trusted), None) if use_starts else None
-            if trusted is None:
-                return RawResult(Status.UNKNOWN, {}, info=info)
-            info["fallback"] = f"{trusted.source} start plan (no MILP solution in time)"
-            plan: dict[Hashable, float] = {k: float(n) for k, n in trusted.counts.items() if n > 0}
-            return RawResult(Status.FEASIBLE, plan, info=info)
+            return RawResult(Status.UNKNOWN, {}, info=info)
         _assign(model, driver.values)
         objective = tuple(lvl.value() for lvl in model.levels)
         bounds = level_bounds(
