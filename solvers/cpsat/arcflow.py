@@ -23,7 +23,7 @@ from typing import Any
 from ..lowering import Key, Lowered
 from ..packing.arcflow import ArcFlowGraph, arcflow_graph, decompose, paths_graph
 from ..packing.one_dim import Presolved, check_packing, presolve
-from .common import Linear
+from .common import Linear, count_of
 from .vector_packing import VectorPackingModel, plain_vector_packing
 
 ARC_LIMIT = 400_000  # beyond this many arcs the per-bin model is used instead
@@ -229,10 +229,7 @@ class ArcFlowModel:
         return out
 
     def tier(self, groups: tuple[str, ...]) -> Linear:
-        out = Linear()
-        for g in groups:
-            out.add(self.total[g], 1.0)
-        return out
+        return count_of(self.total, groups)
 
     # ------------------------------------------------------------------ hints and decoding
 

@@ -10,6 +10,7 @@ Ratios (``balance``, ``fairness``) are modelled in units of ``1 / RATIO_SCALE`` 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,14 @@ class Linear:
     def extend(self, other: Linear, factor: float) -> None:
         self.terms.extend((v, c * factor) for v, c in other.terms)
         self.constant += other.constant * factor
+
+
+def count_of(totals: Mapping[str, Any], groups: Iterable[str]) -> Linear:
+    """Σ of the groups' placed-count variables (a tier stage's objective)."""
+    out = Linear()
+    for g in groups:
+        out.add(totals[g], 1.0)
+    return out
 
 
 @dataclass

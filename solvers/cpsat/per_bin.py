@@ -18,7 +18,7 @@ from engine.ir import Affinity, AntiAffinity, Gang, Quota, Spread
 from engine.solution import DeviceRows
 
 from ..lowering import Key, Lowered
-from .common import RATIO_SCALE, Linear
+from .common import RATIO_SCALE, Linear, count_of
 
 
 def _lsum(variables: list[Any]) -> Any:
@@ -397,10 +397,7 @@ class PerBinModel:
         return self._terms[name]
 
     def tier(self, groups: Iterable[str]) -> Linear:
-        out = Linear()
-        for g in groups:
-            out.add(self.total[g], 1.0)
-        return out
+        return count_of(self.total, groups)
 
     def _term_placed(self) -> Linear:
         weights = self.lowered.placed_weight

@@ -3,6 +3,7 @@ and objective terms worked out by hand."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -31,13 +32,6 @@ def ok(problem_: Problem, counts: Counts) -> None:
 # ---------------------------------------------------------------- bookkeeping checks
 
 
-def test_counts() -> None:
-    p = problem(bins(2), [group("web", 2)])
-    ok(p, {("web", "n0"): 1, ("web", "n1"): 1})
-    v = only(p, {("web", "n0"): 2, ("web", "n1"): 1})
-    assert (v.check, v.subject, v.excess) == ("counts", "web", 1)
-
-
 @pytest.mark.parametrize(
     ("counts", "subject"),
     [({("ghost", "n0"): 1}, "ghost"), ({("web", "n9"): 1}, "n9")],
@@ -57,86 +51,12 @@ def test_counts_negative() -> None:
     assert any("negative count" in v.reason for v in report.violations)
 
 
-def test_eligibility() -> None:
-    p = problem(bins(2), [group("web", 2, allowed=["n0"])])
-    ok(p, {("web", "n0"): 2})
-    v = only(p, {("web", "n0"): 1, ("web", "n1"): 1})
-    assert (v.check, v.subject, v.excess) == ("eligibility", "n1", 1)
-
-
-def test_eligibility_does_not_rejudge_items_already_placed() -> None:
-    p = problem(bins(2), [group("web", 2, allowed=["n0"], placed={"n1": 1})])
-    ok(p, {("web", "n0"): 1, ("web", "n1"): 1})
-
-
-def test_pinned() -> None:
-    p = problem(bins(2), [group("web", 2, placed={"n0": 2})])
-    ok(p, {("web", "n0"): 2})
-    v = only(p, {("web", "n0"): 1, ("web", "n1"): 1})
-    assert (v.check, v.subject, v.excess) == ("pinned", "n0", 1)
-
-
-def test_movable_items_may_move() -> None:
-    p = problem(bins(2), [group("web", 2, placed={"n0": 2}, movable=True)])
-    ok(p, {("web", "n1"): 2})
-
-
-def test_capacity() -> None:
-    p = problem(bins(1, cpu="2", memory="4Gi"), [group("web", 3, cpu="700m", memory="1Gi")])
-    ok(p, {("web", "n0"): 2})
-    v = only(p, {("web", "n0"): 3})
-    assert (v.check, v.subject, v.excess) == ("capacity", "n0", 100)  # 2100m > 2000m
-    assert "cpu 2100m > 2" in v.reason
-
-
-def test_capacity_counts_a_resource_missing_from_the_bin_as_zero() -> None:
-    p = problem(bins(1, cpu="4", memory=None), [group("web", cpu="1", memory="1Ki")])
-    v = only(p, {("web", "n0"): 1})
-    assert (v.check, v.subject, v.excess) == ("capacity", "n0", 1024)
-
-
-def test_required() -> None:
-    p = problem(bins(1), [group("web", 3, required=True)])
-    ok(p, {("web", "n0"): 3})
-    v = only(p, {("web", "n0"): 1})
-    assert (v.check, v.subject, v.excess) == ("required", "web", 2)
-
-
 # ---------------------------------------------------------------- constraint kinds
 
 
 def anti(weight: float | None = None, **fields: Any) -> dict[str, Any]:
     c = {"kind": "anti_affinity", "selector": {"app": "web"}, "topology": HOSTNAME, **fields}
     return c if weight is None else {**c, "weight": weight}
-
-
-def test_anti_affinity() -> None:
-    p = problem(bins(2), [group("web", 3)], constraints=[anti(max_per_domain=2)])
-    ok(p, {("web", "n0"): 2, ("web", "n1"): 1})
-    v = only(p, {("web", "n0"): 3})
-    assert (v.check, v.subject, v.excess, v.constraint) == ("anti_affinity", "n0", 1, 0)
-
-
-def test_anti_affinity_ignores_bins_without_the_topology_key() -> None:
-    p = problem(bins(1, zones=None), [group("web", 2)], constraints=[anti(topology=ZONE)])
-    ok(p, {("web", "n0"): 2})
-
-
-def test_anti_affinity_with_target() -> None:
-    p = problem(
-        bins(2),
-        [group("web"), group("batch")],
-        constraints=[anti(target={"app": "batch"})],
-    )
-    ok(p, {("web", "n0"): 1, ("batch", "n1"): 1})
-    v = only(p, {("web", "n0"): 1, ("batch", "n0"): 1})
-    assert (v.check, v.subject, v.excess) == ("anti_affinity", "n0", 1)
-
-
-def test_anti_affinity_with_itself_as_target_allows_one_per_domain() -> None:
-    p = problem(bins(2), [group("web", 2)], constraints=[anti(target={"app": "web"})])
-    ok(p, {("web", "n0"): 1, ("web", "n1"): 1})
-    assert only(p, {("web", "n0"): 2}).check == "anti_affinity"
 
 
 def affinity(weight: float | None = None) -> dict[str, Any]:
@@ -147,18 +67,6 @@ def affinity(weight: float | None = None) -> dict[str, Any]:
         "topology": ZONE,
     }
     return c if weight is None else {**c, "weight": weight}
-
-
-def test_affinity() -> None:
-    p = problem(bins(2, zones=2), [group("api"), group("cache")], constraints=[affinity()])
-    ok(p, {("api", "n0"): 1, ("cache", "n0"): 1})
-    v = only(p, {("api", "n1"): 1, ("cache", "n0"): 1})
-    assert (v.check, v.subject, v.excess) == ("affinity", "z1", 1)
-
-
-def test_affinity_on_a_bin_without_the_topology_key_fails() -> None:
-    p = problem(bins(1), [group("api"), group("cache")], constraints=[affinity()])
-    assert only(p, {("api", "n0"): 1, ("cache", "n0"): 1}).check == "affinity"
 
 
 def test_affinity_first_pod_rule() -> None:
@@ -183,79 +91,208 @@ def spread(weight: float | None = None, **fields: Any) -> dict[str, Any]:
     return c if weight is None else {**c, "weight": weight}
 
 
-def test_spread() -> None:
-    p = problem(bins(2, zones=2), [group("web", 4)], constraints=[spread()])
-    ok(p, {("web", "n0"): 2, ("web", "n1"): 2})
-    ok(p, {("web", "n0"): 1})  # 1 <= 0 + 1
-    v = only(p, {("web", "n0"): 3, ("web", "n1"): 1})
-    assert (v.check, v.subject, v.excess) == ("spread", "z0", 1)
+# ---------------------------------------------------------------- every check, table-driven
 
 
-def test_spread_judges_only_domains_that_receive_new_items() -> None:
-    p = problem(bins(2, zones=2), [group("web", 4, placed={"n0": 3})], constraints=[spread()])
-    ok(p, {("web", "n0"): 3, ("web", "n1"): 1})  # z0 is over, but received nothing new
+@dataclass(frozen=True)
+class Check:
+    """Plans a check accepts, and one it rejects with exactly one violation like ``expected``."""
+
+    name: str
+    problem: Problem
+    valid: tuple[Counts, ...]
+    invalid: Counts | None = None
+    expected: dict[str, Any] = field(default_factory=dict)  # Violation fields
+    reason: str = ""  # a part of the violation's text
 
 
-def test_spread_min_domains() -> None:
-    p = problem(bins(2, zones=2), [group("web", 2)], constraints=[spread(min_domains=3)])
-    ok(p, {("web", "n0"): 1, ("web", "n1"): 1})
-    v = only(p, {("web", "n0"): 2})  # fewer domains than min_domains: min counts as 0
-    assert (v.subject, v.excess) == ("z0", 1)
+CHECKS: list[Check] = [
+    Check(
+        "counts",
+        problem(bins(2), [group("web", 2)]),
+        ({("web", "n0"): 1, ("web", "n1"): 1},),
+        {("web", "n0"): 2, ("web", "n1"): 1},
+        {"check": "counts", "subject": "web", "excess": 1},
+    ),
+    Check(
+        "eligibility",
+        problem(bins(2), [group("web", 2, allowed=["n0"])]),
+        ({("web", "n0"): 2},),
+        {("web", "n0"): 1, ("web", "n1"): 1},
+        {"check": "eligibility", "subject": "n1", "excess": 1},
+    ),
+    Check(
+        "eligibility does not rejudge items already placed",
+        problem(bins(2), [group("web", 2, allowed=["n0"], placed={"n1": 1})]),
+        ({("web", "n0"): 1, ("web", "n1"): 1},),
+    ),
+    Check(
+        "pinned",
+        problem(bins(2), [group("web", 2, placed={"n0": 2})]),
+        ({("web", "n0"): 2},),
+        {("web", "n0"): 1, ("web", "n1"): 1},
+        {"check": "pinned", "subject": "n0", "excess": 1},
+    ),
+    Check(
+        "movable items may move",
+        problem(bins(2), [group("web", 2, placed={"n0": 2}, movable=True)]),
+        ({("web", "n1"): 2},),
+    ),
+    Check(
+        "capacity",
+        problem(bins(1, cpu="2", memory="4Gi"), [group("web", 3, cpu="700m", memory="1Gi")]),
+        ({("web", "n0"): 2},),
+        {("web", "n0"): 3},
+        {"check": "capacity", "subject": "n0", "excess": 100},  # 2100m > 2000m
+        "cpu 2100m > 2",
+    ),
+    Check(
+        "capacity: a resource missing from the bin is 0",
+        problem(bins(1, cpu="4", memory=None), [group("web", cpu="1", memory="1Ki")]),
+        (),
+        {("web", "n0"): 1},
+        {"check": "capacity", "subject": "n0", "excess": 1024},
+    ),
+    Check(
+        "required",
+        problem(bins(1), [group("web", 3, required=True)]),
+        ({("web", "n0"): 3},),
+        {("web", "n0"): 1},
+        {"check": "required", "subject": "web", "excess": 2},
+    ),
+    Check(
+        "anti_affinity",
+        problem(bins(2), [group("web", 3)], constraints=[anti(max_per_domain=2)]),
+        ({("web", "n0"): 2, ("web", "n1"): 1},),
+        {("web", "n0"): 3},
+        {"check": "anti_affinity", "subject": "n0", "excess": 1, "constraint": 0},
+    ),
+    Check(
+        "anti_affinity ignores bins without the topology key",
+        problem(bins(1, zones=None), [group("web", 2)], constraints=[anti(topology=ZONE)]),
+        ({("web", "n0"): 2},),
+    ),
+    Check(
+        "anti_affinity with a target",
+        problem(
+            bins(2), [group("web"), group("batch")], constraints=[anti(target={"app": "batch"})]
+        ),
+        ({("web", "n0"): 1, ("batch", "n1"): 1},),
+        {("web", "n0"): 1, ("batch", "n0"): 1},
+        {"check": "anti_affinity", "subject": "n0", "excess": 1},
+    ),
+    Check(
+        "anti_affinity with itself as target: one per domain",
+        problem(bins(2), [group("web", 2)], constraints=[anti(target={"app": "web"})]),
+        ({("web", "n0"): 1, ("web", "n1"): 1},),
+        {("web", "n0"): 2},
+        {"check": "anti_affinity"},
+    ),
+    Check(
+        "affinity",
+        problem(bins(2, zones=2), [group("api"), group("cache")], constraints=[affinity()]),
+        ({("api", "n0"): 1, ("cache", "n0"): 1},),
+        {("api", "n1"): 1, ("cache", "n0"): 1},
+        {"check": "affinity", "subject": "z1", "excess": 1},
+    ),
+    Check(
+        "affinity on a bin without the topology key fails",
+        problem(bins(1), [group("api"), group("cache")], constraints=[affinity()]),
+        (),
+        {("api", "n0"): 1, ("cache", "n0"): 1},
+        {"check": "affinity"},
+    ),
+    Check(
+        "spread",
+        problem(bins(2, zones=2), [group("web", 4)], constraints=[spread()]),
+        ({("web", "n0"): 2, ("web", "n1"): 2}, {("web", "n0"): 1}),  # 1 <= 0 + 1
+        {("web", "n0"): 3, ("web", "n1"): 1},
+        {"check": "spread", "subject": "z0", "excess": 1},
+    ),
+    Check(
+        "spread judges only domains that receive new items",
+        problem(bins(2, zones=2), [group("web", 4, placed={"n0": 3})], constraints=[spread()]),
+        ({("web", "n0"): 3, ("web", "n1"): 1},),  # z0 is over, but received nothing new
+    ),
+    Check(
+        "spread: fewer domains than min_domains, min counts as 0",
+        problem(bins(2, zones=2), [group("web", 2)], constraints=[spread(min_domains=3)]),
+        ({("web", "n0"): 1, ("web", "n1"): 1},),
+        {("web", "n0"): 2},
+        {"subject": "z0", "excess": 1},
+    ),
+    Check(
+        "spread restricted to bins",
+        problem(bins(3, zones=3), [group("web", 2)], constraints=[spread(bins=["n0", "n1"])]),
+        ({("web", "n0"): 1, ("web", "n1"): 1}, {("web", "n0"): 1, ("web", "n2"): 1}),
+        {("web", "n0"): 2},
+        {"check": "spread"},
+    ),
+    Check(
+        "gang",
+        problem(
+            bins(1),
+            [group("trainer", 2, cpu="1"), group("ps", cpu="1")],
+            constraints=[{"kind": "gang", "items": ["trainer", "ps"]}],
+        ),
+        ({("trainer", "n0"): 2, ("ps", "n0"): 1}, {}),
+        {("trainer", "n0"): 2},
+        {"check": "gang", "subject": "trainer,ps", "excess": 1},
+    ),
+    Check(
+        "quota constraint",
+        problem(
+            bins(1),
+            [group("job", 3, cpu="1", tenant="team")],
+            constraints=[{"kind": "quota", "tenant": "team", "limits": {"cpu": "2"}}],
+            tenants=[{"name": "team"}],
+        ),
+        ({("job", "n0"): 2},),
+        {("job", "n0"): 3},
+        {"check": "quota", "subject": "team", "excess": 1000, "constraint": 0},
+    ),
+    Check(
+        "tenant quota",
+        problem(
+            bins(1),
+            [group("job", 3, memory="1Gi", tenant="team")],
+            tenants=[{"name": "team", "quota": {"memory": "2Gi"}}],
+        ),
+        ({("job", "n0"): 2},),
+        {("job", "n0"): 3},
+        {"check": "quota", "subject": "team", "excess": 2**30, "constraint": None},
+    ),
+    Check(
+        "traffic needs a delay between partner bins",
+        problem(
+            bins(3),
+            [group("a"), group("b")],
+            traffic=[{"items": ["a", "b"], "volume": 1.0}],
+            delays={"n0": {"n1": 5.0}},
+        ),
+        ({("a", "n0"): 1, ("b", "n1"): 1}, {("a", "n2"): 1, ("b", "n2"): 1}),  # same bin: 0
+        {("a", "n0"): 1, ("b", "n2"): 1},
+        {"check": "traffic", "subject": "n0-n2"},
+    ),
+]
 
 
-def test_spread_restricted_to_bins() -> None:
-    p = problem(bins(3, zones=3), [group("web", 2)], constraints=[spread(bins=["n0", "n1"])])
-    ok(p, {("web", "n0"): 1, ("web", "n1"): 1})
-    ok(p, {("web", "n0"): 1, ("web", "n2"): 1})  # n2's zone is outside the rule
-    assert only(p, {("web", "n0"): 2}).check == "spread"
+@pytest.mark.parametrize("case", CHECKS, ids=[c.name for c in CHECKS])
+def test_check(case: Check) -> None:
+    for plan in case.valid:
+        ok(case.problem, plan)
+    if case.invalid is None:
+        return
+    v = only(case.problem, case.invalid)
+    assert {k: getattr(v, k) for k in case.expected} == case.expected
+    assert case.reason in v.reason
 
 
-def test_gang() -> None:
-    p = problem(
-        bins(1),
-        [group("trainer", 2, cpu="1"), group("ps", cpu="1")],
-        constraints=[{"kind": "gang", "items": ["trainer", "ps"]}],
-    )
-    ok(p, {("trainer", "n0"): 2, ("ps", "n0"): 1})
-    ok(p, {})
-    v = only(p, {("trainer", "n0"): 2})
-    assert (v.check, v.subject, v.excess) == ("gang", "trainer,ps", 1)
+def test_every_constraint_kind_has_a_check_case() -> None:
+    from engine.ir import CONSTRAINT_KINDS
 
-
-def test_quota_constraint() -> None:
-    p = problem(
-        bins(1),
-        [group("job", 3, cpu="1", tenant="team")],
-        constraints=[{"kind": "quota", "tenant": "team", "limits": {"cpu": "2"}}],
-        tenants=[{"name": "team"}],
-    )
-    ok(p, {("job", "n0"): 2})
-    v = only(p, {("job", "n0"): 3})
-    assert (v.check, v.subject, v.excess, v.constraint) == ("quota", "team", 1000, 0)
-
-
-def test_tenant_quota() -> None:
-    p = problem(
-        bins(1),
-        [group("job", 3, memory="1Gi", tenant="team")],
-        tenants=[{"name": "team", "quota": {"memory": "2Gi"}}],
-    )
-    ok(p, {("job", "n0"): 2})
-    v = only(p, {("job", "n0"): 3})
-    assert (v.check, v.subject, v.excess, v.constraint) == ("quota", "team", 2**30, None)
-
-
-def test_traffic_needs_a_delay_between_partner_bins() -> None:
-    p = problem(
-        bins(3),
-        [group("a"), group("b")],
-        traffic=[{"items": ["a", "b"], "volume": 1.0}],
-        delays={"n0": {"n1": 5.0}},
-    )
-    ok(p, {("a", "n0"): 1, ("b", "n1"): 1})
-    ok(p, {("a", "n2"): 1, ("b", "n2"): 1})  # same bin: delay 0
-    v = only(p, {("a", "n0"): 1, ("b", "n2"): 1})
-    assert (v.check, v.subject) == ("traffic", "n0-n2")
+    judged = {c.expected.get("check") for c in CHECKS}
+    assert set(CONSTRAINT_KINDS) <= judged
 
 
 @pytest.mark.parametrize(

@@ -132,44 +132,109 @@ def test_placed_items_stay_even_when_movable() -> None:
     assert per_bin(s)["n0"] >= 2 and s.objective == (3.0, 0.0)
 
 
-# ---------------------------------------------------------------- filters and reasons
+# ---------------------------------------------------------------- filters and reasons, table-driven
 
+_ANTI = {"kind": "anti_affinity", "selector": {"app": "web"}, "topology": HOSTNAME}
+_AFFINITY = {
+    "kind": "affinity",
+    "selector": {"app": "api"},
+    "target": {"app": "cache"},
+    "topology": ZONE,
+}
+_SPREAD = {"kind": "spread", "selector": {"app": "web"}, "topology": ZONE, "max_skew": 1}
 
-def test_insufficient_resources_reason_counts_per_resource() -> None:
-    p = problem(
-        [*bins(2, cpu="1", memory="8Gi"), *bins(1, cpu="8", memory="1Gi", prefix="m")],
-        [group("big", 1, cpu="2", memory="2Gi")],
-    )
-    s = greedy(p)
-    assert s.unplaced[0].count == 1
-    assert reason(s, "big") == "0/3 nodes are available: 1 Insufficient memory, 2 Insufficient cpu."
-
-
-def test_pods_capacity_reads_too_many_pods() -> None:
-    p = problem(bins(1, pods=2), [group("web", 3, cpu="100m", pods=1)])
-    s = greedy(p)
-    assert per_bin(s) == {"n0": 2}
-    assert reason(s, "web") == "0/1 nodes are available: 1 Too many pods."
-
-
-def test_allowed_is_node_affinity() -> None:
-    p = problem(bins(3, cpu="1"), [group("web", 2, allowed=["n1"])])
-    s = greedy(p)
-    assert per_bin(s) == {"n1": 1}
-    assert reason(s, "web") == (
+# (case, problem, group, where its items go, kube's FitError text for the rest)
+FILTERS: list[tuple[str, Problem, str, dict[str, int], str]] = [
+    (
+        "NodeResourcesFit counts each resource",
+        problem(
+            [*bins(2, cpu="1", memory="8Gi"), *bins(1, cpu="8", memory="1Gi", prefix="m")],
+            [group("big", 1, cpu="2", memory="2Gi")],
+        ),
+        "big",
+        {},
+        "0/3 nodes are available: 1 Insufficient memory, 2 Insufficient cpu.",
+    ),
+    (
+        "a pods capacity reads Too many pods",
+        problem(bins(1, pods=2), [group("web", 3, cpu="100m", pods=1)]),
+        "web",
+        {"n0": 2},
+        "0/1 nodes are available: 1 Too many pods.",
+    ),
+    (
+        "allowed is NodeAffinity",
+        problem(bins(3, cpu="1"), [group("web", 2, allowed=["n1"])]),
+        "web",
+        {"n1": 1},
         "0/3 nodes are available: 1 Insufficient cpu, "
-        "2 node(s) didn't match Pod's node affinity/selector."
-    )
+        "2 node(s) didn't match Pod's node affinity/selector.",
+    ),
+    (
+        "hard anti-affinity, one per host",
+        problem(bins(3), [group("web", 4)], constraints=[_ANTI]),
+        "web",
+        {"n0": 1, "n1": 1, "n2": 1},
+        "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules.",
+    ),
+    (
+        "affinity without any target placed",
+        problem(bins(2, zones=2), [group("api", 1)], constraints=[_AFFINITY]),
+        "api",
+        {},
+        "0/2 nodes are available: 2 node(s) didn't match pod affinity rules.",
+    ),
+    (
+        "spread: skew, and a bin without the topology label",
+        problem(
+            [
+                *bins(1, zones=["z0"]),
+                *bins(1, cpu="0", zones=["z1"], prefix="m"),
+                *bins(1, prefix="x"),
+            ],
+            [group("web", 3)],
+            constraints=[_SPREAD],
+        ),
+        "web",
+        {"n0": 1},
+        "0/3 nodes are available: 1 Insufficient cpu, "
+        "1 node(s) didn't match pod topology spread constraints, "
+        "1 node(s) didn't match pod topology spread constraints (missing required label).",
+    ),
+    (
+        "a tenant quota is admission, not a filter",
+        problem(
+            bins(2),
+            [group("job", 4, cpu="1", tenant="team")],
+            constraints=[{"kind": "quota", "tenant": "team", "limits": {"cpu": "2"}}],
+            tenants=[{"name": "team"}],
+        ),
+        "job",
+        {"n0": 1, "n1": 1},
+        "exceeded quota: team, requested: cpu=1, used: cpu=2, limited: cpu=2",
+    ),
+    (
+        "no bins at all",
+        problem([], [group("web", 2)]),
+        "web",
+        {},
+        "0/0 nodes are available: no nodes available to schedule pods.",
+    ),
+]
 
 
-def test_hard_anti_affinity() -> None:
-    rule = {"kind": "anti_affinity", "selector": {"app": "web"}, "topology": HOSTNAME}
-    s = greedy(problem(bins(3), [group("web", 4)], constraints=[rule]))
-    assert per_bin(s) == {"n0": 1, "n1": 1, "n2": 1}
-    assert (
-        reason(s, "web")
-        == "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules."
-    )
+@pytest.mark.parametrize(
+    ("case", "p", "item", "placed", "text"), FILTERS, ids=[c[0] for c in FILTERS]
+)
+def test_filters_and_their_reasons(
+    case: str, p: Problem, item: str, placed: dict[str, int], text: str
+) -> None:
+    s = greedy(p)
+    if case.startswith("a tenant quota"):  # which bins LeastAllocated picks is not the point
+        assert sum(per_bin(s, item).values()) == sum(placed.values())
+    else:
+        assert per_bin(s, item) == placed, case
+    assert reason(s, item) == text, case
 
 
 def test_anti_affinity_with_target_blocks_both_sides() -> None:
@@ -210,17 +275,6 @@ def test_affinity_follows_the_target_zone() -> None:
     assert sum(per_bin(s, "api").values()) == 3
 
 
-def test_affinity_without_any_target_cannot_place() -> None:
-    rule = {
-        "kind": "affinity",
-        "selector": {"app": "api"},
-        "target": {"app": "cache"},
-        "topology": ZONE,
-    }
-    s = greedy(problem(bins(2, zones=2), [group("api", 1)], constraints=[rule]))
-    assert reason(s, "api") == "0/2 nodes are available: 2 node(s) didn't match pod affinity rules."
-
-
 def test_affinity_first_pod_rule_then_the_same_zone() -> None:
     rule = {
         "kind": "affinity",
@@ -243,36 +297,6 @@ def test_spread_over_zones() -> None:
     for b, n in per_bin(s).items():
         zones[f"z{int(b[1:]) % 3}"] += n
     assert sorted(zones.values()) == [2, 2, 3]
-
-
-def test_spread_reasons_skew_and_missing_label() -> None:
-    rule = {"kind": "spread", "selector": {"app": "web"}, "topology": ZONE, "max_skew": 1}
-    p = problem(
-        [*bins(1, zones=["z0"]), *bins(1, cpu="0", zones=["z1"], prefix="m"), *bins(1, prefix="x")],
-        [group("web", 3)],
-        constraints=[rule],
-    )
-    s = greedy(p)
-    assert per_bin(s) == {"n0": 1}
-    assert reason(s, "web") == (
-        "0/3 nodes are available: 1 Insufficient cpu, "
-        "1 node(s) didn't match pod topology spread constraints, "
-        "1 node(s) didn't match pod topology spread constraints (missing required label)."
-    )
-
-
-def test_tenant_quota_is_admission() -> None:
-    p = problem(
-        bins(2),
-        [group("job", 4, cpu="1", tenant="team")],
-        constraints=[{"kind": "quota", "tenant": "team", "limits": {"cpu": "2"}}],
-        tenants=[{"name": "team"}],
-    )
-    s = greedy(p)
-    assert sum(per_bin(s).values()) == 2
-    assert reason(s, "job") == (
-        "exceeded quota: team, requested: cpu=1, used: cpu=2, limited: cpu=2"
-    )
 
 
 def test_traffic_needs_known_delays() -> None:
@@ -313,12 +337,6 @@ def test_required_group_left_out_means_no_plan() -> None:
     s = greedy(problem(bins(1, cpu="1"), [group("web", 2, required=True)]))
     assert s.status == Status.UNKNOWN and not s.verified
     assert s.info["required_unplaced"] == ["web"]
-
-
-def test_no_bins_reason() -> None:
-    s = greedy(problem([], [group("web", 2)]))
-    assert s.status == Status.FEASIBLE and s.verified
-    assert reason(s, "web") == "0/0 nodes are available: no nodes available to schedule pods."
 
 
 def test_never_claims_optimal() -> None:
