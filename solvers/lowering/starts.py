@@ -34,18 +34,22 @@ def first_fit_decreasing(lowered: Lowered) -> dict[Key, int]:
     for k in order:
         group = p.items[k]
         left = group.count - group.placed_total
+        if left <= 0:
+            continue
         demand = lowered.demand[k]
         on = demand > 0
-        for i in np.flatnonzero(lowered.open[k]).tolist():
-            if left <= 0:
-                break
-            fit = int((room[i, on] // demand[on]).min()) if on.any() else left
-            take = max(0, min(left, fit))
-            if take:
-                key = (group.name, names[i])
-                counts[key] = counts.get(key, 0) + take
-                room[i] -= take * demand
-                left -= take
+        bins = np.flatnonzero(lowered.open[k])
+        if on.any():
+            fit = np.maximum((room[np.ix_(bins, np.flatnonzero(on))] // demand[on]).min(axis=1), 0)
+        else:
+            fit = np.full(len(bins), left, np.int64)
+        # first fit, bin after bin: each takes what fits of what is still left
+        before = np.cumsum(fit) - fit
+        take = np.minimum(fit, np.maximum(left - before, 0))
+        for i, n in zip(bins[take > 0].tolist(), take[take > 0].tolist(), strict=True):
+            key = (group.name, names[i])
+            counts[key] = counts.get(key, 0) + n
+            room[i] -= n * demand
     return counts
 
 
