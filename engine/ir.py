@@ -270,6 +270,40 @@ class Bin(IRModel):
         return {d: g for g in self.devices for d in g.device_names}
 
 
+Rate = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+class Sizing(IRModel):
+    """A service sized as an M/M/k queue (see ``engine.sizing``): Poisson arrivals at ``arrival``
+    per second, exponential service at ``service`` per second and replica, and the targets its
+    replica count must meet (the document's rule for ``utilisation``, Erlang C for waits)."""
+
+    arrival: Rate
+    service: Rate
+    utilisation: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)] | None = None
+    mean_wait: Rate | None = None  # seconds
+    p99_wait: Rate | None = None  # seconds
+
+    @model_validator(mode="after")
+    def _a_target(self) -> Sizing:
+        if self.utilisation is None and self.mean_wait is None and self.p99_wait is None:
+            raise PydanticCustomError("sizing", "give a target: utilisation, mean_wait or p99_wait")
+        return self
+
+    @property
+    def replicas(self) -> int:
+        """The fewest replicas meeting every target."""
+        from .sizing.erlang import Queue, size
+
+        rows = size(
+            Queue(self.arrival, self.service),
+            utilisation=self.utilisation,
+            mean_wait=self.mean_wait,
+            p99_wait=self.p99_wait,
+        )
+        return max(r.replicas for r in rows)
+
+
 class ItemGroup(IRModel):
     """A group of identical items (replicas of one workload)."""
 
@@ -287,10 +321,28 @@ class ItemGroup(IRModel):
     devices: DeviceRequest | None = None
     placed_devices: dict[str, tuple[tuple[str, ...], ...]] = {}
     value: Annotated[float, NoBool] = Field(1.0, ge=0, allow_inf_nan=False)
+    sizing: Sizing | None = None  # (ext) the count follows from it (replicas meeting its targets)
     meta: dict[str, Any] = {}
 
     _resources = field_validator("demand", mode="before")(parse_resources)
     _labels = field_validator("labels", mode="before")(_check_labels)
+
+    @model_validator(mode="after")
+    def _sized_count(self) -> ItemGroup:
+        """A sized group holds as many items as its targets need: ``count`` is derived (a
+        ``count`` given too must agree)."""
+        if self.sizing is None:
+            return self
+        needed = self.sizing.replicas
+        if "count" in self.model_fields_set and self.count != needed:
+            raise PydanticCustomError(
+                "sizing",
+                "count {count} disagrees with the sizing, which needs {needed} replicas "
+                "(leave count out)",
+                {"count": self.count, "needed": needed},
+            )
+        object.__setattr__(self, "count", needed)
+        return self
 
     @field_validator("cost")
     @classmethod
@@ -505,6 +557,26 @@ class Problem(IRModel):
                     )
             return levels
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _targets_first(cls, data: Any) -> Any:
+        """With sized groups, meeting their targets comes first: a ``placed`` level leads the
+        objective (priority tiers decide who misses when capacity runs short)."""
+        if not isinstance(data, Mapping):
+            return data
+        items = data.get("items") or ()
+        sized = any(
+            (i.get("sizing") is not None) if isinstance(i, Mapping) else getattr(i, "sizing", None)
+            for i in items
+        )
+        objective = data.get("objective")
+        if not sized or objective is None or not isinstance(objective, list | tuple):
+            return data
+        first = _normalise_level(objective[0]) if objective else None
+        if isinstance(first, Mapping) and set(first) == {"placed"}:
+            return data
+        return {**data, "objective": ["placed", *objective]}
 
     @model_validator(mode="after")
     def _references(self) -> Problem:

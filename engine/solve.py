@@ -11,6 +11,7 @@ from solvers.base import Backend, Options
 from . import interrupt, limits
 from .errors import UnsupportedProblem
 from .ir import Problem
+from .sizing.report import with_sizing
 from .solution import Progress, Solution
 from .verify import certify
 
@@ -57,4 +58,4 @@ def solve(
     solution = be.solve(problem, options)
     if interrupt.requested():
         solution = solution.model_copy(update={"info": {**solution.info, "interrupted": True}})
-    return certify(problem, solution)
+    return with_sizing(problem, certify(problem, solution))
