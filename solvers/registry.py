@@ -25,6 +25,7 @@ BACKENDS: dict[str, Entry] = {
     "milp": Entry("solvers.milp.backend:MilpBackend", (QuickStart, LargeNeighbourhood)),
     "qubo": Entry("solvers.qubo.backend:QuboBackend"),
     "greedy": Entry("solvers.greedy.backend:GreedyBackend"),
+    "qaoa": Entry("solvers.qaoa.backend:QaoaBackend"),
 }
 
 

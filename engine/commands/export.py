@@ -1,4 +1,4 @@
-"""`placer export FILE --format lp|mps|bqm -o OUT`: write a problem's model for an external solver.
+"""`placer export FILE --format lp|mps|bqm|ising -o OUT`: write a problem's model for an external solver.
 
 The format picks the backend through the registry (the first backend whose ``exports`` lists it:
 lp/mps from ``milp``, bqm from ``qubo``), so a new exporting backend needs no change here.
@@ -59,7 +59,7 @@ def register(app: typer.Typer) -> None:
         file: Annotated[
             Path, typer.Argument(help="IR file, edge topology, or Kubernetes manifests")
         ],
-        fmt: Annotated[str, typer.Option("--format", "-f", help="lp | mps | bqm")] = "lp",
+        fmt: Annotated[str, typer.Option("--format", "-f", help="lp | mps | bqm | ising")] = "lp",
         output: Annotated[Path, typer.Option("--output", "-o", help="write the model here")] = ...,  # type: ignore[assignment]
     ) -> None:
         """Write the problem's model for an external solver: LP/MPS (MILP, objective level 1;

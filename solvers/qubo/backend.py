@@ -48,7 +48,7 @@ def fingerprint(problem: Problem) -> str:
     return hashlib.sha256(problem.model_dump_json(by_alias=True).encode()).hexdigest()
 
 
-def _compile_options(params: Mapping[str, Any]) -> CompileOptions:
+def compile_options(params: Mapping[str, Any]) -> CompileOptions:
     enc = params.get("capacity_encoding", "slack")
     if enc not in ("slack", "unbalanced"):
         raise InputError(f"capacity_encoding must be slack or unbalanced, got {enc!r}")
@@ -102,7 +102,7 @@ class QuboBackend(Backend):
     exact = False
     requires = ("dimod", "dwave.samplers")
     install_hint = "pip install dimod dwave-samplers"
-    exports = frozenset({"bqm"})
+    exports = frozenset({"bqm", "ising"})
     encoders = ENCODERS
     parameters: Mapping[str, str] = {
         "sampler": "sa (default) | exact | tabu | steepest, or any dimod Sampler object",
@@ -139,7 +139,7 @@ class QuboBackend(Backend):
 
     # ---------------------------------------------------------------- compile
     def compile(self, problem: Problem, options: Options) -> Compiled[Any, Any]:
-        model = compile_problem(problem, _compile_options(options.params))
+        model = compile_problem(problem, compile_options(options.params))
         return Compiled(problem=problem, model=model.bqm(), index=model)
 
     # ---------------------------------------------------------------- run
@@ -207,7 +207,7 @@ class QuboBackend(Backend):
             states = np.zeros((1, len(model.labels)), dtype=np.int8)
             info: dict[str, Any] = {"sampler": "none (flat model)", "sample_s": 0.0}
             info["hint_used"] = False
-            return _repaired(model, states, bqm.energies((states, model.labels)), info, max_repairs)
+            return repaired(model, states, bqm.energies((states, model.labels)), info, max_repairs)
         try:
             sampleset = sampler.sample(bqm, **kwargs)
         except (ValueError, TypeError) as exc:
@@ -224,18 +224,18 @@ class QuboBackend(Backend):
         }
         repair_by = None if options.time_limit is None else start + 0.95 * options.time_limit
         states, energies = _states(sampleset, model.labels)
-        return _repaired(model, states, energies, info, max_repairs, repair_by)
+        return repaired(model, states, energies, info, max_repairs, repair_by)
 
     # ---------------------------------------------------------------- decode
     def decode(self, compiled: Compiled[Any, QuboModel], raw: RawResult) -> Solution:
-        return self.plan(compiled.problem, raw, _counts(raw))
+        return self.plan(compiled.problem, raw, counts_from(raw))
 
     # ---------------------------------------------------------------- export / external samples
     def export(self, problem: Problem, fmt: str, **params: Any) -> bytes:
-        if fmt != "bqm":
+        if fmt not in self.exports:
             raise UnsupportedExport(self.name, fmt, self.exports)
-        model = compile_problem(problem, _compile_options(params))
-        doc = export_document(model)
+        model = compile_problem(problem, compile_options(params))
+        doc = export_document(model, spin=fmt == "ising")
         return (json.dumps(doc, separators=(",", ":")) + "\n").encode()
 
     def decode_samples(
@@ -253,7 +253,7 @@ class QuboBackend(Backend):
         if model_doc is not None:
             check_model_document(problem, model_doc, source)
             params = {k: v for k, v in model_doc["compile"].items() if k in COMPILE_PARAMS}
-        model = compile_problem(problem, _compile_options(params))
+        model = compile_problem(problem, compile_options(params))
         if model_doc is not None and set(model_doc["bqm"]["variable_labels"]) != set(model.labels):
             raise InputError(
                 "the model's variables differ from the ones this problem compiles to "
@@ -261,14 +261,15 @@ class QuboBackend(Backend):
                 path="bqm.variable_labels",
                 source=source,
             )
-        states = _states_from_mappings(samples, model.labels, sample_source)
+        spin = model_doc is not None and model_doc.get("vartype") == "SPIN"
+        states = _states_from_mappings(samples, model.labels, sample_source, spin=spin)
         energies = model.bqm().energies((states, model.labels))
         info = {"sampler": "external", "samples": len(samples)}
-        raw = _repaired(model, states, energies, info)
-        return self.plan(problem, raw, _counts(raw))
+        raw = repaired(model, states, energies, info)
+        return self.plan(problem, raw, counts_from(raw))
 
 
-def _repaired(
+def repaired(
     model: QuboModel,
     states: np.ndarray,
     energies: np.ndarray | None,
@@ -297,11 +298,13 @@ def _repaired(
     return RawResult(Status.FEASIBLE, counts, objective=model.level_values(best), info=info)
 
 
-def _counts(raw: RawResult) -> dict[tuple[str, str], int]:
+def counts_from(raw: RawResult) -> dict[tuple[str, str], int]:
     return {k: round(v) for k, v in raw.values.items() if isinstance(k, tuple)}
 
 
-def export_document(model: QuboModel) -> dict[str, Any]:
+def export_document(model: QuboModel, *, spin: bool = False) -> dict[str, Any]:
+    """The model for an external sampler; ``spin``: as an Ising model (h, J, offset over spins
+    s = 2x − 1 = ±1, dimod's own conversion) instead of a 0/1 BQM."""
     p = model.problem
     variables = {
         model.labels[v]: {
@@ -312,7 +315,7 @@ def export_document(model: QuboModel) -> dict[str, Any]:
         for v, i in enumerate(model.var_item.tolist())
         if i >= 0
     }
-    return {
+    doc: dict[str, Any] = {
         "apiVersion": "placer/v1",
         "kind": MODEL_KIND,
         "problem": p.name,
@@ -331,6 +334,20 @@ def export_document(model: QuboModel) -> dict[str, Any]:
         "pinned": [{"item": g, "bin": b, "count": n} for (g, b), n in model.fixed.items() if n],
         "bqm": model.bqm().to_serializable(),
     }
+    if spin:
+        import dimod
+
+        bqm = model.bqm()
+        h, j, offset = bqm.to_ising()
+        doc["vartype"] = "SPIN"
+        doc["ising"] = {
+            "h": {str(v): float(b) for v, b in h.items()},
+            "J": [[str(u), str(v), float(b)] for (u, v), b in j.items()],
+            "offset": float(offset),
+        }
+        doc["bqm"] = bqm.change_vartype(dimod.SPIN, inplace=False).to_serializable()
+        doc["decode"] = doc["decode"].replace("0/1", "±1 (spin s means x = (s + 1)/2)")
+    return doc
 
 
 def check_model_document(problem: Problem, doc: Mapping[str, Any], source: str | None) -> None:
@@ -363,10 +380,12 @@ def _states(sampleset: Any, labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _states_from_mappings(
-    samples: Sequence[Mapping[str, Any]], labels: list[str], source: str | None
+    samples: Sequence[Mapping[str, Any]], labels: list[str], source: str | None, spin: bool = False
 ) -> np.ndarray:
     """Placement (x.*) labels are required; y.* and slack bits default to 0 (decoding
-    recomputes them)."""
+    recomputes them). Values are 0/1, or spins ±1 (x = (s + 1)/2; required for an Ising
+    model's samples, ``spin``)."""
+    allowed: tuple[int, ...] = (-1, 1) if spin else (0, 1, -1)
     out = np.zeros((len(samples), len(labels)), dtype=np.int8)
     known = set(labels)
     for r, sample in enumerate(samples):
@@ -386,13 +405,14 @@ def _states_from_mappings(
                     f"sample has no value for variable {label!r}", path=f"[{r}]", source=source
                 )
             value = sample[label]
-            if value not in (0, 1):  # also accepts True/False and 0.0/1.0
+            if value not in allowed or (isinstance(value, bool) and spin):
+                want = "a spin, -1 or 1" if spin else "0 or 1 (or a spin, -1 or 1)"
                 raise InputError(
-                    f"variable {label!r} must be 0 or 1, got {value!r}",
+                    f"variable {label!r} must be {want}, got {value!r}",
                     path=f"[{r}]",
                     source=source,
                 )
-            out[r, c] = int(value)
+            out[r, c] = 1 if value == 1 else 0
     return out
 
 
@@ -405,6 +425,8 @@ def parse_samples(doc: Any, source: str | None = None) -> list[dict[str, Any]]:
             sampleset = dimod.SampleSet.from_serializable(doc)
         except Exception as exc:  # dimod raises assorted errors on malformed input
             raise InputError(f"not a readable dimod SampleSet: {exc}", source=source) from None
+        if sampleset.vartype is dimod.SPIN:  # dimod's own conversion back to 0/1
+            sampleset = sampleset.change_vartype(dimod.BINARY, inplace=False)
         return [{str(k): int(v) for k, v in s.items()} for s in sampleset.samples()]
     if isinstance(doc, Mapping):
         return [dict(doc)]
