@@ -179,13 +179,28 @@ def solve(
 def verify(
     file: Annotated[Path, typer.Argument(help="the problem")],
     plan: Annotated[Path, typer.Argument(help="a plan (Solution JSON)")],
+    prove: Annotated[
+        bool, typer.Option("--prove", help="confirm or refute its optimal/infeasible claim (z3)")
+    ] = False,
+    time_limit: Annotated[
+        float, typer.Option("--time-limit", "-t", help="seconds for --prove")
+    ] = 60.0,
+    counterexample: Annotated[
+        Path | None, typer.Option("--counterexample", help="with --prove: write a refuting plan")
+    ] = None,
 ) -> None:
-    """Check a plan independently: exit 0 valid, 1 violations (listed), 2 bad input."""
+    """Check a plan independently: exit 0 valid, 1 violations (listed), 2 bad input. With
+    --prove: exit 0 claim confirmed, 1 refuted, 3 undecided (too large or out of time)."""
     from .io import load, load_solution
     from .verify import verify as run_verify
 
     problem = load(file)
     solution = load_solution(plan)
+    if prove:
+        from .commands.prove import prove_claim
+
+        prove_claim(problem, solution, time_limit, counterexample)
+        return
     report = run_verify(problem, solution)
     if report.ok:
         levels = ", ".join(f"{v:.6g}" for v in report.objective)

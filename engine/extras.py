@@ -16,6 +16,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "bench": ("matplotlib",),
     "ray": ("ray",),
     "sim": ("simpy",),
+    "smt": ("z3",),
 }
 
 

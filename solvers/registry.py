@@ -26,6 +26,7 @@ BACKENDS: dict[str, Entry] = {
     "qubo": Entry("solvers.qubo.backend:QuboBackend"),
     "greedy": Entry("solvers.greedy.backend:GreedyBackend"),
     "qaoa": Entry("solvers.qaoa.backend:QaoaBackend"),
+    "smt": Entry("solvers.smt.backend:SmtBackend"),
 }
 
 
