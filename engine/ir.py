@@ -565,7 +565,9 @@ class Problem(IRModel):
         objective (priority tiers decide who misses when capacity runs short)."""
         if not isinstance(data, Mapping):
             return data
-        items = data.get("items") or ()
+        items = data.get("items")
+        if not isinstance(items, list | tuple):
+            return data  # the field's own validation says what is wrong
         sized = any(
             (i.get("sizing") is not None) if isinstance(i, Mapping) else getattr(i, "sizing", None)
             for i in items
