@@ -66,8 +66,15 @@ class Levels:
 
 
 def solve_levels(
-    stages: Sequence[Stage], solver: StageSolver, deadline: float, *, has_incumbent: bool
+    stages: Sequence[Stage],
+    solver: StageSolver,
+    deadline: float,
+    *,
+    has_incumbent: bool,
+    share: float = LEVEL_SHARE,
 ) -> Levels:
+    """Solve the stages in order; a stage that is not the last may use ``share`` of the time
+    left (1.0: all of it, later stages get what it leaves)."""
     out = Levels()
     for k, stage in enumerate(stages):
         left = deadline - time.perf_counter()
@@ -80,7 +87,7 @@ def solve_levels(
             has_incumbent = True
             continue
         last = k == len(stages) - 1
-        budget = left if last or not math.isfinite(left) else left * LEVEL_SHARE
+        budget = left if last or not math.isfinite(left) else left * share
         attempt = solver.attempt(stage, budget)
         if attempt.outcome == "infeasible":
             out.infeasible = not has_incumbent and k == 0

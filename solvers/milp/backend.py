@@ -39,6 +39,9 @@ SOLVERS = ("highs", "cbc")
 # larger one, so later levels cannot trade away a visible amount of an earlier one
 FIX_TOL = 1e-9
 START_SHARE = 0.1  # at most this share of the time limit goes to finding a warm start
+# Each stage may use all the time left: a stage HiGHS or CBC cannot finish keeps its incumbent,
+# and a proved earlier level is worth more than time for a later one.
+STAGE_SHARE = 1.0
 
 
 @dataclass
@@ -128,7 +131,11 @@ class MilpBackend(Backend):
         # the driver reads perf_counter; HiGHS and CBC are timed on the monotonic clock
         left = deadline - time.monotonic()
         outcome = solve_levels(
-            driver.order, driver, time.perf_counter() + left, has_incumbent=start is not None
+            driver.order,
+            driver,
+            time.perf_counter() + left,
+            has_incumbent=start is not None,
+            share=STAGE_SHARE,
         )
         info["stages"] = driver.log
         if outcome.infeasible:
