@@ -22,9 +22,22 @@ import numpy as np
 from engine.ir import Problem
 from engine.solution import Solution
 
+GPU_MILLI = "alibaba.com/gpu-milli"  # the aggregate import's GPU resource (1000 per GPU)
+
 
 def _gpu_weights(problem: Problem) -> np.ndarray:
-    return np.array([g.demand.get("alibaba.com/gpu-milli", 0) / 1000 for g in problem.items])
+    """GPUs per pod: whole devices count one each, a share its fraction of one GPU's milli
+    (exact-device import), or the aggregate resource over 1000 (``--aggregate-gpus``)."""
+    out = []
+    for g in problem.items:
+        request = g.devices
+        if request is None:
+            out.append(g.demand.get(GPU_MILLI, 0) / 1000)
+        elif request.share is None:
+            out.append(float(request.count))
+        else:
+            out.append(request.count * max(request.share.values()) / 1000)
+    return np.array(out)
 
 
 def lp_bounds(problem: Problem) -> dict[str, float | None]:
@@ -104,6 +117,11 @@ def main(argv: list[str] | None = None) -> None:
     ali.add_argument("--nodes", type=int, default=500, help="0: the whole cluster")
     ali.add_argument("--demand-ratio", type=float, default=1.05)
     ali.add_argument("--seeds", type=int, nargs="+", default=[1])
+    ali.add_argument(
+        "--aggregate-gpus",
+        action="store_true",
+        help="GPUs as one summed resource per node (a relaxation; default: exact per-GPU devices)",
+    )
     one = sub.add_parser("file", help="an IR file")
     one.add_argument("path", type=Path)
     one.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -122,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
                 sample_nodes=args.nodes or None,
                 demand_ratio=args.demand_ratio,
                 seed=seed,
-                aggregate_gpus=True,  # the LNS does not carry devices yet: the relaxation
+                aggregate_gpus=args.aggregate_gpus,
             )
             problem = manifests_to_problem([doc], str(args.pods_csv), name="alibaba")
         else:

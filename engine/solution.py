@@ -87,23 +87,30 @@ class Solution(_Model):
     ) -> Solution:
         """Build a plan from {(item, bin): count}, in the problem's item and bin order, with
         the devices of each (item, bin) when given (their rows must add up to the count)."""
+        item_order = {item.name: n for n, item in enumerate(problem.items)}
+        bin_order = {b.name: n for n, b in enumerate(problem.bins)}
+        # only the pairs the plan uses, in problem order (never every item x bin pair)
+        keys = sorted(
+            (k for k, n in counts.items() if n > 0 and k[0] in item_order and k[1] in bin_order),
+            key=lambda k: (item_order[k[0]], bin_order[k[1]]),
+        )
         placements = []
         placed_per_item: dict[str, int] = {}
-        for item in problem.items:
-            for b in problem.bins:
-                n = int(counts.get((item.name, b.name), 0))
-                if n <= 0:
-                    continue
-                rows = devices.get((item.name, b.name)) if devices is not None else None
-                if rows:
-                    placements += [
-                        Placement(item=item.name, bin=b.name, count=k, devices=names)
-                        for names, k in rows
-                        if k > 0
-                    ]
-                else:
-                    placements.append(Placement(item=item.name, bin=b.name, count=n))
-                placed_per_item[item.name] = placed_per_item.get(item.name, 0) + n
+        for key in keys:
+            item, b = key
+            n = int(counts[key])
+            if n <= 0:
+                continue
+            rows = devices.get(key) if devices is not None else None
+            if rows:
+                placements += [
+                    Placement(item=item, bin=b, count=k, devices=names)
+                    for names, k in rows
+                    if k > 0
+                ]
+            else:
+                placements.append(Placement(item=item, bin=b, count=n))
+            placed_per_item[item] = placed_per_item.get(item, 0) + n
         unplaced = [
             Unplaced(item=i.name, count=i.count - placed_per_item.get(i.name, 0))
             for i in problem.items

@@ -36,6 +36,34 @@ class Classes:
     low: np.ndarray  # [groups, classes], summed
     cost: np.ndarray  # [classes] bin cost (alike in a class)
     item_cost: np.ndarray  # [groups, classes] per-item cost (alike in a class)
+    # devices, pooled per class: free room per device resource, summed over the class's devices
+    device_room: np.ndarray | None = None  # [classes, device resources]
+    device_use: np.ndarray | None = None  # [groups, classes, device resources] per item
+
+
+def _device_key(lowered: Lowered, b: int) -> Any:
+    devices = lowered.devices
+    if devices is None or b not in devices.bins:
+        return None
+    info = devices.bins[b]
+    return (info.kind, info.capacity.tobytes(), info.free.tobytes(), info.taken.tobytes())
+
+
+def device_use(lowered: Lowered, g: int, b: int) -> np.ndarray | None:
+    """What one item of group g takes from bin b's devices at least, per device resource: a
+    whole device's capacity (the smallest it may take) or its share, times the devices it needs
+    (None: it requests no devices)."""
+    devices = lowered.devices
+    if devices is None or devices.need[g] == 0:
+        return None
+    width = len(devices.resources)
+    if not devices.whole[g]:
+        return (devices.need[g] * devices.share[g]).astype(np.float64)
+    option = devices.options(g, b)
+    if option is None:
+        return np.zeros(width)
+    smallest = devices.bins[b].capacity[option.devices].min(axis=0)
+    return (devices.need[g] * smallest).astype(np.float64)
 
 
 def bin_classes(lowered: Lowered) -> Classes:
@@ -52,6 +80,7 @@ def bin_classes(lowered: Lowered) -> Classes:
             lowered.open[:, b].tobytes(),
             lowered.low[:, b].tobytes(),
             tuple(p.items[g].cost.get(view.name, 0.0) for g in priced),
+            _device_key(lowered, b),
         )
         if key not in keys:
             keys[key] = len(members)
@@ -72,7 +101,24 @@ def bin_classes(lowered: Lowered) -> Classes:
         cost[c] = lowered.bins[bins[0]].cost
         for g in priced:
             item_cost[g, c] = p.items[g].cost.get(lowered.bins[bins[0]].name, 0.0)
-    return Classes(members, capacity, high, low, cost, item_cost)
+    classes = Classes(members, capacity, high, low, cost, item_cost)
+    devices = lowered.devices
+    if devices is not None:
+        width = len(devices.resources)
+        room = np.zeros((n, width))
+        use = np.zeros((groups, n, width))
+        requests = list(devices.requests())
+        for c, bins in enumerate(members):
+            first = bins[0]
+            if first in devices.bins:  # items that stay are charged through their low counts
+                room[c] = devices.bins[first].capacity.sum(axis=0) * len(bins)
+            for g in requests:
+                if high[g, c] > 0:
+                    u = device_use(lowered, g, first)
+                    if u is not None:
+                        use[g, c] = u
+        classes.device_room, classes.device_use = room, use
+    return classes
 
 
 @dataclass
@@ -157,6 +203,17 @@ def lp_optimum(
             lower_r.append(np.full(n, -np.inf))
             upper_r.append(classes.capacity[:, r])
         row += n
+    if classes.device_room is not None and classes.device_use is not None:
+        # devices pooled per class: what the items take within what the devices have free
+        for r in range(classes.device_room.shape[1]):
+            d = classes.device_use[gi, ci, r]
+            on = d > 0
+            rows_i.append(row + ci[on])
+            rows_j.append(np.arange(cols)[on])
+            vals.append(d[on])
+            lower_r.append(np.full(n, -np.inf))
+            upper_r.append(classes.device_room[:, r])
+            row += n
     if uses_bins:  # a class holding items uses at least one bin: x ≤ high·y / size
         sizes = np.array([len(m) for m in classes.members], np.float64)
         rows_i.append(row + np.arange(cols))

@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,11 +31,14 @@ from engine.solution import Progress, Solution, Status
 from engine.verify import verify_counts
 
 from ..base import Compiled, Options, RawResult, StartPlan
-from ..composites import Composite, quick_plans
+from ..composites import quick_plans
 from ..lowering import Key, Lowered, lower
 from .bound import level_bounds
 from .neighbourhoods import Chooser, State
-from .subproblem import SubProblem, restrict
+from .subproblem import DevicePlan, SubProblem, restrict
+
+if TYPE_CHECKING:
+    from .composite import LargeNeighbourhood
 
 MODES = ("auto", "on", "off")
 MIN_BINS = 200  # auto: below this the child's own model is used
@@ -53,8 +56,6 @@ def lns_applies(
     problem: Problem, lowered: Lowered, child: str, start: StartPlan | None
 ) -> str | None:
     """Why the LNS would not help here (None when it would)."""
-    if lowered.devices is not None:
-        return "items request devices (the search does not carry device assignments yet)"
     if child == "cpsat":
         from ..cpsat.arcflow import arcflow_applies
         from ..cpsat.pool import pool_applies
@@ -76,6 +77,7 @@ def lns_applies(
 @dataclass
 class Plan:
     counts: dict[Key, int]
+    devices: DevicePlan | None  # the devices of items that request some
     objective: tuple[float, ...]
     key: tuple[float, ...]  # lexicographic, smaller is better
 
@@ -94,63 +96,65 @@ class Search:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-class LargeNeighbourhood(Composite):
-    own_parameters: Mapping[str, str] = {
-        "lns": "auto (default) | on | off: large-neighbourhood search on large per-bin problems",
-        "lns_bins": "bins in the first neighbourhood (default 24; adapted as it runs)",
-    }
-    own_parameter_types: Mapping[str, type] = {"lns": str, "lns_bins": int}
+def compile_search(
+    owner: LargeNeighbourhood, problem: Problem, options: Options
+) -> Compiled[Any, Search]:
+    """The search's compile step: the child's whole model when the search would not help."""
+    from engine.errors import PlacerError
 
-    def compile(self, problem: Problem, options: Options) -> Compiled[Any, Search]:
-        from engine.errors import PlacerError
+    started = time.perf_counter()
+    mode = str(options.params.get("lns", "auto"))
+    if mode not in MODES:
+        raise PlacerError(f"lns must be one of {', '.join(MODES)}, not {mode!r}")
+    child_options = owner.child_options(options)
+    if mode == "off" or not problem.bins or not problem.items:
+        child = owner.child.compile(problem, child_options)
+        return Compiled(
+            problem,
+            None,
+            Search(problem, lower(problem), None, started, "off", child, child_options),
+        )
+    starts = options.starts or quick_plans(problem, child_options)
+    lowered = lower(problem)
+    start = next((s for s in starts if s.trusted), None)
+    reason = None if mode == "on" else lns_applies(problem, lowered, owner.child.name, start)
+    if reason is None and start is None:
+        reason = "no start plan that keeps every rule"
+    if reason is not None:
+        used = time.perf_counter() - started
+        limit = options.time_limit
+        child_options = replace(
+            child_options,
+            starts=starts,
+            time_limit=None if limit is None else max(0.0, limit - used),
+        )
+        child = owner.child.compile(problem, child_options)
+        search = Search(problem, lowered, start, started, reason, child, child_options)
+        return Compiled(problem, None, search)
+    return Compiled(problem, None, Search(problem, lowered, start, started))
 
-        started = time.perf_counter()
-        mode = str(options.params.get("lns", "auto"))
-        if mode not in MODES:
-            raise PlacerError(f"lns must be one of {', '.join(MODES)}, not {mode!r}")
-        child_options = self.child_options(options)
-        if mode == "off" or not problem.bins or not problem.items:
-            child = self.child.compile(problem, child_options)
-            return Compiled(
-                problem,
-                None,
-                Search(problem, lower(problem), None, started, "off", child, child_options),
-            )
-        starts = options.starts or quick_plans(problem, child_options)
-        lowered = lower(problem)
-        start = next((s for s in starts if s.trusted), None)
-        reason = None if mode == "on" else lns_applies(problem, lowered, self.child.name, start)
-        if reason is None and start is None:
-            reason = "no start plan that keeps every rule"
-        if reason is not None:
-            used = time.perf_counter() - started
-            limit = options.time_limit
-            child_options = replace(
-                child_options,
-                starts=starts,
-                time_limit=None if limit is None else max(0.0, limit - used),
-            )
-            child = self.child.compile(problem, child_options)
-            search = Search(problem, lowered, start, started, reason, child, child_options)
-            return Compiled(problem, None, search)
-        return Compiled(problem, None, Search(problem, lowered, start, started))
 
-    def run(self, compiled: Compiled[Any, Search], options: Options) -> RawResult:
-        search = compiled.index
-        if search.child is not None:
-            assert search.child_options is not None
-            raw = self.child.run(search.child, search.child_options)
-            if search.reason not in (None, "off"):
-                raw.info.setdefault("lns", {"used": False, "reason": search.reason})
-            return raw
-        return _Run(self, search, options).run()
+def run_search(
+    owner: LargeNeighbourhood, compiled: Compiled[Any, Search], options: Options
+) -> RawResult:
+    search = compiled.index
+    if search.child is not None:
+        assert search.child_options is not None
+        raw = owner.child.run(search.child, search.child_options)
+        if search.reason not in (None, "off"):
+            raw.info.setdefault("lns", {"used": False, "reason": search.reason})
+        return raw
+    return _Run(owner, search, options).run()
 
-    def decode(self, compiled: Compiled[Any, Search], raw: RawResult) -> Solution:
-        search = compiled.index
-        if search.child is not None:
-            return self.child.decode(search.child, raw)
-        counts = {k: int(v) for k, v in raw.values.items() if isinstance(k, tuple)}
-        return self.plan(compiled.problem, raw, counts)
+
+def decode_search(
+    owner: LargeNeighbourhood, compiled: Compiled[Any, Search], raw: RawResult
+) -> Solution:
+    search = compiled.index
+    if search.child is not None:
+        return owner.child.decode(search.child, raw)
+    counts = {k: int(v) for k, v in raw.values.items() if isinstance(k, tuple)}
+    return owner.plan(compiled.problem, raw, counts)
 
 
 # ---------------------------------------------------------------------- the search
@@ -211,12 +215,12 @@ class _Run:
 
     # ------------------------------------------------------------------ plans
 
-    def evaluate(self, counts: dict[Key, int]) -> Plan | None:
+    def evaluate(self, counts: dict[Key, int], devices: DevicePlan | None) -> Plan | None:
         """Verify the whole plan (the independent verifier); None when it breaks a rule."""
-        report = verify_counts(self.problem, counts)
+        report = verify_counts(self.problem, counts, devices)
         if not report.ok:
             return None
-        return Plan(counts, report.objective, _key(self.problem, report.objective))
+        return Plan(counts, devices, report.objective, _key(self.problem, report.objective))
 
     def packed(self, counts: Mapping[Key, int]) -> float:
         gi = self.lowered.group_index
@@ -232,7 +236,11 @@ class _Run:
 
     def sub_options(self, sub: SubProblem, incumbent: Plan, seconds: float, seed: int) -> Options:
         hint = Solution.from_counts(
-            sub.problem, self.owner.name, Status.FEASIBLE, sub.hint(incumbent.counts)
+            sub.problem,
+            self.owner.name,
+            Status.FEASIBLE,
+            sub.hint(incumbent.counts),
+            devices=sub.hint_devices(incumbent.devices),
         )
         params = {
             k: v for k, v in self.options.params.items() if k not in self.owner.own_parameters
@@ -280,7 +288,11 @@ class _Run:
     def run(self) -> RawResult:
         search, problem = self.search, self.problem
         assert search.start is not None
-        incumbent = self.evaluate(dict(search.start.counts))
+        start_devices = search.start.devices
+        incumbent = self.evaluate(
+            dict(search.start.counts),
+            None if start_devices is None else {k: list(r) for k, r in start_devices.items()},
+        )
         if incumbent is None:
             # a start that breaks a rule (e.g. pods already running): the child takes it all
             return self._whole()
@@ -305,6 +317,7 @@ class _Run:
             objective=incumbent.objective,
             bound=bounds,
             info={"lns": self.info, "first_plan_s": self.info["first_plan_s"]},
+            devices=incumbent.devices,
         )
 
     def _bounds(self, plan: Plan) -> tuple[tuple[float | None, ...], dict[str, Any]]:
@@ -349,6 +362,7 @@ class _Run:
                 **solution.info,
                 "lns": {"used": False, "reason": "the start plan breaks a rule"},
             },
+            devices=solution.device_rows() or None,
         )
         return raw
 
@@ -451,7 +465,8 @@ class _Run:
         for (g, b), n in counts.items():
             if n > 0 and g not in sub.ghosts:
                 merged[(g, b)] = merged.get((g, b), 0) + n
-        plan = self.evaluate(merged)
+        devices = sub.merge_devices(incumbent.devices, solution.device_rows() or None)
+        plan = self.evaluate(merged, devices)
         if plan is None:
             self.info["rejected_by_verifier"] += 1
             return None

@@ -52,6 +52,8 @@ from engine.ir import (
 
 from ..lowering import Key, Lowered
 
+DeviceRowList = list[tuple[tuple[str, ...], int]]
+DevicePlan = dict[Key, DeviceRowList]  # per (group, bin): (device names, items) rows
 GHOST = "~"  # prefix of every ghost bin and group name
 RULE_LABEL = "lns.placer/r{k}-{side}"
 
@@ -71,12 +73,36 @@ class SubProblem:
         out.update(self.ghost_placements)
         return out
 
+    def hint_devices(self, incumbent: Mapping[Key, DeviceRowList] | None) -> DevicePlan | None:
+        """The devices the incumbent's items inside use (None: the plan names no devices)."""
+        if incumbent is None:
+            return None
+        names = {g.name for g in self.problem.items}
+        return {
+            k: list(rows) for k, rows in incumbent.items() if k[1] in self.bins and k[0] in names
+        }
+
     def merge(self, sub_counts: Mapping[Key, int]) -> dict[Key, int]:
         """The whole problem's plan: the fixed part and the sub-plan's real items."""
         out = dict(self.fixed)
         for (g, b), n in sub_counts.items():
             if n > 0 and g not in self.ghosts:
                 out[(g, b)] = out.get((g, b), 0) + n
+        return out
+
+    def merge_devices(
+        self,
+        incumbent: Mapping[Key, DeviceRowList] | None,
+        sub_rows: Mapping[Key, DeviceRowList] | None,
+    ) -> DevicePlan | None:
+        """The whole plan's device rows: the incumbent's outside, the sub-plan's inside (real
+        items only; ghosts request no devices)."""
+        if incumbent is None and sub_rows is None:
+            return None
+        out = {k: list(r) for k, r in (incumbent or {}).items() if k[1] not in self.bins}
+        for (g, b), rows in (sub_rows or {}).items():
+            if g not in self.ghosts and b in self.bins:
+                out[(g, b)] = list(rows)
         return out
 
 
@@ -188,12 +214,18 @@ class _Builder:
                     if left > 0:
                         kept[b] = min(n, left)
                         left -= kept[b]
-                placed = kept
+                placed = {b: n for b, n in kept.items() if n > 0}
+            placed_devices = {
+                b: tuple(group.placed_devices[b][: placed[b]])
+                for b in placed
+                if b in group.placed_devices
+            }
             out[group.name] = group.model_copy(
                 update={
                     "count": count,
                     "allowed": tuple(open_),
                     "placed": placed,
+                    "placed_devices": placed_devices,
                     "cost": {b: c for b, c in group.cost.items() if b in self.inside},
                     "meta": {},
                 }

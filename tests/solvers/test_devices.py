@@ -323,10 +323,12 @@ def test_canonical_device_order_puts_heavier_gpus_first() -> None:
     assert rows == {("s", "n0"): [(("gpu-0",), 2), (("gpu-1",), 1)]}
 
 
-def test_large_device_problems_are_solved_whole_until_the_search_carries_devices() -> None:
+def test_large_device_problems_go_to_the_search_and_name_their_devices() -> None:
     p = gpu_node(
         {"name": "s", "count": 300, "devices": {"share": {"gpu-milli": 500}}}, nodes=210, gpus=1
     )
     plan = solve(p, "cpsat", time_limit=30, lns="auto")
     assert plan.verified, plan.info
+    assert plan.info["lns"]["used"]
     assert sum(pl.count for pl in plan.placements) == 300
+    assert all(pl.devices is not None and len(pl.devices) == 1 for pl in plan.placements)

@@ -116,3 +116,44 @@ def test_memory_follows_the_neighbourhood_on_5000_nodes() -> None:
         tracemalloc.stop()
     assert plan.status.has_plan and plan.info["lns"]["used"]
     assert peak < 400 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+
+
+def _gpu_trap(nodes: int = 40) -> Problem:
+    """One GPU per node: ``half`` pods take half a GPU and one cpu each, ``whole`` pods a whole
+    GPU. Greedy spreads the halves one per node (least allocated cpu), so no whole GPU is left;
+    the optimum pairs them and gives the other GPUs whole (LP bound: every GPU full)."""
+    data: dict[str, Any] = {
+        "name": "gpu-trap",
+        "bins": [
+            {
+                "name": f"n{k:03d}",
+                "capacity": {"cpu": "16"},
+                "devices": [{"name": "gpu", "count": 1, "capacity": {"gpu-milli": 1000}}],
+            }
+            for k in range(nodes)
+        ],
+        "items": [
+            {
+                "name": "half",
+                "count": nodes,
+                "demand": {"cpu": "1"},
+                "devices": {"share": {"gpu-milli": 500}},
+            },
+            {"name": "whole", "count": nodes // 2, "demand": {"cpu": "1"}, "devices": {}},
+        ],
+        "objective": ["placed"],
+    }
+    from engine.io import problem_from_dict
+
+    return problem_from_dict(data)
+
+
+def test_reaches_the_device_optimum_greedy_misses_naming_every_device() -> None:
+    problem = _gpu_trap()
+    greedy = solve(problem, "greedy")
+    assert greedy.objective[0] < 60  # the trap works
+    plan = solve(problem, "cpsat", time_limit=20, threads=1, lns="on", lns_bins=4)
+    assert plan.verified
+    assert plan.objective == (60.0,) and plan.bound == (60.0,)
+    assert plan.status == Status.OPTIMAL
+    assert all(p.devices is not None for p in plan.placements)

@@ -98,3 +98,113 @@ def test_sub_plans_are_valid_exactly_when_merged_plans_are(problem: Problem, dat
             assert abs(whole["fairness"] - part["fairness"]) < 1e-9
         if len({g.priority for g in problem.items}) == 1:
             assert whole["placed"] - whole_start["placed"] == part["placed"] - sub_start["placed"]
+
+
+@st.composite
+def with_devices(draw: st.DrawFn) -> Problem:
+    """2–5 bins with 0–3 GPUs (model A or B), 2–4 groups asking whole GPUs, shares of one or two
+    GPUs, or none; some items already run on b0 (naming their GPUs), movable or not."""
+    bins: list[dict[str, Any]] = []
+    for b in range(draw(st.integers(2, 5))):
+        gpus = draw(st.integers(0, 3))
+        bin_: dict[str, Any] = {"name": f"b{b}", "capacity": {"cpu": "4"}}
+        if gpus:
+            bin_["devices"] = [
+                {
+                    "name": "gpu",
+                    "count": gpus,
+                    "capacity": {"gpu": draw(st.sampled_from([2, 4]))},
+                    "attributes": {"model": draw(st.sampled_from(["A", "B"]))},
+                }
+            ]
+        bins.append(bin_)
+    items: list[dict[str, Any]] = []
+    for i in range(draw(st.integers(2, 4))):
+        item: dict[str, Any] = {
+            "name": f"g{i}",
+            "count": draw(st.integers(1, 3)),
+            "demand": {"cpu": draw(st.sampled_from(["0", "1"]))},
+        }
+        kind = draw(st.sampled_from(["whole", "share", "share", "none"]))
+        if kind != "none":
+            request: dict[str, Any] = {"count": draw(st.sampled_from([1, 1, 2]))}
+            if kind == "share":
+                request["share"] = {"gpu": draw(st.integers(1, 2))}
+            if draw(st.booleans()):
+                request["select"] = {"model": draw(st.sampled_from(["A", "B"]))}
+            item["devices"] = request
+        items.append(item)
+    first, on_b0 = items[0], bins[0].get("devices")
+    if "devices" in first and on_b0 and first["devices"]["count"] <= on_b0[0]["count"]:
+        if draw(st.booleans()):
+            first["placed"] = {"b0": 1}
+            first["placed_devices"] = {
+                "b0": [[f"gpu-{k}" for k in range(first["devices"]["count"])]]
+            }
+            first["movable"] = draw(st.booleans())
+    objective = draw(st.sampled_from([["placed"], ["value", "placed"]]))
+    from engine.io import problem_from_dict
+
+    return problem_from_dict({"name": "gpus", "bins": bins, "items": items, "objective": objective})
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+@given(problem=with_devices(), data=st.data())
+def test_device_sub_plans_are_valid_exactly_when_merged_plans_are(
+    problem: Problem, data: Any
+) -> None:
+    """Sub-problems carry devices: items already running keep naming theirs, the incumbent's
+    device rows are a valid hint, and a sub-plan's device rows merged with the fixed rest's are
+    valid in the whole problem exactly when they are in the sub-problem."""
+    plan = GreedyBackend().solve(problem, Options(time_limit=5))
+    assume(plan.status.has_plan)
+    counts, rows = plan.counts(), plan.device_rows()
+    assume(verify_counts(problem, counts, rows).ok)
+    names = [b.name for b in problem.bins]
+    inside = data.draw(st.lists(st.sampled_from(names), min_size=1, unique=True))
+    sub = restrict(lower(problem), counts, inside)
+    hint, hint_rows = sub.hint(counts), sub.hint_devices(rows)
+    start = verify_counts(sub.problem, hint, hint_rows)
+    assert start.ok, start.violations
+    real = [g for g in sub.problem.items if g.name not in sub.ghosts]
+    by_name = {b.name: b for b in sub.problem.bins}
+    for _ in range(6):  # random sub-plans with random device choices, valid or not
+        plan_counts = dict(sub.ghost_placements)
+        plan_rows: dict[tuple[str, str], list[tuple[tuple[str, ...], int]]] = {}
+        for g in real:
+            left = g.count
+            for b in sorted(set(g.allowed or ()) | set(g.placed)):
+                n = data.draw(st.integers(0, min(left, 2)))
+                if not n:
+                    continue
+                plan_counts[(g.name, b)] = n
+                left -= n
+                if g.devices is not None:
+                    devices = [d for dg in by_name[b].devices for d in dg.device_names]
+                    if len(devices) < g.devices.count:
+                        continue  # names no devices: invalid on both sides
+                    plan_rows[(g.name, b)] = [
+                        (
+                            tuple(
+                                data.draw(
+                                    st.lists(
+                                        st.sampled_from(devices),
+                                        min_size=g.devices.count,
+                                        max_size=g.devices.count,
+                                        unique=True,
+                                    )
+                                )
+                            ),
+                            1,
+                        )
+                        for _ in range(n)
+                    ]
+        merged = sub.merge(plan_counts)
+        merged_rows = sub.merge_devices(rows, plan_rows)
+        in_sub = verify_counts(sub.problem, plan_counts, plan_rows)
+        in_whole = verify_counts(problem, merged, merged_rows)
+        assert in_sub.ok == in_whole.ok, (in_sub.violations, in_whole.violations)

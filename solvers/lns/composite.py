@@ -1,0 +1,39 @@
+"""``LargeNeighbourhood``: the composite the registry wraps around cpsat and milp.
+
+Only its parameters live here; the search itself (``driver``, with numpy, the verifier and
+HiGHS behind it) is imported when a problem is compiled, so loading the registry stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from engine.ir import Problem
+from engine.solution import Solution
+
+from ..base import Compiled, Options, RawResult
+from ..composites import Composite
+
+
+class LargeNeighbourhood(Composite):
+    own_parameters: Mapping[str, str] = {
+        "lns": "auto (default) | on | off: large-neighbourhood search on large per-bin problems",
+        "lns_bins": "bins in the first neighbourhood (default 24; adapted as it runs)",
+    }
+    own_parameter_types: Mapping[str, type] = {"lns": str, "lns_bins": int}
+
+    def compile(self, problem: Problem, options: Options) -> Compiled[Any, Any]:
+        from .driver import compile_search
+
+        return compile_search(self, problem, options)
+
+    def run(self, compiled: Compiled[Any, Any], options: Options) -> RawResult:
+        from .driver import run_search
+
+        return run_search(self, compiled, options)
+
+    def decode(self, compiled: Compiled[Any, Any], raw: RawResult) -> Solution:
+        from .driver import decode_search
+
+        return decode_search(self, compiled, raw)
