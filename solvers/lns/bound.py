@@ -126,6 +126,7 @@ class LpResult:
     value: float | None  # the LP optimum (None: not proved in time)
     seconds: float
     columns: int
+    x: np.ndarray | None = None  # [groups, classes]: items of each group per class (optimal)
 
 
 def lp_optimum(
@@ -271,7 +272,9 @@ def lp_optimum(
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return LpResult(None, seconds, cols)
     value = float(h.getInfo().objective_function_value)
-    return LpResult(-value if maximise else value, seconds, cols)
+    x = np.zeros((groups, n))
+    x[gi, ci] = np.asarray(h.getSolution().col_value, np.float64)[:cols]
+    return LpResult(-value if maximise else value, seconds, cols, x)
 
 
 def level_bounds(

@@ -28,13 +28,14 @@ import numpy as np
 
 from engine.ir import Problem, minimised_terms
 from engine.solution import Progress, Solution, Status
-from engine.verify import verify_counts
+from engine.verify import evaluate, verify_counts
 
 from ..base import Compiled, Options, RawResult, StartPlan
 from ..composites import quick_plans
 from ..lowering import Key, Lowered, lower
 from .bound import level_bounds
 from .neighbourhoods import Chooser, State
+from .sizes import sizes
 from .subproblem import DevicePlan, SubProblem, restrict
 
 if TYPE_CHECKING:
@@ -48,8 +49,9 @@ MIN_SIZE, MAX_SIZE = 6, 160
 SUB_SECONDS = 1.0  # each sub-solve's limit
 BOUND_SHARE = 0.2  # of the time limit, for the global LP bound
 BOUND_SECONDS = 30.0  # without a time limit
-STALL_ROUNDS = 400
-NEW_GROUPS_MIN = 6  # groups with only unplaced items admitted into a neighbourhood, at least  # without a time limit: stop after this many rounds without improvement
+STALL_ROUNDS = 400  # without a time limit: stop after this many rounds without improvement
+ORDERED_START_SHARE = 0.1  # a second greedy start only while the first took at most this share
+NEW_GROUPS_MIN = 6  # groups with only unplaced items admitted into a neighbourhood, at least
 
 
 def lns_applies(
@@ -203,9 +205,10 @@ class _Run:
             "rejected_by_verifier": 0,
             "trace": [],
         }
-        cap = self.lowered.capacity.sum(axis=0).astype(np.float64)
-        share = self.lowered.demand / np.where(cap > 0, cap, 1.0)
-        self.volume = share.sum(axis=1)  # per item: its share of the whole cluster's resources
+        measured = sizes(self.lowered)
+        self.volume = measured.volume  # per item: its scarcity-weighted share of the cluster
+        self.dominant = measured.dominant
+        self.eligible = (self.lowered.high > 0).sum(axis=1)  # per group: bins it may use
         self.tie_break = any("placed" in lv for lv in self.problem.objective) and not any(
             "cost" in lv for lv in self.problem.objective
         )
@@ -269,19 +272,90 @@ class _Run:
 
     def admit(self, waiting: list[int]) -> set[int]:
         """Which groups with only unplaced items come into a neighbourhood: a few, drawn by
-        priority weight and size (what is left out waits for another neighbourhood)."""
+        priority weight per room taken — smaller items are likelier, since the same room holds
+        more of them (what is left out waits for another neighbourhood)."""
         most = max(NEW_GROUPS_MIN, self.size // 2)
         if len(waiting) <= most:
             return set(waiting)
         lw = self.lowered
+        size = self.dominant[waiting]
+        typical = float(size.mean()) or 1.0
         weight = np.array(
-            [lw.placed_weight[lw.problem.items[g].name] * (1.0 + self.volume[g]) for g in waiting]
-        )
+            [lw.placed_weight[lw.problem.items[g].name] for g in waiting], np.float64
+        ) / (size + typical)
         chosen = self.rng.choice(len(waiting), size=most, replace=False, p=weight / weight.sum())
         return {waiting[int(i)] for i in chosen}
 
     def solve_sub(self, sub: SubProblem, options: Options) -> Solution:
+        """The child's exact solve of the sub-problem, hinted with the better of the incumbent
+        and a quick repacking of the neighbourhood (smallest items first)."""
+        repacked = self.repack(sub, options)
+        if repacked is not None and options.hint is not None:
+            mine = _key(sub.problem, evaluate(sub.problem, repacked.counts()))
+            theirs = _key(sub.problem, evaluate(sub.problem, options.hint.counts()))
+            if _better(mine, theirs):
+                options = replace(options, hint=repacked)
+                self.info["repacked"] = self.info.get("repacked", 0) + 1
         return self.owner.child.solve(sub.problem, options)
+
+    def fill_order(self, problem: Problem) -> Problem:
+        """``problem`` with its groups in the order that fits the most items when placed one by
+        one: higher priority first, then the groups with the fewest bins to go to (so that
+        flexible items do not take the scarce bins' room), then smallest dominant share (the
+        same room holds more of them). Ghosts (unknown to the whole problem) come first."""
+        gi = self.lowered.group_index
+        items = problem.items
+
+        def order(n: int) -> tuple[float, float, float]:
+            g = items[n]
+            if g.name not in gi:
+                return (-math.inf, 0.0, 0.0)
+            k = gi[g.name]
+            return (-g.priority, float(self.eligible[k]), float(self.dominant[k]))
+
+        ordered = tuple(items[n] for n in sorted(range(len(items)), key=order))
+        return problem.model_copy(update={"items": ordered})
+
+    def repack(self, sub: SubProblem, options: Options) -> Solution | None:
+        """The greedy backend on the neighbourhood with its items in ``fill_order`` (items
+        that stay and ghosts are placed first whatever the order)."""
+        from ..greedy.backend import GreedyBackend
+
+        seconds = min(1.0, max(0.05, 0.5 * (options.time_limit or 1.0)))
+        plan = GreedyBackend().solve(
+            self.fill_order(sub.problem), Options(seed=options.seed, time_limit=seconds)
+        )
+        if not plan.status.has_plan:
+            return None
+        return Solution.from_counts(
+            sub.problem,
+            self.owner.name,
+            Status.FEASIBLE,
+            plan.counts(),
+            devices=plan.device_rows() or None,
+        )
+
+    def ordered_start(self, incumbent: Plan) -> Plan:
+        """The better of the start plan and greedy over the whole problem in ``fill_order``
+        (when its time is a small share of the limit: it costs about what the start did)."""
+        from ..greedy.backend import GreedyBackend
+
+        if not any("placed" in level for level in self.problem.objective[:1]):
+            return incumbent
+        spent = time.perf_counter() - self.search.started
+        if math.isfinite(self.left()) and spent > ORDERED_START_SHARE * self.left():
+            return incumbent
+        plan = GreedyBackend().solve(
+            self.fill_order(self.problem),
+            Options(seed=self.options.seed, time_limit=max(0.1, min(30.0, 0.2 * self.left()))),
+        )
+        if not plan.status.has_plan:
+            return incumbent
+        candidate = self.evaluate(plan.counts(), plan.device_rows() or None)
+        if candidate is not None and _better(candidate.key, incumbent.key):
+            self.info["start"]["ordered"] = list(candidate.objective)
+            return candidate
+        return incumbent
 
     # ------------------------------------------------------------------ the loop
 
@@ -298,6 +372,7 @@ class _Run:
             return self._whole()
         self.info["start"] = {"source": search.start.source, "objective": list(incumbent.objective)}
         self.info["first_plan_s"] = round(time.perf_counter() - search.started, 4)
+        incumbent = self.ordered_start(incumbent)
         limit = self.options.time_limit
         budget = BOUND_SECONDS if limit is None else max(0.2, BOUND_SHARE * self.left())
         bounds, bound_info = level_bounds(self.lowered, incumbent.objective, time_limit=budget)
@@ -455,8 +530,6 @@ class _Run:
             return None
         # the sub-problem's own levels differ from the whole's by constants: skip the whole
         # verification when the sub-plan is not better there
-        from engine.verify import evaluate
-
         mine = _key(sub.problem, evaluate(sub.problem, counts))
         theirs = _key(sub.problem, evaluate(sub.problem, hint))
         if not _better(mine, theirs):

@@ -5,6 +5,9 @@ neighbourhood is drawn at random so that the search keeps moving. Strategies tha
 chosen more often (adaptive weights, as in ALNS).
 
 - ``unplaced``: bins an unplaced item (high priority first) could use, nearest to fitting;
+- ``chain``: bins an unplaced item could use that hold items able to go elsewhere (which take
+  the scarce bins' room), together with the roomiest bins those items may move to: one
+  neighbourhood holds the whole move (an ejection chain);
 - ``stranded``: bins whose free capacity is lopsided (cpu left but no memory, GPUs but no cpu);
 - ``fragment``: bins whose free amount of the scarcest resource is too small for the items
   waiting for it (fragmented GPUs);
@@ -26,6 +29,7 @@ import numpy as np
 from engine.ir import Affinity, AntiAffinity, Spread
 
 from ..lowering import Key, Lowered
+from .sizes import sizes
 
 RANDOM_SHARE = 0.25  # of every guided neighbourhood
 REWARD = 1.0
@@ -62,7 +66,7 @@ class Chooser:
     def __post_init__(self) -> None:
         p = self.lowered.problem
         terms = {t for level in p.objective for t in level}
-        active = ["random", "related", "unplaced", "stranded", "fragment"]
+        active = ["random", "related", "unplaced", "chain", "stranded", "fragment"]
         if any(isinstance(c, AntiAffinity | Affinity | Spread) for c in p.constraints):
             active.append("rule")
         if p.traffic and "traffic" in terms:
@@ -74,6 +78,10 @@ class Chooser:
         self.weights = dict.fromkeys(active, 1.0)
         cap = self.lowered.capacity.astype(np.float64)
         self.cap = np.where(cap > 0, cap, 1.0)
+        measured = sizes(self.lowered)
+        self.dominant = measured.dominant
+        self.scarcity = measured.scarcity[: len(self.lowered.resources)]
+        self.eligible = (self.lowered.high > 0).sum(axis=1)
 
     def pick(self, state: State, size: int) -> tuple[str, list[int]]:
         names = list(self.weights)
@@ -151,6 +159,33 @@ class Chooser:
         score = -deficit.sum(axis=1)
         # nearest to fitting first, and some of the rest
         return self._sample(candidates, score * 10, size)
+
+    def _chain(self, state: State, size: int) -> np.ndarray | None:
+        waiting = np.flatnonzero(state.unplaced > 0)
+        if not len(waiting):
+            return None
+        lw = self.lowered
+        weight = np.array([lw.placed_weight[lw.problem.items[g].name] for g in waiting], float)
+        small = self.dominant[waiting]
+        weight = weight / (small + (float(small.mean()) or 1.0))
+        g = int(self.rng.choice(waiting, p=weight / weight.sum()))
+        candidates = np.flatnonzero(lw.open[g])
+        if not len(candidates):
+            return None
+        # room on them held by items that could go where g cannot
+        flexible = (self.eligible > self.eligible[g]).astype(float) * self.dominant
+        movable = flexible @ state.x[:, candidates]
+        half = max(1, size // 2)
+        scarce = self._sample(candidates, movable * 10, half)
+        on = np.flatnonzero(state.x[:, scarce].sum(axis=1) * (self.eligible > self.eligible[g]))
+        if not len(on):
+            return scarce
+        targets = np.flatnonzero(lw.open[on].any(axis=0))
+        targets = targets[~np.isin(targets, scarce)]
+        if not len(targets):
+            return scarce
+        room = self._free_share(state)[targets] @ self.scarcity
+        return np.concatenate([scarce, self._sample(targets, room * 10, size - len(scarce))])
 
     def _free_share(self, state: State) -> np.ndarray:
         return (self.lowered.capacity - state.load) / self.cap

@@ -41,23 +41,17 @@ def test_never_worse_than_its_start_and_always_verified(problem: Problem) -> Non
 
 
 def _planted(bins: int = 40) -> Problem:
-    """Two groups of 6-cpu pods on 12-cpu nodes; ``narrow`` may use only the first half.
-    Greedy spreads ``wide`` over every node first and strands half of ``narrow``."""
-    nodes = [
-        {
-            "name": f"n{k:03d}",
-            "capacity": {"cpu": "12", "pods": 110},
-            "labels": {"half": str(k % 2)},
-        }
-        for k in range(bins)
-    ]
-    first = [f"n{k:03d}" for k in range(bins // 2)]
+    """``small`` pods of 6 cpu and half as many ``large`` pods of 7 cpu on 12-cpu nodes.
+    Greedy (problem order, or smallest first) spreads the small pods one per node, so no node
+    keeps 7 cpu for a large one; the optimum gives large pods nodes of their own and pairs the
+    small ones (every pod placed, the LP bound)."""
+    nodes = [{"name": f"n{k:03d}", "capacity": {"cpu": "12", "pods": 110}} for k in range(bins)]
     data: dict[str, Any] = {
         "name": "planted",
         "bins": nodes,
         "items": [
-            {"name": "wide", "count": bins, "demand": {"cpu": "6", "pods": 1}},
-            {"name": "narrow", "count": bins, "demand": {"cpu": "6", "pods": 1}, "allowed": first},
+            {"name": "small", "count": bins, "demand": {"cpu": "6", "pods": 1}},
+            {"name": "large", "count": bins // 2, "demand": {"cpu": "7", "pods": 1}},
         ],
         "objective": ["placed"],
     }
@@ -67,10 +61,12 @@ def _planted(bins: int = 40) -> Problem:
 def test_reaches_the_optimum_greedy_misses_and_proves_it_by_the_lp_bound() -> None:
     problem = _planted()
     greedy = solve(problem, "greedy")
-    assert greedy.objective[0] < 80  # the trap works
+    assert greedy.objective[0] < 60  # the trap works
     plan = solve(problem, "cpsat", time_limit=20, threads=1, lns="on", lns_bins=4)
-    assert plan.objective == (80.0,)
-    assert plan.bound == (80.0,)
+    start = plan.info["lns"]["start"]
+    assert max(start["objective"][0], start.get("ordered", [0])[0]) < 60  # every start trapped
+    assert plan.objective == (60.0,)
+    assert plan.bound == (60.0,)
     assert plan.status == Status.OPTIMAL  # from the whole problem's LP bound
     assert plan.info["lns"]["used"] and plan.info["lns"]["accepted"] >= 1
 
