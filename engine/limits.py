@@ -294,12 +294,17 @@ def require_size(actual: int, limit: int, what: str, hint: str = "") -> None:
         )
 
 
-def require_int64(value: int | float, what: str) -> int:
-    """A backend's scaled integer (coefficient, bound, weight) that must fit int64."""
-    if not math.isfinite(value) or abs(value) > INT64_MAX:
+def require_int64(
+    value: int | float,
+    what: str,
+    hint: str = "use smaller units or fewer priority levels, or the milp backend",
+) -> int:
+    """A backend's scaled integer (coefficient, bound, weight) that must fit int64 (with a
+    factor 4 of room for the solver's own sums)."""
+    if not math.isfinite(value) or abs(value) > INT64_MAX // 4:
         raise PlacerError(
-            f"{what} needs an integer of {value:.3g}, beyond the solver's 64-bit range; "
-            "use smaller units or fewer priority levels, or the milp backend"
+            f"{what} needs an integer of {float(value):.3g}, beyond the solver's 64-bit range; "
+            + hint
         )
     return int(value)
 

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.limits import require_int64
+
 DECIMALS = 6  # float weights and costs are rounded to this many decimals in the model
 RATIO_SCALE = 10_000  # balance and fairness are optimised in steps of 1e-4
 
@@ -92,6 +94,13 @@ def scale_level(level_expr: Linear, sign: int) -> ScaledObjective:
         scale = multiplier / divisor
     else:
         scale = float(multiplier)
+    for value in (*coefficients, offset):  # e.g. priority tiers' weights mixed with a cost
+        require_int64(
+            value,
+            "cpsat: an objective level's integer weights",
+            "give placed a level of its own (its priority tiers are then solved one by one), "
+            "use fewer priority classes, or use milp",
+        )
     return ScaledObjective(
         variables=[v for v, _ in items],
         coefficients=coefficients,

@@ -15,10 +15,15 @@ from typing import Any
 
 from engine.errors import PlacerError
 from engine.ir import Affinity, AntiAffinity, Gang, Quota, Spread
+from engine.limits import require_int64
 from engine.solution import DeviceRows
 
 from ..lowering import Key, Lowered
 from .common import RATIO_SCALE, Linear, count_of
+
+BALANCE = "cpsat: balance in 1e-4 steps of these capacities"
+FAIRNESS = "cpsat: fairness in 1e-4 steps of these demands"
+UNITS = "state the quantities in larger units (Mi rather than bytes), or use milp"
 
 
 def _lsum(variables: list[Any]) -> Any:
@@ -457,6 +462,7 @@ class PerBinModel:
             cap = self.problem.bin_by_name[b].capacity.get(r, 0)
             if cap <= 0:
                 continue
+            require_int64(RATIO_SCALE * cap, BALANCE, UNITS)  # the load is at most cap
             if exact:  # bal = max floor(S·load/cap): needed when balance is maximised
                 num = m.new_int_var(0, RATIO_SCALE * cap, "")
                 m.add(num == RATIO_SCALE * self.div[r] * expr)
@@ -494,6 +500,7 @@ class PerBinModel:
                 used = m.new_int_var(0, high, "")
                 m.add(used == sum(a * self.total[g.name] for g, a in terms))
                 factor = RATIO_SCALE * div * w.denominator
+                require_int64(factor * high, FAIRNESS, UNITS)
                 num = m.new_int_var(0, factor * high, "")
                 m.add(num == factor * used)
                 denominator = cap * w.numerator

@@ -31,8 +31,10 @@ def term_values(lowered: Lowered, counts: Mapping[Key, int], soft: float = 0.0) 
     x = placement_matrix(lowered, counts)
     placed = x.sum(axis=1)
     load = x.T @ lowered.demand  # [bins, resources]
-    weight = np.array([t.weight for t in lowered.tiers for _ in t.groups], np.int64)
-    order = [lowered.group_index[g] for t in lowered.tiers for g in t.groups]
+    # Tier weights grow as (items per tier)^tiers: exact Python integers, not int64.
+    weighted = sum(
+        t.weight * int(placed[lowered.group_index[g]]) for t in lowered.tiers for g in t.groups
+    )
     bin_cost = np.array([b.cost for b in lowered.bins])
     item_cost = math.fsum(
         int(x[g, b]) * p.items[g].cost.get(lowered.bins[b].name, 0.0)
@@ -48,7 +50,7 @@ def term_values(lowered: Lowered, counts: Mapping[Key, int], soft: float = 0.0) 
                 moves += max(0, n - int(x[g, lowered.bin_index[b]]))
     value = np.array([g.value for g in p.items], np.float64)
     return {
-        "placed": float(weight @ placed[order]) if order else 0.0,
+        "placed": float(weighted),
         "value": math.fsum((value * placed).tolist()),
         "bins_used": math.fsum(bin_cost[x.sum(axis=0) > 0].tolist()),
         "cost": float(item_cost),

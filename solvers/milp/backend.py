@@ -105,10 +105,12 @@ class MilpBackend(Backend):
         if wanted not in ("auto", "per_bin", "arcflow"):
             raise PlacerError(f"milp: formulation must be auto, per_bin or arcflow, not {wanted!r}")
         lowered = lower(problem)
+        _check_magnitudes(lowered)
         reason = arcflow_applies(lowered) if wanted != "per_bin" else "per_bin asked"
         if wanted == "arcflow" and reason is not None:
             raise PlacerError(f"milp: the arcflow formulation does not apply: {reason}")
         model = build_arcflow(lowered) if reason is None else build(lowered)
+        _check_objective(model)
         return Compiled(problem, model, MilpIndex(lowered, settings))
 
     # ------------------------------------------------------------------ run
@@ -256,6 +258,41 @@ class _MilpStages:
         if result.bound is not None:
             bound = self._report(level, stage, result.bound + constant)
         return Attempt("solved", self._keep(level, stage, k, StageResult(proven, value, bound)))
+
+
+# HiGHS treats matrix values above 1e15 as errors (its ``large_matrix_value``) and both solvers
+# work in doubles: larger coefficients give plans that break capacity (the verifier catches
+# them, but no plan is then found). Refuse them up front instead.
+LARGEST_COEFFICIENT = 1e15
+
+
+def _check_magnitudes(lowered: Lowered) -> None:
+    for k, r in enumerate(lowered.resources):
+        div = lowered.divisors.get(r, 1)
+        largest = max(
+            int(lowered.demand[:, k].max(initial=0)), int(lowered.capacity[:, k].max(initial=0))
+        )
+        if largest // div > LARGEST_COEFFICIENT:
+            raise PlacerError(
+                f"milp: {r} quantities reach {largest // div:.3g} units (after dividing by their "
+                f"common divisor {div}), beyond the 1e15 HiGHS accepts in a matrix; state them "
+                "in larger units, or use cpsat"
+            )
+
+
+def _check_objective(model: MilpModel | ArcFlowModel) -> None:
+    """Objective weights beyond 1e15 (priority tiers mixed with other terms in one level) would be
+    rounded away in doubles, or read as infinite costs (HiGHS: 1e20)."""
+    for level in model.levels:
+        for expr in level.stages:
+            largest = max((abs(c) for c in expr.values()), default=0.0)
+            if largest > LARGEST_COEFFICIENT:
+                raise PlacerError(
+                    f"milp: objective level {level.index + 1} weighs a term by {largest:.3g}, "
+                    "beyond the 1e15 doubles hold exactly beside unit weights; give placed a "
+                    "level of its own (its priority tiers are then solved one by one) or use "
+                    "fewer priority classes"
+                )
 
 
 def _tier_counts(model: MilpModel | ArcFlowModel) -> list[list[int]]:

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from engine import interrupt
 from engine.errors import InputError, PlacerError, UnsupportedExport
 from engine.ir import Problem
 from engine.solution import Solution, Status
@@ -38,6 +39,7 @@ COMPILE_PARAMS = (
     "penalty_scale",
     "max_slack_bits",
     "max_variables",
+    "max_interactions",
 )
 DEFAULT_READS = 64
 DEFAULT_SWEEPS = 1000
@@ -59,6 +61,7 @@ def compile_options(params: Mapping[str, Any]) -> CompileOptions:
         scale = float(params.get("penalty_scale", 1.0))
         bits = int(params.get("max_slack_bits", 12))
         limit = int(params.get("max_variables", 20_000))
+        interactions = int(params.get("max_interactions", 5_000_000))
     except (TypeError, ValueError) as exc:
         raise InputError(f"bad qubo parameter: {exc}") from None
     lambdas = params.get("unbalanced", (0.96, 0.0371))
@@ -78,6 +81,7 @@ def compile_options(params: Mapping[str, Any]) -> CompileOptions:
         penalty_scale=scale,
         max_slack_bits=max(1, bits),
         max_variables=limit,
+        max_interactions=interactions,
         unbalanced=(float(lambdas[0]), float(lambdas[1])),
     )
 
@@ -117,6 +121,7 @@ class QuboBackend(Backend):
         "penalty_scale": "multiplier ≥ 1 on the calibrated weights (default 1)",
         "max_slack_bits": "bits per inequality before it is coarsened conservatively (default 12)",
         "max_variables": "refuse models larger than this (default 20000)",
+        "max_interactions": "refuse models with more quadratic terms (default 5000000)",
         "unbalanced": "[l1, l2] of the unbalanced penalty l2·h² − l1·h (default [0.96, 0.0371])",
         "max_repairs": "distinct reads repaired, lowest energy first (default 1000)",
     }
@@ -131,6 +136,7 @@ class QuboBackend(Backend):
         "penalty_scale": float,
         "max_slack_bits": int,
         "max_variables": int,
+        "max_interactions": int,
         "max_repairs": int,
     }
 
@@ -139,7 +145,9 @@ class QuboBackend(Backend):
 
     # ---------------------------------------------------------------- compile
     def compile(self, problem: Problem, options: Options) -> Compiled[Any, Any]:
+        started = time.perf_counter()
         model = compile_problem(problem, compile_options(options.params))
+        model.started = started
         return Compiled(problem=problem, model=model.bqm(), index=model)
 
     # ---------------------------------------------------------------- run
@@ -179,8 +187,13 @@ class QuboBackend(Backend):
         for key in ("num_sweeps_per_beta", "beta_range", "beta_schedule_type", "randomize_order"):
             if key in p:
                 wanted[key] = p[key]
+        # Between reads the annealer asks whether to stop: at the deadline, or on Ctrl-C.
         if deadline is not None:
-            wanted["interrupt_function"] = lambda: time.perf_counter() >= deadline
+            wanted["interrupt_function"] = lambda: (
+                time.perf_counter() >= deadline or interrupt.requested()
+            )
+        else:
+            wanted["interrupt_function"] = interrupt.requested
         if options.hint is not None and options.hint.placements:
             start = state_from_counts(model, options.hint.counts())
             wanted["initial_states"] = (start[None, :], model.labels)
@@ -196,7 +209,7 @@ class QuboBackend(Backend):
     def run(self, compiled: Compiled[Any, QuboModel], options: Options) -> RawResult:
         """Sample the BQM, then turn the reads into the best plan (infeasible ones repaired)."""
         model = compiled.index
-        start = time.perf_counter()
+        start = model.started if model.started is not None else time.perf_counter()
         deadline = None if options.time_limit is None else start + 0.8 * options.time_limit
         sampler = self._sampler(options)
         kwargs = self._sample_kwargs(sampler, model, options, deadline)
@@ -208,6 +221,7 @@ class QuboBackend(Backend):
             info: dict[str, Any] = {"sampler": "none (flat model)", "sample_s": 0.0}
             info["hint_used"] = False
             return repaired(model, states, bqm.energies((states, model.labels)), info, max_repairs)
+        sampling = time.perf_counter()
         try:
             sampleset = sampler.sample(bqm, **kwargs)
         except (ValueError, TypeError) as exc:
@@ -219,10 +233,12 @@ class QuboBackend(Backend):
             "sampler_params": {
                 k: v for k, v in kwargs.items() if k not in ("interrupt_function", "initial_states")
             },
-            "sample_s": round(time.perf_counter() - start, 6),
+            "sample_s": round(time.perf_counter() - sampling, 6),
             "hint_used": "initial_states" in kwargs,
         }
         repair_by = None if options.time_limit is None else start + 0.95 * options.time_limit
+        if interrupt.requested():  # stopped: repair what the annealer has, no more
+            repair_by = time.perf_counter()
         states, energies = _states(sampleset, model.labels)
         return repaired(model, states, energies, info, max_repairs, repair_by)
 

@@ -68,6 +68,7 @@ class CompileOptions:
     )
     max_slack_bits: int = 12  # inequalities needing more are coarsened (conservatively)
     max_variables: int = 20_000
+    max_interactions: int = 5_000_000  # quadratic terms (memory: about 200 bytes each to build)
     unbalanced: tuple[float, float] = (0.96, 0.0371)
 
     def as_dict(self) -> dict[str, Any]:
@@ -77,6 +78,7 @@ class CompileOptions:
             "penalty_scale": self.penalty_scale,
             "max_slack_bits": self.max_slack_bits,
             "max_variables": self.max_variables,
+            "max_interactions": self.max_interactions,
             "unbalanced": list(self.unbalanced),
         }
 
@@ -109,6 +111,7 @@ class QuboModel:
     objective: QuadraticSink  # Σ W_i f_i
     penalties: QuadraticSink
     info: dict[str, Any] = field(default_factory=dict)
+    started: float | None = None  # perf_counter() when compiling began: the time limit starts there
 
     @property
     def num_variables(self) -> int:
@@ -589,6 +592,28 @@ def calibrate(b: _Builder, objective: QuadraticSink, options: CompileOptions) ->
         c.weight = worst * options.penalty_scale + 1.0
 
 
+def _capacity_interactions(lowered: Lowered) -> int:
+    """A lower bound on the quadratic terms, before building any: a bin whose candidate items
+    can overflow a resource gets a squared penalty over their variables, which couples every
+    two of them (counted once per bin, for the resource with the most candidates)."""
+    problem = lowered.problem
+    free = np.array(
+        [g.count - (0 if g.movable else g.placed_total) for g in problem.items], dtype=object
+    )
+    total = 0
+    for b in range(len(problem.bins)):
+        most = 0
+        for r in range(len(lowered.resources)):
+            cap = int(lowered.capacity[b, r])
+            fits = lowered.open[:, b] & (lowered.demand[:, r] > 0) & (lowered.demand[:, r] <= cap)
+            n = int(free[fits].sum()) if fits.any() else 0
+            heaviest = int((free[fits] * lowered.demand[fits, r].astype(object)).sum()) if n else 0
+            if heaviest > cap:
+                most = max(most, n)
+        total += most * (most - 1) // 2
+    return total
+
+
 def compile_problem(problem: Problem, options: CompileOptions | None = None) -> QuboModel:
     options = options or CompileOptions()
     lowered = lower(problem)
@@ -603,6 +628,12 @@ def compile_problem(problem: Problem, options: CompileOptions | None = None) -> 
         options.max_variables,
         "qubo binary variables (one per item and bin it may use)",
         "raise max_variables (-p max_variables=N) or use cpsat/milp",
+    )
+    require_size(
+        _capacity_interactions(lowered),
+        options.max_interactions,
+        "qubo interactions (the squared capacity penalties couple every two items a bin may hold)",
+        "raise max_interactions (-p max_interactions=N) or use cpsat/milp",
     )
     b = _Builder(lowered, options)
     b.items_and_variables()

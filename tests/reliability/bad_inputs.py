@@ -813,6 +813,13 @@ def size_cases() -> Iterator[Case]:
             "items": [{"name": "w", "count": count, "demand": {"cpu": "1m"}}],
         }
         yield solve_case("sizes", f"qubo count {count}", dump_json(doc), "json", "-b", "qubo")
+    dense = {
+        "apiVersion": "placer/v1",
+        "kind": "Problem",
+        "bins": [{"name": f"n{i}", "capacity": {"cpu": "8"}} for i in range(4)],
+        "items": [{"name": "w", "count": 2_000, "demand": {"cpu": "1"}}],
+    }
+    yield solve_case("sizes", "qubo 8M interactions", dump_json(dense), "json", "-b", "qubo")
     wide = {
         "apiVersion": "placer/v1",
         "kind": "Problem",

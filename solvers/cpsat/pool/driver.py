@@ -32,9 +32,31 @@ COLUMN_SHARE = 0.6  # share of the time left that column generation may use
 DIVE_SHARE = 0.6  # share of the time then left that diving may use (the rest: CP-SAT master)
 
 
+# What the pool model encodes (``Problem.features`` names). Anything else refuses the pool, so a
+# feature added to the IR later can never be silently ignored here.
+POOL_FEATURES = frozenset(
+    {
+        "anti_affinity",
+        "spread",
+        "gang",
+        "quota",
+        "required",
+        "priority",
+        "objective:placed",
+        "objective:bins_used",
+    }
+)
+# Rules that depend on how many replicas are placed: the pool model holds them only at the full
+# counts (which the start plan shows are feasible), not when the master chooses the counts.
+COUNT_RULES = frozenset({"gang", "quota", "spread"})
+
+
 def pool_applies(lowered: Lowered, start: Mapping[Key, int] | None) -> str | None:
     """Why the pool formulation cannot be used (None when it can)."""
     problem = lowered.problem
+    features = problem.features()
+    if unknown := features - POOL_FEATURES:
+        return f"the pool model does not encode {', '.join(sorted(unknown))}"
     if lowered.devices is not None:
         return "items request devices"
     if start is None:
@@ -67,10 +89,9 @@ def pool_applies(lowered: Lowered, start: Mapping[Key, int] | None) -> str | Non
     placed: dict[str, int] = defaultdict(int)
     for (g, _), n in start.items():
         placed[g] += n
-    if any(placed[g.name] < g.count for g in problem.items) and any(
-        isinstance(c, Gang | Quota | Spread) for c in problem.constraints
-    ):
-        # Their rules depend on how many replicas are placed, which the master then chooses.
+    if any(placed[g.name] < g.count for g in problem.items) and features & COUNT_RULES:
+        # Their rules depend on how many replicas are placed, which the master then chooses
+        # (tenant quotas included: Problem.features names them "quota" too).
         return "the start plan leaves items unplaced, and gang, quota or spread rules apply"
     if len(lowered.classes) == len(problem.bins):
         return "no pools of identical bins"
