@@ -44,6 +44,7 @@ from engine.ir import (
 )
 
 from ..lowering import Key, Level, Lowered
+from ..lowering.device_model import DeviceModel
 
 # Terms whose linearisation is one-sided (exact only when the objective pushes the natural way).
 ONE_SIDED_TERMS = frozenset({"balance", "moves", "soft", "traffic", "fairness"})
@@ -86,15 +87,16 @@ class MilpModel:
     infeasible: list[str] = field(default_factory=list)  # rows false before any solve
     variables: list[pulp.LpVariable] = field(default_factory=list)  # every one (lp.variables()
     # walks every row each call, so it is taken once)
-    z: dict[Any, pulp.LpVariable] = field(default_factory=dict)  # items per device
+    # the device rows and their z variables (items per device); None: no device requests
+    devices: tuple[DeviceModel, list[pulp.LpVariable]] | None = None
 
     def device_rows(self) -> Any:
         """The devices of the plan's items (None when no item requests devices)."""
-        if self.lowered.devices is None:
+        if self.devices is None:
             return None
         from .devices import device_rows
 
-        return device_rows(self.lowered, self.z, self.counts())
+        return device_rows(*self.devices, self.counts())
 
     @property
     def problem(self) -> Problem:
@@ -541,11 +543,11 @@ def build(lowered: Lowered) -> MilpModel:
     if "bins_used" in wanted:
         bld.bins_used()
     bld.capacity()
-    z = {}
+    devices = None
     if lowered.devices is not None:
         from .devices import encode_devices
 
-        z = encode_devices(bld)
+        devices = encode_devices(bld)
     bld.tenant_quotas()
     for index, c in enumerate(problem.constraints):
         encoder = ENCODERS.get(type(c))
@@ -561,7 +563,7 @@ def build(lowered: Lowered) -> MilpModel:
     bld.mention_every_variable()
     info = {"variables": bld.lp.numVariables(), "constraints": bld.lp.numConstraints()}
     return MilpModel(
-        lowered, bld.lp, bld.x, bld.ub, levels, info, bld.infeasible, bld.lp.variables(), z
+        lowered, bld.lp, bld.x, bld.ub, levels, info, bld.infeasible, bld.lp.variables(), devices
     )
 
 
