@@ -74,22 +74,21 @@ class PerBinModel:
 
     def _counts(self) -> None:
         """One count per eligible (group, bin), with the lowering's bounds."""
-        import numpy as np
-
         p, lw = self.problem, self.lowered
         m = self.model
         self.divided = [[lw.divided(g, r) for r in lw.resources] for g in p.items]
         names = [b.name for b in p.bins]
         self.total: dict[str, Any] = {}
         for n, g in enumerate(p.items):
-            low, ub = lw.low[n], lw.high[n]
+            span = lw.eligible.span(n)
+            lows, highs = lw.eligible.low[span].tolist(), lw.eligible.high[span].tolist()
             mine = []
-            for i in np.nonzero(ub > 0)[0].tolist():
+            for i, low, ub in zip(lw.eligible.bin[span].tolist(), lows, highs, strict=True):
                 b = names[i]
-                var = m.new_int_var(int(low[i]), int(ub[i]), "")
+                var = m.new_int_var(low, ub, "")
                 mine.append(var)
                 self.x[(g.name, b)] = var
-                self.ub[(g.name, b)] = int(ub[i])
+                self.ub[(g.name, b)] = ub
                 self.by_bin[b].append(g.name)
                 self.by_bin_index[b].append(n)
             total = m.new_int_var(0, g.count, f"placed[{g.name}]")
@@ -163,7 +162,8 @@ class PerBinModel:
         lw = self.lowered
 
         def low(key: Key) -> int:
-            return int(lw.low[lw.group_index[key[0]], lw.bin_index[key[1]]])
+            bounds = lw.bounds(*key)
+            return 0 if bounds is None else bounds.low
 
         return DeviceEncoding(lw, self.model, self.x, low, lambda key: self.ub[key])
 

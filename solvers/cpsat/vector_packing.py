@@ -33,7 +33,8 @@ def plain_vector_packing(lowered: Lowered) -> bool:
         for b in problem.bins
     ):
         return False
-    return all(g.required for g in problem.items) and bool((lowered.high > 0).all())
+    every_pair = len(lowered.eligible) == len(problem.items) * len(problem.bins)
+    return all(g.required for g in problem.items) and every_pair
 
 
 class VectorPackingModel:

@@ -1,7 +1,8 @@
 """``lower(problem)``: what every backend needs from a Problem, computed once per problem.
 
-- eligibility: for every (group, bin) the bounds of its count — ``high`` from capacity and
-  ``allowed``, ``low`` from items that may not move — and whether new items may go there;
+- eligibility: for every (group, bin) that may hold items the bounds of its count — ``high``
+  from capacity and ``allowed``, ``low`` from items that may not move — and whether new items
+  may go there, stored sparse (``eligibility``: memory follows the eligible pairs);
 - resource divisors: per resource the gcd of all demands, so that rows divided by it (capacities
   and limits floored) stay exact while coefficients stay small (bytes -> MiB);
 - symmetry classes: bins that any plan may permute without changing a rule or a term, with the
@@ -29,6 +30,7 @@ from engine.ir import Affinity, AntiAffinity, Bin, Gang, ItemGroup, Problem, Spr
 from engine.solution import DeviceRows
 
 from .devices import Devices, device_signature
+from .eligibility import Eligibility, eligibility
 from .levels import Level, Tier, objective_levels, priority_tiers
 
 Key = tuple[str, str]  # (group, bin)
@@ -76,9 +78,7 @@ class Lowered:
     divisors: dict[str, int]
     demand: IntArray  # [groups, resources], raw units
     capacity: IntArray  # [bins, resources], raw units
-    low: IntArray  # [groups, bins]
-    high: IntArray  # [groups, bins]; 0: no variable
-    open: BoolArray  # [groups, bins]
+    eligible: Eligibility  # the (group, bin) pairs that may hold items, with their bounds
     topologies: tuple[str, ...]
     tiers: tuple[Tier, ...]
     levels: tuple[Level, ...]
@@ -101,23 +101,39 @@ class Lowered:
         return {b.name: b.index for b in self.bins}
 
     def bounds(self, group: str, bin_: str) -> Bounds | None:
-        g, b = self.group_index[group], self.bin_index[bin_]
-        if self.high[g, b] <= 0:
+        e = self.eligible
+        at = e.find(self.group_index[group], self.bin_index[bin_])
+        if at is None:
             return None
-        return Bounds(int(self.low[g, b]), int(self.high[g, b]), bool(self.open[g, b]))
+        return Bounds(int(e.low[at]), int(e.high[at]), bool(e.open[at]))
 
     def pairs(self) -> Iterator[tuple[Key, int, int]]:
         """Every (group, bin) that may hold items, with (low, high): groups, then bins, in order."""
+        e = self.eligible
         names = [b.name for b in self.bins]
+        bins, lows, highs = e.bin.tolist(), e.low.tolist(), e.high.tolist()
         for g, group in enumerate(self.problem.items):
-            row = self.high[g]
-            for b in np.flatnonzero(row > 0).tolist():
-                yield (group.name, names[b]), int(self.low[g, b]), int(row[b])
+            for at in range(int(e.start[g]), int(e.start[g + 1])):
+                yield (group.name, names[bins[at]]), lows[at], highs[at]
 
     def bins_of(self, group: str) -> list[str]:
         """The bins the group may be on, in problem order."""
-        row = self.high[self.group_index[group]]
-        return [self.bins[b].name for b in np.flatnonzero(row > 0).tolist()]
+        return [self.bins[b].name for b in self.eligible.bins_of(self.group_index[group]).tolist()]
+
+    # Dense [groups, bins] views (groups × bins memory, built on first use): for code that
+    # indexes whole rows and columns; the backends read ``eligible``.
+    @cached_property
+    def low(self) -> IntArray:
+        return self.eligible.dense(self.eligible.low)
+
+    @cached_property
+    def high(self) -> IntArray:
+        """0 where the group may not be."""
+        return self.eligible.dense(self.eligible.high)
+
+    @cached_property
+    def open(self) -> BoolArray:
+        return self.eligible.dense(self.eligible.open)
 
     @cached_property
     def single_resource(self) -> str | None:
@@ -184,9 +200,9 @@ class Lowered:
             frozenset(c.bins) for c in p.constraints if isinstance(c, Spread) and c.bins is not None
         ]
         priced = [g for g in p.items if g.cost]
-        columns = np.concatenate([self.high, self.open.astype(np.int64)], axis=0).T
+        columns = self.eligible.column_keys()
         classes: dict[Any, list[str]] = {}
-        for view in self.bins:
+        for view, column in zip(self.bins, columns, strict=True):
             b = view.name
             if b in fixed:
                 key: Any = ("unique", b)
@@ -201,7 +217,7 @@ class Lowered:
                     view.signature(),
                     tuple(domains),
                     tuple(b in s for s in spread_bins),
-                    columns[view.index].tobytes(),
+                    column,
                     tuple(g.cost.get(b, 0.0) for g in priced),
                 )
             classes.setdefault(key, []).append(b)
@@ -263,43 +279,6 @@ def resource_divisors(problem: Problem, resources: tuple[str, ...]) -> dict[str,
     return out
 
 
-def _eligibility(
-    problem: Problem, demand: IntArray, capacity: IntArray, devices: Devices | None
-) -> tuple[IntArray, IntArray, BoolArray]:
-    """Bounds of every (group, bin) count. ``high``: as many as fit an empty bin, its devices
-    included (at most the group's count) where the group may go; items already on a bin may stay
-    there even where new ones may not (pinned ones must: ``low``)."""
-    groups, bins = len(problem.items), len(problem.bins)
-    low = np.zeros((groups, bins), np.int64)
-    high = np.zeros((groups, bins), np.int64)
-    open_ = np.zeros((groups, bins), bool)
-    index = {b.name: n for n, b in enumerate(problem.bins)}
-    for n, g in enumerate(problem.items):
-        on = demand[n] > 0
-        if on.any():
-            fit = (capacity[:, on] // demand[n, on]).min(axis=1)
-        else:
-            fit = np.full(bins, g.count, np.int64)
-        if devices is not None and devices.need[n] > 0:
-            fit = np.minimum(fit, devices.fit(n))
-        ok = fit >= 1
-        if g.allowed is not None:
-            allowed = np.zeros(bins, bool)
-            allowed[[index[b] for b in g.allowed]] = True
-            ok &= allowed
-        open_[n] = ok
-        high[n] = np.where(ok, np.minimum(g.count, fit), 0)
-        for b, k in g.placed.items():
-            i = index[b]
-            if g.movable:
-                if not ok[i]:  # may stay (as many as fit), never receive
-                    high[n, i] = min(k, int(fit[i]))
-            else:
-                low[n, i] = k
-                high[n, i] = max(int(high[n, i]), k) if ok[i] else k
-    return low, high, open_
-
-
 def _topologies(problem: Problem) -> tuple[str, ...]:
     return tuple(
         sorted(
@@ -330,7 +309,6 @@ def lower(problem: Problem) -> Lowered:
         [[b.capacity.get(r, 0) for r in resources] for b in problem.bins], np.int64
     ).reshape(len(problem.bins), len(resources))
     devices = Devices(problem) if any(g.devices is not None for g in problem.items) else None
-    low, high, open_ = _eligibility(problem, demand, capacity, devices)
     tiers = priority_tiers(problem)
     lowered = Lowered(
         problem=problem,
@@ -339,9 +317,7 @@ def lower(problem: Problem) -> Lowered:
         divisors=resource_divisors(problem, resources),
         demand=demand,
         capacity=capacity,
-        low=low,
-        high=high,
-        open=open_,
+        eligible=eligibility(problem, demand, capacity, devices),
         topologies=_topologies(problem),
         tiers=tiers,
         levels=objective_levels(problem, tiers),

@@ -38,7 +38,7 @@ def first_fit_decreasing(lowered: Lowered) -> dict[Key, int]:
             continue
         demand = lowered.demand[k]
         on = demand > 0
-        bins = np.flatnonzero(lowered.open[k])
+        bins = lowered.eligible.open_bins(k)
         if on.any():
             fit = np.maximum((room[np.ix_(bins, np.flatnonzero(on))] // demand[on]).min(axis=1), 0)
         else:

@@ -7,7 +7,9 @@ violation counters (the backends encode soft rules, so they know the violations)
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -16,49 +18,69 @@ from engine.ir import level_value
 from .model import Key, Lowered
 
 
-def placement_matrix(lowered: Lowered, counts: Mapping[Key, int]) -> np.ndarray:
-    """counts as a [groups, bins] integer matrix."""
-    x = np.zeros(lowered.high.shape, np.int64)
-    gi, bi = lowered.group_index, lowered.bin_index
-    for (g, b), n in counts.items():
-        if n > 0:
-            x[gi[g], bi[b]] += n
-    return x
+@dataclass(frozen=True)
+class PlanPairs:
+    """A plan's nonzero counts as parallel arrays: ``n`` items of ``group`` on ``bin``."""
+
+    group: np.ndarray
+    bin: np.ndarray
+    n: np.ndarray
+
+    @classmethod
+    def of(cls, lowered: Lowered, counts: Mapping[Key, int]) -> PlanPairs:
+        gi, bi = lowered.group_index, lowered.bin_index
+        kept = [(gi[g], bi[b], n) for (g, b), n in counts.items() if n > 0]
+        table = np.array(kept, np.int64).reshape(len(kept), 3)
+        return cls(table[:, 0], table[:, 1], table[:, 2])
+
+    def per_group(self, groups: int) -> np.ndarray:
+        out = np.zeros(groups, np.int64)
+        np.add.at(out, self.group, self.n)
+        return out
+
+    def per_bin(self, bins: int) -> np.ndarray:
+        out = np.zeros(bins, np.int64)
+        np.add.at(out, self.bin, self.n)
+        return out
 
 
 def term_values(lowered: Lowered, counts: Mapping[Key, int], soft: float = 0.0) -> dict[str, float]:
     p = lowered.problem
-    x = placement_matrix(lowered, counts)
-    placed = x.sum(axis=1)
-    load = x.T @ lowered.demand  # [bins, resources]
+    x = PlanPairs.of(lowered, counts)
+    placed = x.per_group(len(p.items))
+    load = np.zeros(lowered.capacity.shape, np.int64)  # [bins, resources]
+    np.add.at(load, x.bin, x.n[:, None] * lowered.demand[x.group])
     # Tier weights grow as (items per tier)^tiers: exact Python integers, not int64.
     weighted = sum(
         t.weight * int(placed[lowered.group_index[g]]) for t in lowered.tiers for g in t.groups
     )
     bin_cost = np.array([b.cost for b in lowered.bins])
     item_cost = math.fsum(
-        int(x[g, b]) * p.items[g].cost.get(lowered.bins[b].name, 0.0)
-        for g, b in zip(*np.nonzero(x), strict=True)
+        n * p.items[g].cost.get(lowered.bins[b].name, 0.0)
+        for g, b, n in zip(x.group.tolist(), x.bin.tolist(), x.n.tolist(), strict=True)
         if p.items[g].cost
     )
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(lowered.capacity > 0, load / np.maximum(lowered.capacity, 1), 0.0)
+    on: dict[tuple[int, int], int] = defaultdict(int)
+    for g, b, n in zip(x.group.tolist(), x.bin.tolist(), x.n.tolist(), strict=True):
+        on[(g, b)] += n
     moves = 0
     for g, group in enumerate(p.items):
         if group.movable:
             for b, n in group.placed.items():
-                moves += max(0, n - int(x[g, lowered.bin_index[b]]))
+                moves += max(0, n - on.get((g, lowered.bin_index[b]), 0))
     value = np.array([g.value for g in p.items], np.float64)
     return {
         "placed": float(weighted),
         "value": math.fsum((value * placed).tolist()),
-        "bins_used": math.fsum(bin_cost[x.sum(axis=0) > 0].tolist()),
+        "bins_used": math.fsum(bin_cost[x.per_bin(len(lowered.bins)) > 0].tolist()),
         "cost": float(item_cost),
         "balance": float(ratio.max(initial=0.0)),
         "moves": float(moves),
         "fairness": _fairness(lowered, placed),
         "soft": soft,
-        "traffic": _traffic(lowered, x),
+        "traffic": _traffic(lowered, on),
     }
 
 
@@ -88,12 +110,17 @@ def _fairness(lowered: Lowered, placed: np.ndarray) -> float:
     return min(shares) if shares else 0.0
 
 
-def _traffic(lowered: Lowered, x: np.ndarray) -> float:
+def _traffic(lowered: Lowered, on: Mapping[tuple[int, int], int]) -> float:
     """Σ volume × delay over replica pairs, averaged per pair (bins without a delay add 0)."""
     p = lowered.problem
     if not p.traffic:
         return 0.0
     names = [b.name for b in lowered.bins]
+    where: dict[int, list[tuple[int, int]]] = defaultdict(
+        list
+    )  # group -> (bin, items), bins in order
+    for (g, b), n in sorted(on.items()):
+        where[g].append((b, n))
     total = 0.0
     for tr in p.traffic:
         a, b = (lowered.group_index[n] for n in tr.items)
@@ -101,12 +128,11 @@ def _traffic(lowered: Lowered, x: np.ndarray) -> float:
         pairs = na * nb if a != b else na * (na - 1)
         if pairs == 0 or tr.volume == 0:
             continue
-        on_a, on_b = np.flatnonzero(x[a]), np.flatnonzero(x[b])
         s = 0.0
-        for i in on_a.tolist():
-            for j in on_b.tolist():
+        for i, xa in where.get(a, []):
+            for j, xb in where.get(b, []):
                 d = p.delay(names[i], names[j])
                 if d:
-                    s += int(x[a, i]) * int(x[b, j]) * d
+                    s += xa * xb * d
         total += tr.volume * s / pairs
     return total

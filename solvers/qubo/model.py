@@ -185,8 +185,8 @@ class _Builder:
     # ---- variables
     def items_and_variables(self) -> None:
         names = [b.name for b in self.p.bins]
-        for row, g in zip(self.lowered.open, self.p.items, strict=True):
-            open_bins = [names[b] for b in np.flatnonzero(row).tolist()]
+        for n, g in enumerate(self.p.items):
+            open_bins = [names[b] for b in self.lowered.eligible.open_bins(n).tolist()]
             homes: list[str | None] = []
             if g.movable:
                 for b_name, n in g.placed.items():
@@ -620,8 +620,8 @@ def compile_problem(problem: Problem, options: CompileOptions | None = None) -> 
     # One x variable per free item and open bin at least: refuse before building any of them
     # (a count of a million would otherwise take seconds and gigabytes to refuse).
     at_least = sum(
-        (g.count - (0 if g.movable else g.placed_total)) * int(np.count_nonzero(row))
-        for row, g in zip(lowered.open, problem.items, strict=True)
+        (g.count - (0 if g.movable else g.placed_total)) * len(lowered.eligible.open_bins(n))
+        for n, g in enumerate(problem.items)
     )
     require_size(
         at_least,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import tracemalloc
 from collections import Counter
 from typing import Any
 
@@ -80,6 +81,64 @@ def test_eligibility_bounds(
     bounds = lower(p).bounds(g, b)
     got = None if bounds is None else (bounds.low, bounds.high, bounds.open)
     assert got == expected, case
+
+
+def _reference_bounds(p: Problem, g: int, b: int) -> tuple[int, int, bool] | None:
+    """(low, high, open) of one pair from the IR's words alone, one pair at a time."""
+    group_, bin_ = p.items[g], p.bins[b]
+    fit = group_.count
+    for r, amount in group_.demand.items():
+        if amount > 0:
+            fit = min(fit, bin_.capacity.get(r, 0) // amount)
+    open_ = fit >= 1 and (group_.allowed is None or bin_.name in group_.allowed)
+    high = fit if open_ else 0
+    k = group_.placed.get(bin_.name, 0)
+    if k and not group_.movable:
+        return (k, max(high, k), open_)
+    if k and not open_:
+        high = min(k, fit)
+    return (0, high, open_) if high > 0 else None
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(p=problems(max_bins=5, max_groups=4, max_count=4, constraints=False))
+def test_sparse_eligibility_holds_exactly_the_pairs_that_may_hold_items(p: Problem) -> None:
+    lowered = lower(p)
+    listed = {key: (low, high) for key, low, high in lowered.pairs()}
+    for g, group_ in enumerate(p.items):
+        for b, bin_ in enumerate(p.bins):
+            expected = _reference_bounds(p, g, b)
+            bounds = lowered.bounds(group_.name, bin_.name)
+            got = None if bounds is None else (bounds.low, bounds.high, bounds.open)
+            assert got == expected, (group_.name, bin_.name)
+            assert listed.get((group_.name, bin_.name)) == (expected and expected[:2])
+            if expected is not None:  # the dense view agrees where it is asked for
+                assert lowered.high[g, b] == expected[1] and lowered.low[g, b] == expected[0]
+    assert len(lowered.eligible) == len(listed)
+
+
+def test_memory_follows_the_eligible_pairs() -> None:
+    """2,000 groups x 2,000 bins, each group allowed on 3 bins: 6,000 pairs. A dense bound
+    matrix would take 2,000 x 2,000 x 17 bytes (65 MiB); the lowering, symmetry classes, a
+    first-fit start and its terms stay far below."""
+    nodes = bins(2000, "64", "256Gi")
+    names = [b.name for b in nodes]
+    groups_ = [
+        group(f"g{k}", 2, "1", "1Gi", allowed=[names[(7 * k + j) % 2000] for j in range(3)])
+        for k in range(2000)
+    ]
+    p = problem(nodes, groups_)
+    tracemalloc.start()
+    try:
+        lowered = lower(p)
+        assert len(lowered.classes) == 2000  # every bin's column differs
+        plan = first_fit_decreasing(lowered)
+        terms = term_values(lowered, plan)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(lowered.eligible) == 6000 and terms["placed"] == 4000
+    assert peak < 8 * 2**20, f"peak {peak / 2**20:.1f} MiB"
 
 
 # ---------------------------------------------------------------- symmetry classes, table-driven

@@ -122,7 +122,8 @@ class Columns:
         upper = self.count.copy()
         column = lowered.bin_index[first.name]
         for n in range(len(problem.items)):
-            if not lowered.open[n, column]:
+            at = lowered.eligible.find(n, column)
+            if at is None or not lowered.eligible.open[at]:
                 upper[n] = 0
                 continue
             for r, d in enumerate(self.demand[n]):
