@@ -129,9 +129,65 @@ def serve(
         ),
     ] = False,
     url: Annotated[
-        str | None, typer.Option(help="urlPrefix for --print-scheduler-config (default: own)")
+        str | None,
+        typer.Option(
+            help="urlPrefix for --print-scheduler-config, webhook URL for --print-webhook-config "
+            "(default: own address)"
+        ),
+    ] = None,
+    gate: Annotated[
+        str | None,
+        typer.Option(
+            help="plan new pods in batches behind this scheduling gate (e.g. placer.dev/plan), "
+            "added by placer's admission webhook or by pod templates"
+        ),
+    ] = None,
+    gate_window: Annotated[
+        float, typer.Option(help="seconds to collect gated pods before planning them")
+    ] = 1.0,
+    gate_batch: Annotated[
+        int, typer.Option(help="plan at once when this many gated pods wait")
+    ] = 500,
+    gate_time_limit: Annotated[
+        float, typer.Option(help="seconds to plan one batch of gated pods")
+    ] = 2.0,
+    gate_deadline: Annotated[
+        float,
+        typer.Option(
+            help="seconds after which a gated pod is released unplanned (also on restart)"
+        ),
+    ] = 60.0,
+    gate_namespace: Annotated[
+        list[str] | None,
+        typer.Option(help="gate new pods of this namespace only (repeatable; default: all)"),
+    ] = None,
+    webhook_fail_open: Annotated[
+        bool,
+        typer.Option(
+            "--webhook-fail-open/--webhook-fail-closed",
+            help="a review placer cannot read, or placer down: create the pod ungated (open) "
+            "or refuse it (closed)",
+        ),
+    ] = True,
+    print_webhook_config: Annotated[
+        bool,
+        typer.Option(
+            "--print-webhook-config",
+            help="print the MutatingWebhookConfiguration for --gate and exit",
+        ),
+    ] = False,
+    ca_file: Annotated[
+        Path | None,
+        typer.Option(help="CA of placer's serving certificate, for --print-webhook-config"),
     ] = None,
     weight: Annotated[int, typer.Option(help="extender weight for --print-scheduler-config")] = 121,
+    scheduler_kubeconfig: Annotated[
+        str | None,
+        typer.Option(
+            help="clientConnection.kubeconfig for --print-scheduler-config (a static-pod "
+            "scheduler's own, e.g. /etc/kubernetes/scheduler.conf)"
+        ),
+    ] = None,
 ) -> None:
     """Run the kube-scheduler extender: filter, prioritize, preempt and bind, steered by a plan."""
     from engine.errors import InputError
@@ -158,6 +214,14 @@ def serve(
     _check_seconds(header_timeout, "--header-timeout")
     _check_seconds(body_timeout, "--body-timeout")
     _check_seconds(handshake_timeout, "--handshake-timeout")
+    _check_seconds(gate_window, "--gate-window")
+    _check_seconds(gate_time_limit, "--gate-time-limit")
+    _check_seconds(gate_deadline, "--gate-deadline")
+    check_at_least(gate_batch, 1, "--gate-batch")
+    if print_webhook_config:
+        return _print_webhook_config(
+            gate, scheduler_name, gate_namespace, webhook_fail_open, url, ca_file, host, port
+        )
     settings = Settings(
         host=host,
         port=port,
@@ -186,11 +250,21 @@ def serve(
         body_timeout=body_timeout,
         handshake_timeout=handshake_timeout,
         log_level=log_level.lower(),
+        gate=gate,
+        gate_window=gate_window,
+        gate_batch=gate_batch,
+        gate_time_limit=gate_time_limit,
+        gate_deadline=gate_deadline,
+        gate_namespaces=tuple(gate_namespace or ()),
+        webhook_fail_open=webhook_fail_open,
     )
     if print_scheduler_config:
         from engine.extender.schedconfig import scheduler_config
 
-        typer.echo(scheduler_config(settings, url=url, weight=weight), nl=False)
+        typer.echo(
+            scheduler_config(settings, url=url, weight=weight, kubeconfig=scheduler_kubeconfig),
+            nl=False,
+        )
         return
     if tls_cert is not None and tls_key is not None:
         _check_tls(tls_cert, tls_key)  # only when serving: the config may name files elsewhere
@@ -207,3 +281,55 @@ def serve(
     from engine.extender.server import serve as run
 
     run(settings)
+
+
+def _print_webhook_config(
+    gate: str | None,
+    scheduler_name: str,
+    namespaces: list[str] | None,
+    fail_open: bool,
+    url: str | None,
+    ca_file: Path | None,
+    host: str,
+    port: int,
+) -> None:
+    import yaml
+
+    from engine.errors import InputError
+    from engine.extender.app import WEBHOOK_PATH
+    from engine.extender.gate import check_gate_name
+    from engine.extender.webhook import WebhookSettings, webhook_config
+
+    if gate is None:
+        raise InputError("--print-webhook-config needs --gate NAME (the gate the webhook adds)")
+    check_gate_name(gate)
+    ca = None
+    if ca_file is not None:
+        if not ca_file.is_file():
+            raise InputError("file not found", source=str(ca_file))
+        ca = ca_file.read_bytes()
+        if b"-----BEGIN CERTIFICATE-----" not in ca:
+            raise InputError("not a PEM certificate", source=str(ca_file))
+    settings = WebhookSettings(
+        gate=gate,
+        scheduler_names=frozenset({scheduler_name}),
+        namespaces=frozenset(namespaces or ()),
+        fail_open=fail_open,
+    )
+    annotations = None
+    if ca is None:
+        # No CA given: let cert-manager's CA injector fill caBundle from placer's certificate.
+        annotations = {"cert-manager.io/inject-ca-from": "placer-system/placer-tls"}
+    target = url or f"https://{host}:{port}"
+    if not target.startswith("https://"):
+        raise InputError("the API server calls webhooks over HTTPS only", path="--url")
+    if not target.rstrip("/").endswith(WEBHOOK_PATH):
+        target = target.rstrip("/") + WEBHOOK_PATH
+    typer.echo(
+        "# placer's scheduling-gate webhook (placer serve --print-webhook-config)\n"
+        + yaml.safe_dump(
+            webhook_config(settings, url=target, ca_bundle=ca, annotations=annotations),
+            sort_keys=False,
+        ),
+        nl=False,
+    )

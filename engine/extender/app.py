@@ -40,6 +40,7 @@ log = logging.getLogger("placer.extender")
 JSON = "application/json"
 
 
+WEBHOOK_PATH = "/webhook/gate"
 UNAUTHENTICATED = "authentication required: a client certificate or a bearer token"
 
 
@@ -86,6 +87,7 @@ class Service:
     metrics: Metrics
     watcher: Any = None
     auth: Auth | None = None
+    gate: Any = None  # GateController with --gate
 
 
 def build_service(
@@ -116,12 +118,25 @@ def build_service(
         if planner.process is not None:
             planner.process.on_death.append(lambda _: metrics.planner_restarts.inc())
     watcher = None
+    gate = None
     if api is not None:
         from .kubeapi import ApiBinder, ClusterWatcher
 
         watcher = ClusterWatcher(api, state)
         if settings.bind and binder is None:
             binder = ApiBinder(api)
+        gate_settings = settings.gate_settings
+        if gate_settings is not None:
+            from .gate import GateController
+
+            gate = GateController(
+                api,
+                state,
+                gate_settings,
+                isolate=settings.plan_process,
+                memory_limit_mib=settings.plan_memory_mib,
+            )
+            metrics.watch_gate(gate)
     extender = Extender(
         state,
         planner,
@@ -135,7 +150,7 @@ def build_service(
     if settings.authenticates:
         token = read_token(settings.auth_token_file) if settings.auth_token_file else None
         auth = Auth(token=token, client_certs=settings.tls_client_ca is not None)
-    return Service(settings, state, planner, extender, metrics, watcher, auth)
+    return Service(settings, state, planner, extender, metrics, watcher, auth, gate)
 
 
 def create_app(service: Service) -> Starlette:
@@ -226,14 +241,46 @@ def create_app(service: Service) -> Starlette:
             service.state.mark_synced()  # snapshot or request-fed state: ready at once
         if service.planner is not None:
             service.planner.start()
+        if service.gate is not None:
+            service.gate.start()
         log.info("placer extender serving on %s", settings.route_prefix or "/")
         try:
             yield
         finally:
+            if service.gate is not None:
+                service.gate.stop()
             if service.planner is not None:
                 service.planner.stop()
             if service.watcher is not None:
                 service.watcher.stop()
+
+    webhook_settings = settings.webhook_settings
+
+    async def gate_webhook(request: Request) -> Response:
+        """AdmissionReview in, AdmissionReview out (open like the probes: it changes nothing
+        in placer and answers only what it would add to the pod it is shown)."""
+        from .webhook import review
+
+        assert webhook_settings is not None
+        started = time.perf_counter()
+        status = 200
+        try:
+            body = await read_body(request, limit, settings.body_timeout)
+            content = review(body, webhook_settings)
+        except BodyTooLarge:
+            status, content = 413, wire.error_body(f"request body exceeds {limit} bytes")
+        except BodyTooSlow:
+            status, content = 408, wire.error_body("request body incomplete")
+        except WireError as exc:
+            status, content = exc.status, wire.error_body(str(exc))
+        except ClientDisconnect:
+            status, content = 400, wire.error_body("client disconnected")
+        except Exception as exc:
+            log.exception("webhook failed")
+            status, content = 500, wire.error_body(f"placer internal error: {exc}")
+        metrics.requests.labels("webhook", str(status)).inc()
+        metrics.latency.labels("webhook").observe(time.perf_counter() - started)
+        return Response(content, status_code=status, media_type=JSON)
 
     routes = [
         verb_route("filter", extender.filter, wire.filter_error),
@@ -244,6 +291,8 @@ def create_app(service: Service) -> Starlette:
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]
+    if webhook_settings is not None:
+        routes.append(Route(WEBHOOK_PATH, gate_webhook, methods=["POST"]))
 
     async def http_error(_: Request, exc: Exception) -> Response:
         code = getattr(exc, "status_code", 500)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 if TYPE_CHECKING:
+    from .gate import GateController
     from .planner import Planner
     from .state import ClusterState
 
@@ -87,6 +88,55 @@ class Metrics:
         self.pending = Gauge(
             "placer_extender_pending_pods", "Pending pods in the service's state.", registry=r
         )
+
+    def watch_gate(self, gate: GateController) -> None:
+        """Scheduling-gate metrics (``placer serve --gate``), read from the controller."""
+        r = self.registry
+        released = Counter(
+            "placer_gate_pods_released",
+            "Gated pods whose gate placer removed, by how: narrowed (pinned to the planned "
+            "node), released (the plan left them out), overdue (gated past --gate-deadline), "
+            "failed (planning failed).",
+            ["how"], registry=r,
+        )  # fmt: skip
+        writes = Counter(
+            "placer_gate_api_writes", "Pod writes by the gate controller, by result.", ["result"],
+            registry=r,
+        )  # fmt: skip
+        wait = Histogram(
+            "placer_gate_wait_seconds", "Time from a pod's gating to the removal of its gate.",
+            buckets=(0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0), registry=r,
+        )  # fmt: skip
+        batch = Histogram(
+            "placer_gate_batch_pods", "Pods per planned batch.",
+            buckets=(1, 5, 10, 50, 100, 500, 1000, 5000), registry=r,
+        )  # fmt: skip
+        plan = Histogram(
+            "placer_gate_plan_seconds", "Time to plan one batch (build + solve).",
+            buckets=SOLVE_BUCKETS, registry=r,
+        )  # fmt: skip
+        waiting = Gauge("placer_gate_waiting_pods", "Gated pods waiting for a batch.", registry=r)
+        waiting.set_function(lambda: len(gate.waiting))
+        conflicts = Gauge(
+            "placer_gate_write_conflicts", "Writes refused for a newer pod version (retried).",
+            registry=r,
+        )  # fmt: skip
+        conflicts.set_function(lambda: gate.stats.conflicts)
+
+        def outcome(o: Any) -> None:
+            released.labels(o.how).inc()
+            writes.labels(o.result).inc(o.writes)
+            if o.gated_for is not None:
+                wait.observe(o.gated_for)
+
+        def planned(pods: int, seconds: float, status: str) -> None:
+            batch.observe(pods)
+            plan.observe(seconds)
+            if status == "failed":
+                self.plan_failures.labels("gate").inc()
+
+        gate.on_outcome = outcome
+        gate.on_batch = planned
 
     # Counters protocol used by the handlers
     def fallback(self, verb: str, reason: str) -> None:

@@ -18,6 +18,12 @@ CLIENT_CERT_FILE = "/etc/kubernetes/placer/client.crt"
 CLIENT_KEY_FILE = "/etc/kubernetes/placer/client.key"
 
 
+# A second scheduler (profile ``schedulerName`` other than default-scheduler) must not compete
+# for the default scheduler's lease: it takes its own, in placer's namespace.
+SECOND_SCHEDULER_LEASE = "placer-scheduler"
+SECOND_SCHEDULER_NAMESPACE = "placer-system"
+
+
 def scheduler_config(
     settings: Settings,
     *,
@@ -25,8 +31,12 @@ def scheduler_config(
     weight: int = DEFAULT_WEIGHT,
     http_timeout: str = DEFAULT_HTTP_TIMEOUT,
     ignorable: bool = True,
+    kubeconfig: str | None = None,
 ) -> str:
-    """YAML text with comments; ``url`` defaults to where this instance listens."""
+    """YAML text with comments; ``url`` defaults to where this instance listens.
+
+    ``kubeconfig``: the scheduler's ``clientConnection.kubeconfig`` (a static-pod scheduler
+    reads its own; an in-cluster one uses its service account when it is left out)."""
     https = settings.tls_cert is not None
     if url is None:
         scheme = "https" if https else "http"
@@ -51,9 +61,20 @@ def scheduler_config(
             "\n# client cannot send one: give placer --tls-client-ca and the scheduler a client"
             "\n# certificate (tlsConfig.certFile/keyFile), or it will be refused (401)."
         )
+    client = ""
+    if kubeconfig is not None:
+        client = f'\nclientConnection:\n  kubeconfig: "{kubeconfig}"'
+    lease = ""
+    if settings.scheduler_name != "default-scheduler":
+        lease = (
+            "\n# A second scheduler beside the cluster's own: its own lease, so both can lead."
+            "\nleaderElection:\n  leaderElect: true"
+            f"\n  resourceName: {SECOND_SCHEDULER_LEASE}"
+            f"\n  resourceNamespace: {SECOND_SCHEDULER_NAMESPACE}"
+        )
     return f"""\
 apiVersion: kubescheduler.config.k8s.io/v1
-kind: KubeSchedulerConfiguration{auth_note}
+kind: KubeSchedulerConfiguration{auth_note}{client}{lease}
 # placer plans pods for this scheduler name (placer serve --scheduler-name).
 profiles:
 - schedulerName: {settings.scheduler_name}

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .state import LearnLimits
+
+if TYPE_CHECKING:
+    from .gate import GateSettings
+    from .webhook import WebhookSettings
 
 DEFAULT_PREFIX = "/scheduler"
 DEFAULT_MAX_BODY = 64 * 2**20  # a full NodeList of 5,000 nodes is about 25 MB
@@ -43,6 +48,14 @@ class Settings:
     body_timeout: float = 30.0
     handshake_timeout: float = 10.0
     log_level: str = "info"
+    # Batch planning through a scheduling gate (gate.py) and the webhook that adds it.
+    gate: str | None = None
+    gate_window: float = 1.0
+    gate_batch: int = 500
+    gate_time_limit: float = 2.0
+    gate_deadline: float = 60.0
+    gate_namespaces: tuple[str, ...] = ()
+    webhook_fail_open: bool = True
 
     def __post_init__(self) -> None:
         from engine.errors import InputError
@@ -53,6 +66,45 @@ class Settings:
             raise InputError(
                 "--tls-client-ca needs --tls-cert and --tls-key (certificates need TLS)"
             )
+        if self.gate is not None:
+            from .gate import check_gate_name
+
+            check_gate_name(self.gate)
+            if not self.live:
+                raise InputError(
+                    "--gate needs a cluster (--kubeconfig or --in-cluster): placer removes "
+                    "the gate through the API"
+                )
+            if self.gate_batch < 1:
+                raise InputError("must be at least 1", path="--gate-batch")
+
+    @property
+    def gate_settings(self) -> GateSettings | None:
+        from .gate import GateSettings
+
+        if self.gate is None:
+            return None
+        return GateSettings(
+            name=self.gate,
+            window=self.gate_window,
+            batch=self.gate_batch,
+            time_limit=self.gate_time_limit,
+            deadline=self.gate_deadline,
+            scheduler_name=self.scheduler_name,
+        )
+
+    @property
+    def webhook_settings(self) -> WebhookSettings | None:
+        from .webhook import WebhookSettings
+
+        if self.gate is None:
+            return None
+        return WebhookSettings(
+            gate=self.gate,
+            scheduler_names=frozenset({self.scheduler_name}),
+            namespaces=frozenset(self.gate_namespaces),
+            fail_open=self.webhook_fail_open,
+        )
 
     @property
     def learn_limits(self) -> LearnLimits:

@@ -35,6 +35,8 @@ _POD_SPEC_KEYS = (
     "schedulingGates",
 )
 _POD_META_KEYS = ("name", "namespace", "uid", "labels", "ownerReferences", "creationTimestamp")
+# Annotations placer writes itself (the scheduling gate's time); all others are dropped.
+PLACER_ANNOTATION_PREFIX = "placer.dev/"
 _NODE_META_KEYS = ("name", "uid", "labels", "resourceVersion")
 
 
@@ -55,10 +57,20 @@ def slim_pod(pod: Mapping[str, Any]) -> dict[str, Any]:
                 for c in containers
             ]
     phase = (pod.get("status") or {}).get("phase")
+    slim_meta = {k: meta[k] for k in _POD_META_KEYS if meta.get(k) is not None}
+    annotations = meta.get("annotations")
+    if isinstance(annotations, dict):
+        ours = {
+            k: v
+            for k, v in annotations.items()
+            if isinstance(k, str) and k.startswith(PLACER_ANNOTATION_PREFIX)
+        }
+        if ours:
+            slim_meta["annotations"] = ours
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {k: meta[k] for k in _POD_META_KEYS if meta.get(k) is not None},
+        "metadata": slim_meta,
         "spec": slim_spec,
         "status": {"phase": phase} if phase else {},
     }
@@ -125,6 +137,9 @@ class PodRecord:
     node: str | None = None
     group: str | None = None  # the adapter's group key, computed once (see group_key())
     group_known: bool = False
+    # The apiserver's version of the pod, for writes that must not overwrite a newer one (kept
+    # beside ``obj``: a status-only change must not count as a change for planning).
+    resource_version: str | None = None
 
     def group_key(self) -> str | None:
         """The IR group this pod belongs to (None if the adapter cannot group it); cached."""
@@ -259,6 +274,10 @@ class ClusterState:
         self.changed = threading.Condition(self.lock)
         # Called (under the lock) with (pod, node) whenever a pending pod becomes bound.
         self.on_bound: list[Callable[[PodRecord, str], None]] = []
+        # Called (under the lock) with the record of every pod added or changed by the source
+        # of truth, and with the uid of every pod deleted (the scheduling-gate controller).
+        self.on_pod: list[Callable[[PodRecord], None]] = []
+        self.on_pod_deleted: list[Callable[[str], None]] = []
         # (version, pod uid, node) of recent bindings, so a plan computed from an older
         # version can account for pods bound while it was being solved.
         self.bind_log: deque[tuple[int, str, str]] = deque(maxlen=100_000)
@@ -356,6 +375,7 @@ class ClusterState:
                 self.learned_pods.discard(uid)  # the watch now vouches for it
         slim = slim_pod(obj)
         node = (slim["spec"].get("nodeName") or None) if isinstance(slim["spec"], dict) else None
+        rv = (obj.get("metadata") or {}).get("resourceVersion")
         record = PodRecord(
             uid=uid,
             namespace=namespace,
@@ -364,10 +384,12 @@ class ClusterState:
             request=_kube().pod_request(slim),
             priority=pod_priority(slim),
             node=node,
+            resource_version=str(rv) if rv is not None else None,
         )
         with self.lock:
             current = self.pods.get(uid)
             if current is not None and current.obj == record.obj:
+                current.resource_version = record.resource_version or current.resource_version
                 return current
             if current is not None:
                 self._charge(current, -1)
@@ -381,6 +403,8 @@ class ClusterState:
             self._charge(record, +1)
             if node is not None and (current is None or current.node is None):
                 self._bound(record, node)
+            for hook in self.on_pod:
+                hook(record)
             self._bump()
             return record
 
@@ -502,6 +526,8 @@ class ClusterState:
             self._charge(record, -1)
             if self.pod_uid_by_key.get(record.key) == uid:
                 del self.pod_uid_by_key[record.key]
+            for hook in self.on_pod_deleted:
+                hook(uid)
             self._bump()
 
     def bind(

@@ -28,6 +28,7 @@ log = logging.getLogger("placer.extender.planner")
 # solver already loaded (a replacement for a dead one must not spend seconds on imports).
 PRELOAD = (
     "engine.extender.planner",
+    "engine.extender.gate",
     "engine.kube",
     "engine.solve",
     "engine.verify",
@@ -87,11 +88,18 @@ def describe_exit(code: int | None) -> str:
     return f"exit code {code}"
 
 
-def worker_main(conn: Connection, memory_mib: int) -> None:
-    """The planning process: warm the imports, then solve jobs until the pipe closes."""
+# What a planning process runs for each job, by default (``module:function``).
+SOLVE_DOCUMENTS = "engine.extender.planner:solve_documents"
+
+
+def worker_main(conn: Connection, memory_mib: int, solve: str = SOLVE_DOCUMENTS) -> None:
+    """The planning process: warm the imports, then solve jobs until the pipe closes.
+
+    ``solve`` names the job function (``module:function``): the extender's planner solves whole
+    clusters, the scheduling-gate controller solves batches of gated pods."""
     # Ctrl-C reaches the whole process group; the service decides when its planner stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from .planner import limit_memory, solve_documents
+    from .planner import limit_memory
 
     limit_memory(memory_mib)
     import importlib
@@ -100,6 +108,8 @@ def worker_main(conn: Connection, memory_mib: int) -> None:
 
     for module in PRELOAD:  # already loaded by the fork server; imported here if not
         importlib.import_module(module)
+    module_name, _, function = solve.partition(":")
+    solve_documents = getattr(importlib.import_module(module_name), function)
 
     conn.send(("ready", os.getpid()))
     while True:
@@ -137,8 +147,11 @@ def start_fork_server() -> None:
 class PlanningProcess:
     """Keeps one planning process alive; ``run`` sends it a job and waits for the answer."""
 
-    def __init__(self, memory_mib: int, *, backoff: Backoff | None = None) -> None:
+    def __init__(
+        self, memory_mib: int, *, backoff: Backoff | None = None, solve: str = SOLVE_DOCUMENTS
+    ) -> None:
         self.memory_mib = memory_mib
+        self.solve = solve
         self.backoff = backoff or Backoff()
         # A fork server: forks from a clean single-threaded process that has preloaded the
         # solver (never from the service, whose threads could hold locks at fork time).
@@ -215,7 +228,10 @@ class PlanningProcess:
         """Start one process, serve until it dies; the delay before the next one."""
         parent, child = self._ctx.Pipe()
         proc = self._ctx.Process(
-            target=worker_main, args=(child, self.memory_mib), name="placer-planner", daemon=True
+            target=worker_main,
+            args=(child, self.memory_mib, self.solve),
+            name="placer-planner",
+            daemon=True,
         )
         try:
             proc.start()

@@ -200,25 +200,38 @@ def test_deploy_manifests_match_the_printed_config() -> None:
     from engine.extender.settings import Settings
 
     deploy = Path(__file__).resolve().parents[3] / "deploy"
-    docs = [d for f in sorted(deploy.glob("*.yaml")) for d in yaml.safe_load_all(f.read_text())]
+    docs = [
+        d
+        for f in sorted(deploy.rglob("*.yaml"))
+        if "patches" not in f.parts and f.name != "scheduler-config.yaml"
+        for d in yaml.safe_load_all(f.read_text())
+    ]
     kinds = {d["kind"] for d in docs}
     assert {"Deployment", "Service", "ServiceAccount", "ClusterRole", "ConfigMap"} <= kinds
     config_map = next(d for d in docs if d["kind"] == "ConfigMap")
     shipped = yaml.safe_load(config_map["data"]["scheduler-config.yaml"])["extenders"][0]
     settings = Settings(
-        in_cluster=True, tls_cert=Path("c"), tls_key=Path("k"), tls_client_ca=Path("ca")
+        in_cluster=True,
+        tls_cert=Path("c"),
+        tls_key=Path("k"),
+        tls_client_ca=Path("ca"),
+        scheduler_name="placer",
     )
     url = "https://placer.placer-system.svc:443/scheduler"
     printed = yaml.safe_load(scheduler_config(settings, url=url))["extenders"][0]
     assert shipped == printed
     assert shipped["tlsConfig"]["insecure"] is False and shipped["tlsConfig"]["certFile"]
     # Listening on all interfaces only with client authentication.
-    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    deployment = next(
+        d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "placer"
+    )
     args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--host=0.0.0.0" in args
     assert any(a.startswith("--tls-client-ca=") for a in args)
     assert any(a.startswith("--auth-token-file=") for a in args)
-    role = next(d for d in docs if d["kind"] == "ClusterRole")
+    role = next(
+        d for d in docs if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "placer-extender"
+    )
     verbs = {(r, v) for rule in role["rules"] for r in rule["resources"] for v in rule["verbs"]}
     assert {("nodes", "watch"), ("pods", "list"), ("pods/binding", "create")} <= verbs
 
