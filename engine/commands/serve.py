@@ -27,20 +27,11 @@ def _check_tls(cert: Path, key: Path) -> None:
         ) from None
 
 
-# Seconds options are finite and at most this (about 116 days): an infinite limit is no limit.
-MAX_SECONDS = 1e7
-
-
 def _check_seconds(value: float, option: str) -> None:
-    import math
-
-    from engine.errors import InputError
-
-    from . import check_time_limit
+    """Finite, positive, at most engine.limits.MAX_TIME_LIMIT (an infinite limit is no limit)."""
+    from engine.limits import check_time_limit
 
     check_time_limit(value, option)
-    if not math.isfinite(value) or value > MAX_SECONDS:
-        raise InputError(f"must be at most {MAX_SECONDS:g} seconds, got {value:g}", path=option)
 
 
 def register(app: typer.Typer) -> None:

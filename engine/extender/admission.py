@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from engine.errors import InputError
+from engine.limits import MAX_QUANTITY
 
 from . import models
 from .state import slim_node, slim_pod
@@ -27,9 +28,9 @@ from .wire import WireError, lower_keys
 
 # Distinct resource names the service tracks (real clusters use a few dozen).
 MAX_RESOURCE_NAMES = 256
-# One amount in base units (millicores, bytes): exact in a double, so every backend computes
-# with it exactly (2^53 bytes is 8 PiB, 2^53 millicores 9 billion cores).
-MAX_AMOUNT = 2**53
+# One amount in base units (millicores, bytes): the IR's own bound, exact in a double, so every
+# backend computes with it exactly (2^53 bytes is 8 PiB, 2^53 millicores 9 billion cores).
+MAX_AMOUNT = MAX_QUANTITY
 
 
 def _shape(model: type[models.Model], obj: Any, what: str) -> None:

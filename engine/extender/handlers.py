@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import admission, wire
+from .coverage import Coverage
 from .planner import Plan, Planner
 from .scoring import MAX_GREEDY_SCORE, PLANNED_SCORE, insufficient_reason
 from .state import ClusterState, PodRecord, pod_identity, pod_priority
@@ -135,6 +136,9 @@ class Extender:
         self.reserve = reserve
         self.static_filter = static_filter
         self.static_cache = StaticFilterCache()
+        self.coverage = Coverage(
+            state, planner.scheduler_name if planner is not None else "default-scheduler"
+        )
         self._node_views: dict[tuple[str, int], Any] = {}  # parsed nodes, by generation
 
     # ---- shared request parsing ----
@@ -165,8 +169,13 @@ class Extender:
             group, targets = self.planner.targets_for(  # type: ignore[union-attr]
                 plan, record.uid, record.group_key
             )
+            if targets and not self.coverage.covers(plan, record.uid, group):
+                targets = {}  # planned for other pods of its group, not for this one
             if not targets:
                 why = "uncovered_pod"
+            elif self.coverage.ignored(plan):
+                # Steered by a plan that does not know every pending pod: said so, counted.
+                self.counters.fallback(verb, "plan_ignores_pending")
         if why:
             self.counters.fallback(verb, why)
         else:

@@ -32,7 +32,9 @@ class Metrics:
         self.fallbacks = Counter(
             "placer_extender_fallbacks",
             "Requests answered by greedy scoring instead of the plan, by reason "
-            "(no_plan, stale_plan, uncovered_pod, planner_off).",
+            "(no_plan, stale_plan, uncovered_pod: the plan was made without this pod, "
+            "planner_off), and requests steered by a plan that does not know every pending pod "
+            "the service knows (plan_ignores_pending).",
             ["verb", "reason"], registry=r,
         )  # fmt: skip
         self.planned_requests = Counter(

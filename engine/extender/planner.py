@@ -48,6 +48,7 @@ class Plan:
     group_of_uid: dict[str, str]  # pending pod uid -> its group
     demand: dict[str, dict[str, int]]  # group -> one pod's request
     reserved: dict[str, dict[str, int]] = field(default_factory=dict)  # node -> resource -> amount
+    consumed: dict[str, int] = field(default_factory=dict)  # group -> planned pods bound since
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
@@ -72,6 +73,7 @@ class Plan:
             nodes[node] -= 1
             if nodes[node] == 0:
                 del nodes[node]
+            self.consumed[group] = self.consumed.get(group, 0) + 1
             self._reserve(node, group, -1)
             return True
 

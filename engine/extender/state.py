@@ -281,6 +281,9 @@ class ClusterState:
         # (version, pod uid, node) of recent bindings, so a plan computed from an older
         # version can account for pods bound while it was being solved.
         self.bind_log: deque[tuple[int, str, str]] = deque(maxlen=100_000)
+        # (version, pod uid) of pending pods as they arrive or change, so the handlers can tell
+        # which pending pods a plan of an older version does not know (coverage.py).
+        self.pending_log: deque[tuple[int, str]] = deque(maxlen=100_000)
 
     # ---- bookkeeping ----
     def _bump(self) -> None:
@@ -403,6 +406,8 @@ class ClusterState:
             self._charge(record, +1)
             if node is not None and (current is None or current.node is None):
                 self._bound(record, node)
+            if node is None:
+                self.pending_log.append((self.version + 1, uid))
             for hook in self.on_pod:
                 hook(record)
             self._bump()
@@ -483,6 +488,7 @@ class ClusterState:
                 self.delete_pod(namesake)  # a newer pod of the same name
             self.pods[uid] = record
             self.pod_uid_by_key[record.key] = uid
+            self.pending_log.append((self.version + 1, uid))
             self.learned_pods.add(uid, footprint(slim), now)
             self._evict(now)
             self._bump()

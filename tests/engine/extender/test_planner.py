@@ -122,3 +122,50 @@ def test_background_thread_replans_on_change() -> None:
         assert planner.current is not None and planner.current.version >= state.version - 1
     finally:
         planner.stop()
+
+
+class Counted:
+    def __init__(self) -> None:
+        self.fallbacks: list[tuple[str, str]] = []
+        self.steered: list[str] = []
+
+    def fallback(self, verb: str, reason: str) -> None:
+        self.fallbacks.append((verb, reason))
+
+    def planned(self, verb: str) -> None:
+        self.steered.append(verb)
+
+
+def scores(ext: Extender, p: dict) -> dict[str, int]:
+    return {h["Host"]: h["Score"] for h in orjson.loads(ext.prioritize(args(p, ["a", "b"])))}
+
+
+def test_a_pod_that_arrived_after_the_plan_is_not_steered_by_its_groups_targets() -> None:
+    """web-2 has web-0's spec, but the plan was made without it: the places it holds are
+    web-0's and web-1's. web-2 is scored by the online policy, counted as uncovered, and the
+    covered pods are still steered — counted as steered by a plan ignoring a pending pod."""
+    state, planner, _ = planned_state()
+    counted = Counted()
+    ext = Extender(state, planner, counters=counted)
+    state.upsert_pod(pod("web-2", cpu="2", owner="web"))
+    late = scores(ext, pod("web-2", cpu="2", owner="web"))
+    assert 10 not in late.values()
+    assert counted.fallbacks == [("prioritize", "uncovered_pod")]
+    covered = scores(ext, pod("web-0", cpu="2", owner="web"))
+    assert 10 in covered.values()
+    assert counted.fallbacks[-1] == ("prioritize", "plan_ignores_pending")
+    assert counted.steered == ["prioritize"]
+    planner.plan_once()  # a plan that knows web-2: nothing ignored any more
+    counted.fallbacks.clear()
+    scores(ext, pod("web-0", cpu="2", owner="web"))
+    assert counted.fallbacks == []
+
+
+def test_gated_pods_and_other_schedulers_pods_are_not_counted_as_ignored() -> None:
+    state, planner, _ = planned_state()
+    counted = Counted()
+    ext = Extender(state, planner, counters=counted)
+    state.upsert_pod(pod("held", cpu="1", schedulingGates=[{"name": "placer.dev/plan"}]))
+    state.upsert_pod(pod("theirs", cpu="1", schedulerName="other"))
+    scores(ext, pod("web-0", cpu="2", owner="web"))
+    assert counted.fallbacks == []
