@@ -104,6 +104,7 @@ def solve_batch(
     for binding in kube.plan_to_bindings(problem, solution):
         meta = binding["metadata"]
         nodes[meta.get("uid") or f"{meta['namespace']}/{meta['name']}"] = binding["target"]["name"]
+    devices = {a["pod"]: a["results"] for a in kube.claim_allocations(problem, solution)}
     reasons: dict[str, str] = {}
     for u in solution.unplaced:
         group = problem.item_by_name.get(u.item)
@@ -111,7 +112,7 @@ def solve_batch(
             uid = pod.get("uid") or f"{pod['namespace']}/{pod['name']}"
             if uid not in nodes and u.reasons:
                 reasons[uid] = u.reasons
-    return {"status": str(solution.status), "nodes": nodes, "reasons": reasons}
+    return {"status": str(solution.status), "nodes": nodes, "reasons": reasons, "devices": devices}
 
 
 # ---------------------------------------------------------------------- the controller
@@ -338,7 +339,11 @@ class GateController:
 
         gate = self.settings.name
         with self.state.lock:
-            docs: list[Any] = [*self.state.extra_docs, *(n.obj for n in self.state.nodes.values())]
+            docs: list[Any] = [
+                *self.state.extra_docs,
+                *self.state.objects.values(),
+                *(n.obj for n in self.state.nodes.values()),
+            ]
             for record in self.state.pods.values():
                 obj = record.obj
                 if record.uid in batch:

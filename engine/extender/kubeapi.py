@@ -103,7 +103,10 @@ class _Kind:
         replace: Callable[[list[dict[str, Any]]], None],
         upsert: Callable[[dict[str, Any]], Any],
         delete: Callable[[dict[str, Any]], None],
+        *,
+        optional: bool = False,
     ) -> None:
+        self.optional = optional  # absent from the API server (404): noted, then left alone
         self.name = name
         self.list_fn = list_fn
         self.replace = replace
@@ -111,10 +114,47 @@ class _Kind:
         self.delete = delete
 
 
+# Dynamic Resource Allocation objects the adapter reads (resource.k8s.io/v1, GA in 1.34):
+# (kind, ResourceV1Api list function). A cluster that does not serve the group is noted once.
+DRA_KINDS = (
+    ("DeviceClass", "list_device_class"),
+    ("ResourceSlice", "list_resource_slice"),
+    ("ResourceClaim", "list_resource_claim_for_all_namespaces"),
+    ("ResourceClaimTemplate", "list_resource_claim_template_for_all_namespaces"),
+)
+
+
+def _of_kind(
+    kind: str, apply: Callable[[dict[str, Any]], None]
+) -> Callable[[dict[str, Any]], None]:
+    """``apply`` on the object with its kind set (list items and some events carry none)."""
+
+    def with_kind(obj: dict[str, Any]) -> None:
+        apply({**obj, "kind": kind})
+
+    return with_kind
+
+
+def _replace_kind(
+    kind: str, replace: Callable[[str, list[dict[str, Any]]], None]
+) -> Callable[[list[dict[str, Any]]], None]:
+    def replace_all(items: list[dict[str, Any]]) -> None:
+        replace(kind, items)
+
+    return replace_all
+
+
 class ClusterWatcher:
     """Keeps a ``ClusterState`` in step with the apiserver: list, then watch from that version."""
 
-    def __init__(self, api: Any, state: ClusterState, *, watch_seconds: int = WATCH_SECONDS):
+    def __init__(
+        self,
+        api: Any,
+        state: ClusterState,
+        *,
+        watch_seconds: int = WATCH_SECONDS,
+        dra: bool = True,
+    ):
         self.api = api
         self.state = state
         self.watch_seconds = watch_seconds
@@ -137,6 +177,22 @@ class ClusterWatcher:
                 lambda obj: state.delete_pod(_uid(obj)),
             ),
         ]
+        api_client = getattr(api, "api_client", None)
+        if dra and api_client is not None:
+            from kubernetes import client
+
+            resource = client.ResourceV1Api(api_client)
+            for kind, function in DRA_KINDS:
+                self.kinds.append(
+                    _Kind(
+                        kind,
+                        getattr(resource, function),
+                        _replace_kind(kind, state.replace_objects),
+                        _of_kind(kind, state.upsert_object),
+                        _of_kind(kind, state.delete_object),
+                        optional=True,
+                    )
+                )
 
     def start(self) -> None:
         for kind in self.kinds:
@@ -159,6 +215,10 @@ class ClusterWatcher:
                     if once:
                         break
             except Exception as exc:
+                if kind.optional and _status(exc) == 404:
+                    log.info("%s: not served by this API server; not watched", kind.name)
+                    self._mark_listed(kind)
+                    return
                 log.warning("%s list/watch failed (retrying): %s", kind.name, _reason(exc))
                 if once:
                     raise
@@ -182,11 +242,14 @@ class ClusterWatcher:
             if not token:
                 break
         kind.replace(items)
+        self._mark_listed(kind)
+        log.info("listed %d %s at version %s", len(items), kind.name, version)
+        return version
+
+    def _mark_listed(self, kind: _Kind) -> None:
         self._synced.add(kind.name)
         if len(self._synced) == len(self.kinds) and not self.state.synced:
             self.state.mark_synced()
-        log.info("listed %d %s at version %s", len(items), kind.name, version)
-        return version
 
     def watch(self, kind: _Kind, version: str) -> str | None:
         """Apply watch events; the version to resume from, or None when a re-list is needed."""

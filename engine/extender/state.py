@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..kube import node_unusable_reason
 from .table import NodeTable
 
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
@@ -100,16 +101,6 @@ def slim_node(node: Mapping[str, Any]) -> dict[str, Any]:
             if v is not None
         },
     }
-
-
-def node_unusable_reason(node: Mapping[str, Any]) -> str | None:
-    """kube-scheduler's reason when a node takes no new pods at all (cordoned or not Ready)."""
-    if (node.get("spec") or {}).get("unschedulable"):
-        return "node(s) were unschedulable"
-    for cond in (node.get("status") or {}).get("conditions") or ():
-        if cond.get("type") == "Ready" and cond.get("status") != "True":
-            return "node(s) were not ready"
-    return None
 
 
 @dataclass(slots=True)
@@ -271,6 +262,9 @@ class ClusterState:
         self.synced = False
         # PriorityClasses and Namespaces, passed through to the planner's adapter call.
         self.extra_docs: list[dict[str, Any]] = []
+        # Other watched objects the adapter reads (DRA: DeviceClasses, ResourceSlices,
+        # ResourceClaims, ResourceClaimTemplates), by (kind, namespace, name).
+        self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.changed = threading.Condition(self.lock)
         # Called (under the lock) with (pod, node) whenever a pending pod becomes bound.
         self.on_bound: list[Callable[[PodRecord, str], None]] = []
@@ -608,6 +602,45 @@ class ClusterState:
             for uid in [u for u in self.pods if u not in seen]:
                 self.delete_pod(uid)
 
+    # ---- other objects (DRA) ----
+    @staticmethod
+    def _object_key(obj: Mapping[str, Any]) -> tuple[str, str, str]:
+        meta = obj.get("metadata") or {}
+        return (
+            str(obj.get("kind") or ""),
+            str(meta.get("namespace") or ""),
+            str(meta.get("name") or ""),
+        )
+
+    def upsert_object(self, obj: Mapping[str, Any]) -> None:
+        slim = {k: v for k, v in obj.items() if k != "status" or obj.get("kind") == "ResourceClaim"}
+        meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"}
+        slim["metadata"] = meta
+        key = self._object_key(slim)
+        with self.lock:
+            current = self.objects.get(key)
+            if current is not None and {**current, "metadata": None} == {**slim, "metadata": None}:
+                self.objects[key] = slim
+                return
+            self.objects[key] = slim
+            self._bump()
+
+    def delete_object(self, obj: Mapping[str, Any]) -> None:
+        with self.lock:
+            if self.objects.pop(self._object_key(obj), None) is not None:
+                self._bump()
+
+    def replace_objects(self, kind: str, objs: Iterable[Mapping[str, Any]]) -> None:
+        with self.lock:
+            seen = set()
+            for obj in objs:
+                obj = {"kind": kind, **obj}
+                seen.add(self._object_key(obj))
+                self.upsert_object(obj)
+            for key in [k for k in self.objects if k[0] == kind and k not in seen]:
+                del self.objects[key]
+                self._bump()
+
     def mark_synced(self) -> None:
         with self.lock:
             self.synced = True
@@ -628,6 +661,7 @@ class ClusterState:
         with self.lock:
             return [
                 *self.extra_docs,
+                *self.objects.values(),
                 *(n.obj for n in self.nodes.values()),
                 *(p.obj for p in self.pods.values()),
             ]

@@ -9,12 +9,13 @@ Public API (stable; the scheduler extender builds on it):
 - ``static_filter(pod, node)``: None if the node passes the node-level filters, else the reason
 - ``node_unusable_reason(node)``: why no ordinary pod can use a node (cordoned, not Ready), or None
 - ``plan_to_bindings(problem, solution)``, ``plan_to_bindings_yaml(problem, solution)``
+- ``claim_allocations(problem, solution)``: the DRA devices the plan assumes per bound pod
 - ``explain_unplaced(problem, solution)``: kube-scheduler style reasons for pending groups
 """
 
 from __future__ import annotations
 
-from .bindings import plan_to_bindings, plan_to_bindings_yaml, replica_plan
+from .bindings import claim_allocations, plan_to_bindings, plan_to_bindings_yaml, replica_plan
 from .explain import explain_unplaced, fit_error
 from .filters import node_unusable_reason, static_filter
 from .objects import Cluster, load_cluster
@@ -23,6 +24,7 @@ from .to_ir import cluster_to_problem, manifests_to_problem, pod_group_key
 
 __all__ = [
     "Cluster",
+    "claim_allocations",
     "cluster_to_problem",
     "explain_unplaced",
     "fit_error",

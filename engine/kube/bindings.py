@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from ..ir import Problem
+from ..ir import ItemGroup, Problem
 from ..solution import Solution
 
 
@@ -36,32 +36,75 @@ def _new_counts(problem: Problem, solution: Solution) -> dict[str, list[tuple[st
     return out
 
 
-def plan_to_bindings(problem: Problem, solution: Solution) -> list[dict[str, Any]]:
-    """One v1 Binding per existing pending pod that the plan places (deterministic order)."""
-    bindings = []
+def _assigned(
+    problem: Problem, solution: Solution
+) -> list[tuple[ItemGroup, dict[str, Any], str, tuple[str, ...] | None]]:
+    """(group, pod, node, devices) per existing pending pod the plan places, deterministic:
+    pods in name order, nodes in the problem's order, each pod its own row of devices."""
+    out = []
     new = _new_counts(problem, solution)
+    devices: dict[tuple[str, str], list[tuple[str, ...]]] = {}
+    for row in solution.placements:
+        if row.devices:
+            devices.setdefault((row.item, row.bin), []).extend([row.devices] * row.count)
     for group in problem.items:
         pods = group.meta.get("pods") if not group.meta.get("bound") else None
         if not pods:
             continue
         queue = iter(pods)
         for node, n in new.get(group.name, []):
-            for _ in range(n):
+            rows = devices.get((group.name, node), [])
+            for k in range(n):
                 pod = next(queue, None)
                 if pod is None:
                     break
-                meta = {"name": pod["name"], "namespace": pod["namespace"]}
-                if pod.get("uid"):
-                    meta["uid"] = pod["uid"]
-                bindings.append(
-                    {
-                        "apiVersion": "v1",
-                        "kind": "Binding",
-                        "metadata": meta,
-                        "target": {"apiVersion": "v1", "kind": "Node", "name": node},
-                    }
-                )
+                out.append((group, pod, node, rows[k] if k < len(rows) else None))
+    return out
+
+
+def plan_to_bindings(problem: Problem, solution: Solution) -> list[dict[str, Any]]:
+    """One v1 Binding per existing pending pod that the plan places (deterministic order)."""
+    bindings = []
+    for _, pod, node, _ in _assigned(problem, solution):
+        meta = {"name": pod["name"], "namespace": pod["namespace"]}
+        if pod.get("uid"):
+            meta["uid"] = pod["uid"]
+        bindings.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Binding",
+                "metadata": meta,
+                "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+            }
+        )
     return bindings
+
+
+def claim_allocations(problem: Problem, solution: Solution) -> list[dict[str, Any]]:
+    """The DRA claim allocations the plan assumes for the pods it binds: per pod, its claim and
+    the devices as a ResourceClaim's ``status.allocation.devices.results`` names them."""
+    refs = problem.meta.get("dra_devices") or {}
+    out = []
+    for group, pod, node, devices in _assigned(problem, solution):
+        claim = group.meta.get("claim")
+        if claim is None or not devices:
+            continue
+        results = []
+        for device in devices:
+            driver, pool, name = refs.get(node, {}).get(device, [None, None, device])
+            results.append(
+                {"request": claim.get("request"), "driver": driver, "pool": pool, "device": name}
+            )
+        out.append(
+            {
+                "pod": f"{pod['namespace']}/{pod['name']}",
+                "node": node,
+                "claim": claim.get("name"),
+                "template": claim.get("template"),
+                "results": results,
+            }
+        )
+    return out
 
 
 def replica_plan(problem: Problem, solution: Solution) -> dict[str, Any]:
@@ -95,6 +138,8 @@ def replica_plan(problem: Problem, solution: Solution) -> dict[str, Any]:
         "unboundPods": unbound,
         # rules placer could not honour, per pod (see problem.meta["unsupported"])
         "unsupported": list(problem.meta.get("unsupported") or []),
+        # DRA: the devices the plan assumes each bound pod's claim is allocated
+        "claimAllocations": claim_allocations(problem, solution),
     }
 
 

@@ -76,7 +76,16 @@ class Catalog:
     nodes: dict[str, list[DeviceGroupSpec]] = field(default_factory=dict)
     # (driver, pool, device) -> the IR device name on its node
     device_names: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    device_nodes: dict[tuple[str, str, str], str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # (namespace, claim name) -> pods naming it (resourceClaimName or a resolved template claim)
+    claim_users: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def count_users(self, namespace: str, claims: tuple[PodClaim, ...]) -> None:
+        for claim in claims:
+            if claim.claim is not None:
+                key = (namespace, claim.claim)
+                self.claim_users[key] = self.claim_users.get(key, 0) + 1
 
     def node_devices(self, node: str) -> list[dict[str, Any]]:
         return [g.as_ir(n) for n, g in enumerate(self.nodes.get(node, []))]
@@ -90,9 +99,7 @@ class Catalog:
             raise Unmodelled("spec.resourceClaims: several claims per pod are not modelled")
         claim = claims[0]
         if claim.template is None:
-            raise Unmodelled(
-                "spec.resourceClaims: a ResourceClaim shared by pods (resourceClaimName) is not modelled"
-            )
+            return self._named_claim(namespace, str(claim.claim))
         template = self.templates.get((namespace, claim.template))
         if template is None:
             raise Unmodelled(
@@ -100,6 +107,21 @@ class Catalog:
             )
         spec = _map(_map(template.get("spec")).get("spec"))
         return self._request(spec, f"ResourceClaimTemplate/{namespace}/{claim.template}")
+
+    def _named_claim(self, namespace: str, name: str) -> dict[str, Any]:
+        """A ResourceClaim the pod names (resourceClaimName): modelled when this pod alone uses
+        it and it is not allocated yet (then it is the pod's own request, like a template's)."""
+        where = f"ResourceClaim/{namespace}/{name}"
+        obj = self.claims.get((namespace, name))
+        if obj is None:
+            raise Unmodelled(f"{where} is not in the input")
+        if self.claim_users.get((namespace, name), 0) > 1:
+            raise Unmodelled(f"{where} is shared by several pods; shared claims are not modelled")
+        if _map(_map(obj.get("status")).get("allocation")):
+            raise Unmodelled(
+                f"{where} is already allocated; a pending pod with an allocated claim is not modelled"
+            )
+        return self._request(_map(obj.get("spec")), where)
 
     def _request(self, spec: Mapping[str, Any], where: str) -> dict[str, Any]:
         devices = _map(spec.get("devices"))
@@ -143,6 +165,25 @@ class Catalog:
             raise Unmodelled(f"{where}: the selectors exclude every device")
         request["select"] = {k: sorted(v) for k, v in sorted(select.items())}
         return request
+
+    def request_name(self, namespace: str, claims: tuple[PodClaim, ...]) -> str | None:
+        """The name of the (single, modelled) request of a pod's claim template."""
+        if len(claims) != 1 or claims[0].template is None:
+            return None
+        template = self.templates.get((namespace, claims[0].template)) or {}
+        requests = _list(
+            _map(_map(_map(template.get("spec")).get("spec")).get("devices")).get("requests")
+        )
+        return str(_map(requests[0]).get("name") or "") if len(requests) == 1 else None
+
+    def device_refs(self) -> dict[str, dict[str, list[str]]]:
+        """node -> IR device name -> [driver, pool, device] (how a claim allocation names it)."""
+        out: dict[str, dict[str, list[str]]] = {}
+        for (driver, pool, device), ir_name in self.device_names.items():
+            node = self.device_nodes.get((driver, pool, device))
+            if node is not None:
+                out.setdefault(node, {})[ir_name] = [driver, pool, device]
+        return out
 
     def allocated(self, namespace: str, claims: tuple[PodClaim, ...]) -> list[str] | None:
         """The IR names of the devices a running pod's claim was given (None: not known)."""
@@ -211,6 +252,7 @@ def read_catalog(objects: list[dict[str, Any]], node_names: set[str]) -> Catalog
         for driver, pool, name, attributes, capacity in found:
             ir_name = name if seen[name] == 1 else f"{driver}/{pool}/{name}"
             out.device_names[(driver, pool, name)] = ir_name
+            out.device_nodes[(driver, pool, name)] = node
             key = (tuple(sorted(attributes.items())), tuple(sorted(capacity.items())))
             if key not in groups:
                 groups[key] = DeviceGroupSpec([], capacity, attributes)

@@ -23,6 +23,9 @@ from .filters import (
     insufficient_reason,
 )
 
+# kube-scheduler's DynamicResources filter, when a node cannot satisfy a pod's claims.
+REASON_CLAIMS = "cannot allocate all claims"
+
 
 def fit_error(total_nodes: int, reasons: Mapping[str, int]) -> str:
     """kube-scheduler's FitError text: the histogram entries sorted as strings, as Go does."""
@@ -47,6 +50,43 @@ class _Plan:
                 continue
             for r, amount in group.demand.items():
                 self.used[b][r] += amount * n
+        # Per (bin, device): taken whole, or the shares on it.
+        self.whole: set[tuple[str, str]] = set()
+        self.shared: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+        for row in solution.placements:
+            group = problem.item_by_name.get(row.item)
+            if group is None or group.devices is None or not row.devices:
+                continue
+            for device in row.devices:
+                if group.devices.share is None:
+                    self.whole.add((row.bin, device))
+                else:
+                    for r, amount in group.devices.share.items():
+                        self.shared[(row.bin, device)][r] += amount * row.count
+
+    def claims_fit(self, group: ItemGroup, bin_: Bin) -> bool:
+        """Could one more pod of the group get its devices on this node (after the plan)?"""
+        request = group.devices
+        if request is None:
+            return True
+        free = 0
+        for device_group in bin_.devices:
+            if not request.accepts(device_group):
+                continue
+            for name in device_group.device_names:
+                key = (bin_.name, name)
+                if key in self.whole:
+                    continue
+                used = self.shared.get(key, Counter())
+                if request.share is None:
+                    fits = not any(used.values())
+                else:
+                    fits = all(
+                        used[r] + amount <= device_group.capacity.get(r, 0)
+                        for r, amount in request.share.items()
+                    )
+                free += fits
+        return free >= request.count
 
     def domain_counts(
         self, selector: Mapping[str, str], topology: str, keep: set[str] | None
@@ -157,6 +197,8 @@ def explain_group(plan: _Plan, group: ItemGroup) -> str:
                 reasons[insufficient_reason(r)] += 1
             continue
         reason = _constraint_reason(plan, group, b, cache)
+        if reason is None and not plan.claims_fit(group, b):
+            reason = REASON_CLAIMS  # DynamicResources filters after InterPodAffinity
         if reason is not None:
             reasons[reason] += 1
     if not reasons:

@@ -180,8 +180,11 @@ class _Builder:
             n for n in self.nodes if any(t.effect in SOFT_EFFECTS for t in n.taints)
         ]
         live: list[PodView] = []
-        for raw in self.cluster.pods:
-            view = pod_view(raw)
+        views = [pod_view(raw) for raw in self.cluster.pods]
+        for view in views:
+            if not view.finished:
+                self.dra.count_users(view.namespace, view.claims)
+        for view in views:
             if view.finished:
                 continue
             live.append(view)
@@ -499,6 +502,9 @@ class _Builder:
             "notes": self.notes,
             "unsupported": self.unsupported,
             "approximations": self.approximations,
+            # node -> IR device name -> [driver, pool, device], for the claim allocations a
+            # plan assumes (bindings.replica_plan)
+            **({"dra_devices": self.dra.device_refs()} if self.dra.device_names else {}),
             "scale": {
                 "cost": "kube weight points: Σ unmatched preferred node-affinity weights "
                 f"+ {PREFER_NO_SCHEDULE_COST:g} per untolerated PreferNoSchedule taint, per pod",
@@ -634,6 +640,13 @@ class _Builder:
         }
         if g.devices is not None:
             fields["devices"] = g.devices
+            if g.pending:
+                claim = g.view.claims[0]
+                meta["claim"] = {
+                    "name": claim.name,
+                    "template": claim.template,
+                    "request": self.dra.request_name(g.view.namespace, g.view.claims),
+                }
         if not g.pending:
             meta["bound"] = True
             if g.devices is not None:

@@ -162,3 +162,34 @@ def test_solve_batch_plans_gated_pods_as_pending() -> None:
     assert len(nodes) == 5
     assert len({nodes[f"uid-small-{i}"] for i in range(4)}) == 1
     assert "Insufficient cpu" in answer["reasons"]["uid-huge-0"]
+
+
+def test_dra_objects_from_the_live_watch_steer_the_plan(plane: ControlPlane, core: Any) -> None:
+    """DeviceClass, ResourceSlice and ResourceClaimTemplate (resource.k8s.io/v1) come through the
+    watch; a gated pod claiming a GPU is pinned to the one node whose slice has GPUs. (Without a
+    controller-manager its claim is never created, so kube-scheduler leaves it pending.)"""
+    from kubernetes import client
+
+    from tests.engine.kube.test_dra import DEVICE_CLASS, slice_, template
+
+    resource = client.ResourceV1Api(plane.client())
+    resource.create_device_class(DEVICE_CLASS)
+    resource.create_resource_slice(slice_("node-2", 2, "A100"))
+    resource.create_namespaced_resource_claim_template("default", template("one-gpu"))
+    try:
+        claimed = pod_manifest("gpu-0", "1", gates=(GATE,))
+        claimed["spec"]["containers"][0]["resources"]["claims"] = [{"name": "gpu"}]
+        claimed["spec"]["resourceClaims"] = [
+            {"name": "gpu", "resourceClaimTemplateName": "one-gpu"}
+        ]
+        with gate_controller(plane, settings(window=0.3), isolate=False) as gate:
+            wait_for(lambda: len(gate.state.objects) == 3, timeout=30)
+            create(core, [claimed])
+            wait_for(lambda: gate.stats.released.get("narrowed") == 1, timeout=60)
+        (found,) = pods(core)
+        assert pinned_node(found) == "node-2"
+        assert not found["spec"].get("schedulingGates")
+    finally:
+        resource.delete_collection_resource_slice()
+        resource.delete_device_class("gpu")
+        resource.delete_namespaced_resource_claim_template("one-gpu", "default")

@@ -155,3 +155,32 @@ def test_api_binder_is_idempotent() -> None:
     assert binder.bind("default", "p", "uid-p", "n2") == "pod default/p is already bound to node n1"
     error = binder.bind("default", "forbidden", "", "n1")
     assert error is not None and "binding is forbidden" in error
+
+
+@pytest.mark.parametrize(
+    ("spec", "ready", "reason"),
+    [
+        ({"unschedulable": True}, "True", "node(s) were unschedulable"),
+        ({}, "False", "node(s) had untolerated taint(s)"),  # before the lifecycle taint lands
+        ({}, "Unknown", "node(s) had untolerated taint(s)"),
+        (
+            {"taints": [{"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"}]},
+            "True",
+            "node(s) had untolerated taint(s)",
+        ),
+        ({"taints": [{"key": "other", "effect": "NoSchedule"}]}, "True", None),
+        ({}, "True", None),
+    ],
+)
+def test_serve_and_solve_give_a_node_the_same_unusable_reason(
+    spec: dict[str, Any], ready: str, reason: str | None
+) -> None:
+    """The extender's node records take kube-scheduler's words from engine.kube (v1.34 texts)."""
+    from engine.kube import node_unusable_reason
+
+    obj = node("n1")
+    obj["spec"] = spec
+    obj["status"]["conditions"] = [{"type": "Ready", "status": ready}]
+    state = ClusterState()
+    state.upsert_node(obj)
+    assert state.nodes["n1"].unusable == node_unusable_reason(obj) == reason

@@ -67,6 +67,16 @@ def template(name: str, **request: Any) -> dict[str, Any]:
     }
 
 
+def claim_object(name: str, **request: Any) -> dict[str, Any]:
+    spec = template(name, **request)["spec"]["spec"]
+    return {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "ResourceClaim",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": spec,
+    }
+
+
 def pod(
     name: str, claim: dict[str, str], node_name: str | None = None, **status: Any
 ) -> dict[str, Any]:
@@ -191,7 +201,12 @@ def test_a_running_pod_keeps_the_devices_of_its_allocated_claim() -> None:
 @pytest.mark.parametrize(
     ("claim", "extra", "reason"),
     [
-        ({"resourceClaimName": "shared"}, [], "a ResourceClaim shared by pods"),
+        ({"resourceClaimName": "absent"}, [], "ResourceClaim/default/absent is not in the input"),
+        (
+            {"resourceClaimName": "taken"},
+            [{**claim_object("taken"), "status": {"allocation": {"devices": {"results": []}}}}],
+            "is already allocated",
+        ),
         (
             {"resourceClaimTemplateName": "missing"},
             [],
@@ -244,3 +259,78 @@ def test_cel_subset() -> None:
     ):
         with pytest.raises(Unmodelled):
             parse_cel(refused)
+
+
+def test_a_claim_no_node_can_satisfy_gets_kube_schedulers_reason() -> None:
+    """DynamicResources' own words, per node: no H100 anywhere, and no node with four GPUs."""
+    from engine.kube import explain_unplaced
+
+    h100 = [{"cel": {"expression": f'device.attributes["{DRIVER}"].model == "H100"'}}]
+    docs = [
+        node("n1"),
+        node("n2"),
+        slice_("n1", 2, "A100"),
+        slice_("n2", 2, "A100"),
+        DEVICE_CLASS,
+        template("h100", selectors=h100),
+        template("four", count=4),
+        template("one"),
+        pod("wants-h100", {"resourceClaimTemplateName": "h100"}),
+        pod("wants-four", {"resourceClaimTemplateName": "four"}),
+        pod("fits", {"resourceClaimTemplateName": "one"}),
+    ]
+    p = manifests_to_problem(docs, "dra")
+    plan = explain_unplaced(p, solve(p, "cpsat", time_limit=5))
+    reasons = {
+        p.item_by_name[u.item].meta["pods"][0]["name"]: u.reasons for u in plan.unplaced if u.count
+    }
+    assert reasons == {
+        "wants-h100": "0/2 nodes are available: 2 cannot allocate all claims.",
+        "wants-four": "0/2 nodes are available: 2 cannot allocate all claims.",
+    }
+
+
+def test_the_plan_names_the_claim_allocations_it_assumes() -> None:
+    """Bindings come with the devices each claim is assumed to get, as a ResourceClaim's
+    allocation names them (driver, pool, device) — whole GPUs distinct, shares on one GPU."""
+    import yaml
+
+    from engine.kube import plan_to_bindings_yaml
+
+    docs = [
+        node("n1"),
+        slice_("n1", 3, "A100"),
+        DEVICE_CLASS,
+        template("two", count=2),
+        template("share", capacity={"requests": {"milli": "300"}}),
+        pod("w", {"resourceClaimTemplateName": "two"}),
+        pod("s", {"resourceClaimTemplateName": "share"}),
+    ]
+    p = manifests_to_problem(docs, "dra")
+    plan = solve(p, "cpsat", time_limit=5)
+    *bindings, replica = list(yaml.safe_load_all(plan_to_bindings_yaml(p, plan)))
+    assert {b["metadata"]["name"] for b in bindings} == {"w", "s"}
+    allocs = {a["pod"]: a for a in replica["claimAllocations"]}
+    whole, share = allocs["default/w"], allocs["default/s"]
+    assert whole["node"] == "n1" and whole["claim"] == "gpu" and whole["template"] == "two"
+    assert len({r["device"] for r in whole["results"]}) == 2
+    (one,) = share["results"]
+    assert one["device"] not in {r["device"] for r in whole["results"]}
+    assert {(r["request"], r["driver"], r["pool"]) for r in [*whole["results"], one]} == {
+        ("gpu", DRIVER, "n1")
+    }
+
+
+def test_a_claim_one_pending_pod_names_is_its_request_and_a_shared_one_is_reported() -> None:
+    own = [node("n1"), slice_("n1", 2, "A100"), DEVICE_CLASS, claim_object("mine", count=2)]
+    p = manifests_to_problem([*own, pod("p", {"resourceClaimName": "mine"})], "dra")
+    (item,) = p.items
+    assert item.devices is not None and item.devices.count == 2 and item.devices.whole
+    shared = [
+        *own,
+        pod("p", {"resourceClaimName": "mine"}),
+        pod("q", {"resourceClaimName": "mine"}),
+    ]
+    p = manifests_to_problem(shared, "dra")
+    assert all(i.devices is None for i in p.items)
+    assert any("shared by several pods" in u["reason"] for u in p.meta["unsupported"])
