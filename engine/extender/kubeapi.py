@@ -219,6 +219,8 @@ class ClusterWatcher:
                     log.info("%s: not served by this API server; not watched", kind.name)
                     self._mark_listed(kind)
                     return
+                if self._stop.is_set():
+                    return  # the connection ended because we are shutting down
                 log.warning("%s list/watch failed (retrying): %s", kind.name, _reason(exc))
                 if once:
                     raise

@@ -101,6 +101,7 @@ def claim_allocations(problem: Problem, solution: Solution) -> list[dict[str, An
                 "node": node,
                 "claim": claim.get("name"),
                 "template": claim.get("template"),
+                "resourceClaim": claim.get("resourceClaim"),
                 "results": results,
             }
         )

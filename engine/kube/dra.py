@@ -167,13 +167,16 @@ class Catalog:
         return request
 
     def request_name(self, namespace: str, claims: tuple[PodClaim, ...]) -> str | None:
-        """The name of the (single, modelled) request of a pod's claim template."""
-        if len(claims) != 1 or claims[0].template is None:
+        """The name of the (single, modelled) request of a pod's claim (template or named)."""
+        if len(claims) != 1:
             return None
-        template = self.templates.get((namespace, claims[0].template)) or {}
-        requests = _list(
-            _map(_map(_map(template.get("spec")).get("spec")).get("devices")).get("requests")
-        )
+        claim = claims[0]
+        if claim.template is not None:
+            template = self.templates.get((namespace, claim.template)) or {}
+            spec = _map(_map(template.get("spec")).get("spec"))
+        else:
+            spec = _map((self.claims.get((namespace, str(claim.claim))) or {}).get("spec"))
+        requests = _list(_map(spec.get("devices")).get("requests"))
         return str(_map(requests[0]).get("name") or "") if len(requests) == 1 else None
 
     def device_refs(self) -> dict[str, dict[str, list[str]]]:

@@ -645,6 +645,7 @@ class _Builder:
                 meta["claim"] = {
                     "name": claim.name,
                     "template": claim.template,
+                    "resourceClaim": claim.claim,
                     "request": self.dra.request_name(g.view.namespace, g.view.claims),
                 }
         if not g.pending:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from engine.kube import manifests_to_problem
+from engine.kube import claim_allocations, manifests_to_problem
 from engine.kube.dra import SHARED_ATTRIBUTE, Unmodelled, parse_cel
 from engine.solve import solve
 from engine.verify import verify
@@ -326,6 +326,9 @@ def test_a_claim_one_pending_pod_names_is_its_request_and_a_shared_one_is_report
     p = manifests_to_problem([*own, pod("p", {"resourceClaimName": "mine"})], "dra")
     (item,) = p.items
     assert item.devices is not None and item.devices.count == 2 and item.devices.whole
+    (allocation,) = claim_allocations(p, solve(p, "cpsat", time_limit=5))
+    assert allocation["resourceClaim"] == "mine" and allocation["template"] is None
+    assert [r["request"] for r in allocation["results"]] == ["gpu", "gpu"]
     shared = [
         *own,
         pod("p", {"resourceClaimName": "mine"}),
