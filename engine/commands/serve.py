@@ -66,6 +66,13 @@ def serve(
     plan_max_age: Annotated[
         float, typer.Option(help="seconds after which a plan of a changed cluster is stale")
     ] = 300.0,
+    plan_incremental: Annotated[
+        bool,
+        typer.Option(
+            "--plan-incremental/--no-plan-incremental",
+            help="plan arriving pods around the last plan before re-solving everything",
+        ),
+    ] = True,
     plan_process: Annotated[
         bool,
         typer.Option(
@@ -225,6 +232,7 @@ def serve(
         planner=planner,
         plan_time_limit=plan_time_limit,
         plan_max_age=plan_max_age,
+        plan_incremental=plan_incremental,
         plan_process=plan_process,
         plan_memory_mib=plan_memory_mib,
         reserve=reserve,

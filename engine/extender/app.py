@@ -110,9 +110,10 @@ def build_service(
             time_limit=settings.plan_time_limit,
             settle=settings.plan_settle,
             max_age=settings.plan_max_age,
+            incremental=settings.plan_incremental,
             isolate=settings.plan_process,
             memory_limit_mib=settings.plan_memory_mib,
-            on_plan=lambda plan: metrics.solve_seconds.observe(plan.solve_seconds),
+            on_plan=metrics.plan_published,
             on_failure=lambda reason, _: metrics.plan_failures.labels(reason).inc(),
         )
         if planner.process is not None:

@@ -35,9 +35,10 @@ class Coverage:
     def __init__(self, state: ClusterState, scheduler_name: str) -> None:
         self.state = state
         self.scheduler_name = scheduler_name
-        self._key: tuple[int, int] | None = None
+        # The plans the caches are for, held (not their ids: a freed plan's id is reused).
+        self._key: tuple[Plan, int] | None = None
         self._ignored = 0
-        self._spare_plan: int | None = None
+        self._spare_plan: Plan | None = None
         self._spare: dict[str, int] = {}
 
     def covers(self, plan: Plan, uid: str, group: str | None) -> bool:
@@ -46,7 +47,7 @@ class Coverage:
             return True
         if group is None:
             return False
-        if self._spare_plan != id(plan):
+        if self._spare_plan is not plan:
             known: dict[str, int] = {}
             for g in plan.group_of_uid.values():
                 known[g] = known.get(g, 0) + 1
@@ -54,13 +55,13 @@ class Coverage:
                 g: sum(nodes.values()) + plan.consumed.get(g, 0) - known.get(g, 0)
                 for g, nodes in plan.targets.items()
             }
-            self._spare_plan = id(plan)
+            self._spare_plan = plan
         return self._spare.get(group, 0) > 0
 
     def ignored(self, plan: Plan) -> int:
         state = self.state
-        key = (id(plan), state.version)
-        if key == self._key:
+        key = (plan, state.version)
+        if self._key is not None and self._key[0] is plan and self._key[1] == state.version:
             return self._ignored
         count = 0
         seen: set[str] = set()

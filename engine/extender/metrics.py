@@ -10,7 +10,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 if TYPE_CHECKING:
     from .gate import GateController
-    from .planner import Planner
+    from .planner import Plan, Planner
     from .state import ClusterState
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -44,6 +44,13 @@ class Metrics:
         self.solve_seconds = Histogram(
             "placer_extender_plan_solve_seconds", "Wall time of each background plan (build + solve).",
             buckets=SOLVE_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.plans = Counter(
+            "placer_extender_plans",
+            "Background plans published, by kind (full: the whole cluster re-solved; full_hinted: "
+            "starting from the last plan; incremental: arriving pods planned around the last "
+            "plan).",
+            ["kind"], registry=r,
         )  # fmt: skip
         self.plan_failures = Counter(
             "placer_extender_plan_failures",
@@ -139,6 +146,11 @@ class Metrics:
 
         gate.on_outcome = outcome
         gate.on_batch = planned
+
+    def plan_published(self, plan: Plan) -> None:
+        self.solve_seconds.observe(plan.solve_seconds)
+        kind = "full_hinted" if plan.kind == "full" and plan.hinted else plan.kind
+        self.plans.labels(kind).inc()
 
     # Counters protocol used by the handlers
     def fallback(self, verb: str, reason: str) -> None:

@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .coverage import Coverage
+from .incremental import merged, pin, uncovered
 from .state import ClusterState, PodRecord
 from .worker import (
     Backoff,
@@ -34,6 +36,10 @@ log = logging.getLogger("placer.extender.planner")
 
 # A round whose problem took nearly the whole limit to build still gives the solver this share.
 MIN_SOLVE_SHARE = 0.1
+# A full re-solve at least this often while pods keep arriving (seconds).
+FULL_EVERY = 60.0
+# Statuses whose targets are a plan (engine.solution.Status values).
+PLAN_STATUSES = frozenset({"optimal", "feasible"})
 
 
 @dataclass
@@ -49,6 +55,8 @@ class Plan:
     demand: dict[str, dict[str, int]]  # group -> one pod's request
     reserved: dict[str, dict[str, int]] = field(default_factory=dict)  # node -> resource -> amount
     consumed: dict[str, int] = field(default_factory=dict)  # group -> planned pods bound since
+    kind: str = "full"  # full: the whole cluster re-solved; incremental: new pods around the last
+    hinted: bool = False  # solved from the last plan as its start (full rounds)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
@@ -90,6 +98,7 @@ def _plan(data: dict[str, Any], version: int, started: float, created: float) ->
         targets=data["targets"],
         group_of_uid=data["group_of_uid"],
         demand=data["demand"],
+        hinted=bool(data.get("hinted")),
     )
 
 
@@ -120,25 +129,41 @@ def plan_data(problem: Any, solution: Any) -> dict[str, Any]:
 
 
 def solve_documents(
-    payload: bytes, scheduler_name: str, backend: str, time_limit: float
+    payload: bytes,
+    scheduler_name: str,
+    backend: str,
+    time_limit: float,
+    hint_targets: Mapping[str, Mapping[str, int]] | None = None,
 ) -> dict[str, Any]:
     """Build the problem from Node/Pod JSON and solve it (runs in the planning process).
 
     ``time_limit`` is for the whole round: building the problem counts against it, so a plan
     is ready about ``time_limit`` after the round starts, however large the cluster.
+    ``hint_targets`` (group -> node -> pods, the last plan's) is the solver's start when the
+    verifier accepts it as a plan of this problem.
     """
     import orjson
 
     from engine import kube
+    from engine.solution import Solution, Status
     from engine.solve import solve
+    from engine.verify import verify
+
+    from .incremental import hint_counts
 
     started = time.monotonic()
     problem = kube.manifests_to_problem(
         orjson.loads(payload), "placer-serve", scheduler_name=scheduler_name
     )
+    hint = None
+    if hint_targets:
+        start = Solution.from_counts(
+            problem, "last-plan", Status.FEASIBLE, hint_counts(problem, hint_targets)
+        )
+        hint = start if verify(problem, start).ok else None
     left = max(time_limit - (time.monotonic() - started), MIN_SOLVE_SHARE * time_limit)
-    solution = solve(problem, backend, time_limit=left, threads=1)
-    return plan_data(problem, solution)
+    solution = solve(problem, backend, time_limit=left, threads=1, hint=hint)
+    return {**plan_data(problem, solution), "hinted": hint is not None}
 
 
 def limit_memory(mib: int) -> None:
@@ -171,10 +196,20 @@ class Planner:
         memory_limit_mib: int = 4096,
         on_plan: Callable[[Plan], None] | None = None,
         on_failure: Callable[[str, str], None] | None = None,
+        incremental: bool = True,
+        full_every: float = FULL_EVERY,
     ) -> None:
         self.state = state
         self.scheduler_name = scheduler_name
         self.time_limit = time_limit
+        # Pods arriving after a plan are planned around it (incremental.py) in a round of this
+        # budget; a full round follows once arrivals pause, and at least every ``full_every``.
+        self.incremental = incremental
+        self.incremental_time_limit = min(time_limit, max(0.5, time_limit / 5))
+        self.full_every = full_every
+        self.coverage = Coverage(state, scheduler_name)
+        self._full_due = False
+        self._last_full = -float("inf")
         self.settle = settle
         self.max_settle = max(
             5 * settle, 2.0
@@ -224,7 +259,7 @@ class Planner:
     def _due(self) -> bool:
         if not self.state.synced:
             return False
-        if self.state.version != self.planned_version:
+        if self.state.version != self.planned_version or self._full_due:
             return True
         return self._retry_at is not None and time.monotonic() >= self._retry_at
 
@@ -262,18 +297,30 @@ class Planner:
         import orjson
 
         self.state.expire_learned()
+        last = self.current
+        hint: dict[str, dict[str, int]] | None = None
+        pinning = None
         with self.state.lock:
             version = self.state.version
             has_pending = any(p.node is None for p in self.state.pods.values())
-            payload = orjson.dumps(self.state.documents()) if has_pending else b""
+            kind = self._kind(last) if has_pending else "full"
+            if not has_pending:
+                payload = b""
+            elif kind == "incremental":
+                pinning = pin(self.state, last, self.scheduler_name)  # type: ignore[arg-type]
+                payload = orjson.dumps(pinning.docs)
+            else:
+                payload = orjson.dumps(self.state.documents())
+                hint = self._hint(last)
         if not has_pending or not self.state.nodes:
             self.current = None
+            self._full_done()
             self._succeeded(version)
             return version
         started = time.monotonic()
         self.solving = True
         try:
-            data = self._solve(payload)
+            data = self._solve(payload, kind, hint)
         except PlannerStopped:
             return version
         except PlannerDown as exc:
@@ -307,11 +354,19 @@ class Planner:
             for logged_version, uid, node in list(self.state.bind_log):
                 if logged_version > version:
                     plan.consume(uid, None, node)
+            if pinning is not None and last is not None:
+                plan = merged(last, plan, pinning)
             self.current = plan
+        if kind == "full":
+            self._full_done()
+        else:
+            self._full_due = True  # re-solve everything (from this plan) once arrivals pause
         self._succeeded(version)
         log.info(
-            "plan v%d: %s in %.2fs, %d group(s) targeted",
+            "plan v%d (%s%s): %s in %.2fs, %d group(s) targeted",
             version,
+            kind,
+            ", hinted" if plan.hinted else "",
             plan.status,
             plan.solve_seconds,
             len(plan.targets),
@@ -319,6 +374,33 @@ class Planner:
         if self.on_plan is not None:
             self.on_plan(plan)
         return version
+
+    def _kind(self, last: Plan | None) -> str:
+        """incremental when the last plan still holds and only pods arrived; else full
+        (under the state lock)."""
+        if (
+            not self.incremental
+            or last is None
+            or last.status not in PLAN_STATUSES
+            or self.state.nodes_version > last.version
+            or time.monotonic() - self._last_full > self.full_every
+        ):
+            return "full"
+        return "incremental" if uncovered(self.state, last, self.coverage) else "full"
+
+    def _hint(self, last: Plan | None) -> dict[str, dict[str, int]] | None:
+        """The last plan's targets as a full round's start, when it covers every pending pod
+        (under the state lock)."""
+        if last is None or last.status not in PLAN_STATUSES:
+            return None
+        if uncovered(self.state, last, self.coverage):
+            return None  # the solver's own greedy start places the new pods too
+        with last.lock:
+            return {group: dict(nodes) for group, nodes in last.targets.items()}
+
+    def _full_done(self) -> None:
+        self._full_due = False
+        self._last_full = time.monotonic()
 
     def _succeeded(self, version: int) -> None:
         self.planned_version = version
@@ -344,8 +426,11 @@ class Planner:
         if self.on_failure is not None:
             self.on_failure(reason, message)
 
-    def _solve(self, payload: bytes) -> dict[str, Any]:
-        args = (payload, self.scheduler_name, self.backend, self.time_limit)
+    def _solve(
+        self, payload: bytes, kind: str = "full", hint: dict[str, dict[str, int]] | None = None
+    ) -> dict[str, Any]:
+        limit = self.incremental_time_limit if kind == "incremental" else self.time_limit
+        args = (payload, self.scheduler_name, self.backend, limit, hint)
         if self.process is None:
             return solve_documents(*args)
         # The backend honours its time limit; the deadline is for a model that takes far longer

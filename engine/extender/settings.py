@@ -30,6 +30,7 @@ class Settings:
     plan_time_limit: float = 10.0
     plan_settle: float = 0.5
     plan_max_age: float = 300.0
+    plan_incremental: bool = True  # arriving pods planned around the last plan (incremental.py)
     plan_process: bool = True  # solve in a separate process (keeps the GIL free for requests)
     plan_memory_mib: int = 4096  # address-space cap of that process (0: none)
     reserve: bool = True  # filter keeps capacity the plan holds for other pending groups

@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..kube import node_unusable_reason
 from .table import NodeTable
 
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
@@ -259,6 +258,9 @@ class ClusterState:
         self.pods: dict[str, PodRecord] = {}
         self.pod_uid_by_key: dict[tuple[str, str], str] = {}
         self.version = 0
+        # The version of the last change to nodes or DRA objects (an incremental plan assumes
+        # none since the plan it builds on: incremental.py).
+        self.nodes_version = 0
         self.synced = False
         # PriorityClasses and Namespaces, passed through to the planner's adapter call.
         self.extra_docs: list[dict[str, Any]] = []
@@ -283,6 +285,10 @@ class ClusterState:
     def _bump(self) -> None:
         self.version += 1
         self.changed.notify_all()
+
+    def _bump_nodes(self) -> None:
+        self._bump()
+        self.nodes_version = self.version
 
     def _charge(self, pod: PodRecord, sign: int) -> None:
         if pod.node is None:
@@ -324,7 +330,7 @@ class ClusterState:
                 name=name,
                 obj=slim,
                 allocatable=allocatable,
-                unusable=node_unusable_reason(slim),
+                unusable=_kube().node_unusable_reason(slim),
                 resource_version=rv,
                 generation=self._node_epoch,
             )
@@ -345,7 +351,7 @@ class ClusterState:
             self.table.set_node(
                 name, allocatable, record.used, record.unusable is None, record.generation
             )
-            self._bump()
+            self._bump_nodes()
             return True
 
     def delete_node(self, name: str) -> None:
@@ -355,7 +361,7 @@ class ClusterState:
             if record is not None:
                 self._orphan_usage[name] = record.used  # its pods still exist until deleted
                 self.table.remove_node(name)
-                self._bump()
+                self._bump_nodes()
 
     # ---- pods ----
     def upsert_pod(self, obj: Mapping[str, Any]) -> PodRecord | None:
@@ -623,12 +629,12 @@ class ClusterState:
                 self.objects[key] = slim
                 return
             self.objects[key] = slim
-            self._bump()
+            self._bump_nodes()
 
     def delete_object(self, obj: Mapping[str, Any]) -> None:
         with self.lock:
             if self.objects.pop(self._object_key(obj), None) is not None:
-                self._bump()
+                self._bump_nodes()
 
     def replace_objects(self, kind: str, objs: Iterable[Mapping[str, Any]]) -> None:
         with self.lock:
@@ -639,7 +645,7 @@ class ClusterState:
                 self.upsert_object(obj)
             for key in [k for k in self.objects if k[0] == kind and k not in seen]:
                 del self.objects[key]
-                self._bump()
+                self._bump_nodes()
 
     def mark_synced(self) -> None:
         with self.lock:

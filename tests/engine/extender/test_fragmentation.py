@@ -7,6 +7,8 @@ nodes that passed, take the top score (first on ties), bind.
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import orjson
 import pytest
@@ -66,3 +68,4 @@ def test_planner_places_every_pod(serve) -> None:
     metrics = httpx.get(f"{run.url}/metrics").text
     assert 'placer_extender_planned_requests_total{verb="prioritize"} 5.0' in metrics
     assert "placer_extender_plan_solve_seconds_count" in metrics
+    assert re.search(r'^placer_extender_plans_total\{kind="full"\} [1-9]', metrics, re.M)

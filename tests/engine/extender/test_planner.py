@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 import pytest
 
@@ -169,3 +171,111 @@ def test_gated_pods_and_other_schedulers_pods_are_not_counted_as_ignored() -> No
     state.upsert_pod(pod("theirs", cpu="1", schedulerName="other"))
     scores(ext, pod("web-0", cpu="2", owner="web"))
     assert counted.fallbacks == []
+
+
+def three_node_plan() -> tuple[ClusterState, Planner]:
+    """Two 3-cpu pods and a 4-cpu one planned on three 4-cpu nodes: one each (no other way)."""
+    state = ClusterState()
+    state.replace(
+        [node("a", cpu="4"), node("b", cpu="4"), node("c", cpu="4")],
+        [
+            pod("big-0", cpu="3", owner="big"),
+            pod("big-1", cpu="3", owner="big"),
+            pod("trainer", cpu="4", owner="trainer"),
+        ],
+    )
+    planner = Planner(state, time_limit=5.0)
+    planner.plan_once()
+    return state, planner
+
+
+def test_pods_that_arrive_are_planned_around_the_last_plan() -> None:
+    """A 1-cpu pod arriving after the plan: an incremental round keeps every earlier target
+    (its pods count as bound there), so its place is beside a 3-cpu pod, never on the
+    trainer's node; the handlers steer it there at once. The next round re-solves everything,
+    starting from that plan."""
+    state, planner = three_node_plan()
+    first = planner.current
+    assert first is not None and first.kind == "full" and not first.hinted
+    big = first.targets[first.group_of_uid["uid-big-0"]]
+    assert len(big) == 2
+    counted = Counted()
+    ext = Extender(state, planner, counters=counted)
+    late = pod("late", cpu="1", owner="late")
+    state.upsert_pod(late)
+    solved: list[bytes] = []
+    solve = planner._solve
+    planner._solve = lambda payload, *a: solved.append(payload) or solve(payload, *a)  # type: ignore[method-assign]
+    planner.plan_once()
+    second = planner.current
+    assert second is not None and second.kind == "incremental"
+    (payload,) = solved  # the earlier pods went in bound to their targets: only "late" is new
+    docs = [d for d in orjson.loads(payload) if d["kind"] == "Pod"]
+    assert [d["metadata"]["name"] for d in docs if not d["spec"].get("nodeName")] == ["late"]
+    for d in docs:
+        uid = d["metadata"]["uid"]
+        if uid != "uid-late":
+            assert d["spec"]["nodeName"] in first.targets[first.group_of_uid[uid]]
+    assert second.targets == {
+        **first.targets,
+        second.group_of_uid["uid-late"]: second.targets[second.group_of_uid["uid-late"]],
+    }
+    (target,) = second.targets[second.group_of_uid["uid-late"]]
+    assert target in big
+    request = orjson.dumps({"Pod": late, "Nodes": None, "NodeNames": ["a", "b", "c"]})
+    assert {h["Host"]: h["Score"] for h in orjson.loads(ext.prioritize(request))}[target] == 10
+    assert counted.fallbacks == [] and counted.steered == ["prioritize"]
+    assert planner._due()  # a full round follows once arrivals pause
+    planner.plan_once()
+    third = planner.current
+    assert third is not None and third.kind == "full" and third.hinted
+    assert sum(sum(n.values()) for n in third.targets.values()) == 4
+    assert not planner._due()
+
+
+def test_an_incremental_round_replans_pods_whose_place_is_gone() -> None:
+    """Another scheduler's pod took the trainer's node: the trainer cannot keep its target and
+    no other node has room for it, so the incremental round leaves it out (its lost place is
+    dropped, not kept); the new pod still gets a place beside a 3-cpu pod."""
+    state, planner = three_node_plan()
+    first = planner.current
+    assert first is not None
+    trainer = first.group_of_uid["uid-trainer"]
+    (trainer_node,) = first.targets[trainer]
+    state.upsert_pod(pod("intruder", cpu="4", node_name=trainer_node, schedulerName="other"))
+    state.upsert_pod(pod("late", cpu="1", owner="late"))
+    planner.plan_once()
+    second = planner.current
+    assert second is not None and second.kind == "incremental"
+    assert not second.targets.get(trainer)
+    assert second.group_of_uid["uid-trainer"] == trainer  # known, planned: left out
+    big = first.targets[first.group_of_uid["uid-big-0"]]
+    assert second.targets[first.group_of_uid["uid-big-0"]] == big
+    (target,) = second.targets[second.group_of_uid["uid-late"]]
+    assert target in big
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda s: s.upsert_node(node("d", cpu="8")),
+        lambda s: s.delete_node("c"),
+        lambda s: s.upsert_object({"kind": "DeviceClass", "metadata": {"name": "gpu"}, "spec": {}}),
+    ],
+    ids=["node-added", "node-deleted", "dra-object"],
+)
+def test_a_node_change_makes_the_next_round_a_full_one(change: Any) -> None:
+    state, planner = three_node_plan()
+    state.upsert_pod(pod("late", cpu="1", owner="late"))
+    change(state)
+    planner.plan_once()
+    assert planner.current is not None and planner.current.kind == "full"
+
+
+def test_incremental_rounds_can_be_turned_off() -> None:
+    state, planner = three_node_plan()
+    planner.incremental = False
+    state.upsert_pod(pod("late", cpu="1", owner="late"))
+    planner.plan_once()
+    assert planner.current is not None and planner.current.kind == "full"
+    assert not planner.current.hinted  # the last plan does not cover the new pod
