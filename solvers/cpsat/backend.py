@@ -48,7 +48,8 @@ from .common import Linear, ScaledObjective, scale_level
 from .per_bin import ENCODERS
 
 HINT_SHARE = 0.5  # at most this share of the time limit completes the starting plan
-FORMULATIONS = ("auto", "per_bin", "arcflow", "pool")
+FORMULATIONS = ("auto", "per_bin", "arcflow", "pool", "fill")
+FILL_SECONDS = 60.0  # the filling formulation's budget without a time limit
 RELAXATION_SHARE = 0.25  # of the time left: column generation for a relaxation's bound
 RELAXATION_SECONDS = 30.0  # the same without a time limit
 DECODE_SECONDS_PER_BIN = 1.5e-4  # time kept back from the limit for decoding and verifying
@@ -110,7 +111,7 @@ class CpSatBackend(Backend):
     exact = True
     requires = ("ortools",)
     parameters: Mapping[str, str] = {
-        "formulation": "auto (default) | per_bin | arcflow | pool: the model to build",
+        "formulation": "auto (default) | per_bin | arcflow | pool | fill: the model to build",
         "log": "true: print CP-SAT's search log to stderr",
         "linearization_level": "CP-SAT linearization_level (0-2; default 1, 2 for arcflow)",
     }
@@ -137,6 +138,10 @@ class CpSatBackend(Backend):
         start = options.starts[0] if options.starts else None
         trusted = start.counts if start is not None and start.trusted else None
         notes: dict[str, Any] = {}
+        fill = self._fill(lowered, wanted, notes)
+        if fill is not None:
+            index = CpSatIndex(lowered, "fill", fill, [], notes, started, start)
+            return Compiled(problem, None, index)
         reason = arcflow_applies(lowered)
         pool_reason = pool_applies(lowered, trusted)
         if wanted == "arcflow" and reason is not None:
@@ -175,6 +180,25 @@ class CpSatBackend(Backend):
             index.relaxed = _relaxed_pool(problem, trusted)
         return Compiled(problem, model.model, index)
 
+    @staticmethod
+    def _fill(lowered: Lowered, wanted: str, notes: dict[str, Any]) -> Any:
+        """The filling model when it applies and is wanted (``fill``, or ``auto`` on device
+        problems with many alike nodes), else None with the reason in ``notes``."""
+        from .fill import FillModel, fill_applies, fill_worthwhile
+
+        if wanted not in ("auto", "fill"):
+            return None
+        reason = fill_applies(lowered)
+        if wanted == "fill" and reason is not None:
+            raise PlacerError(f"the fill formulation does not apply: {reason}")
+        if wanted == "auto" and reason is None:
+            reason = fill_worthwhile(lowered)
+        if reason is not None:
+            notes["fill_skipped"] = reason
+            return None
+        notes["formulation"] = "fill"
+        return FillModel(lowered)
+
     # ------------------------------------------------------------------ run
 
     def run(self, compiled: Compiled[Any, CpSatIndex], options: Options) -> RawResult:
@@ -187,6 +211,8 @@ class CpSatBackend(Backend):
             deadline = index.started + limit - min(0.1 * limit, DECODE_SECONDS_PER_BIN * bins)
         if index.formulation == "pool":
             return _run_pool(index, options, deadline)
+        if index.formulation == "fill":
+            return _run_fill(index, deadline)
         return _Stages(index, options, deadline).run()
 
     # ------------------------------------------------------------------ decode
@@ -537,6 +563,46 @@ def _run_pool(index: CpSatIndex, options: Options, deadline: float) -> RawResult
         bound=tuple(bound),
         info=info,
     )
+
+
+def _run_fill(index: CpSatIndex, deadline: float) -> RawResult:
+    """The filling model (placed/value levels on many alike nodes); the start plan stands when
+    it is better on the objective (it is the incumbent, as everywhere in cpsat)."""
+    lowered, model = index.lowered, index.model
+    if not math.isfinite(deadline):
+        deadline = index.started + FILL_SECONDS
+    result = model.solve(deadline)
+    info: dict[str, Any] = {**index.notes, "fill": result.info}
+    counts, devices = result.counts, result.devices
+    values = level_values(lowered, counts)
+    start = index.start
+    if start is not None and start.trusted:
+        mine = level_values(lowered, start.counts)
+        if _better(lowered, mine, values):
+            counts, devices, values = dict(start.counts), start.devices, mine
+            info["fallback"] = f"the {start.source} start plan is better than the filling"
+    bound: list[float | None] = [None] * len(values)
+    proven = False
+    if values and result.bound is not None:
+        bound[0] = result.bound
+        gap = abs(result.bound - values[0])
+        proven = len(values) == 1 and gap <= 1e-6 * max(1.0, abs(values[0]))
+    return RawResult(
+        status=Status.OPTIMAL if proven else Status.FEASIBLE,
+        values=counts,
+        objective=values,
+        bound=tuple(bound),
+        info=info,
+        devices=devices,
+    )
+
+
+def _better(lowered: Lowered, a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    """Is ``a`` lexicographically better than ``b`` (every fill level is maximised)?"""
+    for x, y in zip(a, b, strict=True):
+        if abs(x - y) > 1e-9 * max(1.0, abs(x), abs(y)):
+            return x > y
+    return False
 
 
 def _values_from(solution: list[int]) -> Any:
