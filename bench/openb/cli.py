@@ -45,7 +45,13 @@ def openb(
         typer.Option("--pod-lists", help="comma list (default: the 17 lists of the FGD paper)"),
     ] = None,
     seeds: Annotated[str, typer.Option(help="comma list or ranges, e.g. 42-51")] = "42-51",
-    policies: Annotated[str | None, typer.Option(help="comma list (default: every policy)")] = None,
+    policies: Annotated[
+        str | None,
+        typer.Option(
+            help="comma list (default: every online policy); the planned ones, "
+            "offline,window-50,window-500, solve placer Problems and take minutes per run"
+        ),
+    ] = None,
     cluster: Annotated[
         str,
         typer.Option(help="gpu: the reference's 1,213 GPU nodes; all: the whole 1,523-node trace"),

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.environment import ROOT, environment
+from bench.openb.planned import PLANNED, is_planned, planned_columns, run_planned
 from engine.errors import InputError
 from engine.gpu.check import check_placements
 from engine.gpu.cluster import Cluster
@@ -65,6 +66,8 @@ RESULT_COLUMNS = (
     "unallocated_gpus_130",
     "seconds",
     "verified",
+    "lp_bound_130",
+    "max_solve_seconds",
     "placer_commit",
     "cpu",
 )
@@ -119,9 +122,15 @@ def run_one(spec: RunSpec) -> tuple[dict[str, object], list[float]]:
     order = arrival_order(pods, cluster.capacity_milli, ratio=spec.ratio, seed=spec.seed)
     if spec.max_arrivals is not None:
         order = order[: spec.max_arrivals]
-    result = run_online(cluster, pods, order, make_policy(spec.policy), seed=spec.seed)
+    extra: dict[str, object] = {"lp_bound_130": "", "max_solve_seconds": ""}
+    if is_planned(spec.policy):  # offline, window-K: bench.openb.planned
+        planned = run_planned(spec.policy, nodes, pods, order, top=CURVE_TOP)
+        result, curve = planned.result, planned.curve
+        extra = planned_columns(planned)
+    else:
+        result = run_online(cluster, pods, order, make_policy(spec.policy), seed=spec.seed)
+        curve = result.curve(CURVE_TOP)
     problems = check_placements(nodes, pods, result.order, result.node, result.gpus)
-    curve = result.curve(CURVE_TOP)
     env = environment()
     alloc_130 = float(curve[CURVE_TOP])
     row: dict[str, object] = {
@@ -141,6 +150,7 @@ def run_one(spec: RunSpec) -> tuple[dict[str, object], list[float]]:
         else f"{cluster.gpu_count * (100 - alloc_130) / 100:.1f}",
         "seconds": f"{result.seconds:.3f}",
         "verified": not problems,
+        **extra,
         "placer_commit": env["placer_commit"],
         "cpu": env["cpu"],
     }
@@ -214,9 +224,10 @@ def plan_runs(
     if missing:
         raise InputError(f"no pod list {', '.join(missing)} in {data}", path="--pod-lists")
     chosen = list(policies)
-    if unknown := [p for p in chosen if p not in POLICIES]:
+    known = [*POLICIES, *PLANNED]
+    if unknown := [p for p in chosen if p not in known]:
         raise InputError(
-            f"unknown policy {', '.join(map(repr, unknown))}; known: {', '.join(POLICIES)}",
+            f"unknown policy {', '.join(map(repr, unknown))}; known: {', '.join(known)}",
             path="--policies",
         )
     if not ratio > 0:

@@ -92,3 +92,25 @@ def test_bad_options(
     assert _run(["openb", "-o", str(tmp_path), *extra]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+@needs_trace
+def test_planned_policies_on_a_slice(tmp_path: Path) -> None:
+    out = tmp_path / "openb"
+    args = ["openb", "-o", str(out), "--pod-lists", "default", "--seeds", "42"]
+    args += ["--sample-nodes", "50", "--policies", "fgd,offline,window-50"]
+    assert _run(args) == 0
+    rows = {r["policy"]: r for r in _rows(out / "results.csv")}
+    assert set(rows) == {"fgd", "offline", "window-50"}
+    for r in rows.values():
+        assert r["verified"] == "True"
+        assert int(r["placed"]) + int(r["pending"]) == int(r["arrivals"]) > 300
+    offline = rows["offline"]
+    # the plan of all arrivals never beats its LP bound, and beats the online scorer
+    assert float(offline["alloc_130"]) <= float(offline["lp_bound_130"]) + 1e-6
+    assert float(offline["alloc_130"]) >= float(rows["fgd"]["alloc_130"])
+    assert float(offline["alloc_100"]) > 0
+    assert 0 < float(offline["max_solve_seconds"]) <= 60
+    assert rows["fgd"]["lp_bound_130"] == "" and rows["window-50"]["lp_bound_130"] == ""
+    report = (out / "report.md").read_text()
+    assert "offline" in report and "window-50" in report

@@ -119,10 +119,10 @@ class FillModel:
         master = PatternMaster(self.pricer, self.classes, self.first, left)
         relaxed = master.generate(began + GENERATION_SHARE * max(0.0, deadline - began))
         level_bound: float | None = None
-        if math.isfinite(relaxed.bound):
-            level_bound = relaxed.bound
+        if math.isfinite(relaxed.bound):  # the LP prices new items; those that stay add theirs
+            level_bound = relaxed.bound + float(self.first @ self.lowered.low.sum(axis=1))
             if np.allclose(self.first, np.round(self.first)):
-                level_bound = float(math.floor(relaxed.bound + 1e-6))
+                level_bound = float(math.floor(level_bound + 1e-6))
         info["relaxation"] = {
             "bound": None if level_bound is None else round(level_bound, 6),
             "lp": None if relaxed.lp is None else round(relaxed.lp, 6),

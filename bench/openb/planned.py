@@ -1,0 +1,173 @@
+"""Planned policies of the openb suite: the arrival list planned as a batch, or in windows.
+
+- ``offline``: the whole arrival list is one placer Problem (``engine.gpu.problem``: GPUs as
+  devices, objective ``[value, placed]`` — most GPU milli, then most pods), solved by
+  ``engine.solve.solve`` with cpsat (the ``fill`` formulation) and certified device by device.
+  It is solved twice: the arrivals up to 100 % of the GPU capacity (the curve's point at 100)
+  and all of them (at 130); the curve has no other points. The plan's LP bound is recorded.
+- ``window-K``: the arrivals in windows of K; each window is one Problem with the pods the
+  earlier windows placed staying on their GPUs, solved the same way. A pod waits in its window's
+  queue: the allocation recorded at each arrival is the one the last planned window left.
+
+Each plan is replayed into the suite's own cluster state (which refuses any over-allocation)
+and checked again by ``engine.gpu.check`` like every online run. ``planned.csv`` Their rows
+in ``results.csv`` also give the offline plan's LP bound and the longest single solve.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.gpu.cluster import Cluster, ClusterState, Placement
+from engine.gpu.problem import Running, arrival_problem, placements
+from engine.gpu.simulate import RunResult
+from engine.gpu.trace import NodeTable, PodTable
+from engine.gpu.workload import pod_at
+from engine.solution import Solution
+
+PLANNED = {"offline": None, "window-50": 50, "window-500": 500}
+OFFLINE_SECONDS = 60.0  # the time limit of one offline plan
+WINDOW_SECONDS = 20.0  # the time limit of one window's plan
+
+
+@dataclass
+class Planned:
+    result: RunResult
+    curve: np.ndarray
+    solves: list[Solution] = field(default_factory=list)
+    bound_130: float | None = None  # % of capacity
+
+
+def is_planned(policy: str) -> bool:
+    return policy in PLANNED
+
+
+def run_planned(
+    policy: str, nodes: NodeTable, pods: PodTable, order: np.ndarray, *, top: int = 130
+) -> Planned:
+    window = PLANNED[policy]
+    cluster = Cluster(nodes)
+    started = time.perf_counter()
+    if window is None:
+        planned = _offline(cluster, nodes, pods, order, top)
+    else:
+        planned = _windows(cluster, nodes, pods, order, window)
+    planned.result.seconds = time.perf_counter() - started
+    return planned
+
+
+def _solve(
+    nodes: NodeTable, pods: PodTable, arrivals: np.ndarray, running: list[Running], limit: float
+) -> Solution:
+    from engine.solve import solve
+
+    problem = arrival_problem(nodes, pods, arrivals, running=running)
+    plan = solve(problem, "cpsat", time_limit=limit, threads=1, formulation="fill")
+    if not plan.verified:
+        raise RuntimeError(f"the plan was not verified: {plan.info.get('violations', plan.status)}")
+    return plan
+
+
+def _replay(
+    cluster: Cluster,
+    pods: PodTable,
+    arrivals: np.ndarray,
+    where: list[Placement | None],
+    state: ClusterState,
+) -> tuple[np.ndarray, list[tuple[int, ...]]]:
+    node = np.full(len(arrivals), -1, np.int64)
+    gpus: list[tuple[int, ...]] = [()] * len(arrivals)
+    for k, (i, placement) in enumerate(zip(arrivals.tolist(), where, strict=True)):
+        if placement is None:
+            continue
+        state.place(pod_at(pods, i), placement)  # refuses any over-allocation
+        node[k], gpus[k] = placement.node, placement.gpus
+    return node, gpus
+
+
+def _offline(
+    cluster: Cluster, nodes: NodeTable, pods: PodTable, order: np.ndarray, top: int
+) -> Planned:
+    request = pods.num_gpu[order] * pods.gpu_milli[order]
+    arrived = np.cumsum(request)
+    curve = np.full(top + 1, np.nan)
+    solves = []
+    prefix = order[: int(np.searchsorted(arrived, cluster.capacity_milli, side="right"))]
+    if len(prefix) < len(order) and top >= 100:  # the batch of what arrived by 100 %
+        plan = _solve(nodes, pods, prefix, [], OFFLINE_SECONDS)
+        state = ClusterState(cluster)
+        _replay(cluster, pods, prefix, placements(nodes, pods, prefix, plan), state)
+        curve[100] = round(100.0 * state.allocated_milli / cluster.capacity_milli, 2)
+        solves.append(plan)
+    plan = _solve(nodes, pods, order, [], OFFLINE_SECONDS)
+    solves.append(plan)
+    state = ClusterState(cluster)
+    node, gpus = _replay(cluster, pods, order, placements(nodes, pods, order, plan), state)
+    share = round(100.0 * state.allocated_milli / cluster.capacity_milli, 2)
+    if len(order):
+        curve[min(top, round(100.0 * float(arrived[-1]) / cluster.capacity_milli))] = share
+    bound = plan.bound[0] if plan.bound and plan.bound[0] is not None else None
+    allocated = np.full(len(order), state.allocated_milli, np.int64)
+    result = RunResult(
+        policy="offline",
+        order=order,
+        node=node,
+        gpus=gpus,
+        arrived_milli=arrived,
+        allocated_milli=allocated,
+        capacity_milli=cluster.capacity_milli,
+        seconds=0.0,
+        state=state,
+    )
+    percent = None if bound is None else 100.0 * bound / cluster.capacity_milli
+    return Planned(result, curve, solves, percent)
+
+
+def _windows(
+    cluster: Cluster, nodes: NodeTable, pods: PodTable, order: np.ndarray, size: int
+) -> Planned:
+    state = ClusterState(cluster)
+    running: list[Running] = []
+    node = np.full(len(order), -1, np.int64)
+    gpus: list[tuple[int, ...]] = [()] * len(order)
+    allocated = np.zeros(len(order), np.int64)
+    solves = []
+    for start in range(0, len(order), size):
+        chunk = order[start : start + size]
+        allocated[start : start + len(chunk)] = state.allocated_milli  # waiting in the queue
+        plan = _solve(nodes, pods, chunk, running, WINDOW_SECONDS)
+        solves.append(plan)
+        where = placements(nodes, pods, chunk, plan)
+        n, g = _replay(cluster, pods, chunk, where, state)
+        node[start : start + len(chunk)] = n
+        for k in range(len(chunk)):
+            gpus[start + k] = g[k]
+            if n[k] >= 0:
+                running.append(Running(int(chunk[k]), int(n[k]), g[k]))
+        allocated[start + len(chunk) - 1] = state.allocated_milli  # the window is planned
+    arrived = np.cumsum(pods.num_gpu[order] * pods.gpu_milli[order])
+    result = RunResult(
+        policy=f"window-{size}",
+        order=order,
+        node=node,
+        gpus=gpus,
+        arrived_milli=arrived,
+        allocated_milli=allocated,
+        capacity_milli=cluster.capacity_milli,
+        seconds=0.0,
+        state=state,
+    )
+    return Planned(result, result.curve(), solves)
+
+
+def planned_columns(planned: Planned) -> dict[str, object]:
+    """The results.csv columns only planned runs fill: the offline LP bound (% of the GPU
+    capacity) and the longest single solve."""
+    bound = planned.bound_130
+    return {
+        "lp_bound_130": "" if bound is None else f"{bound:.3f}",
+        "max_solve_seconds": f"{max((s.seconds for s in planned.solves), default=0.0):.2f}",
+    }
