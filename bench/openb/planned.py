@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.gpu.cluster import Cluster, ClusterState, Placement
-from engine.gpu.problem import Running, arrival_problem, placements
+from engine.gpu.problem import Running, Shape, arrival_problem, forecast_of, placements
 from engine.gpu.simulate import RunResult
 from engine.gpu.trace import NodeTable, PodTable
 from engine.gpu.workload import pod_at
@@ -31,6 +31,7 @@ from engine.solution import Solution
 PLANNED = {"offline": None, "window-50": 50, "window-500": 500}
 OFFLINE_SECONDS = 60.0  # the time limit of one offline plan
 WINDOW_SECONDS = 20.0  # the time limit of one window's plan
+FORECAST = 1.0  # a window is planned with pods expected later worth this share of the free GPUs
 
 
 @dataclass
@@ -60,12 +61,17 @@ def run_planned(
 
 
 def _solve(
-    nodes: NodeTable, pods: PodTable, arrivals: np.ndarray, running: list[Running], limit: float
+    nodes: NodeTable,
+    pods: PodTable,
+    arrivals: np.ndarray,
+    running: list[Running],
+    limit: float,
+    forecast: dict[Shape, int] | None = None,
 ) -> Solution:
     from engine.solve import solve
 
-    problem = arrival_problem(nodes, pods, arrivals, running=running)
-    plan = solve(problem, "cpsat", time_limit=limit, threads=1, formulation="fill")
+    problem = arrival_problem(nodes, pods, arrivals, running=running, forecast=forecast)
+    plan = solve(problem, "cpsat", time_limit=limit, threads=1, formulation="fill", lns="off")
     if not plan.verified:
         raise RuntimeError(f"the plan was not verified: {plan.info.get('violations', plan.status)}")
     return plan
@@ -138,7 +144,11 @@ def _windows(
     for start in range(0, len(order), size):
         chunk = order[start : start + size]
         allocated[start : start + len(chunk)] = state.allocated_milli  # waiting in the queue
-        plan = _solve(nodes, pods, chunk, running, WINDOW_SECONDS)
+        request = int((pods.num_gpu[chunk] * pods.gpu_milli[chunk]).sum())
+        later = forecast_of(
+            pods, FORECAST * (cluster.capacity_milli - state.allocated_milli - request)
+        )
+        plan = _solve(nodes, pods, chunk, running, WINDOW_SECONDS, later)
         solves.append(plan)
         where = placements(nodes, pods, chunk, plan)
         n, g = _replay(cluster, pods, chunk, where, state)

@@ -14,7 +14,7 @@ placement row is a free choice (the pods are identical), made in arrival order.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,7 @@ from .trace import MILLI, NodeTable, PodTable
 GPU_MILLI = "gpu-milli"
 MODEL = "model"
 OBJECTIVE = ("value", "placed")
+URGENT = 1000  # an arrival against a forecast pod: worth this many times more per milli-GPU
 
 
 @dataclass(frozen=True)
@@ -102,13 +103,26 @@ def arrival_problem(
     arrivals: Sequence[int] | np.ndarray,
     *,
     running: Sequence[Running] = (),
+    forecast: Mapping[Shape, int] | None = None,
     name: str = "openb",
 ) -> Problem:
-    """The batch: ``arrivals`` (indices into ``pods``) to place, ``running`` pods staying."""
+    """The batch: ``arrivals`` (indices into ``pods``) to place, ``running`` pods staying.
+
+    With a ``forecast`` (pods expected later, per shape) the arrivals come first: each is worth
+    ``URGENT`` × (its GPU request + 1) and a forecast pod its GPU request, so the plan places
+    every arrival it can and keeps room shaped for what is expected (the forecast pods are not
+    placements: ``placements`` reads only the arrivals').
+    """
     new: dict[Shape, int] = defaultdict(int)
     for i in np.asarray(arrivals, dtype=np.int64).tolist():
         new[shape_of(pods, i)] += 1
     items = [_group(f"new-{_shape_name(s)}", pods, s, n) for s, n in new.items()]
+    if forecast is not None:
+        for item in items:
+            item["value"] = URGENT * (item["value"] + 1)
+        items += [
+            _group(f"later-{_shape_name(s)}", pods, s, n) for s, n in forecast.items() if n > 0
+        ]
     stay: dict[Shape, dict[str, list[list[str]]]] = defaultdict(lambda: defaultdict(list))
     for r in running:
         names = [f"gpu-{k}" for k in r.gpus]
@@ -129,6 +143,20 @@ def arrival_problem(
             "objective": list(OBJECTIVE),
         }
     )
+
+
+def forecast_of(pods: PodTable, volume: float) -> dict[Shape, int]:
+    """Pods expected to arrive: the pod list's shapes in their proportions, as many as request
+    about ``volume`` milli-GPU in all (what the workload's distribution predicts, as FGD's
+    fragmentation measure does; never the arrival list itself)."""
+    counts: dict[Shape, int] = defaultdict(int)
+    for i in range(len(pods)):
+        counts[shape_of(pods, i)] += 1
+    request = float((pods.num_gpu * pods.gpu_milli).sum())
+    if volume <= 0 or request <= 0:
+        return {}
+    scale = volume / request
+    return {s: n for s, c in counts.items() if (n := round(c * scale)) > 0}
 
 
 def placements(

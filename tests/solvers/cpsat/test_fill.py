@@ -87,24 +87,28 @@ def test_pods_that_stay_count_in_the_bound() -> None:
 
 
 def test_a_cluster_of_alike_nodes_is_filled_to_its_bound() -> None:
-    # 120 nodes, 480 GPUs; shares that pair up (700 + 300) or go four to a GPU, whole GPUs, a
+    # 210 nodes (enough for the LNS to take a problem the filling model does not), 840 GPUs; shares that pair up (700 + 300) or go four to a GPU, whole GPUs, a
     # model restriction, CPU that runs out before the GPUs on the sharing nodes
     items = [
-        share("s700", 200, 700),
-        share("s300", 150, 300),
-        share("s250", 300, 250, cpu="2"),
-        share("b600", 60, 600, select={"model": ["B"]}),
+        share("s700", 350, 700),
+        share("s300", 260, 300),
+        share("s250", 520, 250, cpu="2"),
+        share("b600", 105, 600, select={"model": ["B"]}),
         {
             "name": "w2",
-            "count": 60,
+            "count": 105,
             "demand": {"cpu": "4", "memory": "8Gi"},
             "value": 2000,
             "devices": {"count": 2},
         },
     ]
-    p = gpu_cluster(120, items)
+    p = gpu_cluster(210, items)
     plan = solve(p, "cpsat", time_limit=30, threads=1)
     assert plan.info.get("formulation") == "fill"  # auto: devices on 100+ alike nodes
+    assert plan.info["lns"] == {
+        "used": False,
+        "reason": "the filling model solves this problem whole",
+    }
     assert plan.verified
     bound = plan.bound[0]
     assert bound is not None and plan.objective[0] <= bound
