@@ -193,6 +193,15 @@ class ResultFiles:
     @staticmethod
     def _append(path: Path, columns: Sequence[str], row: dict[str, object]) -> None:
         new = not path.exists()
+        if not new:
+            with path.open(newline="", encoding="utf-8") as fh:
+                reader = csv.DictReader(fh)
+                header, rows = reader.fieldnames, list(reader)
+            if header is not None and set(header) < set(columns):  # written before new columns
+                with path.open("w", newline="", encoding="utf-8") as fh:
+                    writer = csv.DictWriter(fh, fieldnames=list(columns), restval="")
+                    writer.writeheader()
+                    writer.writerows(rows)
         with path.open("a", newline="", encoding="utf-8") as fh:
             writer = csv.DictWriter(fh, fieldnames=list(columns))
             if new:

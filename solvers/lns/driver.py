@@ -67,10 +67,6 @@ def lns_applies(
             return "the arc-flow model solves this problem whole"
         if pool_applies(lowered, trusted) is None:
             return "the node-pool model solves this problem whole"
-        from ..cpsat.fill import fill_applies, fill_worthwhile
-
-        if fill_applies(lowered) is None and fill_worthwhile(lowered) is None:
-            return "the filling model solves this problem whole"
     if any("cost" in level for level in problem.objective) and any(g.cost for g in problem.items):
         # measured: on the 3,000-task edge topology the whole per-bin model gets closer to the
         # optimum in a minute (407,486 against 419,853 ms; optimum 402,786)
@@ -124,6 +120,8 @@ def compile_search(
     lowered = lower(problem)
     start = next((s for s in starts if s.trusted), None)
     reason = None if mode == "on" else lns_applies(problem, lowered, owner.child.name, start)
+    if options.params.get("formulation") == "fill":
+        reason = "the filling model was asked for: it solves the problem whole"
     if reason is None and start is None:
         reason = "no start plan that keeps every rule"
     if reason is not None:

@@ -114,3 +114,23 @@ def test_planned_policies_on_a_slice(tmp_path: Path) -> None:
     assert rows["fgd"]["lp_bound_130"] == "" and rows["window-50"]["lp_bound_130"] == ""
     report = (out / "report.md").read_text()
     assert "offline" in report and "window-50" in report
+
+
+def test_results_written_before_new_columns_are_carried_over(tmp_path: Path) -> None:
+    from bench.openb.runner import RESULT_COLUMNS, ResultFiles
+
+    old = [c for c in RESULT_COLUMNS if c not in ("lp_bound_130", "max_solve_seconds")]
+    first = {c: f"old-{c}" for c in old}
+    (tmp_path / "results.csv").write_text(
+        ",".join(old) + "\n" + ",".join(first.values()) + "\n", encoding="utf-8"
+    )
+    files = ResultFiles(tmp_path)
+    row: dict[str, object] = {c: f"new-{c}" for c in RESULT_COLUMNS}
+    files.append(row, [1.0, 2.0])
+    rows = _rows(tmp_path / "results.csv")
+    assert rows[0] == {**first, "lp_bound_130": "", "max_solve_seconds": ""}
+    assert rows[1] == {c: f"new-{c}" for c in RESULT_COLUMNS}
+    assert files.done() == {
+        ("old-pod_list", "old-seed", "old-policy", "old-cluster"),
+        ("new-pod_list", "new-seed", "new-policy", "new-cluster"),
+    }

@@ -87,7 +87,8 @@ def test_pods_that_stay_count_in_the_bound() -> None:
 
 
 def test_a_cluster_of_alike_nodes_is_filled_to_its_bound() -> None:
-    # 210 nodes (enough for the LNS to take a problem the filling model does not), 840 GPUs; shares that pair up (700 + 300) or go four to a GPU, whole GPUs, a
+    # 210 nodes (enough for the LNS to take the problem unless the filling model is asked for),
+    # 840 GPUs; shares that pair up (700 + 300) or go four to a GPU, whole GPUs, a
     # model restriction, CPU that runs out before the GPUs on the sharing nodes
     items = [
         share("s700", 350, 700),
@@ -103,11 +104,11 @@ def test_a_cluster_of_alike_nodes_is_filled_to_its_bound() -> None:
         },
     ]
     p = gpu_cluster(210, items)
-    plan = solve(p, "cpsat", time_limit=30, threads=1)
-    assert plan.info.get("formulation") == "fill"  # auto: devices on 100+ alike nodes
+    plan = solve(p, "cpsat", time_limit=30, threads=1, formulation="fill")
+    assert plan.info.get("formulation") == "fill"
     assert plan.info["lns"] == {
         "used": False,
-        "reason": "the filling model solves this problem whole",
+        "reason": "the filling model was asked for: it solves the problem whole",
     }
     assert plan.verified
     bound = plan.bound[0]
