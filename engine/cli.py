@@ -157,9 +157,10 @@ def solve(
         wrote = output is not None and solution.status.has_plan and solution.verified
         if output is not None and wrote:
             if fmt == "bindings":
-                from .kube import plan_to_bindings_yaml
+                from .kube import binding_files
 
-                write_text_atomic(output, plan_to_bindings_yaml(problem, solution))
+                for path, text in binding_files(problem, solution, output).items():
+                    write_text_atomic(path, text)
             else:
                 write_text_atomic(output, solution.to_json() + "\n")
     if not quiet:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -295,7 +296,7 @@ def test_the_plan_names_the_claim_allocations_it_assumes() -> None:
     allocation names them (driver, pool, device) — whole GPUs distinct, shares on one GPU."""
     import yaml
 
-    from engine.kube import plan_to_bindings_yaml
+    from engine.kube import binding_files
 
     docs = [
         node("n1"),
@@ -308,8 +309,11 @@ def test_the_plan_names_the_claim_allocations_it_assumes() -> None:
     ]
     p = manifests_to_problem(docs, "dra")
     plan = solve(p, "cpsat", time_limit=5)
-    *bindings, replica = list(yaml.safe_load_all(plan_to_bindings_yaml(p, plan)))
+    stream, replica_file = binding_files(p, plan, Path("bindings.yaml")).values()
+    bindings = list(yaml.safe_load_all(stream))
+    (replica,) = yaml.safe_load_all(replica_file)
     assert {b["metadata"]["name"] for b in bindings} == {"w", "s"}
+    assert {b["kind"] for b in bindings} == {"Binding"}
     allocs = {a["pod"]: a for a in replica["claimAllocations"]}
     whole, share = allocs["default/w"], allocs["default/s"]
     assert whole["node"] == "n1" and whole["claim"] == "gpu" and whole["template"] == "two"

@@ -10,7 +10,7 @@ import yaml
 
 from engine.cli import main
 from engine.io import load
-from engine.kube import explain_unplaced, plan_to_bindings, plan_to_bindings_yaml
+from engine.kube import explain_unplaced, plan_to_bindings, plan_to_bindings_yaml, replica_plan
 from engine.solution import Solution, Status
 from engine.solve import solve
 from solvers import registry
@@ -48,7 +48,8 @@ def test_small_cluster_round_trip(small: Path, backend: str) -> None:
     # spread (maxSkew 1 per hostname, cordoned and tainted nodes still count as empty domains)
     assert {b["target"]["name"] for b in bindings} == {"node-a", "node-b"}
     docs = list(yaml.safe_load_all(plan_to_bindings_yaml(problem, solution)))
-    plan = docs[-1]
+    assert [d["kind"] for d in docs] == ["Binding", "Binding"]
+    plan = replica_plan(problem, solution)
     assert plan["kind"] == "ReplicaPlan"
     by_workload = {w["workload"]: w for w in plan["workloads"]}
     assert by_workload["Job/ml/train"]["nodes"] == {"node-c": 2}  # the only GPU node
@@ -129,7 +130,9 @@ def test_cli_solve_bindings_and_verify(
         )
     assert code.value.code == 0
     kinds = [d["kind"] for d in yaml.safe_load_all(out.read_text())]
-    assert kinds == ["Binding", "Binding", "ReplicaPlan"]
+    assert kinds == ["Binding", "Binding"]  # the ReplicaPlan has a file of its own
+    replicas = tmp_path / "bindings.replicaplan.yaml"
+    assert [d["kind"] for d in yaml.safe_load_all(replicas.read_text())] == ["ReplicaPlan"]
     plan = tmp_path / "plan.json"
     with pytest.raises(SystemExit) as code:
         main(["solve", str(small), "-b", BACKENDS[-1], "-o", str(plan), "-q"])
