@@ -12,8 +12,22 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from .commands.grammar import (
+    DEFAULT_THREADS,
+    DEFAULT_TIME_LIMIT,
+    Json,
+    Quiet,
+    Seed,
+    Threads,
+    TimeLimit,
+    emit_json,
+    is_stdout,
+    plain_help,
+)
 from .errors import InputError, PlacerError
 from .solution import Progress
+
+plain_help()
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -67,54 +81,90 @@ def _parse_params(values: list[str] | None) -> dict[str, Any]:
 
 
 class _ProgressPrinter:
-    """Best objective and bound as they improve, on a terminal only."""
+    """On a terminal only: a live line with the time elapsed since the command started (it ticks
+    while the solver searches), the best plan's levels and the bound, in the summary's words."""
 
-    def __init__(self) -> None:
+    def __init__(self, problem: Any) -> None:
+        import time
+
         self.enabled = sys.stderr.isatty()
+        self.problem = problem
+        self.clock = time.monotonic
+        self.started = time.monotonic()
+        self.latest: Progress | None = None
         self.status: Any = None
+        if self.enabled:
+            self.status = err.status(self)
+            self.status.start()
+
+    def __rich__(self) -> str:
+        from .summary import progress_text
+
+        p = self.latest
+        elapsed = self.clock() - self.started
+        return progress_text(
+            self.problem, elapsed, p.objective if p else None, p.bound if p else None
+        )
 
     def __call__(self, p: Progress) -> None:
-        if not self.enabled:
-            return
-        bound = "" if p.bound is None else f"  bound {_fmt_levels(p.bound)}"
-        text = f"[{p.seconds:6.1f}s] best {_fmt_levels(p.objective)}{bound}"
-        if self.status is None:
-            self.status = err.status(text)
-            self.status.start()
-        else:
-            self.status.update(text)
+        self.latest = p
 
     def stop(self) -> None:
         if self.status is not None:
             self.status.stop()
 
 
-def _fmt_levels(values: Any) -> str:
-    return "[" + ", ".join("-" if v is None else f"{v:.6g}" for v in values) + "]"
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"placer {version('placer')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="print placer's version and exit"
+        ),
+    ] = False,
+) -> None:
+    """placer: optimal placement of pods on nodes, tasks on edge/cloud, tenants on clusters."""
 
 
 @app.command()
 def solve(
-    file: Annotated[Path, typer.Argument(help="IR file, edge topology, or Kubernetes manifests")],
+    file: Annotated[
+        Path, typer.Argument(help="IR file, edge topology, or Kubernetes manifests", metavar="FILE")
+    ],
     backend: Annotated[
-        str, typer.Option("--backend", "-b", help="cpsat | milp | qubo | greedy")
+        str, typer.Option("--backend", "-b", metavar="NAME", help="cpsat | milp | qubo | greedy")
     ] = "cpsat",
-    time_limit: Annotated[float | None, typer.Option("--time-limit", "-t", help="seconds")] = None,
-    seed: Annotated[int, typer.Option(help="random seed")] = 0,
-    threads: Annotated[int | None, typer.Option(help="worker threads")] = None,
+    time_limit: TimeLimit = DEFAULT_TIME_LIMIT,
+    seed: Seed = 0,
+    threads: Threads = DEFAULT_THREADS,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="write the plan here")
+        Path | None,
+        typer.Option("--output", "-o", metavar="FILE", help="write the plan here ('-': stdout)"),
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="json | bindings")] = "json",
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", metavar="FORMAT", help="json | bindings")
+    ] = "json",
     param: Annotated[
-        list[str] | None, typer.Option("--param", "-p", help="backend option KEY=VALUE")
+        list[str] | None,
+        typer.Option("--param", "-p", metavar="KEY=VALUE", help="backend parameter (repeatable)"),
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no summary")] = False,
+    quiet: Quiet = False,
+    as_json: Json = False,
 ) -> None:
     """Solve a problem and write a verified plan (exit 0), or report none found (exit 1).
 
     The time limit counts from the start of the command, loading included. Ctrl-C stops the
-    solve: the best plan found so far is written and placer exits 130.
+    solve: the best plan found so far is written and placer exits 130. --json prints the plan
+    (kind: Solution) on stdout instead of the summary. With -o -, the plan (or the Bindings
+    stream) goes to stdout and the summary to stderr.
     """
     from . import interrupt
     from .commands import check_solver_options, drop_stale_output, remaining
@@ -123,22 +173,31 @@ def solve(
     from .solve import solve as run_solve
     from .summary import explain, print_summary
 
-    with guarded(output):
+    # -o - is stdout: never a file to check, write atomically or remove as stale
+    target = None if is_stdout(output) else output
+    stale = [] if target is None else [target]
+    if target is not None and fmt == "bindings":
+        from .kube.bindings import replica_plan_path
+
+        stale.append(replica_plan_path(target))
+    with guarded(target):
         if fmt not in ("json", "bindings"):
             raise InputError(f"--format must be json or bindings, got {fmt!r}")
         if fmt == "bindings" and output is None:
-            raise InputError("--format bindings needs -o FILE")
+            raise InputError("--format bindings needs -o FILE (or -o - for stdout)")
+        if as_json and is_stdout(output):
+            raise InputError("--json and -o - both write to stdout: choose one")
         check_solver_options(time_limit, seed, threads)
         params = _parse_params(param)
-        if output is not None:
-            check_writable(output)  # before a long solve, not after it
+        if target is not None:
+            check_writable(target)  # before a long solve, not after it
         problem = load(file)
         if fmt == "bindings" and problem.meta.get("family") != "kubernetes":
             raise InputError(
                 "--format bindings needs Kubernetes manifests (Nodes and Pods), not a placer IR file",
                 source=str(file),
             )
-        progress = _ProgressPrinter()
+        progress = _ProgressPrinter(problem)
         try:
             with interrupt.stop_on_sigint():
                 solution = run_solve(
@@ -155,20 +214,32 @@ def solve(
             progress.stop()
         solution = explain(problem, solution)
         wrote = output is not None and solution.status.has_plan and solution.verified
+        written: list[str] = []
         if output is not None and wrote:
             if fmt == "bindings":
                 from .kube import binding_files
 
-                for path, text in binding_files(problem, solution, output).items():
-                    write_text_atomic(path, text)
+                files = binding_files(problem, solution, output)
+                for n, (path, text) in enumerate(files.items()):
+                    if n and target is None:
+                        err.print("placer: the ReplicaPlan is written only with -o FILE")
+                        continue
+                    _write_or_print(path, text)
+                    written.append(str(path))
             else:
-                write_text_atomic(output, solution.to_json() + "\n")
-    if not quiet:
-        print_summary(out, problem, solution)
-        if wrote:
-            out.print(f"plan written to {output}")
-    if not wrote and (note := drop_stale_output(output)):
-        err.print(f"placer: {note}", markup=False)
+                _write_or_print(output, solution.to_json() + "\n")
+                written.append(str(output))
+    if as_json:
+        emit_json(solution.model_dump(by_alias=True, mode="json"))
+    elif not quiet:
+        console = err if target is None and output is not None else out
+        print_summary(console, problem, solution)
+        if written and target is not None:
+            console.print(f"plan written to {' and '.join(written)}")
+    if not wrote:
+        for path in stale:
+            if note := drop_stale_output(path):
+                err.print(f"placer: {note}", markup=False)
     if stopped:
         err.print("placer: interrupted: " + ("best plan so far written" if wrote else "no plan"))
         raise typer.Exit(130)
@@ -178,17 +249,22 @@ def solve(
 
 @app.command()
 def verify(
-    file: Annotated[Path, typer.Argument(help="the problem")],
-    plan: Annotated[Path, typer.Argument(help="a plan (Solution JSON)")],
+    file: Annotated[Path, typer.Argument(help="the problem", metavar="FILE")],
+    plan: Annotated[Path, typer.Argument(help="a plan (Solution JSON)", metavar="PLAN")],
     prove: Annotated[
         bool, typer.Option("--prove", help="confirm or refute its optimal/infeasible claim (z3)")
     ] = False,
     time_limit: Annotated[
-        float, typer.Option("--time-limit", "-t", help="seconds for --prove")
-    ] = 60.0,
+        float,
+        typer.Option("--time-limit", "-t", metavar="SECONDS", help="seconds for --prove"),
+    ] = DEFAULT_TIME_LIMIT,
     counterexample: Annotated[
-        Path | None, typer.Option("--counterexample", help="with --prove: write a refuting plan")
+        Path | None,
+        typer.Option(
+            "--counterexample", metavar="FILE", help="with --prove: write a refuting plan here"
+        ),
     ] = None,
+    as_json: Json = False,
 ) -> None:
     """Check a plan independently: exit 0 valid, 1 violations (listed), 2 bad input. With
     --prove: exit 0 claim confirmed, 1 refuted, 3 undecided (too large or out of time)."""
@@ -203,22 +279,35 @@ def verify(
         prove_claim(problem, solution, time_limit, counterexample)
         return
     report = run_verify(problem, solution)
-    if report.ok:
+    if as_json:
+        emit_json(
+            {
+                "valid": report.ok,
+                "objective": list(report.objective) if report.ok else None,
+                "violations": [str(v) for v in report.violations],
+            }
+        )
+    elif report.ok:
         levels = ", ".join(f"{v:.6g}" for v in report.objective)
         out.print(f"valid: {len(solution.placements)} placement rows, objective [{levels}]")
-        return
-    out.print(f"invalid: {len(report.violations)} violation(s)")
-    for v in report.violations:
-        out.print(f"  {v}")
-    raise typer.Exit(1)
+    else:
+        out.print(f"invalid: {len(report.violations)} violation(s)")
+        for v in report.violations:
+            out.print(f"  {v}")
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 @app.command()
-def schema() -> None:
-    """Print the JSON Schema of the IR (kind: Problem)."""
+def schema(as_json: Json = False) -> None:
+    """Print the JSON Schema of the IR (kind: Problem); always JSON (--json: compact, uncoloured)."""
     from .ir import Problem
 
-    out.print_json(json.dumps(Problem.model_json_schema(by_alias=True)))
+    document = Problem.model_json_schema(by_alias=True)
+    if as_json or not sys.stdout.isatty():
+        emit_json(document)
+    else:
+        out.print_json(json.dumps(document))
 
 
 def _register_commands() -> None:

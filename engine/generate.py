@@ -23,6 +23,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
+from .commands.grammar import Json, announce
 from .errors import InputError
 from .formats import bins_by_first_fit
 from .ir import Bin, Problem
@@ -295,7 +296,13 @@ def binpack(
 
 
 Output = Annotated[
-    Path, typer.Option("--output", "-o", help="write the problem here (.yaml or .json)")
+    Path,
+    typer.Option(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="write the problem here (.yaml or .json; '-': stdout)",
+    ),
 ]
 Seed = Annotated[int, typer.Option(help="random seed (same seed, same instance)")]
 
@@ -322,6 +329,7 @@ def register_generate(group: typer.Typer) -> None:
         ] = 0.0,
         spread: Annotated[float, typer.Option(help="fraction of groups spread over zones")] = 0.0,
         seed: Seed = 0,
+        as_json: Json = False,
     ) -> None:
         """A Kubernetes-like cluster: node pools over zones and pod groups filling it."""
         problem = cluster(
@@ -337,8 +345,11 @@ def register_generate(group: typer.Typer) -> None:
         )
         dump_problem(problem, output)
         pods = sum(i.count for i in problem.items)
-        typer.echo(
-            f"wrote {output}: {len(problem.bins)} nodes, {len(problem.items)} groups, {pods} pods"
+        announce(
+            output,
+            f"wrote {output}: {len(problem.bins)} nodes, {len(problem.items)} groups, {pods} pods",
+            {"nodes": len(problem.bins), "groups": len(problem.items), "pods": pods},
+            as_json,
         )
 
     @group.command("binpack")
@@ -350,12 +361,22 @@ def register_generate(group: typer.Typer) -> None:
         high: Annotated[int, typer.Option(help="largest item size")] = 100,
         dims: Annotated[int, typer.Option(help="dimensions (vector bin packing when > 1)")] = 1,
         seed: Seed = 0,
+        as_json: Json = False,
     ) -> None:
         """Falkenauer-U-like bin packing: uniform item sizes, identical bins."""
         problem = binpack(items, capacity, low, high, dims=dims, seed=seed)
         dump_problem(problem, output)
-        typer.echo(
-            f"wrote {output}: {sum(i.count for i in problem.items)} items in {len(problem.items)} "
+        items_total = sum(i.count for i in problem.items)
+        announce(
+            output,
+            f"wrote {output}: {items_total} items in {len(problem.items)} "
             f"sizes, {len(problem.bins)} bins (first-fit-decreasing), lower bound "
-            f"{problem.meta['lower_bound']}"
+            f"{problem.meta['lower_bound']}",
+            {
+                "items": items_total,
+                "sizes": len(problem.items),
+                "bins": len(problem.bins),
+                "lower_bound": problem.meta["lower_bound"],
+            },
+            as_json,
         )

@@ -7,6 +7,7 @@ import importlib
 import json
 import os
 import re
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -310,6 +311,8 @@ def dump_problem(problem: Problem, path: str | Path) -> None:
 def check_writable(path: str | Path) -> None:
     """Fail before the work, not after it: the output's folder must exist and the path must not
     be a folder."""
+    if str(path) == "-":
+        return  # stdout
     p = Path(path)
     if p.is_dir():
         raise InputError("cannot write: is a directory", source=str(path))
@@ -334,7 +337,15 @@ def _umask() -> int:
 def write_text_atomic(path: str | Path, text: str | bytes) -> None:
     """Write a whole file or nothing: the text goes to a temporary file of a unique name in the
     same folder, which then replaces ``path`` in one step, so readers (and a second writer to the
-    same path) never see a half-written file. InputError naming the file if it cannot be written."""
+    same path) never see a half-written file. InputError naming the file if it cannot be written.
+    ``-`` is stdout."""
+    if str(path) == "-":
+        if isinstance(text, bytes):
+            sys.stdout.buffer.write(text)
+        else:
+            sys.stdout.write(text)
+        sys.stdout.flush()
+        return
     p = Path(path)
     check_writable(p)
     data = text.encode("utf-8") if isinstance(text, str) else text

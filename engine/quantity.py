@@ -27,9 +27,11 @@ _DECIMAL = {
     "P": Fraction(10**15),
     "E": Fraction(10**18),
 }
+# Kubernetes' grammar (k8s.io/apimachinery resource.ParseQuantity): ASCII digits only ([0-9], not
+# Python's Unicode \d), no whitespace anywhere, matched in full (fullmatch: no `$` before "\n").
 _PATTERN = re.compile(
-    r"^(?P<sign>[+-]?)(?P<number>\d+(?:\.\d*)?|\.\d+)"
-    r"(?:(?P<exp>[eE][+-]?\d+)|(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)$"
+    r"(?P<sign>[+-]?)(?P<number>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
+    r"(?:(?P<exp>[eE][+-]?[0-9]+)|(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)"
 )
 
 
@@ -40,6 +42,15 @@ MAX_QUANTITY_TEXT = 64
 
 class QuantityError(ValueError):
     """A value that is not a Kubernetes quantity."""
+
+
+def _why_not(text: str) -> str:
+    """The common ways a near-quantity fails Kubernetes' grammar, said plainly."""
+    if text != text.strip() or any(c.isspace() for c in text):
+        return ": no spaces allowed, around or inside it"
+    if any(c.isdigit() and not c.isascii() for c in text):
+        return ": only ASCII digits 0-9"
+    return ""
 
 
 def parse_amount(value: str | int | float) -> Fraction:
@@ -54,12 +65,14 @@ def parse_amount(value: str | int | float) -> Fraction:
         return Fraction(str(value))
     if not isinstance(value, str):
         raise QuantityError(f"expected a quantity string or number, got {type(value).__name__}")
-    text = value.strip()
+    text = value  # Kubernetes trims nothing: ' 1Gi' is not a quantity
     if len(text) > MAX_QUANTITY_TEXT:
         raise QuantityError(f"{text[:20]}...: a quantity of {len(text)} characters is too long")
-    match = _PATTERN.match(text)
+    match = _PATTERN.fullmatch(text)
     if not match:
-        raise QuantityError(f"{value!r} is not a Kubernetes quantity (e.g. 500m, 2, 1.5Gi, 1e3)")
+        raise QuantityError(
+            f"{value!r} is not a Kubernetes quantity{_why_not(text)} (e.g. 500m, 2, 1.5Gi, 1e3)"
+        )
     number = Fraction(match["number"])
     if match["sign"] == "-":
         number = -number

@@ -64,10 +64,10 @@ def remaining(time_limit: float | None) -> float | None:
 def drop_stale_output(path: Path | None) -> str | None:
     """A run that ends without writing ``path`` must not leave an older file there to be taken
     for its result (a script would apply last week's plan): remove it, and return the sentence
-    that says so (None when there was nothing to remove)."""
+    that says so (None when there was nothing to remove). ``-`` is stdout, never removed."""
     from engine.io import remove_stale_output
 
-    if path is not None and remove_stale_output(path):
+    if path is not None and str(path) != "-" and remove_stale_output(path):
         return f"removed the previous {path}: this run wrote none"
     return None
 

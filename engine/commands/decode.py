@@ -17,6 +17,10 @@ from typing import Annotated, Any
 
 import typer
 
+from engine.errors import InputError
+
+from .grammar import Json, Quiet, emit_json, is_stdout
+
 
 def decode_file(file: Path, sample: Path, model: Path | None = None) -> Any:
     """Load the problem, the sample(s) and the optional model; return the certified plan."""
@@ -43,16 +47,29 @@ def decode_file(file: Path, sample: Path, model: Path | None = None) -> Any:
 def register(app: typer.Typer) -> None:
     @app.command("decode")
     def decode(
-        file: Annotated[Path, typer.Argument(help="the problem the model was exported from")],
-        sample: Annotated[
-            Path, typer.Argument(help="JSON sample {label: 0|1}, a list of them, or a SampleSet")
+        file: Annotated[
+            Path, typer.Argument(help="the problem the model was exported from", metavar="FILE")
         ],
-        output: Annotated[Path, typer.Option("--output", "-o", help="write the plan here")] = ...,  # type: ignore[assignment]
+        sample: Annotated[
+            Path,
+            typer.Argument(
+                help="JSON sample {label: 0|1}, a list of them, or a SampleSet", metavar="SAMPLE"
+            ),
+        ],
+        output: Annotated[
+            Path,
+            typer.Option(
+                "--output", "-o", metavar="FILE", help="write the plan here ('-': stdout)"
+            ),
+        ] = ...,  # type: ignore[assignment]
         model: Annotated[
             Path | None,
-            typer.Option("--model", "-m", help="the exported BQM (checks it matches FILE)"),
+            typer.Option(
+                "--model", metavar="MODEL", help="the exported BQM (checks it matches FILE)"
+            ),
         ] = None,
-        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no summary")] = False,
+        quiet: Quiet = False,
+        as_json: Json = False,
     ) -> None:
         """Decode a sample of an exported BQM into a verified plan (exit 0), or report that no
         sample repairs into a valid plan (exit 1)."""
@@ -63,13 +80,18 @@ def register(app: typer.Typer) -> None:
         from . import drop_stale_output, stale_output_dropped_on_error
 
         with stale_output_dropped_on_error(output):
+            if as_json and is_stdout(output):
+                raise InputError("--json and -o - both write to stdout: choose one")
             problem, solution = decode_file(file, sample, model)
             ok = solution.status.has_plan and solution.verified
             if ok:
                 write_text_atomic(output, solution.to_json() + "\n")
         if not ok and (note := drop_stale_output(output)):
             err.print(f"placer: {note}", markup=False)
-        if not quiet:
+        if as_json:
+            emit_json(solution.model_dump(by_alias=True, mode="json"))
+        elif not quiet:
+            out = err if is_stdout(output) else out
             print_summary(out, problem, solution)
             info = solution.info
             out.print(

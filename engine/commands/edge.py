@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from .grammar import DEFAULT_THREADS, Json, Seed, Threads
+
 if TYPE_CHECKING:
     from engine.ir import Problem
 
@@ -34,21 +36,27 @@ def register(app: typer.Typer) -> None:
 
     @group.command("compare")
     def compare_command(
-        file: Annotated[Path, typer.Argument(help="EdgeTopology or IR file of the edge family")],
+        file: Annotated[
+            Path, typer.Argument(help="EdgeTopology or IR file of the edge family", metavar="FILE")
+        ],
         method: Annotated[
             list[str] | None,
             typer.Option(
                 "--method",
                 "-m",
+                metavar="METHOD",
                 help="cloud-only | edge-first | a backend (repeat; default: "
                 + ", ".join(DEFAULT_METHODS)
                 + ")",
             ),
         ] = None,
-        time_limit: Annotated[float, typer.Option("--time-limit", "-t", help="seconds")] = 10.0,
-        threads: Annotated[int, typer.Option(help="solver threads")] = 1,
-        seed: Annotated[int, typer.Option(help="random seed")] = 0,
-        as_json: Annotated[bool, typer.Option("--json", help="machine-readable rows")] = False,
+        time_limit: Annotated[
+            float,
+            typer.Option("--time-limit", "-t", metavar="SECONDS", help="seconds per backend"),
+        ] = 10.0,
+        threads: Threads = DEFAULT_THREADS,
+        seed: Seed = 0,
+        as_json: Json = False,
         relaxed: Annotated[
             bool,
             typer.Option(
@@ -78,6 +86,12 @@ def register(app: typer.Typer) -> None:
             )
         check_solver_options(time_limit, seed, threads)
         problem = load(file)
+        if problem.meta.get("family") != "edge":
+            raise InputError(
+                "not an edge problem: compare needs an EdgeTopology (or its IR, family: edge); "
+                "for other problems use placer solve -b NAME",
+                source=str(file),
+            )
         rows = compare(
             problem,
             methods,

@@ -13,6 +13,8 @@ import typer
 
 from engine.errors import BackendUnavailable, InputError, UnsupportedProblem
 
+from .grammar import Json, announce
+
 
 def exporter_for(fmt: str) -> str:
     """Name of the backend that exports ``fmt``; InputError listing the known formats otherwise."""
@@ -57,17 +59,30 @@ def register(app: typer.Typer) -> None:
     @app.command("export")
     def export(
         file: Annotated[
-            Path, typer.Argument(help="IR file, edge topology, or Kubernetes manifests")
+            Path,
+            typer.Argument(help="IR file, edge topology, or Kubernetes manifests", metavar="FILE"),
         ],
-        fmt: Annotated[str, typer.Option("--format", "-f", help="lp | mps | bqm | ising")] = "lp",
-        output: Annotated[Path, typer.Option("--output", "-o", help="write the model here")] = ...,  # type: ignore[assignment]
+        fmt: Annotated[
+            str, typer.Option("--format", "-f", metavar="FORMAT", help="lp | mps | bqm | ising")
+        ] = "lp",
+        output: Annotated[
+            Path,
+            typer.Option(
+                "--output", "-o", metavar="FILE", help="write the model here ('-': stdout)"
+            ),
+        ] = ...,  # type: ignore[assignment]
+        as_json: Json = False,
     ) -> None:
         """Write the problem's model for an external solver: LP/MPS (MILP, objective level 1;
-        later levels as defined variables) or BQM (dimod, with the variable map to decode)."""
-        from engine.cli import out
-
+        later levels as defined variables), BQM (dimod, with the variable map to decode) or its
+        Ising form (h, J, offset)."""
         from . import stale_output_dropped_on_error
 
         with stale_output_dropped_on_error(output):
             backend = export_problem(file, fmt.lower(), output)
-        out.print(f"{fmt.lower()} model written to {output} (backend {backend})")
+        announce(
+            output,
+            f"{fmt.lower()} model written to {output} (backend {backend})",
+            {"format": fmt.lower(), "backend": backend},
+            as_json,
+        )

@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .grammar import DEFAULT_THREADS, Json, Threads
+
 
 def _ok(value: Any) -> str:
     return {True: "[green]yes[/green]", False: "[red]no[/red]", None: "-"}.get(value, str(value))
@@ -89,13 +91,19 @@ MAX_RANDOM_INSTANCES = 10_000  # --check --random N: each instance is solved sev
 def register(app: typer.Typer) -> None:
     @app.command()
     def fair(
-        file: Annotated[Path, typer.Argument(help="IR file with tenants: and items with tenant:")],
+        file: Annotated[
+            Path,
+            typer.Argument(help="IR file with tenants: and items with tenant:", metavar="FILE"),
+        ],
         mechanism: Annotated[
             str,
             typer.Option(
+                "--method",
                 "--mechanism",
                 "-m",
-                help="drf | drf-nodes | nash | utilitarian | kueue | proportional | drf-wc",
+                metavar="METHOD",
+                help="the mechanism: "
+                "drf | drf-nodes | nash | utilitarian | kueue | proportional | drf-wc",
             ),
         ] = "drf",
         equilibrium: Annotated[
@@ -108,17 +116,19 @@ def register(app: typer.Typer) -> None:
                 "--check", help="sharing incentive, envy-freeness, Pareto, strategy-proofness"
             ),
         ] = False,
-        as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+        as_json: Json = False,
         backend: Annotated[
-            str, typer.Option("--backend", "-b", help="drf-nodes: cpsat | milp")
+            str, typer.Option("--backend", "-b", metavar="NAME", help="drf-nodes: cpsat | milp")
         ] = "cpsat",
         time_limit: Annotated[
-            float, typer.Option("--time-limit", "-t", help="drf-nodes: seconds")
+            float,
+            typer.Option("--time-limit", "-t", metavar="SECONDS", help="drf-nodes: seconds"),
         ] = 10.0,
+        threads: Threads = DEFAULT_THREADS,
         random_instances: Annotated[
-            int, typer.Option("--random", help="--check: random instances too")
+            int, typer.Option("--random", metavar="N", help="--check: random instances too")
         ] = 20,
-        seed: Annotated[int, typer.Option(help="seed of the random instances")] = 0,
+        seed: Annotated[int, typer.Option(metavar="N", help="seed of the random instances")] = 0,
     ) -> None:
         """Allocate among tenants with a mechanism; per tenant: tasks, dominant share, utility."""
         from ..errors import InputError
@@ -126,7 +136,7 @@ def register(app: typer.Typer) -> None:
         from ..io import load
         from . import check_at_least, check_solver_options
 
-        check_solver_options(time_limit, seed)
+        check_solver_options(time_limit, seed, threads)
         check_at_least(random_instances, 0, "--random")
         if random_instances > MAX_RANDOM_INSTANCES:
             raise InputError(
@@ -143,6 +153,7 @@ def register(app: typer.Typer) -> None:
                 time_limit=time_limit,
                 random_instances=random_instances,
                 seed=seed,
+                threads=threads,
             )
         except InputError as exc:
             if not exc.path:  # an option error, e.g. an unknown mechanism

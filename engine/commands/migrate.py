@@ -7,6 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
+
+from .grammar import Json, emit_json
 
 
 def register(app: typer.Typer) -> None:
@@ -27,6 +30,7 @@ def register(app: typer.Typer) -> None:
             typer.Option("--check", help="judge this sequence step by step instead of searching"),
         ] = None,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no summary")] = False,
+        as_json: Json = False,
     ) -> None:
         """Order the moves of a target plan into steps that keep every rule, capacity and
         disruption budget (exit 0); exit 1 when no sequence was found or --check finds
@@ -47,19 +51,32 @@ def register(app: typer.Typer) -> None:
             check_inputs(problem, target, str(target_file))
             plan = load_plan(str(check))
             violations = check_plan(problem, target.counts(), plan, str(check))
-            if not violations:
-                moves = sum(t.count for s in plan.steps for t in s.evict)
+            moves = sum(t.count for s in plan.steps for t in s.evict)
+            if as_json:
+                emit_json(
+                    {
+                        "valid": not violations,
+                        "steps": len(plan.steps),
+                        "evictions": moves,
+                        "violations": [str(v) for v in violations],
+                    }
+                )
+            elif not violations:
                 out.print(f"valid: {len(plan.steps)} step(s), {moves} eviction(s)")
-                return
-            out.print(f"invalid: {len(violations)} violation(s)")
-            for v in violations:
-                out.print(f"  {v}")
-            raise typer.Exit(1)
+            else:
+                out.print(f"invalid: {len(violations)} violation(s)")
+                for v in violations:
+                    out.print(f"  {v}")
+            if violations:
+                raise typer.Exit(1)
+            return
         plan = migrate(problem, target, time_limit=time_limit, park=park, source=str(target_file))
         found = plan.status.has_sequence
         if output is not None and found:
             write_text_atomic(output, plan.to_yaml())
-        if not quiet:
+        if as_json:
+            emit_json(yaml.safe_load(plan.to_yaml()))
+        elif not quiet:
             _summary(plan)
             if output is not None and found:
                 out.print(f"steps written to {output}")

@@ -186,6 +186,15 @@ def serve(
             "scheduler's own, e.g. /etc/kubernetes/scheduler.conf)"
         ),
     ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="with --print-scheduler-config or --print-webhook-config: the configuration "
+            "as JSON (the API server and kube-scheduler read either); refused without them (a "
+            "running service reports through /metrics)",
+        ),
+    ] = False,
 ) -> None:
     """Run the kube-scheduler extender: filter, prioritize, preempt and bind, steered by a plan."""
     from engine.errors import InputError
@@ -216,9 +225,21 @@ def serve(
     _check_seconds(gate_time_limit, "--gate-time-limit")
     _check_seconds(gate_deadline, "--gate-deadline")
     check_at_least(gate_batch, 1, "--gate-batch")
+    if as_json and not (print_scheduler_config or print_webhook_config):
+        raise InputError(
+            "--json goes with --print-scheduler-config or --print-webhook-config", path="--json"
+        )
     if print_webhook_config:
         return _print_webhook_config(
-            gate, scheduler_name, gate_namespace, webhook_fail_open, url, ca_file, host, port
+            gate,
+            scheduler_name,
+            gate_namespace,
+            webhook_fail_open,
+            url,
+            ca_file,
+            host,
+            port,
+            as_json,
         )
     settings = Settings(
         host=host,
@@ -260,10 +281,15 @@ def serve(
     if print_scheduler_config:
         from engine.extender.schedconfig import scheduler_config
 
-        typer.echo(
-            scheduler_config(settings, url=url, weight=weight, kubeconfig=scheduler_kubeconfig),
-            nl=False,
-        )
+        text = scheduler_config(settings, url=url, weight=weight, kubeconfig=scheduler_kubeconfig)
+        if as_json:
+            import json
+
+            import yaml
+
+            typer.echo(json.dumps(yaml.safe_load(text), indent=1))
+        else:
+            typer.echo(text, nl=False)
         return
     if tls_cert is not None and tls_key is not None:
         _check_tls(tls_cert, tls_key)  # only when serving: the config may name files elsewhere
@@ -291,6 +317,7 @@ def _print_webhook_config(
     ca_file: Path | None,
     host: str,
     port: int,
+    as_json: bool = False,
 ) -> None:
     import yaml
 
@@ -324,11 +351,13 @@ def _print_webhook_config(
         raise InputError("the API server calls webhooks over HTTPS only", path="--url")
     if not target.rstrip("/").endswith(WEBHOOK_PATH):
         target = target.rstrip("/") + WEBHOOK_PATH
+    config = webhook_config(settings, url=target, ca_bundle=ca, annotations=annotations)
+    if as_json:
+        from .grammar import emit_json
+
+        return emit_json(config)
     typer.echo(
         "# placer's scheduling-gate webhook (placer serve --print-webhook-config)\n"
-        + yaml.safe_dump(
-            webhook_config(settings, url=target, ca_bundle=ca, annotations=annotations),
-            sort_keys=False,
-        ),
+        + yaml.safe_dump(config, sort_keys=False),
         nl=False,
     )

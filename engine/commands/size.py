@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
     def size_command(
         arrival: Annotated[float, typer.Option("--arrival", "-l", help="arrival rate λ (1/s)")],
         service: Annotated[
-            float, typer.Option("--service", "-m", help="service rate μ per replica (1/s)")
+            float, typer.Option("--service", "-s", help="service rate μ per replica (1/s)")
         ],
         utilisation: Annotated[
             float | None, typer.Option("--utilisation", "-u", help="target utilisation ρ in (0, 1)")

@@ -18,6 +18,8 @@ from typing import Annotated, Any
 
 import typer
 
+from ..commands.grammar import Json, announce
+
 SQUARE_KM = 10.0
 # name: (workload MI, input MB, cpu, memory, max latency ms or None)
 CATALOGUE: dict[str, tuple[float, float, str, str, float | None]] = {
@@ -196,7 +198,9 @@ def write_document(data: dict[str, Any], path: Path) -> None:
 def register_generate(group: typer.Typer) -> None:
     @group.command("edge")
     def edge_command(
-        output: Annotated[Path, typer.Option("--output", "-o", help="file to write")],
+        output: Annotated[
+            Path, typer.Option("--output", "-o", metavar="FILE", help="file to write ('-': stdout)")
+        ],
         devices: Annotated[int, typer.Option(min=0, help="IoT devices")] = 100,
         edge: Annotated[int, typer.Option(min=0, help="edge servers")] = 10,
         cloud: Annotated[int, typer.Option(min=0, help="cloud regions")] = 1,
@@ -208,6 +212,7 @@ def register_generate(group: typer.Typer) -> None:
         ir: Annotated[
             bool, typer.Option("--ir", help="write the IR instead of the topology")
         ] = False,
+        as_json: Json = False,
     ) -> None:
         """A seeded three-tier topology with tasks (EdgeTopology YAML/JSON, or IR with --ir)."""
         from ..errors import InputError
@@ -229,4 +234,9 @@ def register_generate(group: typer.Typer) -> None:
             dump_problem(build_problem(parse_topology(data)), output)
         else:
             write_document(data, output)
-        typer.echo(f"wrote {output}: {len(data['nodes'])} nodes, {len(data['tasks'])} tasks")
+        announce(
+            output,
+            f"wrote {output}: {len(data['nodes'])} nodes, {len(data['tasks'])} tasks",
+            {"nodes": len(data["nodes"]), "tasks": len(data["tasks"])},
+            as_json,
+        )

@@ -31,6 +31,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ..commands.grammar import Json, announce
 from ..errors import InputError
 
 # ---------------------------------------------------------------- EdgeSimPy
@@ -373,7 +374,9 @@ def _read_json(path: Path) -> Any:
     return docs[0]
 
 
-def _write(topology: dict[str, Any], output: Path, *, as_topology: bool, source: str) -> None:
+def _write(
+    topology: dict[str, Any], output: Path, *, as_topology: bool, source: str, as_json: bool
+) -> None:
     from .topology import build_problem, parse_topology
 
     try:
@@ -389,10 +392,17 @@ def _write(topology: dict[str, Any], output: Path, *, as_topology: bool, source:
 
         dump_problem(problem, output)
     tasks = sum(i.count for i in problem.items)
-    typer.echo(f"wrote {output}: {len(problem.bins)} hosting nodes, {tasks} tasks")
+    announce(
+        output,
+        f"wrote {output}: {len(problem.bins)} hosting nodes, {tasks} tasks",
+        {"hosting_nodes": len(problem.bins), "tasks": tasks},
+        as_json,
+    )
 
 
-OutputOption = Annotated[Path, typer.Option("--output", "-o", help="file to write (IR)")]
+OutputOption = Annotated[
+    Path, typer.Option("--output", "-o", metavar="FILE", help="file to write (IR; '-': stdout)")
+]
 TopologyFlag = Annotated[
     bool, typer.Option("--topology", help="write the EdgeTopology instead of the IR")
 ]
@@ -404,13 +414,14 @@ def register_import(group: typer.Typer) -> None:
         file: Annotated[Path, typer.Argument(help="EdgeSimPy scenario JSON")],
         output: OutputOption,
         topology: TopologyFlag = False,
+        as_json: Json = False,
     ) -> None:
         """EdgeSimPy scenario -> placer IR (services onto edge servers under delay SLAs)."""
         try:
             doc = edgesimpy_to_topology(_read_json(file), name=file.stem)
         except InputError as exc:
             raise exc.with_source(str(file)) from None
-        _write(doc, output, as_topology=topology, source=str(file))
+        _write(doc, output, as_topology=topology, source=str(file), as_json=as_json)
 
     @group.command("ifogsim")
     def ifogsim_command(
@@ -421,6 +432,7 @@ def register_import(group: typer.Typer) -> None:
             typer.Option("--app-graph", help="application edges (app_graphs.csv format)"),
         ] = None,
         topology: TopologyFlag = False,
+        as_json: Json = False,
     ) -> None:
         """iFogSim topology -> placer IR (application modules per sensor, service graph)."""
         graph = read_app_graph(app_graph) if app_graph is not None else DEFAULT_APP_GRAPH
@@ -428,4 +440,4 @@ def register_import(group: typer.Typer) -> None:
             doc = ifogsim_to_topology(_read_json(file), name=file.stem, app_graph=graph)
         except InputError as exc:
             raise exc.with_source(str(file)) from None
-        _write(doc, output, as_topology=topology, source=str(file))
+        _write(doc, output, as_topology=topology, source=str(file), as_json=as_json)

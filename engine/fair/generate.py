@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from ..commands.grammar import Json, announce
 from ..errors import InputError
 from ..ir import Bin, ItemGroup, Problem, Tenant
 
@@ -86,12 +87,18 @@ def tenants_problem(
 def register_generate(group: typer.Typer) -> None:
     @group.command("tenants")
     def generate_tenants(
-        output: Annotated[Path, typer.Option("--output", "-o", help="write the problem here")],
+        output: Annotated[
+            Path,
+            typer.Option(
+                "--output", "-o", metavar="FILE", help="write the problem here ('-': stdout)"
+            ),
+        ],
         tenants: Annotated[int, typer.Option(help="number of tenants")] = 5,
         nodes: Annotated[int, typer.Option(help="number of nodes")] = 20,
         jobs: Annotated[int, typer.Option("--jobs", help="task shapes (jobs) per tenant")] = 2,
         load: Annotated[float, typer.Option(help="declared demand / cluster capacity")] = 1.5,
         seed: Annotated[int, typer.Option(help="random seed")] = 0,
+        as_json: Json = False,
     ) -> None:
         """Tenants with weights and Leontief task shapes sharing a cluster (for placer fair)."""
         from ..io import dump_problem
@@ -99,7 +106,15 @@ def register_generate(group: typer.Typer) -> None:
         problem = tenants_problem(tenants, nodes, jobs_per_tenant=jobs, load=load, seed=seed)
         dump_problem(problem, output)
         tasks = sum(i.count for i in problem.items)
-        typer.echo(
+        announce(
+            output,
             f"wrote {output}: {len(problem.tenants)} tenants, {len(problem.items)} jobs, "
-            f"{tasks} tasks, {len(problem.bins)} nodes"
+            f"{tasks} tasks, {len(problem.bins)} nodes",
+            {
+                "tenants": len(problem.tenants),
+                "jobs": len(problem.items),
+                "tasks": tasks,
+                "nodes": len(problem.bins),
+            },
+            as_json,
         )

@@ -27,13 +27,14 @@ def allocate(
     *,
     backend: str = "cpsat",
     time_limit: float | None = 10.0,
+    threads: int | None = 1,
 ) -> Allocation:
     if mechanism not in MECHANISMS:
         raise InputError(f"unknown mechanism {mechanism!r}; choose from {', '.join(MECHANISMS)}")
     if mechanism == "drf-nodes":
         from .nodes import drf_nodes
 
-        return drf_nodes(problem, backend, time_limit=time_limit)[0]
+        return drf_nodes(problem, backend, time_limit=time_limit, threads=threads)[0]
     return POOLED_MECHANISMS[mechanism](Market.from_problem(problem))
 
 
@@ -47,11 +48,12 @@ def fair_report(
     time_limit: float | None = 10.0,
     random_instances: int = 20,
     seed: int = 0,
+    threads: int | None = 1,
 ) -> dict[str, Any]:
     """The JSON document of ``placer fair --json``."""
     market = Market.from_problem(problem)
     start = time.perf_counter()
-    alloc = allocate(problem, mechanism, backend=backend, time_limit=time_limit)
+    alloc = allocate(problem, mechanism, backend=backend, time_limit=time_limit, threads=threads)
     seconds = time.perf_counter() - start
     util = utilities(market, alloc)
     tenants = [

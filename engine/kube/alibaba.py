@@ -39,6 +39,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ..commands.grammar import Json, announce
 from ..errors import InputError
 
 GPU = "nvidia.com/gpu"  # the aggregate relaxation's resources
@@ -381,7 +382,13 @@ def register_import(group: typer.Typer) -> None:
         nodes_csv: Annotated[Path, typer.Argument(help="openb_node_list_*.csv")],
         pods_csv: Annotated[Path, typer.Argument(help="openb_pod_list_*.csv")],
         output: Annotated[
-            Path, typer.Option("--output", "-o", help="manifests to write (.yaml or .json)")
+            Path,
+            typer.Option(
+                "--output",
+                "-o",
+                metavar="FILE",
+                help="manifests to write (.yaml, .json; '-': stdout)",
+            ),
         ],
         sample_nodes: Annotated[
             int | None, typer.Option("--sample-nodes", min=1, help="keep N random nodes")
@@ -404,10 +411,9 @@ def register_import(group: typer.Typer) -> None:
                 "not per GPU; a share may then be split over GPUs no device plugin could use",
             ),
         ] = False,
+        as_json: Json = False,
     ) -> None:
         """Alibaba GPU trace (2023) -> Kubernetes Nodes, their GPUs as DRA devices, and pending Pods."""
-        from rich.console import Console
-
         doc = import_alibaba(
             nodes_csv,
             pods_csv,
@@ -419,6 +425,10 @@ def register_import(group: typer.Typer) -> None:
         )
         write_manifests(doc, output)
         kinds = [item["kind"] for item in doc["items"]]
-        Console(highlight=False).print(
-            f"wrote {kinds.count('Node')} nodes and {kinds.count('Pod')} pending pods to {output}"
+        nodes, pods = kinds.count("Node"), kinds.count("Pod")
+        announce(
+            output,
+            f"wrote {nodes} nodes and {pods} pending pods to {output}",
+            {"nodes": nodes, "pods": pods},
+            as_json,
         )

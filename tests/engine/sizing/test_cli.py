@@ -32,7 +32,7 @@ def test_size_prints_each_target_and_the_answer(capsys: pytest.CaptureFixture[st
 
 
 def test_size_json(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(["size", "-l", "2", "-m", "1", "-k", "3", "--json"], capsys)
+    code, out, _ = run(["size", "-l", "2", "-s", "1", "-k", "3", "--json"], capsys)
     data = json.loads(out)
     assert code == 0 and data["rows"][0]["p_wait"] == pytest.approx(4 / 9)
     assert data["replicas"] is None  # a count evaluated, not a target met
@@ -41,12 +41,12 @@ def test_size_json(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["-l", "-5", "-m", "1", "-u", "0.5"], "--arrival: the arrival rate λ must be a positive"),
-        (["-l", "5", "-m", "1", "-u", "1"], "--utilisation: the utilisation target ρ must lie"),
-        (["-l", "5", "-m", "1", "-k", "4"], "--replicas: 4 replica(s) give utilisation"),
-        (["-l", "5", "-m", "1", "--p99-wait", "0"], "--p99-wait"),
-        (["-l", "5", "-m", "1"], "give a target"),
-        (["-l", "x", "-m", "1", "-u", "0.5"], "Invalid value"),
+        (["-l", "-5", "-s", "1", "-u", "0.5"], "--arrival: the arrival rate λ must be a positive"),
+        (["-l", "5", "-s", "1", "-u", "1"], "--utilisation: the utilisation target ρ must lie"),
+        (["-l", "5", "-s", "1", "-k", "4"], "--replicas: 4 replica(s) give utilisation"),
+        (["-l", "5", "-s", "1", "--p99-wait", "0"], "--p99-wait"),
+        (["-l", "5", "-s", "1"], "give a target"),
+        (["-l", "x", "-s", "1", "-u", "0.5"], "Invalid value"),
     ],
 )
 def test_bad_rates_and_targets_exit_2(

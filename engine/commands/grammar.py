@@ -1,0 +1,94 @@
+"""One grammar for every ``placer`` command: the shared options (what each short flag means, the
+defaults), ``--json`` output, ``-o -`` for stdout, and help text without type placeholders.
+
+Short flags mean one thing everywhere: ``-b`` backend, ``-t`` time limit, ``-o`` output file
+(``-`` is stdout), ``-p`` backend parameter, ``-q`` quiet, ``-m`` the method (algorithm,
+mechanism or baseline) to use. ``--json`` prints one JSON document on stdout instead of the
+human summary, on every command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+DEFAULT_TIME_LIMIT = 60.0  # seconds, for every command that solves
+DEFAULT_THREADS = max(1, min(8, os.cpu_count() or 1))
+STDOUT = "-"
+
+TimeLimit = Annotated[
+    float,
+    typer.Option(
+        "--time-limit",
+        "-t",
+        metavar="SECONDS",
+        help="stop after this long, counted from the command's start, with the best plan so far",
+    ),
+]
+Threads = Annotated[
+    int,
+    typer.Option(
+        metavar="N",
+        help="solver threads (default: this machine's cores, at most 8)",
+    ),
+]
+Seed = Annotated[int, typer.Option(metavar="N", help="random seed")]
+Json = Annotated[
+    bool, typer.Option("--json", help="print one JSON document on stdout instead of a summary")
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="no summary")]
+
+
+def output_option(what: str, *, required: bool = False) -> Any:
+    """``-o FILE`` (``-`` writes to stdout)."""
+    return typer.Option("--output", "-o", metavar="FILE", help=f"write {what} here ('-': stdout)")
+
+
+def is_stdout(path: Path | None) -> bool:
+    return path is not None and str(path) == STDOUT
+
+
+def emit_json(document: Any) -> None:
+    """One JSON document on stdout (machine output: no colour, no wrapping)."""
+    sys.stdout.write(json.dumps(document, indent=1, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def plain_help() -> None:
+    """typer 0.2x prints every option's Python type (<bool>, <list[str]>, <path>) and a required
+    argument as {file}; placer's help shows the metavar it names (SECONDS, FILE, KEY=VALUE),
+    nothing for flags, and arguments as FILE / [FILE]."""
+    from typer import core
+
+    def option_type(self: Any, ctx: Any) -> str | None:
+        if self.metavar:
+            return str(self.metavar)
+        return None if self.is_flag else str(self.name).upper()
+
+    def argument_type(self: Any, ctx: Any) -> str | None:
+        return None
+
+    def usage_name(self: Any) -> str:
+        name = (self.metavar or self.name or "").upper()
+        name = name if self.required else f"[{name}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+    core.TyperOption.display_type_rich = option_type  # type: ignore[method-assign]
+    core.TyperArgument.display_type_rich = argument_type  # type: ignore[method-assign]
+    core.TyperArgument._usage_display_name = usage_name  # type: ignore[method-assign]
+
+
+def announce(output: Path, text: str, data: dict[str, Any], as_json: bool) -> None:
+    """Say what a command wrote: ``text`` for people or ``data`` as JSON. When the file itself
+    went to stdout (``-o -``), the message goes to stderr so that stdout stays the file."""
+    stream = sys.stderr if is_stdout(output) else sys.stdout
+    if as_json:
+        stream.write(json.dumps({"output": str(output), **data}, default=str) + "\n")
+    else:
+        stream.write(text + "\n")
+    stream.flush()
