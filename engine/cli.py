@@ -235,7 +235,9 @@ def solve(
         console = err if target is None and output is not None else out
         print_summary(console, problem, solution)
         if written and target is not None:
-            console.print(f"plan written to {' and '.join(written)}")
+            what = "bindings" if fmt == "bindings" else "plan"
+            extra = f" (the ReplicaPlan to {written[1]})" if len(written) > 1 else ""
+            console.print(f"{what} written to {written[0]}{extra}")
     if not wrote:
         for path in stale:
             if note := drop_stale_output(path):
