@@ -180,7 +180,9 @@ def solve(
         from .kube.bindings import replica_plan_path
 
         stale.append(replica_plan_path(target))
-    with guarded(target):
+    with contextlib.ExitStack() as guards:
+        for path in stale:
+            guards.enter_context(guarded(path))
         if fmt not in ("json", "bindings"):
             raise InputError(f"--format must be json or bindings, got {fmt!r}")
         if fmt == "bindings" and output is None:
@@ -224,10 +226,10 @@ def solve(
                     if n and target is None:
                         err.print("placer: the ReplicaPlan is written only with -o FILE")
                         continue
-                    _write_or_print(path, text)
+                    write_text_atomic(path, text)
                     written.append(str(path))
             else:
-                _write_or_print(output, solution.to_json() + "\n")
+                write_text_atomic(output, solution.to_json() + "\n")
                 written.append(str(output))
     if as_json:
         emit_json(solution.model_dump(by_alias=True, mode="json"))
@@ -278,7 +280,7 @@ def verify(
     if prove:
         from .commands.prove import prove_claim
 
-        prove_claim(problem, solution, time_limit, counterexample)
+        prove_claim(problem, solution, time_limit, counterexample, as_json)
         return
     report = run_verify(problem, solution)
     if as_json:

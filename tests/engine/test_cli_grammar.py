@@ -151,3 +151,44 @@ def test_stdout_cannot_hold_two_things(capsys: pytest.CaptureFixture[str]) -> No
     demo = str(ROOT / "instances/demo-cluster.yaml")
     code, _, err = _run(["solve", demo, "--json", "-o", "-"], capsys)
     assert code == 2 and "both write to stdout" in err
+
+
+def test_dash_o_dash_never_removes_a_file_named_dash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed run removes its stale output FILE, but '-' is stdout, not a file to remove."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "-").write_text("someone's file")
+    demo = str(ROOT / "instances/demo-cluster.yaml")
+    for args in (
+        ["solve", demo, "-t", "0", "-o", "-"],
+        ["solve", str(tmp_path / "missing.yaml"), "-o", "-"],
+        ["export", str(tmp_path / "missing.yaml"), "-o", "-"],
+    ):
+        code, _, _ = _run(args, capsys)
+        assert code == 2
+        assert (tmp_path / "-").read_text() == "someone's file", args
+
+
+def test_a_failed_bindings_run_removes_both_stale_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    small = str(ROOT / "instances/manifests/small-cluster.yaml")
+    bindings = tmp_path / "bindings.yaml"
+    code, _, _ = _run(["solve", small, "-f", "bindings", "-o", str(bindings), "-q"], capsys)
+    replica_plan = tmp_path / "bindings.replicaplan.yaml"
+    assert code == 0 and bindings.exists() and replica_plan.exists()
+    code, _, err = _run(["solve", small, "-f", "bindings", "-o", str(bindings), "-t", "0"], capsys)
+    assert code == 2
+    assert not bindings.exists() and not replica_plan.exists(), err
+
+
+def test_verify_prove_has_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("z3")
+    demo = str(ROOT / "instances/demo-cluster.yaml")
+    plan = tmp_path / "plan.json"
+    assert _run(["solve", demo, "-o", str(plan), "-q"], capsys)[0] == 0
+    code, out, _ = _run(["verify", demo, str(plan), "--prove", "--json", "-t", "60"], capsys)
+    verdict = json.loads(out)
+    assert verdict["outcome"] in ("confirmed", "undecided") and verdict["counterexample"] is None
+    assert code == (0 if verdict["outcome"] == "confirmed" else 3)

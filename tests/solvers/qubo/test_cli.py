@@ -129,7 +129,16 @@ def test_decode_needs_only_the_placement_variables(
     plan = tmp_path / "plan.json"
     assert (
         run(
-            ["decode", str(problem_file), str(sample), "--model", str(model_file), "-o", str(plan), "-q"]
+            [
+                "decode",
+                str(problem_file),
+                str(sample),
+                "--model",
+                str(model_file),
+                "-o",
+                str(plan),
+                "-q",
+            ]
         )
         == 0
     )
