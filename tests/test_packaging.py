@@ -1,0 +1,49 @@
+"""What `make run` installs: the runtime only (a lean venv), with the design's named parts in it.
+
+The extras (serve, bench, ray, sim, smt, test, dev) stay out of the core dependencies, so a new
+user's install is small and fast; dwave-neal stays in, since the design names the SA sampler
+``neal.SimulatedAnnealingSampler`` and it must be the sampler the qubo backend runs.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def _names(requirements: list[str]) -> set[str]:
+    return {re.split(r"[<>=!~\[; ]", r, maxsplit=1)[0].lower() for r in requirements}
+
+
+CORE = _names(PROJECT["dependencies"])
+
+
+def test_core_holds_the_designs_runtime() -> None:
+    assert {"ortools", "pulp", "highspy", "dimod", "dwave-samplers", "dwave-neal"} <= CORE
+    assert {"pydantic", "pyyaml", "typer", "rich"} <= CORE
+
+
+def test_core_leaves_the_heavy_and_unused_to_extras() -> None:
+    heavy = {"cbcbox", "fastapi", "ray", "matplotlib", "mypy", "ruff", "pytest", "hypothesis"}
+    assert not CORE & heavy, CORE & heavy
+    extras = PROJECT["optional-dependencies"]
+    assert {"serve", "bench", "ray", "test", "dev"} <= set(extras)
+    assert "ray" in _names(extras["ray"]) and "matplotlib" in _names(extras["bench"])
+
+
+def test_neal_is_the_sampler_qubo_runs() -> None:
+    import neal
+
+    from solvers.base import Options
+    from solvers.qubo.backend import QuboBackend
+
+    sampler = QuboBackend()._sampler(Options())
+    assert isinstance(sampler, neal.SimulatedAnnealingSampler)
+    sampleset = neal.SimulatedAnnealingSampler().sample_qubo(
+        {("a", "a"): -1.0, ("b", "b"): -1.0, ("a", "b"): 3.0}, num_reads=20, seed=1
+    )
+    assert sampleset.first.energy == -1.0
