@@ -85,12 +85,11 @@ class _ProgressPrinter:
     while the solver searches), the best plan's levels and the bound, in the summary's words."""
 
     def __init__(self, problem: Any) -> None:
-        import time
+        from .commands import command_elapsed
 
         self.enabled = sys.stderr.isatty()
         self.problem = problem
-        self.clock = time.monotonic
-        self.started = time.monotonic()
+        self.elapsed = command_elapsed  # the clock the time limit counts on
         self.latest: Progress | None = None
         self.status: Any = None
         if self.enabled:
@@ -101,9 +100,8 @@ class _ProgressPrinter:
         from .summary import progress_text
 
         p = self.latest
-        elapsed = self.clock() - self.started
         return progress_text(
-            self.problem, elapsed, p.objective if p else None, p.bound if p else None
+            self.problem, self.elapsed(), p.objective if p else None, p.bound if p else None
         )
 
     def __call__(self, p: Progress) -> None:
@@ -132,6 +130,16 @@ def _root(
     ] = False,
 ) -> None:
     """placer: optimal placement of pods on nodes, tasks on edge/cloud, tenants on clusters."""
+    global _clock_started_by_main
+    if not _clock_started_by_main:  # typer's CliRunner, or app() called directly
+        from .commands import start_command
+
+        start_command(whole_process=False)
+    _clock_started_by_main = False
+
+
+# main() starts the command's clock itself (it knows whether the process is the command)
+_clock_started_by_main = False
 
 
 @app.command()
@@ -324,6 +332,11 @@ _register_commands()
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: placer errors become one clear line on stderr and exit code 2."""
+    global _clock_started_by_main
+    from .commands import start_command
+
+    start_command(whole_process=argv is None)
+    _clock_started_by_main = True
     try:
         code = app(args=argv, standalone_mode=False)
     except PlacerError as exc:

@@ -51,14 +51,28 @@ def _process_started() -> float:
         return now_mono
 
 
-COMMAND_STARTED = _process_started()
+PROCESS_STARTED = _process_started()
+_command_started = PROCESS_STARTED
+
+
+def start_command(whole_process: bool) -> None:
+    """Start a command's clock: from the start of the process when the process is the command
+    (the ``placer`` executable), else now (``main(argv)`` from a program or a test, typer's
+    CliRunner: the time the process spent before, on other commands, is not this command's)."""
+    global _command_started
+    _command_started = PROCESS_STARTED if whole_process else time.monotonic()
+
+
+def command_elapsed() -> float:
+    """Seconds since the command started (see ``start_command``)."""
+    return time.monotonic() - _command_started
 
 
 def remaining(time_limit: float | None) -> float | None:
-    """What is left of a command's time limit, counted from the start of the process."""
+    """What is left of a command's time limit, counted from the command's start."""
     if time_limit is None:
         return None
-    return max(MIN_BUDGET, time_limit - (time.monotonic() - COMMAND_STARTED))
+    return max(MIN_BUDGET, time_limit - command_elapsed())
 
 
 def drop_stale_output(path: Path | None) -> str | None:

@@ -192,3 +192,21 @@ def test_verify_prove_has_json(tmp_path: Path, capsys: pytest.CaptureFixture[str
     verdict = json.loads(out)
     assert verdict["outcome"] in ("confirmed", "undecided") and verdict["counterexample"] is None
     assert code == (0 if verdict["outcome"] == "confirmed" else 3)
+
+
+def test_the_time_limit_counts_from_the_commands_start(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The `placer` process is its command: start-up counts. A command run in a process that did
+    other work first (main(argv) from a program or a test) gets its whole time limit."""
+    import time
+
+    from engine import commands
+
+    monkeypatch.setattr(commands, "PROCESS_STARTED", time.monotonic() - 100.0)
+    commands.start_command(whole_process=True)
+    assert commands.remaining(10.0) == commands.MIN_BUDGET
+    demo = str(ROOT / "instances/demo-cluster.yaml")
+    code, out, _ = _run(["solve", demo, "-t", "30", "--json"], capsys)
+    assert code == 0 and json.loads(out)["status"] == "optimal"
+    assert commands.command_elapsed() < 30.0
