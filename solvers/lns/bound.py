@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -39,6 +39,8 @@ class Classes:
     # devices, pooled per class: free room per device resource, summed over the class's devices
     device_room: np.ndarray | None = None  # [classes, device resources]
     device_use: np.ndarray | None = None  # [groups, classes, device resources] per item
+    # per-device packing cuts: (class, per-group coefficient, right-hand side)
+    device_cuts: list[tuple[int, np.ndarray, float]] = field(default_factory=list)
 
 
 def _device_key(lowered: Lowered, b: int) -> Any:
@@ -118,7 +120,59 @@ def bin_classes(lowered: Lowered) -> Classes:
                     if u is not None:
                         use[g, c] = u
         classes.device_room, classes.device_use = room, use
+        classes.device_cuts = device_cuts(lowered, members, high)
     return classes
+
+
+def _dff(x: np.ndarray, kind: str, k: float) -> np.ndarray:
+    """Dual-feasible functions on item sizes ``x`` (fractions of one device): whatever fits
+    on one device still sums to at most 1 after them. ``drop``: items under ``k`` count 0,
+    over ``1 - k`` count 1 (Carlier–Clautiaux–Moukrim); ``step``: Fekete–Schepers' u^(k)."""
+    if kind == "drop":
+        return np.where(x > 1 - k + 1e-12, 1.0, np.where(x < k - 1e-12, 0.0, x))
+    scaled = (k + 1) * x
+    whole = np.isclose(scaled, np.round(scaled))
+    return np.where(whole, x, np.floor(scaled + 1e-12) / k)
+
+
+def device_cuts(
+    lowered: Lowered, members: list[list[int]], high: np.ndarray
+) -> list[tuple[int, np.ndarray, float]]:
+    """Valid rows for classes whose devices are all alike: on each device the items' shares sum
+    to at most its capacity, so their dual-feasible images sum to at most 1 per device. The
+    pooled capacity row lets an 810-milli share and a 470 share sit on one GPU; these do not.
+    Only rows that tighten the pooled one (a function above identity somewhere) are kept."""
+    devices = lowered.devices
+    assert devices is not None
+    out: list[tuple[int, np.ndarray, float]] = []
+    requests = np.flatnonzero(devices.need > 0)
+    for c, bins in enumerate(members):
+        info = devices.bins.get(bins[0])
+        if info is None or not len(info.capacity):
+            continue
+        users = requests[high[requests, c] > 0]
+        if not len(users):
+            continue
+        for r in range(info.capacity.shape[1]):
+            capacity = info.capacity[:, r]
+            if capacity.min() <= 0 or capacity.min() != capacity.max():
+                continue
+            size = np.where(devices.whole[users], 1.0, devices.share[users, r] / float(capacity[0]))
+            if not (size > 0).any():
+                continue
+            need = devices.need[users].astype(np.float64)
+            count = float(len(capacity) * len(bins))
+            small = sorted({float(v) for v in size if 0 < v <= 0.5})
+            picks = [("step", float(k)) for k in (1, 2, 3, 4)]
+            picks += [("drop", v) for v in small[:: max(1, len(small) // 6)]]
+            for kind, k in picks:
+                image = _dff(size, kind, k)
+                if not (image > size + 1e-9).any():
+                    continue  # no tighter than the pooled capacity row
+                coefficient = np.zeros(high.shape[0])
+                coefficient[users] = need * image
+                out.append((c, coefficient, count))
+    return out
 
 
 @dataclass
@@ -156,6 +210,9 @@ def lp_optimum(
     )
     uses_bins = "bins_used" in objective or any("bins_used" in t for t, _, _ in fixed)
     total = cols + (n if uses_bins else 0)
+    if total == 0 and not any(g.required for g in p.items) and not fixed:
+        # nothing can go anywhere (HiGHS reports an empty model, not an optimum)
+        return LpResult(0.0, time.perf_counter() - began, 0, np.zeros((groups, n)))
 
     def column_costs(terms: Mapping[str, float]) -> np.ndarray:
         c = np.zeros(total)
@@ -215,6 +272,14 @@ def lp_optimum(
             lower_r.append(np.full(n, -np.inf))
             upper_r.append(classes.device_room[:, r])
             row += n
+    for k, coefficient, rhs in classes.device_cuts:
+        on = np.flatnonzero((ci == k) & (coefficient[gi] > 0))
+        rows_i.append(np.full(len(on), row))
+        rows_j.append(on)
+        vals.append(coefficient[gi[on]])
+        lower_r.append(np.array([-np.inf]))
+        upper_r.append(np.array([rhs]))
+        row += 1
     if uses_bins:  # a class holding items uses at least one bin: x ≤ high·y / size
         sizes = np.array([len(m) for m in classes.members], np.float64)
         rows_i.append(row + np.arange(cols))
@@ -275,6 +340,20 @@ def lp_optimum(
     x = np.zeros((groups, n))
     x[gi, ci] = np.asarray(h.getSolution().col_value, np.float64)[:cols]
     return LpResult(-value if maximise else value, seconds, cols, x)
+
+
+def class_shares(
+    lowered: Lowered, classes: Classes, volume: np.ndarray, time_limit: float
+) -> np.ndarray | None:
+    """[groups, classes]: the LP's items of each group per class, tie-broken by volume."""
+    weight = np.array([lowered.placed_weight[g.name] for g in lowered.problem.items], np.float64)
+    # the tie-break is worth less than one lowest-tier item over the whole plan
+    scale = float(np.max(volume) * sum(g.count for g in lowered.problem.items)) or 1.0
+    weights = weight + 0.5 * float(weight.min(initial=1.0)) * volume / scale
+    result = lp_optimum(
+        lowered, classes, {"placed": 1.0}, maximise=True, weights=weights, time_limit=time_limit
+    )
+    return result.x
 
 
 def level_bounds(

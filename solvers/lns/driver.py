@@ -33,7 +33,7 @@ from engine.verify import evaluate, verify_counts
 from ..base import Compiled, Options, RawResult, StartPlan
 from ..composites import quick_plans
 from ..lowering import Key, Lowered, lower
-from .bound import level_bounds
+from .bound import Classes, bin_classes, class_shares, level_bounds
 from .neighbourhoods import Chooser, State
 from .sizes import sizes
 from .subproblem import DevicePlan, SubProblem, restrict
@@ -52,6 +52,7 @@ BOUND_SECONDS = 30.0  # without a time limit
 STALL_ROUNDS = 400  # without a time limit: stop after this many rounds without improvement
 ORDERED_START_SHARE = 0.1  # a second greedy start only while the first took at most this share
 NEW_GROUPS_MIN = 6  # groups with only unplaced items admitted into a neighbourhood, at least
+LP_PULL = 9.0  # admission weight added to groups the LP places more of than the incumbent
 
 
 def lns_applies(
@@ -211,6 +212,8 @@ class _Run:
         self.volume = measured.volume  # per item: its scarcity-weighted share of the cluster
         self.dominant = measured.dominant
         self.eligible = (self.lowered.high > 0).sum(axis=1)  # per group: bins it may use
+        self.lp_x: np.ndarray | None = None  # per group: items the LP relaxation places
+        self.state: State | None = None  # the incumbent's, while neighbourhoods are drawn
         self.tie_break = any("placed" in lv for lv in self.problem.objective) and not any(
             "cost" in lv for lv in self.problem.objective
         )
@@ -285,6 +288,10 @@ class _Run:
         weight = np.array(
             [lw.placed_weight[lw.problem.items[g].name] for g in waiting], np.float64
         ) / (size + typical)
+        if self.lp_x is not None and self.state is not None:
+            # groups the LP places more of than the incumbent does come in first
+            placed = self.state.x[waiting].sum(axis=1)
+            weight = weight * (1.0 + LP_PULL * (self.lp_x[waiting] > placed + 0.5))
         chosen = self.rng.choice(len(waiting), size=most, replace=False, p=weight / weight.sum())
         return {waiting[int(i)] for i in chosen}
 
@@ -300,23 +307,32 @@ class _Run:
                 self.info["repacked"] = self.info.get("repacked", 0) + 1
         return self.owner.child.solve(sub.problem, options)
 
-    def fill_order(self, problem: Problem) -> Problem:
+    def fill_order(self, problem: Problem, lp_first: bool = False) -> Problem:
         """``problem`` with its groups in the order that fits the most items when placed one by
-        one: higher priority first, then the groups with the fewest bins to go to (so that
-        flexible items do not take the scarce bins' room), then smallest dominant share (the
-        same room holds more of them). Ghosts (unknown to the whole problem) come first."""
+        one: higher priority first, then (``lp_first``) the groups the LP relaxation places
+        whole, then those it places in part, then the groups with the fewest bins to go to (so
+        that flexible items do not take the scarce bins' room), then smallest dominant share
+        (the same room holds more of them). Ghosts (unknown to the whole problem) come first."""
         gi = self.lowered.group_index
         items = problem.items
 
-        def order(n: int) -> tuple[float, float, float]:
+        def order(n: int) -> tuple[float, ...]:
             g = items[n]
-            if g.name not in gi:
-                return (-math.inf, 0.0, 0.0)
-            k = gi[g.name]
-            return (-g.priority, float(self.eligible[k]), float(self.dominant[k]))
+            return self.rank(gi[g.name], lp_first) if g.name in gi else (-math.inf,)
 
         ordered = tuple(items[n] for n in sorted(range(len(items)), key=order))
         return problem.model_copy(update={"items": ordered})
+
+    def rank(self, k: int, lp_first: bool = False) -> tuple[float, ...]:
+        """Group k's place in ``fill_order``."""
+        g = self.problem.items[k]
+        placed = () if not lp_first or self.lp_x is None else (self._lp_bucket(k),)
+        return (-g.priority, *placed, float(self.eligible[k]), float(self.dominant[k]))
+
+    def _lp_bucket(self, k: int) -> float:
+        assert self.lp_x is not None
+        count = self.problem.items[k].count
+        return 0.0 if self.lp_x[k] > count - 1e-3 else 1.0 if self.lp_x[k] > 1e-3 else 2.0
 
     def repack(self, sub: SubProblem, options: Options) -> Solution | None:
         """The greedy backend on the neighbourhood with its items in ``fill_order`` (items
@@ -338,26 +354,42 @@ class _Run:
         )
 
     def ordered_start(self, incumbent: Plan) -> Plan:
-        """The better of the start plan and greedy over the whole problem in ``fill_order``
-        (when its time is a small share of the limit: it costs about what the start did)."""
+        """The best of the start plan and greedy over the whole problem in ``fill_order``, with
+        and without the LP's groups first (each while its time is a small share of the limit:
+        it costs about what the start did)."""
         from ..greedy.backend import GreedyBackend
 
         if not any("placed" in level for level in self.problem.objective[:1]):
             return incumbent
-        spent = time.perf_counter() - self.search.started
-        if math.isfinite(self.left()) and spent > ORDERED_START_SHARE * self.left():
-            return incumbent
-        plan = GreedyBackend().solve(
-            self.fill_order(self.problem),
-            Options(seed=self.options.seed, time_limit=max(0.1, min(30.0, 0.2 * self.left()))),
-        )
-        if not plan.status.has_plan:
-            return incumbent
-        candidate = self.evaluate(plan.counts(), plan.device_rows() or None)
-        if candidate is not None and _better(candidate.key, incumbent.key):
-            self.info["start"]["ordered"] = list(candidate.objective)
-            return candidate
+        for lp_first in (False, True) if self.lp_x is not None else (False,):
+            spent = time.perf_counter() - self.search.started
+            if math.isfinite(self.left()) and spent > ORDERED_START_SHARE * self.left():
+                break
+            plan = GreedyBackend().solve(
+                self.fill_order(self.problem, lp_first),
+                Options(seed=self.options.seed, time_limit=max(0.1, min(30.0, 0.2 * self.left()))),
+            )
+            if not plan.status.has_plan:
+                continue
+            candidate = self.evaluate(plan.counts(), plan.device_rows() or None)
+            if candidate is None:
+                continue
+            name = "lp_ordered" if lp_first else "ordered"
+            self.info["start"][name] = list(candidate.objective)
+            if _better(candidate.key, incumbent.key):
+                incumbent = candidate
+                self.info["start"]["source"] = name
         return incumbent
+
+    def guide(self, classes: Classes, seconds: float) -> None:
+        """The LP relaxation's items per class of bins, for the start's order, admissions and
+        the ``lp`` neighbourhoods (only when ``placed`` leads: the LP maximises it)."""
+        if not self.problem.objective or set(self.problem.objective[0]) != {"placed"}:
+            return
+        x = class_shares(self.lowered, classes, self.volume, seconds)
+        if x is not None:
+            self.chooser.guide(classes, x)
+            self.lp_x = x.sum(axis=1)
 
     # ------------------------------------------------------------------ the loop
 
@@ -374,10 +406,14 @@ class _Run:
             return self._whole()
         self.info["start"] = {"source": search.start.source, "objective": list(incumbent.objective)}
         self.info["first_plan_s"] = round(time.perf_counter() - search.started, 4)
-        incumbent = self.ordered_start(incumbent)
         limit = self.options.time_limit
         budget = BOUND_SECONDS if limit is None else max(0.2, BOUND_SHARE * self.left())
-        bounds, bound_info = level_bounds(self.lowered, incumbent.objective, time_limit=budget)
+        classes = bin_classes(self.lowered)
+        self.guide(classes, budget)
+        incumbent = self.ordered_start(incumbent)
+        bounds, bound_info = level_bounds(
+            self.lowered, incumbent.objective, time_limit=budget, classes=classes
+        )
         self.bound_now: tuple[float | None, ...] = bounds
         self.info["bound"] = bound_info
         self.report(incumbent)
@@ -455,7 +491,7 @@ class _Run:
                 if self._at_bound(incumbent):
                     self.info["stopped"] = "the plan meets the global bound"
                     break
-                state = State.of(self.lowered, incumbent.counts)
+                state = self.state = State.of(self.lowered, incumbent.counts)
                 taken: set[int] = set()
                 claimed: set[str] | None = set() if self.parallel > 1 else None
                 jobs = []

@@ -8,6 +8,8 @@ chosen more often (adaptive weights, as in ALNS).
 - ``chain``: bins an unplaced item could use that hold items able to go elsewhere (which take
   the scarce bins' room), together with the roomiest bins those items may move to: one
   neighbourhood holds the whole move (an ejection chain);
+- ``lp``: bins of one class of alike bins where the LP relaxation places more items than the
+  incumbent does (chosen by that shortfall), and bins of classes holding more than the LP's;
 - ``stranded``: bins whose free capacity is lopsided (cpu left but no memory, GPUs but no cpu);
 - ``fragment``: bins whose free amount of the scarcest resource is too small for the items
   waiting for it (fragmented GPUs);
@@ -29,6 +31,7 @@ import numpy as np
 from engine.ir import Affinity, AntiAffinity, Spread
 
 from ..lowering import Key, Lowered
+from .bound import Classes
 from .sizes import sizes
 
 RANDOM_SHARE = 0.25  # of every guided neighbourhood
@@ -62,6 +65,8 @@ class Chooser:
     lowered: Lowered
     rng: np.random.Generator
     weights: dict[str, float] = field(default_factory=dict)
+    classes: Classes | None = None  # with ``lp``: the LP relaxation's items per class of bins
+    lp: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         p = self.lowered.problem
@@ -82,6 +87,14 @@ class Chooser:
         self.dominant = measured.dominant
         self.scarcity = measured.scarcity[: len(self.lowered.resources)]
         self.eligible = (self.lowered.high > 0).sum(axis=1)
+
+    def guide(self, classes: Classes, x: np.ndarray) -> None:
+        """Follow the LP relaxation's items per class of bins (``x``: [groups, classes])."""
+        self.classes, self.lp = classes, x
+        self.class_of = np.zeros(len(self.lowered.bins), np.int64)
+        for c, members in enumerate(classes.members):
+            self.class_of[members] = c
+        self.weights.setdefault("lp", 1.0)
 
     def pick(self, state: State, size: int) -> tuple[str, list[int]]:
         names = list(self.weights)
@@ -186,6 +199,26 @@ class Chooser:
             return scarce
         room = self._free_share(state)[targets] @ self.scarcity
         return np.concatenate([scarce, self._sample(targets, room * 10, size - len(scarce))])
+
+    def _lp(self, state: State, size: int) -> np.ndarray | None:
+        if self.lp is None or self.classes is None:
+            return None
+        per_class = np.zeros_like(self.lp)
+        np.add.at(per_class.T, self.class_of, state.x.T)
+        short = np.maximum(self.lp - per_class, 0.0) * (state.unplaced > 0)[:, None]
+        want = short.sum(axis=0)
+        if want.sum() < 0.5:
+            return None
+        c = int(self.rng.choice(len(want), p=want / want.sum()))
+        inside = np.array(self.classes.members[c])
+        half = self._sample(inside, self._free_share(state)[inside] @ self.scarcity, size // 2 or 1)
+        # where the incumbent holds more than the LP: the items to move out of the way
+        over = np.maximum(per_class - self.lp, 0.0).sum(axis=0)
+        over[c] = 0.0
+        if over.sum() < 0.5:
+            return half
+        others = np.flatnonzero(over[self.class_of] > 0)
+        return np.concatenate([half, self._sample(others, over[self.class_of[others]], size // 2)])
 
     def _free_share(self, state: State) -> np.ndarray:
         return (self.lowered.capacity - state.load) / self.cap

@@ -1,0 +1,92 @@
+"""The LP bound with devices: pooled per class of alike bins, tightened per device by
+dual-feasible functions, and never below what a plan can place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, assume, given, settings
+
+from engine.io import problem_from_dict
+from engine.ir import Problem
+from engine.solution import Status
+from engine.solve import solve
+from solvers.lns.bound import bin_classes, class_shares, level_bounds, lp_optimum
+from solvers.lns.sizes import sizes
+from solvers.lowering import lower
+from tests.solvers.test_devices import brute_force, device_problems
+
+
+def _shares(nodes: int, gpus: int, milli: list[int], count: int) -> Problem:
+    data: dict[str, Any] = {
+        "name": "shares",
+        "bins": [
+            {
+                "name": f"n{k:03d}",
+                "capacity": {"cpu": "64"},
+                "devices": [{"name": "gpu", "count": gpus, "capacity": {"gpu-milli": 1000}}],
+            }
+            for k in range(nodes)
+        ],
+        "items": [
+            {
+                "name": f"s{m}",
+                "count": count,
+                "demand": {"cpu": "1"},
+                "devices": {"share": {"gpu-milli": m}},
+            }
+            for m in milli
+        ],
+        "objective": ["placed"],
+    }
+    return problem_from_dict(data)
+
+
+def _placed_bound(problem: Problem) -> float | None:
+    lowered = lower(problem)
+    bounds, _ = level_bounds(lowered, (0.0,), time_limit=10)
+    return bounds[0]
+
+
+def test_shares_over_half_a_gpu_get_one_gpu_each_in_the_bound() -> None:
+    """30 shares of 600 milli on 20 GPUs: pooled milli would allow 30 (12,000 of 20,000);
+    one per GPU is all that fits, and the bound says 20."""
+    problem = _shares(nodes=10, gpus=2, milli=[600], count=30)
+    assert _placed_bound(problem) == 20.0
+    plan = solve(problem, "cpsat", time_limit=20, threads=1, lns="on", lns_bins=4)
+    assert plan.verified and plan.objective == (20.0,)
+    assert plan.status == Status.OPTIMAL  # the plan meets the tightened bound
+
+
+def test_mixed_shares_are_bounded_by_what_pairs_on_one_gpu() -> None:
+    """700s pair with nothing here (every other share is 400), 400s pair with each other:
+    on 12 GPUs, 12 of 700 leave no room; the best is 12 × two 400s = 24 items."""
+    problem = _shares(nodes=6, gpus=2, milli=[700, 400], count=24)
+    bound = _placed_bound(problem)
+    assert bound is not None and 24.0 <= bound < 24 * 2 * 400 / 400  # valid and below pooled
+    assert bound == 24.0
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problem=device_problems())
+def test_the_bound_never_cuts_off_a_plan(problem: Problem) -> None:
+    """On tiny device problems, the LP over classes with the per-device cuts places at least
+    what the best plan (enumerated, judged by the verifier) places."""
+    assume([dict(level) for level in problem.objective] == [{"placed": 1.0}])
+    best = brute_force(problem)
+    assume(best is not None)
+    assert best is not None
+    lowered = lower(problem)
+    result = lp_optimum(lowered, bin_classes(lowered), {"placed": 1.0}, maximise=True)
+    assert result.value is not None
+    assert result.value >= best[0] - 1e-6
+
+
+def test_class_shares_split_the_lp_placement_over_classes() -> None:
+    """The LP's items per class add up to the LP optimum and respect each class's devices."""
+    problem = _shares(nodes=6, gpus=2, milli=[700, 400], count=24)
+    lowered = lower(problem)
+    classes = bin_classes(lowered)
+    x = class_shares(lowered, classes, sizes(lowered).volume, 10)
+    assert x is not None and x.shape == (2, len(classes.members))
+    assert abs(x.sum() - 24.0) < 1e-6
