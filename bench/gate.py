@@ -130,6 +130,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from engine.extender.state import ClusterState
 
     specs = pod_specs(args.pods, args.seed)
+    big = {name for name, cpu in specs if cpu == "4"}
     plane = ControlPlane.start()
     try:
         core = plane.core()
@@ -141,10 +142,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         watch = Watch(plane)
         watch.start()
         time.sleep(0.5)
-        arrive(core, specs, args.rate, gated=False)
+        created = arrive(core, specs, args.rate, gated=False)
+        out["greedy_achieved_rate"] = (len(created) - 1) / max(
+            1e-9, max(created.values()) - min(created.values())
+        )
         settle(watch, args.pods)
         watch.stop.set()
         out["greedy_bound"] = len(watch.bound)
+        out["greedy_big_bound"] = len(big & watch.bound.keys())
         reset(core)
 
         # placer's gate in front of it
@@ -165,6 +170,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         watch.start()
         time.sleep(0.5)
         created = arrive(core, specs, args.rate, gated=True)
+        out["achieved_rate"] = (len(created) - 1) / max(
+            1e-9, max(created.values()) - min(created.values())
+        )
         settle(watch, args.pods)
         waits = [watch.released[n] - created[n] for n in created if n in watch.released]
         gate.stop()
@@ -172,6 +180,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         watch.stop.set()
         out.update(
             placer_bound=len(watch.bound),
+            placer_big_bound=len(big & watch.bound.keys()),
             released=len(waits),
             wait_p50=percentile(waits, 0.5),
             wait_p99=percentile(waits, 0.99),
