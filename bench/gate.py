@@ -1,12 +1,14 @@
-"""Gated batch planning on a real control plane: pods arriving at a steady rate, placer's gate
-controller planning them in batches, kube-scheduler binding them; against kube-scheduler alone.
+"""Gated batch planning on a real control plane: pods arriving at a steady rate, ``placer serve
+--kubeconfig --gate`` (its own process) planning them in batches, kube-scheduler binding them;
+against kube-scheduler alone.
 
     python -m bench.gate --nodes 500 --pods 2000 --rate 100 -o bench-results/gate
 
-For each run: time from pod creation to gate removal (p50, p99; client clock, watch events),
-pods bound when the arrivals are over and the scheduler is idle, API writes per pod (placer's),
-plan time per batch. The same pods (same seed) go through kube-scheduler alone, without a gate
-(the "greedy" column: the real default scheduler, not placer's imitation).
+For each run (client clock, watch events): time from pod creation to gate removal and to binding
+(p50, p99, max), pods bound once the arrivals are over and the scheduler is idle (and of them
+the 4-cpu pods), API writes per pod and batches from placer's /metrics. The same pods (same seed)
+go through kube-scheduler alone, ungated (the "greedy" run: the real default scheduler, not
+placer's imitation). The load generator's achieved arrival rate is reported beside the asked one.
 
 Cluster: ``--nodes`` nodes of 8 cpu / 32Gi; pods in random order, three quarters 1-cpu and one
 quarter 4-cpu (87.5 % of the cpu at 2,000 pods on 500 nodes): spreading the small pods strands
@@ -16,18 +18,23 @@ big ones, which is what batch planning is for.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import random
-import statistics
+import signal
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 
-from bench.controlplane import ControlPlane, pod_manifest, ready_node
+from bench.controlplane import ControlPlane, free_ports, pod_manifest, ready_node
 
 GATE = "placer.dev/plan"
 NODE = {"cpu": "8", "memory": "32Gi", "pods": "110"}
@@ -48,6 +55,7 @@ class Watch(threading.Thread):
         self.core = plane.core()
         self.released: dict[str, float] = {}
         self.bound: dict[str, str] = {}
+        self.bound_at: dict[str, float] = {}
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -76,8 +84,9 @@ class Watch(threading.Thread):
                     name = meta.get("name")
                     if not spec.get("schedulingGates") and name not in self.released:
                         self.released[name] = time.monotonic()
-                    if spec.get("nodeName"):
+                    if spec.get("nodeName") and name not in self.bound:
                         self.bound[name] = spec["nodeName"]
+                        self.bound_at[name] = time.monotonic()
 
 
 def reset(core: Any) -> None:
@@ -124,11 +133,71 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    from engine.extender.gate import GateController, GateSettings
-    from engine.extender.kubeapi import ClusterWatcher
-    from engine.extender.state import ClusterState
+def latencies(created: dict[str, float], at: dict[str, float]) -> dict[str, float]:
+    waits = [at[n] - created[n] for n in created if n in at]
+    return {
+        "p50": percentile(waits, 0.5),
+        "p99": percentile(waits, 0.99),
+        "max": max(waits, default=float("nan")),
+    }
 
+
+def achieved_rate(created: dict[str, float]) -> float:
+    return (len(created) - 1) / max(1e-9, max(created.values()) - min(created.values()))
+
+
+class Serve:
+    """``placer serve --kubeconfig --gate`` as its own process (as a cluster runs it)."""
+
+    def __init__(self, plane: ControlPlane, args: argparse.Namespace, log: Path) -> None:
+        (self.port,) = free_ports(1)
+        self.log = log.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "engine", "serve", "--port", str(self.port),
+             "--kubeconfig", str(plane.kubeconfig), "--no-planner", "--gate", GATE,
+             "--gate-window", str(args.window), "--gate-batch", str(args.batch),
+             "--gate-time-limit", str(args.time_limit), "--gate-deadline", "600"],
+            stdout=subprocess.DEVNULL, stderr=self.log, start_new_session=True,
+        )  # fmt: skip
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"placer serve exited: see {log}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError("placer serve did not become ready")
+
+    def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        from prometheus_client.parser import text_string_to_metric_families
+
+        text = httpx.get(f"{self.url}/metrics", timeout=10).text
+        return {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+
+    def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+        self.log.close()
+
+
+def total(metrics: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str) -> float:
+    return sum(v for (n, _), v in metrics.items() if n == name)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
     specs = pod_specs(args.pods, args.seed)
     big = {name for name, cpu in specs if cpu == "4"}
     plane = ControlPlane.start()
@@ -143,57 +212,48 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         watch.start()
         time.sleep(0.5)
         created = arrive(core, specs, args.rate, gated=False)
-        out["greedy_achieved_rate"] = (len(created) - 1) / max(
-            1e-9, max(created.values()) - min(created.values())
-        )
         settle(watch, args.pods)
         watch.stop.set()
-        out["greedy_bound"] = len(watch.bound)
-        out["greedy_big_bound"] = len(big & watch.bound.keys())
+        out["greedy"] = {
+            "achieved_rate": achieved_rate(created),
+            "bound": len(watch.bound),
+            "big_bound": len(big & watch.bound.keys()),
+            "created_to_bound": latencies(created, watch.bound_at),
+        }
         reset(core)
 
         # placer's gate in front of it
-        state = ClusterState()
-        watcher = ClusterWatcher(plane.core(), state, watch_seconds=30)
-        settings = GateSettings(
-            name=GATE, window=args.window, batch=args.batch, time_limit=args.time_limit,
-            deadline=600,
-        )  # fmt: skip
-        batches: list[tuple[int, float, str]] = []
-        gate = GateController(plane.core(), state, settings, on_batch=lambda *b: batches.append(b))
-        watcher.start()
-        gate.start()
-        wait_for_sync = time.monotonic() + 60
-        while not state.synced and time.monotonic() < wait_for_sync:
-            time.sleep(0.1)
-        watch = Watch(plane)
-        watch.start()
-        time.sleep(0.5)
-        created = arrive(core, specs, args.rate, gated=True)
-        out["achieved_rate"] = (len(created) - 1) / max(
-            1e-9, max(created.values()) - min(created.values())
-        )
-        settle(watch, args.pods)
-        waits = [watch.released[n] - created[n] for n in created if n in watch.released]
-        gate.stop()
-        watcher.stop()
-        watch.stop.set()
-        out.update(
-            placer_bound=len(watch.bound),
-            placer_big_bound=len(big & watch.bound.keys()),
-            released=len(waits),
-            wait_p50=percentile(waits, 0.5),
-            wait_p99=percentile(waits, 0.99),
-            wait_max=max(waits) if waits else float("nan"),
-            writes_per_pod=gate.stats.writes / max(1, sum(gate.stats.released.values())),
-            conflicts=gate.stats.conflicts,
-            released_by=dict(gate.stats.released),
-            batches=len(batches),
-            batch_pods_mean=statistics.mean(b[0] for b in batches) if batches else 0,
-            plan_seconds_p50=percentile([b[1] for b in batches], 0.5),
-            plan_seconds_max=max((b[1] for b in batches), default=float("nan")),
-            statuses=sorted({b[2] for b in batches}),
-        )
+        args.output.mkdir(parents=True, exist_ok=True)
+        serve = Serve(plane, args, args.output / "serve.log")
+        try:
+            watch = Watch(plane)
+            watch.start()
+            time.sleep(0.5)
+            created = arrive(core, specs, args.rate, gated=True)
+            settle(watch, args.pods)
+            watch.stop.set()
+            metrics = serve.metrics()
+        finally:
+            serve.stop()
+        released = total(metrics, "placer_gate_pods_released_total")
+        batches = total(metrics, "placer_gate_batch_pods_count")
+        out["placer"] = {
+            "achieved_rate": achieved_rate(created),
+            "bound": len(watch.bound),
+            "big_bound": len(big & watch.bound.keys()),
+            "created_to_gate_removed": latencies(created, watch.released),
+            "created_to_bound": latencies(created, watch.bound_at),
+            "released_by": {
+                dict(labels)["how"]: v
+                for (n, labels), v in metrics.items()
+                if n == "placer_gate_pods_released_total"
+            },
+            "api_writes_per_pod": total(metrics, "placer_gate_api_writes_total") / max(1, released),
+            "conflicts": total(metrics, "placer_gate_write_conflicts_total"),
+            "batches": batches,
+            "batch_pods_mean": total(metrics, "placer_gate_batch_pods_sum") / max(1, batches),
+            "plan_seconds_mean": total(metrics, "placer_gate_plan_seconds_sum") / max(1, batches),
+        }
         return out
     finally:
         plane.stop()

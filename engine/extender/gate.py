@@ -27,7 +27,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -187,6 +187,9 @@ class GateController:
             self.process = PlanningProcess(memory_limit_mib, solve=solve_function)
         self.waiting: dict[str, float] = {}  # uid -> monotonic time first seen gated
         self.inflight: set[str] = set()
+        # Planned pods whose release is not written yet -> their node: the next batch is planned
+        # while they are written, with them counted as bound there.
+        self.assumed: dict[str, str] = {}
         self._cv = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -207,10 +210,12 @@ class GateController:
                     self._cv.notify_all()
             else:
                 self.waiting.pop(record.uid, None)
+                self.assumed.pop(record.uid, None)
 
     def _gone(self, uid: str) -> None:
         with self._cv:
             self.waiting.pop(uid, None)
+            self.assumed.pop(uid, None)
 
     # ---- lifecycle ----
     def start(self) -> None:
@@ -277,9 +282,11 @@ class GateController:
                 self.inflight.add(uid)
         return uids
 
-    def _done(self, uid: str) -> None:
+    def _done(self, uid: str, written: bool) -> None:
         with self._cv:
             self.inflight.discard(uid)
+            if not written:
+                self.assumed.pop(uid, None)  # else until the watch shows it released (_seen)
 
     # ---- deadlines ----
     def release_overdue(self) -> int:
@@ -311,7 +318,7 @@ class GateController:
             log.warning(
                 "planning %d gated pod(s) failed (%s); releasing them unchanged", len(uids), exc
             )
-            self._release_all({uid: None for uid in uids}, "failed")
+            self._release_all({uid: None for uid in uids}, "failed", wait=False)
             if self.on_batch is not None:
                 self.on_batch(len(uids), time.monotonic() - started, "failed")
             return {uid: None for uid in uids}
@@ -329,15 +336,20 @@ class GateController:
         )  # fmt: skip
         if self.on_batch is not None:
             self.on_batch(len(uids), seconds, answer["status"])
-        self._release_all(planned, None)
+        with self._cv:
+            self.assumed.update({uid: node for uid, node in planned.items() if node})
+        self._release_all(planned, None, wait=False)
         return planned
 
     def _payload(self, batch: set[str]) -> bytes:
         """The cluster's documents with the gate taken off the batch's pods (they are planned as
-        pending; pods still gated by anyone are not)."""
+        pending; pods still gated by anyone are not), and the pods of earlier batches whose
+        release is still being written bound to their planned nodes."""
         import orjson
 
         gate = self.settings.name
+        with self._cv:
+            assumed = dict(self.assumed)
         with self.state.lock:
             docs: list[Any] = [
                 *self.state.extra_docs,
@@ -354,6 +366,15 @@ class GateController:
                     else:
                         spec.pop("schedulingGates", None)
                     obj = {**obj, "spec": spec}
+                elif (
+                    record.uid in assumed
+                    and record.node is None
+                    and gate in gate_names(obj["spec"])
+                ):
+                    spec = dict(obj["spec"])
+                    spec.pop("schedulingGates", None)
+                    spec["nodeName"] = assumed[record.uid]
+                    obj = {**obj, "spec": spec}
                 docs.append(obj)
             return orjson.dumps(docs)
 
@@ -368,10 +389,18 @@ class GateController:
         return result
 
     # ---- writes ----
-    def _release_all(self, planned: dict[str, str | None], how: str | None) -> None:
+    def _release_all(
+        self, planned: dict[str, str | None], how: str | None, *, wait: bool = True
+    ) -> None:
+        """Write the releases with the writer threads; ``wait=False``: return at once (planning
+        goes on meanwhile)."""
         futures = [
             self._writers.submit(self._release_one, uid, node, how) for uid, node in planned.items()
         ]
+        if not wait:
+            for future in futures:
+                future.add_done_callback(_log_failure)
+            return
         for future in futures:
             try:
                 future.result()
@@ -379,10 +408,12 @@ class GateController:
                 log.exception("releasing a gated pod failed")
 
     def _release_one(self, uid: str, node: str | None, how: str | None) -> Outcome:
+        written = False
         try:
             record = self.state.pods.get(uid)
             at = gated_at(record) if record is not None else None
             outcome = self.release(uid, node)
+            written = outcome.result == "written"
             if how is not None:
                 outcome.how = how
             if at is not None and outcome.result == "written":
@@ -392,7 +423,7 @@ class GateController:
                 self.on_outcome(outcome)
             return outcome
         finally:
-            self._done(uid)
+            self._done(uid, written)
 
     def release(self, uid: str, node: str | None) -> Outcome:
         """Remove the gate (pinning the pod to ``node`` if given) in one guarded write."""
@@ -448,6 +479,11 @@ class GateController:
             obj = fresh
             version = (fresh.get("metadata") or {}).get("resourceVersion")
         return Outcome(how, node, writes, "error")
+
+
+def _log_failure(future: Future[Outcome]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("releasing a gated pod failed", exc_info=future.exception())
 
 
 def _message(exc: BaseException) -> str:

@@ -141,3 +141,22 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(0.02)
+
+
+# ---- the real control plane (tests/engine/extender/live.py), one per test module ----
+@pytest.fixture(scope="module")
+def plane() -> Iterator[Any]:
+    from .live import plane_or_skip
+
+    yield from plane_or_skip()
+
+
+@pytest.fixture
+def core(plane: Any) -> Any:
+    """The plane's CoreV1Api with no pods and three Ready 4-cpu nodes."""
+    from .live import reset, three_nodes
+
+    api = plane.core()
+    reset(api)
+    three_nodes(api)
+    return api

@@ -8,7 +8,6 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,26 +23,10 @@ from .live import (
     create,
     fragmentation_pods,
     pinned_node,
-    plane_or_skip,
-    reset,
-    three_nodes,
     wait_for,
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def plane() -> Iterator[ControlPlane]:
-    yield from plane_or_skip()
-
-
-@pytest.fixture
-def core(plane: ControlPlane) -> Any:
-    api = plane.core()
-    reset(api)
-    three_nodes(api)
-    return api
 
 
 class Serve:
