@@ -197,6 +197,28 @@ def total(metrics: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: s
     return sum(v for (n, _), v in metrics.items() if n == name)
 
 
+def arrivals(
+    plane: ControlPlane, specs: list[tuple[str, str]], rate: float, gated: bool
+) -> tuple[Watch, dict[str, float]]:
+    """The pods created at ``rate`` and watched until bound (or nothing moves any more)."""
+    watch = Watch(plane)
+    watch.start()
+    time.sleep(0.5)
+    created = arrive(plane.core(), specs, rate, gated=gated)
+    settle(watch, len(specs))
+    watch.stop.set()
+    return watch, created
+
+
+def outcome(watch: Watch, created: dict[str, float], big: set[str]) -> dict[str, Any]:
+    return {
+        "achieved_rate": achieved_rate(created),
+        "bound": len(watch.bound),
+        "big_bound": len(big & watch.bound.keys()),
+        "created_to_bound": latencies(created, watch.bound_at),
+    }
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     specs = pod_specs(args.pods, args.seed)
     big = {name for name, cpu in specs if cpu == "4"}
@@ -208,41 +230,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         out: dict[str, Any] = {"nodes": args.nodes, "pods": args.pods, "rate": args.rate}
 
         # kube-scheduler alone
-        watch = Watch(plane)
-        watch.start()
-        time.sleep(0.5)
-        created = arrive(core, specs, args.rate, gated=False)
-        settle(watch, args.pods)
-        watch.stop.set()
-        out["greedy"] = {
-            "achieved_rate": achieved_rate(created),
-            "bound": len(watch.bound),
-            "big_bound": len(big & watch.bound.keys()),
-            "created_to_bound": latencies(created, watch.bound_at),
-        }
+        watch, created = arrivals(plane, specs, args.rate, gated=False)
+        out["greedy"] = outcome(watch, created, big)
         reset(core)
 
         # placer's gate in front of it
         args.output.mkdir(parents=True, exist_ok=True)
         serve = Serve(plane, args, args.output / "serve.log")
         try:
-            watch = Watch(plane)
-            watch.start()
-            time.sleep(0.5)
-            created = arrive(core, specs, args.rate, gated=True)
-            settle(watch, args.pods)
-            watch.stop.set()
+            watch, created = arrivals(plane, specs, args.rate, gated=True)
             metrics = serve.metrics()
         finally:
             serve.stop()
         released = total(metrics, "placer_gate_pods_released_total")
         batches = total(metrics, "placer_gate_batch_pods_count")
         out["placer"] = {
-            "achieved_rate": achieved_rate(created),
-            "bound": len(watch.bound),
-            "big_bound": len(big & watch.bound.keys()),
+            **outcome(watch, created, big),
             "created_to_gate_removed": latencies(created, watch.released),
-            "created_to_bound": latencies(created, watch.bound_at),
             "released_by": {
                 dict(labels)["how"]: v
                 for (n, labels), v in metrics.items()

@@ -55,7 +55,10 @@ def pin(state: ClusterState, plan: Plan, scheduler_name: str) -> Pinning:
     out = Pinning(
         [*state.extra_docs, *state.objects.values(), *(n.obj for n in state.nodes.values())]
     )
-    for pod in sorted(state.pods.values(), key=lambda p: p.uid):
+    # The pods the plan knows take their places first; new pods of a group only what is left
+    # (places a workload's plan holds for replicas not created yet).
+    known = plan.group_of_uid
+    for pod in sorted(state.pods.values(), key=lambda p: (p.uid not in known, p.uid)):
         node: str | None = None
         group: str | None = None
         # (a pod with DRA claims is planned again: a bound pod's devices come from its claim's
