@@ -376,12 +376,8 @@ class PerBinModel:
         p = self.problem
         self.traffic_products: list[tuple[Any, float]] = []
         use_term = "traffic" in self._min_coef
-        for tr in p.traffic:
-            if tr.volume == 0:
-                continue
-            a, b = tr.items
-            na, nb = p.item_by_name[a].count, p.item_by_name[b].count
-            pairs = na * nb if a != b else na * (na - 1)
+        for tr in self.lowered.traffic:
+            a, b, pairs = tr.a, tr.b, tr.pairs
             keys_a = [k for k in self.x if k[0] == a]
             keys_b = [k for k in self.x if k[0] == b]
             for ka in keys_a:

@@ -8,6 +8,6 @@ the lexicographic level driver (``lexicographic``). Backends only encode, run an
 """
 
 from .levels import Level, Stage, Tier
-from .model import BinView, Bounds, Key, Lowered, lower
+from .model import BinView, Bounds, Key, Lowered, TrafficRow, lower
 
-__all__ = ["BinView", "Bounds", "Key", "Level", "Lowered", "Stage", "Tier", "lower"]
+__all__ = ["BinView", "Bounds", "Key", "Level", "Lowered", "Stage", "Tier", "TrafficRow", "lower"]

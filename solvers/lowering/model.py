@@ -70,6 +70,18 @@ class Bounds:
     open: bool  # may new items go there (allowed, and one fits an empty bin)?
 
 
+@dataclass(frozen=True)
+class TrafficRow:
+    """One ``Traffic`` entry with volume: the term averages ``volume`` x delay over ``pairs``
+    replica pairs (ordered pairs of distinct replicas when a group talks to itself)."""
+
+    index: int  # in ``problem.traffic``
+    a: str
+    b: str
+    volume: float
+    pairs: int  # 0: no replica pair, no term (the rule against bins without a delay stays)
+
+
 @dataclass
 class Lowered:
     problem: Problem
@@ -134,6 +146,18 @@ class Lowered:
     @cached_property
     def open(self) -> BoolArray:
         return self.eligible.dense(self.eligible.open)
+
+    @cached_property
+    def traffic(self) -> tuple[TrafficRow, ...]:
+        """The traffic entries with volume, each with its replica pairs."""
+        out = []
+        for n, tr in enumerate(self.problem.traffic):
+            if tr.volume == 0:
+                continue
+            a, b = tr.items
+            na, nb = (self.problem.item_by_name[g].count for g in tr.items)
+            out.append(TrafficRow(n, a, b, tr.volume, na * nb if a != b else na * (na - 1)))
+        return tuple(out)
 
     @cached_property
     def single_resource(self) -> str | None:

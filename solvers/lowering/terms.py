@@ -122,17 +122,15 @@ def _traffic(lowered: Lowered, on: Mapping[tuple[int, int], int]) -> float:
     for (g, b), n in sorted(on.items()):
         where[g].append((b, n))
     total = 0.0
-    for tr in p.traffic:
-        a, b = (lowered.group_index[n] for n in tr.items)
-        na, nb = p.items[a].count, p.items[b].count
-        pairs = na * nb if a != b else na * (na - 1)
-        if pairs == 0 or tr.volume == 0:
+    for tr in lowered.traffic:
+        if tr.pairs == 0:
             continue
+        a, b = lowered.group_index[tr.a], lowered.group_index[tr.b]
         s = 0.0
         for i, xa in where.get(a, []):
             for j, xb in where.get(b, []):
                 d = p.delay(names[i], names[j])
                 if d:
                     s += xa * xb * d
-        total += tr.volume * s / pairs
+        total += tr.volume * s / tr.pairs
     return total

@@ -390,12 +390,8 @@ class _Builder:
         """Hard: no traffic between bins without a delay. Returns the traffic term."""
         expr = pulp.LpAffineExpression()
         digits: dict[Key, list[tuple[int, pulp.LpVariable]]] = {}
-        for n, tr in enumerate(self.p.traffic):
-            if tr.volume == 0:
-                continue
-            a, b = tr.items
-            na, nb = self.p.item_by_name[a].count, self.p.item_by_name[b].count
-            pairs = na * nb if a != b else na * (na - 1)
+        for tr in self.lowered.traffic:
+            a, b, pairs = tr.a, tr.b, tr.pairs
             ka = [k for k in self.x if k[0] == a]
             kb = [k for k in self.x if k[0] == b]
             for p_key in ka:
@@ -407,7 +403,7 @@ class _Builder:
                             if p_key != q_key
                             else self.x[p_key] <= 0,
                             "nodelay",
-                            n,
+                            tr.index,
                         )
                         continue
                     if d == 0 or pairs == 0:

@@ -467,13 +467,11 @@ class _Builder:
         return f
 
     def traffic_term(self, f: QuadraticSink, s: float) -> None:
-        for tr in self.p.traffic:
-            a, b = tr.items
-            na, nb = self.p.item_by_name[a].count, self.p.item_by_name[b].count
-            n_pairs = na * nb if a != b else na * (na - 1)
-            if n_pairs == 0 or tr.volume == 0:
+        for tr in self.lowered.traffic:
+            if tr.pairs == 0:
                 continue
-            scale = s * tr.volume / n_pairs
+            a, b = tr.a, tr.b
+            scale = s * tr.volume / tr.pairs
             xa = [(i, p, v) for (i, p), v in self.x.items() if self.items[i].group == a]
             xb = [(i, p, v) for (i, p), v in self.x.items() if self.items[i].group == b]
             fa = [(p, k) for (g, p), k in self.fixed.items() if g == a and k > 0]

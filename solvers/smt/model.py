@@ -273,11 +273,9 @@ def _soft(e: Encoding) -> Any:
 
 def _traffic(e: Encoding) -> Any:
     out = []
-    for tr in e.p.traffic:
-        a, b = tr.items
-        na, nb = e.p.item_by_name[a].count, e.p.item_by_name[b].count
-        pairs = na * nb if a != b else na * (na - 1)
-        if pairs == 0 or tr.volume == 0:
+    for tr in e.lowered.traffic:
+        a, b, pairs = tr.a, tr.b, tr.pairs
+        if pairs == 0:
             continue
         for (g, p), xa in e.x.items():
             if g != a:

@@ -280,6 +280,38 @@ def test_term_values_agree_with_the_verifiers_copy(p: Problem, seed: int) -> Non
 # ---------------------------------------------------------------- levels
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_traffic_term_agrees_with_the_verifiers_copy(seed: int) -> None:
+    """Traffic between two groups and within one (ordered pairs of distinct replicas), a row
+    without volume and a group of one talking to itself (no pair): the backends' traffic rows
+    give the verifier's value on random plans."""
+    rng = random.Random(seed)
+    names = ["n0", "n1", "n2"]
+    delays = {a: {b: float(rng.randint(0, 6)) for b in names if b > a} for a in names}
+    p = problem(
+        bins(3, "8"),
+        [group("a", rng.randint(1, 4)), group("b", rng.randint(1, 4)), group("c", 1)],
+        objective=["placed", "traffic"],
+        traffic=[
+            {"items": ["a", "b"], "volume": 2.5},
+            {"items": ["a", "a"], "volume": 1.0},
+            {"items": ["b", "a"], "volume": 0.0},
+            {"items": ["c", "c"], "volume": 3.0},
+        ],
+        delays=delays,
+    )
+    lowered = lower(p)
+    assert [(t.index, t.pairs) for t in lowered.traffic] == [
+        (0, p.items[0].count * p.items[1].count),
+        (1, p.items[0].count * (p.items[0].count - 1)),
+        (3, 0),
+    ]
+    plan = _random_plan(p, rng)
+    assert term_values(lowered, plan)["traffic"] == pytest.approx(
+        verifier_terms(p, plan)["traffic"]
+    )
+
+
 def test_placed_over_priorities_is_one_stage_per_tier() -> None:
     p = problem(
         bins(2),
