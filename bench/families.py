@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from engine.ir import Problem
 
@@ -11,25 +12,13 @@ ROOT = Path(__file__).resolve().parent.parent
 ALIBABA = ROOT.parent / "shared" / "data" / "traces" / "alibaba_gpu_v2023"
 
 
-def edge(
-    devices: int,
-    edge: int,
-    cloud: int,
-    tasks_per_device: int = 3,
-    graph_density: float = 0.0,
-    seed: int = 0,
-) -> Problem:
+def edge(devices: int, edge: int, cloud: int, **options: Any) -> Problem:
+    """``engine.edge.generate.generate_topology``'s topology (same options) as a Problem."""
     from engine.edge.generate import generate_topology
     from engine.edge.topology import build_problem, parse_topology
 
-    data = generate_topology(
-        devices,
-        edge,
-        cloud,
-        tasks_per_device=tasks_per_device,
-        graph_density=graph_density,
-        seed=seed,
-    )
+    data = generate_topology(devices, edge, cloud, **options)
+    seed = options.get("seed", 0)
     return build_problem(parse_topology(data, f"generated edge topology seed {seed}"))
 
 
