@@ -94,6 +94,7 @@ instances:
     assert "Failed runs" in (tmp_path / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_report_rebuilds_from_results_alone(tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert _run([str(_suite(tmp_path, TINY)), "-o", str(out), "--backends", "greedy"]) == 0
@@ -142,6 +143,7 @@ def test_smoke_suite_end_to_end(tmp_path: Path) -> None:
     assert (out / "report.md").exists()
 
 
+@pytest.mark.slow
 def test_ray_executor_gives_the_same_rows_as_local(tmp_path: Path) -> None:
     pytest.importorskip("ray")
     suite = str(_suite(tmp_path, TINY))

@@ -14,6 +14,8 @@ from solvers import registry
 from solvers.base import Backend
 from solvers.testing import STANDARD_CASES, StandardCase, assert_backend_api
 
+from .backends import backend_params
+
 
 def backend_or_skip(name: str) -> type[Backend]:
     """The backend class, or a skip naming why it cannot be loaded here."""
@@ -26,7 +28,7 @@ def backend_or_skip(name: str) -> type[Backend]:
     return cls
 
 
-@pytest.mark.parametrize("name", registry.names())
+@pytest.mark.parametrize("name", backend_params(registry.names()))
 def test_backend_api(name: str) -> None:
     backend_or_skip(name)
     assert_backend_api(name, time_limit=2.0)
@@ -51,7 +53,7 @@ def no_better(
     return True
 
 
-@pytest.mark.parametrize("name", registry.names())
+@pytest.mark.parametrize("name", backend_params(registry.names()))
 @pytest.mark.parametrize("case", STANDARD_CASES, ids=[c.name for c in STANDARD_CASES])
 def test_standard_cases(name: str, case: StandardCase) -> None:
     cls = backend_or_skip(name)

@@ -323,6 +323,7 @@ def test_canonical_device_order_puts_heavier_gpus_first() -> None:
     assert rows == {("s", "n0"): [(("gpu-0",), 2), (("gpu-1",), 1)]}
 
 
+@pytest.mark.slow
 def test_large_device_problems_go_to_the_search_and_name_their_devices() -> None:
     p = gpu_node(
         {"name": "s", "count": 300, "devices": {"share": {"gpu-milli": 500}}}, nodes=210, gpus=1

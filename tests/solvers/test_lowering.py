@@ -118,27 +118,27 @@ def test_sparse_eligibility_holds_exactly_the_pairs_that_may_hold_items(p: Probl
 
 
 def test_memory_follows_the_eligible_pairs() -> None:
-    """2,000 groups x 2,000 bins, each group allowed on 3 bins: 6,000 pairs. A dense bound
-    matrix would take 2,000 x 2,000 x 17 bytes (65 MiB); the lowering, symmetry classes, a
-    first-fit start and its terms stay far below."""
-    nodes = bins(2000, "64", "256Gi")
+    """1,000 groups x 1,500 bins, each group allowed on 3 bins: 3,000 pairs. Dense bounds would
+    take 1,000 x 1,500 x 17 bytes (24 MiB); the lowering, symmetry classes, a first-fit start
+    and its terms stay far below."""
+    nodes = bins(1500, "64", "256Gi")
     names = [b.name for b in nodes]
     groups_ = [
-        group(f"g{k}", 2, "1", "1Gi", allowed=[names[(7 * k + j) % 2000] for j in range(3)])
-        for k in range(2000)
+        group(f"g{k}", 2, "1", "1Gi", allowed=[names[(7 * k + j) % 1500] for j in range(3)])
+        for k in range(1000)
     ]
     p = problem(nodes, groups_)
     tracemalloc.start()
     try:
         lowered = lower(p)
-        assert len(lowered.classes) == 2000  # every bin's column differs
+        assert len(lowered.classes) > 1000  # bins differ by the groups that may use them
         plan = first_fit_decreasing(lowered)
         terms = term_values(lowered, plan)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert len(lowered.eligible) == 6000 and terms["placed"] == 4000
-    assert peak < 8 * 2**20, f"peak {peak / 2**20:.1f} MiB"
+    assert len(lowered.eligible) == 3000 and terms["placed"] == 2000
+    assert peak < 4 * 2**20, f"peak {peak / 2**20:.1f} MiB"
 
 
 # ---------------------------------------------------------------- symmetry classes, table-driven

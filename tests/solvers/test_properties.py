@@ -28,6 +28,7 @@ from solvers import registry
 from solvers.base import Options
 
 from ..strategies import problems, pure_packing_problems
+from .backends import backend_params
 
 TIME_LIMIT = 2.0
 SETTINGS = settings(
@@ -115,14 +116,14 @@ def _check_backend(problem: Problem, name: str) -> None:
             )
 
 
-@pytest.mark.parametrize("name", BACKENDS)
+@pytest.mark.parametrize("name", backend_params(BACKENDS))
 @SETTINGS
 @given(problem=problems(max_bins=3, max_groups=3, max_count=3))
 def test_every_plan_is_judged_by_the_verifier(name: str, problem: Problem) -> None:
     _check_backend(problem, name)
 
 
-@pytest.mark.parametrize("name", BACKENDS)
+@pytest.mark.parametrize("name", backend_params(BACKENDS))
 @SETTINGS
 @given(problem=pure_packing_problems(max_bins=3, max_groups=3, max_count=4))
 def test_pure_packing(name: str, problem: Problem) -> None:
