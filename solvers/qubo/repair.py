@@ -246,7 +246,13 @@ class Repairer:
                     break
                 done.append(got[0])
                 total += got[1]
-            complete = len(done) == len(todo)
+            # a gang member with no bin at all is in no unit: its gang still says "none"
+            complete = len(done) == len(todo) and not any(
+                c.violation(z) > 0
+                for v in done
+                for c in self.touching[v]
+                if isinstance(c, AllOrNothing)
+            )
             if complete and (must or total < 0):
                 changed = True
                 continue

@@ -340,6 +340,28 @@ def _supported(problem: Problem) -> bool:
     return problem.features() <= SUPPORTED and len(compile_problem(problem).labels) <= 400
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_a_gang_with_a_member_that_fits_nowhere_places_none_of_it(seed: int) -> None:
+    """g1 fits no bin, so the gang {g0, g1} places nothing: the repair must not place g0 alone
+    (found by the hypothesis test below: every read was 'repaired' into a broken gang)."""
+    p = Problem.model_validate(
+        {
+            "name": "gang-nowhere",
+            "bins": [{"name": "b0", "capacity": {"memory": "1Gi"}}],
+            "items": [
+                {"name": "g0", "count": 1, "demand": {}},
+                {"name": "g1", "count": 1, "demand": {"memory": "2Gi"}},
+                {"name": "g2", "count": 1, "demand": {"memory": "512Mi"}},
+            ],
+            "constraints": [{"kind": "gang", "items": ["g0", "g1"]}],
+            "objective": ["placed"],
+        }
+    )
+    sol = solve(p, "qubo", seed=seed, num_reads=8, num_sweeps=200)
+    assert sol.status == "feasible" and sol.verified and verify(p, sol).ok
+    assert {pl.item for pl in sol.placements} == {"g2"}
+
+
 @settings(
     max_examples=25,
     deadline=None,
