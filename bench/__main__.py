@@ -153,13 +153,15 @@ def main(argv: list[str] | None = None) -> None:
     except PlacerError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         sys.exit(2)
-    except Exception as exc:
-        import click
+    except Exception as exc:  # usage errors, a missing extra: one line, never a traceback
+        from engine.commands.grammar import missing_extra_line, usage_error_line
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2)
-        raise
+        feature = f"python -m bench {args[0] if args else ''}".strip()
+        line = usage_error_line(exc) or missing_extra_line(exc, feature)
+        if line is None:
+            raise
+        print(f"bench: error: {line}", file=sys.stderr)
+        sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)
 
 

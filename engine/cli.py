@@ -22,7 +22,9 @@ from .commands.grammar import (
     TimeLimit,
     emit_json,
     is_stdout,
+    missing_extra_line,
     plain_help,
+    usage_error_line,
 )
 from .errors import InputError, PlacerError
 from .solution import Progress
@@ -330,6 +332,11 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def _command_name(argv: list[str] | None) -> str:
+    words = sys.argv[1:] if argv is None else argv
+    return next((w for w in words if not w.startswith("-")), "")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: placer errors become one clear line on stderr and exit code 2."""
     global _clock_started_by_main
@@ -354,20 +361,10 @@ def main(argv: list[str] | None = None) -> None:
     except MemoryError:
         err.print("placer: error: out of memory (the input is too large for this machine)")
         sys.exit(2)
-    except Exception as exc:  # click usage errors
-        import click
-
-        usage_errors: tuple[type[Exception], ...] = (click.ClickException,)
-        with contextlib.suppress(ImportError):  # typer >= 0.2x raises its vendored click's
-            from typer._click.exceptions import ClickException as VendoredClickException
-
-            usage_errors += (VendoredClickException,)
-        if isinstance(exc, usage_errors):
-            # One line, like every other input error; the command's --help has the rest.
-            ctx = getattr(exc, "ctx", None)
-            command = ctx.command_path if ctx is not None else "placer"
-            message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
-            err.print(f"placer: error: {message} (see {command} --help)", markup=False)
-            sys.exit(2)
-        raise
+    except Exception as exc:  # usage errors, a missing extra: one line, never a traceback
+        line = usage_error_line(exc) or missing_extra_line(exc, f"placer {_command_name(argv)}")
+        if line is None:
+            raise
+        err.print(f"placer: error: {line}", markup=False)
+        sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)

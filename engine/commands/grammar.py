@@ -92,3 +92,36 @@ def announce(output: Path, text: str, data: dict[str, Any], as_json: bool) -> No
     else:
         stream.write(text + "\n")
     stream.flush()
+
+
+def usage_error_line(exc: BaseException) -> str | None:
+    """A command-line usage error (unknown option, missing argument...) as one line naming the
+    --help to read; None for any other exception. typer >= 0.2x raises its vendored click's
+    errors and a lean install has no ``click`` package at all, so neither import is assumed."""
+    import importlib
+
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            usage_error = importlib.import_module(module).ClickException
+        except ImportError:
+            continue
+        if isinstance(exc, usage_error):
+            ctx = getattr(exc, "ctx", None)
+            command = ctx.command_path if ctx is not None else "the command"
+            message = " ".join(exc.format_message().split())
+            return f"{message} (see {command} --help)"
+    return None
+
+
+def missing_extra_line(exc: BaseException, feature: str) -> str | None:
+    """An import of a module that an extra provides, failed: one line saying what to install
+    (a command that forgot its ``engine.extras.require`` still gets no traceback)."""
+    from engine.extras import EXTRAS, MissingExtra
+
+    if not isinstance(exc, ModuleNotFoundError) or not exc.name:
+        return None
+    top = exc.name.split(".")[0]
+    for extra, modules in EXTRAS.items():
+        if top in modules:
+            return str(MissingExtra(extra, feature, [top]))
+    return None

@@ -210,3 +210,47 @@ def test_the_time_limit_counts_from_the_commands_start(
     code, out, _ = _run(["solve", demo, "-t", "30", "--json"], capsys)
     assert code == 0 and json.loads(out)["status"] == "optimal"
     assert commands.command_elapsed() < 30.0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["solve", "--bogus", "x"], ["solve"], ["verify", "only-one"], ["nonsense"]],
+)
+def test_usage_errors_are_one_line_without_the_click_package(
+    args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """typer >= 0.2x vendors click; `make run` installs no `click` package (the test extras
+    bring one in): a usage error must not depend on it."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "click", None)  # `import click` raises ImportError
+    monkeypatch.setitem(sys.modules, "click.exceptions", None)
+    code, out, err = _run(args, capsys)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("placer: error: ") and "--help)" in err
+
+
+def test_a_missing_extra_is_one_line_naming_the_extra(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An import of an extra's module that fails, anywhere under a command (a command that
+    forgot to check first): one line naming the extra, no traceback."""
+    import sys
+
+    from engine.commands.grammar import missing_extra_line
+
+    line = missing_extra_line(
+        ModuleNotFoundError("No module named 'matplotlib'", name="matplotlib.pyplot"), "x"
+    )
+    assert line is not None and "pip install 'placer[bench]'" in line
+    assert missing_extra_line(ModuleNotFoundError("no", name="numpy"), "x") is None
+    assert missing_extra_line(ValueError("no"), "x") is None
+
+    from bench.__main__ import main as bench_main
+
+    monkeypatch.setitem(sys.modules, "click", None)
+    monkeypatch.setitem(sys.modules, "click.exceptions", None)
+    with pytest.raises(SystemExit) as exit_info:
+        bench_main(["smoke", "--bogus"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.startswith("bench: error: ") and err.count("\n") == 1
