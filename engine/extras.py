@@ -31,6 +31,12 @@ class MissingExtra(PlacerError):
         )
 
 
+def extra_for_module(module: str) -> str | None:
+    """The extra that provides ``module`` (a dotted import name), or None."""
+    top = module.split(".")[0]
+    return next((extra for extra, modules in EXTRAS.items() if top in modules), None)
+
+
 def missing(extra: str) -> list[str]:
     """The modules of ``extra`` that cannot be imported here."""
     return [name for name in EXTRAS[extra] if importlib.util.find_spec(name) is None]

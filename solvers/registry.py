@@ -37,7 +37,11 @@ def backend_class(name: str) -> type[Backend]:
     try:
         mod = importlib.import_module(module)
     except ModuleNotFoundError as exc:
-        raise BackendUnavailable(name, f"{exc} (reinstall placer: make install)") from None
+        from engine.extras import extra_for_module
+
+        extra = extra_for_module(exc.name or "")
+        hint = f"pip install 'placer[{extra}]'" if extra else "reinstall placer: make install"
+        raise BackendUnavailable(name, f"{exc} ({hint})") from None
     backend: type[Backend] = getattr(mod, cls)
     return backend
 

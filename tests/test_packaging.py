@@ -47,3 +47,19 @@ def test_neal_is_the_sampler_qubo_runs() -> None:
         {("a", "a"): -1.0, ("b", "b"): -1.0, ("a", "b"): 3.0}, num_reads=20, seed=1
     )
     assert sampleset.first.energy == -1.0
+
+
+def test_a_backend_of_a_missing_extra_names_the_extra(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`make run` leaves z3 out: -b smt must say to install the smt extra, not to reinstall."""
+    import sys
+
+    import pytest
+
+    from engine.errors import BackendUnavailable
+    from solvers import registry
+
+    monkeypatch.setitem(sys.modules, "z3", None)  # `import z3` fails as if not installed
+    for module in [m for m in sys.modules if m.startswith("solvers.smt")]:
+        monkeypatch.delitem(sys.modules, module)
+    with pytest.raises(BackendUnavailable, match=r"pip install 'placer\[smt\]'"):
+        registry.backend_class("smt")

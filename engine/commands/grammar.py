@@ -116,12 +116,9 @@ def usage_error_line(exc: BaseException) -> str | None:
 def missing_extra_line(exc: BaseException, feature: str) -> str | None:
     """An import of a module that an extra provides, failed: one line saying what to install
     (a command that forgot its ``engine.extras.require`` still gets no traceback)."""
-    from engine.extras import EXTRAS, MissingExtra
+    from engine.extras import MissingExtra, extra_for_module
 
     if not isinstance(exc, ModuleNotFoundError) or not exc.name:
         return None
-    top = exc.name.split(".")[0]
-    for extra, modules in EXTRAS.items():
-        if top in modules:
-            return str(MissingExtra(extra, feature, [top]))
-    return None
+    extra = extra_for_module(exc.name)
+    return None if extra is None else str(MissingExtra(extra, feature, [exc.name.split(".")[0]]))
