@@ -63,3 +63,20 @@ def test_a_backend_of_a_missing_extra_names_the_extra(monkeypatch) -> None:  # t
         monkeypatch.delitem(sys.modules, module)
     with pytest.raises(BackendUnavailable, match=r"pip install 'placer\[smt\]'"):
         registry.backend_class("smt")
+
+
+def test_bench_openb_checks_its_extra_before_the_runs(tmp_path: Path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Without the bench extra, openb stops at once with one line, not after its runs."""
+    import sys
+
+    import pytest
+
+    from bench.__main__ import main as bench_main
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # find_spec: not installed
+    out = tmp_path / "openb"
+    with pytest.raises(SystemExit) as exit_info:
+        bench_main(["openb", "--pod-lists", "default", "--seeds", "42", "-o", str(out)])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "pip install 'placer[bench]'" in err
+    assert not (out / "results.csv").exists()

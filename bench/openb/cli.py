@@ -70,6 +70,9 @@ def openb(
 ) -> None:
     """Online policies on the openb trace: results.csv, curves.csv, report.md and plots."""
     from engine.commands import check_at_least
+    from engine.extras import require
+
+    require("bench", "python -m bench openb (its plots)")  # before the runs, not after them
 
     from .report import write_report
     from .runner import DATA, POD_LISTS, ResultFiles, plan_runs, run_all
