@@ -39,7 +39,7 @@ test: $(STAMP_TEST)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 test-fast: $(STAMP_TEST)
-	$(BIN)/python -m pytest -q -x -m 'not slow'
+	$(BIN)/python -m pytest -q -x -m 'not slow' -n auto -p no:cacheprovider
 
 bench: $(STAMP_TEST)
 	$(BIN)/python -m bench smoke -o bench-results/smoke
