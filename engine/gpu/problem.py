@@ -159,6 +159,21 @@ def forecast_of(pods: PodTable, volume: float) -> dict[Shape, int]:
     return {s: n for s, c in counts.items() if (n := round(c * scale)) > 0}
 
 
+def held_places(
+    nodes: NodeTable, forecast: Mapping[Shape, int], plan: Solution
+) -> dict[Shape, list[list[Any]]]:
+    """Where a plan put the forecast's pods: per shape, ``[Placement, pods]`` rows."""
+    node_index = {name: n for n, name in enumerate(nodes.names)}
+    shape_by_name = {f"later-{_shape_name(s)}": s for s in forecast}
+    out: dict[Shape, list[list[Any]]] = defaultdict(list)
+    for p in plan.placements:
+        shape = shape_by_name.get(p.item)
+        if shape is not None:
+            gpus = tuple(int(d.rsplit("-", 1)[1]) for d in p.devices or ())
+            out[shape].append([Placement(node_index[p.bin], gpus), p.count])
+    return dict(out)
+
+
 def placements(
     nodes: NodeTable, pods: PodTable, arrivals: Sequence[int] | np.ndarray, plan: Solution
 ) -> list[Placement | None]:

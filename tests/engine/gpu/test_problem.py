@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from engine.gpu.cluster import ClusterState
-from engine.gpu.problem import Running, arrival_problem, placements
+from engine.gpu.problem import (
+    URGENT,
+    Running,
+    arrival_problem,
+    forecast_of,
+    held_places,
+    placements,
+)
 from engine.gpu.workload import pod_at
 from engine.solve import solve
 from engine.verify import verify
@@ -66,3 +73,31 @@ def test_a_plan_maps_back_onto_the_arrivals_and_replays() -> None:
     assert fresh.allocated_milli == plan.objective[0]
     # seven GPUs: three whole, four 300 shares fit on what is left; nothing stays pending
     assert plan.objective == (3 * 1000 + 4 * 300, 8.0)
+
+
+def test_a_forecast_follows_the_pod_lists_proportions() -> None:
+    later = forecast_of(WORKLOAD, 3200)  # the list asks 1,600 milli-GPU: twice the list
+    assert later == {
+        (2000, 1024, 1, 300, 0): 4,
+        (4000, 2048, 1, 1000, 0): 2,
+        (1000, 512, 0, 0, 0): 2,
+    }
+    assert forecast_of(WORKLOAD, 0) == {}
+
+
+def test_arrivals_come_before_the_forecast_and_the_plan_holds_places_for_it() -> None:
+    later = {(2000, 1024, 1, 300, 0): 6}
+    p = arrival_problem(NODES, WORKLOAD, [2], forecast=later)
+    values = {g.name: g.value for g in p.items}
+    assert values == {
+        "new-c4000-m2048-g1x1000-s0": URGENT * 1001,
+        "later-c2000-m1024-g1x300-s0": 300,
+    }
+    plan = solve(p, "cpsat", time_limit=10)
+    assert plan.verified
+    [where] = placements(NODES, WORKLOAD, [2], plan)
+    assert where is not None
+    held = held_places(NODES, later, plan)
+    assert sum(n for _, n in held[(2000, 1024, 1, 300, 0)]) == 6  # room for all six shares
+    for place, _ in held[(2000, 1024, 1, 300, 0)]:
+        assert not (place.node == where.node and set(place.gpus) & set(where.gpus))
