@@ -46,7 +46,7 @@ from engine.solution import Solution
 
 PLANNED = {"offline": None, "window-50": 50, "window-500": 500}
 OFFLINE_SECONDS = 60.0  # the time limit of one offline plan
-WINDOW_SECONDS = 20.0  # the time limit of the windows' standing plan
+WINDOW_SECONDS = 60.0  # the standing plan of the windows: as long as an offline plan
 FORECAST = 1.0  # the standing plan's share of the capacity (0.9 and 1.3 did worse)
 
 
