@@ -248,6 +248,8 @@ def _cluster_section(
         lines += [
             f"### {challenger} against fgd at 130 % arrived",
             "",
+            "Means over the seeds both ran.",
+            "",
             f"| pod list | {challenger} | fgd | difference (points) | GPUs unallocated: "
             f"{challenger} / fgd | seeds where {challenger} ≥ fgd |",
             "|---|---|---|---|---|---|",
@@ -255,18 +257,22 @@ def _cluster_section(
         for p in lists:
             if not by.get((p, challenger)):
                 continue
-            a, b = mean_of(p, challenger, "alloc_130"), mean_of(p, "fgd", "alloc_130")
-            fgd_by_seed = {r["seed"]: _float(r["alloc_130"]) for r in by.get((p, "fgd"), [])}
-            pairs = [
-                (_float(r["alloc_130"]), fgd_by_seed[r["seed"]])
-                for r in by.get((p, challenger), [])
-                if r["seed"] in fgd_by_seed
-            ]
-            wins = sum(x >= y for x, y in pairs)
+            # seed by seed: only the seeds both ran
+            fgd_by_seed = {r["seed"]: r for r in by.get((p, "fgd"), [])}
+            pairs = [(r, fgd_by_seed.get(r["seed"])) for r in by.get((p, challenger), [])]
+            pairs = [(x, y) for x, y in pairs if y is not None]
+            if not pairs:
+                continue
+
+            def paired(column: str, side: int, pairs: list[Any] = pairs) -> float:
+                return _mean([_float(pair[side][column]) for pair in pairs])
+
+            a, b = paired("alloc_130", 0), paired("alloc_130", 1)
+            wins = sum(_float(x["alloc_130"]) >= _float(y["alloc_130"]) for x, y in pairs)
             lines.append(
                 f"| {p} | {_f(a)} | {_f(b)} | {a - b:+.2f} | "
-                f"{_f(mean_of(p, challenger, 'unallocated_gpus_130'), 1)} / "
-                f"{_f(mean_of(p, 'fgd', 'unallocated_gpus_130'), 1)} | {wins}/{len(pairs)} |"
+                f"{_f(paired('unallocated_gpus_130', 0), 1)} / "
+                f"{_f(paired('unallocated_gpus_130', 1), 1)} | {wins}/{len(pairs)} |"
             )
         lines.append("")
     if "offline" in policies:
