@@ -133,17 +133,7 @@ def _offline(
         curve[min(top, round(100.0 * float(arrived[-1]) / cluster.capacity_milli))] = share
     bound = plan.bound[0] if plan.bound and plan.bound[0] is not None else None
     allocated = np.full(len(order), state.allocated_milli, np.int64)
-    result = RunResult(
-        policy="offline",
-        order=order,
-        node=node,
-        gpus=gpus,
-        arrived_milli=arrived,
-        allocated_milli=allocated,
-        capacity_milli=cluster.capacity_milli,
-        seconds=0.0,
-        state=state,
-    )
+    result = _result("offline", order, node, gpus, arrived, allocated, state)
     percent = None if bound is None else 100.0 * bound / cluster.capacity_milli
     return Planned(result, curve, solves, percent)
 
@@ -185,18 +175,31 @@ def _windows(
                 node[k], gpus[k] = placement
         allocated[start + len(chunk) - 1] = state.allocated_milli  # the window is placed
     arrived = np.cumsum(pods.num_gpu[order] * pods.gpu_milli[order])
-    result = RunResult(
-        policy=f"window-{size}",
+    result = _result(f"window-{size}", order, node, gpus, arrived, allocated, state)
+    return Planned(result, result.curve(), [plan])
+
+
+def _result(
+    policy: str,
+    order: np.ndarray,
+    node: np.ndarray,
+    gpus: list[tuple[int, ...]],
+    arrived: np.ndarray,
+    allocated: np.ndarray,
+    state: ClusterState,
+) -> RunResult:
+    """A planned run as the suite records every run (``seconds`` set by ``run_planned``)."""
+    return RunResult(
+        policy=policy,
         order=order,
         node=node,
         gpus=gpus,
         arrived_milli=arrived,
         allocated_milli=allocated,
-        capacity_milli=cluster.capacity_milli,
+        capacity_milli=state.cluster.capacity_milli,
         seconds=0.0,
         state=state,
     )
-    return Planned(result, result.curve(), [plan])
 
 
 def _take_held(places: list[list[object]], state: ClusterState, pod: Pod) -> Placement | None:
