@@ -117,11 +117,12 @@ def arrive(core: Any, specs: list[tuple[str, str]], rate: float, gated: bool) ->
 
 
 def settle(watch: Watch, total: int, quiet: float = 5.0, limit: float = 300.0) -> None:
-    """Wait until every pod is bound, or nothing has been bound for ``quiet`` seconds."""
+    """Wait until every pod is bound, or every pod is ungated and nothing has been bound for
+    ``quiet`` seconds (the rest stay pending), or ``limit`` seconds."""
     deadline = time.monotonic() + limit
     last, since = -1, time.monotonic()
     while time.monotonic() < deadline and len(watch.bound) < total:
-        if len(watch.bound) != last:
+        if len(watch.bound) != last or len(watch.released) < total:
             last, since = len(watch.bound), time.monotonic()
         elif time.monotonic() - since > quiet:
             return
