@@ -302,12 +302,15 @@ class HighsSession:
         status = h.getModelStatus()
         info = h.getInfo()
         has_plan = info.primal_solution_status == 2  # kSolutionStatusFeasible
-        bound = float(info.mip_dual_bound)
+        # a model without integer columns is solved as an LP: HiGHS then leaves the MIP dual bound
+        # at its default (0), which is no bound, and kOptimal is the proof
+        as_lp = not any(k == self.hs.HighsVarType.kInteger for k in h.getLp().integrality_)
+        bound = math.nan if as_lp else float(info.mip_dual_bound)
         bound_or_none = bound if math.isfinite(bound) else None
         native = {
             "highs_status": h.modelStatusToString(status),
             "mip_gap": info.mip_gap,
-            "mip_dual_bound": bound,
+            "mip_dual_bound": bound_or_none,
         }
         if status in (ms.kInfeasible, ms.kUnboundedOrInfeasible):
             # every variable of the model is bounded, so "unbounded or infeasible" is infeasible
@@ -318,7 +321,7 @@ class HighsSession:
         # kOptimal alone is not a proof when a gap was allowed; without a finite bound (a model
         # solved outright) HiGHS's kOptimal is the proof, as the gap asked is zero
         proved = status == ms.kOptimal and (
-            closed(value, bound) if bound_or_none is not None else settings.gap == 0
+            closed(value, bound) if bound_or_none is not None else as_lp or settings.gap == 0
         )
         if status == ms.kOptimal and bound_or_none is None:
             bound_or_none = value
@@ -405,7 +408,10 @@ def _run_cbc(
             for v in variables
             if v.cat == pulp.LpInteger and v.name in values
         )
-        log_optimal = found is not None and found.group(1).strip().startswith("Optimal")
+        # without integer columns CBC solves an LP and prints no "Result" line: its solution
+        # file's "Optimal" is then the simplex's proof
+        as_lp = not any(v.cat == pulp.LpInteger for v in variables)
+        log_optimal = as_lp or (found is not None and found.group(1).strip().startswith("Optimal"))
         proved = (
             first.startswith("Optimal")
             and log_optimal

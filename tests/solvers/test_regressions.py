@@ -38,3 +38,22 @@ def test_exact_backends_prove_the_true_optimum(
     assert plan.verified
     assert plan.objective == pytest.approx(CASES[name], abs=1e-4)
     assert str(plan.status) == "optimal"
+
+
+# Models left without an integer column (every choice forced): HiGHS and CBC solve them as LPs,
+# whose optimum is a proof although no MIP bound or "Result" line comes with it (milp once said
+# "feasible" with a bound of 0 or none)
+LP_ONLY = {
+    "milp_lp_only_forced_move.yaml": (1.0,),
+    "milp_lp_only_pinned.yaml": (3.0, 3.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LP_ONLY))
+@pytest.mark.parametrize(("backend", "params"), BACKENDS, ids=["cpsat", "highs", "cbc"])
+def test_forced_models_are_proved(name: str, backend: str, params: dict[str, str]) -> None:
+    plan = solve(load(HERE / name), backend, time_limit=30, threads=1, **params)
+    assert plan.verified
+    assert str(plan.status) == "optimal"
+    assert plan.objective == pytest.approx(LP_ONLY[name], abs=1e-4)
+    assert plan.bound == pytest.approx(LP_ONLY[name], abs=1e-4)
