@@ -248,7 +248,9 @@ class Extender:
             static_fail, static_reasons = self.static_cache.failures(
                 group, krows, table, self._static_checker(ctx.record)
             )
-            unusable |= static_fail
+            # the pod's own tolerations decide for cordoned and not-ready nodes, as in
+            # kube-scheduler (a DaemonSet's pods tolerate them): the static check covers both
+            unusable = static_fail
         verdict[known[unusable]] = 2
         failed: dict[str, str] = {}
         unresolvable: dict[str, str] = {}
