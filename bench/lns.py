@@ -3,10 +3,16 @@
     python -m bench.lns alibaba NODES.csv PODS.csv --nodes 500 --seeds 1 2 3 -t 60 --threads 2
     python -m bench.lns alibaba NODES.csv PODS.csv --nodes 0 -t 60      # the whole cluster
     python -m bench.lns file PROBLEM.yaml -t 60                         # any IR file
+    python -m bench.lns scale NODES.csv PODS.csv --sizes 500 1000 1523 5000 -t 60 \
+        --out bench/reports/lns                                         # time to 1 % by size
+    python -m bench.lns plot bench/reports/lns                          # the plot again
 
 Each line is JSON: pods and GPUs placed by greedy and by the LNS, the LP bounds on both (the
 relaxation of the whole problem), the gaps, the time the LNS first came within 1 % of the pods
-bound, and the improvement trace (seconds, objective).
+bound, and the improvement trace (seconds, objective). Sizes beyond the trace's nodes replicate
+the trace (nodes and pods alike, renamed) before sampling. ``scale`` also writes
+``results.jsonl`` and ``lns-time-to-1pct.png`` (gap to the LP bound against time for each size,
+and the time to within 1 % of the bound against nodes).
 """
 
 from __future__ import annotations
@@ -102,8 +108,95 @@ def run(problem: Problem, time_limit: float, threads: int, seed: int) -> dict[st
     if gpus_bound:
         row["gap_gpus_pct"] = round(100 * (gpus_bound - gpus) / gpus_bound, 2)
         row["greedy_gap_gpus_pct"] = round(100 * (gpus_bound - g_gpus) / gpus_bound, 2)
-    row["trace"] = info.get("trace", [])[-30:]
+    row["trace"] = info.get("trace", [])
     return row
+
+
+def alibaba_problem(
+    nodes_csv: Path,
+    pods_csv: Path,
+    nodes: int,
+    *,
+    demand_ratio: float = 1.05,
+    seed: int = 1,
+    aggregate_gpus: bool = False,
+) -> Problem:
+    """A seeded sample of ``nodes`` nodes (0: all) with pods up to ``demand_ratio`` times its
+    GPUs; the trace is replicated first when it has fewer nodes than asked."""
+    import dataclasses
+    import math
+
+    from engine.kube.alibaba import read_nodes, read_pods, sample, trace_to_manifests
+    from engine.kube.to_ir import manifests_to_problem
+
+    all_nodes, all_pods = read_nodes(nodes_csv), read_pods(pods_csv)
+    copies = max(1, math.ceil(nodes / len(all_nodes))) if nodes else 1
+    if copies > 1:
+        all_nodes = [
+            dataclasses.replace(n, name=f"{n.name}-r{k}") for k in range(copies) for n in all_nodes
+        ]
+        all_pods = [
+            dataclasses.replace(p, name=f"{p.name}-r{k}") for k in range(copies) for p in all_pods
+        ]
+    chosen_nodes, chosen_pods = sample(
+        all_nodes, all_pods, sample_nodes=nodes or None, demand_ratio=demand_ratio, seed=seed
+    )
+    doc = trace_to_manifests(chosen_nodes, chosen_pods, aggregate_gpus=aggregate_gpus)
+    return manifests_to_problem([doc], str(pods_csv), name=f"alibaba-{len(chosen_nodes)}")
+
+
+def plot(out: Path) -> Path:
+    """Gap to the LP bound (pods) against time per size, and time to 1 % against nodes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines() if line]
+    rows.sort(key=lambda r: r["nodes"])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for row in rows:
+        bound = row["lp_pods"]
+        if not bound or not row["trace"]:
+            continue
+        times = [t for t, _ in row["trace"]] + [row["seconds"]]
+        gaps = [100 * (bound - v[0]) / bound for _, v in row["trace"]]
+        gaps.append(gaps[-1])
+        left.step(times, gaps, where="post", label=f"{row['nodes']:,} nodes", marker=".")
+        left.scatter([0], [row["greedy_gap_pods_pct"]], marker="x", color="grey")
+    left.axhline(1.0, color="black", linewidth=0.8, linestyle=":")
+    left.set_xlabel("seconds")
+    left.set_ylabel("pods: gap to the LP bound (%)")
+    left.set_title("LNS (cpsat) on Alibaba gpuspec33, 1.05x (x: greedy)")
+    if any(not line.get_label().startswith("_") for line in left.get_lines()):
+        left.legend()
+    nodes = [r["nodes"] for r in rows]
+    reached = [(r["nodes"], r["to_1pct_s"]) for r in rows if r.get("to_1pct_s") is not None]
+    missed = [(r["nodes"], r["seconds"], r.get("gap_pods_pct")) for r in rows]
+    missed = [m for m in missed if m[0] not in {n for n, _ in reached}]
+    if reached:
+        right.plot(*zip(*reached, strict=True), marker="o", label="within 1 % of the bound")
+    for n, seconds, gap in missed:
+        right.scatter([n], [seconds], marker="^", facecolors="none", edgecolors="red")
+        right.annotate(
+            f"not reached\n({gap} % left)",
+            (n, seconds),
+            fontsize=7,
+            ha="center",
+            xytext=(0, 8),
+            textcoords="offset points",
+        )
+    right.set_xscale("log")
+    right.set_xticks(nodes, [f"{n:,}" for n in nodes])
+    right.set_xlabel("nodes")
+    right.set_ylabel("seconds to within 1 % (pods)")
+    right.set_ylim(0, max([r["seconds"] for r in rows], default=60) * 1.3)
+    right.set_title("time to 1 % of the LP bound (triangle: time limit hit)")
+    fig.tight_layout()
+    path = out / "lns-time-to-1pct.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -125,24 +218,42 @@ def main(argv: list[str] | None = None) -> None:
     one = sub.add_parser("file", help="an IR file")
     one.add_argument("path", type=Path)
     one.add_argument("--seeds", type=int, nargs="+", default=[0])
-    for p in (ali, one):
+    scale = sub.add_parser("scale", help="time to 1 %% of the bound by cluster size, and a plot")
+    scale.add_argument("nodes_csv", type=Path)
+    scale.add_argument("pods_csv", type=Path)
+    scale.add_argument("--sizes", type=int, nargs="+", default=[500, 1000, 1523, 5000])
+    scale.add_argument("--seed", type=int, default=1)
+    scale.add_argument("--out", type=Path, default=Path("bench/reports/lns"))
+    again = sub.add_parser("plot", help="redraw the scale plot from results.jsonl")
+    again.add_argument("out", type=Path)
+    for p in (ali, one, scale):
         p.add_argument("-t", "--time-limit", type=float, default=60.0)
         p.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
+    if args.what == "plot":
+        print(plot(args.out))
+        return
+    if args.what == "scale":
+        args.out.mkdir(parents=True, exist_ok=True)
+        with (args.out / "results.jsonl").open("w") as sink:
+            for nodes in args.sizes:
+                problem = alibaba_problem(args.nodes_csv, args.pods_csv, nodes, seed=args.seed)
+                row = {"seed": args.seed, **run(problem, args.time_limit, args.threads, args.seed)}
+                sink.write(json.dumps(row) + "\n")
+                sink.flush()
+                print(json.dumps({k: v for k, v in row.items() if k != "trace"}), flush=True)
+        print(plot(args.out))
+        return
     for seed in args.seeds:
         if args.what == "alibaba":
-            from engine.kube.alibaba import import_alibaba
-            from engine.kube.to_ir import manifests_to_problem
-
-            doc = import_alibaba(
+            problem = alibaba_problem(
                 args.nodes_csv,
                 args.pods_csv,
-                sample_nodes=args.nodes or None,
+                args.nodes,
                 demand_ratio=args.demand_ratio,
                 seed=seed,
                 aggregate_gpus=args.aggregate_gpus,
             )
-            problem = manifests_to_problem([doc], str(args.pods_csv), name="alibaba")
         else:
             from engine.io import load
 

@@ -8,7 +8,9 @@ reported only when HiGHS proves the LP optimal.
 
 Terms with an LP bound: ``placed`` (tier weights; maximised), ``cost`` and ``bins_used`` (with
 the earlier levels held at the plan's values, which is valid only when those were proved — the
-caller asks for a later level only then). Other terms have none here.
+caller asks for a later level only then). A ``fairness`` level is bounded by the lowest share a
+tenant reaches with all its items placed (and not held for later levels). Other terms have none
+here.
 """
 
 from __future__ import annotations
@@ -333,6 +335,11 @@ def lp_optimum(
     h.setOptionValue("threads", 1)
     h.passModel(lp)
     h.run()
+    if h.getModelStatus() == highspy.HighsModelStatus.kNotset:
+        # HiGHS refuses to run when another solve in this process set up its thread pool with
+        # another count: a fresh pool, once
+        highspy.Highs.resetGlobalScheduler(True)
+        h.run()
     seconds = time.perf_counter() - began
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return LpResult(None, seconds, cols)
@@ -356,6 +363,23 @@ def class_shares(
     return result.x
 
 
+def fairness_ceiling(lowered: Lowered) -> float:
+    """The lowest weighted dominant share any tenant reaches with every item it may place
+    placed (the ``fairness`` term is the minimum over tenants, so it is never above this)."""
+    p = lowered.problem
+    total = lowered.capacity.sum(axis=0).astype(np.float64)
+    most = np.minimum([g.count for g in p.items], lowered.high.sum(axis=1)).astype(np.float64)
+    ceiling = math.inf
+    for tenant in p.tenants:
+        mine = [n for n, g in enumerate(p.items) if g.tenant == tenant.name]
+        if not mine:
+            continue
+        used = most[mine] @ lowered.demand[mine].astype(np.float64)
+        share = max((used[r] / total[r] for r in range(len(total)) if total[r] > 0), default=0.0)
+        ceiling = min(ceiling, share / tenant.weight)
+    return 0.0 if ceiling == math.inf else ceiling
+
+
 def level_bounds(
     lowered: Lowered,
     values: Sequence[float],
@@ -372,6 +396,13 @@ def level_bounds(
     fixed: list[tuple[Mapping[str, float], bool, float]] = []
     for n, level in enumerate(lowered.levels):
         left = time_limit - (time.perf_counter() - began)
+        if set(level.terms) == {"fairness"} and level.maximised:
+            # a relaxation: later levels are bounded without holding this one
+            ceiling = level.factor("fairness") * fairness_ceiling(lowered)
+            out.append(ceiling)
+            if values[n] < ceiling - 1e-9:
+                break
+            continue
         if set(level.terms) - LP_TERMS or left <= 0.05:
             out.append(None)
             break

@@ -50,9 +50,11 @@ SUB_SECONDS = 1.0  # each sub-solve's limit
 BOUND_SHARE = 0.2  # of the time limit, for the global LP bound
 BOUND_SECONDS = 30.0  # without a time limit
 STALL_ROUNDS = 400  # without a time limit: stop after this many rounds without improvement
-ORDERED_START_SHARE = 0.1  # a second greedy start only while the first took at most this share
+ORDERED_START_SHARE = 0.25  # a second greedy start only while the first took at most this share
 NEW_GROUPS_MIN = 6  # groups with only unplaced items admitted into a neighbourhood, at least
-LP_PULL = 9.0  # admission weight added to groups the LP places more of than the incumbent
+FILL_SHARE = 0.9  # of the time left, for the filling model's plan (where cpsat has one)
+FILL_SECONDS = 60.0  # ... without a time limit
+LP_PULL = 9.0  # admission weight added to the neighbourhood's focus (or the LP's shortfall)
 
 
 def lns_applies(
@@ -212,6 +214,7 @@ class _Run:
         self.volume = measured.volume  # per item: its scarcity-weighted share of the cluster
         self.dominant = measured.dominant
         self.eligible = (self.lowered.high > 0).sum(axis=1)  # per group: bins it may use
+        self.fill_bound: float | None = None  # the filling model's bound on level 1
         self.lp_x: np.ndarray | None = None  # per group: items the LP relaxation places
         self.state: State | None = None  # the incumbent's, while neighbourhoods are drawn
         self.tie_break = any("placed" in lv for lv in self.problem.objective) and not any(
@@ -288,7 +291,10 @@ class _Run:
         weight = np.array(
             [lw.placed_weight[lw.problem.items[g].name] for g in waiting], np.float64
         ) / (size + typical)
-        if self.lp_x is not None and self.state is not None:
+        focus = self.chooser.focus
+        if focus:  # the groups the neighbourhood was drawn for come in first
+            weight = weight * (1.0 + LP_PULL * np.isin(waiting, list(focus)))
+        elif self.lp_x is not None and self.state is not None:
             # groups the LP places more of than the incumbent does come in first
             placed = self.state.x[waiting].sum(axis=1)
             weight = weight * (1.0 + LP_PULL * (self.lp_x[waiting] > placed + 0.5))
@@ -381,6 +387,49 @@ class _Run:
                 self.info["start"]["source"] = name
         return incumbent
 
+    def fill_start(self, incumbent: Plan) -> Plan:
+        """The better of the incumbent and cpsat's filling model (column generation over node
+        fillings, devices included) where it applies: on many alike GPU nodes it gets close to
+        the bound in seconds, and its relaxation's bound is kept (it bounds the whole problem)."""
+        if self.owner.child.name != "cpsat":
+            return incumbent
+        from ..cpsat.fill import fill_applies, fill_worthwhile
+
+        if fill_applies(self.lowered) is not None or fill_worthwhile(self.lowered) is not None:
+            return incumbent
+        left = self.left()
+        seconds = FILL_SECONDS if not math.isfinite(left) else FILL_SHARE * left
+        options = replace(
+            self.owner.child_options(self.options),
+            time_limit=seconds,
+            starts=(StartPlan(incumbent.counts, "lns", incumbent.devices),),
+            params={
+                **{
+                    k: v
+                    for k, v in self.options.params.items()
+                    if k not in self.owner.own_parameters
+                },
+                "formulation": "fill",
+            },
+        )
+        began = time.perf_counter()
+        solution = self.owner.child.solve(self.problem, options)
+        record: dict[str, Any] = {"seconds": round(time.perf_counter() - began, 3)}
+        self.info["start"]["fill"] = record
+        if solution.bound and solution.bound[0] is not None:
+            self.fill_bound = float(solution.bound[0])
+            record["bound"] = self.fill_bound
+        if not solution.status.has_plan:
+            return incumbent
+        candidate = self.evaluate(solution.counts(), solution.device_rows() or None)
+        if candidate is None:
+            return incumbent
+        record["objective"] = list(candidate.objective)
+        if _better(candidate.key, incumbent.key):
+            self.info["start"]["source"] = "fill"
+            return candidate
+        return incumbent
+
     def guide(self, classes: Classes, seconds: float) -> None:
         """The LP relaxation's items per class of bins, for the start's order, admissions and
         the ``lp`` neighbourhoods (only when ``placed`` leads: the LP maximises it)."""
@@ -410,10 +459,9 @@ class _Run:
         budget = BOUND_SECONDS if limit is None else max(0.2, BOUND_SHARE * self.left())
         classes = bin_classes(self.lowered)
         self.guide(classes, budget)
-        incumbent = self.ordered_start(incumbent)
-        bounds, bound_info = level_bounds(
-            self.lowered, incumbent.objective, time_limit=budget, classes=classes
-        )
+        incumbent = self.ordered_start(incumbent)  # cheap, and the filling's fallback
+        incumbent = self.fill_start(incumbent)
+        bounds, bound_info = self.level_bounds(incumbent, budget, classes)
         self.bound_now: tuple[float | None, ...] = bounds
         self.info["bound"] = bound_info
         self.report(incumbent)
@@ -433,6 +481,19 @@ class _Run:
             devices=incumbent.devices,
         )
 
+    def level_bounds(
+        self, plan: Plan, seconds: float, classes: Classes | None = None
+    ) -> tuple[tuple[float | None, ...], dict[str, Any]]:
+        """The LP's bounds, with the filling model's on level 1 when it is tighter (both bound
+        the whole problem; later levels then get none)."""
+        fill = self.fill_bound
+        lp, info = level_bounds(self.lowered, plan.objective, time_limit=seconds, classes=classes)
+        if fill is None or (lp[0] is not None and lp[0] <= fill):
+            return lp, info
+        info["level1_from"] = "fill"
+        # the LP left later levels unbounded: the plan does not meet its level-1 bound
+        return (fill,) + (None,) * (len(lp) - 1), info
+
     def _bounds(self, plan: Plan) -> tuple[tuple[float | None, ...], dict[str, Any]]:
         """Re-derive later levels' bounds when the plan now meets an earlier level's bound."""
         bounds = self.bound_now
@@ -451,7 +512,7 @@ class _Run:
                     else BOUND_SECONDS
                 )
                 if seconds > 0.2:
-                    bounds, _ = level_bounds(self.lowered, plan.objective, time_limit=seconds)
+                    bounds, _ = self.level_bounds(plan, seconds)
                     self.bound_now = bounds
                 break
         return bounds, {}

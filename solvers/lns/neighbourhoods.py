@@ -10,6 +10,8 @@ chosen more often (adaptive weights, as in ALNS).
   neighbourhood holds the whole move (an ejection chain);
 - ``lp``: bins of one class of alike bins where the LP relaxation places more items than the
   incumbent does (chosen by that shortfall), and bins of classes holding more than the LP's;
+- ``fair`` (``fairness`` objectives): bins where the tenants at the lowest weighted dominant
+  share could place one more item (their groups are admitted first);
 - ``stranded``: bins whose free capacity is lopsided (cpu left but no memory, GPUs but no cpu);
 - ``fragment``: bins whose free amount of the scarcest resource is too small for the items
   waiting for it (fragmented GPUs);
@@ -67,6 +69,7 @@ class Chooser:
     weights: dict[str, float] = field(default_factory=dict)
     classes: Classes | None = None  # with ``lp``: the LP relaxation's items per class of bins
     lp: np.ndarray | None = None
+    focus: frozenset[int] = frozenset()  # groups the last neighbourhood was drawn for
 
     def __post_init__(self) -> None:
         p = self.lowered.problem
@@ -80,6 +83,13 @@ class Chooser:
             active.append("cost")
         if "bins_used" in terms:
             active.append("bins")
+        tenants = [t.name for t in p.tenants]
+        self.tenant_of = np.array(
+            [tenants.index(g.tenant) if g.tenant in tenants else -1 for g in p.items], np.int64
+        )
+        self.tenant_weight = np.array([t.weight for t in p.tenants], np.float64)
+        if "fairness" in terms and (self.tenant_of >= 0).any():
+            active.append("fair")
         self.weights = dict.fromkeys(active, 1.0)
         cap = self.lowered.capacity.astype(np.float64)
         self.cap = np.where(cap > 0, cap, 1.0)
@@ -97,6 +107,7 @@ class Chooser:
         self.weights.setdefault("lp", 1.0)
 
     def pick(self, state: State, size: int) -> tuple[str, list[int]]:
+        self.focus = frozenset()
         names = list(self.weights)
         w = np.array([self.weights[n] for n in names])
         for _ in range(4):
@@ -210,6 +221,7 @@ class Chooser:
         if want.sum() < 0.5:
             return None
         c = int(self.rng.choice(len(want), p=want / want.sum()))
+        self.focus = frozenset(np.flatnonzero(short[:, c] > 0.5).tolist())
         inside = np.array(self.classes.members[c])
         half = self._sample(inside, self._free_share(state)[inside] @ self.scarcity, size // 2 or 1)
         # where the incumbent holds more than the LP: the items to move out of the way
@@ -219,6 +231,31 @@ class Chooser:
             return half
         others = np.flatnonzero(over[self.class_of] > 0)
         return np.concatenate([half, self._sample(others, over[self.class_of[others]], size // 2)])
+
+    def _fair(self, state: State, size: int) -> np.ndarray | None:
+        lw = self.lowered
+        placed = state.x.sum(axis=1).astype(np.float64)
+        usage = np.zeros((len(self.tenant_weight), lw.demand.shape[1]))
+        mine = self.tenant_of >= 0
+        np.add.at(usage, self.tenant_of[mine], placed[mine, None] * lw.demand[mine])
+        total = lw.capacity.sum(axis=0).astype(np.float64)
+        share = (usage / np.where(total > 0, total, 1.0)).max(axis=1) / self.tenant_weight
+        waiting = np.flatnonzero((state.unplaced > 0) & mine)
+        if not len(waiting):
+            return None
+        lowest = share[self.tenant_of[waiting]].min()
+        groups = waiting[share[self.tenant_of[waiting]] <= lowest + 1e-12]
+        self.focus = frozenset(groups.tolist())
+        free = lw.capacity - state.load
+        each = max(1, size // len(groups))
+        picked: list[int] = []
+        for g in self.rng.permutation(groups)[:size]:
+            candidates = np.flatnonzero(lw.open[g])
+            if not len(candidates):
+                continue
+            deficit = np.maximum(lw.demand[g] - free[candidates], 0) / self.cap[candidates]
+            picked.extend(self._sample(candidates, -deficit.sum(axis=1) * 10, each).tolist())
+        return np.array(picked) if picked else None
 
     def _free_share(self, state: State) -> np.ndarray:
         return (self.lowered.capacity - state.load) / self.cap

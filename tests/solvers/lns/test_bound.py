@@ -90,3 +90,32 @@ def test_class_shares_split_the_lp_placement_over_classes() -> None:
     x = class_shares(lowered, classes, sizes(lowered).volume, 10)
     assert x is not None and x.shape == (2, len(classes.members))
     assert abs(x.sum() - 24.0) < 1e-6
+
+
+def _tenants(small: int) -> Problem:
+    """Tenant ``a`` asks for ``small`` one-cpu items, ``b`` for 30, on 2 nodes of 10 cpu."""
+    return problem_from_dict(
+        {
+            "name": "two-tenants",
+            "bins": [{"name": f"n{k}", "capacity": {"cpu": "10"}} for k in range(2)],
+            "tenants": [{"name": "a", "weight": 1}, {"name": "b", "weight": 2}],
+            "items": [
+                {"name": "a1", "count": small, "demand": {"cpu": "1"}, "tenant": "a"},
+                {"name": "b1", "count": 30, "demand": {"cpu": "1"}, "tenant": "b"},
+            ],
+            "objective": ["fairness", "placed"],
+        }
+    )
+
+
+def test_fairness_is_bounded_by_the_tenant_that_runs_everything_it_asks() -> None:
+    """``a`` runs both its items whatever happens: the minimum share is at most 2/20 = 0.1
+    (``b`` could reach 20/20/2 = 0.5); ``placed`` is then bounded by capacity alone."""
+    bounds, _ = level_bounds(lower(_tenants(2)), (0.1, 20.0), time_limit=10)
+    assert bounds == (0.1, 20.0)
+    # a plan short of the fairness bound gets no bound on later levels
+    bounds, _ = level_bounds(lower(_tenants(2)), (0.05, 20.0), time_limit=10)
+    assert bounds == (0.1, None)
+    # with 12 items, a's ceiling (12/20 = 0.6) is above b's (20/20/2 = 0.5)
+    bounds, _ = level_bounds(lower(_tenants(12)), (0.4, 20.0), time_limit=10)
+    assert bounds[0] == 0.5

@@ -153,3 +153,18 @@ def test_reaches_the_device_optimum_greedy_misses_naming_every_device() -> None:
     assert plan.objective == (60.0,) and plan.bound == (60.0,)
     assert plan.status == Status.OPTIMAL
     assert all(p.devices is not None for p in plan.placements)
+
+
+def test_the_filling_model_starts_the_search_where_it_applies() -> None:
+    """On 200 alike GPU nodes cpsat's filling model gives the start (it pairs the halves and
+    keeps whole GPUs whole) and its bound; the plan meets it and is proved optimal, device by
+    device verified. Without devices the filling model does not apply and is not tried."""
+    problem = _gpu_trap(nodes=200)
+    plan = solve(problem, "cpsat", time_limit=60, threads=1, lns="on")
+    info = plan.info["lns"]
+    assert "fill" in info["start"], info["start"]
+    assert plan.verified and plan.objective == (300.0,) and plan.bound == (300.0,)
+    assert plan.status == Status.OPTIMAL
+    assert all(p.devices is not None for p in plan.placements)
+    plain = solve(_planted(), "cpsat", time_limit=20, threads=1, lns="on", lns_bins=4)
+    assert "fill" not in plain.info["lns"]["start"]
