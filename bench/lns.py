@@ -100,6 +100,7 @@ def run(problem: Problem, time_limit: float, threads: int, seed: int) -> dict[st
         "seconds": round(wall, 1),
         "rounds": info.get("rounds"),
         "accepted": info.get("accepted"),
+        "start": info.get("start"),
     }
     if pods_bound:
         row["gap_pods_pct"] = round(100 * (pods_bound - pods) / pods_bound, 2)
@@ -188,6 +189,7 @@ def plot(out: Path) -> Path:
         )
     right.set_xscale("log")
     right.set_xticks(nodes, [f"{n:,}" for n in nodes])
+    right.minorticks_off()
     right.set_xlabel("nodes")
     right.set_ylabel("seconds to within 1 % (pods)")
     right.set_ylim(0, max([r["seconds"] for r in rows], default=60) * 1.3)
