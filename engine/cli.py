@@ -340,10 +340,19 @@ def _command_name(argv: list[str] | None) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: placer errors become one clear line on stderr and exit code 2."""
     global _clock_started_by_main
+    from . import interrupt
     from .commands import start_command
 
     start_command(whole_process=argv is None)
     _clock_started_by_main = True
+    try:
+        _main(argv)
+    except SystemExit as exc:  # a native solve left running (Ctrl-C) must not outlive us
+        interrupt.exit_now_if_left_running(exc.code)
+        raise
+
+
+def _main(argv: list[str] | None) -> None:
     try:
         code = app(args=argv, standalone_mode=False)
     except PlacerError as exc:

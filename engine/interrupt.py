@@ -19,6 +19,7 @@ import contextlib
 import os
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
@@ -27,6 +28,7 @@ _FINISH = 0xFF  # a byte no signal number uses: tells the watcher thread to end
 _requested = threading.Event()
 _lock = threading.Lock()
 _callbacks: list[Callable[[], None]] = []
+_left_running: list[threading.Thread] = []
 
 
 def requested() -> bool:
@@ -48,6 +50,23 @@ def request_stop() -> None:
 
 def reset() -> None:
     _requested.clear()
+
+
+def leave_running(thread: threading.Thread) -> None:
+    """A native call that did not stop when told (its thread is a daemon, still inside the
+    solver): the process must end without waiting for it (``exit_now_if_left_running``)."""
+    _left_running.append(thread)
+
+
+def exit_now_if_left_running(code: object) -> None:
+    """End the process at once with ``code`` when a native call is still running: interpreter
+    shutdown would abort when that thread next asks for the GIL."""
+    if not any(t.is_alive() for t in _left_running):
+        return
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code if isinstance(code, int) else (0 if code is None else 1))
 
 
 @contextlib.contextmanager

@@ -241,10 +241,11 @@ def _spread(problem: Problem, counts: Counts, c: Spread) -> Iterator[tuple[str, 
         return
     count = dict.fromkeys(domains, 0)
     receives: set[str] = set()
+    chosen = {i.name for i in problem.items if _matches(c.selector, i)}  # once, not per row
     for (item, b), n in counts.items():
-        group = problem.item_by_name.get(item)
-        if group is None or b not in domain or n <= 0 or not _matches(c.selector, group):
+        if item not in chosen or b not in domain or n <= 0:
             continue
+        group = problem.item_by_name[item]
         count[domain[b]] += n
         if n > group.placed.get(b, 0):
             receives.add(domain[b])

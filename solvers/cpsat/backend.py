@@ -44,6 +44,7 @@ from ..lowering.lexicographic import (
     solve_levels,
 )
 from ..lowering.terms import level_values
+from . import stopping
 from .common import Linear, ScaledObjective, scale_level
 from .per_bin import ENCODERS
 
@@ -311,7 +312,7 @@ class _Stages:
             return None
         solver = self._solver(budget)
         solver.parameters.fix_variables_to_their_hinted_value = True
-        status = solver.solve(cp)
+        status = stopping.solve(solver, cp)
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return list(solver.response_proto.solution)
         self.start_rejected = status == cp_model.INFEASIBLE  # the start breaks a hard rule
@@ -396,7 +397,7 @@ class _Stages:
                 tuple(self.fixed_bounds),
                 objective,
             )
-        status = solver.solve(cp, callback)
+        status = stopping.solve(solver, cp, callback)
         if status == cp_model.MODEL_INVALID:
             raise PlacerError(f"cpsat built an invalid model: {cp.validate()}")
         if status == cp_model.INFEASIBLE:

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from engine import interrupt
+
 from .levels import Level, Stage
 
 LEVEL_SHARE = 0.6  # a stage that is not the last may use this share of the time left
@@ -78,7 +80,7 @@ def solve_levels(
     out = Levels()
     for k, stage in enumerate(stages):
         left = deadline - time.perf_counter()
-        if left <= MIN_STAGE_SECONDS:
+        if left <= MIN_STAGE_SECONDS or interrupt.requested():  # out of time, or Ctrl-C
             out.complete = False
             break
         reached = solver.reached(stage)

@@ -127,6 +127,10 @@ class MilpBackend(Backend):
         start = None
         if options.params.get("warm_start", True) and isinstance(model, MilpModel):
             start = _warm_start(model, stages, options, deadline)
+        if start is not None and options.on_progress is not None:  # the first plan, at once
+            _assign(model, start)
+            objective = tuple(lvl.value() for lvl in model.levels)
+            options.on_progress(Progress(time.monotonic() - began, objective, None))
         info: dict[str, Any] = {"solver": settings.solver, "warm_start": start is not None}
         info.update(model.info)
         driver = _MilpStages(model, stages, start, options.on_progress, began)

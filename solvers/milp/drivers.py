@@ -3,16 +3,19 @@
 Both drivers decode the outcome themselves, from the solver's solution status and its proven
 bound, never from PuLP's ``status`` alone: PuLP maps a HiGHS time limit to "Optimal", and a CBC
 run stopped without a solution hands back the LP relaxation's values. Both also enforce the time
-limit from outside (HiGHS: ``cancelSolve`` from a timer; CBC: the process is killed), because
-solvers overrun their own limits on large models.
+limit from outside (HiGHS: its interrupt callbacks, told to stop by a timer; CBC: the process is
+killed), because solvers overrun their own limits on large models. Ctrl-C (``engine.interrupt``)
+stops either the same way, with the best plan found so far.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -25,6 +28,7 @@ from typing import Any, Literal
 import numpy as np
 import pulp
 
+from engine import interrupt
 from engine.errors import BackendUnavailable
 
 from ..quiet import quiet_stdout
@@ -32,6 +36,9 @@ from ..quiet import quiet_stdout
 Outcome = Literal["optimal", "feasible", "infeasible", "none"]
 
 GRACE_S = 1.0  # how long past its limit a solver may run before it is stopped from outside
+ABANDON_S = 0.5  # how long a HiGHS run told to stop may take before it is left behind
+POLL_S = 0.05
+LEFT_RUNNING = f"HiGHS did not stop within {ABANDON_S} s of being told to; left running"
 GAP_TOL = 1e-6  # relative and absolute: a level is proved when |best - bound| is within this
 
 
@@ -112,6 +119,8 @@ class Stages:
         """Minimise ``expr`` (no constant term) under every row so far."""
         if time_limit is not None and time_limit <= 0:
             return StageResult("none", info={"stopped": "no time left"})
+        if interrupt.requested():
+            return StageResult("none", info={"stopped": "interrupted"})
         if not self.lp.numVariables():
             return StageResult("optimal", 0.0, 0.0, {})
         settings = replace(
@@ -186,27 +195,82 @@ class HighsSession:
         builder.createAndConfigureSolver(lp)
         builder.buildSolverModel(lp)  # sets v.index for every variable
         self.h = lp.solverModel
+        # highspy's cancelSolve only works through solve() in a thread of its own; run() is
+        # stopped by answering HiGHS's interrupt callbacks instead, from this flag.
+        self.stop = threading.Event()
+        self.abandoned = False  # a run that did not stop in time still owns the model
+        for event in ("cbSimplexInterrupt", "cbIpmInterrupt", "cbMipInterrupt"):
+            getattr(self.h, event).subscribe(self._interrupt)
         self.variables = list(lp.variables())
         self.threads = settings.threads
 
+    def _interrupt(self, event: Any) -> None:
+        if self.stop.is_set():
+            event.interrupt()
+
+    def _run(self, limit: float | None) -> bool:
+        """h.run() in a worker thread, told to stop GRACE_S after ``limit`` or at once by a stop
+        request (Ctrl-C). HiGHS answers its interrupt callbacks only between some of its steps
+        (not in the root node's LPs, cuts and heuristics), so a run still going ABANDON_S after
+        it was told to stop is left behind: False, and the session is dead from then on (the
+        model is HiGHS's until the run ends; the caller keeps the plan it has)."""
+        self.stop.clear()
+        done = threading.Event()
+        failure: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                self.h.run()
+            except BaseException as exc:  # re-raised in the caller's thread
+                failure.append(exc)
+            finally:
+                done.set()
+
+        worker = threading.Thread(target=work, name="placer-highs", daemon=True)
+        backstop = math.inf if limit is None else time.monotonic() + limit + GRACE_S
+        told: float | None = None
+        with interrupt.on_stop(self.stop.set):  # Ctrl-C: HiGHS stops with its best plan
+            worker.start()
+            while not done.wait(POLL_S):
+                now = time.monotonic()
+                if now >= backstop:
+                    self.stop.set()
+                if told is None and self.stop.is_set():
+                    told = now
+                if told is not None and now - told >= ABANDON_S:
+                    self.abandoned = True
+                    interrupt.leave_running(worker)
+                    return False
+        if failure:
+            raise failure[0]
+        return True
+
     def objective(self, expr: pulp.LpAffineExpression) -> None:
+        if self.abandoned:  # the model belongs to a run left behind
+            return
         costs = np.zeros(len(self.variables))
         for v, c in expr.items():
             costs[v.index] += c
         self.h.changeColsCost(len(costs), np.arange(len(costs), dtype=np.int32), costs)
 
     def add_upper(self, expr: pulp.LpAffineExpression, upper: float) -> None:
+        if self.abandoned:  # the model belongs to a run left behind
+            return
         index = np.array([v.index for v in expr], dtype=np.int32)
         value = np.array([c for c in expr.values()], dtype=np.float64)
         self.h.addRow(-self.hs.kHighsInf, upper - float(expr.constant), len(index), index, value)
 
     def bounds(self, var: pulp.LpVariable, low: float | None, up: float | None) -> None:
+        if self.abandoned:  # the model belongs to a run left behind
+            return
         inf = self.hs.kHighsInf
         self.h.changeColBounds(
             var.index, -inf if low is None else float(low), inf if up is None else float(up)
         )
 
     def solve(self, settings: RunSettings, start: dict[str, float] | None) -> StageResult:
+        if interrupt.requested() or self.abandoned:
+            return StageResult("none", info={"stopped": "interrupted"})
         h, hs = self.h, self.hs
         hs.Highs.resetGlobalScheduler(True)  # another solve in this process may have changed it
         if self.threads is not None:
@@ -221,31 +285,30 @@ class HighsSession:
             solution.col_value = [float(start.get(v.name, 0.0)) for v in self.variables]
             solution.value_valid = True
             h.setSolution(solution)
-        timer = threading.Timer(limit + GRACE_S, h.cancelSolve) if limit is not None else None
-        if timer is not None:
-            timer.daemon = True
-            timer.start()
-        try:
-            h.run()
-        finally:
-            if timer is not None:
-                timer.cancel()
+        if not self._run(limit):
+            return StageResult("none", info={"stopped": LEFT_RUNNING})
         result = self._decode(settings)
         if start and result.values is not None and self._stale(result):
-            if limit is not None:  # the second run gets what is left of the stage's limit
-                h.setOptionValue("time_limit", max(0.1, limit - (time.monotonic() - began)))
-            result = self._without_start(settings, result)
+            left = None if limit is None else max(0.1, limit - (time.monotonic() - began))
+            if left is not None:  # the second run gets what is left of the stage's limit
+                h.setOptionValue("time_limit", left)
+            result = self._without_start(settings, result, left)
         return result
 
-    def _without_start(self, settings: RunSettings, stale: StageResult) -> StageResult:
+    def _without_start(
+        self, settings: RunSettings, stale: StageResult, limit: float | None
+    ) -> StageResult:
         """HiGHS 1.16 can report a warm-started run's optimum yet hand back the start's values
         (integers included), so those values are not the plan it proved. Solve again from scratch;
         if the answer is still inconsistent, keep the values (a valid plan) but claim no more
         than they show."""
-        self.h.clearSolver()
-        self.h.run()
-        again = self._decode(settings)
-        if again.values is not None and not self._stale(again):
+        again = stale
+        if not interrupt.requested():  # stopped: no second run, the stale values' plan stands
+            self.h.clearSolver()
+            if not self._run(limit):
+                return StageResult("none", info={"stopped": LEFT_RUNNING})
+            again = self._decode(settings)
+        if again is not stale and again.values is not None and not self._stale(again):
             again.info["warm_start_discarded"] = "HiGHS returned the start's values"
             return again
         if again.values is not None:
@@ -371,16 +434,16 @@ def _run_cbc(
         args += ["-solve", "-printingOptions", "all", "-solution", sol]
         timeout = limit + GRACE_S if limit is not None else None
         native: dict[str, Any] = {"cbc": path}
-        try:
-            run = subprocess.run(
-                args, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        log = _cbc_log(args, timeout)
+        if log is None:
+            native["stopped"] = (
+                f"killed: CBC did not stop within {ABANDON_S} s of being interrupted"
+                if interrupt.requested()
+                else f"killed after {timeout or 0:.1f} s (CBC overran its time limit)"
             )
-        except subprocess.TimeoutExpired:
-            native["stopped"] = f"killed after {timeout:.1f} s (CBC overran its time limit)"
             return StageResult("none", info=native)
-        log = run.stdout
         found = _RESULT.search(log)
-        native["cbc_result"] = found.group(1).strip() if found else f"exit code {run.returncode}"
+        native["cbc_result"] = found.group(1).strip() if found else "no result line"
         lower = _LOWER.search(log)
         bound = float(lower.group(1)) if lower else None
         if not os.path.exists(sol):
@@ -427,6 +490,40 @@ def _run_cbc(
             {k: float(v) for k, v in values.items()},
             native,
         )
+
+
+def _cbc_log(args: list[str], timeout: float | None) -> str | None:
+    """Run CBC and return its log; None when it was killed (it overran ``timeout``, or did not
+    stop within ABANDON_S of a stop request). A stop request (Ctrl-C) first interrupts CBC as a
+    terminal would, so that it can still write its best solution."""
+    stop = threading.Event()
+    with subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    ) as process:
+
+        def interrupt_cbc() -> None:
+            stop.set()
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGINT)
+
+        deadline = math.inf if timeout is None else time.monotonic() + timeout
+        with interrupt.on_stop(interrupt_cbc):
+            while True:
+                wait = POLL_S * 4 if not stop.is_set() else ABANDON_S
+                try:
+                    log, _ = process.communicate(
+                        timeout=min(wait, max(0.0, deadline - time.monotonic()))
+                    )
+                    return log
+                except subprocess.TimeoutExpired:
+                    if stop.is_set() or time.monotonic() >= deadline:
+                        process.kill()
+                        process.communicate()
+                        return None
 
 
 def _write_cbc_start(path: str, var_names: dict[str, str], start: dict[str, float]) -> None:

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from engine import interrupt
+
 from ...packing.heuristics import first_fit
 from .columns import Columns, IntArray
 from .master import Master
@@ -112,7 +114,7 @@ def dive(master: Master, deadline: float) -> dict[int, int] | None:
     uses: dict[int, int] = defaultdict(int)
     need, room = cols.count.copy(), cols.sizes.copy()
     try:
-        while time.perf_counter() < deadline:
+        while time.perf_counter() < deadline and not interrupt.requested():
             master.generate(min(deadline, time.perf_counter() + DIVE_STEP_SECONDS))
             z = master.lp_values()
             if not master.lp_ok or z is None:

@@ -22,7 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from engine import interrupt
+
 from ...quiet import quiet_stdout
+from .. import stopping
 from .columns import Columns, FloatArray, IntArray, Pool
 
 PRICING_SECONDS = 2.0  # at most this long for one pricing knapsack
@@ -248,7 +251,7 @@ class Master:
                 config[live] = [self.value(v) for v in a]
                 found.append(config)
 
-        status = solver.solve(m, Collect())
+        status = stopping.solve(solver, m, Collect())
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             bound = float(solver.best_objective_bound) / PRICE_SCALE
         else:  # stopped before any solution: CP-SAT's bound then reads 0, which proves nothing
@@ -262,7 +265,7 @@ class Master:
         rounds = 0
         converged = False
         lp_value = math.nan
-        while time.perf_counter() < deadline:
+        while time.perf_counter() < deadline and not interrupt.requested():
             solved = self.solve_lp()
             if solved is None:
                 break
@@ -383,7 +386,7 @@ class Master:
                 assert on_value is not None
                 on_value(self.objective_value)
 
-        status = solver.solve(m, Report() if on_value is not None else None)
+        status = stopping.solve(solver, m, Report() if on_value is not None else None)
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return MasterPlan(dict(hint), False)
         uses = {c: int(solver.value(v)) for c, v in enumerate(z) if solver.value(v) > 0}

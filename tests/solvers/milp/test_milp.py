@@ -77,7 +77,9 @@ def test_progress_is_reported_per_level() -> None:
     seen: list[Progress] = []
     p = problem(nodes(2), [item("web", 3)], objective=["placed", {"bins_used": 1}])
     solve(p, "milp", time_limit=10, threads=1, on_progress=seen.append)
-    assert [len(s.objective) for s in seen] == [1, 2]
+    # the warm start at once (every level, no bound yet), then each level as it is solved
+    assert [len(s.objective) for s in seen] == [2, 1, 2]
+    assert seen[0].bound is None
 
 
 def test_no_time_means_unknown_not_a_guess() -> None:
