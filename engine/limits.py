@@ -176,12 +176,21 @@ def check_file_size(size: int, source: str | None = None) -> None:
         )
 
 
+def magnitude(value: int | float) -> str:
+    """``value`` in three significant digits, however large (an int beyond a double included)."""
+    try:
+        return f"{value:.3g}"
+    except OverflowError:
+        digits = int(abs(int(value)).bit_length() * math.log10(2))
+        return f"{'-' if value < 0 else ''}about 1e{digits}"
+
+
 def quantity_out_of_range(resource: str, amount: int) -> str | None:
     """Why one quantity in base units is out of range (above MAX_QUANTITY), or None."""
     if abs(amount) <= MAX_QUANTITY:
         return None
     unit = "millicores" if resource == "cpu" else "base units"
-    return f"{amount:.3g} {unit} is out of range (placer reads quantities up to 2^53 {unit})"
+    return f"{magnitude(amount)} {unit} is out of range (placer reads quantities up to 2^53 {unit})"
 
 
 def check_finite_value(value: float, what: str, limit: float = MAX_VALUE) -> str | None:
@@ -257,7 +266,7 @@ def _check_totals(problem: Problem) -> None:
             if total > MAX_TOTAL:
                 unit = "millicores" if r == "cpu" else "units"
                 raise InputError(
-                    f"the {what} together, {total:.3g} {unit} of {r}, is out of range "
+                    f"the {what} together, {magnitude(total)} {unit} of {r}, is out of range "
                     "(at most 2^62: the backends sum in int64)",
                     path=where,
                 )

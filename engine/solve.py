@@ -13,7 +13,9 @@ from .errors import UnsupportedProblem
 from .ir import Problem
 from .sizing.report import with_sizing
 from .solution import Progress, Solution
-from .verify import certify
+from .verify import certify, seconds_to_certify
+
+CERTIFY_SHARE = 0.3  # at most this share of a time limit is kept back for certifying the plan
 
 
 def solve(
@@ -29,8 +31,8 @@ def solve(
 ) -> Solution:
     """Solve with a backend and certify the answer with the independent verifier.
 
-    ``time_limit`` is the budget left for this call (callers with an earlier start pass what
-    remains of theirs). A stop request (``engine.interrupt``: Ctrl-C in the CLI) makes the
+    ``time_limit`` is the budget left for this call, certifying included (callers with an earlier
+    start pass what remains of theirs). A stop request (``engine.interrupt``: Ctrl-C in the CLI) makes the
     backend return its best plan so far; ``info['interrupted']`` then says so.
     """
     limits.check_time_limit(time_limit, "time_limit")
@@ -47,6 +49,8 @@ def solve(
             "(item group, bin) variables",
             "group identical items, restrict `allowed`, or use the greedy backend",
         )
+    if time_limit is not None:  # the answer is certified within the same budget
+        time_limit -= min(CERTIFY_SHARE * time_limit, seconds_to_certify(problem))
     options = Options(
         time_limit=time_limit,
         seed=seed,

@@ -35,7 +35,7 @@ from engine.errors import PlacerError
 from engine.ir import AntiAffinity, Gang, Problem, Quota
 from engine.solution import DeviceRows, Progress, Solution, Status
 
-from ..base import Backend, Compiled, Options, RawResult, StartPlan
+from ..base import Backend, BuildClock, Compiled, Options, OutOfTime, RawResult, StartPlan
 from ..lowering import Key, Lowered, Stage, lower
 from ..lowering.lexicographic import (
     Attempt,
@@ -54,6 +54,7 @@ FILL_SECONDS = 60.0  # the filling formulation's budget without a time limit
 RELAXATION_SHARE = 0.25  # of the time left: column generation for a relaxation's bound
 RELAXATION_SECONDS = 30.0  # the same without a time limit
 DECODE_SECONDS_PER_BIN = 1.5e-4  # time kept back from the limit for decoding and verifying
+BUILD_SHARE = 0.8  # a model not built within this share of the time limit is abandoned
 
 
 @dataclass
@@ -168,7 +169,18 @@ class CpSatBackend(Backend):
         else:
             from .per_bin import PerBinModel
 
-            model = PerBinModel(lowered)
+            try:
+                model = PerBinModel(
+                    lowered, BuildClock.share(started, options.time_limit, BUILD_SHARE)
+                )
+            except OutOfTime:  # no model: QuickStart answers with the start plan
+                notes["stopped"] = (
+                    f"the per-bin model ({len(lowered.problem.items)} groups x "
+                    f"{len(lowered.problem.bins)} bins) could not be built within "
+                    f"{BUILD_SHARE:.0%} of the time limit"
+                )
+                index = CpSatIndex(lowered, "unbuilt", None, [], notes, started, start)
+                return Compiled(problem, None, index)
             if reason is not None:
                 notes["arcflow_skipped"] = reason
             if pool_reason is not None:
@@ -210,6 +222,8 @@ class CpSatBackend(Backend):
         if limit is not None:
             bins = len(compiled.problem.bins)
             deadline = index.started + limit - min(0.1 * limit, DECODE_SECONDS_PER_BIN * bins)
+        if index.model is None:
+            return RawResult(status=Status.UNKNOWN, values={}, info=dict(index.notes))
         if index.formulation == "pool":
             return _run_pool(index, options, deadline)
         if index.formulation == "fill":

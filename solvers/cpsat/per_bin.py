@@ -18,6 +18,7 @@ from engine.ir import Affinity, AntiAffinity, Gang, Quota, Spread
 from engine.limits import require_int64
 from engine.solution import DeviceRows
 
+from ..base import BuildClock
 from ..lowering import Key, Lowered
 from .common import RATIO_SCALE, Linear, count_of
 
@@ -41,9 +42,10 @@ def _wsum(variables: list[Any], coefficients: list[int]) -> Any:
 class PerBinModel:
     """Builds the CP-SAT model; ``term(name)`` gives each objective term as a ``Linear``."""
 
-    def __init__(self, lowered: Lowered) -> None:
+    def __init__(self, lowered: Lowered, clock: BuildClock | None = None) -> None:
         from ortools.sat.python import cp_model
 
+        self.clock = clock or BuildClock()  # raises OutOfTime when the build runs too long
         self.lowered = lowered
         self.problem = lowered.problem
         self.model = cp_model.CpModel()
@@ -80,6 +82,7 @@ class PerBinModel:
         names = [b.name for b in p.bins]
         self.total: dict[str, Any] = {}
         for n, g in enumerate(p.items):
+            self.clock.check()
             span = lw.eligible.span(n)
             lows, highs = lw.eligible.low[span].tolist(), lw.eligible.high[span].tolist()
             mine = []
@@ -106,6 +109,7 @@ class PerBinModel:
         self.bin_total: dict[str, Any] = {}
         demanding = [any(d > 0 for d in row) for row in self.divided]
         for bin_ in p.bins:
+            self.clock.check()
             name = bin_.name
             groups = self.by_bin.get(name, [])
             if not groups:
@@ -219,6 +223,7 @@ class PerBinModel:
     def _constraints(self) -> None:
         p = self.problem
         for c in p.constraints:
+            self.clock.check()
             encoder = ENCODERS.get(type(c))
             if encoder is None:
                 raise PlacerError(f"cpsat has no encoder for {c.kind} constraints")

@@ -27,10 +27,13 @@ replicas), so 10,000 pods on 1,000 nodes take a fraction of a second.
 
 from __future__ import annotations
 
+import math
+import time
 from collections import defaultdict
 from collections.abc import Hashable, Mapping
 from typing import Any, cast
 
+from engine import interrupt
 from engine.ir import Problem
 from engine.solution import Placement, Solution, Status, Unplaced
 
@@ -38,6 +41,8 @@ from ..base import ALL_FEATURES, Backend, Compiled, Options, RawResult
 from .model import RULES, GreedyModel, compile_model
 from .scheduler import Scheduler
 from .scoring import LEAST_ALLOCATED, MOST_ALLOCATED
+
+FLOOR_S = 0.25  # the scheduling pass always gets this long: tiny limits still get a plan
 
 
 class GreedyBackend(Backend):
@@ -54,7 +59,8 @@ class GreedyBackend(Backend):
     parameter_types: Mapping[str, type] = {"scoring": str}
     encoders = RULES
 
-    def compile(self, problem: Problem, options: Options) -> Compiled[GreedyModel, None]:
+    def compile(self, problem: Problem, options: Options) -> Compiled[GreedyModel, float]:
+        started = time.perf_counter()  # the time limit covers compiling too
         scoring = str(options.params.get("scoring", "auto"))
         if scoring not in ("auto", LEAST_ALLOCATED, MOST_ALLOCATED):
             from engine.errors import PlacerError
@@ -63,12 +69,21 @@ class GreedyBackend(Backend):
                 f"greedy: scoring must be auto, {LEAST_ALLOCATED} or {MOST_ALLOCATED}, "
                 f"got {scoring!r}"
             )
-        return Compiled(problem=problem, model=compile_model(problem, scoring), index=None)
+        return Compiled(problem=problem, model=compile_model(problem, scoring), index=started)
 
-    def run(self, compiled: Compiled[GreedyModel, None], options: Options) -> RawResult:
+    def run(self, compiled: Compiled[GreedyModel, float], options: Options) -> RawResult:
         model = compiled.model
         scheduler = Scheduler(model, options.seed)
-        for unit in model.units:
+        limit = options.time_limit
+        deadline = math.inf if limit is None else compiled.index + max(limit, FLOOR_S)
+        stopped = None
+        for k, unit in enumerate(model.units):
+            if interrupt.requested() or time.perf_counter() >= deadline:
+                # the plan so far stands; the groups not reached stay unplaced, saying why
+                stopped = "interrupted" if interrupt.requested() else "time limit reached"
+                for g in (g for later in model.units[k:] for g in later):
+                    scheduler.reasons[model.problem.items[g].name] = f"not scheduled: {stopped}"
+                break
             scheduler.place_unit(unit)
         values: dict[Hashable, float] = {}
         short = []
@@ -83,6 +98,8 @@ class GreedyBackend(Backend):
             "scoring": MOST_ALLOCATED if model.most_allocated else LEAST_ALLOCATED,
             "unschedulable": dict(scheduler.reasons),
         }
+        if stopped is not None:
+            info["stopped"] = stopped
         status = Status.FEASIBLE
         if short:
             status = Status.UNKNOWN
@@ -90,7 +107,7 @@ class GreedyBackend(Backend):
         devices = scheduler.devices.plan_rows() if scheduler.devices is not None else None
         return RawResult(status=status, values=values, info=info, devices=devices)
 
-    def decode(self, compiled: Compiled[GreedyModel, None], raw: RawResult) -> Solution:
+    def decode(self, compiled: Compiled[GreedyModel, float], raw: RawResult) -> Solution:
         problem = compiled.problem
         order = {b.name: k for k, b in enumerate(problem.bins)}
         per_item: dict[str, list[tuple[str, int]]] = defaultdict(list)

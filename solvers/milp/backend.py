@@ -26,7 +26,7 @@ from engine.errors import PlacerError
 from engine.ir import Problem
 from engine.solution import Progress, Solution, Status
 
-from ..base import ALL_FEATURES, Backend, Compiled, Options, RawResult
+from ..base import ALL_FEATURES, Backend, BuildClock, Compiled, Options, OutOfTime, RawResult
 from ..lowering import Key, Lowered, Stage, lower
 from ..lowering.lexicographic import Attempt, StageResult, level_bounds, solve_levels
 from .arcflow import ArcFlowModel, arcflow_applies, build_arcflow
@@ -39,6 +39,8 @@ SOLVERS = ("highs", "cbc")
 # larger one, so later levels cannot trade away a visible amount of an earlier one
 FIX_TOL = 1e-9
 START_SHARE = 0.1  # at most this share of the time limit goes to finding a warm start
+BUILD_SHARE = 0.7  # a model not built within this share of the time limit is abandoned
+LOAD_SHARE = 0.3  # loading a model into HiGHS takes up to this share of its build time
 # Each stage may use all the time left: a stage HiGHS or CBC cannot finish keeps its incumbent,
 # and a proved earlier level is worth more than time for a later one.
 STAGE_SHARE = 1.0
@@ -48,6 +50,8 @@ STAGE_SHARE = 1.0
 class MilpIndex:
     lowered: Lowered
     settings: RunSettings  # solver, limits; ``began`` is when compile began
+    build_s: float = 0.0  # building the PuLP model
+    unbuilt: str | None = None  # why there is no model (not built within the time limit)
 
 
 def _settings(options: Options) -> RunSettings:
@@ -109,9 +113,19 @@ class MilpBackend(Backend):
         reason = arcflow_applies(lowered) if wanted != "per_bin" else "per_bin asked"
         if wanted == "arcflow" and reason is not None:
             raise PlacerError(f"milp: the arcflow formulation does not apply: {reason}")
-        model = build_arcflow(lowered) if reason is None else build(lowered)
+        building = time.perf_counter()
+        clock = BuildClock.share(building, options.time_limit, BUILD_SHARE)
+        try:
+            model = build_arcflow(lowered) if reason is None else build(lowered, clock)
+        except OutOfTime:  # no model: QuickStart answers with the start plan
+            why = (
+                f"the model ({len(problem.items)} groups x {len(problem.bins)} bins) could not "
+                f"be built within {BUILD_SHARE:.0%} of the time limit"
+            )
+            return Compiled(problem, None, MilpIndex(lowered, settings, unbuilt=why))  # type: ignore[arg-type]
         _check_objective(model)
-        return Compiled(problem, model, MilpIndex(lowered, settings))
+        index = MilpIndex(lowered, settings, build_s=time.perf_counter() - building)
+        return Compiled(problem, model, index)
 
     # ------------------------------------------------------------------ run
 
@@ -120,6 +134,17 @@ class MilpBackend(Backend):
     ) -> RawResult:
         model, settings = compiled.model, compiled.index.settings
         began = settings.began if settings.began is not None else time.monotonic()
+        if compiled.index.unbuilt is not None:
+            return RawResult(Status.UNKNOWN, {}, info={"stopped": compiled.index.unbuilt})
+        left = (
+            math.inf
+            if options.time_limit is None
+            else began + options.time_limit - time.monotonic()
+        )
+        if settings.solver == "highs" and left < LOAD_SHARE * compiled.index.build_s:
+            # handing the model to HiGHS takes about a fifth of building it, and cannot be stopped
+            why = f"no time left to load the model into HiGHS ({left:.1f} s left)"
+            return RawResult(Status.UNKNOWN, {}, info={"stopped": why})
         if model.infeasible:  # e.g. a required group with no bin that could ever hold it
             return RawResult(Status.INFEASIBLE, {}, info={"infeasible": model.infeasible[:10]})
         deadline = math.inf if options.time_limit is None else began + options.time_limit

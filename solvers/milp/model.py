@@ -43,6 +43,7 @@ from engine.ir import (
     Spread,
 )
 
+from ..base import BuildClock
 from ..lowering import Key, Level, Lowered
 from ..lowering.device_model import DeviceModel
 
@@ -113,7 +114,8 @@ def _name(*parts: object) -> str:
 
 
 class _Builder:
-    def __init__(self, lowered: Lowered) -> None:
+    def __init__(self, lowered: Lowered, clock: BuildClock) -> None:
+        self.clock = clock  # checked at every variable and row: raises OutOfTime
         self.lowered = lowered
         self.p = problem = lowered.problem
         self.lp = pulp.LpProblem(_name(problem.name or "placer"), pulp.LpMinimize)
@@ -139,6 +141,7 @@ class _Builder:
         cat: str = pulp.LpContinuous,
     ) -> pulp.LpVariable:
         """A new variable with a unique name (sanitised names of distinct things can collide)."""
+        self.clock.check()
         if name in self._names:
             name = self.fresh(name)
         self._names.add(name)
@@ -151,6 +154,7 @@ class _Builder:
         return _name(*parts, self._n)
 
     def add(self, constraint: pulp.LpConstraint, *parts: object) -> None:
+        self.clock.check()
         if not constraint.keys():  # no variable left: true or false right now
             if not constraint.valid(0):
                 self.infeasible.append(_name(*parts))
@@ -529,11 +533,12 @@ def _check_directions(problem: Problem) -> None:
                 )
 
 
-def build(lowered: Lowered) -> MilpModel:
-    """The whole model: variables, hard constraints, and each level's stages."""
+def build(lowered: Lowered, clock: BuildClock | None = None) -> MilpModel:
+    """The whole model: variables, hard constraints, and each level's stages (``OutOfTime``
+    when ``clock`` runs out first)."""
     problem = lowered.problem
     _check_directions(problem)
-    bld = _Builder(lowered)
+    bld = _Builder(lowered, clock or BuildClock())
     bld.counts()
     wanted = {str(t) for level in problem.objective for t, w in level.items() if w != 0}
     if "bins_used" in wanted:

@@ -12,6 +12,7 @@ from engine.cli import main
 from engine.errors import PlacerError
 from engine.io import dump_problem
 from engine.ir import Problem
+from engine.limits import quantity_out_of_range
 from engine.solution import Status
 from engine.solve import solve
 
@@ -117,3 +118,14 @@ def test_on_the_command_line_it_is_one_line_and_exit_2(
     assert exit_info.value.code == 2
     assert len(err.strip().splitlines()) == 1 and err.startswith("placer: error:")
     assert not (tmp_path / "plan.json").exists()
+
+
+@pytest.mark.parametrize(
+    "amount",
+    [2**53 + 1, int(1.7e308) * 1000, 10**5000, -(10**400)],
+    ids=["2^53+1", "beyond-double", "5000-digits", "negative-400-digits"],
+)
+def test_a_quantity_beyond_a_double_is_refused_in_one_line(amount: int) -> None:
+    """Formatting the refusal must not overflow itself (a float too large for a double)."""
+    reason = quantity_out_of_range("cpu", amount)
+    assert reason is not None and "out of range" in reason and "\n" not in reason

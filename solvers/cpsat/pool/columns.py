@@ -187,10 +187,10 @@ class Columns:
             for c in chosen:
                 for _ in range(uses[c]):
                     content.append((next(slots), self.columns[c].config.copy()))
-        surplus = (
-            np.array([a for _, a in content], np.int64).reshape(len(content), -1).sum(axis=0)
-            - self.count
-        )
+        placed = np.zeros(len(self.count), np.int64)  # nothing placed: an empty plan
+        for _, a in content:
+            placed += a
+        surplus = placed - self.count
         for _, config in reversed(content):
             if not (surplus > 0).any():
                 break

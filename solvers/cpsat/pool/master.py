@@ -316,6 +316,8 @@ class Master:
         from ortools.sat.python import cp_model
 
         cols = self.cols
+        if not cols.columns or interrupt.requested():  # nothing to choose from, or stopped
+            return MasterPlan(dict(hint), False)
         m = cp_model.CpModel()
         z = [
             m.new_int_var(0, len(cols.pools[c.pool].bins), f"z{k}")
