@@ -166,7 +166,7 @@ def interrupted_run(problem: Path, out: Path, *args: str, limit: float = 120.0) 
             if not data:
                 return
             seen.extend(data)
-            if b"best [" in seen:
+            if b"  best " in seen:  # the live line shows a plan
                 shown.set()
 
     reader = threading.Thread(target=drain, daemon=True)

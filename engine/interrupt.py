@@ -137,3 +137,4 @@ def stop_on_sigint() -> Iterator[None]:
         watcher.join(timeout=1.0)
         reader.close()
         writer.close()
+        reset()  # the request belonged to this block: a later solve in the process starts clean

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,3 +23,13 @@ def shared_data() -> Path:
 @pytest.fixture
 def instances() -> Path:
     return INSTANCES
+
+
+@pytest.fixture(autouse=True)
+def _no_stop_request_left() -> Iterator[None]:
+    """A stop request (engine.interrupt) is process-wide, like a signal handler: one test's must
+    not stop the solves of the next."""
+    from engine import interrupt
+
+    yield
+    interrupt.reset()

@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine import interrupt
 from engine.errors import PlacerError
 from engine.ir import AntiAffinity, Gang, Problem, Quota
 from engine.solution import DeviceRows, Progress, Solution, Status
@@ -55,6 +56,8 @@ RELAXATION_SHARE = 0.25  # of the time left: column generation for a relaxation'
 RELAXATION_SECONDS = 30.0  # the same without a time limit
 DECODE_SECONDS_PER_BIN = 1.5e-4  # time kept back from the limit for decoding and verifying
 BUILD_SHARE = 0.8  # a model not built within this share of the time limit is abandoned
+PROGRESS_EVERY_S = 0.2  # on models above PROGRESS_PAIRS counts, progress at most this often
+PROGRESS_PAIRS = 20_000
 
 
 @dataclass
@@ -69,6 +72,7 @@ class CpSatIndex:
     started: float = 0.0  # perf_counter() when compile began: the time limit starts there
     start: StartPlan | None = None
     relaxed: Any = None  # PoolModel of a relaxation, for a bins_used bound (per_bin only)
+    chosen: bool = False  # the formulation was chosen by ``auto`` (not asked for by name)
 
     @property
     def stages(self) -> list[Stage]:
@@ -76,33 +80,39 @@ class CpSatIndex:
 
 
 class _Progress:
-    """CpSolverSolutionCallback adapter feeding ``Options.on_progress``."""
+    """CpSolverSolutionCallback adapter feeding ``Options.on_progress`` with the plan's exact
+    level values (from its counts: the stage's scaled objective rounds ratios to 1e-4 and counts
+    a tier, not the level), at most every ``PROGRESS_EVERY_S`` on large models. Bounds are given
+    when every level is one stage (the fixed stages' bounds, then the search's)."""
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - trivial factory
         from ortools.sat.python import cp_model
 
         class Callback(cp_model.CpSolverSolutionCallback):
-            def __init__(
-                self,
-                report: Any,
-                start: float,
-                fixed: tuple[float, ...],
-                fixed_bounds: tuple[float | None, ...],
-                objective: ScaledObjective,
-            ) -> None:
+            def __init__(self, report: Any, stages: _Stages, objective: ScaledObjective) -> None:
                 super().__init__()
-                self.report, self.start, self.fixed = report, start, fixed
-                self.fixed_bounds, self.objective = fixed_bounds, objective
+                self.report, self.stages, self.objective = report, stages, objective
+                self.fixed_bounds = tuple(stages.fixed_bounds)
+                self.last = -math.inf
 
             def on_solution_callback(self) -> None:
-                value = self.objective.level_value(self.objective_value)
-                bound = self.objective.level_value(self.best_objective_bound)
+                now = time.perf_counter()
+                stages = self.stages
+                if (
+                    now - self.last < PROGRESS_EVERY_S
+                    and len(getattr(stages.model, "x", ())) > PROGRESS_PAIRS
+                ):
+                    return
+                self.last = now
+                counts = stages.model.counts(self.value)
+                soft = _soft_value(stages.model, self.value)
+                values = level_values(stages.lowered, counts, soft)
+                bound = None
+                if len(stages.stages) == len(values):
+                    current = self.objective.level_value(self.best_objective_bound)
+                    bound = (*self.fixed_bounds, current)
                 self.report(
-                    Progress(
-                        seconds=time.perf_counter() - self.start,
-                        objective=(*self.fixed, value),
-                        bound=(*self.fixed_bounds, bound),
-                    )
+                    Progress(seconds=now - stages.index.started, objective=values, bound=bound)
                 )
 
         return Callback(*args, **kwargs)
@@ -161,6 +171,7 @@ class CpSatBackend(Backend):
             assert trusted is not None
             pool = PoolModel(lowered, trusted)
             index = CpSatIndex(lowered, formulation, pool, [], notes, started, start)
+            index.chosen = wanted == "auto"
             return Compiled(problem, None, index)
         if formulation == "arcflow":
             model: Any = ArcFlowModel(
@@ -225,7 +236,10 @@ class CpSatBackend(Backend):
         if index.model is None:
             return RawResult(status=Status.UNKNOWN, values={}, info=dict(index.notes))
         if index.formulation == "pool":
-            return _run_pool(index, options, deadline)
+            pooled = _run_pool(index, options, deadline)
+            if pooled.status == Status.OPTIMAL or not index.chosen:
+                return pooled
+            return _per_bin_after_pool(index, options, deadline, pooled)
         if index.formulation == "fill":
             return _run_fill(index, deadline)
         return _Stages(index, options, deadline).run()
@@ -404,13 +418,7 @@ class _Stages:
         solver = self._solver(seconds)
         callback = None
         if self.options.on_progress is not None:
-            callback = _Progress(
-                self.options.on_progress,
-                self.index.started,
-                tuple(self.fixed),
-                tuple(self.fixed_bounds),
-                objective,
-            )
+            callback = _Progress(self.options.on_progress, self, objective)
         status = stopping.solve(solver, cp, callback)
         if status == cp_model.MODEL_INVALID:
             raise PlacerError(f"cpsat built an invalid model: {cp.validate()}")
@@ -618,6 +626,42 @@ def _better(lowered: Lowered, a: tuple[float, ...], b: tuple[float, ...]) -> boo
         if abs(x - y) > 1e-9 * max(1.0, abs(x), abs(y)):
             return x > y
     return False
+
+
+PER_BIN_AFTER_POOL_S = 0.2  # time left below which the per-bin model is not worth building
+
+
+def _per_bin_after_pool(
+    index: CpSatIndex, options: Options, deadline: float, pooled: RawResult
+) -> RawResult:
+    """The pool model stops when its integer master is optimal over the columns it generated,
+    which need not be the optimum (nor prove it): with time left, the per-bin model continues
+    from the pool's plan (never worse than it) and may prove what the pool could not."""
+    from .per_bin import PerBinModel
+
+    if deadline - time.perf_counter() < PER_BIN_AFTER_POOL_S or interrupt.requested():
+        return pooled
+    lowered = index.lowered
+    try:
+        model = PerBinModel(lowered, BuildClock(deadline))
+    except OutOfTime:
+        return pooled
+    objectives = [
+        _stage_objective(lowered, model, s) for level in lowered.levels for s in level.stages
+    ]
+    notes = {**pooled.info, "formulation": "pool, then per_bin", "pool_status": str(pooled.status)}
+    start = StartPlan(lowered.plan(pooled.values), "pool")
+    per_bin = CpSatIndex(lowered, "per_bin", model, objectives, notes, index.started, start)
+    raw = _Stages(per_bin, options, deadline).run()
+    improved = (
+        raw.objective is not None
+        and pooled.objective is not None
+        and any(a != b for a, b in zip(raw.objective, pooled.objective, strict=True))
+    )
+    if raw.status == Status.OPTIMAL or (raw.status.has_plan and improved):
+        return raw
+    pooled.info["then"] = "per_bin: no better plan, no proof in the time left"
+    return pooled
 
 
 def _values_from(solution: list[int]) -> Any:

@@ -144,6 +144,7 @@ def test_smoke_suite_end_to_end(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # starting a Ray cluster takes minutes on a loaded 2-core machine
 def test_ray_executor_gives_the_same_rows_as_local(tmp_path: Path) -> None:
     pytest.importorskip("ray")
     suite = str(_suite(tmp_path, TINY))

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from engine.ir import FEATURES
+from engine.ir import FEATURES, Problem
 from engine.solution import Status
 from engine.solve import solve
 from solvers.cpsat.pool.driver import POOL_FEATURES, pool_applies
@@ -97,3 +97,59 @@ def test_a_feature_outside_the_pool_model_refuses_it(feature: str) -> None:
 
 def test_pool_features_are_names_the_ir_knows() -> None:
     assert POOL_FEATURES <= FEATURES
+
+
+def pool_gap() -> Problem:
+    """Two node pools, hostname anti-affinity: the pool model's integer master is optimal over
+    its columns at 15 bins-cost in milliseconds but cannot prove it, and 14 exists."""
+    small = {"cpu": "4", "memory": "16Gi"}
+    large = {"cpu": "8", "memory": "8Gi"}
+    return Problem.model_validate(
+        {
+            "bins": [
+                {
+                    "name": f"n{i}",
+                    "capacity": small if i % 2 == 0 else large,
+                    "labels": {"kubernetes.io/hostname": f"n{i}"},
+                    "cost": 1.0 if i % 2 == 0 else 2.0,
+                }
+                for i in range(14)
+            ],
+            "items": [
+                {
+                    "name": name,
+                    "count": count,
+                    "demand": {"cpu": cpu, "memory": memory},
+                    "labels": {"app": name},
+                    "priority": priority,
+                }
+                for name, count, cpu, memory, priority in [
+                    ("g0", 3, "2", "3Gi", 0),
+                    ("g1", 7, "2", "2Gi", 10),
+                    ("g2", 7, "4", "1Gi", 0),
+                    ("g3", 7, "1", "2Gi", 0),
+                ]
+            ],
+            "constraints": [
+                {
+                    "kind": "anti_affinity",
+                    "selector": {"app": g},
+                    "topology": "kubernetes.io/hostname",
+                }
+                for g in ("g0", "g1")
+            ],
+            "objective": ["placed", {"bins_used": 1}],
+        }
+    )
+
+
+def test_an_unproved_pool_plan_is_continued_by_the_per_bin_model() -> None:
+    """Auto-chosen pool formulation, unproved with time left: the per-bin model continues from
+    its plan and proves the optimum the per-bin model alone proves."""
+    problem = pool_gap()
+    plan = solve(problem, "cpsat", time_limit=30, lns="off")
+    alone = solve(problem, "cpsat", time_limit=30, lns="off", formulation="per_bin")
+    assert alone.status == Status.OPTIMAL
+    assert plan.info["formulation"].startswith("pool")
+    assert plan.status == Status.OPTIMAL and plan.verified, plan.info
+    assert plan.objective == alone.objective

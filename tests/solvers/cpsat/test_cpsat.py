@@ -431,3 +431,19 @@ def test_pool_formulation_on_a_tight_tiered_cluster_beats_greedy() -> None:
         assert plan.objective[1] <= greedy.objective[1] + 1e-9
     assert plan.bound is not None and plan.bound[0] is not None
     assert plan.bound[0] >= plan.objective[0]
+
+
+def test_progress_reports_each_level_exactly() -> None:
+    """One value per objective level (a tiered placed level is several stages), computed from
+    the plan itself: the last report is the plan's objective, to the last digit (the scaled
+    stage objective rounds balance to 1e-4)."""
+    seen: list[Progress] = []
+    p = problem(
+        bins(3, cpu="7", memory="7Gi"),
+        [group("hi", 2, cpu="1", priority=10), group("lo", 5, cpu="3", memory="2Gi")],
+        objective=["placed", "balance"],
+    )
+    plan = solve(p, "cpsat", time_limit=20, lns="off", start="none", on_progress=seen.append)
+    assert plan.verified and seen
+    assert all(len(s.objective) == len(p.objective) for s in seen)
+    assert seen[-1].objective == plan.objective
