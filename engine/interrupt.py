@@ -108,20 +108,24 @@ def stop_on_sigint() -> Iterator[None]:
 
     def watch() -> None:
         seen = 0
-        while True:
-            try:
+        try:
+            while True:
                 data = reader.recv(64)
-            except OSError:
-                return
-            if not data or _FINISH in data:  # closed, or told to finish
-                return
-            seen += data.count(signal.SIGINT)
-            if seen == 1:
-                request_stop()
-            elif seen > 1:  # a second Ctrl-C: the user wants out now, whatever is running
-                with contextlib.suppress(OSError):
-                    os.write(2, b"placer: interrupted again, exiting\n")
-                os._exit(130)
+                if not data or _FINISH in data:  # the writer closed, or told to finish
+                    return
+                seen += data.count(signal.SIGINT)
+                if seen == 1:
+                    request_stop()
+                elif seen > 1:  # a second Ctrl-C: the user wants out now, whatever is running
+                    with contextlib.suppress(OSError):
+                        os.write(2, b"placer: interrupted again, exiting\n")
+                    os._exit(130)
+        except OSError:
+            return
+        finally:
+            # The watcher owns its end: closed by another thread while recv() waits, its number
+            # could be reused by an unrelated file, and this thread would read that file's bytes.
+            reader.close()
 
     previous_handler = signal.signal(signal.SIGINT, handler)
     previous_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
@@ -134,7 +138,6 @@ def stop_on_sigint() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous_handler)
         with contextlib.suppress(OSError):
             writer.send(bytes([_FINISH]))
+        writer.close()  # the watcher reads FINISH (or the end of the stream) and closes its end
         watcher.join(timeout=1.0)
-        reader.close()
-        writer.close()
         reset()  # the request belonged to this block: a later solve in the process starts clean

@@ -31,7 +31,6 @@ def hard(tmp_path_factory: pytest.TempPathFactory) -> Path:
     "args",
     [
         pytest.param(("-b", "cpsat", "-p", "lns=off"), id="cpsat"),
-        pytest.param(("-b", "cpsat", "-p", "lns=on"), id="cpsat-lns", marks=pytest.mark.slow),
         pytest.param(("-b", "milp", "-p", "lns=off"), id="milp-highs", marks=pytest.mark.slow),
         pytest.param(
             ("-b", "milp", "-p", "lns=off", "-p", "solver=cbc"),

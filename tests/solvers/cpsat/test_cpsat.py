@@ -257,7 +257,8 @@ def test_pool_formulation_on_a_cluster_beats_greedy_with_an_honest_bound() -> No
     p = cluster(12, 6, pods_per_node=6, objective=["placed", {"bins_used": 1}], seed=3)
     plan = solve(p, "cpsat", time_limit=10, threads=1)
     greedy = solve(p, "greedy")
-    assert plan.info["formulation"] == "pool", plan.info
+    # the pool model, continued by the per-bin model when it could not prove its plan
+    assert plan.info["formulation"].startswith("pool"), plan.info
     assert plan.verified and plan.status in (Status.OPTIMAL, Status.FEASIBLE)
     assert plan.objective[0] == greedy.objective[0]  # every item placed, as by greedy
     assert plan.objective[1] <= greedy.objective[1] + 1e-9
