@@ -7,33 +7,54 @@ one used bin; its item arcs are the bin's contents. The LP relaxation equals the
 (Gilmore–Gomory) bound, far stronger than per-bin counts when many bins are identical.
 
 For plain bin packing (one bin class, every item required, nothing but ``placed`` and
-``bins_used`` in the objective) the model first runs ``solvers.packing.one_dim``: the L2 lower bound
-becomes a constraint on the bins used, and the best packing found (pattern model, bin
-completion, MBS') replaces a weaker starting plan in ``hint_values``. When the two meet, CP-SAT
-proves the optimum at once.
+``bins_used`` in the objective) ``solvers.packing.one_dim`` does the work with most of the time
+limit (bounds, column generation, the improvement loop, the reduced arc-flow proof): its lower
+bound goes into the domain of the bins used and its best packing replaces a weaker starting
+plan in ``hint_values``. The CP-SAT model is then just that packing's paths (``restricted``:
+its own optimum proves nothing, the backend reports ``packing_bound`` instead); only without a
+time limit does an unproved packing get the full graph, an exact model solved to the end.
+
+Graph and model building watch the deadline too: a general arc-flow model (bin costs, several
+bin classes) is built only when its estimated size fits the time limit (``ARCS_PER_SECOND``).
 """
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.solution import Progress
+
+from ..deadline import Deadline
 from ..lowering import Key, Lowered
+from ..lowering.terms import level_values
 from ..packing.arcflow import ArcFlowGraph, arcflow_graph, decompose, paths_graph
-from ..packing.one_dim import Presolved, check_packing, presolve
+from ..packing.heuristics import Packing
+from ..packing.one_dim import Packed, check_packing
+from ..packing.one_dim import solve as solve_one_dim
 from .common import Linear, count_of
 from .vector_packing import VectorPackingModel, plain_vector_packing
 
 ARC_LIMIT = 400_000  # beyond this many arcs the per-bin model is used instead
+# Building the CP-SAT arc-flow model and its first search step take about this long per arc
+# (measured: ~1 s per 40k arcs on a loaded core); a model that would eat more than a third of
+# the time limit is not built.
+ARCS_PER_SECOND = 40_000
+BUILD_SHARE = 1 / 3
 PACKING_TERMS = frozenset({"placed", "bins_used", "cost"})
-PRESOLVE_SECONDS = 6.0  # presolve budget when the caller gives no time limit
-PRESOLVE_SHARE = 0.6  # share of a given time limit the presolve may use
+PACKING_SECONDS = 30.0  # the one-dimensional solver's budget when the caller gives no limit
+# Kept back from the one-dimensional solver for CP-SAT to take its packing in (a model of that
+# packing's paths: milliseconds), decoding and verifying: this plus a share of the time left.
+RESERVE_SECONDS = 0.2
+RESERVE_SHARE = 0.05
 
 
-def arcflow_applies(lowered: Lowered) -> str | None:
-    """None when the arc-flow model is exact for this problem, else why not."""
+def arcflow_applies(lowered: Lowered, time_limit: float | None = None) -> str | None:
+    """None when the arc-flow model is exact for this problem (and, for a general one, can be
+    built within a third of ``time_limit``), else why not."""
     problem = lowered.problem
     if lowered.devices is not None:
         return "items request devices"
@@ -56,9 +77,16 @@ def arcflow_applies(lowered: Lowered) -> str | None:
         return "some items demand nothing"
     if not problem.bins or not problem.items:
         return "nothing to pack"
+    if _plain_packing(lowered):
+        return None  # the one-dimensional solver; the graph is built only without a limit
     size = _estimate_arcs(lowered)
     if size > ARC_LIMIT:
         return f"the arc-flow graph would have about {size} arcs (limit {ARC_LIMIT})"
+    if time_limit is not None and size > ARCS_PER_SECOND * BUILD_SHARE * time_limit:
+        return (
+            f"the arc-flow graph would have about {size} arcs, more than can be built in "
+            f"{BUILD_SHARE:.0%} of the {time_limit:g} s limit"
+        )
     return None
 
 
@@ -90,32 +118,40 @@ class _Class:
 class ArcFlowModel:
     """Same interface as ``PerBinModel``: ``model``, ``term``, ``tier``, ``hint_values``, ``counts``.
 
-    ``time_limit`` and ``threads`` (optional) size the presolve of plain bin packing; without a
-    limit it takes at most ``PRESOLVE_SECONDS``. ``presolve=False`` skips it. For plain packing
-    over several resources the constructor returns a ``VectorPackingModel`` instead.
+    ``deadline`` bounds the one-dimensional solver of plain bin packing (all but a reserve of
+    the time left, ``_packing_deadline``; without a limit ``PACKING_SECONDS``). ``presolve=False`` skips it. For plain
+    packing over several resources the constructor returns a ``VectorPackingModel`` instead.
+
+    ``restricted`` is true when the graph holds only the packing's paths without a proof: the
+    model's optimum is then no bound, and the backend reports ``packing_bound``.
     """
 
     def __new__(cls, lowered: Lowered, **kwargs: Any) -> Any:
         # Plain packing over several resources: the per-bin model with a vector bound and start
         # (an arc-flow graph over residual vectors would be far too large).
         if lowered.single_resource is None:
-            return VectorPackingModel(lowered)
+            return VectorPackingModel(lowered, kwargs.get("deadline") or Deadline.never())
         return super().__new__(cls)
 
     def __init__(
         self,
         lowered: Lowered,
         *,
-        time_limit: float | None = None,
-        threads: int | None = None,
+        deadline: Deadline | None = None,
         seed: int = 0,
         presolve: bool = True,
+        on_progress: Callable[[Progress], None] | None = None,
+        started: float | None = None,
     ) -> None:
         from ortools.sat.python import cp_model
 
         self.lowered = lowered
         self.problem = problem = lowered.problem
-        self.presolved: Presolved | None = None
+        self.presolved: Packed | None = None
+        self.restricted = False
+        self.notes: dict[str, Any] = {}  # for the solution's info
+        self.packing_bound: int | None = None
+        deadline = deadline or Deadline.never()
         self.model = cp_model.CpModel()
         m = self.model
         r = lowered.single_resource
@@ -135,18 +171,33 @@ class ArcFlowModel:
             )
             if types and cap > 0:
                 self.classes.append(_Class(members, first.cost, cap, types))
-        if presolve and _plain_packing(problem, self.classes):
-            budget = PRESOLVE_SECONDS
-            if time_limit is not None:
-                budget = min(budget, PRESOLVE_SHARE * time_limit)
-            self.presolved = _run_presolve(self.classes[0], budget, threads or 1, seed)
+        plain = _plain_packing(lowered) and len(self.classes) == 1
+        if presolve and plain:
+            report = None
+            if on_progress is not None:
+                report = self._reporter(on_progress, started or time.perf_counter())
+            self.presolved = _run_one_dim(
+                self.classes[0], _packing_deadline(deadline), seed, report
+            )
+            self.packing_bound = self.presolved.lower_bound
+            self.notes["packing"] = {
+                "bins": len(self.presolved.packing),
+                "bound": self.presolved.lower_bound,
+                "method": self.presolved.method,
+                "seconds": self.presolved.seconds,
+                **self.presolved.info,
+            }
         for cls in self.classes:
             sizes = [w for _, w, _ in cls.types]
             done = self.presolved
-            if done is not None and done.proven and len(done.packing) <= len(cls.bins):
-                # The optimum is known and proved: a graph of its own bins' paths is enough.
-                cls.graph = paths_graph(sizes, cls.capacity, done.packing)
-            else:
+            if done is not None and len(done.packing) <= len(cls.bins):
+                if done.proven or deadline.bounded or not _graph_fits(cls):
+                    # Proved optimal, or no time (or room) for the full graph: the packing's
+                    # own paths (recombined, they may still save a bin).
+                    cls.graph = paths_graph(sizes, cls.capacity, done.packing)
+                    self.restricted = not done.proven
+            if cls.graph is None:
+                # Sized by ``arcflow_applies`` to fit the time limit.
                 cls.graph = arcflow_graph(sizes, [n for *_, n in cls.types], cls.capacity)
             n = len(cls.bins)
             for _, _, t in cls.graph.arcs:
@@ -200,14 +251,38 @@ class ArcFlowModel:
         """The presolve packing as (group, bin) counts, None when it needs more bins than exist."""
         if self.presolved is None:
             return None
+        return self._as_counts(self.presolved.packing)
+
+    def _as_counts(self, packing: Packing) -> dict[Key, int] | None:
         cls = self.classes[0]
-        if len(self.presolved.packing) > len(cls.bins):
+        if len(packing) > len(cls.bins):
             return None
         out: dict[Key, int] = {}
-        for b, content in zip(cls.bins, self.presolved.packing, strict=False):
+        for b, content in zip(cls.bins, packing, strict=False):
             for t, j in content.items():
                 out[(cls.types[t][0], b)] = j
         return out
+
+    def _reporter(
+        self, on_progress: Callable[[Progress], None], started: float
+    ) -> Callable[[Packing, int], None]:
+        """Progress of the one-dimensional solver as the backend's (level values of each
+        better packing; the bound on bins used where that level comes first)."""
+        lowered, cost = self.lowered, self.classes[0].cost
+        first_is_bins = set(self.problem.objective[0]) == {"bins_used"}
+
+        def report(packing: Packing, bound: int) -> None:
+            counts = self._as_counts(packing)
+            if counts is None:
+                return
+            values = level_values(lowered, counts)
+            bounds: tuple[float | None, ...] = (None,) * len(values)
+            if first_is_bins:
+                weight = self.problem.objective[0]["bins_used"]
+                bounds = (weight * cost * bound, *bounds[1:])
+            on_progress(Progress(time.perf_counter() - started, values, bounds))
+
+        return report
 
     # ------------------------------------------------------------------ objective terms
 
@@ -297,19 +372,41 @@ def _bins_and_items(counts: Mapping[Key, int]) -> tuple[int, int]:
     return placed, -used
 
 
-def _plain_packing(problem: Any, classes: list[_Class]) -> bool:
-    """One bin class holding every item, all required, objective only placed/bins_used."""
+def _plain_packing(lowered: Lowered) -> bool:
+    """One resource, one bin class that may hold every item, all required, objective only
+    placed/bins_used."""
+    problem = lowered.problem
     terms = {t for level in problem.objective for t in level}
-    if not terms <= {"placed", "bins_used"} or len(classes) != 1:
+    if lowered.single_resource is None or not terms <= {"placed", "bins_used"}:
         return False
-    kinds = {g for g, _, _ in classes[0].types}
-    return all(g.required and g.name in kinds for g in problem.items)
+    if len(lowered.classes) != 1 or not problem.items:
+        return False
+    first = lowered.classes[0][0]
+    return all(g.required and lowered.bounds(g.name, first) is not None for g in problem.items)
 
 
-def _run_presolve(cls: _Class, seconds: float, threads: int, seed: int) -> Presolved:
+def _packing_deadline(deadline: Deadline) -> Deadline:
+    if not deadline.bounded:
+        return Deadline.after(PACKING_SECONDS)
+    left = deadline.left()
+    reserve = min(0.5 * left, RESERVE_SECONDS + RESERVE_SHARE * left)
+    return Deadline(deadline.at - reserve)
+
+
+def _graph_fits(cls: _Class) -> bool:
+    most = sum(min(n, cls.capacity // max(w, 1)) for _, w, n in cls.types)
+    return (cls.capacity + 1) * most <= ARC_LIMIT
+
+
+def _run_one_dim(
+    cls: _Class,
+    deadline: Deadline,
+    seed: int,
+    on_found: Callable[[Packing, int], None] | None,
+) -> Packed:
     sizes = [w for _, w, _ in cls.types]
     counts = [n for _, _, n in cls.types]
-    result = presolve(sizes, counts, cls.capacity, seconds, threads, seed)
+    result = solve_one_dim(sizes, counts, cls.capacity, deadline, seed=seed, on_found=on_found)
     if not check_packing(result.packing, sizes, counts, cls.capacity):  # pragma: no cover
-        raise AssertionError("packing presolve produced an invalid packing")
+        raise AssertionError("the packing solver produced an invalid packing")
     return result

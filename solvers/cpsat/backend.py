@@ -37,6 +37,7 @@ from engine.ir import AntiAffinity, Gang, Problem, Quota
 from engine.solution import DeviceRows, Progress, Solution, Status
 
 from ..base import Backend, BuildClock, Compiled, Options, OutOfTime, RawResult, StartPlan
+from ..deadline import Deadline
 from ..lowering import Key, Lowered, Stage, lower
 from ..lowering.lexicographic import (
     Attempt,
@@ -154,7 +155,7 @@ class CpSatBackend(Backend):
         if fill is not None:
             index = CpSatIndex(lowered, "fill", fill, [], notes, started, start)
             return Compiled(problem, None, index)
-        reason = arcflow_applies(lowered)
+        reason = arcflow_applies(lowered, options.time_limit)
         pool_reason = pool_applies(lowered, trusted)
         if wanted == "arcflow" and reason is not None:
             raise PlacerError(f"the arcflow formulation does not apply: {reason}")
@@ -174,9 +175,16 @@ class CpSatBackend(Backend):
             index.chosen = wanted == "auto"
             return Compiled(problem, None, index)
         if formulation == "arcflow":
+            limit = options.time_limit
+            deadline = Deadline(started + limit) if limit is not None else Deadline.never()
             model: Any = ArcFlowModel(
-                lowered, time_limit=options.time_limit, threads=options.threads, seed=options.seed
+                lowered,
+                deadline=deadline,
+                seed=options.seed,
+                on_progress=options.on_progress,
+                started=started,
             )
+            notes.update(getattr(model, "notes", {}))
         else:
             from .per_bin import PerBinModel
 
@@ -365,7 +373,7 @@ class _Stages:
         found: list[float] = []
         if self.relaxed_bound is not None:
             found.append(level["bins_used"] * self.relaxed_bound)
-        packing_bound = getattr(self.model, "vector_bound", None)
+        packing_bound = getattr(self.model, "packing_bound", None)
         if isinstance(packing_bound, int):
             found.append(level["bins_used"] * packing_bound * min(b.cost for b in problem.bins))
         return max(found) if found else None
@@ -417,7 +425,9 @@ class _Stages:
         cp.minimize(expr)
         solver = self._solver(seconds)
         callback = None
-        if self.options.on_progress is not None:
+        # A restricted model's bound is no bound: its progress would report a false one.
+        restricted = getattr(self.model, "restricted", False)
+        if self.options.on_progress is not None and not restricted:
             callback = _Progress(self.options.on_progress, self, objective)
         status = stopping.solve(solver, cp, callback)
         if status == cp_model.MODEL_INVALID:
@@ -447,6 +457,10 @@ class _Stages:
         bound = objective.level_value(raw_bound) if math.isfinite(raw_bound) else None
         value = objective.level_value(value_int)
         extra = self._relaxed_bound(stage)
+        if restricted:
+            # A model of one packing's paths: its optimum bounds nothing beyond the trivial.
+            bound = objective.level_value(trivial)
+            proven = value <= bound + 1e-9
         if extra is not None and not proven:
             bound = extra if bound is None else max(bound, extra)
             proven = value <= bound + 1e-9

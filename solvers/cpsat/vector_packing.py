@@ -15,10 +15,12 @@ from typing import Any
 
 from engine.ir import Problem
 
+from ..deadline import Deadline
 from ..lowering import Key, Lowered, lower
 from ..packing.vector import best_vector_packing, check_vector_packing, vector_lower_bound
 
-HEURISTIC_SECONDS = 2.0
+HEURISTIC_SECONDS = 2.0  # at most, and at most a fifth of the time left
+HEURISTIC_SHARE = 0.2
 
 
 def plain_vector_packing(lowered: Lowered) -> bool:
@@ -40,7 +42,7 @@ def plain_vector_packing(lowered: Lowered) -> bool:
 class VectorPackingModel:
     """``PerBinModel`` plus the vector lower bound and the bin-centric start (same interface)."""
 
-    def __init__(self, lowered: Lowered) -> None:
+    def __init__(self, lowered: Lowered, deadline: Deadline | None = None) -> None:
         from .per_bin import PerBinModel
 
         self.problem = problem = lowered.problem
@@ -49,11 +51,12 @@ class VectorPackingModel:
         sizes = [[g.demand.get(r, 0) for r in resources] for g in problem.items]
         counts = [g.count for g in problem.items]
         self.lower_bound = vector_lower_bound(sizes, counts, capacity)
-        packing = best_vector_packing(sizes, counts, capacity, self.lower_bound, HEURISTIC_SECONDS)
+        budget = (deadline or Deadline.never()).part(HEURISTIC_SHARE, at_most=HEURISTIC_SECONDS)
+        packing = best_vector_packing(sizes, counts, capacity, self.lower_bound, budget)
         if not check_vector_packing(packing, sizes, counts, capacity):  # pragma: no cover
             raise AssertionError("vector heuristic produced an invalid packing")
         self.packing = packing
-        self.vector_bound = self.lower_bound  # bins used, for the backend's reported bound
+        self.packing_bound = self.lower_bound  # bins used, for the backend's reported bound
         # Bins are alike and an optimal plan never needs more of them than a known packing, so
         # the model only holds that many (the first ones): far smaller models on big instances.
         keep = min(len(problem.bins), max(len(packing), self.lower_bound, 1))

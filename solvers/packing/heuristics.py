@@ -20,6 +20,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
 
+from ..deadline import Deadline
+
 Packing = list[Counter[int]]
 T = TypeVar("T")
 B = TypeVar("B")
@@ -128,9 +130,14 @@ def _fullest_subset(
 
 
 def minimum_bin_slack(
-    sizes: Sequence[int], counts: Sequence[int], capacity: int, seed: int = 0
-) -> Packing:
-    """One MBS' pass: each bin = largest item left + the fullest subset of the rest."""
+    sizes: Sequence[int],
+    counts: Sequence[int],
+    capacity: int,
+    seed: int = 0,
+    deadline: Deadline | None = None,
+) -> Packing | None:
+    """One MBS' pass: each bin = largest item left + the fullest subset of the rest (None when
+    the deadline passes first)."""
     rng = random.Random(seed)
     left = list(counts)
     order = _largest_first(sizes)
@@ -139,6 +146,8 @@ def minimum_bin_slack(
         first = next((t for t in order if left[t] > 0), None)
         if first is None:
             return bins
+        if deadline is not None and deadline.expired():
+            return None
         left[first] -= 1
         content = _fullest_subset(sizes, left, capacity - sizes[first], rng)
         for t, j in content.items():
@@ -148,10 +157,16 @@ def minimum_bin_slack(
 
 
 def _completions(
-    sizes: Sequence[int], left: list[int], room: int, slack: int, rng: random.Random
+    sizes: Sequence[int],
+    left: list[int],
+    room: int,
+    slack: int,
+    rng: random.Random,
+    deadline: Deadline,
 ) -> Iterator[Counter[int]]:
     """Multisets of the remaining items filling ``room`` up to at most ``slack`` short, fullest
-    first; within a fill, larger items first (with occasional random swaps)."""
+    first; within a fill, larger items first (with occasional random swaps). Ends early when
+    the deadline passes."""
     order = [t for t in range(len(sizes)) if left[t] > 0 and sizes[t] <= room]
     mask = (1 << (room + 1)) - 1
     suffix = [0] * (len(order) + 1)  # sums reachable with order[i:]
@@ -166,6 +181,8 @@ def _completions(
     for target in range(room, lowest - 1, -1):
         if not (suffix[0] >> target) & 1:
             continue
+        if deadline.expired():
+            return
         chosen: Counter[int] = Counter()
         yield from _exact(sizes, left, order, suffix, 0, target, chosen, rng)
 
@@ -206,6 +223,7 @@ def bin_completion(
     bins: int,
     node_limit: int,
     seed: int = 0,
+    deadline: Deadline | None = None,
 ) -> Packing | None:
     """A packing into exactly ``bins`` bins by depth-first bin completion (Korf 2002, without
     the dominance rule), or None when none was found within ``node_limit`` bins tried.
@@ -214,6 +232,7 @@ def bin_completion(
     ``bins × C − Σ sizes``, which prunes hard when the target is the lower bound.
     """
     rng = random.Random(seed)
+    deadline = deadline or Deadline.never()
     left = list(counts)
     order = _largest_first(sizes)
     total = sum(w * n for w, n in zip(sizes, counts, strict=True))
@@ -232,7 +251,7 @@ def bin_completion(
         avail = list(left)  # the generator's own snapshot: it resumes after deeper undo
         avail[first] -= 1
         spare = budget - sum(wastes)
-        gen = _completions(sizes, avail, capacity - sizes[first], spare, rng)
+        gen = _completions(sizes, avail, capacity - sizes[first], spare, rng, deadline)
         return _with_first(gen, first)
 
     gen = open_bin()
@@ -249,7 +268,7 @@ def bin_completion(
             stack.pop()
             continue
         nodes += 1
-        if nodes > node_limit:
+        if nodes > node_limit or deadline.expired():  # a node costs O(types × C / 64)
             return None
         for t, j in content.items():
             left[t] -= j

@@ -1,72 +1,91 @@
-"""Bound first, then a packing that meets it: the fast path for pure one-dimensional bin packing.
+"""The one-dimensional bin packing solver: a proof when one comes, the best packing by the deadline.
 
-Order of work, cheapest first, stopping as soon as a packing reaches the lower bound:
+Cheapest first, stopping the moment a packing meets the lower bound:
 
-1. Martello–Toth L2 lower bound and first-fit decreasing.
-2. When the bound leaves little total slack (``k·C − Σ sizes``), list every bin pattern within
-   that slack and let CP-SAT choose pattern copies (``patterns``): this is what finds
-   exact packings such as Falkenauer's triplets.
-3. LP diving on the arc-flow relaxation (``dive``, HiGHS), whose first LP also raises
-   the bound to the Gilmore–Gomory value: this is what finds packings with slack (Falkenauer U).
-4. While time is left, depth-first bin completion with restarts, then MBS' passes.
+1. Martello–Toth L2 and first-fit decreasing (and the caller's start packing);
+2. without slack at the bound (every bin exactly full, e.g. triplets), the zero-waste pattern
+   model (``patterns``);
+3. MBS' and the Gilmore–Gomory LP by column generation (``colgen``), whose rounded-up value is
+   the bound (the Farley bound when the deadline stops it early), and its rounding;
+4. then, until the deadline, the improvement loop: dives with re-optimisation, CP-SAT over the
+   generated patterns (``improve``), the arc-flow model reduced by the LP's reduced costs
+   (``reduced``: it also proves the bound one higher when no packing meets it), and bin
+   completion — each phase with a share of the time left.
 
-The result is a lower bound and the best packing found; the caller (the arc-flow CP-SAT model)
-turns the bound into a constraint and the packing into a hint, so CP-SAT proves optimality at
-once when they meet and keeps searching from a strong start when they do not.
+Every phase takes its share of the remaining budget (``Deadline``); native calls get what is
+left, so the solver ends within its deadline whatever the instance.
 """
 
 from __future__ import annotations
 
+import random
 import time
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
+
+from ..deadline import Deadline
 from .bounds import l2_bound
-from .dive import lp_dive
+from .colgen import ColumnGeneration, LpSolution
 from .heuristics import Packing, bin_completion, first_fit_decreasing, minimum_bin_slack
+from .improve import as_bins, dive, pattern_ip, realize, trim
 from .patterns import solve_patterns, waste_bounded_patterns
+from .reduced import reduced_graph, solve_reduced
 
-PATTERN_LIMIT = 30_000  # more patterns than this: skip the pattern model
+PATTERN_LIMIT = 30_000  # more zero-waste patterns than this: skip the pattern model
 PATTERN_SLICE_S = 1.0  # first CP-SAT run on the pattern model; doubled on each restart
 NODE_LIMIT = 20_000  # bins tried per bin-completion restart
+ROOT_SHARE = 0.5  # of the time left: the first column generation
+SMALL_REDUCED = 5_000  # arcs: a reduced arc-flow model this small usually decides quickly
+# MBS', bin completion and the zero-waste patterns work on bitsets of fill levels 0..C: beyond
+# this capacity they cost too much per bin, and column generation (whose pricing coarsens its
+# grid) and its dives do the work alone.
+BITSET_CAPACITY = 1 << 18
 
 
 @dataclass
-class Presolved:
+class Packed:
     lower_bound: int
     packing: Packing  # bins as type -> copies
     method: str  # what found the packing
     seconds: float
+    info: dict[str, Any] = field(default_factory=dict)
 
     @property
     def proven(self) -> bool:
         return len(self.packing) <= self.lower_bound
 
 
-def presolve(
+def solve(
     sizes: Sequence[int],
     counts: Sequence[int],
     capacity: int,
-    seconds: float,
-    threads: int = 1,
+    deadline: Deadline,
+    *,
     seed: int = 0,
-) -> Presolved:
-    """A lower bound and the best packing found within about ``seconds``."""
-    start = time.perf_counter()
-    state = _Search(sizes, counts, capacity, start + seconds, threads, seed)
-    total = sum(w * n for w, n in zip(sizes, counts, strict=True))
-    # Without slack every bin is exactly full and the pattern model is small and decisive (the
-    # triplets); with slack the LP dive is the better first try and patterns are many.
-    steps = [state.patterns, state.dive] if state.bound * capacity == total else [state.dive]
-    for step in steps:
-        if not state.done():
-            step()
-    attempt = 0
-    while not state.done():
-        state.complete(attempt)
-        attempt += 1
-    return Presolved(state.bound, state.best, state.method, round(time.perf_counter() - start, 4))
+    start: Packing | None = None,
+    on_found: Callable[[Packing, int], None] | None = None,
+) -> Packed:
+    """A lower bound and the best packing found by ``deadline`` (every item fits a bin).
+
+    ``on_found(packing, bound)`` hears of every better packing (the first is first-fit
+    decreasing's) and every higher bound, as they come. Without a bounded deadline the solver
+    runs until it proves the optimum, or a stop is requested (``engine.interrupt``)."""
+    began = time.perf_counter()
+    search = _Search(sizes, counts, capacity, deadline, seed, on_found)
+    if start is not None and check_packing(start, sizes, counts, capacity):
+        search.offer(start, "start")
+    search.run()
+    return Packed(
+        search.bound,
+        search.best,
+        search.method,
+        round(time.perf_counter() - began, 4),
+        search.info,
+    )
 
 
 class _Search:
@@ -77,64 +96,199 @@ class _Search:
         sizes: Sequence[int],
         counts: Sequence[int],
         capacity: int,
-        deadline: float,
-        threads: int,
+        deadline: Deadline,
         seed: int,
+        on_found: Callable[[Packing, int], None] | None = None,
     ) -> None:
-        self.sizes, self.counts, self.capacity = sizes, counts, capacity
-        self.deadline, self.threads, self.seed = deadline, threads, seed
+        self.sizes, self.counts, self.capacity = list(sizes), list(counts), capacity
+        self.deadline, self.seed, self.on_found = deadline, seed, on_found
+        self.rng = random.Random(seed)
         self.bound = l2_bound(sizes, counts, capacity)
         self.best = first_fit_decreasing([(w,) for w in sizes], counts, (capacity,))
         self.method = "ffd"
+        self.info: dict[str, Any] = {"l2": self.bound, "ffd": len(self.best)}
+        self._began = time.perf_counter()
+        self.cg: ColumnGeneration | None = None
+        self.root: LpSolution | None = None
+        self.total = sum(w * n for w, n in zip(sizes, counts, strict=True))
+        self.bitsets = capacity <= BITSET_CAPACITY
+        self._tell()
+
+    # ------------------------------------------------------------------ bookkeeping
 
     def done(self) -> bool:
-        return len(self.best) <= self.bound or time.perf_counter() >= self.deadline
+        return len(self.best) <= self.bound or self.deadline.expired()
 
     def offer(self, packing: Packing | None, method: str) -> None:
         if packing is not None and len(packing) < len(self.best):
             self.best, self.method = packing, method
+            self.info.setdefault("found", []).append(
+                (method, len(packing), round(time.perf_counter() - self._began, 3))
+            )
+            self._tell()
 
-    def patterns(self) -> None:
-        total = sum(w * n for w, n in zip(self.sizes, self.counts, strict=True))
-        slack = self.bound * self.capacity - total
+    def raise_bound(self, bound: int, how: str) -> None:
+        if bound > self.bound:
+            self.bound = bound
+            self.info["bound_from"] = how
+            self._tell()
+
+    def _tell(self) -> None:
+        if self.on_found is not None:
+            self.on_found(self.best, self.bound)
+
+    # ------------------------------------------------------------------ the run
+
+    def run(self) -> None:
+        if self.done():
+            return
+        if self.bitsets and self.bound * self.capacity == self.total:
+            self.zero_waste_patterns(self.deadline.part(0.3))
+        if self.done():
+            return
+        self.mbs(self.seed)
+        if self.done():
+            return
+        self.column_generation(self.deadline.part(ROOT_SHARE))
+        attempt = 0
+        while not self.done() and self.improve(attempt):
+            attempt += 1
+        if self.cg is not None:
+            self.info["columns"] = len(self.cg.columns)
+            self.info["pricing_rounds"] = self.cg.iterations
+        self.info["improvement_rounds"] = attempt
+
+    def zero_waste_patterns(self, deadline: Deadline) -> None:
         patterns = waste_bounded_patterns(
-            self.sizes, self.counts, self.capacity, slack, PATTERN_LIMIT
+            self.sizes, self.counts, self.capacity, 0, PATTERN_LIMIT, deadline
         )
-        # CP-SAT's time to a solution here is heavy-tailed in the seed: restart with new seeds
-        # and growing slices rather than wait on one run.
         slice_s, attempt = PATTERN_SLICE_S, 0
-        while patterns and len(self.best) > self.bound:
-            left = self.deadline - time.perf_counter()
-            if left < 0.05 or (attempt and left < slice_s):
-                return
+        while patterns and len(self.best) > self.bound and not deadline.expired():
             found = solve_patterns(
                 self.sizes,
                 self.counts,
                 patterns,
                 self.bound,
-                min(slice_s, left),
-                self.threads,
+                deadline.part(1.0, at_most=slice_s),
                 self.seed + attempt,
             )
             self.offer(found, "patterns")
             slice_s, attempt = 2 * slice_s, attempt + 1
 
-    def dive(self) -> None:
-        for nearest in (True, False):  # the fast rounding first, the careful one if needed
-            if self.done():
-                return
-            left = self.deadline - time.perf_counter()
-            result = lp_dive(self.sizes, self.counts, self.capacity, left, nearest)
-            if result.lp_bound is not None:
-                self.bound = max(self.bound, result.lp_bound)
-            self.offer(result.packing, "lp dive")
+    def column_generation(self, deadline: Deadline) -> None:
+        try:
+            cg = ColumnGeneration(np.array(self.sizes), np.array(self.counts), self.capacity)
+        except ImportError:  # no HiGHS: the combinatorial steps alone
+            return
+        self.cg = cg
+        cg.add_many(cg.pattern_of(b) for b in self.best)
+        self.root = cg.solve(deadline)
+        self._root_bound()
+        if self.root is not None and not self.done():
+            self.offer(self._round(self.root), "lp rounding")
+
+    def _root_bound(self) -> None:
+        if self.root is None:
+            return
+        self.info["lp"] = round(self.root.value, 6)
+        self.info["lp_bound"] = round(self.root.bound, 6)
+        self.info["lp_converged"] = self.root.converged
+        self.raise_bound(self.root.bins_bound, "gilmore-gomory lp")
+
+    def _round(self, lp: LpSolution) -> Packing:
+        """Whole copies of the patterns the LP uses, then first-fit decreasing of the rest."""
+        assert self.cg is not None
+        cg = self.cg
+        left = cg.counts.copy()
+        order = np.argsort(-cg.sizes, kind="stable")
+        bins = []
+        for k in np.flatnonzero(lp.primal >= 1 - 1e-6).tolist():
+            for _ in range(int(lp.primal[k] + 1e-6)):
+                take = realize(cg.columns[k], left, order)
+                if take.any():
+                    bins.append(take)
+                    left -= take
+        rest = first_fit_decreasing([(w,) for w in self.sizes], left.tolist(), (self.capacity,))
+        return as_bins(bins) + rest
+
+    def reduced_arcflow(self, attempt: int) -> None:
+        """The arc-flow model reduced by the root's prices, asked for ``bound`` bins: a packing
+        that meets the bound, or the proof that the bound is one higher. A small model gets
+        most of the time left (it decides the instance); a large one a growing share."""
+        assert self.cg is not None and self.root is not None
+        cg = self.cg
+        prices = self.root.duals
+        top = cg.pricer.best(prices, np.minimum(cg.counts, self.capacity // cg.sizes)).upper
+        prices = prices / max(1.0, top)
+        reduced = reduced_graph(
+            self.sizes, self.counts, self.capacity, prices, self.bound, self.deadline.part(0.3)
+        )
+        if reduced is None:
+            return
+        small = len(reduced.graph.arcs) <= SMALL_REDUCED
+        deadline = self.deadline.part(0.6 if small else min(0.6, 0.2 * attempt), at_least=0.5)
+        self.info.setdefault("reduced", []).append(
+            {"bins": reduced.bins, "arcs": len(reduced.graph.arcs), "kept": round(reduced.kept, 4)}
+        )
+        outcome, packing = solve_reduced(reduced, self.counts, deadline, self.seed)
+        self.info["reduced"][-1]["outcome"] = outcome
+        if outcome == "infeasible":
+            self.raise_bound(reduced.bins + 1, "reduced arc-flow")
+        elif outcome == "found" and packing is not None:
+            bins = trim([cg.pattern_of(b) for b in packing], cg.counts)
+            self.offer(as_bins(bins), "reduced arc-flow")
+
+    def mbs(self, seed: int) -> None:
+        if self.bitsets:
+            found = minimum_bin_slack(self.sizes, self.counts, self.capacity, seed, self.deadline)
+            self.offer(found, "mbs")
+
+    def improve(self, attempt: int) -> bool:
+        """One round of the improvement loop: mostly dives (cheap, and on instances with the
+        round-up property they find the optimum), every third round the reduced arc-flow model
+        (it proves the bound one higher where that property fails) and CP-SAT over the
+        patterns generated so far. False when there is nothing left to try."""
+        cg = self.cg
+        if cg is None:
+            if not self.bitsets:
+                return False
+            self.mbs(self.seed + attempt)
+            self.complete(attempt)
+            return True
+        if attempt % 3 == 0 and attempt:
+            if self.root is not None and not self.root.converged and not self.done():
+                # Exact duals: the reduced arc-flow model is small only near the LP optimum.
+                self.root = cg.solve(self.deadline.part(0.5), converge=True)
+                self._root_bound()
+            if self.root is not None and not self.done():
+                self.reduced_arcflow(attempt // 3)
+            if not self.done():
+                hint = [cg.pattern_of(b) for b in self.best]
+                cg.add_many(hint)
+                found, _ = pattern_ip(
+                    cg, self.deadline.part(0.3, at_least=1.0), self.bound, hint, self.seed + attempt
+                )
+                if found is not None:
+                    self.offer(as_bins(found), "pattern ip")
+        rng = None if attempt == 0 else self.rng
+        self.dive(rng, self.deadline.part(0.4, at_least=0.5), spread=0.25 if attempt % 2 else 0.5)
+        self.complete(attempt)
+        return True
+
+    def dive(self, rng: random.Random | None, deadline: Deadline, spread: float) -> None:
+        assert self.cg is not None
+        if not self.done():
+            found = dive(self.cg, deadline, len(self.best), rng, spread)
+            if found is not None:
+                self.offer(as_bins(found), "dive")
 
     def complete(self, attempt: int) -> None:
-        sizes, counts, capacity, seed = self.sizes, self.counts, self.capacity, self.seed
-        found = bin_completion(sizes, counts, capacity, self.bound, NODE_LIMIT, seed + attempt)
-        if found is None:
-            found = minimum_bin_slack(sizes, counts, capacity, seed=seed + attempt)
-        self.offer(found, "bin completion" if len(found) <= self.bound else "mbs")
+        if self.bitsets and not self.done():
+            packing = bin_completion(
+                self.sizes, self.counts, self.capacity, self.bound, NODE_LIMIT,
+                self.seed + attempt, self.deadline,
+            )  # fmt: skip
+            self.offer(packing, "bin completion")
 
 
 def check_packing(

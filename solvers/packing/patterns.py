@@ -13,18 +13,29 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
+from ..deadline import Deadline, cpsat_solve
+
 Pattern = tuple[tuple[int, int], ...]  # (type, copies), types ascending
 
 
 def waste_bounded_patterns(
-    sizes: Sequence[int], counts: Sequence[int], capacity: int, slack: int, limit: int
+    sizes: Sequence[int],
+    counts: Sequence[int],
+    capacity: int,
+    slack: int,
+    limit: int,
+    deadline: Deadline | None = None,
 ) -> list[Pattern] | None:
-    """Every non-empty pattern wasting at most ``slack`` (None when more than ``limit``)."""
+    """Every non-empty pattern wasting at most ``slack`` (None when more than ``limit``, or
+    when the deadline passes first)."""
+    deadline = deadline or Deadline.never()
     types = [t for t in range(len(sizes)) if counts[t] > 0 and 0 < sizes[t] <= capacity]
     types.sort(key=lambda t: -sizes[t])
     mask = (1 << (capacity + 1)) - 1
     suffix = [1] * (len(types) + 1)  # suffix[i]: bitset of the sums types[i:] can make
     for i in range(len(types) - 1, -1, -1):
+        if deadline.expired():
+            return None
         reach, w = suffix[i + 1], sizes[types[i]]
         for _ in range(min(counts[types[i]], capacity // w)):
             reach |= (reach << w) & mask
@@ -32,8 +43,12 @@ def waste_bounded_patterns(
     window = (1 << (slack + 1)) - 1
     out: list[Pattern] = []
     chosen: list[tuple[int, int]] = []
+    visited = [0]
 
     def walk(i: int, room: int) -> bool:
+        visited[0] += 1
+        if visited[0] % 4096 == 0 and deadline.expired():
+            return False
         if room <= slack and chosen:
             out.append(tuple(sorted(chosen)))
             if len(out) > limit:
@@ -65,8 +80,7 @@ def solve_patterns(
     counts: Sequence[int],
     patterns: list[Pattern],
     bins: int,
-    seconds: float,
-    threads: int,
+    deadline: Deadline,
     seed: int = 0,
 ) -> list[Counter[int]] | None:
     """Pick pattern copies covering every item exactly in at most ``bins`` bins (CP-SAT)."""
@@ -87,10 +101,9 @@ def solve_patterns(
         model.add(sum(j * use[k] for k, j in terms) == n)
     model.add(sum(use) <= bins)
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(0.05, seconds)
-    solver.parameters.num_workers = max(1, threads)
+    solver.parameters.num_workers = 1
     solver.parameters.random_seed = seed
-    status = solver.solve(model)
+    status = cpsat_solve(solver, model, deadline)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None
     packing: list[Counter[int]] = []

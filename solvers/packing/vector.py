@@ -11,12 +11,12 @@ stops early at the lower bound.
 from __future__ import annotations
 
 import math
-import time
 from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
 
+from ..deadline import Deadline
 from .heuristics import Packing, first_fit_decreasing
 
 
@@ -81,18 +81,17 @@ def best_vector_packing(
     counts: Sequence[int],
     capacity: Sequence[int],
     target: int,
-    seconds: float,
+    deadline: Deadline,
 ) -> Packing:
-    deadline = time.perf_counter() + seconds
     best = first_fit_decreasing(sizes, counts, capacity)
     for score in ("dot", "max", "sum"):
-        if len(best) <= target or time.perf_counter() > deadline:
+        if len(best) <= target or deadline.expired():
             break
         trial = bin_centric(sizes, counts, capacity, score)
         if len(trial) < len(best):
             best = trial
     attempt = 0
-    while len(best) > target and time.perf_counter() < deadline:  # randomised restarts
+    while len(best) > target and not deadline.expired():  # randomised restarts
         trial = bin_centric(sizes, counts, capacity, "dot", noise=0.2, seed=attempt)
         if len(trial) < len(best):
             best = trial

@@ -1,4 +1,5 @@
-"""Bin packing presolve of the cpsat arc-flow path: bounds, heuristics, pattern model, LP dive."""
+"""Bin packing: bounds, heuristics, the pattern model, column generation and its dives, and the
+cpsat arc-flow path that runs the one-dimensional solver."""
 
 from __future__ import annotations
 
@@ -16,11 +17,14 @@ from engine.solution import Status
 from engine.solve import solve
 from solvers.cpsat.arcflow import ArcFlowModel, arcflow_applies
 from solvers.cpsat.vector_packing import VectorPackingModel
+from solvers.deadline import Deadline
 from solvers.lowering import lower
 from solvers.packing.bounds import l1_bound, l2_bound
-from solvers.packing.dive import lp_dive
+from solvers.packing.colgen import ColumnGeneration
 from solvers.packing.heuristics import bin_completion, first_fit_decreasing, minimum_bin_slack
-from solvers.packing.one_dim import check_packing, presolve
+from solvers.packing.improve import as_bins, dive
+from solvers.packing.one_dim import check_packing
+from solvers.packing.one_dim import solve as solve_one_dim
 from solvers.packing.patterns import solve_patterns, waste_bounded_patterns
 from solvers.packing.vector import (
     bin_centric,
@@ -80,13 +84,18 @@ def test_bounds_and_heuristics_bracket_the_optimum(instance: tuple[int, list]) -
 
 @settings(max_examples=25, deadline=None)
 @given(instances)
-def test_lp_dive_packs_everything_and_bounds_from_below(instance: tuple[int, list]) -> None:
+def test_column_generation_bounds_and_dives_bracket_the_optimum(instance: tuple[int, list]) -> None:
     capacity, types = instance
     sizes, counts = _split(types)
-    dive = lp_dive(sizes, counts, capacity, seconds=5.0)
-    assert dive.packing is not None and dive.lp_bound is not None
-    assert check_packing(dive.packing, sizes, counts, capacity)
-    assert l1_bound(sizes, counts, capacity) <= dive.lp_bound <= len(dive.packing)
+    best = brute_force_bins(sizes, counts, capacity)
+    cg = ColumnGeneration(sizes, counts, capacity)
+    lp = cg.solve(Deadline.after(5.0), converge=True)
+    assert lp is not None and lp.converged
+    assert l1_bound(sizes, counts, capacity) <= lp.bins_bound <= best
+    found = dive(cg, Deadline.after(5.0), beat=len(sizes) * 2 + 1)
+    assert found is not None
+    packing = as_bins(found)
+    assert check_packing(packing, sizes, counts, capacity) and len(packing) >= best
 
 
 def test_l2_counts_big_items_the_volume_bound_misses() -> None:
@@ -106,16 +115,16 @@ def test_triplets_are_found_by_the_pattern_model() -> None:
     assert patterns is not None
     for pattern in patterns:
         assert sum(sizes[t] * j for t, j in pattern) == 100
-    packing = solve_patterns(sizes, counts, patterns, bins=3, seconds=5.0, threads=1)
+    packing = solve_patterns(sizes, counts, patterns, bins=3, deadline=Deadline.after(5.0))
     assert packing is not None and len(packing) == 3
     assert check_packing(packing, sizes, counts, 100)
     assert waste_bounded_patterns(sizes, counts, 100, slack=100, limit=3) is None
 
 
-def test_presolve_reaches_the_bound_on_triplets() -> None:
+def test_one_dim_solver_reaches_the_bound_on_triplets() -> None:
     sizes = [49, 48, 46, 30, 27, 26, 24]  # 49+27+24, 48+26+26, 46+30+24
     counts = [1, 1, 1, 1, 1, 2, 2]
-    result = presolve(sizes, counts, 100, seconds=5.0)
+    result = solve_one_dim(sizes, counts, 100, Deadline.after(5.0))
     assert result.lower_bound == 3 and result.proven
     assert check_packing(result.packing, sizes, counts, 100)
 

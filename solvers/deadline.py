@@ -1,0 +1,92 @@
+"""A time limit as a promise: one remaining-budget object that every loop and native call reads.
+
+``Deadline`` is a point on the ``perf_counter`` clock (``inf`` without a limit). Python loops ask
+``expired()`` — true when the time is up or a stop was requested (``engine.interrupt``: Ctrl-C);
+native calls take ``left()`` as their own limit and are stopped from outside when a stop is
+requested while they run (``cpsat_solve``, ``highs_run``). ``part(share)`` gives a sub-deadline for
+one phase, never later than the whole.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from engine import interrupt
+
+MIN_NATIVE_SECONDS = 0.01  # a native solver given less than this is not started
+
+
+@dataclass(frozen=True)
+class Deadline:
+    at: float  # perf_counter() value; math.inf for no limit
+
+    @classmethod
+    def after(cls, seconds: float | None) -> Deadline:
+        return cls(math.inf if seconds is None else time.perf_counter() + max(0.0, seconds))
+
+    @classmethod
+    def never(cls) -> Deadline:
+        return cls(math.inf)
+
+    def left(self) -> float:
+        """Seconds left (``inf`` without a limit, 0 when past it or stopped)."""
+        if interrupt.requested():
+            return 0.0
+        return max(0.0, self.at - time.perf_counter())
+
+    def expired(self) -> bool:
+        return self.left() <= 0.0
+
+    @property
+    def bounded(self) -> bool:
+        return math.isfinite(self.at)
+
+    def part(self, share: float, at_most: float | None = None, at_least: float = 0.0) -> Deadline:
+        """A sub-deadline: ``share`` of what is left (at most ``at_most``, at least
+        ``at_least`` seconds), never later than this one."""
+        left = self.left()
+        if not math.isfinite(left):
+            return self if at_most is None else Deadline.after(at_most)
+        seconds = max(at_least, share * left)
+        if at_most is not None:
+            seconds = min(seconds, at_most)
+        return Deadline(min(self.at, time.perf_counter() + seconds))
+
+    def earliest(self, other: Deadline) -> Deadline:
+        return self if self.at <= other.at else other
+
+    def native_seconds(self) -> float | None:
+        """The limit to hand a native solver (None: unlimited)."""
+        left = self.left()
+        return None if not math.isfinite(left) else left
+
+
+def cpsat_solve(solver: Any, model: Any, deadline: Deadline, callback: Any = None) -> Any:
+    """``solver.solve(model)`` within the deadline: CP-SAT's own limit is the time left (never
+    raised above one already set), and a stop request ends the search at once."""
+    from ortools.sat.python import cp_model
+
+    left = deadline.native_seconds()
+    prm = solver.parameters
+    if left is not None:
+        if left < MIN_NATIVE_SECONDS:
+            return cp_model.UNKNOWN
+        prm.max_time_in_seconds = min(left, prm.max_time_in_seconds)
+    with interrupt.on_stop(solver.stop_search):
+        return solver.solve(model, callback)
+
+
+def highs_run(highs: Any, deadline: Deadline) -> bool:
+    """``highs.run()`` within the deadline (HiGHS' ``time_limit``, and ``cancelSolve`` on a stop
+    request). False when it was not started because no time is left."""
+    left = deadline.native_seconds()
+    if left is not None:
+        if left < MIN_NATIVE_SECONDS:
+            return False
+        highs.setOptionValue("time_limit", float(left))
+    with interrupt.on_stop(highs.cancelSolve):
+        highs.run()
+    return True

@@ -1,0 +1,169 @@
+"""Packings from column generation: diving, and CP-SAT over the generated patterns.
+
+- ``dive``: residual rounding with re-optimisation (Belov & Scheithauer's primal heuristic):
+  solve the master of the items left, fix the patterns it uses whole (rounded down) — or, when
+  none is, one copy of the pattern it uses most — and repeat on what is left, generating columns
+  for each residual. A dive stops as soon as its fixed bins plus the residual's bound cannot beat
+  the best packing known. Later dives choose at random among the most used patterns.
+- ``pattern_ip``: the integer master over every pattern generated so far (price-and-branch):
+  CP-SAT picks pattern copies covering every item, fewest bins first, with the best packing as
+  its hint. Its LP is the Gilmore–Gomory LP over those columns, so on instances with the
+  integer round-up property it often closes the gap the moment the right columns are there.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..deadline import Deadline, cpsat_solve
+from .colgen import ColumnGeneration
+from .heuristics import Packing
+
+FIXED = 1 - 1e-6  # a master value at least this is a whole copy
+
+
+def as_bins(patterns: Sequence[np.ndarray]) -> Packing:
+    return [Counter({int(t): int(p[t]) for t in np.flatnonzero(p)}) for p in patterns]
+
+
+def trim(patterns: Sequence[np.ndarray], counts: np.ndarray) -> list[np.ndarray]:
+    """Drop surplus copies (covering may take more than there are) and empty bins."""
+    left = counts.copy()
+    out = []
+    for p in patterns:
+        take = np.minimum(p, left)
+        left -= take
+        if take.any():
+            out.append(take)
+    return out
+
+
+def realize(pattern: np.ndarray, left: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """The bin a master pattern stands for given the items left: each slot of a type takes
+    that type while it lasts, else the next smaller type left (the master's exchange columns
+    let a larger item's slot cover a smaller one)."""
+    take = np.zeros_like(pattern)
+    avail = left.copy()
+    pos = 0  # index into ``order`` (types largest first): slots are filled in that order
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    for a in order[pattern[order] > 0].tolist():
+        pos = max(pos, int(rank[a]))
+        for _ in range(int(pattern[a])):
+            while pos < len(order) and avail[order[pos]] == 0:
+                pos += 1
+            if pos == len(order):
+                return take
+            b = int(order[pos])
+            take[b] += 1
+            avail[b] -= 1
+    return take
+
+
+def dive(
+    cg: ColumnGeneration,
+    deadline: Deadline,
+    beat: int,
+    rng: random.Random | None = None,
+    spread: float = 0.25,
+) -> list[np.ndarray] | None:
+    """A packing with fewer than ``beat`` bins, or None (pruned, or out of time).
+
+    With ``rng`` the pattern fixed when none is used whole is drawn among those used at least
+    ``1 - spread`` times the most used one (weighted by use); without, the most used."""
+    left = cg.counts.copy()
+    order = np.argsort(-cg.sizes, kind="stable")
+    fixed: list[np.ndarray] = []
+    while left.any():
+        lp = cg.solve(deadline, demand=left, converge=True)
+        if lp is None or deadline.expired():
+            return None
+        if len(fixed) + lp.bins_bound >= beat:
+            return None
+        primal = lp.primal
+        chosen = False
+        for k in np.flatnonzero(primal >= FIXED).tolist():
+            for _ in range(int(primal[k] + 1e-6)):
+                take = realize(cg.columns[k], left, order)
+                if not take.any():
+                    break
+                fixed.append(take)
+                left -= take
+                chosen = True
+        if chosen:
+            continue
+        used = np.flatnonzero(primal > 1e-6)
+        if not len(used):  # numerically empty master: nothing left worth a bin
+            break
+        top = float(primal[used].max())
+        if rng is None:
+            k = int(used[int(np.argmax(primal[used]))])
+        else:
+            near = [int(i) for i in used if primal[i] >= (1 - spread) * top]
+            k = rng.choices(near, weights=[float(primal[i]) for i in near])[0]
+        take = realize(cg.columns[k], left, order)
+        if not take.any():
+            break
+        fixed.append(take)
+        left -= take
+    if left.any():
+        return None
+    return fixed if len(fixed) < beat else None
+
+
+def pattern_ip(
+    cg: ColumnGeneration,
+    deadline: Deadline,
+    lower: int,
+    hint: Sequence[np.ndarray] | None,
+    seed: int = 0,
+) -> tuple[list[np.ndarray] | None, bool]:
+    """The fewest bins that cover every item with generated patterns (CP-SAT, at least
+    ``lower``). Returns (patterns or None, proved optimal over these patterns)."""
+    from ortools.sat.python import cp_model
+
+    counts = cg.counts
+    columns = cg.columns
+    model = cp_model.CpModel()
+    uses = []
+    for p in columns:
+        most = max(math.ceil(counts[t] / p[t]) for t in np.flatnonzero(p))
+        uses.append(model.new_int_var(0, int(most), ""))
+    by_type: list[list[tuple[int, int]]] = [[] for _ in counts]
+    for k, p in enumerate(columns):
+        for t in np.flatnonzero(p).tolist():
+            by_type[t].append((k, int(p[t])))
+    for t, n in enumerate(counts.tolist()):
+        if n:
+            model.add(sum(a * uses[k] for k, a in by_type[t]) >= n)
+    total = sum(uses)
+    model.add(total >= lower)
+    model.minimize(total)
+    if hint:
+        index = {p.tobytes(): k for k, p in enumerate(columns)}
+        hinted: Counter[int] = Counter()
+        for p in hint:
+            column = index.get(np.asarray(p, dtype=np.int64).tobytes())
+            if column is None:  # a bin that is no generated pattern: no hint at all
+                hinted = Counter()
+                break
+            hinted[column] += 1
+        if hinted:
+            for k, var in enumerate(uses):
+                model.add_hint(var, hinted[k])
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    solver.parameters.random_seed = seed
+    solver.parameters.linearization_level = 2
+    status = cpsat_solve(solver, model, deadline)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return None, False
+    out = []
+    for k, var in enumerate(uses):
+        out.extend([columns[k]] * solver.value(var))
+    return trim(out, counts), status == cp_model.OPTIMAL

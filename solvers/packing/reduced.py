@@ -1,0 +1,171 @@
+"""The arc-flow model reduced by the LP's reduced costs: a packing into k bins, or a proof that
+none exists.
+
+Take dual-feasible prices π (no pattern worth more than 1) whose demand value is ``B = π·n``. A
+packing into k bins is k paths through the arc-flow graph (``arcflow``), and its paths' reduced
+costs ``1 − π·a`` are each ≥ 0 and sum to at most ``k − B``. So every arc whose cheapest path
+has a reduced cost above ``k − B`` can go: no packing into k bins uses it. Near the LP optimum
+that leaves a small fraction of the graph (nothing but the arcs of zero-cost paths when the LP
+bound is k exactly), and a CP-SAT or HiGHS model on what is left either finds a packing into k
+bins or proves that there is none — the bound then rises to k + 1, which is how instances
+without the integer round-up property are closed.
+
+The cheapest path through an arc ``u → u + w_t`` is bounded with two knapsack tables over the
+item types taken largest first (as the graph takes them): ``F_t[u]``, the most a path can
+collect reaching level u with types up to t, and ``G_t[v]``, the most it can collect from level
+v to the end with types from t on. Both drop the per-type copy limit between the two halves,
+which only keeps more arcs (the test stays valid). The tables are built in numpy, one vector
+operation per copy of a type, and the whole build watches its deadline and its size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..deadline import Deadline, cpsat_solve
+from .arcflow import LOSS, Arc, ArcFlowGraph, decompose
+
+MAX_CELLS = 30_000_000  # types × (C + 1) of the backward table (float32)
+MAX_ARCS = 300_000  # beyond this the reduced model is not built
+TOLERANCE = 1e-5  # on path values (float32 tables)
+
+
+@dataclass
+class Reduced:
+    graph: ArcFlowGraph
+    bins: int  # the model asks for at most this many bins
+    kept: float  # share of the full graph's item arcs kept
+
+
+def reduced_graph(
+    sizes: Sequence[int],
+    counts: Sequence[int],
+    capacity: int,
+    prices: np.ndarray,
+    bins: int,
+    deadline: Deadline,
+) -> Reduced | None:
+    """The arcs a packing into ``bins`` bins may use (None: too big, or out of time).
+
+    ``prices`` must be dual feasible: no pattern is worth more than 1 under them."""
+    sizes_a = np.asarray(sizes, dtype=np.int64)
+    counts_a = np.asarray(counts, dtype=np.int64)
+    order = [t for t in np.argsort(-sizes_a, kind="stable").tolist() if counts_a[t] > 0]
+    cap = int(capacity)
+    if len(order) * (cap + 1) > MAX_CELLS or any(sizes_a[t] <= 0 for t in order):
+        return None
+    pi = np.asarray(prices, dtype=np.float64)
+    gap = bins - float(pi @ counts_a)
+    if gap < -TOLERANCE:
+        return Reduced(ArcFlowGraph(cap), bins, 0.0)  # the LP already needs more than ``bins``
+    threshold = 1.0 - gap - TOLERANCE  # a kept arc lies on a path worth at least this
+    neg = np.float32(-np.inf)
+    most = {t: min(int(counts_a[t]), cap // int(sizes_a[t])) for t in order}
+    # Backward tables: after[i][v] = most collected from level v with types order[i:].
+    after: list[np.ndarray] = [np.zeros(cap + 1, dtype=np.float32)]
+    for t in reversed(order):
+        if deadline.expired():
+            return None
+        w, p = int(sizes_a[t]), np.float32(pi[t])
+        prev = after[-1]
+        cur = prev.copy()
+        for j in range(1, most[t] + 1):
+            shift = j * w
+            np.maximum(cur[: cap + 1 - shift], prev[shift:] + j * p, out=cur[: cap + 1 - shift])
+        after.append(cur)
+    after.reverse()  # after[i] goes with order[i]; after[len(order)] is all zeros
+    forward = np.full(cap + 1, neg, dtype=np.float32)
+    forward[0] = 0.0
+    arcs: list[Arc] = []
+    full = 0
+    for i, t in enumerate(order):
+        if deadline.expired():
+            return None
+        w, p = int(sizes_a[t]), np.float32(pi[t])
+        cur = forward.copy()
+        for j in range(1, most[t] + 1):
+            shift = j * w
+            np.maximum(cur[shift:], forward[: cap + 1 - shift] + j * p, out=cur[shift:])
+        reach = cur[: cap + 1 - w]
+        tails = np.isfinite(reach)
+        full += int(tails.sum())
+        value = reach + p + after[i][w:]
+        keep = np.flatnonzero(tails & (value >= threshold))
+        arcs.extend((int(u), int(u) + w, t) for u in keep.tolist())
+        if len(arcs) > MAX_ARCS:
+            return None
+        forward = cur
+    graph = _close(cap, arcs)
+    return Reduced(graph, bins, len(graph.arcs) / max(1, full))
+
+
+def _close(capacity: int, item_arcs: list[Arc]) -> ArcFlowGraph:
+    """Loss arcs to C, then only the arcs on some 0 → C path (levels grow along every arc)."""
+    heads = {v for _, v, _ in item_arcs}
+    arcs = item_arcs + [(v, capacity, LOSS) for v in sorted(heads) if v < capacity]
+    reached = {0}
+    for u, v, _ in sorted(arcs):
+        if u in reached:
+            reached.add(v)
+    leads = {capacity}
+    for u, v, _ in sorted(arcs, key=lambda a: -a[1]):
+        if v in leads:
+            leads.add(u)
+    graph = ArcFlowGraph(capacity)
+    for u, v, t in arcs:
+        if u in reached and v in leads:
+            graph.add((u, v, t))
+    return graph
+
+
+def solve_reduced(
+    reduced: Reduced,
+    counts: Sequence[int],
+    deadline: Deadline,
+    seed: int = 0,
+) -> tuple[str, list[dict[int, int]] | None]:
+    """CP-SAT on the reduced graph: ("found", bins) with at most ``reduced.bins`` bins,
+    ("infeasible", None) when no packing into that many exists, ("unknown", None) otherwise."""
+    from ortools.sat.python import cp_model
+
+    graph, k = reduced.graph, reduced.bins
+    if not graph.arcs:
+        return "infeasible", None
+    model = cp_model.CpModel()
+    flows = []
+    for _, _, t in graph.arcs:
+        flows.append(model.new_int_var(0, k if t < 0 else int(counts[t]), ""))
+    into: dict[int, list] = {}
+    out_of: dict[int, list] = {}
+    per_type: dict[int, list] = {}
+    for (u, v, t), f in zip(graph.arcs, flows, strict=True):
+        out_of.setdefault(u, []).append(f)
+        into.setdefault(v, []).append(f)
+        if t >= 0:
+            per_type.setdefault(t, []).append(f)
+    for t, n in enumerate(counts):
+        if n > 0:
+            if t not in per_type:
+                return "infeasible", None
+            model.add(sum(per_type[t]) == int(n))
+    used = sum(out_of.get(0, []))
+    model.add(used <= k)
+    model.add(sum(into.get(graph.capacity, [])) == used)
+    for node in set(into) | set(out_of):
+        if node not in (0, graph.capacity):
+            model.add(sum(into.get(node, [])) == sum(out_of.get(node, [])))
+    model.minimize(used)
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    solver.parameters.random_seed = seed
+    solver.parameters.linearization_level = 2
+    status = cpsat_solve(solver, model, deadline)
+    if status == cp_model.INFEASIBLE:
+        return "infeasible", None
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return "unknown", None
+    paths = decompose(graph, [int(solver.value(f)) for f in flows])
+    return "found", [dict(p) for p in paths]

@@ -1,0 +1,205 @@
+"""The one-dimensional solver and the cpsat packing paths: deadlines that hold on instances built
+to be slow, bounds that never pass the optimum on instances with a known one, and an
+improvement phase that buys something after first-fit decreasing."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine import interrupt
+from engine.ir import Bin, ItemGroup, Problem
+from engine.solution import Status
+from engine.solve import solve
+from solvers.deadline import Deadline
+from solvers.packing.bounds import l2_bound
+from solvers.packing.heuristics import first_fit_decreasing
+from solvers.packing.one_dim import check_packing
+from solvers.packing.one_dim import solve as solve_one_dim
+
+
+def _types(weights: list[int]) -> tuple[list[int], list[int]]:
+    counted = Counter(weights)
+    sizes = sorted(counted, reverse=True)
+    return sizes, [counted[w] for w in sizes]
+
+
+def slow_instance(seed: int = 0, capacity: int = 1_000_000) -> tuple[list[int], list[int], int]:
+    """240 items of 25–45 % of the capacity, nearly all sizes distinct: with a capacity of 10^6
+    pricing DPs over a million fill levels and no bitset heuristics, with 10^5 slow bitset
+    heuristics; the LP and L2 bounds stay bins below the best packing — nothing here finishes
+    on its own within seconds."""
+    rng = random.Random(seed)
+    sizes, counts = _types([rng.randint(capacity // 4, capacity * 9 // 20) for _ in range(240)])
+    return sizes, counts, capacity
+
+
+def planted(bins: int, capacity: int, pieces: tuple[int, int], seed: int) -> list[int]:
+    """Items that fill ``bins`` bins exactly: each bin cut at random into 2..5 pieces (the
+    optimum is ``bins``: the volume bound proves it)."""
+    rng = random.Random(seed)
+    out: list[int] = []
+    for _ in range(bins):
+        k = rng.randint(*pieces)
+        cuts = sorted(rng.sample(range(1, capacity), k - 1))
+        out += [b - a for a, b in zip([0, *cuts], [*cuts, capacity], strict=True)]
+    return out
+
+
+def triplets(bins: int, capacity: int, seed: int) -> list[int]:
+    """Falkenauer-style triplets: each bin is one item in (C/3, C/2) and two in (C/4, C/3+)
+    adding up to C exactly (optimum = bins)."""
+    rng = random.Random(seed)
+    out: list[int] = []
+    for _ in range(bins):
+        a = rng.randint(capacity // 3 + 1, capacity // 2 - 1)
+        b = rng.randint(capacity // 4 + 1, (capacity - a) // 2)
+        out += [a, b, capacity - a - b]
+    return out
+
+
+def within(limit: float, seconds: float) -> bool:
+    return seconds <= 1.1 * limit + 0.5
+
+
+# ---------------------------------------------------------------------- deadlines
+
+
+@pytest.mark.parametrize("capacity", [1_000_000, 100_000])
+def test_one_dim_deadline_holds_on_a_slow_instance(capacity: int) -> None:
+    sizes, counts, capacity = slow_instance(capacity=capacity)
+    began = time.perf_counter()
+    result = solve_one_dim(sizes, counts, capacity, Deadline.after(1.5))
+    seconds = time.perf_counter() - began
+    assert within(1.5, seconds), seconds
+    assert check_packing(result.packing, sizes, counts, capacity)
+    ffd = first_fit_decreasing([(w,) for w in sizes], counts, (capacity,))
+    assert len(result.packing) <= len(ffd)
+    assert l2_bound(sizes, counts, capacity) <= result.lower_bound < len(result.packing)
+
+
+def _packing_problem(capacity: int, sizes: list[int], counts: list[int]) -> Problem:
+    return Problem(
+        name="pack",
+        bins=tuple(Bin(name=f"b{k}", capacity={"r": capacity}) for k in range(sum(counts))),
+        items=tuple(
+            ItemGroup(name=f"i{k}", count=n, demand={"r": w}, required=True)
+            for k, (w, n) in enumerate(zip(sizes, counts, strict=True))
+        ),
+        objective=({"bins_used": 1.0},),
+    )
+
+
+def test_cpsat_time_limit_holds_on_a_slow_packing_and_reports_a_bound() -> None:
+    sizes, counts, capacity = slow_instance(seed=1)
+    problem = _packing_problem(capacity, sizes, counts)
+    began = time.perf_counter()
+    plan = solve(problem, "cpsat", time_limit=2.0, threads=1)
+    seconds = time.perf_counter() - began
+    assert within(2.0, seconds), seconds
+    assert plan.verified and plan.status == Status.FEASIBLE  # no false proof
+    assert plan.bound is not None and plan.bound[0] is not None
+    assert l2_bound(sizes, counts, capacity) <= plan.bound[0] < plan.objective[0]
+    ffd = first_fit_decreasing([(w,) for w in sizes], counts, (capacity,))
+    assert plan.objective[0] <= len(ffd)
+
+
+def test_cpsat_time_limit_holds_on_a_large_vector_packing() -> None:
+    rng = random.Random(3)
+    problem = Problem(
+        name="vec",
+        bins=tuple(
+            Bin(name=f"b{k}", capacity={"cpu": 1000, "mem": 1000, "gpu": 1000}) for k in range(400)
+        ),
+        items=tuple(
+            ItemGroup(
+                name=f"i{k}",
+                count=1,
+                demand={r: rng.randint(100, 450) for r in ("cpu", "mem", "gpu")},
+                required=True,
+            )
+            for k in range(400)
+        ),
+        objective=({"bins_used": 1.0},),
+    )
+    began = time.perf_counter()
+    plan = solve(problem, "cpsat", time_limit=2.0, threads=1)
+    assert within(2.0, time.perf_counter() - began), time.perf_counter() - began
+    assert plan.verified
+
+
+def test_a_stop_request_ends_an_unlimited_solve_with_its_best_packing() -> None:
+    sizes, counts, capacity = slow_instance(seed=2)
+    timer = threading.Timer(1.0, interrupt.request_stop)
+    began = time.perf_counter()
+    timer.start()
+    try:
+        result = solve_one_dim(sizes, counts, capacity, Deadline.never())
+    finally:
+        timer.cancel()
+        interrupt.reset()
+    assert time.perf_counter() - began <= 2.0
+    assert check_packing(result.packing, sizes, counts, capacity)
+
+
+# ---------------------------------------------------------------------- bounds and optima
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    st.integers(2, 12),
+    st.sampled_from([100, 1000, 10_000, 1_000_000]),
+    st.sampled_from([(2, 3), (3, 5), (4, 6)]),
+    st.integers(0, 10_000),
+)
+def test_perfect_packings_bound_below_and_usually_solved(
+    bins: int, capacity: int, pieces: tuple[int, int], seed: int
+) -> None:
+    sizes, counts = _types(planted(bins, min(capacity, 10**6), pieces, seed))
+    result = solve_one_dim(sizes, counts, capacity, Deadline.after(3.0))
+    assert check_packing(result.packing, sizes, counts, capacity)
+    assert result.lower_bound <= bins <= len(result.packing)
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(3, 30), st.sampled_from([1000, 30_000]), st.integers(0, 10_000))
+def test_triplets_bound_below_and_solved_exactly(bins: int, capacity: int, seed: int) -> None:
+    sizes, counts = _types(triplets(bins, capacity, seed))
+    result = solve_one_dim(sizes, counts, capacity, Deadline.after(5.0))
+    assert check_packing(result.packing, sizes, counts, capacity)
+    assert result.lower_bound <= bins
+    assert len(result.packing) == bins and result.proven
+
+
+def test_triplets_fill_bins_exactly_through_cpsat() -> None:
+    sizes, counts = _types(triplets(40, 1000, seed=7))
+    plan = solve(_packing_problem(1000, sizes, counts), "cpsat", time_limit=10, threads=1)
+    assert plan.verified and plan.status == Status.OPTIMAL
+    assert plan.objective == (40.0,) and plan.bound == (40.0,)
+
+
+# ---------------------------------------------------------------------- the improvement phase
+
+
+def test_the_improvement_phase_beats_ffd_where_nothing_proves_the_optimum() -> None:
+    sizes, counts, capacity = slow_instance(seed=4)
+    ffd = first_fit_decreasing([(w,) for w in sizes], counts, (capacity,))
+    result = solve_one_dim(sizes, counts, capacity, Deadline.after(3.0))
+    assert not result.proven
+    assert len(result.packing) < len(ffd)
+    assert result.method != "ffd"
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_caller_start_packing_is_kept_when_it_is_better(seed: int) -> None:
+    sizes, counts, capacity = slow_instance(seed)
+    first = solve_one_dim(sizes, counts, capacity, Deadline.after(1.0))
+    again = solve_one_dim(sizes, counts, capacity, Deadline.after(0.3), start=first.packing)
+    assert len(again.packing) <= len(first.packing)
+    assert check_packing(again.packing, sizes, counts, capacity)
