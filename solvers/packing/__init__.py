@@ -2,8 +2,12 @@
 solvers for one-dimensional packing, and vector packing heuristics.
 
 - ``bounds``: Martello–Toth L2; ``heuristics``: FFD, bin completion, MBS';
-- ``patterns``: exact packing into a target bin count through its patterns (CP-SAT);
-- ``dive``: LP diving on the arc-flow relaxation (HiGHS);
-- ``one_dim``: the one-dimensional solver that chains them (bound first, then a packing that meets it);
+- ``patterns``: exact packing into a target bin count through its zero-waste patterns (CP-SAT);
+- ``knapsack`` and ``colgen``: Gilmore–Gomory column generation (DP pricing, HiGHS master,
+  Farley bounds at every step);
+- ``improve``: dives with re-optimisation and CP-SAT over the generated patterns;
+- ``reduced``: the arc-flow graph reduced by the LP's reduced costs (packings at the bound, or
+  the proof that the bound is one higher);
+- ``one_dim``: the one-dimensional solver that chains them within a deadline;
 - ``vector``: vector packing lower bound and bin-centric heuristics.
 """
