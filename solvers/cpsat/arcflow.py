@@ -20,7 +20,6 @@ bin classes) is built only when its estimated size fits the time limit (``ARCS_P
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,13 +29,18 @@ from engine.solution import Progress
 
 from ..deadline import Deadline
 from ..lowering import Key, Lowered
-from ..lowering.terms import level_values
 from ..packing.arcflow import ArcFlowGraph, arcflow_graph, decompose, paths_graph
 from ..packing.heuristics import Packing
-from ..packing.one_dim import Packed, check_packing
+from ..packing.one_dim import check_packing
 from ..packing.one_dim import solve as solve_one_dim
+from ..packing.search import Packed
 from .common import Linear, count_of
-from .vector_packing import VectorPackingModel, plain_vector_packing
+from .vector_packing import (
+    VectorPackingModel,
+    packing_deadline,
+    packing_reporter,
+    plain_vector_packing,
+)
 
 ARC_LIMIT = 400_000  # beyond this many arcs the per-bin model is used instead
 # Building the CP-SAT arc-flow model and its first search step take about this long per arc
@@ -45,7 +49,7 @@ ARC_LIMIT = 400_000  # beyond this many arcs the per-bin model is used instead
 ARCS_PER_SECOND = 40_000
 BUILD_SHARE = 1 / 3
 PACKING_TERMS = frozenset({"placed", "bins_used", "cost"})
-PACKING_SECONDS = 30.0  # the one-dimensional solver's budget when the caller gives no limit
+PACKING_TERMS = frozenset({"placed", "bins_used", "cost"})
 # Kept back from the one-dimensional solver for CP-SAT to take its packing in (a model of that
 # packing's paths: milliseconds), decoding and verifying: this plus a share of the time left.
 RESERVE_SECONDS = 0.2
@@ -119,8 +123,9 @@ class ArcFlowModel:
     """Same interface as ``PerBinModel``: ``model``, ``term``, ``tier``, ``hint_values``, ``counts``.
 
     ``deadline`` bounds the one-dimensional solver of plain bin packing (all but a reserve of
-    the time left, ``_packing_deadline``; without a limit ``PACKING_SECONDS``). ``presolve=False`` skips it. For plain
-    packing over several resources the constructor returns a ``VectorPackingModel`` instead.
+    the time left: ``vector_packing.packing_deadline``); ``on_progress`` hears of its better
+    packings. ``presolve=False`` skips it. For plain packing over several resources the
+    constructor returns a ``VectorPackingModel`` instead.
 
     ``restricted`` is true when the graph holds only the packing's paths without a proof: the
     model's optimum is then no bound, and the backend reports ``packing_bound``.
@@ -130,7 +135,7 @@ class ArcFlowModel:
         # Plain packing over several resources: the per-bin model with a vector bound and start
         # (an arc-flow graph over residual vectors would be far too large).
         if lowered.single_resource is None:
-            return VectorPackingModel(lowered, kwargs.get("deadline") or Deadline.never())
+            return VectorPackingModel(lowered, **kwargs)
         return super().__new__(cls)
 
     def __init__(
@@ -173,12 +178,10 @@ class ArcFlowModel:
                 self.classes.append(_Class(members, first.cost, cap, types))
         plain = _plain_packing(lowered) and len(self.classes) == 1
         if presolve and plain:
-            report = None
-            if on_progress is not None:
-                report = self._reporter(on_progress, started or time.perf_counter())
-            self.presolved = _run_one_dim(
-                self.classes[0], _packing_deadline(deadline), seed, report
-            )
+            cls = self.classes[0]
+            groups = [g for g, _, _ in cls.types]
+            report = packing_reporter(lowered, groups, cls.bins, on_progress, started)
+            self.presolved = _run_one_dim(cls, packing_deadline(deadline), seed, report)
             self.packing_bound = self.presolved.lower_bound
             self.notes["packing"] = {
                 "bins": len(self.presolved.packing),
@@ -262,27 +265,6 @@ class ArcFlowModel:
             for t, j in content.items():
                 out[(cls.types[t][0], b)] = j
         return out
-
-    def _reporter(
-        self, on_progress: Callable[[Progress], None], started: float
-    ) -> Callable[[Packing, int], None]:
-        """Progress of the one-dimensional solver as the backend's (level values of each
-        better packing; the bound on bins used where that level comes first)."""
-        lowered, cost = self.lowered, self.classes[0].cost
-        first_is_bins = set(self.problem.objective[0]) == {"bins_used"}
-
-        def report(packing: Packing, bound: int) -> None:
-            counts = self._as_counts(packing)
-            if counts is None:
-                return
-            values = level_values(lowered, counts)
-            bounds: tuple[float | None, ...] = (None,) * len(values)
-            if first_is_bins:
-                weight = self.problem.objective[0]["bins_used"]
-                bounds = (weight * cost * bound, *bounds[1:])
-            on_progress(Progress(time.perf_counter() - started, values, bounds))
-
-        return report
 
     # ------------------------------------------------------------------ objective terms
 
@@ -383,14 +365,6 @@ def _plain_packing(lowered: Lowered) -> bool:
         return False
     first = lowered.classes[0][0]
     return all(g.required and lowered.bounds(g.name, first) is not None for g in problem.items)
-
-
-def _packing_deadline(deadline: Deadline) -> Deadline:
-    if not deadline.bounded:
-        return Deadline.after(PACKING_SECONDS)
-    left = deadline.left()
-    reserve = min(0.5 * left, RESERVE_SECONDS + RESERVE_SHARE * left)
-    return Deadline(deadline.at - reserve)
 
 
 def _graph_fits(cls: _Class) -> bool:

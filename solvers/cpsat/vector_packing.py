@@ -2,25 +2,81 @@
 
 Used by ``ArcFlowModel`` (same interface) when the problem is plain packing — one class of
 identical bins, every item required, nothing but ``placed`` / ``bins_used`` in the objective —
-over several resources, where an arc-flow graph over residual vectors would be far too large.
-The count model of ``per_bin`` stays exact; this adds the vector lower bound as a constraint
-on the bins used and replaces a weaker start plan by the best bin-centric packing, so CP-SAT
-proves the optimum at once when they meet.
+over several resources. ``solvers.packing.vector_solve`` does the work with all but a reserve
+of the time limit (vector bound, bin-centric heuristics, column generation over vector
+patterns, CP-SAT over the patterns, dives); its bound goes into the model as a constraint on
+the bins used and its packing replaces a weaker start plan.
+
+Under a time limit the model holds only that packing's bins with every item allowed just
+where the packing put it (``restricted``: its optimum proves nothing, the backend reports
+``packing_bound``); without one it is the exact per-bin count model over as many bins as the
+packing uses.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from engine.ir import Problem
+from engine.solution import Progress
 
 from ..deadline import Deadline
 from ..lowering import Key, Lowered, lower
-from ..packing.vector import best_vector_packing, check_vector_packing, vector_lower_bound
+from ..lowering.terms import level_values
+from ..packing.heuristics import Packing
+from ..packing.search import Listener
+from ..packing.vector import check_vector_packing
+from ..packing.vector_solve import solve_vector
 
-HEURISTIC_SECONDS = 2.0  # at most, and at most a fifth of the time left
-HEURISTIC_SHARE = 0.2
+PACKING_SECONDS = 30.0  # the packing solver's budget when the caller gives no limit
+# Kept back from the packing solver for CP-SAT to take its packing in, decoding and verifying:
+# this plus a share of the time left.
+RESERVE_SECONDS = 0.2
+RESERVE_SHARE = 0.05
+
+
+def packing_deadline(deadline: Deadline) -> Deadline:
+    """The packing solver's deadline: all but the reserve of what is left."""
+    if not deadline.bounded:
+        return Deadline.after(PACKING_SECONDS)
+    left = deadline.left()
+    reserve = min(0.5 * left, RESERVE_SECONDS + RESERVE_SHARE * left)
+    return Deadline(deadline.at - reserve)
+
+
+def packing_reporter(
+    lowered: Lowered,
+    groups: Sequence[str],
+    bins: Sequence[str],
+    on_progress: Callable[[Progress], None] | None,
+    started: float | None,
+) -> Listener | None:
+    """The packing solver's improvements as the backend's progress: the level values of each
+    better packing (type t is group ``groups[t]``; the k-th bin is ``bins[k]``), and the bound
+    on bins used where that level comes first."""
+    if on_progress is None:
+        return None
+    began = time.perf_counter() if started is None else started
+    problem = lowered.problem
+    first = problem.objective[0] if problem.objective else {}
+    cost = problem.bin_by_name[bins[0]].cost if bins else 0.0
+
+    def report(packing: Packing, bound: int) -> None:
+        if len(packing) > len(bins):
+            return
+        counts: dict[Key, int] = {}
+        for b, content in zip(bins, packing, strict=False):
+            for t, j in content.items():
+                counts[(groups[t], b)] = j
+        values = level_values(lowered, counts)
+        bounds: tuple[float | None, ...] = (None,) * len(values)
+        if set(first) == {"bins_used"}:
+            bounds = (first["bins_used"] * cost * bound, *bounds[1:])
+        on_progress(Progress(time.perf_counter() - began, values, bounds))
+
+    return report
 
 
 def plain_vector_packing(lowered: Lowered) -> bool:
@@ -42,30 +98,51 @@ def plain_vector_packing(lowered: Lowered) -> bool:
 class VectorPackingModel:
     """``PerBinModel`` plus the vector lower bound and the bin-centric start (same interface)."""
 
-    def __init__(self, lowered: Lowered, deadline: Deadline | None = None) -> None:
+    def __init__(
+        self,
+        lowered: Lowered,
+        deadline: Deadline | None = None,
+        seed: int = 0,
+        on_progress: Callable[[Progress], None] | None = None,
+        started: float | None = None,
+    ) -> None:
         from .per_bin import PerBinModel
 
+        deadline = deadline or Deadline.never()
         self.problem = problem = lowered.problem
         resources = sorted(problem.bins[0].capacity)
         capacity = [problem.bins[0].capacity[r] for r in resources]
         sizes = [[g.demand.get(r, 0) for r in resources] for g in problem.items]
         counts = [g.count for g in problem.items]
-        self.lower_bound = vector_lower_bound(sizes, counts, capacity)
-        budget = (deadline or Deadline.never()).part(HEURISTIC_SHARE, at_most=HEURISTIC_SECONDS)
-        packing = best_vector_packing(sizes, counts, capacity, self.lower_bound, budget)
+        groups = [g.name for g in problem.items]
+        bins = [b.name for b in problem.bins]
+        report = packing_reporter(lowered, groups, bins, on_progress, started)
+        solved = solve_vector(
+            sizes, counts, capacity, packing_deadline(deadline), seed=seed, on_found=report
+        )
+        packing = solved.packing
         if not check_vector_packing(packing, sizes, counts, capacity):  # pragma: no cover
-            raise AssertionError("vector heuristic produced an invalid packing")
-        self.packing = packing
+            raise AssertionError("the vector packing solver produced an invalid packing")
+        self.packing, self.lower_bound = packing, solved.lower_bound
         self.packing_bound = self.lower_bound  # bins used, for the backend's reported bound
+        self.notes = {"packing": {"bins": len(packing), **solved.info}}
+        # Under a limit: just the packing's bins, each item only where the packing put it.
+        self.restricted = deadline.bounded and not solved.proven
         # Bins are alike and an optimal plan never needs more of them than a known packing, so
         # the model only holds that many (the first ones): far smaller models on big instances.
         keep = min(len(problem.bins), max(len(packing), self.lower_bound, 1))
         self.kept = [b.name for b in problem.bins[:keep]]
+        items = problem.items
+        if deadline.bounded and len(packing) <= keep:
+            items = tuple(
+                g.model_copy(update={"allowed": allowed})
+                for g, allowed in zip(items, _bins_of(packing, self.kept, len(items)), strict=True)
+            )
         reduced = Problem.model_validate(
             {
                 "name": problem.name,
                 "bins": problem.bins[:keep],
-                "items": problem.items,
+                "items": items,
                 "objective": problem.objective,
                 "meta": problem.meta,
             }
@@ -108,6 +185,15 @@ class VectorPackingModel:
         if mapped is None:
             return []
         return list(self.inner.hint_values(self.inner.lowered.canonical(mapped)))
+
+
+def _bins_of(packing: Packing, bins: list[str], types: int) -> list[tuple[str, ...]]:
+    """Per item type, the bins the packing puts its copies in."""
+    where: list[list[str]] = [[] for _ in range(types)]
+    for b, content in zip(bins, packing, strict=False):
+        for t in content:
+            where[t].append(b)
+    return [tuple(w) for w in where]
 
 
 def _rank(counts: Mapping[Key, int]) -> tuple[int, int]:

@@ -1,4 +1,5 @@
-"""Gilmore–Gomory column generation for one-dimensional bin packing (HiGHS master, DP pricing).
+"""Gilmore–Gomory column generation for bin packing (HiGHS master; DP pricing in one
+dimension, CP-SAT pricing for vectors).
 
 The master LP chooses pattern copies covering every item type, ``min Σ λ_p`` subject to
 ``Σ a_tp λ_p ≥ d_t``; its optimum is the Gilmore–Gomory bound, which rounded up equals the
@@ -12,6 +13,10 @@ Every iteration yields a valid lower bound, the Farley bound ``Σ d π / max(1, 
 So a generation stopped by its deadline still reports a bound, and one whose rounded-up bound
 meets its rounded-up master value stops there (nothing more can be proved in whole bins).
 
+Vector packing (sizes of shape (types, d), one capacity per dimension) uses the same master
+without the exchange columns, which hold in one dimension only, and prices with the
+multi-dimensional knapsack of ``knapsack.VectorKnapsack``.
+
 The same master serves residual problems (``demand`` below the counts: a dive fixing bins) and
 keeps every column it ever priced, for the pattern-based integer models.
 """
@@ -19,14 +24,16 @@ keeps every column it ever priced, for the pattern-based integer models.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from ..deadline import Deadline, highs_run
 from ..quiet import quiet_stdout
-from .knapsack import Knapsack
+from .knapsack import Knapsack, Priced, VectorKnapsack
 
 EPS = 1e-7
 CONVERGED = 1e-6  # the best pattern is worth at most 1 + this: the master is optimal
@@ -55,20 +62,31 @@ class LpSolution:
 
 @dataclass
 class ColumnGeneration:
-    sizes: np.ndarray
+    sizes: Any  # per type: an int (one dimension) or a row of d ints
     counts: np.ndarray
-    capacity: int
+    capacity: Any  # an int, or d ints
     columns: list[np.ndarray] = field(default_factory=list)
     iterations: int = 0  # pricing rounds over the whole life of the master
+    pricing_seconds: float = 0.0  # the last pricing call's duration (DP calls are not cut)
 
     def __post_init__(self) -> None:
         import highspy
 
-        self.sizes = np.asarray(self.sizes, dtype=np.int64)
         self.counts = np.asarray(self.counts, dtype=np.int64)
+        n = len(self.counts)
+        self.table = np.asarray(self.sizes, dtype=np.int64).reshape(n, -1)
+        self.room = np.atleast_1d(np.asarray(self.capacity, dtype=np.int64))
+        self.vector = self.table.shape[1] > 1
+        if not self.vector:
+            self.sizes, self.capacity = self.table[:, 0], int(self.room[0])
+        self.per_bin = np.minimum(self.counts, _copies_per_bin(self.table, self.room))
         self.keys: set[bytes] = set()
-        self.pricer = Knapsack(self.sizes, self.counts, self.capacity)
-        n = len(self.sizes)
+        self.pricer: Knapsack | VectorKnapsack = (
+            VectorKnapsack(self.table, self.room)
+            if self.vector
+            else Knapsack(self.sizes, self.counts, self.capacity)
+        )
+        self.order = np.argsort(-self.table.max(axis=1), kind="stable")  # largest first
         with quiet_stdout():  # HiGHS prints a banner on stdout when first created
             self.highs = highspy.Highs()
         h = self.highs
@@ -83,16 +101,15 @@ class ColumnGeneration:
         columns, self.columns = self.columns, []
         # Dual-optimal inequalities π_t ≥ π_t+1 (types largest first): a bin holding a larger
         # item can hold a smaller one instead. As columns: "cover t+1 by a slot of t", free.
-        order = np.argsort(-self.sizes, kind="stable")
+        # (One dimension only: a vector may be larger in one resource and smaller in another.)
+        order = self.order
         for a, b in zip(order[:-1].tolist(), order[1:].tolist(), strict=True):
-            if self.sizes[a] >= self.sizes[b]:
+            if not self.vector and self.sizes[a] >= self.sizes[b]:
                 h.addCol(0.0, 0.0, 1e30, 2, np.array([a, b], dtype=np.int32), np.array([-1.0, 1.0]))
         self.offset = h.getNumCol()  # master columns before the first pattern
         for t in range(n):  # single-type patterns keep the master feasible for any demand
             single = np.zeros(n, dtype=np.int64)
-            single[t] = max(
-                1, min(int(self.counts[t]), self.capacity // max(1, int(self.sizes[t])))
-            )
+            single[t] = max(1, int(self.per_bin[t]))
             self.add(single)
         self.add_many(columns)
 
@@ -100,7 +117,7 @@ class ColumnGeneration:
 
     def add(self, pattern: np.ndarray) -> bool:
         pattern = np.asarray(pattern, dtype=np.int64)
-        if not pattern.any() or int(pattern @ self.sizes) > self.capacity:
+        if not pattern.any() or not self.fits(pattern):
             return False
         key = pattern.tobytes()
         if key in self.keys:
@@ -114,8 +131,49 @@ class ColumnGeneration:
     def add_many(self, patterns: Iterable[np.ndarray]) -> int:
         return sum(self.add(p) for p in patterns)
 
+    def fits(self, pattern: np.ndarray) -> bool:
+        return bool(np.all(pattern @ self.table <= self.room))
+
+    def best_pattern(
+        self,
+        prices: np.ndarray,
+        bounds: np.ndarray,
+        deadline: Deadline | None = None,
+        exact: bool = True,
+    ) -> Priced:
+        """The most valuable pattern under ``prices`` with at most ``bounds[t]`` copies (for
+        vectors without ``exact``: the best greedy fill, with a weaker ``upper``)."""
+        if isinstance(self.pricer, VectorKnapsack):
+            return self.pricer.best(prices, bounds, deadline or Deadline.never(), exact)
+        return self.pricer.best(prices, bounds)
+
+    def realize(self, pattern: np.ndarray, left: np.ndarray) -> np.ndarray:
+        """The bin a master pattern stands for given the items left. A vector pattern takes
+        what is left of its types; in one dimension each slot of a type takes that type while
+        it lasts, else the next smaller type left (the exchange columns let a larger item's
+        slot cover a smaller one)."""
+        if self.vector:
+            return np.minimum(pattern, left)
+        order = self.order
+        take = np.zeros_like(pattern)
+        avail = left.copy()
+        pos = 0  # index into ``order``: slots are filled in that order
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        for a in order[pattern[order] > 0].tolist():
+            pos = max(pos, int(rank[a]))
+            for _ in range(int(pattern[a])):
+                while pos < len(order) and avail[order[pos]] == 0:
+                    pos += 1
+                if pos == len(order):
+                    return take
+                b = int(order[pos])
+                take[b] += 1
+                avail[b] -= 1
+        return take
+
     def pattern_of(self, content: dict[int, int]) -> np.ndarray:
-        out = np.zeros(len(self.sizes), dtype=np.int64)
+        out = np.zeros(len(self.counts), dtype=np.int64)
         for t, j in content.items():
             out[t] = j
         return out
@@ -152,14 +210,15 @@ class ColumnGeneration:
         demand: Sequence[int] | np.ndarray | None = None,
         stop_at: int | None = None,
         converge: bool = False,
+        exact: bool = True,
     ) -> LpSolution | None:
         """Column generation to the LP optimum of ``demand`` (default: every item), or until the
         rounded-up bound can rise no further (unless ``converge``), or reaches ``stop_at`` bins,
         or the deadline. None when not even the first master solve finished in time."""
         self.set_demand(self.counts if demand is None else demand)
-        bounds = np.minimum(self.demand, self.capacity // np.maximum(self.sizes, 1))
+        bounds = np.minimum(self.demand, self.per_bin)
         total = self.demand.astype(np.float64)
-        best_bound, center = 0.0, np.zeros(len(self.sizes))
+        best_bound, center = 0.0, np.zeros(len(self.counts))
         result: LpSolution | None = None
         for _ in range(MAX_ITERATIONS):
             solved = self._master(deadline)
@@ -172,14 +231,19 @@ class ColumnGeneration:
                 return result
             prices = SMOOTHING * center + (1 - SMOOTHING) * duals if best_bound else duals
             while True:  # until a column prices out under the master's duals, or convergence
+                if deadline.left() < self.pricing_seconds:  # the next call would overrun
+                    return result
                 self.iterations += 1
-                priced = self.pricer.best(prices, bounds)
+                began = time.perf_counter()
+                priced = self.best_pattern(prices, bounds, deadline, exact)
+                self.pricing_seconds = time.perf_counter() - began
                 farley = float(total @ prices) / max(1.0, priced.upper)
                 if farley > best_bound:
                     best_bound, center = farley, prices / max(1.0, priced.upper)
                     result.bound, result.duals = best_bound, center
                 if priced.value > 1.0 + EPS and 1.0 - float(duals @ priced.pattern) < -EPS:
                     self.add(priced.pattern)
+                    self.add_many(p for p in priced.others if 1.0 - float(duals @ p) < -EPS)
                     break
                 if prices is duals:  # nothing prices out under the master's own duals
                     if priced.upper <= 1.0 + CONVERGED:
@@ -197,3 +261,11 @@ class ColumnGeneration:
             if deadline.expired():
                 return result
         return result
+
+
+def _copies_per_bin(table: np.ndarray, room: np.ndarray) -> np.ndarray:
+    """Per type, how many copies fit one empty bin (by the tightest dimension)."""
+    big = np.iinfo(np.int64).max
+    with np.errstate(divide="ignore"):
+        per_dim = np.where(table > 0, room // np.maximum(table, 1), big)
+    return per_dim.min(axis=1)

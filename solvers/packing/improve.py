@@ -43,28 +43,6 @@ def trim(patterns: Sequence[np.ndarray], counts: np.ndarray) -> list[np.ndarray]
     return out
 
 
-def realize(pattern: np.ndarray, left: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """The bin a master pattern stands for given the items left: each slot of a type takes
-    that type while it lasts, else the next smaller type left (the master's exchange columns
-    let a larger item's slot cover a smaller one)."""
-    take = np.zeros_like(pattern)
-    avail = left.copy()
-    pos = 0  # index into ``order`` (types largest first): slots are filled in that order
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    for a in order[pattern[order] > 0].tolist():
-        pos = max(pos, int(rank[a]))
-        for _ in range(int(pattern[a])):
-            while pos < len(order) and avail[order[pos]] == 0:
-                pos += 1
-            if pos == len(order):
-                return take
-            b = int(order[pos])
-            take[b] += 1
-            avail[b] -= 1
-    return take
-
-
 def dive(
     cg: ColumnGeneration,
     deadline: Deadline,
@@ -77,10 +55,10 @@ def dive(
     With ``rng`` the pattern fixed when none is used whole is drawn among those used at least
     ``1 - spread`` times the most used one (weighted by use); without, the most used."""
     left = cg.counts.copy()
-    order = np.argsort(-cg.sizes, kind="stable")
     fixed: list[np.ndarray] = []
     while left.any():
-        lp = cg.solve(deadline, demand=left, converge=True)
+        # Vector pricing is exact only at a cost (CP-SAT): dives price greedily.
+        lp = cg.solve(deadline, demand=left, converge=not cg.vector, exact=not cg.vector)
         if lp is None or deadline.expired():
             return None
         if len(fixed) + lp.bins_bound >= beat:
@@ -89,7 +67,7 @@ def dive(
         chosen = False
         for k in np.flatnonzero(primal >= FIXED).tolist():
             for _ in range(int(primal[k] + 1e-6)):
-                take = realize(cg.columns[k], left, order)
+                take = cg.realize(cg.columns[k], left)
                 if not take.any():
                     break
                 fixed.append(take)
@@ -106,7 +84,7 @@ def dive(
         else:
             near = [int(i) for i in used if primal[i] >= (1 - spread) * top]
             k = rng.choices(near, weights=[float(primal[i]) for i in near])[0]
-        take = realize(cg.columns[k], left, order)
+        take = cg.realize(cg.columns[k], left)
         if not take.any():
             break
         fixed.append(take)

@@ -19,11 +19,8 @@ left, so the solver ends within its deadline whatever the instance.
 from __future__ import annotations
 
 import random
-import time
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -31,9 +28,10 @@ from ..deadline import Deadline
 from .bounds import l2_bound
 from .colgen import ColumnGeneration, LpSolution
 from .heuristics import Packing, bin_completion, first_fit_decreasing, minimum_bin_slack
-from .improve import as_bins, dive, pattern_ip, realize, trim
+from .improve import as_bins, dive, pattern_ip, trim
 from .patterns import solve_patterns, waste_bounded_patterns
 from .reduced import reduced_graph, solve_reduced
+from .search import Incumbent, Listener, Packed
 
 PATTERN_LIMIT = 30_000  # more zero-waste patterns than this: skip the pattern model
 PATTERN_SLICE_S = 1.0  # first CP-SAT run on the pattern model; doubled on each restart
@@ -46,19 +44,6 @@ SMALL_REDUCED = 5_000  # arcs: a reduced arc-flow model this small usually decid
 BITSET_CAPACITY = 1 << 18
 
 
-@dataclass
-class Packed:
-    lower_bound: int
-    packing: Packing  # bins as type -> copies
-    method: str  # what found the packing
-    seconds: float
-    info: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def proven(self) -> bool:
-        return len(self.packing) <= self.lower_bound
-
-
 def solve(
     sizes: Sequence[int],
     counts: Sequence[int],
@@ -67,29 +52,22 @@ def solve(
     *,
     seed: int = 0,
     start: Packing | None = None,
-    on_found: Callable[[Packing, int], None] | None = None,
+    on_found: Listener | None = None,
 ) -> Packed:
     """A lower bound and the best packing found by ``deadline`` (every item fits a bin).
 
     ``on_found(packing, bound)`` hears of every better packing (the first is first-fit
     decreasing's) and every higher bound, as they come. Without a bounded deadline the solver
     runs until it proves the optimum, or a stop is requested (``engine.interrupt``)."""
-    began = time.perf_counter()
     search = _Search(sizes, counts, capacity, deadline, seed, on_found)
     if start is not None and check_packing(start, sizes, counts, capacity):
         search.offer(start, "start")
     search.run()
-    return Packed(
-        search.bound,
-        search.best,
-        search.method,
-        round(time.perf_counter() - began, 4),
-        search.info,
-    )
+    return search.result()
 
 
-class _Search:
-    """The bound and best packing so far, improved by each step until they meet or time is up."""
+class _Search(Incumbent):
+    """The one-dimensional steps, cheapest first, each with a share of the time left."""
 
     def __init__(
         self,
@@ -98,44 +76,17 @@ class _Search:
         capacity: int,
         deadline: Deadline,
         seed: int,
-        on_found: Callable[[Packing, int], None] | None = None,
+        on_found: Listener | None = None,
     ) -> None:
         self.sizes, self.counts, self.capacity = list(sizes), list(counts), capacity
-        self.deadline, self.seed, self.on_found = deadline, seed, on_found
-        self.rng = random.Random(seed)
-        self.bound = l2_bound(sizes, counts, capacity)
-        self.best = first_fit_decreasing([(w,) for w in sizes], counts, (capacity,))
-        self.method = "ffd"
-        self.info: dict[str, Any] = {"l2": self.bound, "ffd": len(self.best)}
-        self._began = time.perf_counter()
+        self.seed, self.rng = seed, random.Random(seed)
+        ffd = first_fit_decreasing([(w,) for w in sizes], counts, (capacity,))
+        super().__init__(l2_bound(sizes, counts, capacity), ffd, "ffd", deadline, on_found)
+        self.info["l2"] = self.bound
         self.cg: ColumnGeneration | None = None
         self.root: LpSolution | None = None
         self.total = sum(w * n for w, n in zip(sizes, counts, strict=True))
         self.bitsets = capacity <= BITSET_CAPACITY
-        self._tell()
-
-    # ------------------------------------------------------------------ bookkeeping
-
-    def done(self) -> bool:
-        return len(self.best) <= self.bound or self.deadline.expired()
-
-    def offer(self, packing: Packing | None, method: str) -> None:
-        if packing is not None and len(packing) < len(self.best):
-            self.best, self.method = packing, method
-            self.info.setdefault("found", []).append(
-                (method, len(packing), round(time.perf_counter() - self._began, 3))
-            )
-            self._tell()
-
-    def raise_bound(self, bound: int, how: str) -> None:
-        if bound > self.bound:
-            self.bound = bound
-            self.info["bound_from"] = how
-            self._tell()
-
-    def _tell(self) -> None:
-        if self.on_found is not None:
-            self.on_found(self.best, self.bound)
 
     # ------------------------------------------------------------------ the run
 
@@ -200,11 +151,10 @@ class _Search:
         assert self.cg is not None
         cg = self.cg
         left = cg.counts.copy()
-        order = np.argsort(-cg.sizes, kind="stable")
         bins = []
         for k in np.flatnonzero(lp.primal >= 1 - 1e-6).tolist():
             for _ in range(int(lp.primal[k] + 1e-6)):
-                take = realize(cg.columns[k], left, order)
+                take = cg.realize(cg.columns[k], left)
                 if take.any():
                     bins.append(take)
                     left -= take
@@ -218,7 +168,7 @@ class _Search:
         assert self.cg is not None and self.root is not None
         cg = self.cg
         prices = self.root.duals
-        top = cg.pricer.best(prices, np.minimum(cg.counts, self.capacity // cg.sizes)).upper
+        top = cg.best_pattern(prices, cg.per_bin).upper
         prices = prices / max(1.0, top)
         reduced = reduced_graph(
             self.sizes, self.counts, self.capacity, prices, self.bound, self.deadline.part(0.3)

@@ -9,9 +9,12 @@ import threading
 import time
 from collections import Counter
 
+import highspy  # noqa: F401 - imported before any timing: a cold import is no solver time
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ortools.algorithms.python import knapsack_solver  # noqa: F401 - as highspy above
+from ortools.sat.python import cp_model  # noqa: F401 - as highspy above
 
 from engine import interrupt
 from engine.ir import Bin, ItemGroup, Problem

@@ -1,0 +1,173 @@
+"""The vector (d ≥ 2) bin packing solver: the one-dimensional solver's loop over vector patterns.
+
+1. the vector lower bound, first-fit decreasing; where the bound leaves a dimension (nearly)
+   no slack, every pattern wasting at most that slack there and fitting the others, and
+   CP-SAT choosing pattern copies (``patterns``): exact for "is there a packing into bound
+   bins", and what solves instances whose bins can be filled exactly (vector triplets);
+   then the bin-centric heuristics (``vector``);
+2. Gilmore–Gomory column generation over vector patterns (``colgen``, CP-SAT pricing): its
+   rounded-up value is the bound (Farley's when the deadline stops it early), its rounding a
+   packing;
+3. until the deadline: CP-SAT over the patterns generated so far with the best packing as its
+   hint (price-and-branch, ``improve.pattern_ip``: on instances whose bins can be filled
+   exactly it finds the exact fills as soon as their patterns are priced), and dives with
+   re-optimisation — each with a growing share of the time left.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..deadline import Deadline
+from .colgen import ColumnGeneration, LpSolution
+from .heuristics import Packing, first_fit_decreasing
+from .improve import as_bins, dive, pattern_ip
+from .patterns import solve_patterns, waste_bounded_patterns
+from .search import Incumbent, Listener, Packed
+from .vector import best_vector_packing, vector_lower_bound
+
+TIGHT_SLACK = 0.02  # bins' worth of slack at most in the tightest dimension: list patterns
+TIGHT_SHARE = 0.4  # of the time left, for listing and covering them
+PATTERN_LIMIT = 30_000  # more patterns than this: skip
+HEURISTIC_SHARE = 0.15  # of the time left: the bin-centric heuristics
+HEURISTIC_SECONDS = 1.5  # at most
+ROOT_SHARE = 0.3  # of the time left: the first column generation, greedy pricing
+EXACT_SHARE = 0.1  # then: exact pricing for the bound
+
+
+def solve_vector(
+    sizes: Sequence[Sequence[int]],
+    counts: Sequence[int],
+    capacity: Sequence[int],
+    deadline: Deadline,
+    *,
+    seed: int = 0,
+    on_found: Listener | None = None,
+) -> Packed:
+    """A lower bound and the best vector packing found by ``deadline`` (every item fits)."""
+    search = _VectorSearch(sizes, counts, capacity, deadline, seed, on_found)
+    search.run()
+    return search.result()
+
+
+class _VectorSearch(Incumbent):
+    def __init__(
+        self,
+        sizes: Sequence[Sequence[int]],
+        counts: Sequence[int],
+        capacity: Sequence[int],
+        deadline: Deadline,
+        seed: int,
+        on_found: Listener | None,
+    ) -> None:
+        self.sizes = [list(w) for w in sizes]
+        self.counts, self.capacity = list(counts), list(capacity)
+        self.seed, self.rng = seed, random.Random(seed)
+        bound = vector_lower_bound(self.sizes, self.counts, self.capacity)
+        ffd = first_fit_decreasing(self.sizes, self.counts, self.capacity)
+        super().__init__(bound, ffd, "ffd", deadline, on_found)
+        self.cg: ColumnGeneration | None = None
+        self.root: LpSolution | None = None
+
+    def run(self) -> None:
+        if self.done():
+            return
+        self.tight_patterns(self.deadline.part(TIGHT_SHARE))
+        if self.done():
+            return
+        budget = self.deadline.part(HEURISTIC_SHARE, at_most=HEURISTIC_SECONDS)
+        found = best_vector_packing(self.sizes, self.counts, self.capacity, self.bound, budget)
+        self.offer(found, "bin-centric")
+        if self.done():
+            return
+        try:
+            cg = ColumnGeneration(np.array(self.sizes), np.array(self.counts), self.capacity)
+        except ImportError:  # no HiGHS: the heuristics alone
+            return
+        self.cg = cg
+        cg.add_many(cg.pattern_of(b) for b in self.best)
+        # Greedy pricing first (milliseconds a round); exact pricing (CP-SAT, a multi-
+        # dimensional knapsack) only for the bound, with what the share leaves.
+        self.root = cg.solve(self.deadline.part(ROOT_SHARE), converge=True, exact=False)
+        if not self.done():
+            exact = cg.solve(self.deadline.part(EXACT_SHARE), converge=True)
+            if exact is not None and (self.root is None or exact.bound > self.root.bound):
+                self.root = exact
+        if self.root is not None:
+            self.info["lp_bound"] = round(self.root.bound, 6)
+            self.info["lp_converged"] = self.root.converged
+            self.raise_bound(self.root.bins_bound, "column generation")
+            if not self.done():
+                self.offer(self._round(self.root), "lp rounding")
+        attempt = 0
+        while not self.done():
+            self.improve(attempt)
+            attempt += 1
+        self.info["columns"] = len(cg.columns)
+        self.info["pricing_rounds"] = cg.iterations
+        self.info["improvement_rounds"] = attempt
+
+    def tight_patterns(self, deadline: Deadline) -> None:
+        """In the dimension with the least slack at the bound (``bound × C − Σ sizes``), every
+        bin of a packing into ``bound`` bins wastes at most that slack: list those patterns
+        (when few), keep the ones that fit every dimension, and let CP-SAT cover the items."""
+        slacks = []
+        for d, cap in enumerate(self.capacity):
+            total = sum(w[d] * n for w, n in zip(self.sizes, self.counts, strict=True))
+            slacks.append(((self.bound * cap - total) / cap, self.bound * cap - total, d))
+        share, slack, d = min(slacks)
+        if share > TIGHT_SLACK:
+            return
+        cap = self.capacity[d]
+        column = [w[d] for w in self.sizes]
+        found = waste_bounded_patterns(column, self.counts, cap, slack, PATTERN_LIMIT, deadline)
+        if not found:
+            return
+        fitting = [p for p in found if self._fits(p)]
+        self.info["tight_patterns"] = len(fitting)
+        packing = solve_patterns(column, self.counts, fitting, self.bound, deadline, self.seed)
+        self.offer(packing, "tight patterns")
+
+    def _fits(self, pattern: Sequence[tuple[int, int]]) -> bool:
+        return all(
+            sum(self.sizes[t][d] * j for t, j in pattern) <= cap
+            for d, cap in enumerate(self.capacity)
+        )
+
+    def _round(self, lp: LpSolution) -> Packing:
+        """Whole copies of the patterns the LP uses, then first-fit decreasing of the rest."""
+        assert self.cg is not None
+        cg = self.cg
+        left = cg.counts.copy()
+        bins = []
+        for k in np.flatnonzero(lp.primal >= 1 - 1e-6).tolist():
+            for _ in range(int(lp.primal[k] + 1e-6)):
+                take = cg.realize(cg.columns[k], left)
+                if take.any():
+                    bins.append(take)
+                    left -= take
+        rest = first_fit_decreasing(self.sizes, left.tolist(), self.capacity)
+        return as_bins(bins) + rest
+
+    def improve(self, attempt: int) -> None:
+        """Dives (randomised after the first; each also prices new columns), and every third
+        round CP-SAT over the patterns generated so far with the best packing as its hint."""
+        cg = self.cg
+        assert cg is not None
+        if attempt % 3 == 2:
+            hint = [cg.pattern_of(b) for b in self.best]
+            cg.add_many(hint)
+            found, _ = pattern_ip(
+                cg, self.deadline.part(0.3, at_least=0.2), self.bound, hint, self.seed + attempt
+            )
+            if found is not None:
+                self.offer(as_bins(found), "pattern ip")
+            return
+        rng = None if attempt == 0 else self.rng
+        spread = 0.5 if attempt % 2 else 0.25
+        dived = dive(cg, self.deadline.part(0.5, at_least=0.2), len(self.best), rng, spread)
+        if dived is not None:
+            self.offer(as_bins(dived), "dive")
