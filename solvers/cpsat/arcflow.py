@@ -181,7 +181,9 @@ class ArcFlowModel:
             cls = self.classes[0]
             groups = [g for g, _, _ in cls.types]
             report = packing_reporter(lowered, groups, cls.bins, on_progress, started)
-            self.presolved = _run_one_dim(cls, packing_deadline(deadline), seed, report)
+            self.presolved = _run_one_dim(
+                cls, packing_deadline(deadline, sum(n for *_, n in cls.types)), seed, report
+            )
             self.packing_bound = self.presolved.lower_bound
             self.notes["packing"] = {
                 "bins": len(self.presolved.packing),

@@ -32,18 +32,19 @@ from ..packing.vector_solve import solve_vector
 
 PACKING_SECONDS = 30.0  # the packing solver's budget when the caller gives no limit
 # Kept back from the packing solver for CP-SAT to take its packing in, decoding and verifying:
-# this plus a share of the time left.
+# this, plus a share of the time left, plus a little per item (at most half the time left).
 RESERVE_SECONDS = 0.2
 RESERVE_SHARE = 0.05
+RESERVE_PER_ITEM = 0.001
 
 
-def packing_deadline(deadline: Deadline) -> Deadline:
+def packing_deadline(deadline: Deadline, items: int) -> Deadline:
     """The packing solver's deadline: all but the reserve of what is left."""
     if not deadline.bounded:
         return Deadline.after(PACKING_SECONDS)
     left = deadline.left()
-    reserve = min(0.5 * left, RESERVE_SECONDS + RESERVE_SHARE * left)
-    return Deadline(deadline.at - reserve)
+    reserve = RESERVE_SECONDS + RESERVE_SHARE * left + RESERVE_PER_ITEM * items
+    return Deadline(deadline.at - min(0.5 * left, reserve))
 
 
 def packing_reporter(
@@ -118,7 +119,12 @@ class VectorPackingModel:
         bins = [b.name for b in problem.bins]
         report = packing_reporter(lowered, groups, bins, on_progress, started)
         solved = solve_vector(
-            sizes, counts, capacity, packing_deadline(deadline), seed=seed, on_found=report
+            sizes,
+            counts,
+            capacity,
+            packing_deadline(deadline, sum(counts)),
+            seed=seed,
+            on_found=report,
         )
         packing = solved.packing
         if not check_vector_packing(packing, sizes, counts, capacity):  # pragma: no cover

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..deadline import Deadline, cpsat_solve
-from .colgen import ColumnGeneration
+from .colgen import ColumnGeneration, LpSolution
 from .heuristics import Packing
 
 FIXED = 1 - 1e-6  # a master value at least this is a whole copy
@@ -41,6 +41,19 @@ def trim(patterns: Sequence[np.ndarray], counts: np.ndarray) -> list[np.ndarray]
         if take.any():
             out.append(take)
     return out
+
+
+def round_down(cg: ColumnGeneration, lp: LpSolution) -> tuple[list[np.ndarray], np.ndarray]:
+    """The bins of the patterns the LP uses whole (rounded down), and the items left."""
+    left = cg.counts.copy()
+    bins = []
+    for k in np.flatnonzero(lp.primal >= FIXED).tolist():
+        for _ in range(int(lp.primal[k] + 1e-6)):
+            take = cg.realize(cg.columns[k], left)
+            if take.any():
+                bins.append(take)
+                left -= take
+    return bins, left
 
 
 def dive(

@@ -28,15 +28,17 @@ from ..deadline import Deadline
 from .bounds import l2_bound
 from .colgen import ColumnGeneration, LpSolution
 from .heuristics import Packing, bin_completion, first_fit_decreasing, minimum_bin_slack
-from .improve import as_bins, dive, pattern_ip, trim
+from .improve import as_bins, dive, pattern_ip, round_down, trim
 from .patterns import solve_patterns, waste_bounded_patterns
 from .reduced import reduced_graph, solve_reduced
 from .search import Incumbent, Listener, Packed
 
 PATTERN_LIMIT = 30_000  # more zero-waste patterns than this: skip the pattern model
-PATTERN_SLICE_S = 1.0  # first CP-SAT run on the pattern model; doubled on each restart
+PATTERN_SLICE_S = 0.5  # shortest CP-SAT run on the pattern model
 NODE_LIMIT = 20_000  # bins tried per bin-completion restart
 ROOT_SHARE = 0.5  # of the time left: the first column generation
+ZERO_WASTE_SHARE = 0.7  # of the time left: the zero-waste pattern model, when it applies
+COMPLETION_SHARE = 0.25  # of the time left: one bin-completion restart
 SMALL_REDUCED = 5_000  # arcs: a reduced arc-flow model this small usually decides quickly
 # MBS', bin completion and the zero-waste patterns work on bitsets of fill levels 0..C: beyond
 # this capacity they cost too much per bin, and column generation (whose pricing coarsens its
@@ -87,14 +89,19 @@ class _Search(Incumbent):
         self.root: LpSolution | None = None
         self.total = sum(w * n for w, n in zip(sizes, counts, strict=True))
         self.bitsets = capacity <= BITSET_CAPACITY
+        self.exact_fill = False  # the bound leaves no slack: every bin must be full
 
     # ------------------------------------------------------------------ the run
 
     def run(self) -> None:
         if self.done():
             return
-        if self.bitsets and self.bound * self.capacity == self.total:
-            self.zero_waste_patterns(self.deadline.part(0.3))
+        self.exact_fill = self.bound * self.capacity == self.total
+        if self.bitsets and self.exact_fill:
+            # No slack at the bound: every bin exactly full, and the pattern model over the
+            # zero-waste patterns is exact (triplets); so is the reduced arc-flow model, tiny
+            # here (zero reduced cost arcs only), which the first improvement round runs.
+            self.zero_waste_patterns(self.deadline.part(ZERO_WASTE_SHARE))
         if self.done():
             return
         self.mbs(self.seed)
@@ -113,18 +120,20 @@ class _Search(Incumbent):
         patterns = waste_bounded_patterns(
             self.sizes, self.counts, self.capacity, 0, PATTERN_LIMIT, deadline
         )
-        slice_s, attempt = PATTERN_SLICE_S, 0
+        # One run with the whole budget (restarts with new seeds if it ends early without a
+        # cover): on a loaded machine a cut-short run wastes what it spent.
+        attempt = 0
         while patterns and len(self.best) > self.bound and not deadline.expired():
             found = solve_patterns(
                 self.sizes,
                 self.counts,
                 patterns,
                 self.bound,
-                deadline.part(1.0, at_most=slice_s),
+                deadline.part(1.0, at_least=PATTERN_SLICE_S),
                 self.seed + attempt,
             )
             self.offer(found, "patterns")
-            slice_s, attempt = 2 * slice_s, attempt + 1
+            attempt += 1
 
     def column_generation(self, deadline: Deadline) -> None:
         try:
@@ -149,15 +158,7 @@ class _Search(Incumbent):
     def _round(self, lp: LpSolution) -> Packing:
         """Whole copies of the patterns the LP uses, then first-fit decreasing of the rest."""
         assert self.cg is not None
-        cg = self.cg
-        left = cg.counts.copy()
-        bins = []
-        for k in np.flatnonzero(lp.primal >= 1 - 1e-6).tolist():
-            for _ in range(int(lp.primal[k] + 1e-6)):
-                take = cg.realize(cg.columns[k], left)
-                if take.any():
-                    bins.append(take)
-                    left -= take
+        bins, left = round_down(self.cg, lp)
         rest = first_fit_decreasing([(w,) for w in self.sizes], left.tolist(), (self.capacity,))
         return as_bins(bins) + rest
 
@@ -176,17 +177,43 @@ class _Search(Incumbent):
         if reduced is None:
             return
         small = len(reduced.graph.arcs) <= SMALL_REDUCED
-        deadline = self.deadline.part(0.6 if small else min(0.6, 0.2 * attempt), at_least=0.5)
+        share = 0.6 if small or self.exact_fill else min(0.6, 0.2 * attempt)
+        deadline = self.deadline.part(share, at_least=0.5)
         self.info.setdefault("reduced", []).append(
             {"bins": reduced.bins, "arcs": len(reduced.graph.arcs), "kept": round(reduced.kept, 4)}
         )
         outcome, packing = solve_reduced(reduced, self.counts, deadline, self.seed)
         self.info["reduced"][-1]["outcome"] = outcome
+        self._take(outcome, packing, reduced.bins, "reduced arc-flow")
+
+    def _take(
+        self, outcome: str, packing: list[dict[int, int]] | None, bins: int, how: str
+    ) -> None:
         if outcome == "infeasible":
-            self.raise_bound(reduced.bins + 1, "reduced arc-flow")
-        elif outcome == "found" and packing is not None:
-            bins = trim([cg.pattern_of(b) for b in packing], cg.counts)
-            self.offer(as_bins(bins), "reduced arc-flow")
+            self.raise_bound(bins + 1, how)
+        elif packing is not None:
+            assert self.cg is not None
+            found = as_bins(trim([self.cg.pattern_of(b) for b in packing], self.cg.counts))
+            self.offer(found, how)
+            if outcome == "optimal":
+                self.raise_bound(len(found), how)
+
+    def full_arcflow(self) -> None:
+        """CP-SAT on the whole arc-flow graph (prices zero keep every arc) from the best
+        packing: where every bin must be full its LP is tight and the search from a near
+        packing finds the exact fill (triplets) — if the graph is small enough."""
+        zero = np.zeros(len(self.sizes))
+        graph = reduced_graph(
+            self.sizes, self.counts, self.capacity, zero, len(self.best), self.deadline.part(0.2)
+        )
+        if graph is None:
+            return
+        self.info["full_arcs"] = len(graph.graph.arcs)
+        hint = (self.sizes, [dict(b) for b in self.best])
+        outcome, packing = solve_reduced(
+            graph, self.counts, self.deadline.part(0.6, at_least=0.5), self.seed, hint
+        )
+        self._take(outcome, packing, graph.bins, "arc-flow")
 
     def mbs(self, seed: int) -> None:
         if self.bitsets:
@@ -205,7 +232,9 @@ class _Search(Incumbent):
             self.mbs(self.seed + attempt)
             self.complete(attempt)
             return True
-        if attempt % 3 == 0 and attempt:
+        if attempt == 0 and self.exact_fill and not self.done():
+            self.full_arcflow()
+        if attempt % 3 == 0 and (attempt or self.exact_fill):
             if self.root is not None and not self.root.converged and not self.done():
                 # Exact duals: the reduced arc-flow model is small only near the LP optimum.
                 self.root = cg.solve(self.deadline.part(0.5), converge=True)
@@ -236,7 +265,7 @@ class _Search(Incumbent):
         if self.bitsets and not self.done():
             packing = bin_completion(
                 self.sizes, self.counts, self.capacity, self.bound, NODE_LIMIT,
-                self.seed + attempt, self.deadline,
+                self.seed + attempt, self.deadline.part(COMPLETION_SHARE),
             )  # fmt: skip
             self.offer(packing, "bin completion")
 

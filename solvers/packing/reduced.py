@@ -99,7 +99,8 @@ def reduced_graph(
             return None
         forward = cur
     graph = _close(cap, arcs)
-    return Reduced(graph, bins, len(graph.arcs) / max(1, full))
+    kept = sum(1 for _, _, t in graph.arcs if t != LOSS)
+    return Reduced(graph, bins, kept / max(1, full))
 
 
 def _close(capacity: int, item_arcs: list[Arc]) -> ArcFlowGraph:
@@ -126,9 +127,12 @@ def solve_reduced(
     counts: Sequence[int],
     deadline: Deadline,
     seed: int = 0,
+    hint: tuple[Sequence[int], Sequence[dict[int, int]]] | None = None,
 ) -> tuple[str, list[dict[int, int]] | None]:
-    """CP-SAT on the reduced graph: ("found", bins) with at most ``reduced.bins`` bins,
-    ("infeasible", None) when no packing into that many exists, ("unknown", None) otherwise."""
+    """CP-SAT on the reduced graph: ("optimal", bins) with the fewest bins (a proof: the graph
+    holds every packing into at most ``reduced.bins`` bins), ("found", bins) with at most that
+    many, ("infeasible", None) when none exists, ("unknown", None) otherwise. ``hint`` =
+    (sizes, packing) starts the search from that packing where its paths are in the graph."""
     from ortools.sat.python import cp_model
 
     graph, k = reduced.graph, reduced.bins
@@ -158,6 +162,11 @@ def solve_reduced(
         if node not in (0, graph.capacity):
             model.add(sum(into.get(node, [])) == sum(out_of.get(node, [])))
     model.minimize(used)
+    if hint is not None:
+        routed = _route(graph, hint[0], hint[1])
+        if routed is not None:
+            for f, value in zip(flows, routed, strict=True):
+                model.add_hint(f, value)
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = seed
@@ -168,4 +177,27 @@ def solve_reduced(
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return "unknown", None
     paths = decompose(graph, [int(solver.value(f)) for f in flows])
-    return "found", [dict(p) for p in paths]
+    return ("optimal" if status == cp_model.OPTIMAL else "found"), [dict(p) for p in paths]
+
+
+def _route(
+    graph: ArcFlowGraph, sizes: Sequence[int], packing: Sequence[dict[int, int]]
+) -> list[int] | None:
+    """Arc flows carrying each bin's items largest first (as the graph orders them), then
+    its loss arc; None when a path is not in the graph."""
+    flow = [0] * len(graph.arcs)
+    for content in packing:
+        u = 0
+        for t in sorted(content, key=lambda t: (-sizes[t], t)):
+            for _ in range(content[t]):
+                arc = graph.index.get((u, u + sizes[t], t))
+                if arc is None:
+                    return None
+                flow[arc] += 1
+                u += sizes[t]
+        if 0 < u < graph.capacity:
+            arc = graph.index.get((u, graph.capacity, LOSS))
+            if arc is None:
+                return None
+            flow[arc] += 1
+    return flow

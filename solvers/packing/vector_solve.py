@@ -24,7 +24,7 @@ import numpy as np
 from ..deadline import Deadline
 from .colgen import ColumnGeneration, LpSolution
 from .heuristics import Packing, first_fit_decreasing
-from .improve import as_bins, dive, pattern_ip
+from .improve import as_bins, dive, pattern_ip, round_down
 from .patterns import solve_patterns, waste_bounded_patterns
 from .search import Incumbent, Listener, Packed
 from .vector import best_vector_packing, vector_lower_bound
@@ -140,15 +140,7 @@ class _VectorSearch(Incumbent):
     def _round(self, lp: LpSolution) -> Packing:
         """Whole copies of the patterns the LP uses, then first-fit decreasing of the rest."""
         assert self.cg is not None
-        cg = self.cg
-        left = cg.counts.copy()
-        bins = []
-        for k in np.flatnonzero(lp.primal >= 1 - 1e-6).tolist():
-            for _ in range(int(lp.primal[k] + 1e-6)):
-                take = cg.realize(cg.columns[k], left)
-                if take.any():
-                    bins.append(take)
-                    left -= take
+        bins, left = round_down(self.cg, lp)
         rest = first_fit_decreasing(self.sizes, left.tolist(), self.capacity)
         return as_bins(bins) + rest
 

@@ -206,3 +206,19 @@ def test_a_caller_start_packing_is_kept_when_it_is_better(seed: int) -> None:
     again = solve_one_dim(sizes, counts, capacity, Deadline.after(0.3), start=first.packing)
     assert len(again.packing) <= len(first.packing)
     assert check_packing(again.packing, sizes, counts, capacity)
+
+
+def test_full_arcflow_from_a_hint_proves_small_optima() -> None:
+    import numpy as np
+
+    from solvers.packing.reduced import reduced_graph, solve_reduced
+
+    sizes, counts = _types(triplets(6, 100, seed=3))
+    ffd = first_fit_decreasing([(w,) for w in sizes], counts, (100,))
+    graph = reduced_graph(sizes, counts, 100, np.zeros(len(sizes)), len(ffd), Deadline.never())
+    assert graph is not None and graph.kept == 1.0  # zero prices keep every arc
+    outcome, packing = solve_reduced(
+        graph, counts, Deadline.after(10.0), hint=(sizes, [dict(b) for b in ffd])
+    )
+    assert outcome == "optimal" and packing is not None and len(packing) == 6
+    assert check_packing([Counter(b) for b in packing], sizes, counts, 100)
