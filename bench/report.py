@@ -168,6 +168,38 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def time_to_reference(rows: list[dict[str, Any]], suite: str) -> list[dict[str, Any]]:
+    """Per backend of the suite: how many runs reached the reference value, and the
+    distribution of the time they took to reach it (from each run's improvement trace)."""
+    refs = reference_values(rows)
+    chosen = [r for r in rows if r["suite"] == suite and r["verified"]]
+    minimise = _minimised(chosen) if chosen else True
+    out = []
+    for backend in sorted({r["backend"] for r in chosen}):
+        times = sorted(
+            t
+            for r in chosen
+            if r["backend"] == backend
+            and math.isfinite(t := _time_to_reach(r, refs.get((suite, r["instance"])), minimise))
+        )
+
+        def at(q: float, times: list[float] = times) -> float | None:
+            return times[min(len(times) - 1, int(q * len(times)))] if times else None
+
+        out.append(
+            {
+                "backend": backend,
+                "reached": len(times),
+                "runs": sum(r["backend"] == backend for r in chosen),
+                "p10": at(0.1),
+                "median": at(0.5),
+                "p90": at(0.9),
+                "max": times[-1] if times else None,
+            }
+        )
+    return out
+
+
 def _pct(x: float | None) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.2f}%"
 
@@ -374,6 +406,19 @@ def write_report(directory: Path) -> Path:
                 f"{s['at_best']}/{s['runs']} | {_pct(s['mean_gap'])} | {_pct(s['max_gap'])} | "
                 f"{_pct(s['mean_gap_bound'])} | {_num(s['median_s'])} | {_num(s['median_first_plan_s'])} | "
                 f"{s['better_than_greedy']} | {_num(s['mean_saved_vs_greedy'])} | {s['failures']} |"
+            )
+        lines.append("")
+        lines += [
+            f"Time to reach the {reference} value (runs that reached it; seconds from the start "
+            "of the run, from its improvement trace):",
+            "",
+            "| backend | reached | p10 | median | p90 | max |",
+            "|---|---|---|---|---|---|",
+        ]
+        for t in time_to_reference(rows, suite):
+            lines.append(
+                f"| {t['backend']} | {t['reached']}/{t['runs']} | {_num(t['p10'])} | "
+                f"{_num(t['median'])} | {_num(t['p90'])} | {_num(t['max'])} |"
             )
         lines.append("")
         profile = directory / f"{suite}-profile.png"

@@ -33,9 +33,9 @@ from ..packing.vector_solve import solve_vector
 PACKING_SECONDS = 30.0  # the packing solver's budget when the caller gives no limit
 # Kept back from the packing solver for CP-SAT to take its packing in, decoding and verifying:
 # this, plus a share of the time left, plus a little per item (at most half the time left).
-RESERVE_SECONDS = 0.2
+RESERVE_SECONDS = 0.4
 RESERVE_SHARE = 0.05
-RESERVE_PER_ITEM = 0.001
+RESERVE_PER_ITEM = 0.002
 
 
 def packing_deadline(deadline: Deadline, items: int) -> Deadline:

@@ -32,8 +32,11 @@ from .vector import best_vector_packing, vector_lower_bound
 TIGHT_SLACK = 0.02  # bins' worth of slack at most in the tightest dimension: list patterns
 TIGHT_SHARE = 0.4  # of the time left, for listing and covering them
 PATTERN_LIMIT = 30_000  # more patterns than this: skip
-HEURISTIC_SHARE = 0.15  # of the time left: the bin-centric heuristics
-HEURISTIC_SECONDS = 1.5  # at most
+HEURISTIC_SHARE = 0.25  # of the time left: the bin-centric heuristics
+# At most this plus so much per item: on large instances their restarts are what improves the
+# first packing, on small ones the dives do better with the time.
+HEURISTIC_SECONDS = 0.5
+HEURISTIC_SECONDS_PER_ITEM = 0.005
 ROOT_SHARE = 0.3  # of the time left: the first column generation, greedy pricing
 EXACT_SHARE = 0.1  # then: exact pricing for the bound
 
@@ -78,7 +81,8 @@ class _VectorSearch(Incumbent):
         self.tight_patterns(self.deadline.part(TIGHT_SHARE))
         if self.done():
             return
-        budget = self.deadline.part(HEURISTIC_SHARE, at_most=HEURISTIC_SECONDS)
+        most = HEURISTIC_SECONDS + HEURISTIC_SECONDS_PER_ITEM * sum(self.counts)
+        budget = self.deadline.part(HEURISTIC_SHARE, at_most=most)
         found = best_vector_packing(self.sizes, self.counts, self.capacity, self.bound, budget)
         self.offer(found, "bin-centric")
         if self.done():

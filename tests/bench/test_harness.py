@@ -56,6 +56,7 @@ def test_suite_runs_writes_results_report_and_plots(tmp_path: Path) -> None:
     assert all(r["ortools"] and r["python"] and r["cores"] for r in rows)
     report = (out / "report.md").read_text()
     assert "| cpsat | 2 | 2 | 2 | 2/2 |" in report
+    assert "Time to reach the" in report and "| cpsat | 2/2 |" in report
     assert (out / "tiny-profile.png").stat().st_size > 1000
 
 
