@@ -61,7 +61,7 @@ def triplets(bins: int, capacity: int, seed: int) -> list[int]:
     rng = random.Random(seed)
     out: list[int] = []
     for _ in range(bins):
-        a = rng.randint(capacity // 3 + 1, capacity // 2 - 1)
+        a = rng.randint(capacity // 3 + 1, capacity // 2 - 10)
         b = rng.randint(capacity // 4 + 1, (capacity - a) // 2)
         out += [a, b, capacity - a - b]
     return out
