@@ -16,6 +16,8 @@ from typing import Any
 
 from engine import interrupt
 
+from .quiet import run_highs
+
 MIN_NATIVE_SECONDS = 0.01  # a native solver given less than this is not started
 
 
@@ -88,5 +90,5 @@ def highs_run(highs: Any, deadline: Deadline) -> bool:
             return False
         highs.setOptionValue("time_limit", float(left))
     with interrupt.on_stop(highs.cancelSolve):
-        highs.run()
+        run_highs(highs)
     return True

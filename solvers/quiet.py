@@ -6,6 +6,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 
 @contextlib.contextmanager
@@ -20,3 +21,15 @@ def quiet_stdout() -> Iterator[None]:
     finally:
         os.dup2(saved, 1)
         os.close(saved)
+
+
+def run_highs(highs: Any) -> None:
+    """``highs.run()``, once more on a fresh thread pool when HiGHS refused to start: it does so
+    (status kNotset, no error) when another solve in this process set its global scheduler up
+    with another thread count, which silently cost LP bounds in long-lived processes."""
+    import highspy
+
+    highs.run()
+    if highs.getModelStatus() == highspy.HighsModelStatus.kNotset:
+        highspy.Highs.resetGlobalScheduler(True)
+        highs.run()

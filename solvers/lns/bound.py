@@ -326,7 +326,7 @@ def lp_optimum(
     lp.a_matrix_.start_ = matrix.indptr
     lp.a_matrix_.index_ = matrix.indices
     lp.a_matrix_.value_ = matrix.data
-    from ..quiet import quiet_stdout
+    from ..quiet import quiet_stdout, run_highs
 
     with quiet_stdout():
         h = highspy.Highs()
@@ -334,12 +334,7 @@ def lp_optimum(
     h.setOptionValue("time_limit", max(0.1, float(time_limit)))
     h.setOptionValue("threads", 1)
     h.passModel(lp)
-    h.run()
-    if h.getModelStatus() == highspy.HighsModelStatus.kNotset:
-        # HiGHS refuses to run when another solve in this process set up its thread pool with
-        # another count: a fresh pool, once
-        highspy.Highs.resetGlobalScheduler(True)
-        h.run()
+    run_highs(h)
     seconds = time.perf_counter() - began
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return LpResult(None, seconds, cols)

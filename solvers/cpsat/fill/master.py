@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ...quiet import quiet_stdout
+from ...quiet import quiet_stdout, run_highs
 from .classes import IntArray, NodeClass
 from .patterns import FloatArray, Pattern, best_pattern
 from .pricing import Pricer, kinds_of
@@ -301,7 +301,7 @@ class PatternMaster:
         self._push()
         if not self.columns:  # nothing to choose: value 0, every dual 0
             return 0.0, np.zeros(len(self.rows_upper)), np.zeros(0)
-        self.lp.run()
+        run_highs(self.lp)
         if self.lp.getModelStatus() != self.hs.HighsModelStatus.kOptimal:
             return None
         solution = self.lp.getSolution()

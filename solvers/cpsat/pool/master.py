@@ -24,7 +24,7 @@ import numpy as np
 
 from engine import interrupt
 
-from ...quiet import quiet_stdout
+from ...quiet import quiet_stdout, run_highs
 from .. import stopping
 from .columns import Columns, FloatArray, IntArray, Pool
 
@@ -130,7 +130,7 @@ class Master:
             cost = self._column_cost(column.pool)
             lp.addCol(cost, 0.0, highspy.kHighsInf, len(index), index, value)
         self._lp_columns = len(cols.columns)
-        lp.run()
+        run_highs(lp)
         self.lp_ok = lp.getModelStatus() == highspy.HighsModelStatus.kOptimal
         if not self.lp_ok:
             return None
