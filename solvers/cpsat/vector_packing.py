@@ -149,6 +149,7 @@ class VectorPackingModel:
                 "name": problem.name,
                 "bins": problem.bins[:keep],
                 "items": items,
+                "tenants": problem.tenants,  # items name them (no quotas: arcflow's rule)
                 "objective": problem.objective,
                 "meta": problem.meta,
             }

@@ -8,6 +8,7 @@ import pytest
 
 from engine.errors import PlacerError
 from engine.formats import read_bpplib
+from engine.ir import Problem
 from engine.solution import Progress, Solution, Status
 from engine.solve import solve
 from tests.cases import HOSTNAME, ZONE, bins, group, problem
@@ -448,3 +449,26 @@ def test_progress_reports_each_level_exactly() -> None:
     assert plan.verified and seen
     assert all(len(s.objective) == len(p.objective) for s in seen)
     assert seen[-1].objective == plan.objective
+
+
+def test_vector_packing_keeps_the_items_tenants() -> None:
+    # found by hypothesis: the reduced packing model dropped tenants its items name
+    p = Problem.model_validate(
+        {
+            "bins": [{"name": "b0", "capacity": {"cpu": 1000, "memory": "1Gi"}}],
+            "items": [
+                {
+                    "name": "g0",
+                    "count": 3,
+                    "demand": {"cpu": 250, "memory": "512Mi"},
+                    "tenant": "t0",
+                    "allowed": ["b0"],
+                    "required": True,
+                }
+            ],
+            "tenants": [{"name": "t0"}, {"name": "t1"}],
+            "objective": [{"placed": 0.5}],
+        }
+    )
+    plan = solve(p, "cpsat", time_limit=10, threads=1)
+    assert str(plan.status) == "infeasible", plan.info  # 1.5 Gi of required memory, 1 Gi
