@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from engine import interrupt
+
 from ..lowering import Lowered
 
 LP_TERMS = frozenset({"placed", "cost", "bins_used"})
@@ -334,6 +336,15 @@ def lp_optimum(
     h.setOptionValue("time_limit", max(0.1, float(time_limit)))
     h.setOptionValue("threads", 1)
     h.passModel(lp)
+    if interrupt.requested():  # stopped (Ctrl-C): no bound rather than a late answer
+        return LpResult(None, time.perf_counter() - began, cols)
+
+    def stop_when_asked(event: Any) -> None:
+        if interrupt.requested():
+            event.interrupt()
+
+    for event in ("cbSimplexInterrupt", "cbIpmInterrupt"):
+        getattr(h, event).subscribe(stop_when_asked)
     run_highs(h)
     seconds = time.perf_counter() - began
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from engine import interrupt
 from engine.ir import Problem, minimised_terms
 from engine.solution import Progress, Solution, Status
 from engine.verify import evaluate, verify_counts
@@ -36,7 +37,7 @@ from ..lowering import Key, Lowered, lower
 from .bound import Classes, bin_classes, class_shares, level_bounds
 from .neighbourhoods import Chooser, State
 from .sizes import sizes
-from .subproblem import DevicePlan, SubProblem, restrict
+from .subproblem import DevicePlan, Selections, SubProblem, restrict
 
 if TYPE_CHECKING:
     from .composite import LargeNeighbourhood
@@ -55,6 +56,8 @@ NEW_GROUPS_MIN = 6  # groups with only unplaced items admitted into a neighbourh
 FILL_SHARE = 0.9  # of the time left, for the filling model's plan (where cpsat has one)
 FILL_SECONDS = 60.0  # ... without a time limit
 LP_PULL = 9.0  # admission weight added to the neighbourhood's focus (or the LP's shortfall)
+MIN_PHASE_SECONDS = 0.05  # a phase (start, bound, sub-solve) given less is not begun
+REPACK_SHARE = 0.3  # of a sub-solve's limit, for the quick repacking that may hint it
 
 
 def lns_applies(
@@ -217,11 +220,16 @@ class _Run:
         self.fill_bound: float | None = None  # the filling model's bound on level 1
         self.lp_x: np.ndarray | None = None  # per group: items the LP relaxation places
         self.state: State | None = None  # the incumbent's, while neighbourhoods are drawn
+        self.selections = Selections(self.problem)  # the groups each rule selects
         self.tie_break = any("placed" in lv for lv in self.problem.objective) and not any(
             "cost" in lv for lv in self.problem.objective
         )
 
     def left(self) -> float:
+        """Seconds left; none once a stop was requested (Ctrl-C): every phase then ends and
+        the incumbent answers."""
+        if interrupt.requested():
+            return 0.0
         return self.deadline - time.perf_counter()
 
     # ------------------------------------------------------------------ plans
@@ -303,7 +311,9 @@ class _Run:
 
     def solve_sub(self, sub: SubProblem, options: Options) -> Solution:
         """The child's exact solve of the sub-problem, hinted with the better of the incumbent
-        and a quick repacking of the neighbourhood (smallest items first)."""
+        and a quick repacking of the neighbourhood (smallest items first). The repacking and
+        the child share the sub-solve's limit: a round never outlasts it."""
+        ends = time.perf_counter() + (options.time_limit or math.inf)
         repacked = self.repack(sub, options)
         if repacked is not None and options.hint is not None:
             mine = _key(sub.problem, evaluate(sub.problem, repacked.counts()))
@@ -311,7 +321,12 @@ class _Run:
             if _better(mine, theirs):
                 options = replace(options, hint=repacked)
                 self.info["repacked"] = self.info.get("repacked", 0) + 1
-        return self.owner.child.solve(sub.problem, options)
+        left = ends - time.perf_counter()
+        if left < MIN_PHASE_SECONDS or interrupt.requested():  # the hint is the answer
+            assert options.hint is not None  # counted as cut short, not as finished
+            return options.hint.model_copy(update={"seconds": options.time_limit or 0.0})
+        limit = None if not math.isfinite(left) else left
+        return self.owner.child.solve(sub.problem, replace(options, time_limit=limit))
 
     def fill_order(self, problem: Problem, lp_first: bool = False) -> Problem:
         """``problem`` with its groups in the order that fits the most items when placed one by
@@ -345,7 +360,7 @@ class _Run:
         that stay and ghosts are placed first whatever the order)."""
         from ..greedy.backend import GreedyBackend
 
-        seconds = min(1.0, max(0.05, 0.5 * (options.time_limit or 1.0)))
+        seconds = min(1.0, REPACK_SHARE * (options.time_limit or 1.0))
         plan = GreedyBackend().solve(
             self.fill_order(sub.problem), Options(seed=options.seed, time_limit=seconds)
         )
@@ -398,6 +413,8 @@ class _Run:
         if fill_applies(self.lowered) is not None or fill_worthwhile(self.lowered) is not None:
             return incumbent
         left = self.left()
+        if left < MIN_PHASE_SECONDS:  # out of time, or stopped
+            return incumbent
         seconds = FILL_SECONDS if not math.isfinite(left) else FILL_SHARE * left
         options = replace(
             self.owner.child_options(self.options),
@@ -435,6 +452,8 @@ class _Run:
         the ``lp`` neighbourhoods (only when ``placed`` leads: the LP maximises it)."""
         if not self.problem.objective or set(self.problem.objective[0]) != {"placed"}:
             return
+        if self.left() < MIN_PHASE_SECONDS:
+            return
         x = class_shares(self.lowered, classes, self.volume, seconds)
         if x is not None:
             self.chooser.guide(classes, x)
@@ -458,10 +477,10 @@ class _Run:
         limit = self.options.time_limit
         budget = BOUND_SECONDS if limit is None else max(0.2, BOUND_SHARE * self.left())
         classes = bin_classes(self.lowered)
-        self.guide(classes, budget)
+        self.guide(classes, min(budget, self.left()))
         incumbent = self.ordered_start(incumbent)  # cheap, and the filling's fallback
         incumbent = self.fill_start(incumbent)
-        bounds, bound_info = self.level_bounds(incumbent, budget, classes)
+        bounds, bound_info = self.level_bounds(incumbent, min(budget, self.left()), classes)
         self.bound_now: tuple[float | None, ...] = bounds
         self.info["bound"] = bound_info
         self.report(incumbent)
@@ -572,6 +591,7 @@ class _Run:
                             f"n{round_no}",
                             self.admit,
                             claimed,
+                            self.selections,
                         )
                     )
                     seconds = max(0.05, min(self.sub_seconds, self.left() - 0.2))

@@ -110,6 +110,25 @@ def _matches(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
 
+class Selections:
+    """Which groups of the whole problem each selector picks, found once per selector: a
+    neighbourhood's rules then visit only the placements of the groups they select, not the
+    whole incumbent once per rule (2.2 s per neighbourhood on 1,000 nodes and 180 rules).
+    Kept by the driver across neighbourhoods of the same problem."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        self._picked: dict[frozenset[tuple[str, str]], frozenset[str]] = {}
+
+    def __call__(self, selector: Mapping[str, str]) -> frozenset[str]:
+        key = frozenset(selector.items())
+        picked = self._picked.get(key)
+        if picked is None:
+            picked = frozenset(g.name for g in self.problem.items if _matches(selector, g.labels))
+            self._picked[key] = picked
+        return picked
+
+
 class _Builder:
     def __init__(
         self,
@@ -118,8 +137,10 @@ class _Builder:
         bins: Iterable[str],
         admit: Callable[[list[int]], set[int]] | None = None,
         claimed: set[str] | None = None,
+        selections: Selections | None = None,
     ) -> None:
         self.admit = admit
+        self.selected = selections or Selections(lowered.problem)
         self.claimed = claimed
         self.lowered = lowered
         self.lowest = min((g.priority for g in lowered.problem.items), default=0)
@@ -241,18 +262,17 @@ class _Builder:
         ones (more than were already placed on a bin)."""
         counts: dict[str, int] = defaultdict(int)
         received: set[str] = set()
-        for (g, b), n in self.fixed.items():
+        for g in self.selected(selector):
             group = self.p.item_by_name[g]
-            if not _matches(selector, group.labels):
-                continue
-            if keep is not None and b not in keep:
-                continue
-            d = self.p.bin_by_name[b].labels.get(topology)
-            if d is None:
-                continue
-            counts[d] += n
-            if n > group.placed.get(b, 0):
-                received.add(d)
+            for b, n in self.fixed_by_group.get(g, {}).items():
+                if keep is not None and b not in keep:
+                    continue
+                d = self.p.bin_by_name[b].labels.get(topology)
+                if d is None:
+                    continue
+                counts[d] += n
+                if n > group.placed.get(b, 0):
+                    received.add(d)
         return counts, received
 
     def shared_domains(self, topology: str) -> set[str]:
@@ -264,8 +284,8 @@ class _Builder:
 
     def label_groups(self, groups: Mapping[str, ItemGroup], k: int, side: str, sel: Any) -> None:
         key = RULE_LABEL.format(k=k, side=side)
-        for name, group in groups.items():
-            if _matches(sel, group.labels):
+        for name in self.selected(sel):
+            if name in groups:
                 self.extra_labels[name][key] = "1"
 
     def anti_affinity(self, k: int, c: AntiAffinity, groups: Mapping[str, ItemGroup]) -> Any:
@@ -294,14 +314,13 @@ class _Builder:
         """Per shared domain, the fixed items that are selected, targets, or both."""
         s_key, t_key = RULE_LABEL.format(k=k, side="s"), RULE_LABEL.format(k=k, side="t")
         kinds: dict[str, dict[tuple[bool, bool], int]] = defaultdict(lambda: defaultdict(int))
-        for (g, b), n in self.fixed.items():
-            d = self.p.bin_by_name[b].labels.get(topology)
-            if d is None or d not in shared:
-                continue
-            labels = self.p.item_by_name[g].labels
-            in_s, in_t = _matches(selector, labels), _matches(target, labels)
-            if in_s or in_t:
-                kinds[d][(in_s, in_t)] += n
+        selected, targets = self.selected(selector), self.selected(target)
+        for g in selected | targets:
+            in_s, in_t = g in selected, g in targets
+            for b, n in self.fixed_by_group.get(g, {}).items():
+                d = self.p.bin_by_name[b].labels.get(topology)
+                if d is not None and d in shared:
+                    kinds[d][(in_s, in_t)] += n
         for d in sorted(kinds):
             where = self.ghost_bin(f"{GHOST}r{k}:{d}", {topology: d}, {})
             for (in_s, in_t), n in sorted(kinds[d].items()):
@@ -320,14 +339,13 @@ class _Builder:
         # stays alone (in a domain of its own) for the sub-problem to judge.
         outside_targets, lone = 0, 0
         per_domain: dict[str, list[tuple[bool, int]]] = defaultdict(list)
-        for (g, b), n in self.fixed.items():
-            labels = self.p.item_by_name[g].labels
-            if not _matches(c.target, labels):
-                continue
-            d = self.p.bin_by_name[b].labels.get(c.topology)
-            if d is not None and d in shared:
-                continue
-            per_domain[d if d is not None else f"<{b}>"].append((_matches(c.selector, labels), n))
+        selected = self.selected(c.selector)
+        for g in sorted(self.selected(c.target)):
+            for b, n in self.fixed_by_group.get(g, {}).items():
+                d = self.p.bin_by_name[b].labels.get(c.topology)
+                if d is not None and d in shared:
+                    continue
+                per_domain[d if d is not None else f"<{b}>"].append((g in selected, n))
         for entries in per_domain.values():
             targets = sum(n for _, n in entries)
             if targets == 1 and entries[0][0]:
@@ -554,11 +572,13 @@ def restrict(
     name: str = "lns",
     admit: Callable[[list[int]], set[int]] | None = None,
     claimed: set[str] | None = None,
+    selections: Selections | None = None,
 ) -> SubProblem:
     """The sub-problem of ``bins`` around ``incumbent`` (see the module docstring).
 
     ``admit`` chooses which groups with only unplaced items (by index) may come in (default:
     all); the others stay unplaced for this neighbourhood. ``claimed`` names groups whose
     unplaced items a neighbourhood solved at the same time already offers (this one adds its
-    own), so that two sub-plans never place the same items."""
-    return _Builder(lowered, incumbent, bins, admit, claimed).build(name)
+    own), so that two sub-plans never place the same items. ``selections`` (optional) keeps
+    which groups each rule selects across calls on the same problem."""
+    return _Builder(lowered, incumbent, bins, admit, claimed, selections).build(name)

@@ -23,6 +23,7 @@ import numpy as np
 from engine.solution import DeviceRows
 
 from ...lowering import Key, Lowered
+from . import clock
 from .classes import IntArray, NodeClass, node_classes, residual
 from .layout import lay_out
 from .master import PatternMaster, master_profit
@@ -136,7 +137,7 @@ class FillModel:
         info["laid_s"] = round(time.perf_counter() - began, 3)
         dives = []
         for _ in range(DIVES):
-            if time.perf_counter() >= deadline:
+            if clock.past(deadline):
                 break
             added = self._dive(laid, left, deadline)
             dives.append(round(added, 3))
@@ -173,7 +174,7 @@ class FillModel:
             if best is None or value > best[0] + 1e-9:
                 best = (value, laid, mine)
             short = self._short(fillings, relaxed)
-            if not short or rounds >= LAYOUT_ROUNDS or time.perf_counter() >= until:
+            if not short or rounds >= LAYOUT_ROUNDS or clock.past(until):
                 break
             for c, used in short.items():  # halfway to what its nodes took
                 for r, amount in enumerate(used):
@@ -214,7 +215,7 @@ class FillModel:
         for c in sorted(range(len(states)), key=lambda c: -len(states[c])):
             waiting = list(states[c])
             while waiting:
-                seconds = min(PRICING_SECONDS, deadline - time.perf_counter())
+                seconds = min(PRICING_SECONDS, clock.seconds_left(deadline))
                 if seconds <= 0.005:
                     return added
                 priced = pricer.price(c, profit, left, seconds)

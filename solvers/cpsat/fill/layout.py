@@ -11,13 +11,13 @@ nodes as the contents allow. What fits nowhere goes back to the items left over.
 from __future__ import annotations
 
 import math
-import time
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from . import clock
 from .classes import IntArray, NodeClass, Slot
 from .master import Relaxation
 from .pricing import Column, Pricer
@@ -150,7 +150,7 @@ def _nodes(
     out: list[Column | None] = [None] * cls.size
     cache: dict[Any, Column] = {}
     for n in range(cls.size):
-        if time.perf_counter() >= deadline:
+        if clock.past(deadline):
             break
         room = room0.copy()
         free = np.array([len(slots_of[k]) for k in kinds], np.int64)

@@ -20,7 +20,6 @@ honest whenever generation stops.
 from __future__ import annotations
 
 import math
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ...quiet import quiet_stdout, run_highs
+from . import clock
 from .classes import IntArray, NodeClass
 from .patterns import FloatArray, Pattern, best_pattern
 from .pricing import Pricer, kinds_of
@@ -286,9 +286,9 @@ class PatternMaster:
             bound, improving = self._round(duals, until)
             best = min(best, bound)
             if not improving:
-                converged = time.perf_counter() < until
+                converged = not clock.past(until)
                 break
-            if time.perf_counter() >= until:
+            if clock.past(until):
                 break
         if len(values) < len(self.columns):  # columns added after the last solve
             solved = self._solve()
@@ -331,7 +331,7 @@ class PatternMaster:
                 row = self.link_row[(column.cls, column.group)]
                 best_use[column.device_kind] = max(best_use[column.device_kind], -float(duals[row]))
         for k, kind in enumerate(self.kinds):
-            seconds = max(0.01, min(1.0, until - time.perf_counter()))
+            seconds = max(0.01, min(1.0, clock.seconds_left(until)))
             pattern, value, _ = self._price(k, per_use[kind.cls], seconds)
             bound += kind.devices * max(0.0, value, best_use[k])
             if (

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from .. import stopping
+
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 
@@ -116,7 +118,7 @@ def _cp_sat(
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = max(0.01, seconds)
     solver.parameters.num_workers = 1
-    status = solver.solve(m)
+    status = stopping.solve(solver, m)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         upper = sum(c * int(most[g]) for g, c in zip(groups, coefficients, strict=True))
         return Pattern(()), float(upper) / scale, False

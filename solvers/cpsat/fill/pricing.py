@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ...lowering import Lowered
+from .. import stopping
 from .classes import IntArray, NodeClass
 
 PROFIT_SCALE = 1000  # profits are rounded up to 1/PROFIT_SCALE
@@ -265,7 +266,7 @@ class Pricer:
         solver = cp_model.CpSolver()
         solver.parameters.max_time_in_seconds = max(0.01, seconds)
         solver.parameters.num_workers = 1
-        status = solver.solve(m)
+        status = stopping.solve(solver, m)
         if status == cp_model.OPTIMAL or status == cp_model.FEASIBLE:
             found = self._read(built, solver, len(left))
             bound = solver.best_objective_bound

@@ -84,7 +84,7 @@ def test_optimal_is_never_claimed_from_a_neighbourhood() -> None:
         "objective": ["placed"],
     }
     problem = Problem.model_validate(data)
-    plan = solve(problem, "cpsat", time_limit=1.0, threads=1, lns="on", lns_bins=2)
+    plan = solve(problem, "cpsat", time_limit=3.0, threads=1, lns="on", lns_bins=2)
     assert plan.objective == (2.0,)
     assert plan.bound == (3.0,)
     assert plan.status == Status.FEASIBLE
