@@ -36,9 +36,13 @@ def uncovered(state: ClusterState, plan: Plan, coverage: Coverage) -> list[PodRe
 
 @dataclass
 class Pinning:
-    """The documents of an incremental round: pods the last plan places bound to their nodes."""
+    """The documents of an incremental round: pods the last plan places bound to their nodes.
+
+    ``docs`` holds the documents other than nodes and pods; ``pods`` every pod document (pinned
+    ones bound to their target) with its effective request."""
 
     docs: list[dict[str, Any]]
+    pods: list[tuple[dict[str, Any], Mapping[str, int]]] = field(default_factory=list)
     uids: set[str] = field(default_factory=set)  # the pods pinned
     places: dict[str, dict[str, int]] = field(default_factory=dict)  # group -> node -> pods
 
@@ -52,9 +56,7 @@ def pin(state: ClusterState, plan: Plan, scheduler_name: str) -> Pinning:
             free[name][resource] = free[name].get(resource, 0) - amount
     with plan.lock:
         left = {group: dict(nodes) for group, nodes in plan.targets.items()}
-    out = Pinning(
-        [*state.extra_docs, *state.objects.values(), *(n.obj for n in state.nodes.values())]
-    )
+    out = Pinning([*state.extra_docs, *state.objects.values()])
     # The pods the plan knows take their places first; new pods of a group only what is left
     # (places a workload's plan holds for replicas not created yet).
     known = plan.group_of_uid
@@ -67,12 +69,12 @@ def pin(state: ClusterState, plan: Plan, scheduler_name: str) -> Pinning:
             group = plan.group_of_uid.get(pod.uid) or pod.group_key()
             node = _take(left.get(group or ""), free, pod.request)
         if node is None or group is None:
-            out.docs.append(pod.obj)
+            out.pods.append((pod.obj, pod.request))
             continue
         out.uids.add(pod.uid)
         places = out.places.setdefault(group, {})
         places[node] = places.get(node, 0) + 1
-        out.docs.append({**pod.obj, "spec": {**pod.obj["spec"], "nodeName": node}})
+        out.pods.append(({**pod.obj, "spec": {**pod.obj["spec"], "nodeName": node}}, pod.request))
     return out
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .coverage import Coverage
+from .fold import fold, gc_paused
 from .incremental import merged, pin, uncovered
 from .state import ClusterState, PodRecord
 from .worker import (
@@ -36,6 +37,8 @@ log = logging.getLogger("placer.extender.planner")
 
 # A round whose problem took nearly the whole limit to build still gives the solver this share.
 MIN_SOLVE_SHARE = 0.1
+# The round's greedy start may take this share of the time left after building the problem.
+GREEDY_SHARE = 0.7
 # A full re-solve at least this often while pods keep arriving (seconds).
 FULL_EVERY = 60.0
 # Statuses whose targets are a plan (engine.solution.Status values).
@@ -108,16 +111,19 @@ def plan_data(problem: Any, solution: Any) -> dict[str, Any]:
     group_of_uid: dict[str, str] = {}
     demand: dict[str, dict[str, int]] = {}
     counts = solution.counts() if solution.status.has_plan else {}
+    by_group: dict[str, dict[str, int]] = {}
+    for (group, node), n in counts.items():  # the plan's pairs only: never groups x nodes
+        by_group.setdefault(group, {})[node] = n
     for item in problem.items:
         for pod in item.meta.get("pods") or ():
             uid = pod.get("uid") or f"{pod.get('namespace', 'default')}/{pod.get('name', '')}"
             group_of_uid[str(uid)] = item.name
         demand[item.name] = dict(item.demand)
         nodes = {}
-        for b in problem.bins:
-            new = counts.get((item.name, b.name), 0) - item.placed.get(b.name, 0)
+        for node, n in by_group.get(item.name, {}).items():
+            new = n - item.placed.get(node, 0)
             if new > 0:
-                nodes[b.name] = new
+                nodes[node] = new
         if nodes:
             targets[item.name] = nodes
     return {
@@ -161,9 +167,25 @@ def solve_documents(
             problem, "last-plan", Status.FEASIBLE, hint_counts(problem, hint_targets)
         )
         hint = start if verify(problem, start).ok else None
+    hinted = hint is not None
+    if hint is None:
+        hint = _greedy_start(problem, started, time_limit)
     left = max(time_limit - (time.monotonic() - started), MIN_SOLVE_SHARE * time_limit)
     solution = solve(problem, backend, time_limit=left, threads=1, hint=hint)
-    return {**plan_data(problem, solution), "hinted": hint is not None}
+    return {**plan_data(problem, solution), "hinted": hinted}
+
+
+def _greedy_start(problem: Any, started: float, time_limit: float) -> Any:
+    """The greedy plan as the solver's start, with most of the round's time when it needs it
+    (on thousands of nodes it is the first plan; the solver's own start would get 5 s)."""
+    from solvers.base import Options
+    from solvers.greedy.backend import GreedyBackend
+
+    left = time_limit - (time.monotonic() - started)
+    plan = GreedyBackend().solve(
+        problem, Options(time_limit=max(0.1, GREEDY_SHARE * left), threads=1)
+    )
+    return plan if plan.status.has_plan else None
 
 
 def limit_memory(mib: int) -> None:
@@ -198,6 +220,7 @@ class Planner:
         on_failure: Callable[[str, str], None] | None = None,
         incremental: bool = True,
         full_every: float = FULL_EVERY,
+        fold: bool = True,
     ) -> None:
         self.state = state
         self.scheduler_name = scheduler_name
@@ -206,6 +229,9 @@ class Planner:
         # budget; a full round follows once arrivals pause, and at least every ``full_every``.
         self.incremental = incremental
         self.incremental_time_limit = min(time_limit, max(0.5, time_limit / 5))
+        # Bound pods that only take capacity are folded into their nodes (fold.py).
+        self.fold = fold
+        self.last_fold: dict[str, Any] = {}
         self.full_every = full_every
         self.coverage = Coverage(state, scheduler_name)
         self._full_due = False
@@ -307,10 +333,14 @@ class Planner:
             if not has_pending:
                 payload = b""
             elif kind == "incremental":
-                pinning = pin(self.state, last, self.scheduler_name)  # type: ignore[arg-type]
-                payload = orjson.dumps(pinning.docs)
+                with gc_paused():
+                    pinning = pin(self.state, last, self.scheduler_name)  # type: ignore[arg-type]
+                    payload = orjson.dumps(self._documents(pinning.docs, pinning.pods))
             else:
-                payload = orjson.dumps(self.state.documents())
+                with gc_paused():
+                    others = [*self.state.extra_docs, *self.state.objects.values()]
+                    pods = [(p.obj, p.request) for p in self.state.pods.values()]
+                    payload = orjson.dumps(self._documents(others, pods))
                 hint = self._hint(last)
         if not has_pending or not self.state.nodes:
             self.current = None
@@ -374,6 +404,18 @@ class Planner:
         if self.on_plan is not None:
             self.on_plan(plan)
         return version
+
+    def _documents(
+        self, others: list[dict[str, Any]], pods: list[tuple[dict[str, Any], Mapping[str, int]]]
+    ) -> list[dict[str, Any]]:
+        """The round's documents: bound pods that only take capacity folded into their nodes
+        (``fold.py``) unless folding is off (under the state lock)."""
+        nodes = {n.name: (n.obj, n.allocatable) for n in self.state.nodes.values()}
+        if not self.fold:
+            return [*others, *(doc for doc, _ in nodes.values()), *(doc for doc, _ in pods)]
+        folded = fold(others, nodes, pods)
+        self.last_fold = folded.info()
+        return folded.docs
 
     def _kind(self, last: Plan | None) -> str:
         """incremental when the last plan still holds and only pods arrived; else full

@@ -474,6 +474,16 @@ class _Run:
             return self._whole()
         self.info["start"] = {"source": search.start.source, "objective": list(incumbent.objective)}
         self.info["first_plan_s"] = round(time.perf_counter() - search.started, 4)
+        if self._all_placed(incumbent):  # no plan can do better: no LP, no neighbourhood
+            self.info["stopped"] = "the start places every item and only placed is scored"
+            return RawResult(
+                status=Status.OPTIMAL,
+                values=_values(incumbent.counts),
+                objective=incumbent.objective,
+                bound=incumbent.objective,
+                info={"lns": self.info, "first_plan_s": self.info["first_plan_s"]},
+                devices=incumbent.devices,
+            )
         limit = self.options.time_limit
         budget = BOUND_SECONDS if limit is None else max(0.2, BOUND_SHARE * self.left())
         classes = bin_classes(self.lowered)
@@ -631,6 +641,16 @@ class _Run:
         self.info["sub_seconds"] = round(self.sub_seconds, 3)
         self.info["strategy_weights"] = {k: round(v, 3) for k, v in self.chooser.weights.items()}
         return incumbent
+
+    def _all_placed(self, plan: Plan) -> bool:
+        """Does the plan place every item, on an objective of ``placed`` levels only?"""
+        levels = self.problem.objective
+        if not levels or any(set(lv) != {"placed"} or lv["placed"] <= 0 for lv in levels):
+            return False
+        placed: dict[str, int] = {}
+        for (g, _), n in plan.counts.items():
+            placed[g] = placed.get(g, 0) + n
+        return all(placed.get(g.name, 0) >= g.count for g in self.problem.items)
 
     def _at_bound(self, plan: Plan) -> bool:
         bounds = self.bound_now
