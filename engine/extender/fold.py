@@ -22,8 +22,7 @@ When a selector cannot be read, nothing is folded: the adapter then reports the 
 from __future__ import annotations
 
 import gc
-
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -102,7 +101,9 @@ class _Selectors:
 
     def add_labels(self, labels: Mapping[str, Any]) -> None:
         """A workload without a selector: its template's labels select its pods."""
-        selector = LabelSelector(tuple(Requirement(str(k), "In", (str(v),)) for k, v in labels.items()))
+        selector = LabelSelector(
+            tuple(Requirement(str(k), "In", (str(v),)) for k, v in labels.items())
+        )
         if not selector.requirements:
             self.everything = True
         self.selectors.setdefault(selector.canonical(), selector)
@@ -158,7 +159,7 @@ def gc_paused() -> Iterator[None]:
 def fold(
     others: list[dict[str, Any]],
     nodes: Mapping[str, tuple[dict[str, Any], Request]],
-    pods: list[tuple[dict[str, Any], Request]],
+    pods: Sequence[tuple[dict[str, Any], Request]],
 ) -> Folded:
     """The documents with every bound pod that only takes capacity folded into its node.
 

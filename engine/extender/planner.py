@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -406,7 +406,7 @@ class Planner:
         return version
 
     def _documents(
-        self, others: list[dict[str, Any]], pods: list[tuple[dict[str, Any], Mapping[str, int]]]
+        self, others: list[dict[str, Any]], pods: Sequence[tuple[dict[str, Any], Mapping[str, int]]]
     ) -> list[dict[str, Any]]:
         """The round's documents: bound pods that only take capacity folded into their nodes
         (``fold.py``) unless folding is off (under the state lock)."""

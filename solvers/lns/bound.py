@@ -28,6 +28,8 @@ from engine import interrupt
 from ..lowering import Lowered
 
 LP_TERMS = frozenset({"placed", "cost", "bins_used"})
+# (group, class) columns above which bins of different capacity share a class (``bin_classes``)
+MAX_COLUMNS = 200_000
 
 
 @dataclass
@@ -72,7 +74,9 @@ def device_use(lowered: Lowered, g: int, b: int) -> np.ndarray | None:
     return (devices.need[g] * smallest).astype(np.float64)
 
 
-def bin_classes(lowered: Lowered) -> Classes:
+def _members(lowered: Lowered, exact: bool) -> list[list[int]]:
+    """Bins by class: alike in every respect (``exact``), or alike in all but capacity and
+    the items already on them (pooled: a weaker relaxation, with far fewer columns)."""
     p = lowered.problem
     priced = [g for g, group in enumerate(p.items) if group.cost]
     keys: dict[Any, int] = {}
@@ -80,11 +84,11 @@ def bin_classes(lowered: Lowered) -> Classes:
     for view in lowered.bins:
         b = view.index
         key = (
-            lowered.capacity[b].tobytes(),
+            lowered.capacity[b].tobytes() if exact else b"",
             view.cost,
             (lowered.high[:, b] > 0).tobytes(),
             lowered.open[:, b].tobytes(),
-            lowered.low[:, b].tobytes(),
+            lowered.low[:, b].tobytes() if exact else b"",
             tuple(p.items[g].cost.get(view.name, 0.0) for g in priced),
             _device_key(lowered, b),
         )
@@ -92,6 +96,27 @@ def bin_classes(lowered: Lowered) -> Classes:
             keys[key] = len(members)
             members.append([])
         members[keys[key]].append(b)
+    return members
+
+
+def poolable(lowered: Lowered) -> bool:
+    """May bins of different capacity share a class? Summed capacity relaxes ``placed`` and
+    ``cost``, but the ``bins_used`` rows charge one bin's capacity per bin of the class, and
+    devices are pooled per class from its first bin."""
+    return lowered.devices is None and not any(
+        "bins_used" in level for level in lowered.problem.objective
+    )
+
+
+def bin_classes(lowered: Lowered, max_columns: int = MAX_COLUMNS) -> Classes:
+    """Bins merged into classes; when alike bins are too few (every node with its own running
+    pods) for the LP to stay within ``max_columns`` (group, class) columns, bins of different
+    capacity are pooled where that stays a relaxation (``poolable``)."""
+    p = lowered.problem
+    priced = [g for g, group in enumerate(p.items) if group.cost]
+    members = _members(lowered, exact=True)
+    if len(members) * len(p.items) > max_columns and poolable(lowered):
+        members = _members(lowered, exact=False)
     n = len(members)
     groups = len(p.items)
     capacity = np.zeros((n, len(lowered.resources)), np.float64)
