@@ -332,7 +332,9 @@ def test_fairness_first_keeps_the_start_plan_when_time_is_short() -> None:
     quick = solve(p, "cpsat", time_limit=0.001, threads=1)
     greedy = solve(p, "greedy")
     assert quick.verified and quick.status == Status.FEASIBLE
-    assert quick.info["hint"]["source"] == "fair_fill"
+    # the start either completed in CP-SAT (its hint) or returned as is (no model in time)
+    source = quick.info.get("hint", {}).get("source") or quick.info.get("returned_start")
+    assert source == "fair_fill", quick.info
     assert quick.objective[0] >= greedy.objective[0]
     assert quick.objective[0] > 0
 
