@@ -170,6 +170,78 @@ def make_cluster(nodes: int, pods: int, seed: int = 0) -> tuple[list[dict], list
     return node_objs, pod_objs
 
 
+GPU_DRIVER = "gpu.bench.example"
+# GPU claim shapes of the pending and running GPU pods: shares of one GPU (milli-GPU), whole GPUs
+GPU_SHARES = (250, 500, 750)
+GPU_WHOLE = (1, 2)
+
+
+def add_gpus(nodes: list[dict], pods: list[dict], gpus: int, seed: int = 0) -> list[dict]:
+    """DRA objects for ``gpus`` shared GPUs per node (ResourceSlices, a DeviceClass, claim
+    templates), every other workload's pods claiming a GPU share or whole GPUs (``pods`` are
+    changed in place), and the allocated ResourceClaims of the bound ones (at most one per GPU,
+    so none is over-allocated). Returns the DRA objects."""
+    rng = random.Random(seed)
+    shapes = [f"share-{m}" for m in GPU_SHARES] + [f"whole-{n}" for n in GPU_WHOLE]
+    objects: list[dict] = [
+        {"apiVersion": "resource.k8s.io/v1", "kind": "DeviceClass", "metadata": {"name": "gpu"},
+         "spec": {"selectors": [{"cel": {"expression": f'device.driver == "{GPU_DRIVER}"'}}]}},
+    ]  # fmt: skip
+    for shape in shapes:
+        kind, _, amount = shape.partition("-")
+        request: dict[str, Any] = {"deviceClassName": "gpu", "allocationMode": "ExactCount"}
+        if kind == "share":
+            request |= {"count": 1, "capacity": {"requests": {"milli": amount}}}
+        else:
+            request["count"] = int(amount)
+        objects.append(
+            {"apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaimTemplate",
+             "metadata": {"name": f"gpu-{shape}", "namespace": "bench"},
+             "spec": {"spec": {"devices": {"requests": [{"name": "gpu", "exactly": request}]}}}}
+        )  # fmt: skip
+    for node in nodes:
+        name = node["metadata"]["name"]
+        objects.append(
+            {"apiVersion": "resource.k8s.io/v1", "kind": "ResourceSlice",
+             "metadata": {"name": f"{name}-gpus"},
+             "spec": {"driver": GPU_DRIVER, "nodeName": name,
+                      "pool": {"name": name, "generation": 1, "resourceSliceCount": 1},
+                      "devices": [{"name": f"gpu-{k}", "attributes": {"model": {"string": "A100"}},
+                                   "capacity": {"milli": {"value": "1000"}},
+                                   "allowMultipleAllocations": True} for k in range(gpus)]}}
+        )  # fmt: skip
+    taken: set[tuple[str, int]] = set()
+    for j, pod in enumerate(pods):
+        app = j % 500
+        if app % 2:
+            continue
+        shape = shapes[(app // 2) % len(shapes)]
+        spec = pod["spec"]
+        spec["containers"][0]["resources"]["claims"] = [{"name": "gpu"}]
+        spec["resourceClaims"] = [{"name": "gpu", "resourceClaimTemplateName": f"gpu-{shape}"}]
+        node_name = spec.get("nodeName")
+        if node_name is None or not shape.startswith("share"):
+            continue
+        slot = rng.randrange(gpus)
+        if (node_name, slot) in taken:
+            continue
+        taken.add((node_name, slot))
+        claim = f"{pod['metadata']['name']}-gpu"
+        pod["status"]["resourceClaimStatuses"] = [{"name": "gpu", "resourceClaimName": claim}]
+        objects.append(
+            {"apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaim",
+             "metadata": {"name": claim, "namespace": "bench"},
+             "spec": {"devices": {"requests": [{"name": "gpu", "exactly": {
+                 "deviceClassName": "gpu", "count": 1,
+                 "capacity": {"requests": {"milli": shape.removeprefix("share-")}}}}]}},
+             "status": {"allocation": {"devices": {"results": [
+                 {"request": "gpu", "driver": GPU_DRIVER, "pool": node_name,
+                  "device": f"gpu-{slot}",
+                  "consumedCapacity": {"milli": shape.removeprefix("share-")}}]}}}}
+        )  # fmt: skip
+    return objects
+
+
 # ---- hostile requests ----
 # Valid requests that carry every field placer reads, then mutated: a subtree replaced by a
 # value of the wrong type or range, a key dropped or re-cased, a list where an object belongs.
@@ -346,12 +418,15 @@ def free_port() -> int:
 
 
 class ServiceProcess:
-    def __init__(self, snapshot: Path, *, planner: bool, plan_time_limit: float) -> None:
+    def __init__(
+        self, snapshot: Path, *, planner: bool, plan_time_limit: float, device_scoring: bool = True
+    ) -> None:
         self.port = free_port()
         cmd = [sys.executable, "-m", "engine", "serve", "--snapshot", str(snapshot),
                "--port", str(self.port), "--log-level", "warning",
                "--plan-time-limit", str(plan_time_limit),
-               "--planner" if planner else "--no-planner"]  # fmt: skip
+               "--planner" if planner else "--no-planner",
+               "--device-scoring" if device_scoring else "--no-device-scoring"]  # fmt: skip
         self.proc = subprocess.Popen(cmd)
         self.started = time.monotonic()
 
@@ -857,6 +932,15 @@ def main(argv: list[str] | None = None) -> None:
         default=0.0,
         help="planner on: wait up to this many seconds for the first plan before loading",
     )
+    ap.add_argument(
+        "--gpus",
+        type=int,
+        default=0,
+        help="shared GPUs per node as DRA devices; every other workload claims GPUs",
+    )
+    ap.add_argument(
+        "--device-scoring", choices=("on", "off"), default="on", help="placer serve's option"
+    )
     ap.add_argument("-o", "--output", type=Path, help="write results as JSON here")
     ap.add_argument(
         "--reliability", action="store_true",
@@ -881,6 +965,7 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     nodes, pods = make_cluster(args.nodes, args.pods)
+    dra = add_gpus(nodes, pods, args.gpus) if args.gpus else []
     pending = [p for p in pods if "nodeName" not in p["spec"]]
     results: list[Result] = []
     memory: dict[str, Any] = {}
@@ -888,12 +973,15 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         snapshot = Path(tmp) / "cluster.json"
         snapshot.write_bytes(
-            orjson.dumps({"apiVersion": "v1", "kind": "List", "items": nodes + pods})
+            orjson.dumps({"apiVersion": "v1", "kind": "List", "items": nodes + pods + dra})
         )
         del pods
         for planner in modes:
             service = ServiceProcess(
-                snapshot, planner=planner, plan_time_limit=args.plan_time_limit
+                snapshot,
+                planner=planner,
+                plan_time_limit=args.plan_time_limit,
+                device_scoring=args.device_scoring == "on",
             )
             try:
                 load_s = service.wait_ready()
@@ -916,12 +1004,17 @@ def main(argv: list[str] | None = None) -> None:
                     plan_age_s=service.metric("placer_extender_plan_age_seconds"),
                     plan_solve_count=service.metric("placer_extender_plan_solve_seconds_count"),
                     plan_solve_sum_s=service.metric("placer_extender_plan_solve_seconds_sum"),
+                    device_scored=service.metric(
+                        'placer_extender_device_scores_total{outcome="scored"}'
+                    ),
                 )
             finally:
                 service.stop()
     report = {
         "nodes": args.nodes,
         "pods": args.pods,
+        "gpus_per_node": args.gpus,
+        "device_scoring": args.device_scoring,
         "clients": args.clients,
         "cpus": os.cpu_count(),
         "results": [asdict(r) for r in results],
@@ -934,7 +1027,8 @@ def main(argv: list[str] | None = None) -> None:
 
 def render(report: dict[str, Any]) -> str:
     lines = [
-        f"{report['nodes']} nodes, {report['pods']} pods, {report['clients']} connections",
+        f"{report['nodes']} nodes, {report['pods']} pods, {report['clients']} connections, "
+        f"{report['gpus_per_node']} GPUs per node, device scoring {report['device_scoring']}",
         "",
         "| scenario | planner | requests | req/s | p50 ms | p99 ms | non-200 | body KB "
         "| server CPU ms/req |",

@@ -86,6 +86,14 @@ def serve(
         bool,
         typer.Option("--reserve/--no-reserve", help="filter keeps capacity the plan holds"),
     ] = True,
+    device_scoring: Annotated[
+        bool,
+        typer.Option(
+            "--device-scoring/--no-device-scoring",
+            help="score pods the plan does not cover by placer's online GPU policy over the "
+            "cluster's DRA devices (LeastAllocated where there are none)",
+        ),
+    ] = True,
     max_body_bytes: Annotated[int, typer.Option(help="larger request bodies get 413")] = 64 * 2**20,
     learned_nodes: Annotated[
         int, typer.Option(help="most nodes kept that only requests told of (LRU)")
@@ -257,6 +265,7 @@ def serve(
         plan_process=plan_process,
         plan_memory_mib=plan_memory_mib,
         reserve=reserve,
+        device_scoring=device_scoring,
         max_body_bytes=max_body_bytes,
         learned_nodes=learned_nodes,
         learned_pods=learned_pods,

@@ -145,6 +145,7 @@ def build_service(
         counters=metrics,
         reserve=settings.reserve,
         binds=settings.bind,
+        device_scoring=settings.device_scoring,
     )
     metrics.watch(state, planner)
     auth = None

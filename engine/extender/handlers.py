@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from . import admission, wire
 from .coverage import Coverage
+from .devices import DeviceScorer, NotScored
 from .planner import Plan, Planner
 from .scoring import MAX_GREEDY_SCORE, PLANNED_SCORE, insufficient_reason
 from .state import ClusterState, PodRecord, pod_identity, pod_priority
@@ -43,12 +44,17 @@ class Counters(Protocol):
 
     def planned(self, verb: str) -> None: ...
 
+    def device_scored(self, outcome: str) -> None: ...
+
 
 class _NoCounters:
     def fallback(self, verb: str, reason: str) -> None:
         pass
 
     def planned(self, verb: str) -> None:
+        pass
+
+    def device_scored(self, outcome: str) -> None:
         pass
 
 
@@ -112,6 +118,7 @@ class PodContext:
     plan: Plan | None
     targets: Mapping[str, int]
     fallback_reason: str
+    obj: Mapping[str, Any]  # the pod as the request carried it (its DRA claims)
 
 
 class Extender:
@@ -127,8 +134,11 @@ class Extender:
         reserve: bool = True,
         static_filter: bool = True,
         binds: bool = True,
+        device_scoring: bool = False,
     ) -> None:
         self.state = state
+        # placer's online GPU policy for pods the plan does not cover (devices.py)
+        self.devices = DeviceScorer(state) if device_scoring else None
         self.binds = binds  # serve the bind verb (placer serve --bind)
         self.planner = planner
         self.binder = binder
@@ -180,7 +190,7 @@ class Extender:
             self.counters.fallback(verb, why)
         else:
             self.counters.planned(verb)
-        return PodContext(record, group, plan, targets, why)
+        return PodContext(record, group, plan, targets, why, pod)
 
     def _names_and_nodes(
         self, args: Mapping[str, Any], exact: bool, pod: dict[str, Any], verb: str
@@ -355,15 +365,23 @@ class Extender:
         return wire.host_priority_list(self.scores(ctx, names))
 
     def scores(self, ctx: PodContext, names: list[str]) -> list[tuple[str, int]]:
-        """Planned nodes where the pod fits now: 10. Every other node: LeastAllocated, 0..9."""
+        """Planned nodes where the pod fits now: 10. Every other node: LeastAllocated, 0..9, or
+        with device scoring on, placer's online GPU policy, 0..9 (devices.py)."""
         table = self.state.table
         rows = table.rows(names)
         known = np.flatnonzero(rows >= 0)
         krows = rows[known]
         request = self._request_vector(ctx.record)
         score = np.zeros(len(names), np.int64)
-        score[known] = table.least_allocated(krows, request, MAX_GREEDY_SCORE)
         targets = ctx.targets
+        if self.devices is not None and not targets:
+            try:
+                score[known] = self.devices.scores(ctx.record, ctx.obj, krows, MAX_GREEDY_SCORE)
+                self.counters.device_scored("scored")
+                return list(zip(names, score.tolist(), strict=True))
+            except NotScored as exc:
+                self.counters.device_scored(str(exc))
+        score[known] = table.least_allocated(krows, request, MAX_GREEDY_SCORE)
         if targets:
             fits = np.asarray(~table.short(krows, request).any(axis=1), dtype=bool)
             for i, pos in enumerate(known.tolist()):

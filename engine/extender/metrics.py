@@ -37,6 +37,13 @@ class Metrics:
             "the service knows (plan_ignores_pending).",
             ["verb", "reason"], registry=r,
         )  # fmt: skip
+        self.device_scores = Counter(
+            "placer_extender_device_scores",
+            "Prioritize requests of pods the plan does not cover, with device scoring on: scored "
+            "by placer's online GPU policy (scored), or by LeastAllocated and why (no_devices, "
+            "device_request_unmodelled, no_device_of_its_kind).",
+            ["outcome"], registry=r,
+        )  # fmt: skip
         self.planned_requests = Counter(
             "placer_extender_planned_requests", "Requests steered by the plan.", ["verb"],
             registry=r,
@@ -158,6 +165,9 @@ class Metrics:
 
     def planned(self, verb: str) -> None:
         self.planned_requests.labels(verb).inc()
+
+    def device_scored(self, outcome: str) -> None:
+        self.device_scores.labels(outcome).inc()
 
     def watch(self, state: ClusterState, planner: Planner | None) -> None:
         """Gauges computed when scraped, from the live state and plan."""

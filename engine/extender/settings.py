@@ -34,6 +34,9 @@ class Settings:
     plan_process: bool = True  # solve in a separate process (keeps the GIL free for requests)
     plan_memory_mib: int = 4096  # address-space cap of that process (0: none)
     reserve: bool = True  # filter keeps capacity the plan holds for other pending groups
+    # prioritize scores pods the plan does not cover by placer's online GPU policy over the DRA
+    # devices (extender/devices.py); LeastAllocated without it, or where there are no devices
+    device_scoring: bool = True
     max_body_bytes: int = DEFAULT_MAX_BODY
     # What requests alone may teach the service (see state.LearnLimits).
     learned_nodes: int = 10_000

@@ -1,4 +1,5 @@
-"""Cluster state from a file: Kubernetes manifests (Nodes, Pods, PriorityClasses) or a placer IR."""
+"""Cluster state from a file: Kubernetes manifests (Nodes, Pods, PriorityClasses, DRA objects) or
+a placer IR."""
 
 from __future__ import annotations
 
@@ -34,6 +35,9 @@ def load_snapshot(path: str | Path, state: ClusterState) -> tuple[int, int]:
         nodes, pods = cluster.nodes, cluster.pods
         # The planner needs these to resolve priorityClassName and namespace selectors.
         state.extra_docs = [*cluster.priority_classes.values(), *cluster.namespaces.values()]
+        # DRA objects (devices, claims), as the live watch would give them.
+        for obj in cluster.dra:
+            state.upsert_object(obj)
     try:
         state.replace(nodes, pods)
     except InputError as exc:

@@ -45,9 +45,10 @@ class FragmentationModel:
         total = gpu_free.sum(axis=1).astype(np.float64)
         if not self.weight.size:
             return self.total_weight * total
-        at_least = gpu_free[:, :, None] >= self.levels[None, None, :]  # R × W × D
-        count = at_least.sum(axis=1)  # R × D: GPUs with ≥ level free
-        usable = (gpu_free[:, :, None] * at_least).sum(axis=1)  # R × D: their free milli
+        # R × D × W (GPUs last, so the sums run over contiguous memory)
+        at_least = gpu_free[:, None, :] >= self.levels[None, :, None]
+        count = at_least.sum(axis=2)  # R × D: GPUs with ≥ level free
+        usable = np.einsum("rdw,rw->rd", at_least, gpu_free)  # R × D: their free milli
         hosted = (
             (count[:, self.level_of] >= self.need)
             & (cpu_free[:, None] >= self.cpu)

@@ -37,7 +37,7 @@ from ..errors import InputError
 from .cluster import Cluster, ClusterState, Placement, Pod, best_fit_gpus, whole_gpus
 from .fragmentation import FragmentationModel
 from .trace import MILLI, PodTable
-from .workload import typical_shapes
+from .workload import ShapeShare, shape_distribution, typical_of
 
 MAX_SCORE = 100
 MAX_SPEC_CPU = 128_000  # the largest node of the openb trace: 128 CPUs, 8 GPUs
@@ -189,15 +189,16 @@ class FragmentationPolicy(Policy):
     name = "fgd"
 
     def prepare(self, cluster: Cluster, pods: PodTable) -> None:
+        self.learn(cluster, shape_distribution(pods))
+
+    def learn(self, cluster: Cluster, shapes: list[ShapeShare]) -> None:
+        """Measure fragmentation against ``shapes`` (a pod list's, or those seen so far online)."""
         self.cluster = cluster
-        self.model = self.fragmentation_model(cluster, pods)
+        self.model = FragmentationModel(cluster, typical_of(shapes))
         self.base = np.zeros(cluster.size)
         self.base_stamp = np.full(cluster.size, -1, dtype=np.int64)
         self.cache: dict[tuple[int, int, int, int, tuple[str, ...]], _ScoreCache] = {}
         self._last: _ScoreCache | None = None
-
-    def fragmentation_model(self, cluster: Cluster, pods: PodTable) -> FragmentationModel:
-        return FragmentationModel(cluster, typical_shapes(pods))
 
     def measure(
         self,
@@ -248,7 +249,12 @@ class FragmentationPolicy(Policy):
         self, state: ClusterState, pod: Pod, nodes: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Scores of ``nodes`` (all fit the pod) and, for a GPU share, the GPU each would use."""
-        before = self._fresh_base(state, nodes)
+        return self.gradient(state, pod, nodes, self._fresh_base(state, nodes))
+
+    def gradient(
+        self, state: ClusterState, pod: Pod, nodes: np.ndarray, before: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`score_nodes` given the fragmentation of ``nodes`` as they are (no cache)."""
         cpu = state.cpu_free[nodes] - pod.cpu
         mem = state.mem_free[nodes] - pod.memory
         free = state.gpu_free[nodes]
@@ -259,8 +265,12 @@ class FragmentationPolicy(Policy):
                 free = free - MILLI * take
             after = self.measure(state, nodes, cpu, mem, free)
             return self.value(before - after), np.zeros(nodes.size, dtype=np.int64)
-        # one option per GPU that fits the share
-        row, gpu = np.nonzero(free >= pod.gpu_milli)
+        # one option per GPU that fits the share; GPUs of a node with equal free milli give equal
+        # options (the measure does not depend on GPU order), so the lowest index stands for them
+        width = free.shape[1]
+        earlier = np.tri(width, width, -1, dtype=bool)  # [k, j]: GPU j comes before GPU k
+        repeat = ((free[:, :, None] == free[:, None, :]) & earlier[None]).any(axis=2)
+        row, gpu = np.nonzero((free >= pod.gpu_milli) & ~repeat)
         options = free[row].copy()
         options[np.arange(row.size), gpu] -= pod.gpu_milli
         after = self.measure(state, nodes[row], cpu[row], mem[row], options)
@@ -309,11 +319,11 @@ class PlacerPolicy(FragmentationPolicy):
 
     name = "placer"
 
-    def prepare(self, cluster: Cluster, pods: PodTable) -> None:
-        super().prepare(cluster, pods)
-        gpu_pods = pods.num_gpu > 0
-        demand = float((pods.num_gpu * pods.gpu_milli)[gpu_pods].sum())
-        self.cpu_per_milli = float(pods.cpu[gpu_pods].sum()) / demand if demand else 0.0
+    def learn(self, cluster: Cluster, shapes: list[ShapeShare]) -> None:
+        super().learn(cluster, shapes)
+        gpu_shapes = [s for s in shapes if s.num_gpu > 0]
+        demand = sum(s.weight * s.num_gpu * s.gpu_milli for s in gpu_shapes)
+        self.cpu_per_milli = sum(s.weight * s.cpu for s in gpu_shapes) / demand if demand else 0.0
 
     def choose(
         self,
@@ -322,10 +332,15 @@ class PlacerPolicy(FragmentationPolicy):
         feasible: np.ndarray,
         rng: np.random.Generator,
     ) -> int:
+        return self.choose_for(self._pod, state, scores, feasible)
+
+    def choose_for(
+        self, pod: Pod, state: ClusterState, scores: np.ndarray, feasible: np.ndarray
+    ) -> int:
+        """The node for ``pod`` among the ``feasible`` ones, given their ``scores``."""
         candidates = np.flatnonzero(feasible)
         values = scores[candidates]
         best = candidates[values == values.max()]
-        pod = self._pod
         if best.size > 1 and (pod.num_gpu == 0 or (pod.num_gpu == 1 and not pod.shares_gpu)):
             r = self.cpu_per_milli
             gpu_free = state.gpu_free[best].sum(axis=1)

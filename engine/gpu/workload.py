@@ -10,6 +10,7 @@ request no GPU, so they never move the total.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,29 +40,41 @@ class ShapeShare:
     weight: float
 
 
-def shape_distribution(pods: PodTable) -> list[ShapeShare]:
-    """Every shape of the list with its fraction of pods, most frequent first.
+ShapeKey = tuple[int, int, int, tuple[str, ...]]  # (cpu, gpu_milli, num_gpu, allowed models)
 
-    Memory is left out as FGD's pod shapes leave it out (its fragmentation measure is CPU and GPU).
-    Ties in frequency are ordered by the larger shape first (CPU, milli-GPU, GPU count, models), so
-    the order, and so any cut of it, is deterministic.
-    """
-    counts: Counter[tuple[int, int, int, tuple[str, ...]]] = Counter()
-    for i in range(len(pods)):
-        p = pod_at(pods, i)
-        counts[(p.cpu, p.gpu_milli, p.num_gpu, p.spec)] += 1
+
+def shape_key(pod: Pod) -> ShapeKey:
+    """A pod's shape as FGD counts it: memory is left out (its fragmentation measure is CPU and
+    GPU)."""
+    return (pod.cpu, pod.gpu_milli, pod.num_gpu, pod.spec)
+
+
+def shape_distribution(pods: PodTable) -> list[ShapeShare]:
+    """Every shape of the list with its fraction of pods, most frequent first."""
+    return distribution_of(Counter(shape_key(pod_at(pods, i)) for i in range(len(pods))))
+
+
+def distribution_of(counts: Mapping[ShapeKey, int]) -> list[ShapeShare]:
+    """Shapes counted (from a pod list, or online from arriving pods) as fractions of all pods,
+    most frequent first. Ties in frequency are ordered by the larger shape first (CPU,
+    milli-GPU, GPU count, models), so the order, and so any cut of it, is deterministic."""
     total = sum(counts.values())
     ordered = sorted(counts.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
     return [
         ShapeShare(cpu=k[0], gpu_milli=k[1], num_gpu=k[2], spec=k[3], weight=c / total)
         for k, c in ordered
+        if c > 0
     ]
 
 
 def typical_shapes(pods: PodTable, coverage: float = 0.95) -> list[ShapeShare]:
-    """FGD's "typical pods": the most frequent shapes until they cover ``coverage`` of the pods,
-    re-weighted to sum to 1."""
-    shares = shape_distribution(pods)
+    """FGD's "typical pods" of a pod list (see :func:`typical_of`)."""
+    return typical_of(shape_distribution(pods), coverage)
+
+
+def typical_of(shares: Sequence[ShapeShare], coverage: float = 0.95) -> list[ShapeShare]:
+    """The most frequent shapes until they cover ``coverage`` of the pods, re-weighted to sum
+    to 1."""
     kept: list[ShapeShare] = []
     covered = 0.0
     for s in shares:

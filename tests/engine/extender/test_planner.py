@@ -137,6 +137,9 @@ class Counted:
     def planned(self, verb: str) -> None:
         self.steered.append(verb)
 
+    def device_scored(self, outcome: str) -> None:
+        pass
+
 
 def scores(ext: Extender, p: dict) -> dict[str, int]:
     return {h["Host"]: h["Score"] for h in orjson.loads(ext.prioritize(args(p, ["a", "b"])))}
