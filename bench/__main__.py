@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 
+from engine.commands.grammar import run_app
 from engine.errors import PlacerError
 
 from .openb.cli import openb
@@ -149,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
     if args and args[0] not in ("run", "report", "list", "openb", "--help", "-h"):
         args.insert(0, "run")  # `python -m bench SUITE ...` is short for `run SUITE ...`
     try:
-        code = app(args=args, standalone_mode=False)
+        code = run_app(app, args)
     except PlacerError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         sys.exit(2)

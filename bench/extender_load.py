@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import copy
 import json
 import os
 import random
@@ -360,26 +361,33 @@ def valid_requests(n: int, known_nodes: list[str]) -> list[tuple[str, dict[str, 
     ]  # fmt: skip
 
 
-def _paths(value: Any, here: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    yield here
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from _paths(item, (*here, key))
-    elif isinstance(value, list) and value is not DEEP:
-        for index, item in enumerate(value):
-            yield from _paths(item, (*here, index))
+def _paths(value: Any) -> list[tuple[Any, ...]]:
+    """Every path into ``value``, parents before children (DEEP is a leaf: walking its 200
+    levels would make the paths quadratic in its depth)."""
+    paths: list[tuple[Any, ...]] = []
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), value)]
+    while stack:
+        here, item = stack.pop()
+        paths.append(here)
+        if isinstance(item, dict):
+            children = list(item.items())
+        elif isinstance(item, list) and item is not DEEP:
+            children = list(enumerate(item))
+        else:
+            continue
+        stack.extend(((*here, key), child) for key, child in reversed(children))
+    return paths
 
 
 def mutate(value: Any, rng: random.Random) -> Any:
-    """A copy of ``value`` with one subtree replaced, dropped or re-keyed."""
-    import copy
-
-    value = copy.deepcopy(value)
-    path = rng.choice(list(_paths(value)))
+    """A copy of ``value`` with one subtree replaced, dropped or re-keyed (only the containers
+    on the way to it are copied; the rest is shared with ``value``, which stays as it was)."""
+    path = rng.choice(_paths(value))
     if not path:
         return rng.choice(HOSTILE_VALUES)
-    parent = value
+    root = parent = copy.copy(value)
     for part in path[:-1]:
+        parent[part] = copy.copy(parent[part])
         parent = parent[part]
     last = path[-1]
     action = rng.random()
@@ -391,7 +399,7 @@ def mutate(value: Any, rng: random.Random) -> Any:
         parent[rng.choice((last.lower(), last.upper(), last + "x"))] = parent.pop(last)
     else:
         parent[last] = [parent[last], parent[last]]
-    return value
+    return root
 
 
 def hostile_requests(seed: int, count: int, known_nodes: list[str]) -> Iterator[tuple[str, bytes]]:

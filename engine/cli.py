@@ -24,6 +24,7 @@ from .commands.grammar import (
     is_stdout,
     missing_extra_line,
     plain_help,
+    run_app,
     usage_error_line,
 )
 from .errors import InputError, PlacerError
@@ -354,7 +355,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _main(argv: list[str] | None) -> None:
     try:
-        code = app(args=argv, standalone_mode=False)
+        code = run_app(app, argv)
     except PlacerError as exc:
         notes = "".join(f" ({note})" for note in getattr(exc, "__notes__", ()))
         err.print(f"placer: error: {exc}{notes}", markup=False)

@@ -94,6 +94,19 @@ def announce(output: Path, text: str, data: dict[str, Any], as_json: bool) -> No
     stream.flush()
 
 
+def run_app(app: typer.Typer, args: list[str] | None) -> Any:
+    """Run a Typer app in-process (``standalone_mode=False``) without rebuilding its click
+    command each call: ``Typer.__call__`` re-reads every command's annotations (≈30 ms a call
+    for placer), which tests and programs that call ``main(argv)`` many times paid each time."""
+    command = _commands.get(app)
+    if command is None:  # built once, after every command is registered (at import)
+        command = _commands[app] = typer.main.get_command(app)
+    return command(args=args, standalone_mode=False)
+
+
+_commands: dict[typer.Typer, Any] = {}
+
+
 def usage_error_line(exc: BaseException) -> str | None:
     """A command-line usage error (unknown option, missing argument...) as one line naming the
     --help to read; None for any other exception. typer >= 0.2x raises its vendored click's
