@@ -26,6 +26,8 @@ from solvers.packing.heuristics import first_fit_decreasing
 from solvers.packing.one_dim import check_packing
 from solvers.packing.one_dim import solve as solve_one_dim
 
+from ...timing import held
+
 
 def _types(weights: list[int]) -> tuple[list[int], list[int]]:
     counted = Counter(weights)
@@ -68,7 +70,7 @@ def triplets(bins: int, capacity: int, seed: int) -> list[int]:
 
 
 def within(limit: float, seconds: float) -> bool:
-    return seconds <= 1.1 * limit + 0.5
+    return held(limit, seconds)
 
 
 # ---------------------------------------------------------------------- deadlines
@@ -147,7 +149,7 @@ def test_a_stop_request_ends_an_unlimited_solve_with_its_best_packing() -> None:
     finally:
         timer.cancel()
         interrupt.reset()
-    assert time.perf_counter() - began <= 2.0
+    assert held(1.0, time.perf_counter() - began, slack=1.0)  # the stop is asked after 1 s
     assert check_packing(result.packing, sizes, counts, capacity)
 
 

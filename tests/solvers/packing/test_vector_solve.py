@@ -20,6 +20,8 @@ from solvers.packing.knapsack import VectorKnapsack
 from solvers.packing.vector import check_vector_packing, vector_lower_bound
 from solvers.packing.vector_solve import solve_vector
 
+from ...timing import held
+
 
 def vector_triplets(bins: int, capacity: int, d: int, seed: int) -> list[list[int]]:
     """Each bin: three items adding up to the capacity in every dimension (optimum = bins)."""
@@ -131,7 +133,7 @@ def test_cpsat_vector_packing_under_a_limit_never_claims_a_false_optimum() -> No
     items = [[rng.randint(100, 400) for _ in range(3)] for _ in range(90)]
     began = time.perf_counter()
     plan = solve(_vector_problem(items, 1000), "cpsat", time_limit=3.0, threads=1)
-    assert time.perf_counter() - began <= 1.1 * 3.0 + 0.5
+    assert held(3.0, time.perf_counter() - began)
     assert plan.verified and plan.bound is not None and plan.bound[0] is not None
     bound = vector_lower_bound(items, [1] * 90, [1000] * 3)
     assert bound <= plan.bound[0] <= plan.objective[0]

@@ -1,0 +1,25 @@
+"""Deadline checks that hold on a loaded machine: the promise is measured by bench.deadlines on a
+quiet one; a unit test only asks that a time limit is held, not how tightly."""
+
+from __future__ import annotations
+
+import os
+
+
+def contention() -> float:
+    """How many runnable processes share each core now (at least 1): a process gets about
+    1/contention of a core, so a step that overruns a deadline by x seconds alone overruns it
+    by about x·contention here."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # not every platform reports a load
+        return 1.0
+    return max(1.0, load / (os.cpu_count() or 1))
+
+
+def held(limit: float, seconds: float, slack: float | None = None) -> bool:
+    """``seconds`` is within ``limit`` and its slack (by default the promise's: 10 % + 0.5 s),
+    the slack stretched by the machine's contention."""
+    if slack is None:
+        slack = 0.1 * limit + 0.5
+    return seconds <= limit + slack * contention()
