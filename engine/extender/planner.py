@@ -39,6 +39,8 @@ log = logging.getLogger("placer.extender.planner")
 MIN_SOLVE_SHARE = 0.1
 # The round's greedy start may take this share of the time left after building the problem.
 GREEDY_SHARE = 0.7
+# After an incremental round, the full round waits for this many seconds without changes.
+FULL_QUIET = 2.0
 # A full re-solve at least this often while pods keep arriving (seconds).
 FULL_EVERY = 60.0
 # Statuses whose targets are a plan (engine.solution.Status values).
@@ -220,6 +222,7 @@ class Planner:
         on_failure: Callable[[str, str], None] | None = None,
         incremental: bool = True,
         full_every: float = FULL_EVERY,
+        full_quiet: float = FULL_QUIET,
         fold: bool = True,
     ) -> None:
         self.state = state
@@ -235,6 +238,8 @@ class Planner:
         self.full_every = full_every
         self.coverage = Coverage(state, scheduler_name)
         self._full_due = False
+        self._full_due_at = 0.0
+        self.full_quiet = full_quiet
         self._last_full = -float("inf")
         self.settle = settle
         self.max_settle = max(
@@ -285,7 +290,9 @@ class Planner:
     def _due(self) -> bool:
         if not self.state.synced:
             return False
-        if self.state.version != self.planned_version or self._full_due:
+        if self.state.version != self.planned_version:
+            return True
+        if self._full_due and time.monotonic() >= self._full_due_at:
             return True
         return self._retry_at is not None and time.monotonic() >= self._retry_at
 
@@ -313,9 +320,10 @@ class Planner:
                 self._failed("error", f"{type(exc).__name__}: {exc}")
 
     def _idle_wait(self) -> float:
-        if self._retry_at is None:
+        wake = [t for t in (self._retry_at, self._full_due_at if self._full_due else None) if t]
+        if not wake:
             return 1.0
-        return min(1.0, max(0.01, self._retry_at - time.monotonic()))
+        return min(1.0, max(0.01, min(wake) - time.monotonic()))
 
     # ---- one solve ----
     def plan_once(self) -> int:
@@ -390,7 +398,10 @@ class Planner:
         if kind == "full":
             self._full_done()
         else:
-            self._full_due = True  # re-solve everything (from this plan) once arrivals pause
+            # re-solve everything (from this plan) once arrivals have paused for a while: a
+            # full round in flight would hold back the next arrivals' incremental round
+            self._full_due = True
+            self._full_due_at = time.monotonic() + self.full_quiet
         self._succeeded(version)
         log.info(
             "plan v%d (%s%s): %s in %.2fs, %d group(s) targeted",

@@ -307,3 +307,48 @@ def test_the_planning_process_of_a_5000_node_cluster_stays_under_2_gib(tmp_path:
     assert report["fold"]["pods_folded"] >= 40_000
     assert report["first_status"] in ("optimal", "feasible")
     assert report["replans"][0]["covers_new"]
+
+
+def wait_for(planner: Planner, version: int, seconds: float = 30.0) -> Any:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        plan = planner.current
+        if plan is not None and plan.version >= version:
+            return plan
+        time.sleep(0.02)
+    raise AssertionError(f"no plan of version {version} in {seconds} s")
+
+
+@pytest.mark.parametrize("quiet", [30.0, 0.0])
+def test_arrivals_in_a_row_are_planned_incrementally_before_the_full_round(quiet: float) -> None:
+    """The full round after an incremental one waits for ``full_quiet`` seconds without
+    changes: pods arriving in that time get their own incremental round at once."""
+    state = state_of(
+        [node(f"n{k}", cpu="4") for k in range(3)],
+        [pod(f"w{k}", owner="w") for k in range(3)],
+    )
+    planner = Planner(state, time_limit=5.0, settle=0.02, full_quiet=quiet)
+    planner.plan_once()
+    kinds = []
+    planner.on_plan = lambda plan: kinds.append(plan.kind)
+    planner.start()
+    try:
+        for k in range(2):
+            state.upsert_pod(pod(f"late{k}", owner=f"late{k}"))
+            plan = wait_for(planner, state.version)
+            assert planner.coverage.covers(plan, f"uid-late{k}", None) or f"uid-late{k}" in (
+                plan.group_of_uid
+            )
+            if quiet == 0.0:  # the full round follows at once; let it finish first
+                wait_for(planner, state.version)
+                import time
+
+                time.sleep(0.5)
+    finally:
+        planner.stop()
+    if quiet:
+        assert kinds == ["incremental", "incremental"]
+    else:
+        assert kinds.count("full") >= 1 and kinds[0] == "incremental"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import orjson
@@ -228,7 +229,11 @@ def test_pods_that_arrive_are_planned_around_the_last_plan() -> None:
     request = orjson.dumps({"Pod": late, "Nodes": None, "NodeNames": ["a", "b", "c"]})
     assert {h["Host"]: h["Score"] for h in orjson.loads(ext.prioritize(request))}[target] == 10
     assert counted.fallbacks == [] and counted.steered == ["prioritize"]
-    assert planner._due()  # a full round follows once arrivals pause
+    # a full round follows once arrivals have paused for ``full_quiet`` seconds (not at once:
+    # it would hold back the next arrivals' incremental round)
+    assert not planner._due() and planner._idle_wait() <= planner.full_quiet
+    planner._full_due_at = time.monotonic()
+    assert planner._due()
     planner.plan_once()
     third = planner.current
     assert third is not None and third.kind == "full" and third.hinted
