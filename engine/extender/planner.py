@@ -38,7 +38,7 @@ log = logging.getLogger("placer.extender.planner")
 # A round whose problem took nearly the whole limit to build still gives the solver this share.
 MIN_SOLVE_SHARE = 0.1
 # The round's greedy start may take this share of the time left after building the problem.
-GREEDY_SHARE = 0.7
+GREEDY_SHARE = 0.9
 # After an incremental round, the full round waits for this many seconds without changes.
 FULL_QUIET = 2.0
 # A full re-solve at least this often while pods keep arriving (seconds).
@@ -62,6 +62,7 @@ class Plan:
     consumed: dict[str, int] = field(default_factory=dict)  # group -> planned pods bound since
     kind: str = "full"  # full: the whole cluster re-solved; incremental: new pods around the last
     hinted: bool = False  # solved from the last plan as its start (full rounds)
+    prepare_seconds: float = 0.0  # the service's own part of the round, before the solve
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
@@ -330,6 +331,7 @@ class Planner:
         """Solve the current state and publish the plan; returns the state version it used."""
         import orjson
 
+        began = time.monotonic()
         self.state.expire_learned()
         last = self.current
         hint: dict[str, dict[str, int]] | None = None
@@ -394,6 +396,7 @@ class Planner:
                     plan.consume(uid, None, node)
             if pinning is not None and last is not None:
                 plan = merged(last, plan, pinning)
+            plan.prepare_seconds = started - began
             self.current = plan
         if kind == "full":
             self._full_done()

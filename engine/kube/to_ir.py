@@ -616,7 +616,9 @@ class _Builder:
             devices = self.dra.node_devices(n.name)
             if devices:
                 fields["devices"] = devices
-            bins.append(Bin.model_validate(fields))
+                bins.append(Bin.model_validate(fields))
+            else:
+                bins.append(_plain_bin(n.name, capacity, labels))
         return bins
 
     def _item(self, g: _Group) -> ItemGroup:
@@ -662,6 +664,26 @@ class _Builder:
         return ItemGroup.model_validate(
             {**fields, "allowed": allowed, "cost": self._costs(g.view, allowed)}
         )
+
+
+# Bins (frozen) by name, capacity and labels: a long-lived process that builds the same
+# cluster again and again (the extender's planner) validates each node once.
+_BINS: dict[tuple[Any, ...], Bin] = {}
+_BINS_LIMIT = 20_000
+
+
+def _plain_bin(name: str, capacity: Mapping[str, int], labels: Mapping[str, str]) -> Bin:
+    """The Bin of a node without devices (validated once per distinct node)."""
+    key = (name, tuple(sorted(capacity.items())), tuple(sorted(labels.items())))
+    found = _BINS.get(key)
+    if found is None:
+        found = Bin.model_validate(
+            {"name": name, "capacity": ir_resources(capacity), "labels": dict(labels)}
+        )
+        if len(_BINS) >= _BINS_LIMIT:
+            _BINS.clear()
+        _BINS[key] = found
+    return found
 
 
 def ir_resources(amounts: Mapping[str, int]) -> dict[str, int | str]:
