@@ -111,7 +111,7 @@ class _Selectors:
     def sees(self, labels: Mapping[str, str]) -> bool:
         if self.everything:
             return True
-        key = tuple(sorted(labels.items()))
+        key = tuple(labels.items())  # (insertion order: alike pods share it; a miss only costs)
         hit = self._seen.get(key)
         if hit is None:
             hit = any(s.matches(labels) for s in self.selectors.values())
@@ -173,15 +173,20 @@ def fold(
         selectors = _collect(others)
         for n, (doc, _) in enumerate(pods):
             spec = doc.get("spec") or {}
-            rules = _rules(spec)
-            for rule in rules:
-                for raw in _selectors_in(rule):
-                    selectors.add(doc, raw, "spec.affinity")
+            affinity = spec.get("affinity")
+            ruled = bool(
+                (affinity and any(affinity.get(k) for k in INTER_POD_KEYS))
+                or spec.get("topologySpreadConstraints")
+            )
+            if ruled:
+                for rule in _rules(spec):
+                    for raw in _selectors_in(rule):
+                        selectors.add(doc, raw, "spec.affinity")
             node = spec.get("nodeName")
             meta = doc.get("metadata") or {}
             labels = meta.get("labels") or {}
             if (
-                rules
+                ruled
                 or not node
                 or node not in nodes
                 or spec.get("resourceClaims")
@@ -196,9 +201,9 @@ def fold(
         return Folded(docs, pods_kept=len(pods), reason=f"a selector could not be read: {exc}")
     used: dict[str, dict[str, int]] = {}
     on_node: dict[str, list[int]] = {}
-    sees = selectors.sees
+    sees = selectors.sees if selectors.selectors or selectors.everything else None
     for n, node, labels in candidates:
-        if sees(labels):
+        if sees is not None and sees(labels):
             kept.append(pods[n][0])
             continue
         into = used.get(node)
