@@ -60,7 +60,13 @@ def pin(state: ClusterState, plan: Plan, scheduler_name: str) -> Pinning:
     # The pods the plan knows take their places first; new pods of a group only what is left
     # (places a workload's plan holds for replicas not created yet).
     known = plan.group_of_uid
-    for pod in sorted(state.pods.values(), key=lambda p: (p.uid not in known, p.uid)):
+    pending = []
+    for pod in state.pods.values():  # bound pods stay as they are (only pending ones are sorted)
+        if pod.node is None:
+            pending.append(pod)
+        else:
+            out.pods.append((pod.obj, pod.request))
+    for pod in sorted(pending, key=lambda p: (p.uid not in known, p.uid)):
         node: str | None = None
         group: str | None = None
         # (a pod with DRA claims is planned again: a bound pod's devices come from its claim's
