@@ -30,10 +30,10 @@ from typing import Any
 from engine.errors import InputError
 from engine.kube.objects import WORKLOAD_KINDS
 from engine.kube.selectors import LabelSelector, Requirement, parse_label_selector
+from engine.quantity import MILLI_RESOURCES
 
 Request = Mapping[str, int]
 INTER_POD_KEYS = ("podAffinity", "podAntiAffinity")
-MILLI_RESOURCES = frozenset({"cpu"})  # read in millicores by the adapter
 
 
 @dataclass
