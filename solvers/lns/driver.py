@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 MODES = ("auto", "on", "off")
 MIN_BINS = 200  # auto: below this the child's own model is used
+TIE_TOLERANCE = 1e-13  # relative: levels closer than this are equal (below one item at 1e12)
 MIN_PAIRS = 20_000  # ... unless the per-bin model would have this many (group, bin) counts
 START_SIZE = 24  # bins in the first neighbourhood
 MIN_SIZE, MAX_SIZE = 6, 160
@@ -184,7 +185,9 @@ def _key(problem: Problem, objective: tuple[float, ...]) -> tuple[float, ...]:
 def _better(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
     """Is key ``a`` lexicographically better than ``b`` (beyond rounding)?"""
     for x, y in zip(a, b, strict=True):
-        if math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-9):
+        # placed levels weigh priority tiers up to ~1e12 (integer sums, exact in a double):
+        # a relative tolerance of 1e-9 there hid hundreds of low-priority items
+        if math.isclose(x, y, rel_tol=TIE_TOLERANCE, abs_tol=1e-9):
             continue
         return x < y
     return False

@@ -84,3 +84,14 @@ def test_bins_used_levels_keep_exact_classes() -> None:
     assert len(bin_classes(lowered, max_columns=100).members) == len(bin_classes(lowered).members)
     bounds, _ = level_bounds(lowered, (120.0, 300.0), time_limit=10)
     assert bounds[0] is not None
+
+
+def test_one_low_priority_item_more_is_better_beside_heavy_priority_tiers() -> None:
+    """Tier weights of a 50,000-pod cluster with three priorities put the placed level near
+    1e12: one more low-priority pod is still an improvement (a 1e-9 tolerance hid 256)."""
+    from solvers.lns.driver import _better, _same
+
+    assert _better((-1085127045615.0, 9929.7), (-1085127045359.0, 9929.7))
+    assert _better((-1085127045360.0, 9929.7), (-1085127045359.0, 9929.7))
+    assert not _better((-1085127045359.0, 9929.7), (-1085127045360.0, 9920.0))
+    assert _same((-1085127045359.0, 9929.7), (-1085127045359.0, 9929.7 + 1e-12))
