@@ -55,6 +55,7 @@ class Planned:
     result: RunResult
     curve: np.ndarray
     solves: list[Solution] = field(default_factory=list)
+    walls: list[float] = field(default_factory=list)  # seconds of each solve, certifying included
     bound_130: float | None = None  # % of capacity
 
 
@@ -83,14 +84,17 @@ def _solve(
     running: list[Running],
     limit: float,
     forecast: dict[Shape, int] | None = None,
-) -> Solution:
+) -> tuple[Solution, float]:
+    """The verified plan and the seconds its solve took (the time limit covers them all)."""
     from engine.solve import solve
 
     problem = arrival_problem(nodes, pods, arrivals, running=running, forecast=forecast)
+    began = time.perf_counter()
     plan = solve(problem, "cpsat", time_limit=limit, threads=1, formulation="fill", lns="off")
+    wall = time.perf_counter() - began
     if not plan.verified:
         raise RuntimeError(f"the plan was not verified: {plan.info.get('violations', plan.status)}")
-    return plan
+    return plan, wall
 
 
 def _replay(
@@ -116,16 +120,18 @@ def _offline(
     request = pods.num_gpu[order] * pods.gpu_milli[order]
     arrived = np.cumsum(request)
     curve = np.full(top + 1, np.nan)
-    solves = []
+    solves, walls = [], []
     prefix = order[: int(np.searchsorted(arrived, cluster.capacity_milli, side="right"))]
     if len(prefix) < len(order) and top >= 100:  # the batch of what arrived by 100 %
-        plan = _solve(nodes, pods, prefix, [], OFFLINE_SECONDS)
+        plan, wall = _solve(nodes, pods, prefix, [], OFFLINE_SECONDS)
         state = ClusterState(cluster)
         _replay(cluster, pods, prefix, placements(nodes, pods, prefix, plan), state)
         curve[100] = round(100.0 * state.allocated_milli / cluster.capacity_milli, 2)
         solves.append(plan)
-    plan = _solve(nodes, pods, order, [], OFFLINE_SECONDS)
+        walls.append(wall)
+    plan, wall = _solve(nodes, pods, order, [], OFFLINE_SECONDS)
     solves.append(plan)
+    walls.append(wall)
     state = ClusterState(cluster)
     node, gpus = _replay(cluster, pods, order, placements(nodes, pods, order, plan), state)
     share = round(100.0 * state.allocated_milli / cluster.capacity_milli, 2)
@@ -135,7 +141,7 @@ def _offline(
     allocated = np.full(len(order), state.allocated_milli, np.int64)
     result = _result("offline", order, node, gpus, arrived, allocated, state)
     percent = None if bound is None else 100.0 * bound / cluster.capacity_milli
-    return Planned(result, curve, solves, percent)
+    return Planned(result, curve, solves, walls, percent)
 
 
 def _windows(
@@ -151,7 +157,7 @@ def _windows(
     scorer = make_policy("placer")
     scorer.prepare(cluster, pods)
     later = forecast_of(pods, FORECAST * cluster.capacity_milli)
-    plan = _solve(nodes, pods, np.zeros(0, np.int64), [], WINDOW_SECONDS, later)
+    plan, wall = _solve(nodes, pods, np.zeros(0, np.int64), [], WINDOW_SECONDS, later)
     held = held_places(nodes, later, plan)
     node = np.full(len(order), -1, np.int64)
     gpus: list[tuple[int, ...]] = [()] * len(order)
@@ -176,7 +182,7 @@ def _windows(
         allocated[start + len(chunk) - 1] = state.allocated_milli  # the window is placed
     arrived = np.cumsum(pods.num_gpu[order] * pods.gpu_milli[order])
     result = _result(f"window-{size}", order, node, gpus, arrived, allocated, state)
-    return Planned(result, result.curve(), [plan])
+    return Planned(result, result.curve(), [plan], [wall])
 
 
 def _result(
@@ -223,9 +229,9 @@ def _fits(state: ClusterState, pod: Pod, placement: Placement) -> bool:
 
 def planned_columns(planned: Planned) -> dict[str, object]:
     """The results.csv columns only planned runs fill: the offline LP bound (% of the GPU
-    capacity) and the longest single solve."""
+    capacity) and the longest single solve (certifying included: what the time limit covers)."""
     bound = planned.bound_130
     return {
         "lp_bound_130": "" if bound is None else f"{bound:.3f}",
-        "max_solve_seconds": f"{max((s.seconds for s in planned.solves), default=0.0):.2f}",
+        "max_solve_seconds": f"{max(planned.walls, default=0.0):.2f}",
     }

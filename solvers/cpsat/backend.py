@@ -248,8 +248,9 @@ class CpSatBackend(Backend):
             if pooled.status == Status.OPTIMAL or not index.chosen:
                 return pooled
             return _per_bin_after_pool(index, options, deadline, pooled)
-        if index.formulation == "fill":
-            return _run_fill(index, deadline)
+        if index.formulation == "fill":  # it keeps its own decoding time back (pods, not bins)
+            ends = index.started + (FILL_SECONDS if limit is None else limit)
+            return _run_fill(index, Deadline(ends))
         return _Stages(index, options, deadline).run()
 
     # ------------------------------------------------------------------ decode
@@ -602,12 +603,10 @@ def _run_pool(index: CpSatIndex, options: Options, deadline: float) -> RawResult
     )
 
 
-def _run_fill(index: CpSatIndex, deadline: float) -> RawResult:
+def _run_fill(index: CpSatIndex, deadline: Deadline) -> RawResult:
     """The filling model (placed/value levels on many alike nodes); the start plan stands when
     it is better on the objective (it is the incumbent, as everywhere in cpsat)."""
     lowered, model = index.lowered, index.model
-    if not math.isfinite(deadline):
-        deadline = index.started + FILL_SECONDS
     result = model.solve(deadline)
     info: dict[str, Any] = {**index.notes, "fill": result.info}
     counts, devices = result.counts, result.devices

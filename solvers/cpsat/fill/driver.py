@@ -22,8 +22,8 @@ import numpy as np
 
 from engine.solution import DeviceRows
 
+from ...deadline import Deadline
 from ...lowering import Key, Lowered
-from . import clock
 from .classes import IntArray, NodeClass, node_classes, residual
 from .layout import lay_out
 from .master import PatternMaster, master_profit
@@ -35,8 +35,14 @@ PRICING_SECONDS = 0.5  # at most this long for one node's pricing problem (refil
 GENERATION_SHARE = 0.5  # of the time: column generation of the device-pattern LP
 LAYOUT_SHARE = 0.7  # of the time then left: laying the LP contents onto nodes
 DIVES = 3  # at most this many LP-and-layout rounds on what the nodes have left
-LAYOUT_ROUNDS = 12
-TIGHTEN = 0.5  # a short class's resources go this share of the way back from what its nodes took  # at most this many layouts, each after the LP is held to what nodes took
+LAYOUT_ROUNDS = 12  # at most this many layouts, each after the LP is held to what nodes took
+TIGHTEN = 0.5  # a short class's resources go this share of the way back from what its nodes took
+# Kept back from the deadline for turning the filling into a plan (here and in the backend's
+# decode: one row per placed pod and device); measured 5-20 µs per item at load 3-9, so this
+# leaves room for a machine loaded several times over.
+DECODE_SECONDS_PER_ITEM = 5e-5
+DECODE_SECONDS_PER_BIN = 2e-4
+DECODE_SHARE = 0.1  # never more than this share of the time left
 
 
 def fill_applies(lowered: Lowered) -> str | None:
@@ -113,12 +119,23 @@ class FillModel:
 
     # ------------------------------------------------------------------ the run
 
-    def solve(self, deadline: float) -> FillResult:
+    def decode_reserve(self) -> float:
+        """Seconds to keep back from a deadline for decoding the filling into a plan."""
+        items = int(self.left.sum()) + int(self.lowered.low.sum())
+        bins = len(self.lowered.problem.bins)
+        return DECODE_SECONDS_PER_ITEM * items + DECODE_SECONDS_PER_BIN * bins
+
+    def solve(self, deadline: Deadline) -> FillResult:
+        """The filling within ``deadline`` (decoding included: its time is kept back from the
+        search; a stop request ends the search with the plan so far)."""
         began = time.perf_counter()
+        reserve = min(DECODE_SHARE * deadline.left(), self.decode_reserve())
+        work = Deadline(deadline.at - reserve)
         info: dict[str, Any] = {"classes": len(self.classes)}
         left = self.left.copy()
         master = PatternMaster(self.pricer, self.classes, self.first, left)
-        relaxed = master.generate(began + GENERATION_SHARE * max(0.0, deadline - began))
+        built = time.perf_counter() - began
+        relaxed = master.generate(work.part(GENERATION_SHARE), work)
         level_bound: float | None = None
         if math.isfinite(relaxed.bound):  # the LP prices new items; those that stay add theirs
             level_bound = relaxed.bound + float(self.first @ self.lowered.low.sum(axis=1))
@@ -132,34 +149,42 @@ class FillModel:
             "converged": relaxed.converged,
             "seconds": round(time.perf_counter() - began, 3),
         }
-        laid = self._lay_out(master, relaxed, left, deadline)
+        laid = self._lay_out(master, relaxed, left, work)
         info["layouts"] = self.trace
         info["laid_s"] = round(time.perf_counter() - began, 3)
         dives = []
+        # a dive's set-up (its classes and LP) cannot be cut short: one starts only with at
+        # least as much time left as the last took (the first: twice the first LP's set-up)
+        needs = 2.0 * built
         for _ in range(DIVES):
-            if clock.past(deadline):
+            if work.left() <= needs:
                 break
-            added = self._dive(laid, left, deadline)
+            dived = time.perf_counter()
+            added = self._dive(laid, left, work)
+            needs = time.perf_counter() - dived
             dives.append(round(added, 3))
             if added <= 0:
                 break
         info["dives"] = dives
-        info["refill"] = {"items": self._refill(laid, self.first, left, deadline)}
+        info["refill"] = {"items": self._refill(laid, self.first, left, work)}
         if len(self.levels) > 1:
-            info["top_up"] = {"items": self._refill(laid, self.profit, left, deadline)}
+            info["top_up"] = {"items": self._refill(laid, self.profit, left, work)}
+        searched = time.perf_counter()
         counts, devices = self._decode(laid)
+        info["decode_s"] = round(time.perf_counter() - searched, 3)
+        info["reserve_s"] = round(reserve, 3)
         info["seconds"] = round(time.perf_counter() - began, 3)
         return FillResult(counts, devices, level_bound, info)
 
     def _lay_out(
-        self, master: PatternMaster, relaxed: Any, left: IntArray, deadline: float
+        self, master: PatternMaster, relaxed: Any, left: IntArray, deadline: Deadline
     ) -> list[_Node]:
         """The LP's contents onto nodes; while a class's nodes could not take what the LP gave
         it (the LP sums node resources over the class), that class's resources are held to
         what its nodes took, and the LP and layout run again. The best layout is kept."""
         best: tuple[float, list[_Node], IntArray] | None = None
         rounds = 0
-        until = time.perf_counter() + LAYOUT_SHARE * max(0.0, deadline - time.perf_counter())
+        until = deadline.part(LAYOUT_SHARE)
         while True:
             rounds += 1
             mine = left.copy()
@@ -174,14 +199,14 @@ class FillModel:
             if best is None or value > best[0] + 1e-9:
                 best = (value, laid, mine)
             short = self._short(fillings, relaxed)
-            if not short or rounds >= LAYOUT_ROUNDS or clock.past(until):
+            if not short or rounds >= LAYOUT_ROUNDS or until.expired():
                 break
             for c, used in short.items():  # halfway to what its nodes took
                 for r, amount in enumerate(used):
                     row = master.resource_row[(c, r)]
                     upper = master.rows_upper[row]
                     master.tighten(c, r, float(amount) + TIGHTEN * max(0.0, upper - float(amount)))
-            relaxed = master.generate(until)
+            relaxed = master.generate(until, deadline)
         value, laid, mine = best
         left[:] = mine
         return laid
@@ -205,7 +230,7 @@ class FillModel:
         return out
 
     def _refill(
-        self, laid: list[_Node], profit: np.ndarray, left: IntArray, deadline: float
+        self, laid: list[_Node], profit: np.ndarray, left: IntArray, deadline: Deadline
     ) -> int:
         """Fill what each node has left with ``profit``, from the items left anywhere (nodes
         in the same state form one class). Returns the items added."""
@@ -215,10 +240,9 @@ class FillModel:
         for c in sorted(range(len(states)), key=lambda c: -len(states[c])):
             waiting = list(states[c])
             while waiting:
-                seconds = min(PRICING_SECONDS, clock.seconds_left(deadline))
-                if seconds <= 0.005:
+                if deadline.expired():
                     return added
-                priced = pricer.price(c, profit, left, seconds)
+                priced = pricer.price(c, profit, left, deadline.part(1.0, at_most=PRICING_SECONDS))
                 if not priced.columns:
                     break
                 column = priced.columns[0]
@@ -233,15 +257,14 @@ class FillModel:
                 waiting = waiting[copies:]
         return added
 
-    def _dive(self, laid: list[_Node], left: IntArray, deadline: float) -> float:
+    def _dive(self, laid: list[_Node], left: IntArray, deadline: Deadline) -> float:
         """The device-pattern LP again on what the nodes have left (nodes in the same state form
         one class) and the items left, laid out as before. Returns the level-1 value added."""
         states, classes = self._states(laid)
         pricer = Pricer(self.lowered, classes)
         before = left.copy()
         master = PatternMaster(pricer, classes, self.first, left)
-        now = time.perf_counter()
-        relaxed = master.generate(now + GENERATION_SHARE * max(0.0, deadline - now))
+        relaxed = master.generate(deadline.part(GENERATION_SHARE), deadline)
         fillings = lay_out(pricer, classes, relaxed, self.first, left, deadline)
         for nodes, columns in zip(states, fillings, strict=True):
             for node, column in zip(nodes, columns, strict=True):

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from . import clock
+from ...deadline import Deadline
 from .classes import IntArray, NodeClass, Slot
 from .master import Relaxation
 from .pricing import Column, Pricer
@@ -39,7 +39,7 @@ def lay_out(
     relaxed: Relaxation,
     profit: np.ndarray,
     left: IntArray,
-    deadline: float,
+    deadline: Deadline,
 ) -> list[list[Column | None]]:
     """Per class, per node (in the class's bin order): the filling laid on it (or None).
     Each class takes the contents the LP gave it (its fractional ones rounded up, as far as
@@ -101,7 +101,7 @@ def _class(
     cls: NodeClass,
     types: list[_Content],
     stock: list[int],
-    deadline: float,
+    deadline: Deadline,
 ) -> list[Column | None]:
     """The better of two layouts of the class's nodes (``_nodes``): spreading heavy contents
     over the nodes, or packing the heaviest first."""
@@ -123,7 +123,7 @@ def _nodes(
     cls: NodeClass,
     types: list[_Content],
     stock: list[int],
-    deadline: float,
+    deadline: Deadline,
     spread: bool,
 ) -> list[Column | None]:
     """The class's nodes one by one: each device slot takes the most valuable content that
@@ -150,7 +150,7 @@ def _nodes(
     out: list[Column | None] = [None] * cls.size
     cache: dict[Any, Column] = {}
     for n in range(cls.size):
-        if clock.past(deadline):
+        if deadline.expired():
             break
         room = room0.copy()
         free = np.array([len(slots_of[k]) for k in kinds], np.int64)

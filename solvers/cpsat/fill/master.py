@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from ...quiet import quiet_stdout, run_highs
-from . import clock
+from ...deadline import Deadline, highs_run
+from ...quiet import quiet_stdout
 from .classes import IntArray, NodeClass
 from .patterns import FloatArray, Pattern, best_pattern
 from .pricing import Pricer, kinds_of
@@ -245,7 +245,9 @@ class PatternMaster:
         need = np.maximum(pricer.need, 1)
         return rc / need
 
-    def _price(self, k: int, per_use: FloatArray, seconds: float) -> tuple[Pattern, float, bool]:
+    def _price(
+        self, k: int, per_use: FloatArray, deadline: Deadline
+    ) -> tuple[Pattern, float, bool]:
         kind = self.kinds[k]
         c = kind.cls
         slot = self.classes[c].slots[kind.slot]
@@ -262,11 +264,12 @@ class PatternMaster:
         for g in share_groups:
             most[g] = int(self.left[g]) * int(pricer.need[g])
         return best_pattern(
-            np.array(slot.room, np.int64), share_groups, pricer.share, per_use, most, seconds
+            np.array(slot.room, np.int64), share_groups, pricer.share, per_use, most, deadline
         )
 
-    def generate(self, until: float) -> Relaxation:
-        """Column generation until no pattern improves or ``until``; the best bound found."""
+    def generate(self, until: Deadline, final: Deadline | None = None) -> Relaxation:
+        """Column generation until no pattern improves or ``until``; the best bound found.
+        The LP is solved once more (within ``final``) when columns came after its last solve."""
         best = math.inf
         rounds = 0
         converged = False
@@ -274,7 +277,7 @@ class PatternMaster:
         lp_value: float | None = None
         values = np.zeros(0)
         while True:
-            solved = self._solve()
+            solved = self._solve(until)
             if solved is None:
                 break
             lp_value, duals, values = solved
@@ -286,22 +289,24 @@ class PatternMaster:
             bound, improving = self._round(duals, until)
             best = min(best, bound)
             if not improving:
-                converged = not clock.past(until)
+                converged = not until.expired()
                 break
-            if clock.past(until):
+            if until.expired():
                 break
         if len(values) < len(self.columns):  # columns added after the last solve
-            solved = self._solve()
+            solved = self._solve(final or until)
             if solved is not None:
                 lp_value, _, values = solved
         return Relaxation(best, lp_value, rounds, converged, values, self.columns, self.kinds)
 
-    def _solve(self) -> tuple[float, FloatArray, FloatArray] | None:
-        """The restricted LP: (value, duals, column values); None when HiGHS fails."""
+    def _solve(self, deadline: Deadline) -> tuple[float, FloatArray, FloatArray] | None:
+        """The restricted LP: (value, duals, column values); None when HiGHS fails or has no
+        time left."""
         self._push()
         if not self.columns:  # nothing to choose: value 0, every dual 0
             return 0.0, np.zeros(len(self.rows_upper)), np.zeros(0)
-        run_highs(self.lp)
+        if not highs_run(self.lp, deadline):
+            return None
         if self.lp.getModelStatus() != self.hs.HighsModelStatus.kOptimal:
             return None
         solution = self.lp.getSolution()
@@ -311,7 +316,7 @@ class PatternMaster:
             np.asarray(solution.col_value, dtype=np.float64),
         )
 
-    def _round(self, duals: FloatArray, until: float) -> tuple[float, bool]:
+    def _round(self, duals: FloatArray, until: Deadline) -> tuple[float, bool]:
         """Price every kind once: (the Lagrangian bound of these duals, any column added)."""
         bound = float(duals[: self.groups] @ self.left)
         bound += sum(float(duals[row]) * self.rows_upper[row] for row in self.resource_row.values())
@@ -331,8 +336,8 @@ class PatternMaster:
                 row = self.link_row[(column.cls, column.group)]
                 best_use[column.device_kind] = max(best_use[column.device_kind], -float(duals[row]))
         for k, kind in enumerate(self.kinds):
-            seconds = max(0.01, min(1.0, clock.seconds_left(until)))
-            pattern, value, _ = self._price(k, per_use[kind.cls], seconds)
+            # an unproven pricing still gives an upper bound: the bound stays honest
+            pattern, value, _ = self._price(k, per_use[kind.cls], until.part(1.0, at_most=1.0))
             bound += kind.devices * max(0.0, value, best_use[k])
             if (
                 pattern.uses

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import stopping
+from ...deadline import Deadline, cpsat_solve
 
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
@@ -37,10 +37,11 @@ def best_pattern(
     share: IntArray,
     profit: FloatArray,
     most: IntArray,
-    seconds: float = 1.0,
+    deadline: Deadline,
 ) -> tuple[Pattern, float, bool]:
     """The most profitable pattern of groups ``groups`` (per use ``profit[g]``, at most
-    ``most[g]`` uses, ``share[g]`` each) in ``room``; its profit and whether that is proven."""
+    ``most[g]`` uses, ``share[g]`` each) in ``room``; its profit (an upper bound on it when not
+    proven within ``deadline``) and whether that is proven."""
     chosen = [g for g in groups if profit[g] > 0 and most[g] > 0]
     if not chosen:
         return Pattern(()), 0.0, True
@@ -48,7 +49,7 @@ def best_pattern(
     if len(used) == 1 and room[used[0]] <= DP_LIMIT:
         r = used[0]
         return _knapsack(int(room[r]), chosen, share[:, r], profit, most)
-    return _cp_sat(room, chosen, share, profit, most, seconds)
+    return _cp_sat(room, chosen, share, profit, most, deadline)
 
 
 def _knapsack(
@@ -95,7 +96,7 @@ def _cp_sat(
     share: IntArray,
     profit: FloatArray,
     most: IntArray,
-    seconds: float,
+    deadline: Deadline,
 ) -> tuple[Pattern, float, bool]:
     from ortools.sat.python import cp_model
 
@@ -116,9 +117,8 @@ def _cp_sat(
     coefficients = [int(np.ceil(profit[g] * scale)) for g in groups]
     m.maximize(cp_model.LinearExpr.weighted_sum([uses[g] for g in groups], coefficients))
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(0.01, seconds)
     solver.parameters.num_workers = 1
-    status = stopping.solve(solver, m)
+    status = cpsat_solve(solver, m, deadline)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         upper = sum(c * int(most[g]) for g, c in zip(groups, coefficients, strict=True))
         return Pattern(()), float(upper) / scale, False

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from ...deadline import Deadline, cpsat_solve
 from ...lowering import Lowered
-from .. import stopping
 from .classes import IntArray, NodeClass
 
 PROFIT_SCALE = 1000  # profits are rounded up to 1/PROFIT_SCALE
@@ -61,6 +61,9 @@ class Pricer:
     """The pricing problems of one lowering's classes (group data as arrays, matched slots)."""
 
     def __init__(self, lowered: Lowered, classes: list[NodeClass]) -> None:
+        # imported now, not at the first pricing call near a deadline (it loads pandas: ~1 s)
+        from ortools.sat.python import cp_model  # noqa: F401
+
         self.lowered = lowered
         self.classes = classes
         problem = lowered.problem
@@ -148,13 +151,13 @@ class Pricer:
         c: int,
         profit: np.ndarray,
         left: IntArray,
-        seconds: float,
+        deadline: Deadline,
         hint: Column | None = None,
     ) -> Priced:
         built = self.build(c, profit, left)
         if built is None:
             return Priced([], 0.0, True)
-        return self.solve(built, left, seconds, hint)
+        return self.solve(built, left, deadline, hint)
 
     def build(self, c: int, profit: np.ndarray, left: IntArray) -> _Model | None:
         """The pricing model of class c (None: no group could profit)."""
@@ -251,10 +254,10 @@ class Pricer:
         return _Model(c, m, scaled, count, shares, whole_uses, taken, members)
 
     def solve(
-        self, built: _Model, left: IntArray, seconds: float, hint: Column | None = None
+        self, built: _Model, left: IntArray, deadline: Deadline, hint: Column | None = None
     ) -> Priced:
-        """CP-SAT from the better of the greedy filling and ``hint``; the greedy filling stands
-        when CP-SAT finds nothing better in time."""
+        """CP-SAT (within ``deadline``) from the better of the greedy filling and ``hint``; the
+        greedy filling stands when CP-SAT finds nothing better in time."""
         from ortools.sat.python import cp_model
 
         greedy = self.greedy(built, left)
@@ -264,9 +267,8 @@ class Pricer:
         m = built.model
         self._hint(built, start)
         solver = cp_model.CpSolver()
-        solver.parameters.max_time_in_seconds = max(0.01, seconds)
         solver.parameters.num_workers = 1
-        status = stopping.solve(solver, m)
+        status = cpsat_solve(solver, m, deadline)
         if status == cp_model.OPTIMAL or status == cp_model.FEASIBLE:
             found = self._read(built, solver, len(left))
             bound = solver.best_objective_bound

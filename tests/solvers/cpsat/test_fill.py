@@ -6,6 +6,10 @@ never fall below it (the bound is what the openb report prints beside the offlin
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -129,3 +133,45 @@ def test_when_fill_applies() -> None:
         solve(ruled, "cpsat", time_limit=5, formulation="fill")
     cheap = problem_from_dict({**p.model_dump(exclude_none=True), "objective": ["bins_used"]})
     assert fill_applies(lower(cheap)) == "objective levels other than placed and value (maximised)"
+
+
+# A fresh interpreter (as `placer solve` is): the first CP-SAT import, the LP's set-up, the dives'
+# set-up and decoding all fall inside the limit. Many share sizes and CPU demands keep the
+# relaxation and the layout busy past the limit.
+FRESH_SOLVE = """
+import json, sys, time
+import numpy as np
+from engine.solve import solve
+from tests.solvers.cpsat.test_fill import gpu_cluster, share
+rng = np.random.default_rng(7)
+items = [
+    share(f"s{k}", int(rng.integers(40, 120)), int(rng.integers(5, 95)) * 10,
+          cpu=str(int(rng.integers(1, 5))))
+    for k in range(60)
+]
+items.append({"name": "w", "count": 200, "demand": {"cpu": "8"}, "value": 2000,
+              "devices": {"count": 2}})
+problem = gpu_cluster(400, items)
+out = []
+for limit in json.loads(sys.argv[1]):
+    began = time.perf_counter()
+    plan = solve(problem, "cpsat", time_limit=limit, threads=1, formulation="fill")
+    out.append([limit, time.perf_counter() - began, plan.verified, plan.seconds])
+print(json.dumps(out))
+"""
+
+
+def test_fill_keeps_its_time_limit() -> None:
+    root = Path(__file__).resolve().parents[3]
+    run = subprocess.run(
+        [sys.executable, "-c", FRESH_SOLVE, json.dumps([2.0, 1.0])],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    for limit, wall, verified, seconds in json.loads(run.stdout):
+        assert verified
+        assert seconds <= limit, (limit, wall, seconds)  # the backend's share
+        assert wall <= 1.1 * limit + 0.15, (limit, wall, seconds)  # certifying included
