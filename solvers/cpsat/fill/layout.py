@@ -2,25 +2,36 @@
 items (CONTENTS, each filling one device, or ``need`` devices) laid onto each class's nodes.
 
 The LP holds node resources only summed over a class, so the contents are packed onto the
-nodes for real, node by node: CP-SAT picks the contents of one node — at most its devices of
-each kind, within its room — most value first, then the heaviest on the node's resources (the
-light ones are what later nodes can still combine), and that choice is repeated on as many
-nodes as the contents allow. What fits nowhere goes back to the items left over.
+nodes for real, two ways, the better kept per class. Node by node: each device slot takes the
+most valuable content that fits, then the heaviest on the node's resources (the light ones are
+what later nodes can still combine). By configurations: an LP over whole-node combinations of
+the contents (column generation, CP-SAT pricing within the node's devices and room) rounded
+down, which mixes CPU-heavy and light devices on each node where node by node runs a node's
+CPU out first (gpushare40 seed 42: 98.50 -> 99.16 % of its 99.22 % bound). What fits nowhere
+goes back to the items left over.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from ...deadline import Deadline
+from ...deadline import Deadline, cpsat_solve, highs_run
+from ...quiet import quiet_stdout
 from .classes import IntArray, NodeClass, Slot
 from .master import Relaxation
 from .pricing import Column, Pricer
+
+CONFIGURE_MIN_NODES = 4  # classes of fewer nodes are laid node by node only
+CONFIGURE_SHARE = 0.2  # of the time left: one class's configuration LP ...
+CONFIGURE_SECONDS = 3.0  # ... and at most this long
+CONFIGURE_PRICING_SECONDS = 0.5  # one pricing problem
+PRICE_SCALE = 1000  # reduced profits to integers for CP-SAT
+REDUCED_GAIN = 1e-6
 
 
 @dataclass
@@ -103,18 +114,173 @@ def _class(
     stock: list[int],
     deadline: Deadline,
 ) -> list[Column | None]:
-    """The better of two layouts of the class's nodes (``_nodes``): spreading heavy contents
-    over the nodes, or packing the heaviest first."""
+    """The best of three layouts of the class's nodes: node by node (``_nodes``) spreading
+    heavy contents over the nodes or packing the heaviest first, and by node configurations
+    (``configure``, from the combinations those two made)."""
     best: tuple[float, list[Column | None], list[int]] | None = None
-    for spread in (True, False):
+    made: list[dict[int, int]] = []
+    for way in ("spread", "heavy", "configure"):
         mine = list(stock)
-        laid = _nodes(pricer, c, cls, types, mine, deadline, spread)
+        if way == "configure":
+            if cls.size < CONFIGURE_MIN_NODES or deadline.expired():
+                continue
+            budget = deadline.part(CONFIGURE_SHARE, at_most=CONFIGURE_SECONDS)
+            laid = configure(pricer, c, cls, types, mine, made, budget, deadline)
+        else:
+            laid = _nodes(pricer, c, cls, types, mine, deadline, way == "spread", made)
         worth = sum(types[t].value * (stock[t] - mine[t]) for t in range(len(types)))
         if best is None or worth > best[0] + 1e-9:
             best = (worth, laid, mine)
     assert best is not None
     stock[:] = best[2]
     return best[1]
+
+
+def configure(
+    pricer: Pricer,
+    c: int,
+    cls: NodeClass,
+    types: list[_Content],
+    stock: list[int],
+    made: list[dict[int, int]],
+    budget: Deadline,
+    deadline: Deadline,
+) -> list[Column | None]:
+    """The class's nodes by configurations: the LP over whole-node combinations of the
+    contents (at most the stock of each, n nodes), by column generation (within ``budget``)
+    from the combinations ``made`` by the node-by-node layouts, each new one the best
+    combination for the LP's prices (CP-SAT: the node's devices of each kind and its room).
+    Its solution rounded down gives most nodes their combination; the nodes left are laid
+    node by node from the stock left."""
+    usable = [
+        t for t, content in enumerate(types) if stock[t] > 0 and _suits(pricer, c, cls, content)
+    ]
+    if not usable:
+        return [None] * cls.size
+    slots_of: dict[Slot, list[int]] = defaultdict(list)
+    for s, slot in enumerate(cls.slots):
+        slots_of[slot].append(s)
+    master = _Configurations(pricer, cls, types, usable, stock, slots_of)
+    for combination in made:
+        master.add(combination)
+    counts = master.solve(budget)
+    out: list[Column | None] = []
+    for combination, nodes in counts:
+        column = _column(c, cls, types, combination, slots_of, pricer.demand.shape[0])
+        out.extend([column] * nodes)
+        for t, k in combination.items():
+            stock[t] -= k * nodes
+    rest = cls.size - len(out)
+    if rest > 0:
+        remaining = replace(cls, bins=cls.bins[len(out) :])
+        out.extend(_nodes(pricer, c, remaining, types, stock, deadline, True))
+    return out
+
+
+class _Configurations:
+    """The configuration LP of one class (HiGHS) and its pricing model (CP-SAT)."""
+
+    def __init__(
+        self,
+        pricer: Pricer,
+        cls: NodeClass,
+        types: list[_Content],
+        usable: list[int],
+        stock: list[int],
+        slots_of: dict[Slot, list[int]],
+    ) -> None:
+        import highspy
+        from ortools.sat.python import cp_model
+
+        self.hs = highspy
+        self.cls, self.types, self.usable, self.stock = cls, types, usable, stock
+        self.row = {t: i for i, t in enumerate(usable)}
+        self.lp = _quiet_highs(highspy)
+        rows = len(usable) + 1  # stock per content, nodes
+        upper = np.array([float(stock[t]) for t in usable] + [float(cls.size)])
+        self.lp.addRows(
+            rows,
+            np.full(rows, -highspy.kHighsInf),
+            upper,
+            0,
+            np.array([], np.int32),
+            np.array([], np.int32),
+            np.array([], np.float64),
+        )
+        self.combinations: list[dict[int, int]] = []
+        self.seen: set[tuple[tuple[int, int], ...]] = set()
+        room = (cls.room // pricer.div).astype(np.int64)
+        m = cp_model.CpModel()
+        self.model = m
+        self.take = {}
+        for t in usable:
+            content = types[t]
+            on = content.demand > 0
+            fit = int((room[on] // content.demand[on]).min()) if on.any() else 1 << 20
+            most = min(stock[t], len(slots_of[content.slot]) // content.devices, fit)
+            self.take[t] = m.new_int_var(0, max(0, most), "")
+        for slot, slots in slots_of.items():
+            terms = [(self.take[t], types[t].devices) for t in usable if types[t].slot == slot]
+            if terms:
+                m.add(sum(v * w for v, w in terms) <= len(slots))
+        for r in range(len(room)):
+            terms = [(self.take[t], int(types[t].demand[r])) for t in usable]
+            terms = [(v, w) for v, w in terms if w > 0]
+            if terms:
+                m.add(sum(v * w for v, w in terms) <= int(room[r]))
+
+    def add(self, combination: dict[int, int]) -> bool:
+        key = tuple(sorted((t, k) for t, k in combination.items() if k > 0))
+        if not key or key in self.seen or any(t not in self.row for t, _ in key):
+            return False
+        self.seen.add(key)
+        self.combinations.append(dict(key))
+        rows = np.array([self.row[t] for t, _ in key] + [len(self.usable)], np.int32)
+        values = np.array([float(k) for _, k in key] + [1.0])
+        worth = sum(self.types[t].value * k for t, k in key)
+        self.lp.addCol(-worth, 0.0, self.hs.kHighsInf, len(rows), rows, values)
+        return True
+
+    def solve(self, deadline: Deadline) -> list[tuple[dict[int, int], int]]:
+        """Column generation within ``deadline``; the combinations rounded down (nodes each)."""
+        from ortools.sat.python import cp_model
+
+        values = np.zeros(0)
+        while not deadline.expired():
+            if self.combinations:
+                if not highs_run(self.lp, deadline):
+                    break
+                if self.lp.getModelStatus() != self.hs.HighsModelStatus.kOptimal:
+                    break
+                solution = self.lp.getSolution()
+                values = np.asarray(solution.col_value, dtype=np.float64)
+                duals = np.maximum(-np.asarray(solution.row_dual, dtype=np.float64), 0.0)
+            else:
+                duals = np.zeros(len(self.usable) + 1)
+            reduced = {t: self.types[t].value - duals[self.row[t]] for t in self.usable}
+            m = self.model
+            m.maximize(sum(self.take[t] * round(reduced[t] * PRICE_SCALE) for t in self.usable))
+            solver = cp_model.CpSolver()
+            solver.parameters.num_workers = 1
+            status = cpsat_solve(solver, m, deadline.part(1.0, at_most=CONFIGURE_PRICING_SECONDS))
+            if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+                break
+            found = {t: int(solver.value(v)) for t, v in self.take.items()}
+            gain = sum(reduced[t] * k for t, k in found.items()) - duals[-1]
+            if gain <= REDUCED_GAIN or not self.add(found):
+                break
+        if len(values) < len(self.combinations):
+            values = np.concatenate([values, np.zeros(len(self.combinations) - len(values))])
+        out = []
+        nodes = 0
+        for combination, value in sorted(
+            zip(self.combinations, values.tolist(), strict=True), key=lambda cv: -cv[1]
+        ):
+            k = min(math.floor(value + 1e-6), self.cls.size - nodes)
+            if k > 0:
+                out.append((combination, k))
+                nodes += k
+        return out
 
 
 def _nodes(
@@ -125,6 +291,7 @@ def _nodes(
     stock: list[int],
     deadline: Deadline,
     spread: bool,
+    made: list[dict[int, int]] | None = None,
 ) -> list[Column | None]:
     """The class's nodes one by one: each device slot takes the most valuable content that
     still fits and leaves enough room for its other slots to take the lightest contents left
@@ -190,6 +357,8 @@ def _nodes(
         if not chosen:
             break
         key = tuple(sorted(chosen.items()))
+        if made is not None:
+            made.append(dict(key))
         if key not in cache:
             cache[key] = _column(c, cls, types, dict(chosen), slots_of, pricer.demand.shape[0])
         out[n] = cache[key]
@@ -232,3 +401,11 @@ def _column(
                 else:
                     laid[s][content.groups[0][0]] += 1
     return Column(c, counts, tuple(tuple(sorted(on.items())) for on in laid))
+
+
+def _quiet_highs(highspy: Any) -> Any:
+    with quiet_stdout():
+        lp = highspy.Highs()
+    lp.setOptionValue("output_flag", False)
+    lp.setOptionValue("threads", 1)
+    return lp
