@@ -2,13 +2,10 @@
 items (CONTENTS, each filling one device, or ``need`` devices) laid onto each class's nodes.
 
 The LP holds node resources only summed over a class, so the contents are packed onto the
-nodes for real, two ways, the better kept per class. Node by node: each device slot takes the
-most valuable content that fits, then the heaviest on the node's resources (the light ones are
-what later nodes can still combine). By configurations: an LP over whole-node combinations of
-the contents (column generation, CP-SAT pricing within the node's devices and room) rounded
-down, which mixes CPU-heavy and light devices on each node where node by node runs a node's
-CPU out first (gpushare40 seed 42: 98.50 -> 99.16 % of its 99.22 % bound). What fits nowhere
-goes back to the items left over.
+nodes for real, node by node: CP-SAT picks the contents of one node — at most its devices of
+each kind, within its room — most value first, then the heaviest on the node's resources (the
+light ones are what later nodes can still combine), and that choice is repeated on as many
+nodes as the contents allow. What fits nowhere goes back to the items left over.
 """
 
 from __future__ import annotations
@@ -316,7 +313,8 @@ def _nodes(
     stock_arr = np.array(stock, np.int64)
     out: list[Column | None] = [None] * cls.size
     cache: dict[Any, Column] = {}
-    for n in range(cls.size):
+    n = 0
+    while n < cls.size:
         if deadline.expired():
             break
         room = room0.copy()
@@ -356,12 +354,20 @@ def _nodes(
             free[kind_of[t]] -= devices[t]
         if not chosen:
             break
+        # the next node chooses the same while every content taken has more than as many left
+        # (so none runs out within it: the same contents are available at every step) and
+        # nothing else changed: those copies are laid at once
+        more = min((int(stock_arr[t]) - 1) // k for t, k in chosen.items())
+        copies = min(cls.size - n, 1 + max(0, more))
+        for t, k in chosen.items():
+            stock_arr[t] -= k * (copies - 1)
         key = tuple(sorted(chosen.items()))
         if made is not None:
             made.append(dict(key))
         if key not in cache:
             cache[key] = _column(c, cls, types, dict(chosen), slots_of, pricer.demand.shape[0])
-        out[n] = cache[key]
+        out[n : n + copies] = [cache[key]] * copies
+        n += copies
     stock[:] = stock_arr.tolist()
     return out
 
