@@ -303,7 +303,11 @@ class PlacerPolicy(FragmentationPolicy):
     per milli-GPU (over the pod list's GPU pods):
 
     - a pod with one whole GPU goes where ``|cpu_left − r · gpu_left|`` is smallest, so that
-      neither the node's CPU nor its GPUs run out first and strand the other;
+      neither the node's CPU nor its GPUs run out first and strand the other; when multi-GPU
+      pods are among the workload's typical shapes, first to the nodes whose size matters
+      least to them (the largest multi-GPU shape a node's model and GPU count could host is
+      smallest), so large nodes are kept whole for multi-GPU pods FGD's integer score is too
+      coarse to protect (a 2-GPU shape of 1 % weight moves the score by less than one);
     - a CPU-only pod goes to a node that keeps a CPU surplus, ``cpu_free − cpu − r · gpu_free
       ≥ 0``: its CPU is not needed by the GPUs still free there (a CPU-only node has all its
       CPU spare); among those, the first in the tie order, which consolidates them (sending
@@ -349,11 +353,29 @@ class PlacerPolicy(FragmentationPolicy):
                 if spare.any():
                     best = best[spare]
             else:
+                best = self._keep_large_nodes_whole(state, best)
+                gpu_free = state.gpu_free[best].sum(axis=1)
                 imbalance = np.abs(
                     state.cpu_free[best] - pod.cpu - r * (gpu_free - pod.gpu_request)
                 )
                 best = best[imbalance == imbalance.min()]
         return int(best[np.argmin(state.tie_rank[best])])
+
+    def _keep_large_nodes_whole(self, state: ClusterState, nodes: np.ndarray) -> np.ndarray:
+        """Of ``nodes``, those whose size matters least to the workload's multi-GPU shapes: a
+        node's stake is the largest GPU count of a typical multi-GPU shape that its model and
+        GPU count could host (0 if none could)."""
+        model = self.model
+        multi = model.need > 1
+        if not multi.any():
+            return nodes
+        need = model.need[multi]
+        gpus = state.cluster.nodes.gpus[nodes]
+        could = model.access[state.cluster.nodes.model[nodes]][:, multi] & (
+            need[None, :] <= gpus[:, None]
+        )
+        stake = np.where(could, need[None, :], 0).max(axis=1)
+        return nodes[stake == stake.min()]
 
     def score(self, state: ClusterState, pod: Pod, feasible: np.ndarray) -> np.ndarray:
         self._pod = pod

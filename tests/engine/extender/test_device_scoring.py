@@ -259,7 +259,11 @@ def test_the_live_watch_feeds_device_scoring(plane: Any) -> None:
 
 
 def _node1_holds_one_gpu(state: ClusterState) -> bool:
-    """The watch has delivered both slices and the claim's allocation."""
+    """The watch has delivered the class, the templates, both slices and the claim's
+    allocation."""
+    kinds = [key[0] for key in list(state.objects)]
+    if kinds.count("DeviceClass") < 1 or kinds.count("ResourceClaimTemplate") < 3:
+        return False
     found = [state.table.row_of.get(n) for n in ("node-0", "node-1")]
     rows = [r for r in found if r is not None]
     if len(rows) < 2:

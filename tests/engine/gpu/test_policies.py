@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from engine.errors import InputError
-from engine.gpu.cluster import Placement, Pod
+from engine.gpu.cluster import Cluster, ClusterState, Placement, Pod
 from engine.gpu.policies import POLICIES, make_policy
+from engine.gpu.trace import NodeTable, PodTable
 
 from .example import NODES, SHARE, WORKLOAD, example_state
 
@@ -151,3 +152,50 @@ def test_placer() -> None:
     # two whole GPUs: only b fits
     _, placed = scores("placer", Pod(cpu=4000, memory=1024, num_gpu=2, gpu_milli=1000))
     assert placed == Placement(1, (0, 1))
+
+
+def test_placer_keeps_large_nodes_whole_for_multi_gpu_shapes() -> None:
+    """y: 4 GPUs, 17.5 CPUs; x: 1 GPU, 16 CPUs (both T4). The workload: 50 one-GPU pods of
+    4 CPUs, 44 shares of 300 milli with 2 CPUs, 3 two-GPU pods of 8 CPUs (typical: the first
+    95 %, so all three shapes, the two-GPU one at 3/97) and 3 CPU-only pods (left out).
+
+    A one-GPU pod of 4 CPUs: on x FGD's fragmentation falls by 1000 · 3/97 = 31 (x's lone GPU
+    was useless to two-GPU pods), on y it stays (y still hosts every shape): ⌊100·σ(0.031)⌋ =
+    ⌊100·σ(0)⌋ = 50, a tie. r = (50·4000 + 44·2000 + 3·8000) / (50·1000 + 44·300 + 3·2000) =
+    4.509 CPU-milli per milli-GPU; |cpu_left − r·gpu_left| is |13500 − 4.509·3000| = 27 on y and
+    |12000 − 0| on x, so balance alone picks y. But y could host a two-GPU pod and x could not:
+    the pod goes to x. Without the two-GPU pods in the workload it goes to y."""
+    nodes = NodeTable(
+        names=("y", "x"),
+        cpu=np.array([17500, 16000]),
+        memory=np.array([1 << 20, 1 << 20]),
+        gpus=np.array([4, 1]),
+        model=np.array([0, 0]),
+        models=("T4",),
+    )
+
+    def workload(two_gpu: int) -> PodTable:
+        shapes = [(4000, 1, 1000)] * 50 + [(2000, 1, 300)] * 44
+        shapes += [(8000, 2, 1000)] * two_gpu + [(1000, 0, 0)] * 3
+        cpu, num_gpu, milli = (np.array(c) for c in zip(*shapes, strict=True))
+        return PodTable(
+            names=tuple(f"p{i}" for i in range(len(shapes))),
+            cpu=cpu,
+            memory=np.full(len(shapes), 1024),
+            num_gpu=num_gpu,
+            gpu_milli=milli,
+            spec=np.zeros(len(shapes), dtype=np.int64),
+            specs=((),),
+        )
+
+    one_gpu = Pod(cpu=4000, memory=1024, num_gpu=1, gpu_milli=1000)
+    picks = {}
+    for two_gpu in (3, 0):
+        state = ClusterState(Cluster(nodes))
+        policy = make_policy("placer")
+        policy.prepare(state.cluster, workload(two_gpu))
+        assert policy.score(state, one_gpu, state.fits(one_gpu)).tolist() == [50, 50]
+        placed = policy.place(state, one_gpu, np.random.default_rng(0))
+        assert placed is not None
+        picks[two_gpu] = nodes.names[placed.node]
+    assert picks == {3: "x", 0: "y"}
