@@ -9,14 +9,12 @@ times each stage and keeps status claims honest; backends implement the three st
 from __future__ import annotations
 
 import importlib.util
-import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
-from engine import interrupt
 from engine.errors import PlacerError, UnsupportedExport
 from engine.ir import FEATURES, Problem
 from engine.solution import DeviceRows, Progress, Solution, Status
@@ -25,27 +23,6 @@ M = TypeVar("M")
 I = TypeVar("I")  # noqa: E741 - the index type, as in Compiled[Model, Index]
 
 Key = tuple[str, str]  # (group, bin)
-
-
-class OutOfTime(Exception):
-    """A model build stopped by its ``BuildClock``: the backend then has no model to solve."""
-
-
-@dataclass(frozen=True)
-class BuildClock:
-    """The deadline of a model build (``time.perf_counter``), checked as rows and variables are
-    added, so that a model too large for the time limit is abandoned on time, not built past it
-    (PuLP needs about 0.3-0.5 ms per variable, CP-SAT about 0.1 ms)."""
-
-    deadline: float = math.inf
-
-    @classmethod
-    def share(cls, started: float, time_limit: float | None, share: float) -> BuildClock:
-        return cls(math.inf if time_limit is None else started + share * time_limit)
-
-    def check(self) -> None:
-        if time.perf_counter() > self.deadline or interrupt.requested():
-            raise OutOfTime
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,8 @@ from engine.errors import PlacerError
 from engine.ir import AntiAffinity, Gang, Problem, Quota
 from engine.solution import DeviceRows, Progress, Solution, Status
 
-from ..base import Backend, BuildClock, Compiled, Options, OutOfTime, RawResult, StartPlan
-from ..deadline import Deadline
+from ..base import Backend, Compiled, Options, RawResult, StartPlan
+from ..deadline import Deadline, OutOfTime
 from ..lowering import Key, Lowered, Stage, lower
 from ..lowering.lexicographic import (
     Attempt,
@@ -190,7 +190,7 @@ class CpSatBackend(Backend):
 
             try:
                 model = PerBinModel(
-                    lowered, BuildClock.share(started, options.time_limit, BUILD_SHARE)
+                    lowered, Deadline.within(started, options.time_limit, BUILD_SHARE)
                 )
             except OutOfTime:  # no model: QuickStart answers with the start plan
                 notes["stopped"] = (
@@ -656,7 +656,7 @@ def _per_bin_after_pool(
         return pooled
     lowered = index.lowered
     try:
-        model = PerBinModel(lowered, BuildClock(deadline))
+        model = PerBinModel(lowered, Deadline(deadline))
     except OutOfTime:
         return pooled
     objectives = [

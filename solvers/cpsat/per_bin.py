@@ -18,7 +18,7 @@ from engine.ir import Affinity, AntiAffinity, Gang, Quota, Spread
 from engine.limits import require_int64
 from engine.solution import DeviceRows
 
-from ..base import BuildClock
+from ..deadline import Deadline
 from ..lowering import Key, Lowered
 from .common import RATIO_SCALE, Linear, count_of
 
@@ -42,10 +42,10 @@ def _wsum(variables: list[Any], coefficients: list[int]) -> Any:
 class PerBinModel:
     """Builds the CP-SAT model; ``term(name)`` gives each objective term as a ``Linear``."""
 
-    def __init__(self, lowered: Lowered, clock: BuildClock | None = None) -> None:
+    def __init__(self, lowered: Lowered, clock: Deadline | None = None) -> None:
         from ortools.sat.python import cp_model
 
-        self.clock = clock or BuildClock()  # raises OutOfTime when the build runs too long
+        self.clock = clock or Deadline.never()  # raises OutOfTime when the build runs too long
         self.lowered = lowered
         self.problem = lowered.problem
         self.model = cp_model.CpModel()

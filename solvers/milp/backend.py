@@ -26,7 +26,8 @@ from engine.errors import PlacerError
 from engine.ir import Problem
 from engine.solution import Progress, Solution, Status
 
-from ..base import ALL_FEATURES, Backend, BuildClock, Compiled, Options, OutOfTime, RawResult
+from ..base import ALL_FEATURES, Backend, Compiled, Options, RawResult
+from ..deadline import Deadline, OutOfTime
 from ..lowering import Key, Lowered, Stage, lower
 from ..lowering.lexicographic import Attempt, StageResult, level_bounds, solve_levels
 from .arcflow import ArcFlowModel, arcflow_applies, build_arcflow
@@ -114,7 +115,7 @@ class MilpBackend(Backend):
         if wanted == "arcflow" and reason is not None:
             raise PlacerError(f"milp: the arcflow formulation does not apply: {reason}")
         building = time.perf_counter()
-        clock = BuildClock.share(building, options.time_limit, BUILD_SHARE)
+        clock = Deadline.within(building, options.time_limit, BUILD_SHARE)
         try:
             model = build_arcflow(lowered) if reason is None else build(lowered, clock)
         except OutOfTime:  # no model: QuickStart answers with the start plan

@@ -43,7 +43,7 @@ from engine.ir import (
     Spread,
 )
 
-from ..base import BuildClock
+from ..deadline import Deadline
 from ..lowering import Key, Level, Lowered
 from ..lowering.device_model import DeviceModel
 
@@ -114,7 +114,7 @@ def _name(*parts: object) -> str:
 
 
 class _Builder:
-    def __init__(self, lowered: Lowered, clock: BuildClock) -> None:
+    def __init__(self, lowered: Lowered, clock: Deadline) -> None:
         self.clock = clock  # checked at every variable and row: raises OutOfTime
         self.lowered = lowered
         self.p = problem = lowered.problem
@@ -533,12 +533,12 @@ def _check_directions(problem: Problem) -> None:
                 )
 
 
-def build(lowered: Lowered, clock: BuildClock | None = None) -> MilpModel:
+def build(lowered: Lowered, clock: Deadline | None = None) -> MilpModel:
     """The whole model: variables, hard constraints, and each level's stages (``OutOfTime``
     when ``clock`` runs out first)."""
     problem = lowered.problem
     _check_directions(problem)
-    bld = _Builder(lowered, clock or BuildClock())
+    bld = _Builder(lowered, clock or Deadline.never())
     bld.counts()
     wanted = {str(t) for level in problem.objective for t, w in level.items() if w != 0}
     if "bins_used" in wanted:

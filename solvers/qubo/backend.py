@@ -17,6 +17,7 @@ import hashlib
 import json
 import time
 from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,8 @@ from engine.ir import Problem
 from engine.solution import Solution, Status
 
 from ..base import BASE_FEATURES, Backend, Compiled, Options, RawResult
+from ..deadline import Deadline, OutOfTime
+from .anneal import anneal_within, beta_range
 from .model import ENCODERS, CompileOptions, QuboModel, compile_problem
 from .penalties import describe
 from .repair import counts_of, decode_reads, state_from_counts
@@ -43,6 +46,9 @@ COMPILE_PARAMS = (
 )
 DEFAULT_READS = 64
 DEFAULT_SWEEPS = 1000
+# Under a time limit: compiling must end by BUILD_SHARE of it, annealing by ANNEAL_SHARE, repairing
+# by REPAIR_SHARE (the rest: decoding, verifying, writing).
+BUILD_SHARE, ANNEAL_SHARE, REPAIR_SHARE = 0.6, 0.8, 0.95
 
 
 def fingerprint(problem: Problem) -> str:
@@ -146,9 +152,14 @@ class QuboBackend(Backend):
     # ---------------------------------------------------------------- compile
     def compile(self, problem: Problem, options: Options) -> Compiled[Any, Any]:
         started = time.perf_counter()
-        model = compile_problem(problem, compile_options(options.params))
+        by = Deadline.within(started, options.time_limit, BUILD_SHARE)
+        try:
+            model = compile_problem(problem, compile_options(options.params), by)
+            bqm = model.bqm()
+        except OutOfTime:  # no model: run says so
+            return Compiled(problem=problem, model=None, index=Unbuilt(started, options.time_limit))
         model.started = started
-        return Compiled(problem=problem, model=model.bqm(), index=model)
+        return Compiled(problem=problem, model=bqm, index=model)
 
     # ---------------------------------------------------------------- run
     def _sampler(self, options: Options) -> Any:
@@ -176,7 +187,7 @@ class QuboBackend(Backend):
         return chosen
 
     def _sample_kwargs(
-        self, sampler: Any, model: QuboModel, options: Options, deadline: float | None
+        self, sampler: Any, model: QuboModel, bqm: Any, options: Options, deadline: float | None
     ) -> dict[str, Any]:
         p = options.params
         wanted: dict[str, Any] = {
@@ -187,6 +198,8 @@ class QuboBackend(Backend):
         for key in ("num_sweeps_per_beta", "beta_range", "beta_schedule_type", "randomize_order"):
             if key in p:
                 wanted[key] = p[key]
+        if "beta_range" not in p and type(sampler).__name__ == "SimulatedAnnealingSampler":
+            wanted["beta_range"] = beta_range(bqm)  # its own default, without its Python loop
         # Between reads the annealer asks whether to stop: at the deadline, or on Ctrl-C.
         if deadline is not None:
             wanted["interrupt_function"] = lambda: (
@@ -206,24 +219,39 @@ class QuboBackend(Backend):
             kwargs["random_state"] = wanted["seed"]
         return kwargs
 
-    def run(self, compiled: Compiled[Any, QuboModel], options: Options) -> RawResult:
+    def run(self, compiled: Compiled[Any, QuboModel | Unbuilt], options: Options) -> RawResult:
         """Sample the BQM, then turn the reads into the best plan (infeasible ones repaired)."""
         model = compiled.index
+        if isinstance(model, Unbuilt):
+            why = (
+                "interrupted"
+                if interrupt.requested()
+                else f"not within {BUILD_SHARE:.0%} of the time limit ({model.limit:g} s)"
+            )
+            return RawResult(
+                Status.UNKNOWN, {}, info={"reason": f"the QUBO model was not built: {why}"}
+            )
         start = model.started if model.started is not None else time.perf_counter()
-        deadline = None if options.time_limit is None else start + 0.8 * options.time_limit
+        anneal_by = Deadline.within(start, options.time_limit, ANNEAL_SHARE)
+        deadline = anneal_by.at if anneal_by.bounded else None
         sampler = self._sampler(options)
-        kwargs = self._sample_kwargs(sampler, model, options, deadline)
         bqm = compiled.model
         max_repairs = int(options.params.get("max_repairs", 1000))
-        if not any(bqm.linear.values()) and not any(bqm.quadratic.values()):
+        linear, (_, _, quadratic), _ = bqm.to_numpy_vectors()
+        if not np.any(linear) and not np.any(quadratic):
             # nothing to anneal (no variables, or every state costs the same): one empty read
             states = np.zeros((1, len(model.labels)), dtype=np.int8)
             info: dict[str, Any] = {"sampler": "none (flat model)", "sample_s": 0.0}
             info["hint_used"] = False
             return repaired(model, states, bqm.energies((states, model.labels)), info, max_repairs)
+        kwargs = self._sample_kwargs(sampler, model, bqm, options, deadline)
         sampling = time.perf_counter()
+        timed: dict[str, Any] = {}
         try:
-            sampleset = sampler.sample(bqm, **kwargs)
+            if anneal_by.bounded and "num_sweeps" in kwargs:
+                sampleset = anneal_within(sampler, bqm, kwargs, anneal_by, timed)
+            else:
+                sampleset = sampler.sample(bqm, **kwargs)
         except (ValueError, TypeError) as exc:
             raise PlacerError(
                 f"qubo: sampler {type(sampler).__name__} refused the model: {exc}"
@@ -235,8 +263,11 @@ class QuboBackend(Backend):
             },
             "sample_s": round(time.perf_counter() - sampling, 6),
             "hint_used": "initial_states" in kwargs,
+            **timed,
         }
-        repair_by = None if options.time_limit is None else start + 0.95 * options.time_limit
+        repair_by = (
+            None if options.time_limit is None else start + REPAIR_SHARE * options.time_limit
+        )
         if interrupt.requested():  # stopped: repair what the annealer has, no more
             repair_by = time.perf_counter()
         states, energies = _states(sampleset, model.labels)
@@ -283,6 +314,14 @@ class QuboBackend(Backend):
         info = {"sampler": "external", "samples": len(samples)}
         raw = repaired(model, states, energies, info)
         return self.plan(problem, raw, counts_from(raw))
+
+
+@dataclass(frozen=True)
+class Unbuilt:
+    """The index of a model abandoned for lack of time."""
+
+    started: float
+    limit: float | None
 
 
 def repaired(

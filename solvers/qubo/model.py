@@ -44,6 +44,7 @@ from engine.errors import PlacerError
 from engine.ir import MAXIMISED_TERMS, AntiAffinity, Gang, Problem, Quota, minimised_terms
 from engine.limits import require_size
 
+from ..deadline import Deadline
 from ..lowering import Lowered, lower
 from .penalties import (
     AllOrNothing,
@@ -54,6 +55,7 @@ from .penalties import (
     LinearLeq,
     OneHot,
     QuadraticSink,
+    concatenated,
 )
 
 Calibration = Literal["local", "safe"]
@@ -129,20 +131,14 @@ class QuboModel:
         """The dimod BinaryQuadraticModel: combined objective + penalties."""
         import dimod
 
-        total: dict[int, float] = defaultdict(float)
-        quad: dict[tuple[int, int], float] = defaultdict(float)
+        linear = np.zeros(len(self.labels))
         for sink in (self.objective, self.penalties):
             for v, b in sink.linear.items():
-                total[v] += b
-            for k, b in sink.quadratic.items():
-                quad[k] += b
-        linear = np.zeros(len(self.labels))
-        for v, b in total.items():
-            linear[v] = b
-        keys = [k for k, b in quad.items() if b]
-        rows = np.array([k[0] for k in keys], dtype=np.int64)
-        cols = np.array([k[1] for k in keys], dtype=np.int64)
-        data = np.array([quad[k] for k in keys], dtype=float)
+                linear[v] += b
+        # dimod adds the biases of repeated pairs itself (in C, faster than summing them here)
+        rows, cols, data = concatenated(
+            [self.objective.coo(summed=False), self.penalties.coo(summed=False)]
+        )
         offset = self.objective.offset + self.penalties.offset
         return dimod.BinaryQuadraticModel.from_numpy_vectors(
             linear, (rows, cols, data), offset, dimod.BINARY, variable_order=self.labels
@@ -612,8 +608,13 @@ def _capacity_interactions(lowered: Lowered) -> int:
     return total
 
 
-def compile_problem(problem: Problem, options: CompileOptions | None = None) -> QuboModel:
+def compile_problem(
+    problem: Problem, options: CompileOptions | None = None, deadline: Deadline | None = None
+) -> QuboModel:
+    """The QUBO model of ``problem``; ``OutOfTime`` when ``deadline`` passes first (or a stop
+    is asked for)."""
     options = options or CompileOptions()
+    by = deadline or Deadline.never()
     lowered = lower(problem)
     # One x variable per free item and open bin at least: refuse before building any of them
     # (a count of a million would otherwise take seconds and gigabytes to refuse).
@@ -634,10 +635,10 @@ def compile_problem(problem: Problem, options: CompileOptions | None = None) -> 
         "raise max_interactions (-p max_interactions=N) or use cpsat/milp",
     )
     b = _Builder(lowered, options)
-    b.items_and_variables()
-    b.one_hots()
-    b.capacity()
-    encode_constraints(b)
+    for phase in (b.items_and_variables, b.one_hots, b.capacity, lambda: encode_constraints(b)):
+        by.check()
+        phase()
+    by.check()
     b.traffic_delays()
     if len(b.labels) > options.max_variables:
         raise PlacerError(
@@ -649,6 +650,7 @@ def compile_problem(problem: Problem, options: CompileOptions | None = None) -> 
     calibrate(b, objective, options)
     penalties = QuadraticSink()
     for c in b.constraints:
+        by.check()
         c.add_penalty(penalties)
     n_slack = sum(len(c.slack) for c in b.constraints if isinstance(c, LinearLeq))
     model = QuboModel(

@@ -30,12 +30,39 @@ UNBALANCED_L2 = 0.0371
 
 
 class QuadraticSink:
-    """Accumulates linear and quadratic biases over integer variables (cheaper than a BQM)."""
+    """Accumulates linear and quadratic biases over integer variables (cheaper than a BQM).
+
+    A squared sum couples every two of its terms: such blocks are kept as arrays and summed per
+    pair only when read (``coo``), since millions of single dictionary updates took seconds."""
+
+    FOLD_AT = 4_000_000  # pending block entries summed into one block past this many
 
     def __init__(self) -> None:
         self.linear: dict[int, float] = {}
-        self.quadratic: dict[tuple[int, int], float] = {}
+        self._pairs: dict[tuple[int, int], float] = {}
+        self._blocks: list[Pairs] = []
+        self._pending = 0
         self.offset = 0.0
+
+    @property
+    def quadratic(self) -> dict[tuple[int, int], float]:
+        """Bias per pair (u < v)."""
+        if self._blocks:
+            rows, cols, data = self.coo()
+            pairs = zip(rows.tolist(), cols.tolist(), strict=True)
+            self._pairs = dict(zip(pairs, data.tolist(), strict=True))
+            self._blocks, self._pending = [], 0
+        return self._pairs
+
+    def coo(self, summed: bool = True) -> Pairs:
+        """(rows, cols, biases), rows < cols, one entry per pair (``summed=False``: a pair may
+        have several entries, to be added, as dimod does when it builds a BQM from them)."""
+        parts = list(self._blocks)
+        if self._pairs:
+            keys = np.array(list(self._pairs), dtype=np.int64).reshape(-1, 2)
+            values = np.fromiter(self._pairs.values(), float, len(self._pairs))
+            parts.append((keys[:, 0], keys[:, 1], values))
+        return sum_pairs(parts) if summed else concatenated(parts)
 
     def add_linear(self, v: int, bias: float) -> None:
         if bias:
@@ -48,17 +75,62 @@ class QuadraticSink:
             self.add_linear(u, bias)
             return
         key = (u, v) if u < v else (v, u)
-        self.quadratic[key] = self.quadratic.get(key, 0.0) + bias
+        self._pairs[key] = self._pairs.get(key, 0.0) + bias
+
+    def add_block(self, us: np.ndarray, vs: np.ndarray, biases: np.ndarray) -> None:
+        """Many ``add_quadratic`` at once."""
+        keep = biases != 0
+        us, vs, biases = us[keep], vs[keep], biases[keep]
+        same = us == vs
+        if same.any():  # x² = x
+            for v, b in zip(us[same].tolist(), biases[same].tolist(), strict=True):
+                self.add_linear(v, b)
+            us, vs, biases = us[~same], vs[~same], biases[~same]
+        self._blocks.append((np.minimum(us, vs), np.maximum(us, vs), biases))
+        self._pending += len(biases)
+        if self._pending > self.FOLD_AT:  # bounded memory: duplicates summed
+            self._blocks, self._pending = [sum_pairs(self._blocks)], 0
+
+    def add_all_pairs(self, members: Sequence[int] | np.ndarray, bias: float) -> None:
+        """``bias`` on every two of ``members``."""
+        vs = np.asarray(members, dtype=np.int64)
+        i, j = np.triu_indices(len(vs), 1)
+        self.add_block(vs[i], vs[j], np.full(len(i), float(bias)))
 
     def add_squared(
         self, terms: Sequence[tuple[int, float]], constant: float, weight: float
     ) -> None:
         """weight · (Σ c·v + constant)², expanded with v² = v."""
-        for v, c in terms:
-            self.add_linear(v, weight * (c * c + 2.0 * c * constant))
-        for (u, cu), (v, cv) in itertools.combinations(terms, 2):
-            self.add_quadratic(u, v, 2.0 * weight * cu * cv)
+        vs = np.fromiter((v for v, _ in terms), np.int64, len(terms))
+        cs = np.fromiter((c for _, c in terms), float, len(terms))
+        for v, b in zip(
+            vs.tolist(), (weight * (cs * cs + 2.0 * cs * constant)).tolist(), strict=True
+        ):
+            self.add_linear(v, b)
+        i, j = np.triu_indices(len(vs), 1)
+        self.add_block(vs[i], vs[j], 2.0 * weight * cs[i] * cs[j])
         self.offset += weight * constant * constant
+
+
+Pairs = tuple[np.ndarray, np.ndarray, np.ndarray]  # rows, cols, biases
+
+
+def concatenated(parts: Sequence[Pairs]) -> Pairs:
+    if not parts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    rows = np.concatenate([p[0] for p in parts]).astype(np.int64, copy=False)
+    cols = np.concatenate([p[1] for p in parts]).astype(np.int64, copy=False)
+    return rows, cols, np.concatenate([p[2] for p in parts]).astype(float, copy=False)
+
+
+def sum_pairs(parts: Sequence[Pairs]) -> Pairs:
+    """The parts' entries with the biases of each (row, col) pair summed."""
+    rows, cols, data = concatenated(parts)
+    if not len(rows):
+        return rows, cols, data
+    width = int(cols.max()) + 1
+    keys, where = np.unique(rows * width + cols, return_inverse=True)
+    return keys // width, keys % width, np.bincount(where, weights=data, minlength=len(keys))
 
 
 @dataclass
@@ -95,8 +167,7 @@ class OneHot(HardConstraint):
         if self.exact:
             sink.add_squared([(int(v), 1.0) for v in self.members], -1.0, self.weight)
             return
-        for u, v in itertools.combinations(self.members.tolist(), 2):
-            sink.add_quadratic(u, v, self.weight)
+        sink.add_all_pairs(self.members, self.weight)
 
     def violation(self, z: np.ndarray) -> float:
         s = int(z[self.members].sum())
@@ -115,8 +186,7 @@ class Conflicts(HardConstraint):
         return np.unique(np.concatenate([self.pairs.ravel(), self.forbidden]))
 
     def add_penalty(self, sink: QuadraticSink) -> None:
-        for u, v in self.pairs.tolist():
-            sink.add_quadratic(u, v, self.weight)
+        sink.add_block(self.pairs[:, 0], self.pairs[:, 1], np.full(len(self.pairs), self.weight))
         for v in self.forbidden.tolist():
             sink.add_linear(v, self.weight)
 

@@ -179,7 +179,7 @@ class PoolModel:
                 counts, hint = plan, dict(uses)
                 on_value(self.columns.bins_cost(plan) * self.columns.cost_scale)
 
-        consider(rebalance(self.columns, round_lp(self.master), deadline), "rounded")
+        consider(rebalance(self.columns, round_lp(self.master, deadline), deadline), "rounded")
         left = deadline - time.perf_counter()
         if left > 0.1 and bins_bound < self.columns.bins_cost(counts) - 1e-9:
             dived = dive(self.master, time.perf_counter() + left * DIVE_SHARE)
@@ -268,7 +268,7 @@ class PoolModel:
             floor = max(0, math.ceil(generated.bound - 1e-6))
             stage.update(generated.info(), bound=floor)
             if floor < missing:
-                consider(round_lp(self.master), "rounded", stage)
+                consider(round_lp(self.master, deadline), "rounded", stage)
             left = now + budget - time.perf_counter()
             if left > 0.05 and floor < int(best["key"][t]):
                 plan = self.master.solve_integer(left, threads, options.seed, floor, hint, None)
@@ -301,7 +301,7 @@ class PoolModel:
         bins_bound = scaled_floor / self.columns.cost_scale
         stage.update(generated.info(), bound=bins_bound)
         if bins_bound < best["key"][-1] - 1e-9:
-            consider(round_lp(self.master), "rounded", stage)
+            consider(round_lp(self.master, deadline), "rounded", stage)
         left = deadline - time.perf_counter()
         if left > 0.1 and bins_bound < best["key"][-1] - 1e-9:
             consider(dive(self.master, time.perf_counter() + left * DIVE_SHARE), "dived", stage)

@@ -15,7 +15,6 @@ import numpy as np
 
 from engine import interrupt
 
-from ...packing.heuristics import first_fit
 from .columns import Columns, IntArray
 from .master import Master
 
@@ -41,11 +40,11 @@ class Laid:
     amounts: IntArray
 
 
-def round_lp(master: Master) -> dict[int, int] | None:
+def round_lp(master: Master, deadline: float = math.inf) -> dict[int, int] | None:
     """A plan from the LP: every column's whole bins, then the residual replicas packed by
     first-fit decreasing onto the pools' remaining bins (new configurations become columns).
     None when the residual does not fit (in partial mode what does not fit stays unplaced,
-    highest priority packed first)."""
+    highest priority packed first), or when the deadline passes or a stop is asked for first."""
     cols = master.cols
     z = master.lp_values()
     if z is None:
@@ -98,8 +97,25 @@ def round_lp(master: Master) -> dict[int, int] | None:
     order = sorted(np.nonzero(residual)[0].tolist(), key=lambda g: (tier[g], -size[g], g))
     replicas = [g for g in order for _ in range(int(residual[g]))]
     opened: list[OpenBin] = []
-    if first_fit(replicas, opened, fits, place, open_bin) and not cols.partial:
-        return None  # the residual does not fit (in partial mode it stays unplaced)
+    # First fit, resumed per group: a bin that could not take g never can (bins only fill up),
+    # so each group's scan starts where its last one ended (thousands of replicas on thousands
+    # of bins took seconds when every replica scanned every bin).
+    first = [0] * len(cols.groups)
+    for g in replicas:
+        if time.perf_counter() > deadline or interrupt.requested():
+            return None
+        k = first[g]
+        while k < len(opened) and not fits(opened[k], g):
+            k += 1
+        first[g] = k
+        if k == len(opened):
+            bin_ = open_bin(g)
+            if bin_ is None:
+                if not cols.partial:
+                    return None  # the residual does not fit (in partial mode it stays unplaced)
+                continue
+            opened.append(bin_)
+        place(opened[k], g)
     for bin_ in opened:
         c = cols.add(bin_.pool, bin_.config)
         uses[c] = uses.get(c, 0) + 1

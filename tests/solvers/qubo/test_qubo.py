@@ -257,8 +257,10 @@ def test_hint_becomes_an_initial_state_and_time_limit_interrupts() -> None:
     hint = solve(problem, "qubo", sampler="exact")
     sol = solve(problem, "qubo", hint=hint, seed=2, num_reads=4)
     assert sol.info["hint_used"] and sol.verified
-    sol = solve(problem, "qubo", time_limit=1e-6, num_reads=1000, num_sweeps=5000)
-    assert sol.info["reads"] < 1000
+    sol = solve(problem, "qubo", time_limit=0.5, num_reads=1000, num_sweeps=5000)
+    assert sol.info["reads"] < 1000 and sol.verified
+    sol = solve(problem, "qubo", time_limit=1e-6)  # not even the time to build the model
+    assert sol.status == "unknown" and "not built" in sol.info["reason"]
 
 
 def test_repair_fixes_a_read_with_every_variable_on() -> None:
