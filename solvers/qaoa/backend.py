@@ -19,17 +19,20 @@ from typing import Any
 
 import numpy as np
 
+from engine import interrupt
 from engine.errors import InputError, PlacerError
 from engine.ir import Problem
 from engine.solution import Solution
 
 from ..base import Backend, Compiled, Options, RawResult
+from ..deadline import Deadline
 from ..qubo.backend import QuboBackend, compile_options, counts_from, repaired
 from ..qubo.model import QuboModel, compile_problem
 from .angles import optimise
 from .simulate import MAX_QUBITS, Landscape, cvar, expectation, probabilities
 
 DEFAULT_LAYERS = 3
+OPTIMISE_SHARE, REPAIR_SHARE = 0.8, 0.9  # of the time limit, from the start of compile
 DEFAULT_READS = 1024
 QUBO_PARAMS = ("capacity_encoding", "penalty", "penalty_scale", "max_slack_bits", "unbalanced")
 
@@ -85,6 +88,7 @@ class QaoaBackend(Backend):
 
     # ---------------------------------------------------------------- compile
     def compile(self, problem: Problem, options: Options) -> Compiled[Any, Any]:
+        started = time.perf_counter()  # the time limit covers compiling too
         params = options.params
         limit = int(params.get("max_qubits", MAX_QUBITS))
         if not 1 <= limit <= MAX_QUBITS:
@@ -107,6 +111,7 @@ class QaoaBackend(Backend):
             np.asarray(data, float),
             float(offset),
         )
+        model.started = started
         return Compiled(problem=problem, model=landscape, index=model)
 
     # ---------------------------------------------------------------- run
@@ -125,17 +130,24 @@ class QaoaBackend(Backend):
             raise InputError(f"cvar_alpha must lie in (0, 1], got {alpha}")
         model, landscape = compiled.index, compiled.model
         start = time.perf_counter()
-        deadline = start + (0.8 * options.time_limit if options.time_limit else 1e9)
+        began = model.started if model.started is not None else start
+        deadline = Deadline.within(began, options.time_limit, OPTIMISE_SHARE)
         info: dict[str, Any] = {"qubits": landscape.qubits, "layers": layers, "objective": kind}
         if landscape.qubits == 0:
             states = np.zeros((1, 0), dtype=np.int8)
             return repaired(model, states, landscape.energy[:1], info)
+        best: dict[str, Any] = {
+            "value": np.inf
+        }  # the best state evaluated: sampled from at the end
 
         def score(gammas: np.ndarray, betas: np.ndarray) -> float:
             probs = probabilities(landscape, gammas, betas)
-            return (
+            value = (
                 cvar(landscape, probs, alpha) if kind == "cvar" else expectation(landscape, probs)
             )
+            if value < best["value"]:
+                best.update(value=value, gammas=gammas.copy(), betas=betas.copy(), probs=probs)
+            return value
 
         from threadpoolctl import threadpool_limits
 
@@ -143,7 +155,14 @@ class QaoaBackend(Backend):
             _, gammas, betas, by_depth = optimise(
                 score, layers, restarts=restarts, seed=options.seed, deadline=deadline
             )
-        probs = probabilities(landscape, gammas, betas)
+        if len(by_depth) < layers or deadline.expired():
+            info["stopped"] = (
+                "interrupted" if interrupt.requested() else "time limit reached"
+            ) + f" at depth {len(gammas)} of {layers}"
+        if np.array_equal(gammas, best["gammas"]) and np.array_equal(betas, best["betas"]):
+            probs = best["probs"]  # no second simulation of the same angles
+        else:
+            probs = probabilities(landscape, gammas, betas)
         rng = np.random.default_rng(options.seed)
         drawn = rng.choice(len(probs), size=reads, p=probs)
         energy = landscape.energy
@@ -165,7 +184,9 @@ class QaoaBackend(Backend):
                 "reads": reads,
             }
         )
-        return repaired(model, landscape.bits(drawn), energy[drawn], info)
+        repair_by = Deadline.within(began, options.time_limit, REPAIR_SHARE)
+        by = repair_by.at if repair_by.bounded else None
+        return repaired(model, landscape.bits(drawn), energy[drawn], info, deadline=by)
 
     # ---------------------------------------------------------------- decode
     def decode(self, compiled: Compiled[Any, QuboModel], raw: RawResult) -> Solution:

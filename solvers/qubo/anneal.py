@@ -56,10 +56,10 @@ def anneal_within(
     sampler: Any, bqm: Any, kwargs: dict[str, Any], deadline: Deadline, info: dict[str, Any]
 ) -> Any:
     """``sampler.sample(bqm, **kwargs)`` by ``deadline``: probe reads measure the cost of a sweep,
-    then the reads asked for run with their sweeps capped so that one read takes at most
-    ``READ_SHARE`` of the time left, and no read starts that would end past the deadline (or
-    after a stop request). Every read, probes included, is in the returned sample set, and
-counts among the reads asked for (one full read is always asked for)."""
+        then the reads asked for run with their sweeps capped so that one read takes at most
+        ``READ_SHARE`` of the time left, and no read starts that would end past the deadline (or
+        after a stop request). Every read, probes included, is in the returned sample set, and
+    counts among the reads asked for (one full read is always asked for)."""
     import dimod
 
     sweeps, reads = int(kwargs["num_sweeps"]), int(kwargs["num_reads"])

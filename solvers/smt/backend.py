@@ -16,22 +16,33 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from engine import interrupt
 from engine.ir import Problem
 from engine.solution import Solution, Status
 
 from ..base import ALL_FEATURES, Backend, Compiled, Options, RawResult
+from ..deadline import Deadline, OutOfTime
 from ..lowering.levels import Stage
 from ..lowering.lexicographic import Attempt, StageResult, level_bounds, solve_levels
 from ..lowering.terms import level_values
 from .model import ENCODERS, Encoding, as_float, rational
 
+BUILD_SHARE = 0.8  # a model not built within this share of the time limit is abandoned
+
+
+@dataclass(frozen=True)
+class SmtIndex:
+    encoding: Encoding | None  # None: not built in time (or a stop was asked for)
+    started: float  # perf_counter() when compile began: the time limit starts there
+
 
 class _Stages:
     """The driver's view of the z3 model: the incumbent model and its stage values."""
 
-    def __init__(self, encoding: Encoding, solver: Any, deadline: float) -> None:
+    def __init__(self, encoding: Encoding, solver: Any, deadline: Deadline) -> None:
         self.e = encoding
         self.s = solver
         self.deadline = deadline
@@ -43,7 +54,7 @@ class _Stages:
         return self.e.levels[stage.level]
 
     def _check(self, until: float) -> Any:
-        left = min(until, self.deadline) - time.perf_counter()
+        left = min(until - time.perf_counter(), self.deadline.left())  # 0 after a stop request
         if left <= 0:
             import z3
 
@@ -100,20 +111,38 @@ class SmtBackend(Backend):
     encoders = ENCODERS
     parameters: Mapping[str, str] = {}
 
-    def compile(self, problem: Problem, options: Options) -> Compiled[Any, Any]:
+    def compile(self, problem: Problem, options: Options) -> Compiled[Any, SmtIndex]:
         import z3
 
+        started = time.perf_counter()  # the time limit covers building the formulas too
         solver = z3.Solver()
-        return Compiled(problem=problem, model=solver, index=Encoding(problem, solver))
+        try:
+            by = Deadline.within(started, options.time_limit, BUILD_SHARE)
+            encoding: Encoding | None = Encoding(problem, solver, by)
+        except OutOfTime:
+            encoding = None
+        return Compiled(problem=problem, model=solver, index=SmtIndex(encoding, started))
 
-    def run(self, compiled: Compiled[Any, Any], options: Options) -> RawResult:
-        solver, encoding = compiled.model, compiled.index
-        started = time.perf_counter()
-        limit = options.time_limit if options.time_limit is not None else float("inf")
-        stages = _Stages(encoding, solver, started + limit)
+    def run(self, compiled: Compiled[Any, SmtIndex], options: Options) -> RawResult:
+        solver, encoding = compiled.model, compiled.index.encoding
+        if encoding is None:
+            why = (
+                "interrupted"
+                if interrupt.requested()
+                else f"not within {BUILD_SHARE:.0%} of the time limit ({options.time_limit:g} s)"
+            )
+            return RawResult(
+                Status.UNKNOWN, {}, info={"reason": f"the z3 model was not built: {why}"}
+            )
+        checking = time.perf_counter()
+        deadline = Deadline.within(compiled.index.started, options.time_limit)
+        stages = _Stages(encoding, solver, deadline)
         all_stages = [s for level in encoding.lowered.levels for s in level.stages]
-        outcome = solve_levels(all_stages, stages, started + limit, has_incumbent=False)
-        info: dict[str, Any] = {"check_s": round(time.perf_counter() - started, 6)}
+        with interrupt.on_stop(solver.ctx.interrupt):  # Ctrl-C stops the check in progress
+            outcome = solve_levels(all_stages, stages, deadline.at, has_incumbent=False)
+        info: dict[str, Any] = {"check_s": round(time.perf_counter() - checking, 6)}
+        if interrupt.requested():
+            info["stopped"] = "interrupted"
         if outcome.infeasible:
             return RawResult(Status.INFEASIBLE, {}, info=info)
         if stages.model is None:

@@ -18,6 +18,7 @@ import z3
 
 from engine.ir import Affinity, AntiAffinity, Gang, Problem, Quota, Spread, minimised_terms
 
+from ..deadline import Deadline
 from ..lowering import Key, Lowered, lower
 
 
@@ -59,7 +60,10 @@ def _min_of(solver: Any, name: str, values: list[Any]) -> Any:
 
 
 class Encoding:
-    def __init__(self, problem: Problem, solver: Any) -> None:
+    def __init__(self, problem: Problem, solver: Any, deadline: Deadline | None = None) -> None:
+        """Every rule and level of ``problem`` on ``solver``; ``OutOfTime`` when ``deadline``
+        passes first (or a stop is asked for)."""
+        by = deadline or Deadline.never()
         self.p = problem
         self.lowered: Lowered = lower(problem)
         self.s = solver
@@ -76,11 +80,13 @@ class Encoding:
         for g in problem.items:
             total = self.total[g.name]
             solver.add(total == g.count if g.required else total <= g.count)
-        self._capacity()
-        self._quotas()
-        self._traffic_pairs()
+        for phase in (self._capacity, self._quotas, self._traffic_pairs):
+            by.check()
+            phase()
         for n, c in enumerate(problem.constraints):
+            by.check()
             ENCODERS[type(c)](self, c, n)
+        by.check()
         self.levels = [self._level(level) for level in problem.objective]
 
     def fresh(self, stem: str) -> str:
