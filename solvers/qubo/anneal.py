@@ -3,7 +3,7 @@
 One annealing read (dwave-samplers' ``SimulatedAnnealingSampler``) runs in native code that only
 asks ``interrupt_function`` between reads: a read of 100,000 sweeps over ten thousand variables
 takes minutes and cannot be stopped. Under a time limit ``anneal_within`` measures what a sweep
-costs on probe reads, then caps the sweeps so that every read fits the time left. The sampler's
+costs on a probe, then caps the sweeps so that every read fits the time left. The sampler's
 default temperature range comes from a Python loop over the interactions (seconds on a million of
 them, on every call): ``beta_range`` computes the same range with numpy, once.
 """
@@ -20,9 +20,9 @@ from ..deadline import Deadline
 
 # One annealing read cannot be interrupted: under a time limit a read gets at most READ_SHARE of
 # the annealing time left, its sweeps capped to what that holds at the measured cost of a sweep.
-# The cost comes from probe reads of PROBE_SWEEPS sweeps, 4× more each time, until one takes
-# PROBE_SHARE of the time left or a full read's sweeps (each probe read is kept as a sample).
-READ_SHARE, PROBE_SHARE, PROBE_SWEEPS = 0.25, 0.05, 8
+READ_SHARE = 0.25
+# The probe's sweeps × (variables + interactions): a read long enough to time (milliseconds).
+PROBE_WORK = 2_000_000
 EXCITATION_RATE = 0.01  # dwave-samplers' default single-spin excitation rate at the cold end
 
 
@@ -55,44 +55,56 @@ def beta_range(bqm: Any) -> list[float]:
 def anneal_within(
     sampler: Any, bqm: Any, kwargs: dict[str, Any], deadline: Deadline, info: dict[str, Any]
 ) -> Any:
-    """``sampler.sample(bqm, **kwargs)`` by ``deadline``: probe reads measure the cost of a sweep,
-        then the reads asked for run with their sweeps capped so that one read takes at most
-        ``READ_SHARE`` of the time left, and no read starts that would end past the deadline (or
-        after a stop request). Every read, probes included, is in the returned sample set, and
-    counts among the reads asked for (one full read is always asked for)."""
+    """``sampler.sample(bqm, **kwargs)`` by ``deadline``, in two calls. A probe of two short
+    reads times one read between them (the sampler asks ``interrupt_function`` after each read),
+    apart from the call's set-up, which the sampler repeats on every call (a second on a million
+    interactions). Then the other reads asked for, their sweeps capped so that one read takes at
+    most ``READ_SHARE`` of the time left after a set-up, and none started that would end past
+    the deadline or after a stop request. Every read, the probe's included, is in the returned
+    sample set and counts among the reads asked for (a full-length one is always asked for)."""
     import dimod
 
     sweeps, reads = int(kwargs["num_sweeps"]), int(kwargs["num_reads"])
     step = int(kwargs.get("num_sweeps_per_beta", 1))  # sweeps must stay a multiple of it
+    size = len(bqm) + bqm.num_interactions
+    probe = min(sweeps, max(step, math.ceil(PROBE_WORK / max(1, size) / step) * step))
     sets = []
-    per_sweep: float | None = None
-    probe = step * max(1, PROBE_SWEEPS // step)
-    while probe < sweeps and not deadline.expired():
-        began = time.perf_counter()
-        sets.append(sampler.sample(bqm, **{**kwargs, "num_reads": 1, "num_sweeps": probe}))
-        took = time.perf_counter() - began
-        per_sweep = took / probe  # the call's overhead counted as sweeps: errs on the safe side
-        if took >= PROBE_SHARE * deadline.left():
-            break
-        probe *= 4
     capped = sweeps
-    if per_sweep is not None:
-        fit = int(READ_SHARE * deadline.left() / per_sweep) // step * step
-        capped = max(step, min(sweeps, fit))
-    read_s = 0.0 if per_sweep is None else capped * per_sweep
+    if not deadline.expired():
+        ends: list[float] = []
 
-    def stop() -> bool:  # asked between reads: no read that would end past the deadline
-        return deadline.expired() or deadline.left() < read_s
+        def probe_stop() -> bool:
+            ends.append(time.perf_counter())
+            return len(ends) >= 2 or deadline.expired()
 
-    if not stop():
-        left = max(1, reads - len(sets))  # the probes count as reads; one full read at least
-        rest = {**kwargs, "num_reads": left, "num_sweeps": capped, "interrupt_function": stop}
-        sets.append(sampler.sample(bqm, **rest))
-    info["num_sweeps_used"] = capped if capped < sweeps else sweeps
+        began = time.perf_counter()
+        first = {**kwargs, "num_reads": min(reads, 2), "num_sweeps": probe}
+        sets.append(sampler.sample(bqm, **{**first, "interrupt_function": probe_stop}))
+        call_s = time.perf_counter() - began
+        done = len(sets[0])
+        read_s = ends[1] - ends[0] if len(ends) >= 2 else call_s  # one read, or all (safe side)
+        setup_s = max(0.0, call_s - done * read_s)
+        per_sweep = read_s / probe
+        more = reads - done if probe >= sweeps else max(1, reads - done)
+        room = deadline.left() - setup_s
+        capped = max(step, min(sweeps, int(READ_SHARE * room / per_sweep) // step * step))
+        read_s = capped * per_sweep
+        if more > 0 and room >= read_s:
+
+            def stop() -> bool:  # asked between reads: none that would end past the deadline
+                return deadline.left() <= read_s
+
+            rest = {**kwargs, "num_reads": more, "num_sweeps": capped, "interrupt_function": stop}
+            sets.append(sampler.sample(bqm, **rest))
+    info["num_sweeps_used"] = capped
     info["reads_done"] = sum(len(s) for s in sets)
     if capped < sweeps:
         info["sweeps_capped"] = (
             f"{capped} sweeps a read instead of {sweeps}: one read must fit "
             f"{READ_SHARE:.0%} of the time left"
         )
+    if not sets:  # no time left to anneal at all: the empty state, for the repair to fill
+        info["not_annealed"] = "no time was left to anneal: the plan is the repaired empty state"
+        empty = np.zeros((1, len(bqm)), np.int8)
+        return dimod.SampleSet.from_samples_bqm((empty, list(bqm.variables)), bqm)
     return dimod.concatenate(sets)

@@ -155,6 +155,7 @@ class QuboBackend(Backend):
         by = Deadline.within(started, options.time_limit, BUILD_SHARE)
         try:
             model = compile_problem(problem, compile_options(options.params), by)
+            by.check()
             bqm = model.bqm()
         except OutOfTime:  # no model: run says so
             return Compiled(problem=problem, model=None, index=Unbuilt(started, options.time_limit))
@@ -198,7 +199,8 @@ class QuboBackend(Backend):
         for key in ("num_sweeps_per_beta", "beta_range", "beta_schedule_type", "randomize_order"):
             if key in p:
                 wanted[key] = p[key]
-        if "beta_range" not in p and type(sampler).__name__ == "SimulatedAnnealingSampler":
+        sa = type(sampler).__name__ == "SimulatedAnnealingSampler"
+        if "beta_range" not in p and sa and not (deadline and time.perf_counter() >= deadline):
             wanted["beta_range"] = beta_range(bqm)  # its own default, without its Python loop
         # Between reads the annealer asks whether to stop: at the deadline, or on Ctrl-C.
         if deadline is not None:
