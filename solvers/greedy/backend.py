@@ -17,7 +17,8 @@ SCORED 0..100 per plugin and the weighted sum picks the bin; ties are broken by 
   PodTopologySpread and InterPodAffinity scoring).
 
 Gang groups are placed all-or-nothing (rolled back otherwise). Items already placed stay where
-they are, movable or not. Groups that cannot be placed get kube's ``FitError`` text in
+they are, except movable ones that break a rule there (capacity, quota, anti-affinity, affinity):
+those are scheduled again with the others (``info["evicted"]``). Groups that cannot be placed get kube's ``FitError`` text in
 ``Unplaced.reasons`` and ``info["unschedulable"]``.
 
 Speed: bins are vectorised with numpy. A group no rule touches is placed with a heap over bins
@@ -100,6 +101,8 @@ class GreedyBackend(Backend):
         }
         if stopped is not None:
             info["stopped"] = stopped
+        if scheduler.evicted:  # movable running items that broke a rule where they ran
+            info["evicted"] = scheduler.evicted
         status = Status.FEASIBLE
         if short:
             status = Status.UNKNOWN

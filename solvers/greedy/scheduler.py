@@ -38,9 +38,63 @@ class Scheduler:
         self.reasons: dict[str, str] = {}
         self.devices = DevicePlugin(p, model.devices) if model.devices is not None else None
         bin_index = {b: k for k, b in enumerate(model.bins)}
-        for g, group in enumerate(p.items):  # items already placed stay where they are
+        for g, group in enumerate(p.items):  # items already placed stay where they are ...
             for name, n in group.placed.items():
                 self._commit(g, bin_index[name], n, running=True)
+        self.evicted = self._evict_breaking()  # ... unless movable and breaking a rule there
+
+    # -- running items
+    def _evict_breaking(self) -> dict[str, dict[str, int]]:
+        """Take off the movable running items that break a rule where they run, to be scheduled
+        again with the others: on an overfull bin, over their tenant's quota, over an
+        anti-affinity limit, or with no affinity target in their domain. Lowest priority first,
+        one replica at a time, while the rule is still broken; passes repeat while they evict
+        (an evicted target may leave selected items alone). Not moved: items the rules do not
+        re-judge once running (spread judges only the domains that receive items, eligibility —
+        taints, node affinity — is IgnoredDuringExecution), gang members (their gang stays
+        whole) and items holding devices (they keep their allocation)."""
+        m, p = self.m, self.m.problem
+        movable = [
+            g
+            for g, group in enumerate(p.items)
+            if group.movable
+            and group.placed
+            and g not in m.gangs
+            and not (self.devices is not None and self.devices.requests(g))
+        ]
+        movable.sort(key=lambda g: (p.items[g].priority, -g))
+        evicted: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        changed = True
+        while changed:
+            changed = False
+            for g in movable:
+                hard = [
+                    r for r in m.touching[g] if r.weight is None and not isinstance(r, SpreadRule)
+                ]
+                for b in [b for b, n in self.counts[g].items() if n > 0]:
+                    while self.counts[g][b] > 0 and self._breaks(g, b, hard):
+                        self._commit(g, b, -1)
+                        evicted[p.items[g].name][m.bins[b]] += 1
+                        changed = True
+        return {name: dict(per_bin) for name, per_bin in evicted.items()}
+
+    def _breaks(self, g: int, b: int, hard: list[Rule]) -> bool:
+        """Does one running item of g on bin b break a rule there? (For the rules over domains:
+        taken off, would it be refused its place back?)"""
+        m = self.m
+        uses = m.demand[g] > 0
+        if ((self.used[b] > m.cap[b]) & uses).any():
+            return True
+        tenant = m.problem.items[g].tenant or ""
+        limits = m.quotas.get(tenant)
+        if limits and any(self.tenant_used[tenant][c] > v and uses[c] for c, v in limits.items()):
+            return True
+        if not hard:
+            return False
+        self._commit(g, b, -1)
+        refused = any(not rule.ok(g)[b] for rule in hard)
+        self._commit(g, b, 1)
+        return refused
 
     # -- state
     def _commit(self, g: int, b: int, n: int, running: bool = False) -> None:
@@ -190,7 +244,7 @@ class Scheduler:
     def place_group(self, g: int) -> int:
         """Place the group's remaining items; returns how many could not be placed."""
         group = self.m.problem.items[g]
-        todo = group.count - group.placed_total
+        todo = group.count - sum(self.counts[g].values())  # running items evicted count too
         if todo <= 0:
             return 0
         touching = self.m.touching[g]

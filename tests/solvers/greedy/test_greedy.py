@@ -377,3 +377,147 @@ def test_fill_in_turn_equals_replaying_rising_rows() -> None:
     for todo in (1, 9, 40, 300):
         got = s._fill_in_turn(table[:, 0], kmax, todo)
         assert got.tolist() == s._replay(table, kmax, todo).tolist()
+
+
+# ---------------------------------------------------------------- movable running items, table-driven
+
+_ANTI_TARGET = {
+    "kind": "anti_affinity",
+    "selector": {"app": "api"},
+    "target": {"app": "cache"},
+    "topology": HOSTNAME,
+}
+
+# (case, problem, the plan's rows per item, evicted per item) — every plan must verify.
+RUNNING: list[tuple[str, Problem, dict[str, dict[str, int]], dict[str, dict[str, int]]]] = [
+    (
+        "capacity: an overfull bin sheds movable items",
+        problem(
+            bins(2, cpu="4"),
+            [group("web", 3, cpu="2", placed={"n0": 3}, movable=True)],
+            objective=["placed", "moves"],
+        ),
+        {"web": {"n0": 2, "n1": 1}},
+        {"web": {"n0": 1}},
+    ),
+    (
+        "capacity: the lower priority moves, the higher stays",
+        problem(
+            bins(2, cpu="4"),
+            [
+                group("low", 2, cpu="2", placed={"n0": 2}, movable=True, priority=1),
+                group("high", 1, cpu="2", placed={"n0": 1}, movable=True, priority=9),
+            ],
+            objective=["placed", "moves"],
+        ),
+        {"high": {"n0": 1}, "low": {"n0": 1, "n1": 1}},
+        {"low": {"n0": 1}},
+    ),
+    (
+        "quota: the tenant over its quota gives back what it must",
+        problem(
+            bins(2, cpu="4"),
+            [group("web", 3, cpu="1", placed={"n0": 3}, movable=True, tenant="team")],
+            constraints=[{"kind": "quota", "tenant": "team", "limits": {"cpu": "2"}}],
+            tenants=[{"name": "team"}],
+        ),
+        {"web": {"n0": 2}},
+        {"web": {"n0": 1}},
+    ),
+    (
+        "anti-affinity: two on one host, one moves",
+        problem(
+            bins(2),
+            [group("web", 2, placed={"n0": 2}, movable=True)],
+            constraints=[_ANTI],
+            objective=["placed", "moves"],
+        ),
+        {"web": {"n0": 1, "n1": 1}},
+        {"web": {"n0": 1}},
+    ),
+    (
+        "anti-affinity with a target: the selected item leaves the target's host",
+        problem(
+            bins(2),
+            [
+                group("api", 1, placed={"n0": 1}, movable=True),
+                group("cache", 1, placed={"n0": 1}),
+            ],
+            constraints=[_ANTI_TARGET],
+        ),
+        {"api": {"n1": 1}, "cache": {"n0": 1}},
+        {"api": {"n0": 1}},
+    ),
+    (
+        "affinity: the selected item joins its target's zone",
+        problem(
+            bins(4, zones=2),
+            [
+                group("api", 2, placed={"n1": 2}, movable=True),
+                group("cache", 1, placed={"n0": 1}),
+            ],
+            constraints=[_AFFINITY],
+        ),
+        {"api": {"n2": 2}, "cache": {"n0": 1}},
+        {"api": {"n1": 2}},
+    ),
+    (
+        "affinity: an evicted target takes its selected items along (a second pass)",
+        problem(
+            [*bins(1, cpu="4", zones=["z0"]), *bins(2, cpu="2", zones=["z1", "z1"], prefix="m")],
+            [
+                group("cache", 1, cpu="3", placed={"m0": 1}, movable=True, priority=5),
+                group("api", 1, cpu="1", placed={"m1": 1}, movable=True, priority=1),
+            ],
+            constraints=[_AFFINITY],
+        ),
+        {"cache": {"n0": 1}, "api": {"n0": 1}},
+        {"cache": {"m0": 1}, "api": {"m1": 1}},
+    ),
+    (
+        "spread judges only receiving domains: a skewed running layout stays",
+        problem(
+            bins(2, zones=2),
+            [group("web", 3, placed={"n0": 3}, movable=True)],
+            constraints=[_SPREAD],
+            objective=["placed", "moves"],
+        ),
+        {"web": {"n0": 3}},
+        {},
+    ),
+    (
+        "taints and node affinity do not re-judge running items: it stays",
+        problem(
+            bins(2),
+            [group("web", 1, placed={"n0": 1}, movable=True, allowed=["n1"])],
+            objective=["placed", "moves"],
+        ),
+        {"web": {"n0": 1}},
+        {},
+    ),
+    (
+        "not movable: it stays, although it breaks the rule",
+        problem(
+            bins(2),
+            [group("web", 2, placed={"n0": 2})],
+            constraints=[_ANTI],
+        ),
+        {"web": {"n0": 2}},
+        {},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "p", "rows", "evicted"), RUNNING, ids=[case for case, *_ in RUNNING]
+)
+def test_movable_running_items_that_break_a_rule_are_scheduled_again(
+    case: str, p: Problem, rows: dict[str, dict[str, int]], evicted: dict[str, dict[str, int]]
+) -> None:
+    s = greedy(p)
+    assert {item.name: per_bin(s, item.name) for item in p.items} == rows
+    assert s.info.get("evicted", {}) == evicted
+    if case.startswith("not movable"):
+        assert not s.verified  # the plan breaks the rule: nothing greedy may do about it
+    else:
+        assert s.verified and s.status == Status.FEASIBLE
