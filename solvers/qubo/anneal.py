@@ -11,10 +11,13 @@ them, on every call): ``beta_range`` computes the same range with numpy, once.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from typing import Any
 
 import numpy as np
+
+from engine import interrupt
 
 from ..deadline import Deadline
 
@@ -23,6 +26,7 @@ from ..deadline import Deadline
 READ_SHARE = 0.25
 # The probe's sweeps × (variables + interactions): a read long enough to time (milliseconds).
 PROBE_WORK = 2_000_000
+STOP_POLL_S = 0.05  # how often the caller looks for a stop request while a read runs
 EXCITATION_RATE = 0.01  # dwave-samplers' default single-spin excitation rate at the cold end
 
 
@@ -79,7 +83,10 @@ def anneal_within(
 
         began = time.perf_counter()
         first = {**kwargs, "num_reads": min(reads, 2), "num_sweeps": probe}
-        sets.append(sampler.sample(bqm, **{**first, "interrupt_function": probe_stop}))
+        probed = sample_stoppably(sampler, bqm, {**first, "interrupt_function": probe_stop})
+        if probed is None:  # Ctrl-C during the probe: no read to answer with
+            return empty_state(bqm, info, "interrupted before the first read ended")
+        sets.append(probed)
         call_s = time.perf_counter() - began
         done = len(sets[0])
         read_s = ends[1] - ends[0] if len(ends) >= 2 else call_s  # one read, or all (safe side)
@@ -95,7 +102,9 @@ def anneal_within(
                 return deadline.left() <= read_s
 
             rest = {**kwargs, "num_reads": more, "num_sweeps": capped, "interrupt_function": stop}
-            sets.append(sampler.sample(bqm, **rest))
+            sampled = sample_stoppably(sampler, bqm, rest)
+            if sampled is not None:  # else Ctrl-C: the probe's reads answer
+                sets.append(sampled)
     info["num_sweeps_used"] = capped
     info["reads_done"] = sum(len(s) for s in sets)
     if capped < sweeps:
@@ -103,8 +112,49 @@ def anneal_within(
             f"{capped} sweeps a read instead of {sweeps}: one read must fit "
             f"{READ_SHARE:.0%} of the time left"
         )
-    if not sets:  # no time left to anneal at all: the empty state, for the repair to fill
-        info["not_annealed"] = "no time was left to anneal: the plan is the repaired empty state"
-        empty = np.zeros((1, len(bqm)), np.int8)
-        return dimod.SampleSet.from_samples_bqm((empty, list(bqm.variables)), bqm)
+    if not sets:
+        return empty_state(bqm, info, "no time was left to anneal")
     return dimod.concatenate(sets)
+
+
+def empty_state(bqm: Any, info: dict[str, Any], why: str) -> Any:
+    """The all-zero state as the only read, for the repair to fill."""
+    import dimod
+
+    info["not_annealed"] = f"{why}: the plan is the repaired empty state"
+    empty = np.zeros((1, len(bqm)), np.int8)
+    return dimod.SampleSet.from_samples_bqm((empty, list(bqm.variables)), bqm)
+
+
+def sample_stoppably(sampler: Any, bqm: Any, kwargs: dict[str, Any]) -> Any | None:
+    """``sampler.sample(bqm, **kwargs)`` on a thread that a stop request (Ctrl-C) leaves behind:
+    a read runs in native code without the GIL and asks to stop only when it ends, which may be
+    seconds away. None when left behind (it stops at its next read: its ``interrupt_function``
+    sees the request, and the CLI ends the process without waiting for it)."""
+    box: dict[str, Any] = {}
+    abandoned = threading.Event()
+    asked = kwargs.get("interrupt_function")
+    if asked is not None:  # once left behind, it stops at its next read whatever else holds
+
+        def stop() -> bool:
+            return abandoned.is_set() or bool(asked())
+
+        kwargs = {**kwargs, "interrupt_function": stop}
+
+    def work() -> None:
+        try:
+            box["out"] = sampler.sample(bqm, **kwargs)
+        except BaseException as exc:  # re-raised on the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=work, name="placer-anneal", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(STOP_POLL_S)
+        if interrupt.requested() and thread.is_alive():
+            abandoned.set()
+            interrupt.leave_running(thread)
+            return None
+    if "error" in box:
+        raise box["error"]
+    return box["out"]

@@ -29,7 +29,7 @@ from engine.solution import Solution, Status
 
 from ..base import BASE_FEATURES, Backend, Compiled, Options, RawResult
 from ..deadline import Deadline, OutOfTime
-from .anneal import anneal_within, beta_range
+from .anneal import anneal_within, beta_range, empty_state, sample_stoppably
 from .model import ENCODERS, CompileOptions, QuboModel, compile_problem
 from .penalties import describe
 from .repair import counts_of, decode_reads, state_from_counts
@@ -253,7 +253,9 @@ class QuboBackend(Backend):
             if anneal_by.bounded and "num_sweeps" in kwargs:
                 sampleset = anneal_within(sampler, bqm, kwargs, anneal_by, timed)
             else:
-                sampleset = sampler.sample(bqm, **kwargs)
+                sampleset = sample_stoppably(sampler, bqm, kwargs)
+                if sampleset is None:  # Ctrl-C before the first read ended
+                    sampleset = empty_state(bqm, timed, "interrupted before the first read ended")
         except (ValueError, TypeError) as exc:
             raise PlacerError(
                 f"qubo: sampler {type(sampler).__name__} refused the model: {exc}"

@@ -612,9 +612,9 @@ def compile_problem(
     problem: Problem, options: CompileOptions | None = None, deadline: Deadline | None = None
 ) -> QuboModel:
     """The QUBO model of ``problem``; ``OutOfTime`` when ``deadline`` passes first (or a stop
-    is asked for)."""
+    is asked for; without a deadline it is always built)."""
     options = options or CompileOptions()
-    by = deadline or Deadline.never()
+    check = deadline.check if deadline is not None else lambda: None
     lowered = lower(problem)
     # One x variable per free item and open bin at least: refuse before building any of them
     # (a count of a million would otherwise take seconds and gigabytes to refuse).
@@ -636,9 +636,9 @@ def compile_problem(
     )
     b = _Builder(lowered, options)
     for phase in (b.items_and_variables, b.one_hots, b.capacity, lambda: encode_constraints(b)):
-        by.check()
+        check()
         phase()
-    by.check()
+    check()
     b.traffic_delays()
     if len(b.labels) > options.max_variables:
         raise PlacerError(
@@ -650,7 +650,7 @@ def compile_problem(
     calibrate(b, objective, options)
     penalties = QuadraticSink()
     for c in b.constraints:
-        by.check()
+        check()
         c.add_penalty(penalties)
     n_slack = sum(len(c.slack) for c in b.constraints if isinstance(c, LinearLeq))
     model = QuboModel(

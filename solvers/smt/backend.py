@@ -116,6 +116,9 @@ class SmtBackend(Backend):
 
         started = time.perf_counter()  # the time limit covers building the formulas too
         solver = z3.Solver()
+        # z3 installs its own SIGINT handler during a check, which ends that check but hides
+        # the Ctrl-C from placer (the next stage would run on): placer's watcher interrupts it
+        solver.set(ctrl_c=False)
         try:
             by = Deadline.within(started, options.time_limit, BUILD_SHARE)
             encoding: Encoding | None = Encoding(problem, solver, by)

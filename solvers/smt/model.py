@@ -62,8 +62,8 @@ def _min_of(solver: Any, name: str, values: list[Any]) -> Any:
 class Encoding:
     def __init__(self, problem: Problem, solver: Any, deadline: Deadline | None = None) -> None:
         """Every rule and level of ``problem`` on ``solver``; ``OutOfTime`` when ``deadline``
-        passes first (or a stop is asked for)."""
-        by = deadline or Deadline.never()
+        passes first (or a stop is asked for; without a deadline it is always built)."""
+        check = deadline.check if deadline is not None else lambda: None
         self.p = problem
         self.lowered: Lowered = lower(problem)
         self.s = solver
@@ -81,12 +81,12 @@ class Encoding:
             total = self.total[g.name]
             solver.add(total == g.count if g.required else total <= g.count)
         for phase in (self._capacity, self._quotas, self._traffic_pairs):
-            by.check()
+            check()
             phase()
         for n, c in enumerate(problem.constraints):
-            by.check()
+            check()
             ENCODERS[type(c)](self, c, n)
-        by.check()
+        check()
         self.levels = [self._level(level) for level in problem.objective]
 
     def fresh(self, stem: str) -> str:
