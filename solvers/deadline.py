@@ -28,6 +28,14 @@ class OutOfTime(Exception):
     asked to stop; the caller answers without it."""
 
 
+def not_built(model: str, share: float, time_limit: float | None) -> str:
+    """Why a model abandoned by ``OutOfTime`` was not built (a Solution's ``info.reason``)."""
+    why = "interrupted" if interrupt.requested() else "not within"
+    if why != "interrupted":
+        why += f" {share:.0%} of the time limit ({time_limit or 0:g} s)"
+    return f"the {model} model was not built: {why}"
+
+
 @dataclass(frozen=True)
 class Deadline:
     at: float  # perf_counter() value; math.inf for no limit

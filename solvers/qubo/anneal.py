@@ -24,8 +24,8 @@ from ..deadline import Deadline
 # One annealing read cannot be interrupted: under a time limit a read gets at most READ_SHARE of
 # the annealing time left, its sweeps capped to what that holds at the measured cost of a sweep.
 READ_SHARE = 0.25
-# The probe's sweeps × (variables + interactions): a read long enough to time (milliseconds).
-PROBE_WORK = 2_000_000
+# The probe's sweeps × (variables + interactions): a read long enough to time (tens of ms).
+PROBE_WORK = 20_000_000
 STOP_POLL_S = 0.05  # how often the caller looks for a stop request while a read runs
 EXCITATION_RATE = 0.01  # dwave-samplers' default single-spin excitation rate at the cold end
 

@@ -28,7 +28,7 @@ from engine.ir import Problem
 from engine.solution import Solution, Status
 
 from ..base import BASE_FEATURES, Backend, Compiled, Options, RawResult
-from ..deadline import Deadline, OutOfTime
+from ..deadline import Deadline, OutOfTime, not_built
 from .anneal import anneal_within, beta_range, empty_state, sample_stoppably
 from .model import ENCODERS, CompileOptions, QuboModel, compile_problem
 from .penalties import describe
@@ -225,14 +225,8 @@ class QuboBackend(Backend):
         """Sample the BQM, then turn the reads into the best plan (infeasible ones repaired)."""
         model = compiled.index
         if isinstance(model, Unbuilt):
-            why = (
-                "interrupted"
-                if interrupt.requested()
-                else f"not within {BUILD_SHARE:.0%} of the time limit ({model.limit:g} s)"
-            )
-            return RawResult(
-                Status.UNKNOWN, {}, info={"reason": f"the QUBO model was not built: {why}"}
-            )
+            reason = not_built("QUBO", BUILD_SHARE, model.limit)
+            return RawResult(Status.UNKNOWN, {}, info={"reason": reason})
         start = model.started if model.started is not None else time.perf_counter()
         anneal_by = Deadline.within(start, options.time_limit, ANNEAL_SHARE)
         deadline = anneal_by.at if anneal_by.bounded else None

@@ -15,16 +15,16 @@ satisfiability checks takes milliseconds.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from engine import interrupt
 from engine.ir import Problem
-from engine.solution import Solution, Status
+from engine.solution import Progress, Solution, Status
 
 from ..base import ALL_FEATURES, Backend, Compiled, Options, RawResult
-from ..deadline import Deadline, OutOfTime
+from ..deadline import Deadline, OutOfTime, not_built
 from ..lowering.levels import Stage
 from ..lowering.lexicographic import Attempt, StageResult, level_bounds, solve_levels
 from ..lowering.terms import level_values
@@ -42,11 +42,28 @@ class SmtIndex:
 class _Stages:
     """The driver's view of the z3 model: the incumbent model and its stage values."""
 
-    def __init__(self, encoding: Encoding, solver: Any, deadline: Deadline) -> None:
+    def __init__(
+        self,
+        encoding: Encoding,
+        solver: Any,
+        deadline: Deadline,
+        report: Callable[[Progress], None] | None = None,
+        started: float = 0.0,
+    ) -> None:
         self.e = encoding
         self.s = solver
         self.deadline = deadline
         self.model: Any = None
+        self.report, self.started = report, started
+
+    def _found(self) -> None:
+        """A better model: the incumbent, and the live line's (a plan shows while z3 works)."""
+        self.model = self.s.model()
+        if self.report is not None:
+            counts = self.e.counts(self.model)
+            soft = as_float(self.model.eval(self.e.soft_total(), model_completion=True))
+            values = level_values(self.e.lowered, counts, soft)
+            self.report(Progress(time.perf_counter() - self.started, values, None))
 
     def expr(self, stage: Stage) -> tuple[Any, bool]:
         if stage.tier is not None:
@@ -75,14 +92,14 @@ class _Stages:
                 return Attempt("infeasible")
             if result != z3.sat:
                 return Attempt("nothing")
-            self.model = self.s.model()
+            self._found()
         expr, maximise = self.expr(stage)
         proven = False
         if stage.tier is not None and maximise:  # every item of the tier, first
             self.s.push()
             self.s.add(expr >= stage.tier.count)
             if self._check(until) == z3.sat:
-                self.model = self.s.model()
+                self._found()
             self.s.pop()
         while True:
             value = self.model.eval(expr, model_completion=True)
@@ -90,7 +107,7 @@ class _Stages:
             self.s.add(expr > value if maximise else expr < value)
             result = self._check(until)
             if result == z3.sat:
-                self.model = self.s.model()
+                self._found()
             self.s.pop()
             if result == z3.unsat:
                 proven = True
@@ -129,17 +146,12 @@ class SmtBackend(Backend):
     def run(self, compiled: Compiled[Any, SmtIndex], options: Options) -> RawResult:
         solver, encoding = compiled.model, compiled.index.encoding
         if encoding is None:
-            why = (
-                "interrupted"
-                if interrupt.requested()
-                else f"not within {BUILD_SHARE:.0%} of the time limit ({options.time_limit:g} s)"
-            )
-            return RawResult(
-                Status.UNKNOWN, {}, info={"reason": f"the z3 model was not built: {why}"}
-            )
+            reason = not_built("z3", BUILD_SHARE, options.time_limit)
+            return RawResult(Status.UNKNOWN, {}, info={"reason": reason})
         checking = time.perf_counter()
         deadline = Deadline.within(compiled.index.started, options.time_limit)
-        stages = _Stages(encoding, solver, deadline)
+        started = compiled.index.started
+        stages = _Stages(encoding, solver, deadline, options.on_progress, started)
         all_stages = [s for level in encoding.lowered.levels for s in level.stages]
         with interrupt.on_stop(solver.ctx.interrupt):  # Ctrl-C stops the check in progress
             outcome = solve_levels(all_stages, stages, deadline.at, has_incumbent=False)
