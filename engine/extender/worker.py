@@ -111,16 +111,17 @@ def worker_main(conn: Connection, memory_mib: int, solve: str = SOLVE_DOCUMENTS)
     module_name, _, function = solve.partition(":")
     solve_documents = getattr(importlib.import_module(module_name), function)
 
-    conn.send(("ready", os.getpid()))
+    answer: tuple[Any, ...] = ("ready", os.getpid())
     while True:
         try:
+            conn.send(answer)
             job = conn.recv()
-        except (EOFError, OSError):
+        except (EOFError, OSError):  # the service is gone (stopped while this one started)
             return
         try:
-            conn.send(("ok", solve_documents(*job)))
+            answer = ("ok", solve_documents(*job))
         except Exception as exc:  # MemoryError included: the process lives on for the next job
-            conn.send(("error", type(exc).__name__, str(exc), isinstance(exc, InputError)))
+            answer = ("error", type(exc).__name__, str(exc), isinstance(exc, InputError))
 
 
 def start_fork_server() -> None:
