@@ -3,8 +3,10 @@
 Cheapest first, stopping the moment a packing meets the lower bound:
 
 1. Martello–Toth L2 and first-fit decreasing (and the caller's start packing);
-2. without slack at the bound (every bin exactly full, e.g. triplets), the zero-waste pattern
-   model (``patterns``);
+2. without slack at the bound (every bin exactly full, e.g. triplets), the arc-flow graph of
+   the zero-waste paths (``reduced`` with volume prices), in CP-SAT with restarts: it finds
+   the packing or proves the bound one higher; the zero-waste pattern model (``patterns``)
+   when that graph is too big or undecided;
 3. MBS' and the Gilmore–Gomory LP by column generation (``colgen``), whose rounded-up value is
    the bound (the Farley bound when the deadline stops it early), and its rounding;
 4. then, until the deadline, the improvement loop: dives with re-optimisation, CP-SAT over the
@@ -28,7 +30,7 @@ from ..deadline import Deadline
 from .bounds import l2_bound
 from .colgen import ColumnGeneration, LpSolution
 from .heuristics import Packing, bin_completion, first_fit_decreasing, minimum_bin_slack
-from .improve import as_bins, dive, pattern_ip, round_down, trim
+from .improve import as_bins, dive, pattern_ip, round_down
 from .patterns import solve_patterns, waste_bounded_patterns
 from .reduced import reduced_graph, solve_reduced
 from .search import Incumbent, Listener, Packed
@@ -39,6 +41,8 @@ NODE_LIMIT = 20_000  # bins tried per bin-completion restart
 ROOT_SHARE = 0.5  # of the time left: the first column generation
 ZERO_WASTE_SHARE = 0.7  # of the time left: the zero-waste pattern model, when it applies
 COMPLETION_SHARE = 0.25  # of the time left: one bin-completion restart
+FULL_BINS_ARCS = 100_000  # a larger zero-waste graph: the pattern model instead
+FULL_BINS_SLICE_S = 2.0  # first CP-SAT run on the zero-waste graph, then 1.5 times longer
 SMALL_REDUCED = 5_000  # arcs: a reduced arc-flow model this small usually decides quickly
 # MBS', bin completion and the zero-waste patterns work on bitsets of fill levels 0..C: beyond
 # this capacity they cost too much per bin, and column generation (whose pricing coarsens its
@@ -98,10 +102,12 @@ class _Search(Incumbent):
             return
         self.exact_fill = self.bound * self.capacity == self.total
         if self.bitsets and self.exact_fill:
-            # No slack at the bound: every bin exactly full, and the pattern model over the
-            # zero-waste patterns is exact (triplets); so is the reduced arc-flow model, tiny
-            # here (zero reduced cost arcs only), which the first improvement round runs.
-            self.zero_waste_patterns(self.deadline.part(ZERO_WASTE_SHARE))
+            # No slack at the bound: every bin exactly full. The arc-flow graph of zero-waste
+            # paths decides it (triplets: a few thousand arcs, a packing in about a second);
+            # the zero-waste pattern model when that graph is too big.
+            self.full_bins_arcflow(self.deadline.part(ZERO_WASTE_SHARE))
+            if not self.done():
+                self.zero_waste_patterns(self.deadline.part(ZERO_WASTE_SHARE))
         if self.done():
             return
         self.mbs(self.seed)
@@ -134,6 +140,30 @@ class _Search(Incumbent):
             )
             self.offer(found, "patterns")
             attempt += 1
+
+    def full_bins_arcflow(self, deadline: Deadline) -> None:
+        """Volume prices (w / C, dual feasible) leave exactly the zero-waste paths in the
+        reduced graph when the bound fills every bin: CP-SAT on that flow finds the packing
+        or proves the bound one higher."""
+        prices = np.array(self.sizes, dtype=np.float64) / self.capacity
+        reduced = reduced_graph(
+            self.sizes, self.counts, self.capacity, prices, self.bound, deadline.part(0.3)
+        )
+        if reduced is None or len(reduced.graph.arcs) > FULL_BINS_ARCS:
+            return
+        self.info["full_bin_arcs"] = len(reduced.graph.arcs)
+        # Restarts with new seeds and growing slices: single runs have a heavy tail (the
+        # same instance takes 0.2 s with one seed and over 7 s with another).
+        slice_s, attempt = FULL_BINS_SLICE_S, 0
+        while not self.done() and not deadline.expired():
+            part = deadline.part(1.0, at_most=slice_s)
+            outcome, packing = solve_reduced(reduced, self.counts, part, self.seed + attempt + 1)
+            self.info["full_bin_outcome"] = outcome
+            self._take(outcome, packing, reduced.bins, "full-bin arc-flow")
+            if outcome != "unknown":
+                return
+            slice_s, attempt = slice_s * 1.5, attempt + 1
+        self.info["full_bin_restarts"] = attempt
 
     def column_generation(self, deadline: Deadline) -> None:
         try:
@@ -191,9 +221,8 @@ class _Search(Incumbent):
     ) -> None:
         if outcome == "infeasible":
             self.raise_bound(bins + 1, how)
-        elif packing is not None:
-            assert self.cg is not None
-            found = as_bins(trim([self.cg.pattern_of(b) for b in packing], self.cg.counts))
+        elif packing is not None:  # every type covered exactly (the models' equalities)
+            found = [Counter(b) for b in packing if b]
             self.offer(found, how)
             if outcome == "optimal":
                 self.raise_bound(len(found), how)

@@ -38,6 +38,7 @@ class Reduced:
     graph: ArcFlowGraph
     bins: int  # the model asks for at most this many bins
     kept: float  # share of the full graph's item arcs kept
+    full: bool = False  # ``bins`` bins hold the items only if every one is full: no loss arcs
 
 
 def reduced_graph(
@@ -98,15 +99,21 @@ def reduced_graph(
         if len(arcs) > MAX_ARCS:
             return None
         forward = cur
-    graph = _close(cap, arcs)
+    # Into exactly as many bins as the items fill, every bin is full: no loss arcs, and only
+    # the arcs of zero-waste paths are left (a much smaller, tighter model: triplets).
+    exact = bins * cap == int(sizes_a @ counts_a)
+    graph = _close(cap, arcs, loss=not exact)
     kept = sum(1 for _, _, t in graph.arcs if t != LOSS)
-    return Reduced(graph, bins, kept / max(1, full))
+    return Reduced(graph, bins, kept / max(1, full), full=exact)
 
 
-def _close(capacity: int, item_arcs: list[Arc]) -> ArcFlowGraph:
-    """Loss arcs to C, then only the arcs on some 0 → C path (levels grow along every arc)."""
+def _close(capacity: int, item_arcs: list[Arc], loss: bool = True) -> ArcFlowGraph:
+    """Loss arcs to C (unless ``loss`` is false), then only the arcs on some 0 → C path
+    (levels grow along every arc)."""
     heads = {v for _, v, _ in item_arcs}
-    arcs = item_arcs + [(v, capacity, LOSS) for v in sorted(heads) if v < capacity]
+    arcs = list(item_arcs)
+    if loss:
+        arcs += [(v, capacity, LOSS) for v in sorted(heads) if v < capacity]
     reached = {0}
     for u, v, _ in sorted(arcs):
         if u in reached:
@@ -156,12 +163,15 @@ def solve_reduced(
                 return "infeasible", None
             model.add(sum(per_type[t]) == int(n))
     used = sum(out_of.get(0, []))
-    model.add(used <= k)
     model.add(sum(into.get(graph.capacity, [])) == used)
     for node in set(into) | set(out_of):
         if node not in (0, graph.capacity):
             model.add(sum(into.get(node, [])) == sum(out_of.get(node, [])))
-    model.minimize(used)
+    if reduced.full:  # k bins exactly, all full: no fewer can hold the items
+        model.add(used == k)
+    else:
+        model.add(used <= k)
+        model.minimize(used)
     if hint is not None:
         routed = _route(graph, hint[0], hint[1])
         if routed is not None:

@@ -7,6 +7,7 @@ import itertools
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,6 +20,7 @@ from solvers.cpsat.arcflow import ArcFlowModel, arcflow_applies
 from solvers.cpsat.vector_packing import VectorPackingModel
 from solvers.deadline import Deadline
 from solvers.lowering import lower
+from solvers.packing.arcflow import LOSS
 from solvers.packing.bounds import l1_bound, l2_bound
 from solvers.packing.colgen import ColumnGeneration
 from solvers.packing.heuristics import bin_completion, first_fit_decreasing, minimum_bin_slack
@@ -26,6 +28,7 @@ from solvers.packing.improve import as_bins, dive
 from solvers.packing.one_dim import check_packing
 from solvers.packing.one_dim import solve as solve_one_dim
 from solvers.packing.patterns import solve_patterns, waste_bounded_patterns
+from solvers.packing.reduced import reduced_graph, solve_reduced
 from solvers.packing.vector import (
     bin_centric,
     check_vector_packing,
@@ -119,6 +122,43 @@ def test_triplets_are_found_by_the_pattern_model() -> None:
     assert packing is not None and len(packing) == 3
     assert check_packing(packing, sizes, counts, 100)
     assert waste_bounded_patterns(sizes, counts, 100, slack=100, limit=3) is None
+
+
+@settings(max_examples=40, deadline=None)
+@given(instances)
+def test_full_bin_arcflow_decides_whether_the_volume_bound_is_met(
+    instance: tuple[int, list],
+) -> None:
+    # A filler item makes the volume a whole number of bins; volume prices then leave only
+    # the zero-waste paths, and the model's answer must agree with brute force either way.
+    capacity, types = instance
+    sizes, counts = _split(types)
+    filler = -sum(w * n for w, n in zip(sizes, counts, strict=True)) % capacity
+    if filler and filler not in sizes:
+        sizes, counts = [*sizes, filler], [*counts, 1]
+    elif filler:
+        counts[sizes.index(filler)] += 1
+    bins = sum(w * n for w, n in zip(sizes, counts, strict=True)) // capacity
+    prices = np.array(sizes, dtype=np.float64) / capacity
+    reduced = reduced_graph(sizes, counts, capacity, prices, bins, Deadline.never())
+    assert reduced is not None and reduced.full
+    assert all(t != LOSS for _, _, t in reduced.graph.arcs)
+    outcome, packing = solve_reduced(reduced, counts, Deadline.after(10.0))
+    best = brute_force_bins(sizes, counts, capacity)
+    if best > bins:
+        assert outcome == "infeasible"
+    else:
+        assert outcome == "optimal" and packing is not None and len(packing) == bins
+        assert check_packing([Counter(b) for b in packing], sizes, counts, capacity)
+
+
+def test_one_dim_solver_proves_one_above_the_volume_when_bins_cannot_be_full() -> None:
+    # 5 + 3 + 3 + 3 + 3 + 3 = 20, L2 = 2, but no bin of 10 can be filled exactly with both
+    # sizes left over: the zero-waste model is infeasible, so the optimum 3 is proved.
+    assert l2_bound([5, 3], [1, 5], 10) == 2
+    result = solve_one_dim([5, 3], [1, 5], 10, Deadline.after(5.0))
+    assert result.lower_bound == 3 and result.proven and len(result.packing) == 3
+    assert result.info.get("full_bin_outcome") == "infeasible"
 
 
 def test_one_dim_solver_reaches_the_bound_on_triplets() -> None:
