@@ -209,11 +209,16 @@ def test_no_presolve_when_items_are_optional() -> None:
     assert solution.verified
 
 
-def test_falkenauer_triplets_reach_the_optimum(shared_data: Path) -> None:
-    path = shared_data / "bpp1d" / "instances" / "falkenauer_t" / "Falkenauer_t60_00.txt"
+@pytest.mark.parametrize(
+    ("name", "optimum"),
+    # t249_13 and t249_00 missed in 10 s when one pattern-model run drew a slow seed
+    [("Falkenauer_t60_00", 20), ("Falkenauer_t249_13", 83), ("Falkenauer_t249_00", 83)],
+)
+def test_falkenauer_triplets_reach_the_optimum(shared_data: Path, name: str, optimum: int) -> None:
+    path = shared_data / "bpp1d" / "instances" / "falkenauer_t" / f"{name}.txt"
     solution = solve(read_bpplib(path), "cpsat", time_limit=10, threads=1)
     assert solution.verified and solution.status == Status.OPTIMAL
-    assert solution.objective == (20.0,)
+    assert solution.objective == (float(optimum),)
 
 
 def test_falkenauer_uniform_reaches_the_optimum(shared_data: Path) -> None:
