@@ -330,7 +330,11 @@ class ArcFlowModel:
                 if u == 0:
                     continue
                 if u < cls.capacity:
-                    value[graph.index[(u, cls.capacity, -1)]] += 1
+                    # A restricted graph has loss arcs only where its own paths end.
+                    loss = graph.index.get((u, cls.capacity, -1))
+                    if loss is None:
+                        return []
+                    value[loss] += 1
                 n_used += 1
             out.extend(zip(cls.flows, value, strict=True))
             out.append((cls.used, n_used))

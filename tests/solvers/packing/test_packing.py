@@ -87,6 +87,22 @@ def test_bounds_and_heuristics_bracket_the_optimum(instance: tuple[int, list]) -
 
 @settings(max_examples=25, deadline=None)
 @given(instances)
+def test_the_solver_brackets_the_optimum_never_below_l2_nor_above_ffd(
+    instance: tuple[int, list],
+) -> None:
+    capacity, types = instance
+    sizes, counts = _split(types)
+    best = brute_force_bins(sizes, counts, capacity)
+    ffd = first_fit_decreasing([(w,) for w in sizes], counts, (capacity,))
+    result = solve_one_dim(sizes, counts, capacity, Deadline.after(5.0))
+    assert check_packing(result.packing, sizes, counts, capacity)
+    assert l2_bound(sizes, counts, capacity) <= result.lower_bound <= best
+    assert best <= len(result.packing) <= len(ffd)
+    assert result.proven  # tiny instances: always decided well within the limit
+
+
+@settings(max_examples=25, deadline=None)
+@given(instances)
 def test_column_generation_bounds_and_dives_bracket_the_optimum(instance: tuple[int, list]) -> None:
     capacity, types = instance
     sizes, counts = _split(types)
@@ -197,6 +213,20 @@ def test_arcflow_model_keeps_its_one_argument_contract() -> None:
     assert ArcFlowModel(lower(problem), presolve=False).presolved is None
     counts = Counter({("i0", "b0"): 1})
     assert model.hint_values(counts)  # routed: the presolve plan replaces the weaker hint
+
+
+def test_a_hint_that_leaves_the_restricted_graph_is_dropped_not_raised() -> None:
+    # The presolve's packing {5, 5, 1} fills one bin of 11: its paths graph 0 -> 5 -> 10 -> 11
+    # has no loss arc. A start plan with a 5 in a bin of its own reaches level 5 on that
+    # graph's arcs, but no loss arc leaves it (Hard28_BPP14 crashed with a KeyError here).
+    problem = _packing_problem(11, [(5, 2), (1, 1)], 2)
+    model = ArcFlowModel(lower(problem))
+    assert model.presolved is not None and model.presolved.proven
+    graph = model.classes[0].graph
+    assert graph is not None and all(t != LOSS for _, _, t in graph.arcs)
+    model.presolved = None  # as when the presolve proves nothing: the start plan is routed
+    start = Counter({("i0", "b0"): 1, ("i0", "b1"): 1, ("i1", "b1"): 1})
+    assert model.hint_values(start) == []
 
 
 def test_no_presolve_when_items_are_optional() -> None:
