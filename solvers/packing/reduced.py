@@ -135,11 +135,13 @@ def solve_reduced(
     deadline: Deadline,
     seed: int = 0,
     hint: tuple[Sequence[int], Sequence[dict[int, int]]] | None = None,
+    work: float | None = None,
 ) -> tuple[str, list[dict[int, int]] | None]:
     """CP-SAT on the reduced graph: ("optimal", bins) with the fewest bins (a proof: the graph
     holds every packing into at most ``reduced.bins`` bins), ("found", bins) with at most that
     many, ("infeasible", None) when none exists, ("unknown", None) otherwise. ``hint`` =
-    (sizes, packing) starts the search from that packing where its paths are in the graph."""
+    (sizes, packing) starts the search from that packing where its paths are in the graph;
+    ``work`` caps CP-SAT's deterministic time (the same search on a loaded machine)."""
     from ortools.sat.python import cp_model
 
     graph, k = reduced.graph, reduced.bins
@@ -181,6 +183,8 @@ def solve_reduced(
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = seed
     solver.parameters.linearization_level = 2
+    if work is not None:
+        solver.parameters.max_deterministic_time = work
     status = cpsat_solve(solver, model, deadline)
     if status == cp_model.INFEASIBLE:
         return "infeasible", None
