@@ -48,8 +48,10 @@ def reduced_graph(
     prices: np.ndarray,
     bins: int,
     deadline: Deadline,
+    max_arcs: int = MAX_ARCS,
 ) -> Reduced | None:
-    """The arcs a packing into ``bins`` bins may use (None: too big, or out of time).
+    """The arcs a packing into ``bins`` bins may use (None: more than ``max_arcs``, or out of
+    time).
 
     ``prices`` must be dual feasible: no pattern is worth more than 1 under them."""
     sizes_a = np.asarray(sizes, dtype=np.int64)
@@ -96,7 +98,7 @@ def reduced_graph(
         value = reach + p + after[i][w:]
         keep = np.flatnonzero(tails & (value >= threshold))
         arcs.extend((int(u), int(u) + w, t) for u in keep.tolist())
-        if len(arcs) > MAX_ARCS:
+        if len(arcs) > max_arcs:
             return None
         forward = cur
     # Into exactly as many bins as the items fill, every bin is full: no loss arcs, and only
