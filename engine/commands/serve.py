@@ -7,6 +7,9 @@ from typing import Annotated
 
 import typer
 
+from engine.extender.settings import Settings
+
+DEFAULT = Settings()  # each option's default is the service's own (one place)
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -39,53 +42,53 @@ def register(app: typer.Typer) -> None:
 
 
 def serve(
-    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port to listen on")] = 8888,
-    prefix: Annotated[str, typer.Option(help="URL prefix of the verbs")] = "/scheduler",
+    host: Annotated[str, typer.Option(help="address to listen on")] = DEFAULT.host,
+    port: Annotated[int, typer.Option(help="port to listen on")] = DEFAULT.port,
+    prefix: Annotated[str, typer.Option(help="URL prefix of the verbs")] = DEFAULT.prefix,
     snapshot: Annotated[
         Path | None, typer.Option(help="cluster state: Kubernetes manifests or an IR file")
-    ] = None,
+    ] = DEFAULT.snapshot,
     kubeconfig: Annotated[
         Path | None, typer.Option(help="watch a live cluster through this kubeconfig")
-    ] = None,
+    ] = DEFAULT.kubeconfig,
     in_cluster: Annotated[
         bool, typer.Option("--in-cluster", help="watch the cluster placer runs in")
-    ] = False,
+    ] = DEFAULT.in_cluster,
     scheduler_name: Annotated[
         str, typer.Option(help="plan pending pods of this schedulerName")
-    ] = "default-scheduler",
+    ] = DEFAULT.scheduler_name,
     bind: Annotated[
         bool, typer.Option("--bind/--no-bind", help="serve the bind verb (create Bindings)")
-    ] = False,
+    ] = DEFAULT.bind,
     planner: Annotated[
         bool, typer.Option("--planner/--no-planner", help="steer pods toward a background plan")
-    ] = True,
+    ] = DEFAULT.planner,
     plan_time_limit: Annotated[
         float, typer.Option(help="seconds per background plan (building the problem included)")
-    ] = 10.0,
+    ] = DEFAULT.plan_time_limit,
     plan_max_age: Annotated[
         float, typer.Option(help="seconds after which a plan of a changed cluster is stale")
-    ] = 300.0,
+    ] = DEFAULT.plan_max_age,
     plan_incremental: Annotated[
         bool,
         typer.Option(
             "--plan-incremental/--no-plan-incremental",
             help="plan arriving pods around the last plan before re-solving everything",
         ),
-    ] = True,
+    ] = DEFAULT.plan_incremental,
     plan_process: Annotated[
         bool,
         typer.Option(
             "--plan-process/--plan-thread", help="solve in a separate process or in a thread"
         ),
-    ] = True,
+    ] = DEFAULT.plan_process,
     plan_memory_mib: Annotated[
         int, typer.Option(help="memory cap of the planning process in MiB (0: none)")
-    ] = 4096,
+    ] = DEFAULT.plan_memory_mib,
     reserve: Annotated[
         bool,
         typer.Option("--reserve/--no-reserve", help="filter keeps capacity the plan holds"),
-    ] = True,
+    ] = DEFAULT.reserve,
     device_scoring: Annotated[
         bool,
         typer.Option(
@@ -93,40 +96,44 @@ def serve(
             help="score pods the plan does not cover by placer's online GPU policy over the "
             "cluster's DRA devices (LeastAllocated where there are none)",
         ),
-    ] = True,
-    max_body_bytes: Annotated[int, typer.Option(help="larger request bodies get 413")] = 64 * 2**20,
+    ] = DEFAULT.device_scoring,
+    max_body_bytes: Annotated[
+        int, typer.Option(help="larger request bodies get 413")
+    ] = DEFAULT.max_body_bytes,
     learned_nodes: Annotated[
         int, typer.Option(help="most nodes kept that only requests told of (LRU)")
-    ] = 10_000,
+    ] = DEFAULT.learned_nodes,
     learned_pods: Annotated[
         int, typer.Option(help="most pods kept that only requests told of (LRU)")
-    ] = 50_000,
+    ] = DEFAULT.learned_pods,
     learned_mib: Annotated[
         int, typer.Option(help="most MiB of memory held by objects only requests told of")
-    ] = 256,
+    ] = DEFAULT.learned_mib,
     learned_ttl: Annotated[
         float, typer.Option(help="seconds an object only requests told of is kept unseen")
-    ] = 900.0,
-    tls_cert: Annotated[Path | None, typer.Option(help="TLS certificate (PEM)")] = None,
-    tls_key: Annotated[Path | None, typer.Option(help="TLS private key (PEM)")] = None,
+    ] = DEFAULT.learned_ttl,
+    tls_cert: Annotated[Path | None, typer.Option(help="TLS certificate (PEM)")] = DEFAULT.tls_cert,
+    tls_key: Annotated[Path | None, typer.Option(help="TLS private key (PEM)")] = DEFAULT.tls_key,
     tls_client_ca: Annotated[
         Path | None,
         typer.Option(help="authenticate clients by certificates this CA signed (PEM; mTLS)"),
-    ] = None,
+    ] = DEFAULT.tls_client_ca,
     auth_token_file: Annotated[
         Path | None,
         typer.Option(help="authenticate clients by the bearer token in this file"),
-    ] = None,
+    ] = DEFAULT.auth_token_file,
     header_timeout: Annotated[
         float, typer.Option(help="seconds a connection may take to send request headers")
-    ] = 10.0,
+    ] = DEFAULT.header_timeout,
     body_timeout: Annotated[
         float, typer.Option(help="seconds a request body may take to arrive")
-    ] = 30.0,
+    ] = DEFAULT.body_timeout,
     handshake_timeout: Annotated[
         float, typer.Option(help="seconds a TLS handshake may take")
-    ] = 10.0,
-    log_level: Annotated[str, typer.Option(help="debug | info | warning | error")] = "info",
+    ] = DEFAULT.handshake_timeout,
+    log_level: Annotated[
+        str, typer.Option(help="debug | info | warning | error")
+    ] = DEFAULT.log_level,
     print_scheduler_config: Annotated[
         bool,
         typer.Option(
@@ -147,22 +154,22 @@ def serve(
             help="plan new pods in batches behind this scheduling gate (e.g. placer.dev/plan), "
             "added by placer's admission webhook or by pod templates"
         ),
-    ] = None,
+    ] = DEFAULT.gate,
     gate_window: Annotated[
         float, typer.Option(help="seconds to collect gated pods before planning them")
-    ] = 1.0,
+    ] = DEFAULT.gate_window,
     gate_batch: Annotated[
         int, typer.Option(help="plan at once when this many gated pods wait")
-    ] = 500,
+    ] = DEFAULT.gate_batch,
     gate_time_limit: Annotated[
         float, typer.Option(help="seconds to plan one batch of gated pods")
-    ] = 2.0,
+    ] = DEFAULT.gate_time_limit,
     gate_deadline: Annotated[
         float,
         typer.Option(
             help="seconds after which a gated pod is released unplanned (also on restart)"
         ),
-    ] = 60.0,
+    ] = DEFAULT.gate_deadline,
     gate_namespace: Annotated[
         list[str] | None,
         typer.Option(help="gate new pods of this namespace only (repeatable; default: all)"),
@@ -174,7 +181,7 @@ def serve(
             help="a review placer cannot read, or placer down: create the pod ungated (open) "
             "or refuse it (closed)",
         ),
-    ] = True,
+    ] = DEFAULT.webhook_fail_open,
     print_webhook_config: Annotated[
         bool,
         typer.Option(
@@ -206,7 +213,6 @@ def serve(
 ) -> None:
     """Run the kube-scheduler extender: filter, prioritize, preempt and bind, steered by a plan."""
     from engine.errors import InputError
-    from engine.extender.settings import Settings
 
     from . import check_at_least
 

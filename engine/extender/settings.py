@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .state import LearnLimits
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where used: `placer serve` reads its option defaults from here
     from .gate import GateSettings
+    from .state import LearnLimits
     from .webhook import WebhookSettings
 
 DEFAULT_PREFIX = "/scheduler"
@@ -112,6 +111,8 @@ class Settings:
 
     @property
     def learn_limits(self) -> LearnLimits:
+        from .state import LearnLimits
+
         return LearnLimits(
             nodes=self.learned_nodes,
             pods=self.learned_pods,

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.__main__ import main as bench_main
 from bench.report import write_report
 from bench.runner import ResultsFile, run_local
 from bench.suites import load_suite
+
+from ..cli import run_bench
 
 
 def _suite(tmp_path: Path, body: str) -> Path:
@@ -22,13 +23,6 @@ def _suite(tmp_path: Path, body: str) -> Path:
 def _rows(directory: Path) -> list[dict[str, str]]:
     with (directory / "results.csv").open(newline="") as fh:
         return list(csv.DictReader(fh))
-
-
-def _run(args: list[str]) -> int:
-    with pytest.raises(SystemExit) as exit_info:
-        bench_main(args)
-    code = exit_info.value.code
-    return int(code) if code is not None else 0
 
 
 TINY = """
@@ -44,7 +38,7 @@ instances:
 @pytest.mark.slow
 def test_suite_runs_writes_results_report_and_plots(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    assert _run([str(_suite(tmp_path, TINY)), "-o", str(out), "--jobs", "2"]) == 0
+    assert run_bench([str(_suite(tmp_path, TINY)), "-o", str(out), "--jobs", "2"]) == 0
     rows = _rows(out)
     assert len(rows) == 4
     assert {r["backend"] for r in rows} == {"greedy", "cpsat"}
@@ -64,9 +58,9 @@ def test_suite_runs_writes_results_report_and_plots(tmp_path: Path) -> None:
 def test_rerun_skips_completed_runs(tmp_path: Path) -> None:
     out = tmp_path / "out"
     suite = str(_suite(tmp_path, TINY))
-    assert _run([suite, "-o", str(out), "--backends", "greedy"]) == 0
+    assert run_bench([suite, "-o", str(out), "--backends", "greedy"]) == 0
     assert len(_rows(out)) == 2
-    assert _run([suite, "-o", str(out), "--backends", "greedy,cpsat"]) == 0
+    assert run_bench([suite, "-o", str(out), "--backends", "greedy,cpsat"]) == 0
     rows = _rows(out)
     assert len(rows) == 4  # the two greedy runs were not repeated
     assert sum(r["backend"] == "greedy" for r in rows) == 2
@@ -98,10 +92,10 @@ instances:
 @pytest.mark.slow
 def test_report_rebuilds_from_results_alone(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    assert _run([str(_suite(tmp_path, TINY)), "-o", str(out), "--backends", "greedy"]) == 0
+    assert run_bench([str(_suite(tmp_path, TINY)), "-o", str(out), "--backends", "greedy"]) == 0
     (out / "report.md").unlink()
     (out / "suite.json").unlink()
-    assert _run(["report", str(out)]) == 0
+    assert run_bench(["report", str(out)]) == 0
     assert "## tiny" in (out / "report.md").read_text()
 
 
@@ -120,7 +114,7 @@ instances:
 
 def test_bad_suite_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = _suite(tmp_path, "name: x\nbackends: []\n")
-    assert _run([str(path), "-o", str(tmp_path / "o")]) == 2
+    assert run_bench([str(path), "-o", str(tmp_path / "o")]) == 2
     assert "backends" in capsys.readouterr().err
 
 
@@ -133,7 +127,7 @@ def test_shipped_suites_parse() -> None:
 @pytest.mark.slow
 def test_smoke_suite_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "smoke"
-    assert _run(["smoke", "-o", str(out), "--jobs", "2"]) == 0
+    assert run_bench(["smoke", "-o", str(out), "--jobs", "2"]) == 0
     rows = _rows(out)
     assert rows and all(r["status"] not in ("crashed", "timeout", "memory") for r in rows)
     # a heuristic's verified value is never better than a proved optimum on the same instance
@@ -150,8 +144,8 @@ def test_ray_executor_gives_the_same_rows_as_local(tmp_path: Path) -> None:
     pytest.importorskip("ray")
     suite = str(_suite(tmp_path, TINY))
     local, remote = tmp_path / "local", tmp_path / "ray"
-    assert _run([suite, "-o", str(local), "--backends", "cpsat"]) == 0
-    assert _run([suite, "-o", str(remote), "--backends", "cpsat", "--executor", "ray"]) == 0
+    assert run_bench([suite, "-o", str(local), "--backends", "cpsat"]) == 0
+    assert run_bench([suite, "-o", str(remote), "--backends", "cpsat", "--executor", "ray"]) == 0
     keys = ("instance", "backend", "status", "verified", "value", "objective")
 
     def project(rows: list[dict[str, str]]) -> list[tuple[str, ...]]:

@@ -7,21 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from bench.__main__ import main as bench_main
 from bench.openb.report import write_report
 from bench.openb.runner import CLUSTERS, DATA
 from engine.gpu.policies import POLICIES
 
+from ..cli import run_bench
+
 needs_trace = pytest.mark.skipif(
     not (DATA / CLUSTERS["gpu"]).exists(), reason="the openb trace is not in ../shared/data"
 )
-
-
-def _run(args: list[str]) -> int:
-    with pytest.raises(SystemExit) as exit_info:
-        bench_main(args)
-    code = exit_info.value.code
-    return int(code) if code is not None else 0
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -34,7 +28,7 @@ def test_slice_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "openb"
     args = ["openb", "-o", str(out), "--pod-lists", "openb_pod_list_default"]
     args += ["--seeds", "42", "--sample-nodes", "50", "--max-arrivals", "300"]
-    assert _run(args) == 0
+    assert run_bench(args) == 0
     rows = _rows(out / "results.csv")
     assert {(r["pod_list"], r["policy"]) for r in rows} == {("default", pol) for pol in POLICIES}
     for r in rows:
@@ -49,10 +43,10 @@ def test_slice_end_to_end(tmp_path: Path) -> None:
     assert "placer against fgd" in report and "Seconds per run" in report
     assert (out / "curve-gpu-default.png").stat().st_size > 10_000
     # a rerun does nothing new; a new seed adds its rows only
-    assert _run(args) == 0
+    assert run_bench(args) == 0
     assert len(_rows(out / "results.csv")) == len(rows)
     more = [*args[:-6], "--seeds", "42,43", "--policies", "fgd", *args[-4:]]
-    assert _run(more) == 0
+    assert run_bench(more) == 0
     assert len(_rows(out / "results.csv")) == len(rows) + 1
 
 
@@ -89,7 +83,7 @@ def test_report_against_the_published_means(tmp_path: Path) -> None:
 def test_bad_options(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
 ) -> None:
-    assert _run(["openb", "-o", str(tmp_path), *extra]) == 2
+    assert run_bench(["openb", "-o", str(tmp_path), *extra]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
 
@@ -99,7 +93,7 @@ def test_planned_policies_on_a_slice(tmp_path: Path) -> None:
     out = tmp_path / "openb"
     args = ["openb", "-o", str(out), "--pod-lists", "default", "--seeds", "42"]
     args += ["--sample-nodes", "50", "--policies", "fgd,offline,window-50"]
-    assert _run(args) == 0
+    assert run_bench(args) == 0
     rows = {r["policy"]: r for r in _rows(out / "results.csv")}
     assert set(rows) == {"fgd", "offline", "window-50"}
     for r in rows.values():

@@ -7,19 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli import main
 from engine.io import dump_problem, load, load_solution
 from engine.solution import Placement, Solution, Status
 
 from ..cases import bins, group, problem
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-    captured = capsys.readouterr()
-    code = exit_info.value.code
-    return (code if isinstance(code, int) else 0), captured.out, captured.err
+from ..cli import run_placer as run
 
 
 @pytest.fixture

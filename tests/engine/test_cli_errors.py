@@ -8,23 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli import main
 from engine.io import dump_problem
 
 from ..cases import bins, group, problem
+from ..cli import run_placer as run
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "instances" / "demo-cluster.yaml"
 EDGE = REPO / "instances" / "edge-factory.yaml"
 DRF = REPO / "instances" / "tenants-drf-paper.yaml"
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-    captured = capsys.readouterr()
-    code = exit_info.value.code
-    return (code if isinstance(code, int) else 0), captured.out, captured.err
 
 
 def assert_input_error(argv: list[str], capsys: pytest.CaptureFixture[str], *needles: str) -> str:

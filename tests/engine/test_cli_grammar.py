@@ -15,8 +15,10 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from engine.cli import app, main
+from engine.cli import app
 from engine.commands.grammar import DEFAULT_THREADS, DEFAULT_TIME_LIMIT
+
+from ..cli import run_placer
 
 ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER = re.compile(r"<[a-z][a-z_\[\], |.]*>|\{[a-z_]+\}")
@@ -38,13 +40,6 @@ def leaf_commands() -> list[tuple[list[str], Any]]:
 
 LEAVES = leaf_commands()
 IDS = [" ".join(path) for path, _ in LEAVES]
-
-
-def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    captured = capsys.readouterr()
-    return int(exit_info.value.code or 0), captured.out, captured.err
 
 
 def test_the_tree_is_walked() -> None:
@@ -106,50 +101,54 @@ def test_solve_states_its_default_time_limit() -> None:
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _run(["--version"], capsys)
+    code, out, _ = run_placer(["--version"], capsys)
     assert code == 0 and re.fullmatch(r"placer \d+\.\d+\.\d+\S*\n", out)
 
 
 def test_dash_o_dash_writes_to_stdout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = _run(
+    code, out, err = run_placer(
         ["generate", "cluster", "--nodes", "5", "--groups", "2", "-o", "-"], capsys
     )
     assert code == 0 and yaml.safe_load(out)["kind"] == "Problem"
     assert "wrote -" in err  # the message keeps out of the file's way
     assert not (Path.cwd() / "-").exists()
     demo = str(ROOT / "instances/demo-cluster.yaml")
-    code, out, err = _run(["solve", demo, "-t", "10", "-o", "-"], capsys)
+    code, out, err = run_placer(["solve", demo, "-t", "10", "-o", "-"], capsys)
     assert code == 0 and json.loads(out)["verified"] is True
     assert "demo-cluster: optimal" in err  # the summary went to stderr
     small = str(ROOT / "instances/manifests/small-cluster.yaml")
-    code, out, _ = _run(["solve", small, "-f", "bindings", "-o", "-", "-q"], capsys)
+    code, out, _ = run_placer(["solve", small, "-f", "bindings", "-o", "-", "-q"], capsys)
     assert code == 0 and {d["kind"] for d in yaml.safe_load_all(out)} == {"Binding"}
 
 
 def test_json_output_is_one_document(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     demo = str(ROOT / "instances/demo-cluster.yaml")
-    code, out, _ = _run(["solve", demo, "-t", "10", "--json"], capsys)
+    code, out, _ = run_placer(["solve", demo, "-t", "10", "--json"], capsys)
     assert code == 0 and json.loads(out)["kind"] == "Solution"
     plan = tmp_path / "plan.json"
-    _run(["solve", demo, "-t", "10", "-o", str(plan), "-q"], capsys)
-    code, out, _ = _run(["verify", demo, str(plan), "--json"], capsys)
+    run_placer(["solve", demo, "-t", "10", "-o", str(plan), "-q"], capsys)
+    code, out, _ = run_placer(["verify", demo, str(plan), "--json"], capsys)
     assert code == 0 and json.loads(out)["valid"] is True
-    code, out, _ = _run(["generate", "binpack", "-o", str(tmp_path / "b.yaml"), "--json"], capsys)
+    code, out, _ = run_placer(
+        ["generate", "binpack", "-o", str(tmp_path / "b.yaml"), "--json"], capsys
+    )
     assert code == 0 and json.loads(out)["output"].endswith("b.yaml")
-    code, out, _ = _run(["schema", "--json"], capsys)
+    code, out, _ = run_placer(["schema", "--json"], capsys)
     assert code == 0 and "properties" in json.loads(out)
 
 
 def test_edge_compare_refuses_a_problem_that_is_not_edge(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code, _, err = _run(["edge", "compare", str(ROOT / "instances/demo-cluster.yaml")], capsys)
+    code, _, err = run_placer(
+        ["edge", "compare", str(ROOT / "instances/demo-cluster.yaml")], capsys
+    )
     assert code == 2 and "not an edge problem" in err and "placer solve" in err
 
 
 def test_stdout_cannot_hold_two_things(capsys: pytest.CaptureFixture[str]) -> None:
     demo = str(ROOT / "instances/demo-cluster.yaml")
-    code, _, err = _run(["solve", demo, "--json", "-o", "-"], capsys)
+    code, _, err = run_placer(["solve", demo, "--json", "-o", "-"], capsys)
     assert code == 2 and "both write to stdout" in err
 
 
@@ -165,7 +164,7 @@ def test_dash_o_dash_never_removes_a_file_named_dash(
         ["solve", str(tmp_path / "missing.yaml"), "-o", "-"],
         ["export", str(tmp_path / "missing.yaml"), "-o", "-"],
     ):
-        code, _, _ = _run(args, capsys)
+        code, _, _ = run_placer(args, capsys)
         assert code == 2
         assert (tmp_path / "-").read_text() == "someone's file", args
 
@@ -175,10 +174,12 @@ def test_a_failed_bindings_run_removes_both_stale_files(
 ) -> None:
     small = str(ROOT / "instances/manifests/small-cluster.yaml")
     bindings = tmp_path / "bindings.yaml"
-    code, _, _ = _run(["solve", small, "-f", "bindings", "-o", str(bindings), "-q"], capsys)
+    code, _, _ = run_placer(["solve", small, "-f", "bindings", "-o", str(bindings), "-q"], capsys)
     replica_plan = tmp_path / "bindings.replicaplan.yaml"
     assert code == 0 and bindings.exists() and replica_plan.exists()
-    code, _, err = _run(["solve", small, "-f", "bindings", "-o", str(bindings), "-t", "0"], capsys)
+    code, _, err = run_placer(
+        ["solve", small, "-f", "bindings", "-o", str(bindings), "-t", "0"], capsys
+    )
     assert code == 2
     assert not bindings.exists() and not replica_plan.exists(), err
 
@@ -187,8 +188,8 @@ def test_verify_prove_has_json(tmp_path: Path, capsys: pytest.CaptureFixture[str
     pytest.importorskip("z3")
     demo = str(ROOT / "instances/demo-cluster.yaml")
     plan = tmp_path / "plan.json"
-    assert _run(["solve", demo, "-o", str(plan), "-q"], capsys)[0] == 0
-    code, out, _ = _run(["verify", demo, str(plan), "--prove", "--json", "-t", "60"], capsys)
+    assert run_placer(["solve", demo, "-o", str(plan), "-q"], capsys)[0] == 0
+    code, out, _ = run_placer(["verify", demo, str(plan), "--prove", "--json", "-t", "60"], capsys)
     verdict = json.loads(out)
     assert verdict["outcome"] in ("confirmed", "undecided") and verdict["counterexample"] is None
     assert code == (0 if verdict["outcome"] == "confirmed" else 3)
@@ -207,7 +208,7 @@ def test_the_time_limit_counts_from_the_commands_start(
     commands.start_command(whole_process=True)
     assert commands.remaining(10.0) == commands.MIN_BUDGET
     demo = str(ROOT / "instances/demo-cluster.yaml")
-    code, out, _ = _run(["solve", demo, "-t", "30", "--json"], capsys)
+    code, out, _ = run_placer(["solve", demo, "-t", "30", "--json"], capsys)
     assert code == 0 and json.loads(out)["status"] == "optimal"
     assert commands.command_elapsed() < 30.0
 
@@ -225,7 +226,7 @@ def test_usage_errors_are_one_line_without_the_click_package(
 
     monkeypatch.setitem(sys.modules, "click", None)  # `import click` raises ImportError
     monkeypatch.setitem(sys.modules, "click.exceptions", None)
-    code, out, err = _run(args, capsys)
+    code, out, err = run_placer(args, capsys)
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and err.startswith("placer: error: ") and "--help)" in err
 

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 import yaml
 
-from engine.cli import main
 from engine.errors import InputError
 from engine.io import dump_problem, load
 from engine.ir import Problem
 
 from ..cases import bins, group, problem
+from ..cli import run_placer
 
 Mutation = Callable[[dict[str, Any]], None]
 
@@ -169,14 +169,6 @@ def _write(tmp_path: Path, mutate: Mutation, name: str = "bad.yaml") -> Path:
     return path
 
 
-def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-    captured = capsys.readouterr()
-    code = exit_info.value.code
-    return (code if isinstance(code, int) else 0), captured.out, captured.err
-
-
 def test_base_problem_is_valid(tmp_path: Path) -> None:
     assert len(load(_write(tmp_path, lambda d: None)).items) == 4
 
@@ -205,7 +197,7 @@ def test_bad_input_through_cli(
     reason: str,
 ) -> None:
     file = _write(tmp_path, mutate)
-    code, _, err = _cli(["solve", str(file), "--backend", "greedy"], capsys)
+    code, _, err = run_placer(["solve", str(file), "--backend", "greedy"], capsys)
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1, err  # one clear line, never a traceback
@@ -231,7 +223,7 @@ def test_unreadable_files(
     with pytest.raises(InputError, match=reason) as info:
         load(file)
     assert info.value.source == str(file)
-    code, _, err = _cli(["solve", str(file), "-b", "greedy"], capsys)
+    code, _, err = run_placer(["solve", str(file), "-b", "greedy"], capsys)
     assert code == 2 and reason in err and str(file) in err
 
 
@@ -239,7 +231,7 @@ def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     missing = tmp_path / "nope.yaml"
     with pytest.raises(InputError, match="file not found"):
         load(missing)
-    code, _, err = _cli(["solve", str(missing), "-b", "greedy"], capsys)
+    code, _, err = run_placer(["solve", str(missing), "-b", "greedy"], capsys)
     assert code == 2 and f"{missing}: file not found" in err
 
 
@@ -268,7 +260,7 @@ def test_empty_problems_are_valid_and_solve(
     file.write_text(yaml.safe_dump(data), encoding="utf-8")
     p = load(file)
     assert isinstance(p, Problem)
-    code, out, _ = _cli(
+    code, out, _ = run_placer(
         ["solve", str(file), "-b", "greedy", "-o", str(tmp_path / "plan.json")], capsys
     )
     assert code == 0

@@ -7,18 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli import main
-
+from ..cli import run_placer
 from .bad_inputs import Case, all_cases, base_problem, dump_json, judge
 
 CASES = all_cases()
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-    code = exit_info.value.code
-    return (code if isinstance(code, int) else 0), capsys.readouterr().err
+    code, _, err = run_placer(argv, capsys)
+    return code, err
 
 
 def test_the_generator_covers_several_hundred_inputs_in_every_class() -> None:

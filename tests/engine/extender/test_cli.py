@@ -15,18 +15,15 @@ import orjson
 import pytest
 import yaml
 
-from engine.cli import main
 from engine.extender.snapshot import load_snapshot
 from engine.extender.state import ClusterState
 
+from ...cli import run_placer
 from .conftest import free_port, node, pod
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    return int(exc.value.code or 0), out, err
+    return run_placer(list(argv), capsys)
 
 
 def write_cluster(path: Path) -> Path:
