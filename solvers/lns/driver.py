@@ -22,12 +22,13 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from engine import interrupt
-from engine.ir import Problem, minimised_terms
+from engine.ir import AntiAffinity, Problem, minimised_terms
 from engine.solution import Progress, Solution, Status
 from engine.verify import evaluate, verify_counts
 
@@ -351,7 +352,29 @@ class _Run:
         """Group k's place in ``fill_order``."""
         g = self.problem.items[k]
         placed = () if not lp_first or self.lp_x is None else (self._lp_bucket(k),)
-        return (-g.priority, *placed, float(self.eligible[k]), float(self.dominant[k]))
+        return (
+            -g.priority,
+            -self.domains_needed.get(g.name, 0.0),
+            *placed,
+            float(self.eligible[k]),
+            float(self.dominant[k]),
+        )
+
+    @cached_property
+    def domains_needed(self) -> dict[str, float]:
+        """Per group under hard anti-affinity: the domains its items need at least (count /
+        max per domain). Such groups go first among their priority in ``fill_order``: placed
+        last, on a nearly full cluster, they find too few domains with room (a greedy start
+        left 328 one-per-node pods out of 50,000 on 5,000 nodes; placed first, 72)."""
+        need: dict[str, float] = {}
+        by_name = self.problem.item_by_name
+        for c in self.problem.constraints:
+            if not isinstance(c, AntiAffinity) or c.soft or c.target is not None:
+                continue
+            for name in self.selections(c.selector):
+                count = by_name[name].count / max(1, c.max_per_domain)
+                need[name] = max(need.get(name, 0.0), count)
+        return need
 
     def _lp_bucket(self, k: int) -> float:
         assert self.lp_x is not None
