@@ -3,6 +3,7 @@ classes pool bins of different capacity when alike bins are too few, and stay a 
 
 from __future__ import annotations
 
+import itertools
 import random
 from typing import Any
 
@@ -118,4 +119,4 @@ def test_fill_order_puts_groups_that_need_many_nodes_first_within_their_priority
         mine = [n for n in order if problem.item_by_name[n].priority == priority]
         ruled = [n for n in mine if n in need]
         assert set(mine[: len(ruled)]) == set(ruled)  # first within their priority
-        assert all(need[a] >= need[b] for a, b in zip(ruled, ruled[1:], strict=False))
+        assert all(need[a] >= need[b] for a, b in itertools.pairwise(ruled))
