@@ -53,13 +53,17 @@ SUB_SECONDS = 1.0  # each sub-solve's limit
 BOUND_SHARE = 0.2  # of the time limit, for the global LP bound
 BOUND_SECONDS = 30.0  # without a time limit
 STALL_ROUNDS = 400  # without a time limit: stop after this many rounds without improvement
-ORDERED_START_SHARE = 0.25  # a second greedy start only while the first took at most this share
+ORDERED_START_SHARE = 0.25  # a greedy start in fill order only while the time spent is at most
+ORDERED_SECONDS_SHARE = 0.4  # ... this share of the time left, and it gets this share
 NEW_GROUPS_MIN = 6  # groups with only unplaced items admitted into a neighbourhood, at least
 FILL_SHARE = 0.9  # of the time left, for the filling model's plan (where cpsat has one)
+FILL_SECONDS_PER_BIN = 0.02  # the filling model is not begun when this per bin is not left
 FILL_SECONDS = 60.0  # ... without a time limit
 LP_PULL = 9.0  # admission weight added to the neighbourhood's focus (or the LP's shortfall)
 MIN_PHASE_SECONDS = 0.05  # a phase (start, bound, sub-solve) given less is not begun
 REPACK_SHARE = 0.3  # of a sub-solve's limit, for the quick repacking that may hint it
+RESERVE_VERIFICATIONS = 2.0  # kept back at the end: verifying a last plan and decoding it,
+RESERVE_SHARE = 0.25  # ... in times one verification of the start took (at most this share)
 
 
 def lns_applies(
@@ -225,9 +229,20 @@ class _Run:
         self.lp_x: np.ndarray | None = None  # per group: items the LP relaxation places
         self.state: State | None = None  # the incumbent's, while neighbourhoods are drawn
         self.selections = Selections(self.problem)  # the groups each rule selects
+        self.bound_now: tuple[float | None, ...] = (None,) * len(self.problem.objective)
         self.tie_break = any("placed" in lv for lv in self.problem.objective) and not any(
             "cost" in lv for lv in self.problem.objective
         )
+
+    def keep_back(self, verification: float) -> None:
+        """Move the search's own deadline earlier by what verifying and decoding a last plan
+        will take (measured on the start): the answer comes within the limit."""
+        if not math.isfinite(self.deadline):
+            return
+        limit = self.options.time_limit or 0.0
+        reserve = min(RESERVE_SHARE * limit, RESERVE_VERIFICATIONS * verification)
+        self.deadline -= reserve
+        self.info["reserve_s"] = round(reserve, 3)
 
     def left(self) -> float:
         """Seconds left; none once a stop was requested (Ctrl-C): every phase then ends and
@@ -402,19 +417,20 @@ class _Run:
 
     def ordered_start(self, incumbent: Plan) -> Plan:
         """The best of the start plan and greedy over the whole problem in ``fill_order``, with
-        and without the LP's groups first (each while its time is a small share of the limit:
-        it costs about what the start did)."""
+        the LP's groups first and without (each while the time spent is a small share of the
+        limit: it costs about what the start did, and a cut-short greedy plan is a poor one)."""
         from ..greedy.backend import GreedyBackend
 
         if not any("placed" in level for level in self.problem.objective[:1]):
             return incumbent
-        for lp_first in (False, True) if self.lp_x is not None else (False,):
+        for lp_first in (True, False) if self.lp_x is not None else (False,):
             spent = time.perf_counter() - self.search.started
             if math.isfinite(self.left()) and spent > ORDERED_START_SHARE * self.left():
                 break
+            seconds = max(0.1, min(30.0, ORDERED_SECONDS_SHARE * self.left()))
             plan = GreedyBackend().solve(
                 self.fill_order(self.problem, lp_first),
-                Options(seed=self.options.seed, time_limit=max(0.1, min(30.0, 0.2 * self.left()))),
+                Options(seed=self.options.seed, time_limit=seconds),
             )
             if not plan.status.has_plan:
                 continue
@@ -441,6 +457,11 @@ class _Run:
         left = self.left()
         if left < MIN_PHASE_SECONDS:  # out of time, or stopped
             return incumbent
+        if FILL_SECONDS_PER_BIN * len(self.problem.bins) > FILL_SHARE * left:
+            # measured: cut short (5,000 nodes in 37 s), its plan is below greedy's; the
+            # minute goes to the neighbourhoods instead
+            self.info["start"]["fill"] = {"skipped": f"under {FILL_SECONDS_PER_BIN} s a bin left"}
+            return incumbent
         seconds = FILL_SECONDS if not math.isfinite(left) else FILL_SHARE * left
         options = replace(
             self.owner.child_options(self.options),
@@ -462,6 +483,7 @@ class _Run:
         if solution.bound and solution.bound[0] is not None:
             self.fill_bound = float(solution.bound[0])
             record["bound"] = self.fill_bound
+            self.tighten(self.fill_bound)
         if not solution.status.has_plan:
             return incumbent
         candidate = self.evaluate(solution.counts(), solution.device_rows() or None)
@@ -470,8 +492,18 @@ class _Run:
         record["objective"] = list(candidate.objective)
         if _better(candidate.key, incumbent.key):
             self.info["start"]["source"] = "fill"
+            self.report(candidate)
             return candidate
         return incumbent
+
+    def tighten(self, level1: float) -> None:
+        """The filling model's bound on level 1 where it is below the LP's (both bound the
+        whole problem; later levels then get none until the plan meets it)."""
+        current = self.bound_now[0] if self.bound_now else None
+        if current is not None and current <= level1:
+            return
+        self.bound_now = (level1,) + (None,) * (len(self.problem.objective) - 1)
+        self.info["bound"]["level1_from"] = "fill"
 
     def guide(self, classes: Classes, seconds: float) -> None:
         """The LP relaxation's items per class of bins, for the start's order, admissions and
@@ -491,6 +523,7 @@ class _Run:
         search, problem = self.search, self.problem
         assert search.start is not None
         start_devices = search.start.devices
+        verifying = time.perf_counter()
         incumbent = self.evaluate(
             dict(search.start.counts),
             None if start_devices is None else {k: list(r) for k, r in start_devices.items()},
@@ -510,16 +543,18 @@ class _Run:
                 info={"lns": self.info, "first_plan_s": self.info["first_plan_s"]},
                 devices=incumbent.devices,
             )
+        self.keep_back(time.perf_counter() - verifying)
         limit = self.options.time_limit
         budget = BOUND_SECONDS if limit is None else max(0.2, BOUND_SHARE * self.left())
         classes = bin_classes(self.lowered)
         self.guide(classes, min(budget, self.left()))
         incumbent = self.ordered_start(incumbent)  # cheap, and the filling's fallback
-        incumbent = self.fill_start(incumbent)
+        # the LP bound before the filling model, which may take the rest of the time
         bounds, bound_info = self.level_bounds(incumbent, min(budget, self.left()), classes)
-        self.bound_now: tuple[float | None, ...] = bounds
+        self.bound_now = bounds
         self.info["bound"] = bound_info
         self.report(incumbent)
+        incumbent = self.fill_start(incumbent)
         incumbent = self.search_loop(incumbent)
         bounds, _ = self._bounds(incumbent)
         met = all(
