@@ -2,8 +2,9 @@
 
 Nodes: ``sn, cpu_milli, memory_mib, gpu, model`` (``model`` empty on CPU-only nodes).
 Pods: ``name, cpu_milli, memory_mib, num_gpu, gpu_milli`` and optionally ``gpu_spec`` (allowed
-GPU models, ``|``-separated; empty means any). Other columns (qos, phase, times) are ignored: the
-experiment places every listed pod.
+GPU models, ``|``-separated; empty means any) and ``qos`` — the multigpu lists have neither.
+Other columns (phase, times) are ignored: the experiment places every listed pod. This is the
+one reader of the trace: the suite and ``placer import alibaba-gpu`` both use it.
 
 Device semantics, as the trace's simulator holds them: a GPU-sharing pod (``num_gpu`` 1,
 ``gpu_milli`` < 1000) takes ``gpu_milli`` on ONE GPU; a pod with ``num_gpu`` n takes n whole GPUs
@@ -63,6 +64,7 @@ class PodTable:
     gpu_milli: np.ndarray  # int64 milli-GPU per GPU (1000 for whole GPUs, 0 without GPU)
     spec: np.ndarray  # int64 index into specs
     specs: tuple[tuple[str, ...], ...]
+    qos: tuple[str, ...] = ()  # per pod ("" when the list has no qos column); may be empty
 
     def __len__(self) -> int:
         return len(self.names)
@@ -87,10 +89,14 @@ def _rows(path: Path, required: tuple[str, ...]) -> tuple[list[dict[str, str]], 
         raise InputError(f"cannot read: {exc.strerror or exc}", source=str(path)) from exc
     except UnicodeDecodeError as exc:
         raise InputError("not a UTF-8 text CSV file", source=str(path)) from exc
+    except csv.Error as exc:
+        raise InputError(f"not a readable CSV file ({exc})", source=str(path)) from exc
 
 
 def _int(row: dict[str, str], column: str, path: Path, line: int) -> int:
-    raw = (row.get(column) or "").strip()
+    if row.get(column) is None:  # csv gives None for fields past the end of a short row
+        raise InputError(f"row ends before column {column}", path=f"line {line}", source=str(path))
+    raw = row[column].strip()
     try:
         value = int(raw)
     except ValueError:
@@ -154,6 +160,7 @@ def read_pods(path: str | Path) -> PodTable:
     if not rows:
         raise InputError("no pods", source=str(path))
     has_spec = "gpu_spec" in header
+    qos = tuple((row.get("qos") or "").strip() for row in rows) if "qos" in header else ()
     names: list[str] = []
     cpu, memory, num_gpu, gpu_milli, spec_idx = [], [], [], [], []
     specs: dict[tuple[str, ...], int] = {(): 0}
@@ -196,4 +203,5 @@ def read_pods(path: str | Path) -> PodTable:
         gpu_milli=np.array(gpu_milli, dtype=np.int64),
         spec=np.array(spec_idx, dtype=np.int64),
         specs=tuple(sorted(specs, key=specs.__getitem__)),
+        qos=qos,
     )

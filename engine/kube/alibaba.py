@@ -2,7 +2,7 @@
 
 Trace (alibaba/clusterdata cluster-trace-gpu-v2023; Weng et al., ATC 2023): a node CSV
 (``sn, cpu_milli, memory_mib, gpu, model``) and a pod CSV (``name, cpu_milli, memory_mib, num_gpu,
-gpu_milli, gpu_spec, qos, pod_phase, ...``). GPUs are devices, through Kubernetes Dynamic Resource
+gpu_milli``, optionally ``gpu_spec, qos, pod_phase, ...``), read by ``engine.gpu.trace``. GPUs are devices, through Kubernetes Dynamic Resource
 Allocation (``resource.k8s.io/v1``), exactly as the trace's simulator holds them:
 
 - Node: allocatable ``cpu`` (millicores), ``memory`` (MiB) and ``pods`` (``max_pods``); the GPU
@@ -28,11 +28,9 @@ compare with it.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import random
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -41,6 +39,8 @@ import typer
 
 from ..commands.grammar import Json, announce
 from ..errors import InputError
+from ..gpu.trace import read_nodes as read_node_table
+from ..gpu.trace import read_pods as read_pod_table
 
 GPU = "nvidia.com/gpu"  # the aggregate relaxation's resources
 GPU_MILLI = "alibaba.com/gpu-milli"
@@ -53,8 +53,6 @@ DEVICE_MILLI = "gpu-milli"  # each GPU's consumable capacity
 MODEL_ATTRIBUTE = "model"
 CLAIM = "gpu"  # the pod's claim name
 MILLI = 1000
-NODE_COLUMNS = ("sn", "cpu_milli", "memory_mib", "gpu", "model")
-POD_COLUMNS = ("name", "cpu_milli", "memory_mib", "num_gpu", "gpu_milli", "gpu_spec")
 
 
 @dataclass(frozen=True)
@@ -84,71 +82,37 @@ class TracePod:
         return 1000 * self.num_gpu
 
 
-def _rows(path: Path, columns: Iterable[str]) -> list[tuple[int, dict[str, str]]]:
-    try:
-        with path.open(newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            missing = [c for c in columns if c not in (reader.fieldnames or [])]
-            if missing:
-                raise InputError(f"missing column(s) {', '.join(missing)}", source=str(path))
-            return [(n + 2, row) for n, row in enumerate(reader)]
-    except FileNotFoundError:
-        raise InputError("file not found", source=str(path)) from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(f"cannot read: {exc}", source=str(path)) from None
-
-
-def _int(path: Path, line: int, row: dict[str, str], column: str) -> int:
-    if row.get(column) is None:  # csv gives None for fields past the end of a short row
-        raise InputError(f"row ends before column {column}", path=f"line {line}", source=str(path))
-    raw = row[column].strip()
-    try:
-        value = int(float(raw)) if raw else 0
-    except ValueError:
-        raise InputError(
-            f"{column}: expected a number, got {raw!r}", path=f"line {line}", source=str(path)
-        ) from None
-    if value < 0:
-        raise InputError(f"{column}: negative value {value}", path=f"line {line}", source=str(path))
-    return value
-
-
 def read_nodes(path: Path) -> list[TraceNode]:
-    out = []
-    for line, row in _rows(path, NODE_COLUMNS):
-        out.append(
-            TraceNode(
-                name=(row["sn"] or "").strip() or f"node-{line}",
-                cpu_milli=_int(path, line, row, "cpu_milli"),
-                memory_mib=_int(path, line, row, "memory_mib"),
-                gpus=_int(path, line, row, "gpu"),
-                model=(row.get("model") or "").strip(),
-            )
+    """The node list (``engine.gpu.trace``: the one reader of the trace and its checks)."""
+    table = read_node_table(path)
+    return [
+        TraceNode(
+            name=table.names[i],
+            cpu_milli=int(table.cpu[i]),
+            memory_mib=int(table.memory[i]),
+            gpus=int(table.gpus[i]),
+            model=table.models[int(table.model[i])] if table.model[i] >= 0 else "",
         )
-    return out
+        for i in range(len(table))
+    ]
 
 
 def read_pods(path: Path) -> list[TracePod]:
-    out = []
-    for line, row in _rows(path, POD_COLUMNS):
-        spec = tuple(s.strip() for s in (row.get("gpu_spec") or "").split("|") if s.strip())
-        pod = TracePod(
-            name=(row["name"] or "").strip() or f"pod-{line}",
-            cpu_milli=_int(path, line, row, "cpu_milli"),
-            memory_mib=_int(path, line, row, "memory_mib"),
-            num_gpu=_int(path, line, row, "num_gpu"),
-            gpu_milli=_int(path, line, row, "gpu_milli"),
-            gpu_spec=spec,
-            qos=(row.get("qos") or "").strip(),
+    """The pod list, with or without the ``gpu_spec`` and ``qos`` columns (the multigpu lists
+    have neither)."""
+    table = read_pod_table(path)
+    return [
+        TracePod(
+            name=table.names[i],
+            cpu_milli=int(table.cpu[i]),
+            memory_mib=int(table.memory[i]),
+            num_gpu=int(table.num_gpu[i]),
+            gpu_milli=int(table.gpu_milli[i]) if table.num_gpu[i] else 0,
+            gpu_spec=table.specs[int(table.spec[i])],
+            qos=table.qos[i] if table.qos else "",
         )
-        if pod.num_gpu == 1 and pod.gpu_milli > 1000:
-            raise InputError(
-                f"gpu_milli {pod.gpu_milli} > 1000 for one GPU",
-                path=f"line {line}",
-                source=str(path),
-            )
-        out.append(pod)
-    return out
+        for i in range(len(table))
+    ]
 
 
 def node_manifest(

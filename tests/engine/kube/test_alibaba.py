@@ -17,6 +17,7 @@ from engine.kube.alibaba import (
     DRIVER,
     GPU,
     GPU_MILLI,
+    QOS_LABEL,
     TracePod,
     claim_template,
     import_alibaba,
@@ -191,3 +192,74 @@ def test_bad_csv_names_file_line_and_column(tmp_path: Path) -> None:
     missing.write_text("name,cpu_milli\np,1\n")
     with pytest.raises(InputError, match="missing column"):
         import_alibaba(nodes, missing)
+
+
+def test_every_openb_pod_list_imports(shared_data: Path, tmp_path: Path) -> None:
+    """All the trace's pod lists (the multigpu ones have no gpu_spec nor qos column), each as
+    its header and first 30 rows, import as devices."""
+    d = shared_data / TRACE
+    lists = sorted(d.glob("openb_pod_list_*.csv"))
+    assert len(lists) >= 17
+    headers = set()
+    for path in lists:
+        lines = path.read_text().splitlines()
+        headers.add(lines[0])
+        cut = tmp_path / path.name
+        cut.write_text("\n".join(lines[:31]) + "\n")
+        doc = import_alibaba(SAMPLE / "openb_node_list_sample.csv", cut)
+        pods = [item for item in doc["items"] if item["kind"] == "Pod"]
+        assert len(pods) == 30, path.name
+        if ",qos," in lines[0]:  # the qos column becomes a label
+            assert all(QOS_LABEL in pod["metadata"]["labels"] for pod in pods), path.name
+        problem = manifests_to_problem([doc], path.stem)
+        assert problem.meta["unsupported"] == [], path.name
+    assert len(headers) >= 2  # both header layouts were read
+
+
+def test_a_list_without_gpu_spec_and_qos_columns(tmp_path: Path) -> None:
+    pods = tmp_path / "multigpu.csv"
+    pods.write_text(
+        "name,cpu_milli,memory_mib,num_gpu,gpu_milli\n"
+        "a,12000,16384,1,1000\nb,4000,8192,2,1000\nc,2000,4096,1,300\nd,1000,1024,0,0\n"
+    )
+    doc = import_alibaba(SAMPLE / "openb_node_list_sample.csv", pods)
+    by_name = {i["metadata"]["name"]: i for i in doc["items"] if i["kind"] == "Pod"}
+    assert set(by_name) == {"a", "b", "c", "d"}
+    assert "resourceClaims" not in by_name["d"]["spec"]
+    assert all(QOS_LABEL not in pod["metadata"]["labels"] for pod in by_name.values())
+    templates = {
+        i["metadata"]["name"]: i["spec"]["spec"]["devices"]["requests"][0]["exactly"]
+        for i in doc["items"]
+        if i["kind"] == "ResourceClaimTemplate"
+    }
+    assert sorted(r["count"] for r in templates.values()) == [1, 1, 2]
+    assert not any("selectors" in r for r in templates.values())
+    assert [r["capacity"] for r in templates.values() if "capacity" in r] == [
+        {"requests": {"gpu-milli": "300"}}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name,cpu_milli,memory_mib,gpu_milli\na,1,1,0\n", "missing column(s) num_gpu"),
+        ("name,cpu_milli,memory_mib,num_gpu,gpu_milli\na,1,1,2,500\n", "line 2: gpu_milli"),
+        ("name,cpu_milli,memory_mib,num_gpu,gpu_milli\na,1,1,1,1500\n", "line 2: gpu_milli"),
+        ("name,cpu_milli,memory_mib,num_gpu,gpu_milli\na,1,1\n", "line 2: row ends before"),
+        ("name,cpu_milli,memory_mib,num_gpu,gpu_milli\na,1,x,0,0\n", "line 2: memory_mib"),
+        ("name,cpu_milli,memory_mib,num_gpu,gpu_milli\n", "no pods"),
+    ],
+)
+def test_a_malformed_pod_list_is_one_line_naming_file_and_place(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str
+) -> None:
+    pods = tmp_path / "pods.csv"
+    pods.write_text(text)
+    out = tmp_path / "c.yaml"
+    args = ["import", "alibaba-gpu", str(SAMPLE / "openb_node_list_sample.csv"), str(pods)]
+    with pytest.raises(SystemExit) as code:
+        main([*args, "-o", str(out)])
+    assert code.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "pods.csv" in err and message in err, err
+    assert not out.exists()
