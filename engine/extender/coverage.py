@@ -18,12 +18,14 @@ if TYPE_CHECKING:
 
 
 def plannable(pod: PodRecord, scheduler_name: str) -> bool:
-    """A pending pod the planner would plan (its scheduler's, not gated)."""
+    """A pending pod the planner would plan (its scheduler's, not gated, not terminating: the
+    scheduler skips a pod being deleted)."""
     spec = pod.obj.get("spec") or {}
     return (
         pod.node is None
         and (spec.get("schedulerName") or "default-scheduler") == scheduler_name
         and not spec.get("schedulingGates")
+        and not pod.terminating
     )
 
 

@@ -21,6 +21,9 @@ from .table import NodeTable
 
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
 
+# What scheduling reads of a Pod (the adapter in engine/kube, the handlers' filters, the
+# planner's folding and pinning); every other field is dropped. tests/engine/extender/
+# test_state_fields.py checks that the adapter reads a slimmed pod as it reads the whole one.
 _POD_SPEC_KEYS = (
     "nodeName",
     "schedulerName",
@@ -32,31 +35,72 @@ _POD_SPEC_KEYS = (
     "tolerations",
     "topologySpreadConstraints",
     "overhead",
+    "resources",  # pod-level requests (PodLevelResources) replace the containers' sum
+    "resourceClaims",  # DRA: the pod's devices
     "schedulingGates",
 )
-_POD_META_KEYS = ("name", "namespace", "uid", "labels", "ownerReferences", "creationTimestamp")
+_CONTAINER_KEYS = ("name", "resources", "restartPolicy")
+# deletionTimestamp: a terminating pod still holds its node's capacity but is never planned
+# and does not count for spreading.
+_POD_META_KEYS = (
+    "name",
+    "namespace",
+    "uid",
+    "labels",
+    "ownerReferences",
+    "creationTimestamp",
+    "deletionTimestamp",
+)
+# status.resourceClaimStatuses names the claims made from a pod's ResourceClaimTemplates.
+_POD_STATUS_KEYS = ("phase", "resourceClaimStatuses")
+# Volumes that tie a pod to storage topology (reported as not modelled, never ignored).
+_CLAIMED_VOLUME_KEYS = ("persistentVolumeClaim", "ephemeral")
 # Annotations placer writes itself (the scheduling gate's time); all others are dropped.
 PLACER_ANNOTATION_PREFIX = "placer.dev/"
 _NODE_META_KEYS = ("name", "uid", "labels", "resourceVersion")
 
 
+def _slim_container(container: Any) -> Any:
+    """A container's resources and restart policy, and its host ports (NodePorts)."""
+    if not isinstance(container, dict):
+        return container  # the adapter reports the bad entry
+    out = {k: container[k] for k in _CONTAINER_KEYS if container.get(k) is not None}
+    ports = container.get("ports")
+    if isinstance(ports, list):
+        host = [p for p in ports if not isinstance(p, dict) or p.get("hostPort") not in (None, 0)]
+        if host:
+            out["ports"] = host
+    elif ports is not None:
+        out["ports"] = ports  # not a list: the adapter reports it
+    return out
+
+
 def slim_pod(pod: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields of a Pod that scheduling reads (drops env, volumes, images, status noise)."""
+    """The fields of a Pod that scheduling reads (drops env, images, probes, status noise)."""
     meta = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
     slim_spec: dict[str, Any] = {k: spec[k] for k in _POD_SPEC_KEYS if spec.get(k) is not None}
     for key in ("containers", "initContainers"):
         containers = spec.get(key)
         if containers:
-            slim_spec[key] = [
-                {
-                    k: c[k]
-                    for k in ("name", "resources", "restartPolicy")
-                    if isinstance(c, dict) and c.get(k) is not None
-                }
-                for c in containers
-            ]
-    phase = (pod.get("status") or {}).get("phase")
+            slim_spec[key] = (
+                [_slim_container(c) for c in containers]
+                if isinstance(containers, list)
+                else containers
+            )
+    volumes = spec.get("volumes")
+    if isinstance(volumes, list):
+        claimed = [
+            v for v in volumes if isinstance(v, dict) and any(k in v for k in _CLAIMED_VOLUME_KEYS)
+        ]
+        if claimed:
+            slim_spec["volumes"] = claimed
+    status = pod.get("status") or {}
+    slim_status = (
+        {k: status[k] for k in _POD_STATUS_KEYS if status.get(k) is not None}
+        if isinstance(status, dict)
+        else {}
+    )
     slim_meta = {k: meta[k] for k in _POD_META_KEYS if meta.get(k) is not None}
     annotations = meta.get("annotations")
     if isinstance(annotations, dict):
@@ -72,7 +116,7 @@ def slim_pod(pod: Mapping[str, Any]) -> dict[str, Any]:
         "kind": "Pod",
         "metadata": slim_meta,
         "spec": slim_spec,
-        "status": {"phase": phase} if phase else {},
+        "status": slim_status,
     }
 
 
@@ -145,6 +189,11 @@ class PodRecord:
     def key(self) -> tuple[str, str]:
         return (self.namespace, self.name)
 
+    @property
+    def terminating(self) -> bool:
+        """Marked for deletion: it holds its node's capacity until gone, is never scheduled."""
+        return (self.obj.get("metadata") or {}).get("deletionTimestamp") is not None
+
 
 def pod_identity(pod: Mapping[str, Any]) -> tuple[str, str, str]:
     """(namespace, name, uid); the uid falls back to namespace/name for hand-written manifests."""
@@ -158,6 +207,23 @@ def pod_identity(pod: Mapping[str, Any]) -> tuple[str, str, str]:
 def pod_priority(pod: Mapping[str, Any]) -> int:
     value = (pod.get("spec") or {}).get("priority")
     return int(value) if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def pod_record(
+    slim: dict[str, Any], node: str | None = None, resource_version: str | None = None
+) -> PodRecord:
+    """The record of a slim pod (``slim_pod``), its request and priority read once."""
+    namespace, name, uid = pod_identity(slim)
+    return PodRecord(
+        uid=uid,
+        namespace=namespace,
+        name=name,
+        obj=slim,
+        request=_kube().pod_request(slim),
+        priority=pod_priority(slim),
+        node=node,
+        resource_version=resource_version,
+    )
 
 
 Admit = Callable[[Mapping[str, Any]], dict[str, Any]]
@@ -366,7 +432,7 @@ class ClusterState:
     # ---- pods ----
     def upsert_pod(self, obj: Mapping[str, Any]) -> PodRecord | None:
         """Add or update a pod; terminal pods are dropped (they hold no capacity)."""
-        namespace, name, uid = pod_identity(obj)
+        _, name, uid = pod_identity(obj)
         if not name:
             return None
         phase = (obj.get("status") or {}).get("phase")
@@ -379,16 +445,7 @@ class ClusterState:
         slim = slim_pod(obj)
         node = (slim["spec"].get("nodeName") or None) if isinstance(slim["spec"], dict) else None
         rv = (obj.get("metadata") or {}).get("resourceVersion")
-        record = PodRecord(
-            uid=uid,
-            namespace=namespace,
-            name=name,
-            obj=slim,
-            request=_kube().pod_request(slim),
-            priority=pod_priority(slim),
-            node=node,
-            resource_version=str(rv) if rv is not None else None,
-        )
+        record = pod_record(slim, node, str(rv) if rv is not None else None)
         with self.lock:
             current = self.pods.get(uid)
             if current is not None and current.obj == record.obj:
@@ -465,15 +522,8 @@ class ClusterState:
                     self.learned_pods.touch(current.uid, now)
             return current
         slim = admit(obj)
-        namespace, name, uid = pod_identity(slim)
-        record = PodRecord(
-            uid=uid,
-            namespace=namespace,
-            name=name,
-            obj=slim,
-            request=_kube().pod_request(slim),
-            priority=pod_priority(slim),
-        )
+        record = pod_record(slim)
+        uid = record.uid
         spec = obj.get("spec")
         if isinstance(spec, dict) and spec.get("nodeName"):
             return record  # transient: answered, not stored
