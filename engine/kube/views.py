@@ -37,6 +37,7 @@ PER_POD_LABELS = frozenset(
     }
 )
 FINISHED_PHASES = frozenset({"Succeeded", "Failed"})
+PORT_PROTOCOLS = ("TCP", "UDP", "SCTP")  # v1.ContainerPort.protocol
 
 
 @dataclass(frozen=True)
@@ -287,7 +288,14 @@ def _host_ports(pod: Mapping[str, Any], spec: Mapping[str, Any]) -> tuple[tuple[
                     f"{where}[{n}].ports[{m}].hostPort",
                     f"expected a port number, got {host!r}",
                 )
-            out.add((str(port.get("protocol") or "TCP"), host))
+            protocol = port.get("protocol") or "TCP"
+            if protocol not in PORT_PROTOCOLS:
+                raise bad(
+                    pod,
+                    f"{where}[{n}].ports[{m}].protocol",
+                    f"expected one of {', '.join(PORT_PROTOCOLS)}, got {protocol!r}",
+                )
+            out.add((protocol, host))
     return tuple(sorted(out))
 
 

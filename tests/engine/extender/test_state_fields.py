@@ -273,3 +273,19 @@ def test_the_slim_pod_is_plain_json() -> None:
         "ownerReferences",
         "deletionTimestamp",
     }
+
+
+@pytest.mark.parametrize("protocol", ["tcp", "ICMP", "é" * 80, 6])
+def test_a_host_port_protocol_the_api_refuses_is_refused_with_its_field(protocol: Any) -> None:
+    """Kept host ports must not let a request's bad protocol into the state, where every later
+    planning round would fail on it: the adapter names the field, the admission refuses it."""
+    from engine.errors import InputError
+    from engine.extender.admission import admit_pod
+    from engine.extender.wire import WireError
+
+    bad = with_host_port(pod("web-1", **PENDING))
+    bad["spec"]["containers"][0]["ports"][1]["protocol"] = protocol
+    with pytest.raises(InputError, match=r"spec.containers\[0\].ports\[1\].protocol"):
+        manifests_to_problem(cluster(bad), "bad", scheduler_name="default-scheduler")
+    with pytest.raises(WireError, match="protocol"):
+        admit_pod(bad, {"cpu", "memory", "pods"}, set())
