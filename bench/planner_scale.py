@@ -93,6 +93,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         isolate=True,
         memory_limit_mib=args.memory_mib,
         fold=not args.no_fold,
+        neighbourhoods=not args.no_neighbourhoods,
     )
     failures: list[str] = []
     planner.on_failure = lambda reason, message: failures.append(f"{reason}: {message}")
@@ -107,6 +108,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "pending": sum(1 for p in pods if not p["spec"].get("nodeName")),
         "tight": args.tight,
         "fold": not args.no_fold,
+        "neighbourhoods": not args.no_neighbourhoods,
         "plan_time_limit": args.plan_time_limit,
         "settle": args.settle,
         "memory_cap_mib": args.memory_mib,
@@ -127,9 +129,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         report["peak_rss_mib_after_first"] = peak_rss_mib(planner.process.pid())
         replans = []
         for round_no in range(args.rounds):
+            arriving = new_pods(args.nodes, args.new, round_no, args.tight)  # made beforehand
             time.sleep(args.pause)
             arrived = time.monotonic()
-            for pod in new_pods(args.nodes, args.new, round_no, args.tight):
+            for pod in arriving:
                 state.upsert_pod(pod)
             waited = wait_plan(planner, state.version, args.timeout)
             plan = planner.current
@@ -143,6 +146,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "round_s": None if plan is None else round(plan.solve_seconds, 3),
                     "prepare_s": None if plan is None else round(plan.prepare_seconds, 3),
                     "kind": None if plan is None else plan.kind,
+                    "neighbourhood": None if plan is None else plan.neighbourhood,
                     "status": None if plan is None else plan.status,
                     "covers_new": covered,
                 }
@@ -160,7 +164,8 @@ def render(report: dict[str, Any]) -> str:
     lines = [
         f"planner on {report['nodes']:,} nodes / {report['pods']:,} pods "
         f"({report['pending']:,} pending{', tight' if report['tight'] else ''}), "
-        f"--plan-time-limit {report['plan_time_limit']:g}, load {report['load_before'][0]:.1f}",
+        f"--plan-time-limit {report['plan_time_limit']:g}, load {report['load_before'][0]:.1f}"
+        f"{'' if report.get('neighbourhoods', True) else ', no neighbourhoods'}",
         f"first plan after {report.get('first_plan_s')} s (round {report.get('first_round_s')} s,"
         f" {report.get('first_status')}, {report.get('first_targets')} pods targeted)",
         f"planning process peak RSS {report.get('peak_rss_mib')} MiB "
@@ -170,7 +175,8 @@ def render(report: dict[str, Any]) -> str:
     for n, r in enumerate(report.get("replans", [])):
         lines.append(
             f"re-plan {n + 1}: {r['wall_s']} s from arrival (settle {report['settle']:g} s), "
-            f"round {r['round_s']} s after {r['prepare_s']} s in the service, {r['kind']}, "
+            f"round {r['round_s']} s after {r['prepare_s']} s in the service, {r['kind']}"
+            f"{' on ' + str(r['neighbourhood']) + ' nodes' if r.get('neighbourhood') else ''}, "
             f"{r['status']}, covers new: {r['covers_new']}"
         )
     if report.get("failures"):
@@ -185,11 +191,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tight", action="store_true", help="pending pods that do not all fit")
     ap.add_argument("--no-fold", action="store_true", help="hand every bound pod to the adapter")
+    ap.add_argument(
+        "--no-neighbourhoods",
+        action="store_true",
+        help="incremental rounds over the whole cluster (pinning), not a neighbourhood",
+    )
     ap.add_argument("--plan-time-limit", type=float, default=10.0)
     ap.add_argument("--settle", type=float, default=0.05)
     ap.add_argument("--memory-mib", type=int, default=4096, help="the planning process's cap")
     ap.add_argument("--new", type=int, default=10, help="pending pods per re-plan")
-    ap.add_argument("--rounds", type=int, default=3, help="re-plans measured")
+    ap.add_argument("--rounds", type=int, default=5, help="re-plans measured")
     ap.add_argument("--pause", type=float, default=1.0, help="seconds between re-plans")
     ap.add_argument("--timeout", type=float, default=300.0)
     ap.add_argument("-o", "--out", type=Path, help="directory for results.json and report.md")
@@ -200,6 +211,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         name = f"planner-{args.nodes}x{args.pods}{'-tight' if args.tight else ''}"
+        name += "-pinning" if args.no_neighbourhoods else ""
         (args.out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
         (args.out / f"{name}.md").write_text(text + "\n")
 

@@ -32,8 +32,9 @@ from engine.kube.objects import WORKLOAD_KINDS
 from engine.kube.selectors import LabelSelector, Requirement, parse_label_selector
 from engine.quantity import MILLI_RESOURCES
 
+from .state import INTER_POD_KEYS, has_inter_pod_rules
+
 Request = Mapping[str, int]
-INTER_POD_KEYS = ("podAffinity", "podAntiAffinity")
 
 
 @dataclass
@@ -83,7 +84,7 @@ def _rules(spec: Mapping[str, Any]) -> list[Any]:
     return rules
 
 
-class _Selectors:
+class Selectors:
     """Distinct label selectors that may see a pod; ``sees`` is cached per label set."""
 
     def __init__(self) -> None:
@@ -119,9 +120,9 @@ class _Selectors:
         return hit
 
 
-def _collect(others: Iterable[Mapping[str, Any]]) -> _Selectors:
+def _collect(others: Iterable[Mapping[str, Any]]) -> Selectors:
     """The selectors of workloads and PodDisruptionBudgets."""
-    found = _Selectors()
+    found = Selectors()
     for doc in others:
         kind = doc.get("kind")
         spec = doc.get("spec") or {}
@@ -138,7 +139,20 @@ def _collect(others: Iterable[Mapping[str, Any]]) -> _Selectors:
     return found
 
 
-def _allocatable(resources: Mapping[str, int]) -> dict[str, str]:
+def rule_selectors(
+    others: Iterable[Mapping[str, Any]], ruled: Iterable[Mapping[str, Any]]
+) -> Selectors:
+    """Every selector that may see a pod: those of workloads and PodDisruptionBudgets in
+    ``others`` and of the inter-pod rules of the pods ``ruled`` (InputError: one is unreadable)."""
+    found = _collect(others)
+    for doc in ruled:
+        for rule in _rules(doc.get("spec") or {}):
+            for raw in _selectors_in(rule):
+                found.add(doc, raw, "spec.affinity")
+    return found
+
+
+def allocatable_quantities(resources: Mapping[str, int]) -> dict[str, str]:
     """An allocatable map the adapter reads back to exactly these integers."""
     return {r: f"{v}m" if r in MILLI_RESOURCES else str(v) for r, v in sorted(resources.items())}
 
@@ -170,23 +184,17 @@ def fold(
     kept: list[dict[str, Any]] = []
     candidates: list[tuple[int, str, Mapping[str, str]]] = []  # (pod, node, labels)
     try:
-        selectors = _collect(others)
+        ruled = [has_inter_pod_rules(doc.get("spec") or {}) for doc, _ in pods]
+        selectors = rule_selectors(
+            others, (doc for (doc, _), r in zip(pods, ruled, strict=True) if r)
+        )
         for n, (doc, _) in enumerate(pods):
             spec = doc.get("spec") or {}
-            affinity = spec.get("affinity")
-            ruled = bool(
-                (affinity and any(affinity.get(k) for k in INTER_POD_KEYS))
-                or spec.get("topologySpreadConstraints")
-            )
-            if ruled:
-                for rule in _rules(spec):
-                    for raw in _selectors_in(rule):
-                        selectors.add(doc, raw, "spec.affinity")
             node = spec.get("nodeName")
             meta = doc.get("metadata") or {}
             labels = meta.get("labels") or {}
             if (
-                ruled
+                ruled[n]
                 or not node
                 or node not in nodes
                 or spec.get("resourceClaims")
@@ -226,7 +234,7 @@ def fold(
             out.docs.append(doc)
             kept.extend(pods[n][0] for n in on_node[name])
             continue
-        status = {**(doc.get("status") or {}), "allocatable": _allocatable(left)}
+        status = {**(doc.get("status") or {}), "allocatable": allocatable_quantities(left)}
         out.docs.append({**doc, "status": status})
         out.nodes_reduced += 1
         out.pods_folded += len(on_node[name])

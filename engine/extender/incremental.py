@@ -28,8 +28,9 @@ def uncovered(state: ClusterState, plan: Plan, coverage: Coverage) -> list[PodRe
     """Pending pods the planner would plan that the plan has no place for (under the lock)."""
     return [
         pod
-        for pod in state.pods.values()
-        if plannable(pod, coverage.scheduler_name)
+        for pod in state.pending_pods.values()
+        if pod.uid not in plan.group_of_uid  # (known pods need no group key)
+        and plannable(pod, coverage.scheduler_name)
         and not coverage.covers(plan, pod.uid, pod.group_key())
     ]
 

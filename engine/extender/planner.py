@@ -22,7 +22,8 @@ from typing import Any
 
 from .coverage import Coverage
 from .fold import fold, gc_paused
-from .incremental import merged, pin, uncovered
+from .incremental import Pinning, merged, pin, uncovered
+from .neighbourhood import Neighbourhood, neighbourhood
 from .state import ClusterState, PodRecord
 from .worker import (
     Backoff,
@@ -62,6 +63,7 @@ class Plan:
     consumed: dict[str, int] = field(default_factory=dict)  # group -> planned pods bound since
     kind: str = "full"  # full: the whole cluster re-solved; incremental: new pods around the last
     hinted: bool = False  # solved from the last plan as its start (full rounds)
+    neighbourhood: int = 0  # incremental rounds: nodes of the neighbourhood solved (0: all)
     prepare_seconds: float = 0.0  # the service's own part of the round, before the solve
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -225,6 +227,7 @@ class Planner:
         full_every: float = FULL_EVERY,
         full_quiet: float = FULL_QUIET,
         fold: bool = True,
+        neighbourhoods: bool = True,
     ) -> None:
         self.state = state
         self.scheduler_name = scheduler_name
@@ -233,6 +236,9 @@ class Planner:
         # budget; a full round follows once arrivals pause, and at least every ``full_every``.
         self.incremental = incremental
         self.incremental_time_limit = min(time_limit, max(0.5, time_limit / 5))
+        # New pods that only take capacity are planned on a few candidate nodes, not the whole
+        # cluster (neighbourhood.py).
+        self.neighbourhoods = neighbourhoods
         # Bound pods that only take capacity are folded into their nodes (fold.py).
         self.fold = fold
         self.last_fold: dict[str, Any] = {}
@@ -336,22 +342,30 @@ class Planner:
         last = self.current
         hint: dict[str, dict[str, int]] | None = None
         pinning = None
+        hood: Neighbourhood | None = None
         with self.state.lock:
             version = self.state.version
-            has_pending = any(p.node is None for p in self.state.pods.values())
-            kind = self._kind(last) if has_pending else "full"
+            has_pending = bool(self.state.pending_pods)
+            new = uncovered(self.state, last, self.coverage) if has_pending and last else []
+            kind = self._kind(last, new) if has_pending else "full"
             if not has_pending:
                 payload = b""
             elif kind == "incremental":
-                with gc_paused():
-                    pinning = pin(self.state, last, self.scheduler_name)  # type: ignore[arg-type]
-                    payload = orjson.dumps(self._documents(pinning.docs, pinning.pods))
+                assert last is not None
+                if self.neighbourhoods:
+                    hood = neighbourhood(self.state, last, new)
+                if hood is not None:
+                    payload = orjson.dumps(hood.docs)
+                else:
+                    with gc_paused():
+                        pinning = pin(self.state, last, self.scheduler_name)
+                        payload = orjson.dumps(self._documents(pinning.docs, pinning.pods))
             else:
                 with gc_paused():
                     others = [*self.state.extra_docs, *self.state.objects.values()]
                     pods = [(p.obj, p.request) for p in self.state.pods.values()]
                     payload = orjson.dumps(self._documents(others, pods))
-                hint = self._hint(last)
+                hint = self._hint(last, new)
         if not has_pending or not self.state.nodes:
             self.current = None
             self._full_done()
@@ -360,7 +374,10 @@ class Planner:
         started = time.monotonic()
         self.solving = True
         try:
-            data = self._solve(payload, kind, hint)
+            if hood is not None and not hood.nodes:
+                data = hood.nowhere()  # no node has room for any of them: nothing to solve
+            else:
+                data = self._solve(payload, kind, hint)
         except PlannerStopped:
             return version
         except PlannerDown as exc:
@@ -391,10 +408,13 @@ class Planner:
         plan = _plan(data, version, started, time.monotonic())
         with self.state.lock:
             # Pods bound while we solved: take them off the new plan before anyone reads it.
-            for logged_version, uid, node in list(self.state.bind_log):
-                if logged_version > version:
-                    plan.consume(uid, None, node)
-            if pinning is not None and last is not None:
+            for logged_version, uid, node in reversed(self.state.bind_log):  # newest first
+                if logged_version <= version:
+                    break
+                plan.consume(uid, None, node)
+            if hood is not None and last is not None:
+                plan = self._merge_neighbourhood(last, plan, hood)
+            elif pinning is not None and last is not None:
                 plan = merged(last, plan, pinning)
             plan.prepare_seconds = started - began
             self.current = plan
@@ -404,7 +424,8 @@ class Planner:
             # re-solve everything (from this plan) once arrivals have paused for a while: a
             # full round in flight would hold back the next arrivals' incremental round
             self._full_due = True
-            self._full_due_at = time.monotonic() + self.full_quiet
+            left_out = hood is not None and hood.left_out > 0
+            self._full_due_at = time.monotonic() + (0.0 if left_out else self.full_quiet)
         self._succeeded(version)
         log.info(
             "plan v%d (%s%s): %s in %.2fs, %d group(s) targeted",
@@ -419,6 +440,22 @@ class Planner:
             self.on_plan(plan)
         return version
 
+    def _merge_neighbourhood(self, last: Plan, new: Plan, hood: Neighbourhood) -> Plan:
+        """The last plan's places as they stand now (bindings since taken off) and the new pods'
+        targets (under the state lock)."""
+        with last.lock:
+            places = {group: dict(nodes) for group, nodes in last.targets.items() if nodes}
+        plan = merged(last, new, Pinning([], places=places))
+        plan.neighbourhood = len(hood.nodes)
+        placed = sum(sum(nodes.values()) for nodes in new.targets.values())
+        if not hood.complete:
+            # a plan of a restricted problem; pods it could not place may fit elsewhere: the
+            # full round comes next
+            if plan.status == "optimal":
+                plan.status = "feasible"
+            hood.left_out = len(hood.pods) - placed
+        return plan
+
     def _documents(
         self, others: list[dict[str, Any]], pods: Sequence[tuple[dict[str, Any], Mapping[str, int]]]
     ) -> list[dict[str, Any]]:
@@ -431,9 +468,9 @@ class Planner:
         self.last_fold = folded.info()
         return folded.docs
 
-    def _kind(self, last: Plan | None) -> str:
-        """incremental when the last plan still holds and only pods arrived; else full
-        (under the state lock)."""
+    def _kind(self, last: Plan | None, new: list[PodRecord]) -> str:
+        """incremental when the last plan still holds and only pods arrived (``new``: the
+        pending pods it does not cover); else full (under the state lock)."""
         if (
             not self.incremental
             or last is None
@@ -442,14 +479,14 @@ class Planner:
             or time.monotonic() - self._last_full > self.full_every
         ):
             return "full"
-        return "incremental" if uncovered(self.state, last, self.coverage) else "full"
+        return "incremental" if new else "full"
 
-    def _hint(self, last: Plan | None) -> dict[str, dict[str, int]] | None:
+    def _hint(self, last: Plan | None, new: list[PodRecord]) -> dict[str, dict[str, int]] | None:
         """The last plan's targets as a full round's start, when it covers every pending pod
-        (under the state lock)."""
+        (``new``: those it does not; under the state lock)."""
         if last is None or last.status not in PLAN_STATUSES:
             return None
-        if uncovered(self.state, last, self.coverage):
+        if new:
             return None  # the solver's own greedy start places the new pods too
         with last.lock:
             return {group: dict(nodes) for group, nodes in last.targets.items()}

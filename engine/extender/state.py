@@ -20,6 +20,7 @@ from typing import Any
 from .table import NodeTable
 
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
+INTER_POD_KEYS = ("podAffinity", "podAntiAffinity")
 
 # What scheduling reads of a Pod (the adapter in engine/kube, the handlers' filters, the
 # planner's folding and pinning); every other field is dropped. tests/engine/extender/
@@ -209,6 +210,15 @@ def pod_priority(pod: Mapping[str, Any]) -> int:
     return int(value) if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+def has_inter_pod_rules(spec: Mapping[str, Any]) -> bool:
+    """Pod (anti-)affinity or topology spread: rules that count other pods."""
+    affinity = spec.get("affinity")
+    return bool(
+        (isinstance(affinity, dict) and any(affinity.get(k) for k in INTER_POD_KEYS))
+        or spec.get("topologySpreadConstraints")
+    )
+
+
 def pod_record(
     slim: dict[str, Any], node: str | None = None, resource_version: str | None = None
 ) -> PodRecord:
@@ -323,6 +333,10 @@ class ClusterState:
         self._node_epoch = 0  # source of node generations: never reused, even for a new row
         self.pods: dict[str, PodRecord] = {}
         self.pod_uid_by_key: dict[tuple[str, str], str] = {}
+        # Indexes over ``pods`` (kept by _store/_forget/bind), so a planning round walks the
+        # pending pods and the pods with inter-pod rules, not every pod of the cluster.
+        self.pending_pods: dict[str, PodRecord] = {}
+        self.ruled_pods: dict[str, PodRecord] = {}
         self.version = 0
         # The version of the last change to nodes or DRA objects (an incremental plan assumes
         # none since the plan it builds on: incremental.py).
@@ -355,6 +369,20 @@ class ClusterState:
     def _bump_nodes(self) -> None:
         self._bump()
         self.nodes_version = self.version
+
+    def _store(self, record: PodRecord) -> None:
+        """``record`` in ``pods`` and the indexes (under the lock)."""
+        uid = record.uid
+        self.pods[uid] = record
+        self.pod_uid_by_key[record.key] = uid
+        if record.node is None:
+            self.pending_pods[uid] = record
+        else:
+            self.pending_pods.pop(uid, None)
+        if has_inter_pod_rules(record.obj.get("spec") or {}):
+            self.ruled_pods[uid] = record
+        else:
+            self.ruled_pods.pop(uid, None)
 
     def _charge(self, pod: PodRecord, sign: int) -> None:
         if pod.node is None:
@@ -458,8 +486,7 @@ class ClusterState:
                 # Names are unique among live pods: a new pod of this name replaced the old one
                 # (its deletion not seen yet, or a request's guess).
                 self.delete_pod(namesake)
-            self.pods[uid] = record
-            self.pod_uid_by_key[record.key] = uid
+            self._store(record)
             self._charge(record, +1)
             if node is not None and (current is None or current.node is None):
                 self._bound(record, node)
@@ -536,8 +563,7 @@ class ClusterState:
                 if namesake not in self.learned_pods:
                     return record  # the watch knows this name under another uid: transient
                 self.delete_pod(namesake)  # a newer pod of the same name
-            self.pods[uid] = record
-            self.pod_uid_by_key[record.key] = uid
+            self._store(record)
             self.pending_log.append((self.version + 1, uid))
             self.learned_pods.add(uid, footprint(slim), now)
             self._evict(now)
@@ -582,6 +608,8 @@ class ClusterState:
             self._charge(record, -1)
             if self.pod_uid_by_key.get(record.key) == uid:
                 del self.pod_uid_by_key[record.key]
+            self.pending_pods.pop(uid, None)
+            self.ruled_pods.pop(uid, None)
             for hook in self.on_pod_deleted:
                 hook(uid)
             self._bump()
@@ -613,6 +641,7 @@ class ClusterState:
             spec["nodeName"] = node
             record.obj = {**record.obj, "spec": spec}
             record.node = node
+            self.pending_pods.pop(record.uid, None)
             self._charge(record, +1)
             self._bound(record, node)
             self._bump()
@@ -629,6 +658,8 @@ class ClusterState:
             self._orphan_usage.clear()
             self.pods.clear()
             self.pod_uid_by_key.clear()
+            self.pending_pods.clear()
+            self.ruled_pods.clear()
             self.learned_nodes.clear()
             self.learned_pods.clear()
             for node in nodes:
@@ -710,7 +741,7 @@ class ClusterState:
         }
 
     def pending(self) -> list[PodRecord]:
-        return [p for p in list(self.pods.values()) if p.node is None]
+        return list(self.pending_pods.values())
 
     def documents(self) -> list[dict[str, Any]]:
         """Slim Node and Pod objects, the input of the Kubernetes adapter (for the planner)."""

@@ -193,12 +193,14 @@ def three_node_plan() -> tuple[ClusterState, Planner]:
     return state, planner
 
 
-def test_pods_that_arrive_are_planned_around_the_last_plan() -> None:
+@pytest.mark.parametrize("neighbourhoods", [False, True], ids=["pinning", "neighbourhood"])
+def test_pods_that_arrive_are_planned_around_the_last_plan(neighbourhoods: bool) -> None:
     """A 1-cpu pod arriving after the plan: an incremental round keeps every earlier target
-    (its pods count as bound there), so its place is beside a 3-cpu pod, never on the
-    trainer's node; the handlers steer it there at once. The next round re-solves everything,
-    starting from that plan."""
+    (its pods count as bound there, or their places are held on a neighbourhood of the nodes
+    with room), so its place is beside a 3-cpu pod, never on the trainer's node; the handlers
+    steer it there at once. The next round re-solves everything, starting from that plan."""
     state, planner = three_node_plan()
+    planner.neighbourhoods = neighbourhoods
     first = planner.current
     assert first is not None and first.kind == "full" and not first.hinted
     big = first.targets[first.group_of_uid["uid-big-0"]]
@@ -220,6 +222,11 @@ def test_pods_that_arrive_are_planned_around_the_last_plan() -> None:
         uid = d["metadata"]["uid"]
         if uid != "uid-late":
             assert d["spec"]["nodeName"] in first.targets[first.group_of_uid[uid]]
+    nodes = sorted(d["metadata"]["name"] for d in orjson.loads(payload) if d["kind"] == "Node")
+    if neighbourhoods:  # the two nodes with room, nothing else
+        assert nodes == sorted(big) and second.neighbourhood == 2
+    else:  # every node (the pinned pods folded into theirs)
+        assert nodes == ["a", "b", "c"] and second.neighbourhood == 0
     assert second.targets == {
         **first.targets,
         second.group_of_uid["uid-late"]: second.targets[second.group_of_uid["uid-late"]],
