@@ -754,8 +754,30 @@ class ClusterState:
             ]
 
     def check_usage(self) -> list[str]:
-        """Mismatches between per-node usage and the pods bound there (empty = consistent)."""
+        """Mismatches between per-node usage and the pods bound there, and between the pod
+        indexes and the pods (empty = consistent)."""
         with self.lock:
+            index_problems = [
+                f"{name} index holds {sorted(set(index) ^ set(want))} wrongly"
+                for name, index, want in (
+                    (
+                        "pending",
+                        self.pending_pods,
+                        [u for u, p in self.pods.items() if p.node is None],
+                    ),
+                    (
+                        "rules",
+                        self.ruled_pods,
+                        [
+                            u
+                            for u, p in self.pods.items()
+                            if has_inter_pod_rules(p.obj.get("spec") or {})
+                        ],
+                    ),
+                )
+                if set(index) != set(want)
+                or any(index[u] is not self.pods[u] for u in want if u in index)
+            ]
             expected: dict[str, dict[str, int]] = {name: {} for name in self.nodes}
             for pod in self.pods.values():
                 if pod.node in expected:
@@ -776,4 +798,4 @@ class ClusterState:
                 }
                 if in_table != want:
                     problems.append(f"{name}: table says {in_table} but pods sum to {want}")
-            return problems
+            return index_problems + problems
