@@ -61,13 +61,26 @@ def binaries() -> Path:
         h = hashlib.sha256(source.read_bytes()).hexdigest()
         if digest and h != digest:
             raise RuntimeError(f"{source}: checksum {h} does not match SHA256SUMS")
-        partial = target.with_suffix(".part")
-        with lzma.open(source) as src, partial.open("wb") as dst:
+        # a name of its own: test workers (xdist) may decompress the same binary at once, and
+        # the last atomic rename wins (a running copy keeps its file)
+        with (
+            lzma.open(source) as src,
+            tempfile.NamedTemporaryFile(
+                dir=CACHE, prefix=f"{name}.", suffix=".part", delete=False
+            ) as dst,
+        ):
             shutil.copyfileobj(src, dst, 1 << 20)
+        partial = Path(dst.name)
         partial.chmod(0o755)
         partial.replace(target)
-        stamp.write_text(digest)
+        _write_atomically(stamp, digest)
     return CACHE
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=path.name, delete=False) as f:
+        f.write(text)
+    Path(f.name).replace(path)
 
 
 def free_ports(n: int) -> list[int]:

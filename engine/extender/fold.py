@@ -14,7 +14,8 @@ A bound pod is folded only when nothing but capacity can involve it:
 - its labels match no label selector of any pod's inter-pod rules, of any workload (whose missing
   replicas the adapter counts from the pods it matches) or of any PodDisruptionBudget — in any
   namespace (namespaces are not told apart: stricter than needed, never looser);
-- its node is known and keeps a non-negative allocatable in every resource.
+- its node is known, has no NoExecute taint (the adapter decides whether the taint eviction
+  controller removes the pod) and keeps a non-negative allocatable in every resource.
 
 When a selector cannot be read, nothing is folded: the adapter then reports the bad field itself.
 """
@@ -152,6 +153,13 @@ def rule_selectors(
     return found
 
 
+def _has_no_execute(node: Mapping[str, Any]) -> bool:
+    taints = (node.get("spec") or {}).get("taints")
+    return isinstance(taints, list) and any(
+        isinstance(t, dict) and t.get("effect") == "NoExecute" for t in taints
+    )
+
+
 def allocatable_quantities(resources: Mapping[str, int]) -> dict[str, str]:
     """An allocatable map the adapter reads back to exactly these integers."""
     return {r: f"{v}m" if r in MILLI_RESOURCES else str(v) for r, v in sorted(resources.items())}
@@ -182,6 +190,7 @@ def fold(
     ``pods``: (Pod document, effective request), bound ones with ``spec.nodeName`` set.
     """
     kept: list[dict[str, Any]] = []
+    evicting = {name for name, (doc, _) in nodes.items() if _has_no_execute(doc)}
     candidates: list[tuple[int, str, Mapping[str, str]]] = []  # (pod, node, labels)
     try:
         ruled = [has_inter_pod_rules(doc.get("spec") or {}) for doc, _ in pods]
@@ -197,6 +206,7 @@ def fold(
                 ruled[n]
                 or not node
                 or node not in nodes
+                or node in evicting
                 or spec.get("resourceClaims")
                 or meta.get("deletionTimestamp") is not None
                 or not isinstance(labels, dict)

@@ -51,6 +51,34 @@ def untolerated(pod: PodView, node: NodeView, effects: frozenset[str]) -> list[T
 
 
 HARD_EFFECTS = frozenset({"NoSchedule", "NoExecute"})
+NO_EXECUTE = "NoExecute"
+
+
+def taint_eviction(pod: PodView, node: NodeView) -> tuple[Taint, int] | None:
+    """What the taint eviction controller does to a pod bound to this node: None when it may
+    stay (no NoExecute taint, or each one tolerated without ``tolerationSeconds``), else the
+    NoExecute taint that evicts it and after how many seconds (0: now).
+
+    As kube-controller-manager's taint-eviction-controller: every NoExecute taint needs a
+    toleration (the first that tolerates it counts), or the pod is deleted at once; otherwise it
+    is deleted after the smallest ``tolerationSeconds`` among those tolerations (a value <= 0:
+    at once), never when none of them has one.
+    """
+    soonest: tuple[Taint, int] | None = None
+    for taint in node.taints:
+        if taint.effect != NO_EXECUTE:
+            continue
+        toleration = next((t for t in pod.tolerations if t.tolerates(taint)), None)
+        if toleration is None:
+            return taint, 0
+        if toleration.seconds is None:
+            continue
+        seconds = max(toleration.seconds, 0)
+        if soonest is None or seconds < soonest[1]:
+            soonest = (taint, seconds)
+    return soonest
+
+
 SOFT_EFFECTS = frozenset({"PreferNoSchedule"})
 
 
@@ -62,6 +90,8 @@ def static_reason(pod: PodView, node: NodeView) -> str | None:
         return REASON_UNSCHEDULABLE
     if untolerated(pod, node, HARD_EFFECTS):
         return REASON_TAINT
+    if (eviction := taint_eviction(pod, node)) is not None and eviction[1] == 0:
+        return REASON_TAINT  # tolerated for 0 s: kube would bind it and evict it at once
     if not pod.nodes.matches(node.labels, node.name):
         return REASON_NODE_AFFINITY
     return None

@@ -234,6 +234,7 @@ class Toleration:
     operator: str
     value: str
     effect: str
+    seconds: int | None = None  # tolerationSeconds: how long a NoExecute taint is tolerated
 
     def tolerates(self, taint: Taint) -> bool:
         """v1 Toleration.ToleratesTaint: effect and key (empty matches all), then the operator."""
@@ -275,5 +276,11 @@ def parse_tolerations(pod: Mapping[str, Any], spec: Mapping[str, Any]) -> tuple[
             raise bad(pod, f"spec.tolerations[{n}].effect", f"invalid effect {effect!r}")
         if not t.get("key") and op != "Exists":
             raise bad(pod, f"spec.tolerations[{n}].operator", "an empty key needs operator Exists")
-        out.append(Toleration(str(t.get("key") or ""), op, str(t.get("value") or ""), effect))
+        seconds = t.get("tolerationSeconds")
+        if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, int)):
+            raise bad(
+                pod, f"spec.tolerations[{n}].tolerationSeconds", f"not an integer: {seconds!r}"
+            )
+        key, value = str(t.get("key") or ""), str(t.get("value") or "")
+        out.append(Toleration(key, op, value, effect, seconds))
     return tuple(out)

@@ -8,6 +8,9 @@ Mapping (every scale below is in kube-scheduler "weight points", so preferences 
   scheduling-relevant spec (``pod_group_key``); workloads whose replicas have no pods yet -> one
   ItemGroup of the missing replicas from the pod template. Bound, unfinished pods -> ItemGroups with
   ``placed`` (never moved): they use capacity and count for affinity, anti-affinity and spread.
+- a bound pod that a NoExecute taint of its node evicts (not tolerated, or tolerationSeconds
+  <= 0; ``filters.taint_eviction``) is not kept there: a controller's replacement becomes a
+  pending replica of its workload, a bare pod or a DaemonSet's is dropped (with a note).
 - nodeSelector, required node affinity, NoSchedule/NoExecute taints, unschedulable and not-Ready
   nodes -> ``allowed`` (the nodes excluded, with the scheduler's reason, are kept in the group's
   ``meta["filtered"]`` for explanations).
@@ -36,7 +39,7 @@ import gc
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +48,14 @@ from ..ir import Affinity, AntiAffinity, Bin, ItemGroup, Problem, Spread
 from ..quantity import MILLI_RESOURCES
 from .disruption import disruption_budgets
 from .dra import Catalog, Unmodelled, read_catalog
-from .filters import HARD_EFFECTS, SOFT_EFFECTS, static_reason, topology_reason, untolerated
+from .filters import (
+    HARD_EFFECTS,
+    SOFT_EFFECTS,
+    static_reason,
+    taint_eviction,
+    topology_reason,
+    untolerated,
+)
 from .objects import (
     Cluster,
     bad,
@@ -173,7 +183,8 @@ class _Builder:
         self.nodes = [node_view(n) for n in self.cluster.nodes]
         if not self.nodes:
             raise InputError("no Node objects: there is nowhere to place pods", source=self.source)
-        node_names = {n.name for n in self.nodes}
+        by_name = {n.name: n for n in self.nodes}
+        node_names = set(by_name)
         self.dra = read_catalog(self.cluster.dra, node_names)
         self.notes += self.dra.notes
         self._soft_tainted = [
@@ -194,7 +205,8 @@ class _Builder:
                         f"{view.ref}: bound to unknown node {view.node_name!r}; ignored"
                     )
                     continue
-                self._add(view, pending=False)
+                if not self._evicted(view, by_name[view.node_name]):
+                    self._add(view, pending=False)
             elif view.terminating:
                 self.notes.append(f"{view.ref}: terminating; not planned")
             elif view.scheduler_name != self.scheduler_name:
@@ -208,6 +220,34 @@ class _Builder:
             else:
                 self._add(view, pending=True)
         self._read_workloads(live)
+
+    def _evicted(self, view: PodView, node: NodeView) -> bool:
+        """Is this bound pod being evicted by a NoExecute taint of its node (``taint_eviction``)?
+        Then it is not planned where it runs: its controller's replacement is planned as a
+        pending replica (a DaemonSet's is not: it belongs on that node), a pod without one is gone.
+        A pod that tolerates the taint for a while stays, with a note."""
+        eviction = None if view.terminating else taint_eviction(view, node)
+        if eviction is None:
+            return False
+        taint, seconds = eviction
+        shown = f"{taint.key}={taint.value}:{taint.effect}" if taint.value else taint.key
+        where = f"{view.ref}: node {node.name} has the taint {shown}"
+        if seconds > 0:
+            self.notes.append(
+                f"{where}, tolerated for {seconds} s: evicted then unless the taint is removed; "
+                "planned where it runs"
+            )
+            return False
+        if view.owner is None or view.owner[0] == "DaemonSet":
+            self.notes.append(f"{where}: evicted (taint eviction), nothing recreates it here")
+            return True
+        kind, name = view.owner
+        workload = f"{kind}/{view.namespace}/{name}"
+        self.notes.append(
+            f"{where}: evicted (taint eviction); {workload} recreates it: planned as pending"
+        )
+        self._add(replace(view, node_name=""), pending=True, workload=workload)
+        return True
 
     def _add(
         self, view: PodView, *, pending: bool, workload: str | None = None, count: int = 1

@@ -1,8 +1,10 @@
 """The device plugin of greedy: which bins can give one more item of a group its devices, and
 which devices it gets there — as a node's device plugin or a DRA allocator decides.
 
-State: every device's room per device resource and its number of users, as ``[bins, devices]``
-arrays (bins hold up to ``width`` devices), so the filter runs over all bins at once.
+State: every device's room per device resource (capacity less the shares on it), its number of
+users and of whole-device users, as ``[bins, devices]`` arrays (bins hold up to ``width``
+devices), so the filter runs over all bins at once. Items already running keep their devices even
+where they overcommit one (``broken``), until they are taken off (``release``).
 
 Allocation, one item at a time: a share on one device goes to the tightest device it fits (the
 GPU-share device plugins' binpack, lowest index on ties); shares on several devices take those
@@ -34,6 +36,7 @@ class DevicePlugin:
         self.capacity = np.zeros((bins, width, resources), np.int64)
         self.room = np.zeros((bins, width, resources), np.int64)
         self.users = np.zeros((bins, width), np.int64)
+        self.wholes = np.zeros((bins, width), np.int64)  # users that take the device whole
         self.exists = np.zeros((bins, width), bool)
         self.names: dict[int, tuple[str, ...]] = {}
         for b, info in devices.bins.items():
@@ -75,7 +78,7 @@ class DevicePlugin:
         share = self.devices.share[g]
         on = share > 0
         fit = (np.maximum(self.room[rows][:, :, on], 0) // share[on]).min(axis=2)
-        return np.where(accept, fit, 0)
+        return np.where(accept & (self.wholes[rows] == 0), fit, 0)
 
     def room_for(self, g: int, rows: slice | IntArray, todo: int) -> IntArray:
         """How many more items of g each bin of ``rows`` can give devices (at most ``todo``)."""
@@ -117,15 +120,43 @@ class DevicePlugin:
                 chosen = fits[np.lexsort((fits, -most[fits]))][:need]
             self._take(g, b, [int(d) for d in chosen])
 
-    def _take(self, g: int, b: int, chosen: list[int]) -> None:
+    def _take(self, g: int, b: int, chosen: list[int], n: int = 1) -> None:
+        """n items of g take (n < 0: give back) the devices ``chosen`` on b."""
         for d in chosen:
             if self.devices.whole[g]:
-                self.room[b, d] = 0
+                self.wholes[b, d] += n
             else:
-                self.room[b, d] -= self.devices.share[g]
-            self.users[b, d] += 1
+                self.room[b, d] -= n * self.devices.share[g]
+            self.users[b, d] += n
         names = self.names[b]
-        self.rows[(g, b)][tuple(names[d] for d in sorted(chosen))] += 1
+        self.rows[(g, b)][tuple(names[d] for d in sorted(chosen))] += n
+
+    # ------------------------------------------------------------------ running items
+
+    def broken(self, b: int) -> BoolArray:
+        """[devices] of bin b that running items overcommit: taken whole by two, taken whole and
+        shared, or shared beyond a resource's capacity (the verifier's device rules)."""
+        wholes, users = self.wholes[b], self.users[b]
+        return (wholes > 1) | ((wholes > 0) & (users > wholes)) | (self.room[b] < 0).any(axis=1)
+
+    def _held(self, g: int, b: int) -> list[tuple[str, ...]]:
+        return [names for names, k in self.rows.get((g, b), {}).items() if k > 0]
+
+    def holds_broken(self, g: int, b: int) -> bool:
+        """Does some item of g on b hold an overcommitted device?"""
+        broken = {self.names[b][d] for d in np.flatnonzero(self.broken(b))}
+        return any(broken.intersection(names) for names in self._held(g, b))
+
+    def release(self, g: int, b: int) -> None:
+        """One item of g leaves b and gives its devices back: one holding an overcommitted
+        device if there is one."""
+        if not self.requests(g):
+            return
+        held = self._held(g, b)
+        broken = {self.names[b][d] for d in np.flatnonzero(self.broken(b))}
+        names = next((ns for ns in held if broken.intersection(ns)), held[-1])
+        index = {d: i for i, d in enumerate(self.names[b])}
+        self._take(g, b, [index[d] for d in names], -1)
 
     # ------------------------------------------------------------------ gangs roll back
 
@@ -133,12 +164,13 @@ class DevicePlugin:
         return (
             self.room.copy(),
             self.users.copy(),
+            self.wholes.copy(),
             {k: dict(v) for k, v in self.rows.items()},
         )
 
     def load(self, state: Any) -> None:
-        room, users, rows = state
-        self.room, self.users = room, users
+        room, users, wholes, rows = state
+        self.room, self.users, self.wholes = room, users, wholes
         self.rows = defaultdict(lambda: defaultdict(int))
         for k, v in rows.items():
             self.rows[k].update(v)

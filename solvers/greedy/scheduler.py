@@ -37,6 +37,7 @@ class Scheduler:
         }
         self.reasons: dict[str, str] = {}
         self.devices = DevicePlugin(p, model.devices) if model.devices is not None else None
+        self.gang_of = {g: unit for unit in model.units if unit[0] in model.gangs for g in unit}
         bin_index = {b: k for k, b in enumerate(model.bins)}
         for g, group in enumerate(p.items):  # items already placed stay where they are ...
             for name, n in group.placed.items():
@@ -47,20 +48,20 @@ class Scheduler:
     def _evict_breaking(self) -> dict[str, dict[str, int]]:
         """Take off the movable running items that break a rule where they run, to be scheduled
         again with the others: on an overfull bin, over their tenant's quota, over an
-        anti-affinity limit, or with no affinity target in their domain. Lowest priority first,
-        one replica at a time, while the rule is still broken; passes repeat while they evict
-        (an evicted target may leave selected items alone). Not moved: items the rules do not
-        re-judge once running (spread judges only the domains that receive items, eligibility —
-        taints, node affinity — is IgnoredDuringExecution), gang members (their gang stays
-        whole) and items holding devices (they keep their allocation)."""
+        anti-affinity limit, with no affinity target in their domain, or holding a device that
+        running items overcommit (they give their devices back). Lowest priority first, one
+        replica at a time, while the rule is still broken; passes repeat while they evict (an
+        evicted target may leave selected items alone). A gang's members move only when the
+        whole gang may (every member with running items movable): a gang that cannot be made
+        whole again is then taken off entirely (``place_unit``). Not moved: items the rules do
+        not re-judge once running (spread judges only the domains that receive items,
+        eligibility — taints, node affinity — is IgnoredDuringExecution; the Kubernetes adapter
+        drops the pods the taint manager evicts, NoExecute)."""
         m, p = self.m, self.m.problem
         movable = [
             g
             for g, group in enumerate(p.items)
-            if group.movable
-            and group.placed
-            and g not in m.gangs
-            and not (self.devices is not None and self.devices.requests(g))
+            if group.movable and group.placed and self._gang_movable(g)
         ]
         movable.sort(key=lambda g: (p.items[g].priority, -g))
         evicted: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -78,6 +79,13 @@ class Scheduler:
                         changed = True
         return {name: dict(per_bin) for name, per_bin in evicted.items()}
 
+    def _gang_movable(self, g: int) -> bool:
+        """May g's running items move? Outside gangs when movable; in a gang only when every
+        running item of the gang may move (otherwise the gang could not be undone)."""
+        items = self.m.problem.items
+        unit = self.gang_of.get(g, [g])
+        return all(items[k].movable or not items[k].placed for k in unit)
+
     def _breaks(self, g: int, b: int, hard: list[Rule]) -> bool:
         """Does one running item of g on bin b break a rule there? (For the rules over domains:
         taken off, would it be refused its place back?)"""
@@ -89,11 +97,16 @@ class Scheduler:
         limits = m.quotas.get(tenant)
         if limits and any(self.tenant_used[tenant][c] > v and uses[c] for c, v in limits.items()):
             return True
+        if self.devices is not None and self.devices.requests(g):
+            if self.devices.holds_broken(g, b):
+                return True
         if not hard:
             return False
-        self._commit(g, b, -1)
+        for rule in hard:  # only the rules' counts matter here
+            rule.place(g, b, -1)
         refused = any(not rule.ok(g)[b] for rule in hard)
-        self._commit(g, b, 1)
+        for rule in hard:
+            rule.place(g, b, 1)
         return refused
 
     # -- state
@@ -103,8 +116,11 @@ class Scheduler:
             if running:  # items already placed keep their devices
                 lists = m.problem.items[g].placed_devices.get(m.bins[b], ())
                 self.devices.keep(g, b, lists)
-            else:
+            elif n > 0:
                 self.devices.allocate(g, b, n)
+            else:  # running items taken off give their devices back
+                for _ in range(-n):
+                    self.devices.release(g, b)
         self.used[b] += n * m.demand[g]
         self.score_used[b] += n * m.score_demand[g]
         self.counts[g][b] = self.counts[g].get(b, 0) + n
@@ -439,8 +455,21 @@ class Scheduler:
                 why = self.reasons.get(failed, "")
                 self._load(state)
                 names = ", ".join(self.m.problem.items[k].name for k in unit)
+                undone = self._undo_gang(unit)
                 for k in unit:
                     self.reasons[self.m.problem.items[k].name] = (
-                        f"gang [{names}] rolled back: {failed}: {why}"
+                        f"gang [{names}] rolled back{undone}: {failed}: {why}"
                     )
                 return
+
+    def _undo_gang(self, unit: list[int]) -> str:
+        """A gang that cannot be made whole has none of its items placed, when all of its running
+        items may move: they are taken off (all or nothing holds for running items too)."""
+        running = [(g, b, n) for g in unit for b, n in self.counts[g].items() if n > 0]
+        if not running or not self._gang_movable(unit[0]):
+            return ""
+        for g, b, n in running:
+            self._commit(g, b, -n)
+            per_bin = self.evicted.setdefault(self.m.problem.items[g].name, {})
+            per_bin[self.m.bins[b]] = per_bin.get(self.m.bins[b], 0) + n
+        return " and its running items taken off"

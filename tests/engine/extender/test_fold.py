@@ -203,6 +203,22 @@ def test_bound_pods_with_rules_or_claims_or_terminating_stay() -> None:
     assert folded.pods_folded == 1
 
 
+def test_pods_on_a_node_with_a_no_execute_taint_are_left_to_the_adapter() -> None:
+    """The taint eviction controller removes the pods that do not tolerate the taint: the
+    adapter plans their replacements elsewhere, which a folded pod would hide."""
+    tainted = node("a")
+    tainted["spec"]["taints"] = [{"key": "maint", "effect": "NoExecute"}]
+    state = state_of(
+        [tainted, node("b")],
+        [pod("x", node_name="a", owner="x"), pod("y", node_name="b", owner="y")],
+    )
+    folded = fold(*inputs(state))
+    kept = {d["metadata"]["name"] for d in folded.docs if d.get("kind") == "Pod"}
+    assert kept == {"x"} and folded.pods_folded == 1
+    (replacement,) = problem_of(folded.docs).items
+    assert replacement.meta["workload"] == "ReplicaSet/default/x" and not replacement.placed
+
+
 def test_workload_and_budget_selectors_keep_the_pods_they_count() -> None:
     rs = {
         "apiVersion": "apps/v1",

@@ -157,6 +157,109 @@ def test_taints_and_tolerations(tolerations: list[dict[str, str]], expected: set
     assert feasible(problem_of(*TAINTED, pod("p", tolerations=tolerations))) == expected
 
 
+_MAINT = {"key": "maint", "operator": "Exists", "effect": "NoExecute"}
+
+
+def _on_evict(tolerations: list[dict[str, Any]], owner: str | None = "web") -> dict[str, Any]:
+    running = pod("r", on="evict", owner=owner, tolerations=tolerations)
+    if owner == "ds":
+        running["metadata"]["ownerReferences"][0]["kind"] = "DaemonSet"
+    return running
+
+
+# (case, the running pod on node "evict" (taint maint:NoExecute), what the IR makes of it:
+#  "bound" (kept there), "pending" (its controller's replacement planned), "gone"; note words)
+EVICTIONS: list[tuple[str, dict[str, Any], str, str]] = [
+    ("not tolerated, a ReplicaSet's: replaced", _on_evict([]), "pending", "ReplicaSet/default/web"),
+    ("not tolerated, a bare pod: gone", _on_evict([], owner=None), "gone", "nothing recreates"),
+    ("not tolerated, a DaemonSet's: gone", _on_evict([], owner="ds"), "gone", "nothing recreates"),
+    ("tolerated for ever: stays", _on_evict([_MAINT]), "bound", ""),
+    (
+        "tolerated for 300 s: stays",
+        _on_evict([{**_MAINT, "tolerationSeconds": 300}]),
+        "bound",
+        "300 s",
+    ),
+    (
+        "tolerationSeconds 0: now",
+        _on_evict([{**_MAINT, "tolerationSeconds": 0}]),
+        "pending",
+        "evicted",
+    ),
+    (
+        "tolerationSeconds < 0: now",
+        _on_evict([{**_MAINT, "tolerationSeconds": -5}]),
+        "pending",
+        "evicted",
+    ),
+    (
+        "a NoSchedule toleration does not tolerate NoExecute",
+        _on_evict([{**_MAINT, "effect": "NoSchedule"}]),
+        "pending",
+        "maint",
+    ),
+    (
+        "tolerated, with another pod's node affinity: stays",
+        _on_evict([{"operator": "Exists"}]),
+        "bound",
+        "",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "running", "outcome", "note"), EVICTIONS, ids=[c for c, *_ in EVICTIONS]
+)
+def test_no_execute_taints_evict_running_pods_that_do_not_tolerate_them(
+    case: str, running: dict[str, Any], outcome: str, note: str
+) -> None:
+    p = problem_of(*TAINTED, running)
+    bound = [g for g in p.items if g.meta.get("bound")]
+    waiting = [g for g in p.items if not g.meta.get("bound")]
+    if outcome == "bound":
+        assert [g.placed for g in bound] == [{"evict": 1}] and not waiting
+    elif outcome == "pending":
+        (replacement,) = waiting
+        assert not bound and replacement.count == 1 and not replacement.placed
+        assert replacement.meta["workload"] == "ReplicaSet/default/web"
+        assert "pods" not in replacement.meta  # the evicted pod itself is not bound again
+        assert feasible(p) == {"plain", "soft"}  # nor planned back onto the tainted node
+    else:
+        assert not p.items
+    notes = [n for n in p.meta.get("notes", []) if "Pod/default/r" in n]
+    assert bool(notes) == bool(note) and all(note in n for n in notes)
+
+
+def test_the_soonest_of_several_no_execute_taints_counts() -> None:
+    two = node(
+        "evict",
+        taints=[
+            {"key": "maint", "value": "", "effect": "NoExecute"},
+            {"key": "drain", "value": "soon", "effect": "NoExecute"},
+        ],
+    )
+    drain = {"key": "drain", "operator": "Exists", "effect": "NoExecute"}
+    forever_and_not = problem_of(two, _on_evict([_MAINT]))
+    assert [g.meta.get("bound") for g in forever_and_not.items] == [None]  # drain: untolerated
+    soonest = problem_of(
+        two,
+        _on_evict([{**_MAINT, "tolerationSeconds": 600}, {**drain, "tolerationSeconds": 60}]),
+    )
+    (kept,) = soonest.items
+    assert kept.placed == {"evict": 1}
+    assert any("drain=soon:NoExecute, tolerated for 60 s" in n for n in soonest.meta["notes"])
+
+
+def test_a_no_schedule_taint_leaves_running_pods_alone() -> None:
+    (kept,) = problem_of(*TAINTED, pod("r", on="gpu", owner="web")).items
+    assert kept.placed == {"gpu": 1}
+
+
+def test_toleration_seconds_must_be_an_integer() -> None:
+    with pytest.raises(InputError, match=r"tolerations\[0\]\.tolerationSeconds"):
+        problem_of(*TAINTED, _on_evict([{**_MAINT, "tolerationSeconds": "60"}]))
+
+
 def test_prefer_no_schedule_is_a_cost_unless_tolerated() -> None:
     (group,) = problem_of(*TAINTED, pod("p")).items
     assert group.cost == {"soft": 100.0}

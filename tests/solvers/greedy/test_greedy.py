@@ -388,6 +388,23 @@ _ANTI_TARGET = {
     "topology": HOSTNAME,
 }
 
+
+def gpu_bins(n: int, gpus: int = 2, cpu: str = "4") -> list[dict[str, Any]]:
+    """Bins n0.. with ``gpus`` GPUs of 1000 gpu-milli each."""
+    return [
+        {
+            "name": f"n{k}",
+            "capacity": {"cpu": cpu, "memory": "16Gi"},
+            "labels": {HOSTNAME: f"n{k}"},
+            "devices": [{"name": "gpu", "count": gpus, "capacity": {"gpu-milli": 1000}}],
+        }
+        for k in range(n)
+    ]
+
+
+_WHOLE = {"count": 1}
+_GANG = {"kind": "gang", "items": ["web", "ps"]}
+
 # (case, problem, the plan's rows per item, evicted per item) — every plan must verify.
 RUNNING: list[tuple[str, Problem, dict[str, dict[str, int]], dict[str, dict[str, int]]]] = [
     (
@@ -503,6 +520,173 @@ RUNNING: list[tuple[str, Problem, dict[str, dict[str, int]], dict[str, dict[str,
             constraints=[_ANTI],
         ),
         {"web": {"n0": 2}},
+        {},
+    ),
+    (
+        "devices: a GPU holder on an overfull bin moves and gets a GPU where it lands",
+        problem(
+            gpu_bins(2, gpus=3),
+            [
+                group(
+                    "train",
+                    3,
+                    cpu="2",
+                    devices=_WHOLE,
+                    placed={"n0": 3},
+                    placed_devices={"n0": [["gpu-0"], ["gpu-1"], ["gpu-2"]]},
+                    movable=True,
+                )
+            ],
+        ),
+        {"train": {"n0": 2, "n1": 1}},
+        {"train": {"n0": 1}},
+    ),
+    (
+        "devices: a GPU taken whole by two, one moves to a free GPU",
+        problem(
+            gpu_bins(1),
+            [
+                group(
+                    "train",
+                    2,
+                    devices=_WHOLE,
+                    placed={"n0": 2},
+                    placed_devices={"n0": [["gpu-0"], ["gpu-0"]]},
+                    movable=True,
+                )
+            ],
+        ),
+        {"train": {"n0": 2}},
+        {"train": {"n0": 1}},
+    ),
+    (
+        "devices: shares over a GPU's capacity, the lower priority moves",
+        problem(
+            gpu_bins(1),
+            [
+                group(
+                    "low",
+                    1,
+                    devices={"share": {"gpu-milli": 600}},
+                    placed={"n0": 1},
+                    placed_devices={"n0": [["gpu-0"]]},
+                    movable=True,
+                    priority=1,
+                ),
+                group(
+                    "high",
+                    1,
+                    devices={"share": {"gpu-milli": 600}},
+                    placed={"n0": 1},
+                    placed_devices={"n0": [["gpu-0"]]},
+                    movable=True,
+                    priority=9,
+                ),
+            ],
+        ),
+        {"low": {"n0": 1}, "high": {"n0": 1}},
+        {"low": {"n0": 1}},
+    ),
+    (
+        "devices: a share on a GPU another item takes whole, the share moves",
+        problem(
+            gpu_bins(1),
+            [
+                group(
+                    "whole",
+                    1,
+                    devices=_WHOLE,
+                    placed={"n0": 1},
+                    placed_devices={"n0": [["gpu-1"]]},
+                    priority=5,
+                ),
+                group(
+                    "share",
+                    1,
+                    devices={"share": {"gpu-milli": 100}},
+                    placed={"n0": 1},
+                    placed_devices={"n0": [["gpu-1"]]},
+                    movable=True,
+                ),
+            ],
+        ),
+        {"whole": {"n0": 1}, "share": {"n0": 1}},
+        {"share": {"n0": 1}},
+    ),
+    (
+        "devices: a GPU holder that breaks anti-affinity moves",
+        problem(
+            gpu_bins(2),
+            [
+                group(
+                    "web",
+                    2,
+                    devices=_WHOLE,
+                    placed={"n0": 2},
+                    placed_devices={"n0": [["gpu-0"], ["gpu-1"]]},
+                    movable=True,
+                )
+            ],
+            constraints=[_ANTI],
+        ),
+        {"web": {"n0": 1, "n1": 1}},
+        {"web": {"n0": 1}},
+    ),
+    (
+        "gang: a member that breaks anti-affinity moves, the gang stays whole",
+        problem(
+            bins(3),
+            [
+                group("web", 2, placed={"n0": 2}, movable=True),
+                group("ps", 1, placed={"n1": 1}, movable=True),
+            ],
+            constraints=[_ANTI, _GANG],
+            objective=["placed", "moves"],
+        ),
+        {"web": {"n0": 1, "n2": 1}, "ps": {"n1": 1}},
+        {"web": {"n0": 1}},
+    ),
+    (
+        "gang: one that cannot be made whole again is taken off entirely",
+        problem(
+            bins(1),
+            [
+                group("web", 2, placed={"n0": 2}, movable=True),
+                group("ps", 1, placed={"n0": 1}, movable=True),
+            ],
+            constraints=[_ANTI, _GANG],
+        ),
+        {"web": {}, "ps": {}},
+        {"web": {"n0": 2}, "ps": {"n0": 1}},
+    ),
+    (
+        "not movable: a gang with a pinned member keeps its breaking member in place",
+        problem(
+            bins(3),
+            [
+                group("web", 2, placed={"n0": 2}, movable=True),
+                group("ps", 1, placed={"n1": 1}),
+            ],
+            constraints=[_ANTI, _GANG],
+        ),
+        {"web": {"n0": 2}, "ps": {"n1": 1}},
+        {},
+    ),
+    (
+        "not movable: a GPU holder stays on its overcommitted GPU",
+        problem(
+            gpu_bins(1),
+            [
+                group(
+                    "train",
+                    2,
+                    devices=_WHOLE,
+                    placed={"n0": 2},
+                    placed_devices={"n0": [["gpu-0"], ["gpu-0"]]},
+                )
+            ],
+        ),
+        {"train": {"n0": 2}},
         {},
     ),
 ]
