@@ -1,6 +1,8 @@
 # placer: two commands on a fresh machine — `make run` and `make test`.
 #   make run      runtime dependencies only, then solves the demo cluster
 #   make test     adds what the tests import (serve, bench, ray extras) and runs the suite
+#                 without the tests marked slow, on every core (CI runs this: .ci/run)
+#   make test-all the whole suite, slow tests included, on every core
 #   make install  everything a developer needs (test + dev extras: ruff, mypy)
 PYTHON ?= python3
 VENV   ?= .venv
@@ -10,7 +12,7 @@ STAMP_RUN  := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 STAMP      := $(VENV)/.installed
 
-.PHONY: install run test test-fast bench lint fmt typecheck clean
+.PHONY: install run test test-all test-fast bench lint fmt typecheck clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,11 +37,17 @@ run: $(STAMP_RUN)
 	@echo "placer is installed in $(VENV). Run it as $(BIN)/placer (e.g. $(BIN)/placer --help),"
 	@echo "or put it on your PATH for this shell with: source $(BIN)/activate"
 
-test: $(STAMP_TEST)
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+# pytest-xdist: one worker per core; tests on the real control plane share one worker
+# (--dist loadgroup, tests/conftest.py), which starts it once
+PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider -n auto --dist loadgroup
 
-test-fast: $(STAMP_TEST)
-	$(BIN)/python -m pytest -q -x -m 'not slow' -n auto -p no:cacheprovider
+test: $(STAMP_TEST)
+	$(PYTEST) -m 'not slow'
+
+test-all: $(STAMP_TEST)
+	$(PYTEST)
+
+test-fast: test  # its former name
 
 bench: $(STAMP_TEST)
 	$(BIN)/python -m bench smoke -o bench-results/smoke

@@ -143,8 +143,11 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
         time.sleep(0.02)
 
 
-# ---- the real control plane (tests/engine/extender/live.py), one per test module ----
-@pytest.fixture(scope="module")
+# ---- the real control plane (tests/engine/extender/live.py) ----
+# One per test session (per xdist worker; tests/conftest.py sends every test that uses it to one
+# worker): each test leaves it as it found it (``core`` resets pods and nodes, DRA objects are
+# deleted). test_serve_live starts its own: it adds a webhook and a second scheduler.
+@pytest.fixture(scope="session")
 def plane() -> Iterator[Any]:
     from .live import plane_or_skip
 

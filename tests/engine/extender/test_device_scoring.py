@@ -205,13 +205,6 @@ def test_the_view_follows_claim_changes() -> None:
 # ---- against the real control plane (skipped cleanly without ../shared/controlplane) ----
 
 
-@pytest.fixture(scope="module")
-def plane() -> Any:
-    from .live import plane_or_skip
-
-    yield from plane_or_skip()
-
-
 @pytest.mark.slow
 def test_the_live_watch_feeds_device_scoring(plane: Any) -> None:
     """DeviceClass, ResourceSlices, claim templates and an allocated ResourceClaim (its status

@@ -37,7 +37,9 @@ def settings(**overrides: Any) -> GateSettings:
 def test_fragmentation_scenario_binds_every_pod_where_the_plan_put_it(
     plane: ControlPlane, core: Any, spacing: float
 ) -> None:
-    with gate_controller(plane, settings(), isolate=False) as gate:
+    # one batch however slowly the pods arrive (a loaded machine stretches 200 ms): it closes
+    # when the fifth pod is in, the window is only the fallback
+    with gate_controller(plane, settings(window=60.0, batch=5), isolate=False) as gate:
         create(core, fragmentation_pods(), spacing)
         bound = wait_for(lambda: all_bound(core, 5), timeout=90)
     for p in bound:

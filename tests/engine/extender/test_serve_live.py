@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,14 @@ class Serve:
             self.proc.kill()
             _, err = self.proc.communicate()
         return err.decode()
+
+
+@pytest.fixture(scope="module")
+def plane() -> Iterator[ControlPlane]:
+    """A control plane of this module's own: its tests add a webhook and a second scheduler."""
+    from .live import plane_or_skip
+
+    yield from plane_or_skip()
 
 
 def serving_certificate(plane: ControlPlane, directory: Path) -> tuple[Path, Path]:
