@@ -474,7 +474,9 @@ class _Builder:
                     continue
                 where = self.ghost_bin(f"{GHOST}t{n}:{mine}", {}, {})
                 ghost = self.ghost_items(f"{GHOST}t{n}:{mine}:{other}", where, m)
-                for bin_ in groups[mine].allowed or ():
+                # the bins its items may take and those they run on: the mean delay to the
+                # fixed side, where every delay is known
+                for bin_ in dict.fromkeys([*(groups[mine].allowed or ()), *groups[mine].placed]):
                     total, known = 0.0, True
                     for q, k in fixed_other.items():
                         d = p.delay(bin_, q)
@@ -484,17 +486,6 @@ class _Builder:
                         total += k * d
                     if known:
                         delays[bin_][where] = total / m
-                for bin_ in groups[mine].placed:
-                    if bin_ not in delays or where not in delays[bin_]:
-                        total, known = 0.0, True
-                        for q, k in fixed_other.items():
-                            d = p.delay(bin_, q)
-                            if d is None:
-                                known = False
-                                break
-                            total += k * d
-                        if known:
-                            delays[bin_][where] = total / m
                 both = 2.0 if a == b else 1.0
                 out.append(
                     Traffic(items=(mine, ghost), volume=both * tr.volume * count * m / pairs)

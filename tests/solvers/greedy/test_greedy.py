@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from engine.errors import PlacerError
-from engine.ir import Problem
+from engine.ir import ItemGroup, Problem
 from engine.solution import Solution, Status
 from engine.solve import solve
 from engine.verify import verify
@@ -403,6 +403,24 @@ def gpu_bins(n: int, gpus: int = 2, cpu: str = "4") -> list[dict[str, Any]]:
 
 
 _WHOLE = {"count": 1}
+
+
+def holders(
+    name: str, gpus: list[str], request: dict[str, Any] = _WHOLE, **fields: Any
+) -> ItemGroup:
+    """Items running on n0, one on each GPU listed (a GPU listed twice is overcommitted)."""
+    lists = [[gpu] for gpu in gpus]
+    return group(
+        name,
+        fields.pop("count", len(gpus)),
+        cpu=fields.pop("cpu", "1"),
+        devices=request,
+        placed={"n0": len(gpus)},
+        placed_devices={"n0": lists},
+        **{"movable": True, **fields},
+    )
+
+
 _GANG = {"kind": "gang", "items": ["web", "ps"]}
 
 # (case, problem, the plan's rows per item, evicted per item) — every plan must verify.
@@ -526,36 +544,14 @@ RUNNING: list[tuple[str, Problem, dict[str, dict[str, int]], dict[str, dict[str,
         "devices: a GPU holder on an overfull bin moves and gets a GPU where it lands",
         problem(
             gpu_bins(2, gpus=3),
-            [
-                group(
-                    "train",
-                    3,
-                    cpu="2",
-                    devices=_WHOLE,
-                    placed={"n0": 3},
-                    placed_devices={"n0": [["gpu-0"], ["gpu-1"], ["gpu-2"]]},
-                    movable=True,
-                )
-            ],
+            [holders("train", ["gpu-0", "gpu-1", "gpu-2"], cpu="2")],
         ),
         {"train": {"n0": 2, "n1": 1}},
         {"train": {"n0": 1}},
     ),
     (
         "devices: a GPU taken whole by two, one moves to a free GPU",
-        problem(
-            gpu_bins(1),
-            [
-                group(
-                    "train",
-                    2,
-                    devices=_WHOLE,
-                    placed={"n0": 2},
-                    placed_devices={"n0": [["gpu-0"], ["gpu-0"]]},
-                    movable=True,
-                )
-            ],
-        ),
+        problem(gpu_bins(1), [holders("train", ["gpu-0", "gpu-0"])]),
         {"train": {"n0": 2}},
         {"train": {"n0": 1}},
     ),
@@ -564,24 +560,8 @@ RUNNING: list[tuple[str, Problem, dict[str, dict[str, int]], dict[str, dict[str,
         problem(
             gpu_bins(1),
             [
-                group(
-                    "low",
-                    1,
-                    devices={"share": {"gpu-milli": 600}},
-                    placed={"n0": 1},
-                    placed_devices={"n0": [["gpu-0"]]},
-                    movable=True,
-                    priority=1,
-                ),
-                group(
-                    "high",
-                    1,
-                    devices={"share": {"gpu-milli": 600}},
-                    placed={"n0": 1},
-                    placed_devices={"n0": [["gpu-0"]]},
-                    movable=True,
-                    priority=9,
-                ),
+                holders("low", ["gpu-0"], {"share": {"gpu-milli": 600}}, priority=1),
+                holders("high", ["gpu-0"], {"share": {"gpu-milli": 600}}, priority=9),
             ],
         ),
         {"low": {"n0": 1}, "high": {"n0": 1}},
@@ -592,22 +572,8 @@ RUNNING: list[tuple[str, Problem, dict[str, dict[str, int]], dict[str, dict[str,
         problem(
             gpu_bins(1),
             [
-                group(
-                    "whole",
-                    1,
-                    devices=_WHOLE,
-                    placed={"n0": 1},
-                    placed_devices={"n0": [["gpu-1"]]},
-                    priority=5,
-                ),
-                group(
-                    "share",
-                    1,
-                    devices={"share": {"gpu-milli": 100}},
-                    placed={"n0": 1},
-                    placed_devices={"n0": [["gpu-1"]]},
-                    movable=True,
-                ),
+                holders("whole", ["gpu-1"], movable=False, priority=5),
+                holders("share", ["gpu-1"], {"share": {"gpu-milli": 100}}),
             ],
         ),
         {"whole": {"n0": 1}, "share": {"n0": 1}},
@@ -617,16 +583,7 @@ RUNNING: list[tuple[str, Problem, dict[str, dict[str, int]], dict[str, dict[str,
         "devices: a GPU holder that breaks anti-affinity moves",
         problem(
             gpu_bins(2),
-            [
-                group(
-                    "web",
-                    2,
-                    devices=_WHOLE,
-                    placed={"n0": 2},
-                    placed_devices={"n0": [["gpu-0"], ["gpu-1"]]},
-                    movable=True,
-                )
-            ],
+            [holders("web", ["gpu-0", "gpu-1"])],
             constraints=[_ANTI],
         ),
         {"web": {"n0": 1, "n1": 1}},
@@ -674,18 +631,7 @@ RUNNING: list[tuple[str, Problem, dict[str, dict[str, int]], dict[str, dict[str,
     ),
     (
         "not movable: a GPU holder stays on its overcommitted GPU",
-        problem(
-            gpu_bins(1),
-            [
-                group(
-                    "train",
-                    2,
-                    devices=_WHOLE,
-                    placed={"n0": 2},
-                    placed_devices={"n0": [["gpu-0"], ["gpu-0"]]},
-                )
-            ],
-        ),
+        problem(gpu_bins(1), [holders("train", ["gpu-0", "gpu-0"], movable=False)]),
         {"train": {"n0": 2}},
         {},
     ),
