@@ -17,9 +17,14 @@ def contention() -> float:
     return max(1.0, load / (os.cpu_count() or 1))
 
 
-def held(limit: float, seconds: float, slack: float | None = None) -> bool:
-    """``seconds`` is within ``limit`` and its slack (by default the promise's: 10 % + 0.5 s),
-    the slack stretched by the machine's contention."""
+def allowed(limit: float, slack: float | None = None) -> float:
+    """``limit`` and its slack (by default the promise's: 10 % + 0.5 s), the slack stretched by
+    the machine's contention: how long a test lets a promise of ``limit`` seconds take."""
     if slack is None:
         slack = 0.1 * limit + 0.5
-    return seconds <= limit + slack * contention()
+    return limit + slack * contention()
+
+
+def held(limit: float, seconds: float, slack: float | None = None) -> bool:
+    """``seconds`` is within ``allowed(limit, slack)``."""
+    return seconds <= allowed(limit, slack)

@@ -14,15 +14,18 @@ import pytest
 from engine.extender.planner import Planner
 from engine.extender.state import ClusterState
 from tests.engine.extender.conftest import node, pod
+from tests.timing import contention, held
 
 from .extender_helpers import ServedProcess, metric, slow_cluster, slow_items
 
 pytest.importorskip("ortools")
 
-SHUTDOWN_BOUND_S = 15.0  # seconds from the signal to exit; the goal, 5 s, is benchmarked
+SHUTDOWN_GOAL_S = 5.0  # seconds from the signal to exit, benchmarked on a quiet machine
+SHUTDOWN_SLACK_S = 10.0  # what a test allows on top, stretched by the machine's load
 
 
-def wait(predicate, timeout: float = 30.0, step: float = 0.01) -> float:  # type: ignore[no-untyped-def]
+def wait(predicate, timeout: float = 120.0, step: float = 0.01) -> float:  # type: ignore[no-untyped-def]
+    """Seconds until ``predicate`` holds; ``timeout`` only guards against a hang."""
     started = time.monotonic()
     while not predicate():
         if time.monotonic() - started > timeout:
@@ -47,7 +50,9 @@ def test_idle_planning_process_killed_is_noticed_replaced_and_plans_again() -> N
         assert first is not None
         os.kill(first, signal.SIGKILL)
         noticed = wait(lambda: bool(failures))
-        assert noticed < 1.0  # the sentinel wakes the supervisor; no polling interval
+        # the sentinel wakes the supervisor at once: no polling interval (the bound grows with
+        # the machine's load)
+        assert held(0.1, noticed, slack=0.9), noticed
         assert failures[0][0] == "died" and "SIGKILL" in failures[0][1]
         assert planner.health()["planner"] == "down"
         assert any(p.startswith("planner down") for p in planner.health()["problems"])
@@ -61,7 +66,7 @@ def test_idle_planning_process_killed_is_noticed_replaced_and_plans_again() -> N
     finally:
         started = time.monotonic()
         planner.stop()
-        assert time.monotonic() - started < 3
+        assert held(1.0, time.monotonic() - started, slack=2.0)
 
 
 def test_a_planning_process_that_keeps_dying_is_restarted_with_growing_delays() -> None:
@@ -112,10 +117,13 @@ def test_killed_mid_solve_replans_within_two_time_limits() -> None:
         assert planner.current is None
         os.kill(planner.process.pid(), signal.SIGKILL)  # type: ignore[arg-type]
         # The goal (a re-plan within 2 x the limit) is measured by bench.extender_load
-        # --reliability on a quiet machine; here only that it happens, within a bound a loaded
-        # CI machine keeps (11.5 s was seen at load 8 against the 8 s goal).
-        replanned = wait(lambda: planner.current is not None, timeout=10 * limit, step=0.05)
-        assert replanned < 6 * limit, replanned
+        # --reliability on a quiet machine; here only that it happens (nothing else changes the
+        # cluster: a planner that waited for a change would never plan), the wait's bound
+        # stretched by the load (11.5 s was seen at load 8 against the 8 s goal).
+        replanned = wait(
+            lambda: planner.current is not None, timeout=limit * (2 + 8 * contention()), step=0.05
+        )
+        assert held(2 * limit, replanned, slack=8 * limit), replanned
     finally:
         planner.stop()
 
@@ -146,10 +154,10 @@ def test_signal_to_the_process_group_stops_in_5s_with_nothing_left(
         took = served.signal_group(sig)
         # Goal 5 s, measured by bench.extender_load --reliability; generous here for loaded CI
         # machines (the "starting" case waits for a fork server still importing the solver).
-        assert took < SHUTDOWN_BOUND_S, took
+        assert held(SHUTDOWN_GOAL_S, took, slack=SHUTDOWN_SLACK_S), took
         # The planning process is killed; the fork server and the resource tracker see their
         # parent's pipe close and exit on their own.
-        _, alive = psutil.wait_procs(family, timeout=3)
+        _, alive = psutil.wait_procs(family, timeout=3 * contention())
         assert not alive, [p.cmdline()[:3] for p in alive]
     finally:
         err = served.stop()

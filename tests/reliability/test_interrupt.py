@@ -26,8 +26,10 @@ from bench.deadlines import (
 from engine.io import dump_problem, load, load_solution
 from engine.ir import Problem
 from engine.verify import verify
+from tests.timing import held
 
-EXIT_BOUND_S = 20.0  # from SIGINT to exit; measured at about 1 s (bench.deadlines)
+EXIT_GOAL_S = 1.0  # from SIGINT to exit, as bench.deadlines measures it on a quiet machine
+EXIT_SLACK_S = 19.0  # what a test allows on top, stretched by the machine's load
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +61,7 @@ def test_ctrl_c_writes_the_best_plan_so_far_and_exits_130(
 
 def _stopped_with_the_best_plan(run: dict[str, Any], problem: Path, out: Path) -> None:
     assert run["exit"] == 130, run["terminal"]
-    assert run["after_sigint_s"] < EXIT_BOUND_S
+    assert held(EXIT_GOAL_S, run["after_sigint_s"], slack=EXIT_SLACK_S), run["after_sigint_s"]
     assert "interrupted: best plan so far written" in run["terminal"]
     assert sorted(p.name for p in out.parent.iterdir()) == [out.name]  # no temp file left
     plan = load_solution(out)

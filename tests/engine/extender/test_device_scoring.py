@@ -236,7 +236,7 @@ def test_the_live_watch_feeds_device_scoring(plane: Any) -> None:
         resource.create_namespaced_resource_claim("default", held)
         resource.patch_namespaced_resource_claim_status("held", "default", {"status": status})
         watcher.start()
-        wait_for(lambda: _node1_holds_one_gpu(state), timeout=30)
+        wait_for(lambda: _node1_holds_one_gpu(state), timeout=90)
         ext = Extender(state, None, device_scoring=True)
         names = ["node-0", "node-1", "node-2"]
         for k in range(3):

@@ -168,7 +168,7 @@ def test_dra_objects_from_the_live_watch_steer_the_plan(plane: ControlPlane, cor
             {"name": "gpu", "resourceClaimTemplateName": "one-gpu"}
         ]
         with gate_controller(plane, settings(window=0.3), isolate=False) as gate:
-            wait_for(lambda: len(gate.state.objects) == 3, timeout=30)
+            wait_for(lambda: len(gate.state.objects) == 3, timeout=90)
             create(core, [claimed])
             wait_for(lambda: gate.stats.released.get("narrowed") == 1, timeout=60)
         (found,) = pods(core)
