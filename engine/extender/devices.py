@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
@@ -40,7 +40,7 @@ from engine.gpu.cluster import Cluster, ClusterState, Pod
 from engine.gpu.policies import PlacerPolicy
 from engine.gpu.trace import MILLI
 from engine.gpu.trace import NodeTable as DeviceNodes
-from engine.gpu.workload import ShapeKey, distribution_of, shape_key
+from engine.gpu.workload import ShapeKey, ShapeShare, distribution_of, median_of, shape_key
 from engine.kube.dra import Catalog, PodClaim, Unmodelled, pod_claims, read_catalog
 from engine.quantity import QuantityError, parse_quantity
 
@@ -251,23 +251,38 @@ class LearnedShapes:
 
     def __init__(self, limit: int = LEARNED_PODS) -> None:
         self.limit = limit
-        self.by_pod: OrderedDict[str, ShapeKey] = OrderedDict()
+        self.by_pod: OrderedDict[str, tuple[ShapeKey, int]] = OrderedDict()
         self.counts: Counter[ShapeKey] = Counter()
+        self.memory: defaultdict[ShapeKey, Counter[int]] = defaultdict(Counter)  # per shape
         self.changes = 0  # bumped when a new shape appears
 
-    def add(self, uid: str, shape: ShapeKey) -> None:
+    def add(self, uid: str, shape: ShapeKey, memory: int = 0) -> None:
         old = self.by_pod.get(uid)
-        if old == shape:
+        if old == (shape, memory):
             return
         if old is not None:
-            self.counts[old] -= 1
-        self.by_pod[uid] = shape
+            self._drop(old)
+        self.by_pod[uid] = (shape, memory)
         if self.counts[shape] == 0:
             self.changes += 1
         self.counts[shape] += 1
+        self.memory[shape][memory] += 1
         while len(self.by_pod) > self.limit:
             _, gone = self.by_pod.popitem(last=False)
-            self.counts[gone] -= 1
+            self._drop(gone)
+
+    def _drop(self, entry: tuple[ShapeKey, int]) -> None:
+        shape, memory = entry
+        self.counts[shape] -= 1
+        seen = self.memory[shape]
+        seen[memory] -= 1
+        if seen[memory] <= 0:
+            del seen[memory]
+
+    def distribution(self) -> list[ShapeShare]:
+        """The shapes seen, as fractions of the pods, each with its median memory."""
+        typical = {k: median_of(m) for k, m in self.memory.items() if m}
+        return distribution_of(self.counts, typical)
 
     @property
     def total(self) -> int:
@@ -346,7 +361,7 @@ class DeviceScorer:
         if view.empty:
             raise NotScored("no_devices")
         gpu_pod, free = self.gpu_pod(view, record, pod)
-        self.shapes.add(record.uid, shape_key(gpu_pod))
+        self.shapes.add(record.uid, shape_key(gpu_pod), gpu_pod.memory)
         policy = self.policy(view)
         state = self._state(view, rows, free, gpu_pod)
         feasible = state.fits(gpu_pod)
@@ -354,8 +369,9 @@ class DeviceScorer:
         if not feasible.any():
             return out
         nodes = np.flatnonzero(feasible)
-        model = state.cluster.nodes.model[nodes]
-        before = policy.model.measure(state.cpu_free[nodes], state.gpu_free[nodes], model)
+        before = policy.measure(
+            state, nodes, state.cpu_free[nodes], state.mem_free[nodes], state.gpu_free[nodes]
+        )
         gradient, _ = policy.gradient(state, gpu_pod, nodes, before)
         full = np.full(len(rows), -np.inf)
         full[nodes] = gradient
@@ -419,7 +435,7 @@ class DeviceScorer:
             or shapes.total > RELEARN_GROWTH * learned.pods
         ):
             policy = PlacerPolicy()
-            policy.learn(self._cluster(view), distribution_of(shapes.counts))
+            policy.learn(self._cluster(view), shapes.distribution())
             learned = self._learned = _Learned(view.version, shapes.total, shapes.changes, policy)
         return learned.policy
 

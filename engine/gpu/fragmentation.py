@@ -10,7 +10,9 @@ such pod can use it). So, with G the node's free milli-GPU,
     F(node) = Σ_m p_m · G  −  Σ_{m hosted} p_m · (free milli-GPU on GPUs with ≥ gpu_milli_m free)
 
 which is what :meth:`FragmentationModel.measure` computes for a batch of node states with a few
-array operations (no loop over nodes or shapes).
+array operations (no loop over nodes or shapes). Given the nodes' free memory as well, a shape is
+hosted only if the node also has the shape's typical memory (FGD leaves memory out; placer's
+policy asks for it).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class FragmentationModel:
         self.level_of = np.searchsorted(self.levels, milli)
         self.need = np.array([s.num_gpu for s in gpu_shapes], dtype=np.int64)
         self.cpu = np.array([s.cpu for s in gpu_shapes], dtype=np.int64)
+        self.memory = np.array([s.memory for s in gpu_shapes], dtype=np.int64)
         self.weight = np.array([s.weight for s in gpu_shapes], dtype=np.float64)
         width = len(cluster.nodes.models) + 1  # last row: a node without GPUs
         self.access = (
@@ -40,8 +43,15 @@ class FragmentationModel:
             else np.zeros((width, 0), dtype=bool)
         )
 
-    def measure(self, cpu_free: np.ndarray, gpu_free: np.ndarray, model: np.ndarray) -> np.ndarray:
-        """F for each row: ``cpu_free`` (R,), ``gpu_free`` (R, W), ``model`` (R,) (-1: no GPU)."""
+    def measure(
+        self,
+        cpu_free: np.ndarray,
+        gpu_free: np.ndarray,
+        model: np.ndarray,
+        mem_free: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """F for each row: ``cpu_free`` (R,), ``gpu_free`` (R, W), ``model`` (R,) (-1: no GPU);
+        with ``mem_free`` (R,), a shape is hosted only where its memory fits too."""
         total = gpu_free.sum(axis=1).astype(np.float64)
         if not self.weight.size:
             return self.total_weight * total
@@ -54,4 +64,6 @@ class FragmentationModel:
             & (cpu_free[:, None] >= self.cpu)
             & self.access[model]
         )  # R × T
+        if mem_free is not None:
+            hosted &= mem_free[:, None] >= self.memory
         return self.total_weight * total - (hosted * usable[:, self.level_of]) @ self.weight

@@ -9,9 +9,9 @@ request no GPU, so they never move the total.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -31,13 +31,17 @@ def pod_at(pods: PodTable, i: int) -> Pod:
 
 @dataclass(frozen=True)
 class ShapeShare:
-    """A pod shape (CPU, GPU count, milli-GPU per GPU, allowed models) and its share of pods."""
+    """A pod shape (CPU, GPU count, milli-GPU per GPU, allowed models) and its share of pods.
+
+    ``memory`` is the median memory of the shape's pods (0 when not known); it is not part of the
+    shape (FGD's shapes leave memory out), only what a pod of the shape typically asks for."""
 
     cpu: int
     num_gpu: int
     gpu_milli: int
     spec: tuple[str, ...]
     weight: float
+    memory: int = 0
 
 
 ShapeKey = tuple[int, int, int, tuple[str, ...]]  # (cpu, gpu_milli, num_gpu, allowed models)
@@ -51,17 +55,44 @@ def shape_key(pod: Pod) -> ShapeKey:
 
 def shape_distribution(pods: PodTable) -> list[ShapeShare]:
     """Every shape of the list with its fraction of pods, most frequent first."""
-    return distribution_of(Counter(shape_key(pod_at(pods, i)) for i in range(len(pods))))
+    memory: defaultdict[ShapeKey, Counter[int]] = defaultdict(Counter)
+    for i in range(len(pods)):
+        pod = pod_at(pods, i)
+        memory[shape_key(pod)][pod.memory] += 1
+    counts = {k: m.total() for k, m in memory.items()}
+    return distribution_of(counts, {k: median_of(m) for k, m in memory.items()})
 
 
-def distribution_of(counts: Mapping[ShapeKey, int]) -> list[ShapeShare]:
+def median_of(values: Mapping[int, int]) -> int:
+    """The (lower) median of values given with their counts."""
+    half = (sum(values.values()) + 1) // 2
+    seen = 0
+    for value in sorted(values):
+        seen += values[value]
+        if seen >= half:
+            return value
+    return 0
+
+
+def distribution_of(
+    counts: Mapping[ShapeKey, int], memory: Mapping[ShapeKey, int] | None = None
+) -> list[ShapeShare]:
     """Shapes counted (from a pod list, or online from arriving pods) as fractions of all pods,
-    most frequent first. Ties in frequency are ordered by the larger shape first (CPU,
-    milli-GPU, GPU count, models), so the order, and so any cut of it, is deterministic."""
+    most frequent first, each with its typical ``memory`` if given. Ties in frequency are
+    ordered by the larger shape first (CPU, milli-GPU, GPU count, models), so the order, and so
+    any cut of it, is deterministic."""
     total = sum(counts.values())
     ordered = sorted(counts.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
+    known = memory or {}
     return [
-        ShapeShare(cpu=k[0], gpu_milli=k[1], num_gpu=k[2], spec=k[3], weight=c / total)
+        ShapeShare(
+            cpu=k[0],
+            gpu_milli=k[1],
+            num_gpu=k[2],
+            spec=k[3],
+            weight=c / total,
+            memory=known.get(k, 0),
+        )
         for k, c in ordered
         if c > 0
     ]
@@ -82,7 +113,7 @@ def typical_of(shares: Sequence[ShapeShare], coverage: float = 0.95) -> list[Sha
             break
         kept.append(s)
         covered += s.weight
-    return [ShapeShare(s.cpu, s.num_gpu, s.gpu_milli, s.spec, s.weight / covered) for s in kept]
+    return [replace(s, weight=s.weight / covered) for s in kept]
 
 
 def arrival_order(

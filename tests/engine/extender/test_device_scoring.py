@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 import pytest
 
-from engine.extender.devices import DeviceScorer
+from engine.extender.devices import DeviceScorer, LearnedShapes
 from engine.extender.handlers import Extender
 from engine.extender.state import ClusterState
 from tests.engine.kube.test_dra import DEVICE_CLASS, DRIVER, slice_, template
@@ -189,6 +189,41 @@ def test_least_allocated_where_device_scoring_does_not_apply(
     scores = prioritize(ext, claim_pod("p", template_name, cpu="4"), ["a", "b", "c", "d"])
     # LeastAllocated 0..9: (free cpu share + free memory share) / 2
     assert scores == {"a": 8, "b": 8, "c": 6, "d": 8}
+
+
+def test_the_policy_counts_memory_in_the_measure() -> None:
+    """``roomy`` (64Gi) and ``tight`` (8Gi), both with two idle A100s and 32 CPUs, roomy first
+    in row order. Whole-GPU pods of 12Gi have been seen, so the policy learns their median
+    memory, 12Gi. A 500-milli share of 1Gi on roomy leaves its broken GPU useless to them (the
+    fragmentation grows by half a GPU for a shape of weight 3/4); on tight they never fitted
+    (12Gi > 8Gi), so all its free GPU was already a fragment for them, and the share shrinks it.
+    FGD's measure without memory ties the two and would take roomy, the first row."""
+    state = ClusterState()
+    for name, memory in (("roomy", "64Gi"), ("tight", "8Gi")):
+        state.upsert_node(node(name, cpu="32", memory=memory))
+    for obj in (DEVICE_CLASS, slice_("roomy", 2, "A100"), slice_("tight", 2, "A100"), *TEMPLATES):
+        state.upsert_object(obj)
+    ext = Extender(state, None, device_scoring=True)
+    names = ["roomy", "tight"]
+    for k in range(3):
+        whole = claim_pod(f"whole-{k}", "whole-1")
+        whole["spec"]["containers"][0]["resources"]["requests"]["memory"] = "12Gi"
+        prioritize(ext, whole, names)
+    assert prioritize(ext, claim_pod("asked", "share-500"), names) == {"roomy": 0, "tight": 9}
+
+
+def test_learned_shapes_keep_each_shape_s_median_memory() -> None:
+    shapes = LearnedShapes(limit=3)
+    share = (2000, 500, 1, ())
+    for uid, memory in (("p", 100), ("q", 300), ("r", 200)):
+        shapes.add(uid, share, memory)
+    assert [(s.weight, s.memory) for s in shapes.distribution()] == [(1.0, 200)]
+    shapes.add("q", share, 50)  # the same pod asked again with less memory: 100, 50, 200
+    assert shapes.distribution()[0].memory == 100
+    shapes.add("s", (4000, 1000, 1, ()), 900)  # the oldest, p, goes: 50, 200 (lower median 50)
+    assert shapes.total == 3
+    by_cpu = {s.cpu: (round(s.weight, 3), s.memory) for s in shapes.distribution()}
+    assert by_cpu == {2000: (0.667, 50), 4000: (0.333, 900)}
 
 
 def test_the_view_follows_claim_changes() -> None:

@@ -199,3 +199,41 @@ def test_placer_keeps_large_nodes_whole_for_multi_gpu_shapes() -> None:
         assert placed is not None
         picks[two_gpu] = nodes.names[placed.node]
     assert picks == {3: "x", 0: "y"}
+
+
+def test_placer_counts_memory_in_the_measure() -> None:
+    """q and p: T4 nodes with 2 idle GPUs and 32 CPUs; q has 64 GiB of memory free, p 4 GiB.
+    The workload: a whole GPU with 4 CPUs and 8 GiB, a 300-milli share with 2 CPUs and 1 GiB
+    (weights ½, ½). The arriving pod: such a share.
+
+    FGD (memory left out): on either node the share leaves GPU 0 at 700 free, which the whole
+    shape cannot use: F grows by ½·700 = 350, ⌊100·σ(−0.35)⌋ = 41 on both; the tie goes to q,
+    the first node. placer: p never hosted the whole shape (8 GiB > 4 GiB), so all its 2000
+    free milli were fragment to it, ½·2000, and 1700 are after: F falls by 150,
+    ⌊100·σ(0.15)⌋ = 53; q as FGD, 41. The share goes to p and q stays whole."""
+    nodes = NodeTable(
+        names=("q", "p"),
+        cpu=np.array([32000, 32000]),
+        memory=np.array([65536, 4096]),
+        gpus=np.array([2, 2]),
+        model=np.array([0, 0]),
+        models=("T4",),
+    )
+    workload = PodTable(
+        names=("w", "s"),
+        cpu=np.array([4000, 2000]),
+        memory=np.array([8192, 1024]),
+        num_gpu=np.array([1, 1]),
+        gpu_milli=np.array([1000, 300]),
+        spec=np.array([0, 0]),
+        specs=((),),
+    )
+    share = Pod(cpu=2000, memory=1024, num_gpu=1, gpu_milli=300)
+    expected = {"fgd": ([41, 41], "q"), "placer": ([41, 53], "p")}
+    for name, (want, node) in expected.items():
+        state = ClusterState(Cluster(nodes))
+        policy = make_policy(name)
+        policy.prepare(state.cluster, workload)
+        assert policy.score(state, share, state.fits(share)).tolist() == want, name
+        placed = policy.place(state, share, np.random.default_rng(0))
+        assert placed is not None and nodes.names[placed.node] == node, name

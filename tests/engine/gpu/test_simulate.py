@@ -9,8 +9,14 @@ import numpy as np
 from engine.gpu.cluster import Cluster
 from engine.gpu.policies import make_policy
 from engine.gpu.simulate import allocation_curve, run_online
-from engine.gpu.trace import read_nodes, read_pods
-from engine.gpu.workload import arrival_order, shape_distribution, typical_shapes
+from engine.gpu.trace import PodTable, read_nodes, read_pods
+from engine.gpu.workload import (
+    arrival_order,
+    median_of,
+    shape_distribution,
+    typical_of,
+    typical_shapes,
+)
 
 DATA = Path(__file__).parent / "data"
 
@@ -70,3 +76,21 @@ def test_run_on_the_excerpt() -> None:
     curve = result.curve()
     seen = curve[~np.isnan(curve)]
     assert seen.size > 50 and (seen <= 100).all() and (np.diff(seen) >= -1e-9).all()
+
+
+def test_shapes_carry_their_median_memory() -> None:
+    """Memory is not part of a shape; each shape carries the (lower) median of its pods'."""
+    table = PodTable(
+        names=tuple("abcdef"),
+        cpu=np.array([2000, 2000, 2000, 2000, 4000, 4000]),
+        memory=np.array([300, 100, 200, 900, 50, 70]),
+        num_gpu=np.array([1, 1, 1, 1, 0, 0]),
+        gpu_milli=np.array([500, 500, 500, 500, 0, 0]),
+        spec=np.zeros(6, dtype=np.int64),
+        specs=((),),
+    )
+    shares = shape_distribution(table)
+    assert [(s.cpu, s.weight, s.memory) for s in shares] == [(2000, 4 / 6, 200), (4000, 2 / 6, 50)]
+    typical = typical_of(shares, 0.5)  # the first shape alone, re-weighted, memory kept
+    assert [(s.weight, s.memory) for s in typical] == [(1.0, 200)]
+    assert median_of({7: 1}) == 7 and median_of({}) == 0
