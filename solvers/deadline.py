@@ -12,6 +12,7 @@ are stopped from outside when a stop is requested while they run (``cpsat_solve`
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,20 @@ from engine import interrupt
 from .quiet import run_highs
 
 MIN_NATIVE_SECONDS = 0.01  # a native solver given less than this is not started
+MAX_SLOWDOWN = 10.0  # ``slowdown`` never says more than this
+
+
+def slowdown() -> float:
+    """How many times longer CPU-bound work takes now than on an idle machine: the 1-minute
+    load average per core this process may use (at least 1). Work done AFTER a deadline
+    (decoding a plan, certifying it) is kept back by its idle estimate times this: on the
+    2-core machine at load 9-19 certifying took 4x the idle estimate."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # no load average on this platform
+        return 1.0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return min(MAX_SLOWDOWN, max(1.0, load / max(1, cores or 1)))
 
 
 class OutOfTime(Exception):

@@ -37,7 +37,7 @@ from engine.ir import AntiAffinity, Gang, Problem, Quota
 from engine.solution import DeviceRows, Progress, Solution, Status
 
 from ..base import Backend, Compiled, Options, RawResult, StartPlan
-from ..deadline import Deadline, OutOfTime
+from ..deadline import Deadline, OutOfTime, slowdown
 from ..lowering import Key, Lowered, Stage, lower
 from ..lowering.lexicographic import (
     Attempt,
@@ -240,7 +240,9 @@ class CpSatBackend(Backend):
         deadline = math.inf
         if limit is not None:
             bins = len(compiled.problem.bins)
-            deadline = index.started + limit - min(0.1 * limit, DECODE_SECONDS_PER_BIN * bins)
+            deadline = (
+                index.started + limit - min(0.1 * limit, DECODE_SECONDS_PER_BIN * bins * slowdown())
+            )
         if index.model is None:
             return RawResult(status=Status.UNKNOWN, values={}, info=dict(index.notes))
         if index.formulation == "pool":

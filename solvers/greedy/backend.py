@@ -39,6 +39,7 @@ from engine.ir import Problem
 from engine.solution import Placement, Solution, Status, Unplaced
 
 from ..base import ALL_FEATURES, Backend, Compiled, Options, RawResult
+from ..deadline import slowdown
 from .model import RULES, GreedyModel, compile_model
 from .scheduler import Scheduler
 from .scoring import LEAST_ALLOCATED, MOST_ALLOCATED
@@ -83,7 +84,7 @@ class GreedyBackend(Backend):
         if limit is not None:  # decoding the plan's rows comes after: keep its time back
             problem = model.problem
             rows = min(sum(g.count for g in problem.items), len(problem.items) * len(model.bins))
-            keep = min(DECODE_SHARE * limit, DECODE_S_PER_ROW * rows)
+            keep = min(DECODE_SHARE * limit, DECODE_S_PER_ROW * rows * slowdown())
             deadline = compiled.index + max(limit - keep, FLOOR_S)
         stopped = None
         for k, unit in enumerate(model.units):

@@ -40,6 +40,49 @@ def test_deadline_check_raises_when_the_time_is_up_or_a_stop_is_asked() -> None:
     assert not math.isfinite(Deadline.within(0.0, None).at)
 
 
+def test_slowdown_is_the_load_per_usable_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from solvers import deadline
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    for load, expected in ((0.3, 1.0), (2.0, 1.0), (11.0, 5.5), (17.0, 8.5), (400.0, 10.0)):
+        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, 0.0, 0.0))
+        assert deadline.slowdown() == pytest.approx(expected)
+
+    def unknown() -> tuple[float, float, float]:
+        raise OSError("no load average here")
+
+    monkeypatch.setattr(os, "getloadavg", unknown)
+    assert deadline.slowdown() == 1.0
+
+
+def test_certifying_is_kept_back_at_todays_speed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """engine.solve gives the backend the limit less the verifier's estimate times the load's
+    slowdown (never more than its share of the limit)."""
+    import engine.solve as entry
+    from engine.verify import seconds_to_certify
+    from solvers.greedy.backend import GreedyBackend
+
+    limits: list[float | None] = []
+
+    class Recording(GreedyBackend):
+        def solve(self, problem: Any, options: Any) -> Any:
+            limits.append(options.time_limit)
+            return super().solve(problem, options)
+
+    problem = cluster(40, 300, seed=1)
+    estimate = seconds_to_certify(problem)
+    for factor in (1.0, 4.0):
+        monkeypatch.setattr(entry, "slowdown", lambda factor=factor: factor)
+        assert solve(problem, Recording(), time_limit=30.0).verified
+    assert limits[0] == pytest.approx(30.0 - estimate)
+    assert limits[1] == pytest.approx(30.0 - 4.0 * estimate)
+    monkeypatch.setattr(entry, "slowdown", lambda: 1e9)  # never past its share of the limit
+    solve(problem, Recording(), time_limit=30.0)
+    assert limits[2] == pytest.approx(30.0 * (1 - entry.CERTIFY_SHARE))
+
+
 # ---------------------------------------------------------------------- qubo
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from engine.solution import DeviceRows
 
-from ...deadline import Deadline
+from ...deadline import Deadline, slowdown
 from ...lowering import Key, Lowered
 from .classes import IntArray, NodeClass, node_classes, residual
 from .layout import lay_out
@@ -37,12 +37,12 @@ LAYOUT_SHARE = 0.7  # of the time then left: laying the LP contents onto nodes
 DIVES = 3  # at most this many LP-and-layout rounds on what the nodes have left
 LAYOUT_ROUNDS = 12  # at most this many layouts, each after the LP is held to what nodes took
 TIGHTEN = 0.5  # a short class's resources go this share of the way back from what its nodes took
-# Kept back from the deadline for turning the filling into a plan and certifying it (here, in
-# the backend's decode and in the verifier: one row per placed pod and device). Measured at
-# load 9-19 on the openb lists (~10,000 pods): decoding 0.1-0.3 s, certifying 0.7-2 s, which
-# the verifier's own estimate (kept back by engine.solve) puts at 0.2 s.
-DECODE_SECONDS_PER_ITEM = 1.5e-4
-DECODE_SECONDS_PER_BIN = 2e-4
+# Kept back from the deadline for turning the filling into a plan (here and in the backend's
+# decode: one row per placed pod and device), at idle speed, times ``slowdown()`` (certifying
+# is kept back by engine.solve). Measured on the openb lists (~10,000 pods, 1,213 nodes) at load
+# 11 on 2 cores (slowdown 5.6): 0.1-0.15 s here, 0.05 s in the decode; these are 3x that.
+DECODE_SECONDS_PER_ITEM = 1e-5
+DECODE_SECONDS_PER_BIN = 2e-5
 DECODE_SHARE = 0.1  # never more than this share of the time left
 
 
@@ -121,10 +121,10 @@ class FillModel:
     # ------------------------------------------------------------------ the run
 
     def decode_reserve(self) -> float:
-        """Seconds to keep back from a deadline for decoding the filling and certifying the plan."""
+        """Seconds to keep back from a deadline for decoding the filling, at today's speed."""
         items = int(self.left.sum()) + int(self.lowered.low.sum())
         bins = len(self.lowered.problem.bins)
-        return DECODE_SECONDS_PER_ITEM * items + DECODE_SECONDS_PER_BIN * bins
+        return (DECODE_SECONDS_PER_ITEM * items + DECODE_SECONDS_PER_BIN * bins) * slowdown()
 
     def solve(self, deadline: Deadline) -> FillResult:
         """The filling within ``deadline`` (decoding included: its time is kept back from the
