@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +37,7 @@ def solve(
     start pass what remains of theirs). A stop request (``engine.interrupt``: Ctrl-C in the CLI) makes the
     backend return its best plan so far; ``info['interrupted']`` then says so.
     """
+    began = time.perf_counter()  # the limit counts from here: loading the backend is in it
     limits.check_time_limit(time_limit, "time_limit")
     limits.check_seed(seed, "seed")
     limits.check_threads(threads, "threads")
@@ -52,6 +54,7 @@ def solve(
         )
     if time_limit is not None:  # the answer is certified within the same budget, at today's speed
         time_limit -= min(CERTIFY_SHARE * time_limit, seconds_to_certify(problem) * slowdown())
+        time_limit = max(0.0, time_limit - (time.perf_counter() - began))
     options = Options(
         time_limit=time_limit,
         seed=seed,

@@ -76,11 +76,12 @@ def test_certifying_is_kept_back_at_todays_speed(monkeypatch: pytest.MonkeyPatch
     for factor in (1.0, 4.0):
         monkeypatch.setattr(entry, "slowdown", lambda factor=factor: factor)
         assert solve(problem, Recording(), time_limit=30.0).verified
-    assert limits[0] == pytest.approx(30.0 - estimate)
-    assert limits[1] == pytest.approx(30.0 - 4.0 * estimate)
+    # less what went before the backend's start too (loading it: ~2 s for cpsat under load)
+    assert 30.0 - estimate - 0.1 < limits[0] <= 30.0 - estimate
+    assert 30.0 - 4.0 * estimate - 0.1 < limits[1] <= 30.0 - 4.0 * estimate
     monkeypatch.setattr(entry, "slowdown", lambda: 1e9)  # never past its share of the limit
     solve(problem, Recording(), time_limit=30.0)
-    assert limits[2] == pytest.approx(30.0 * (1 - entry.CERTIFY_SHARE))
+    assert 30.0 * (1 - entry.CERTIFY_SHARE) - 0.1 < limits[2] <= 30.0 * (1 - entry.CERTIFY_SHARE)
 
 
 # ---------------------------------------------------------------------- qubo

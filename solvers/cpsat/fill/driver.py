@@ -32,6 +32,7 @@ from .pricing import Column, Pricer
 FILL_TERMS = frozenset({"placed", "value"})
 FILL_MIN_BINS = 100  # auto: below this the per-bin model proves more
 PRICING_SECONDS = 0.5  # at most this long for one node's pricing problem (refill)
+REPACK_PRICING_SECONDS = 1.0  # one node filled anew (repack)
 GENERATION_SHARE = 0.5  # of the time: column generation of the device-pattern LP
 LAYOUT_SHARE = 0.7  # of the time then left: laying the LP contents onto nodes
 DIVES = 3  # at most this many LP-and-layout rounds on what the nodes have left
@@ -168,6 +169,7 @@ class FillModel:
                 break
         info["dives"] = dives
         info["refill"] = {"items": self._refill(laid, self.first, left, work)}
+        info["repack"] = self._repack(laid, left, work)
         if len(self.levels) > 1:
             info["top_up"] = {"items": self._refill(laid, self.profit, left, work)}
         searched = time.perf_counter()
@@ -258,6 +260,73 @@ class FillModel:
                 waiting = waiting[copies:]
         return added
 
+    def _repack(self, laid: list[_Node], left: IntArray, deadline: Deadline) -> dict[str, Any]:
+        """Nodes whose devices still have room, the most first: each filled anew from nothing
+        out of its own items and those left anywhere (its class's pricing, from its filling
+        as the hint), kept when that places more level-1 value. The layout and the refill
+        only ever add to a node: one whose node resources ran out (CPU, memory) while
+        devices stayed free is mended only by trading its items for lighter ones left over.
+        Nodes in the same state are priced once; the better filling goes on as many of them
+        as the items allow. Until ``deadline`` or no node gains."""
+        gained = 0.0
+        tried = improved = 0
+        skip: set[Any] = set()
+        while not deadline.expired():
+            states = self._free_states(laid, skip)
+            if not states:
+                break
+            key, nodes, _ = states[0]
+            skip.add(key)
+            node = nodes[0]
+            old = _merged(node, len(left), len(self.classes[node.cls].slots))
+            before = float(self.first @ old.counts)
+            left += old.counts
+            priced = self.pricer.price(
+                node.cls,
+                self.profit,
+                left,
+                deadline.part(1.0, at_most=REPACK_PRICING_SECONDS),
+                hint=old,
+            )
+            left -= old.counts
+            tried += 1
+            if not priced.columns:
+                continue
+            new = priced.columns[0]
+            gain = float(self.first @ new.counts) - before
+            if gain <= 0.5:
+                continue
+            improved += 1
+            for other in nodes:  # the same state: the same trade while the items allow
+                if ((left + old.counts) < new.counts).any():
+                    break
+                left += old.counts - new.counts
+                other.columns = [new]
+                gained += gain
+            skip.discard(key)
+        return {"tried": tried, "improved": improved, "value": round(gained, 3)}
+
+    def _free_states(self, laid: list[_Node], skip: set[Any]) -> list[tuple[Any, list[_Node], int]]:
+        """Nodes whose devices have room left, grouped by state, the most room first."""
+        by_state: dict[Any, list[_Node]] = defaultdict(list)
+        for node in laid:
+            by_state[(node.cls, tuple(col.key() for col in node.columns))].append(node)
+        out = []
+        for key, nodes in by_state.items():
+            if key in skip:
+                continue
+            free = self._device_room(nodes[0])
+            if free > 0:
+                out.append((key, nodes, free))
+        out.sort(key=lambda entry: -entry[2])
+        return out
+
+    def _device_room(self, node: _Node) -> int:
+        """The room left on a node's devices (summed over devices and their resources)."""
+        base = self.classes[node.cls]
+        rest = self._residual(base, node.columns)
+        return sum(sum(slot.room) for slot in rest.slots)
+
     def _dive(self, laid: list[_Node], left: IntArray, deadline: Deadline) -> float:
         """The device-pattern LP again on what the nodes have left (nodes in the same state form
         one class) and the items left, laid out as before. Returns the level-1 value added."""
@@ -330,6 +399,18 @@ class FillModel:
         if lowered.devices is None:
             return counts, None
         return counts, lowered.devices.plan_rows(counts, free)
+
+
+def _merged(node: _Node, groups: int, slots: int) -> Column:
+    """A node's fillings as one (items per group summed on each of its slots)."""
+    counts = np.zeros(groups, np.int64)
+    laid: list[dict[int, int]] = [defaultdict(int) for _ in range(slots)]
+    for col in node.columns:
+        counts += col.counts
+        for s, entries in enumerate(col.slots):
+            for g, n in entries:
+                laid[s][g] += n
+    return Column(node.cls, counts, tuple(tuple(sorted(on.items())) for on in laid))
 
 
 @dataclass

@@ -197,3 +197,46 @@ def test_nodes_take_combinations_that_fit_their_cpu() -> None:
     bound = plan.bound[0]
     assert bound is not None and plan.objective[0] <= bound
     assert plan.objective[0] >= 0.995 * bound, plan.info["fill"]["layouts"]
+
+
+def test_a_node_whose_cpu_ran_out_trades_its_items_for_lighter_ones() -> None:
+    """Repack: two alike nodes (4 GPUs, 16 CPUs) each holding two 8-CPU whole-GPU pods (CPU
+    gone, 2 GPUs idle) while 2-CPU whole-GPU pods wait. Adding to a node cannot help; filled
+    anew from its own and the waiting pods each takes four light pods (2,000 -> 4,000)."""
+    from solvers.cpsat.fill.driver import FillModel, _Node
+    from solvers.cpsat.fill.pricing import Column
+    from solvers.deadline import Deadline
+
+    def whole(name: str, count: int, cpu: str) -> dict[str, Any]:
+        demand = {"cpu": cpu, "memory": "1Gi"}
+        return {"name": name, "count": count, "demand": demand, "value": 1000, "devices": {}}
+
+    p = problem_from_dict(
+        {
+            "bins": [
+                {
+                    "name": f"n{k}",
+                    "capacity": {"cpu": "16", "memory": "64Gi"},
+                    "devices": [{"name": "gpu", "count": 4, "capacity": {"gpu-milli": 1000}}],
+                }
+                for k in range(2)
+            ],
+            "items": [whole("heavy", 4, "8"), whole("light", 8, "2")],
+            "objective": ["value", "placed"],
+        }
+    )
+    fill = FillModel(lower(p))
+    (cls,) = fill.classes
+    heavy, light = (fill.lowered.problem.items.index(p.item_by_name[n]) for n in ("heavy", "light"))
+    counts = np.zeros(2, np.int64)
+    counts[heavy] = 2
+    column = Column(0, counts, (((heavy, 1),), ((heavy, 1),), (), ()))
+    laid = [_Node(b, cls.slot_devices[k], [column], 0) for k, b in enumerate(cls.bins)]
+    left = fill.left.copy()
+    left[heavy] = 0
+    report = fill._repack(laid, left, Deadline.after(10.0))
+    assert report["value"] == 4000.0 and report["improved"] >= 1
+    assert all(int(node.columns[0].counts[light]) == 4 for node in laid)
+    assert left[light] == 0 and left[heavy] == 4  # every item accounted for
+    counts, devices = fill._decode(laid)
+    assert sum(counts.values()) == 8 and devices is not None
