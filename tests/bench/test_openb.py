@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench.openb.report import write_report
@@ -128,3 +129,53 @@ def test_results_written_before_new_columns_are_carried_over(tmp_path: Path) -> 
         ("old-pod_list", "old-seed", "old-policy", "old-cluster"),
         ("new-pod_list", "new-seed", "new-policy", "new-cluster"),
     }
+
+
+def test_windows_leave_the_standing_plan_its_held_room() -> None:
+    """Two T4 nodes of 16 CPUs and 1 GPU; the standing plan holds node a for one 8-CPU
+    one-GPU pod. A 12-CPU CPU-only pod would leave a 4 CPUs: it goes to b. A second one fits
+    only on a, in the held room: it waits (no GPU to gain, expected GPU work to lose). A
+    one-GPU pod without a held place goes where it fits, held room or not (its GPU is
+    allocation now);
+    the held place then no longer fits the pod it was kept for."""
+    from bench.openb.planned import _Held, _outside
+    from engine.gpu.cluster import Cluster, ClusterState, Placement, Pod
+    from engine.gpu.policies import make_policy
+    from engine.gpu.trace import NodeTable, PodTable
+
+    nodes = NodeTable(
+        names=("a", "b"),
+        cpu=np.array([16000, 16000]),
+        memory=np.array([1 << 20, 1 << 20]),
+        gpus=np.array([1, 1]),
+        model=np.array([0, 0]),
+        models=("T4",),
+    )
+    pods = PodTable(
+        names=("g", "c"),
+        cpu=np.array([8000, 12000]),
+        memory=np.array([1024, 1024]),
+        num_gpu=np.array([1, 0]),
+        gpu_milli=np.array([1000, 0]),
+        spec=np.array([0, 0]),
+        specs=((),),
+    )
+    state = ClusterState(Cluster(nodes))
+    scorer = make_policy("placer")
+    scorer.prepare(state.cluster, pods)
+    rng = np.random.default_rng(0)
+    shape = (8000, 1024, 1, 1000, 0)
+    held = _Held({shape: [[Placement(0, (0,)), 1]]}, 2)
+    cpu_only = Pod(cpu=12000, memory=1024, num_gpu=0, gpu_milli=0)
+    first = _outside(scorer, state, cpu_only, held, rng)
+    assert first is not None and first.node == 1
+    state.place(cpu_only, first)
+    assert state.fits(cpu_only).tolist() == [True, False]
+    assert _outside(scorer, state, cpu_only, held, rng) is None
+    gpu_pod = Pod(cpu=6000, memory=1024, num_gpu=1, gpu_milli=1000)  # only a, in held room
+    assert _outside(scorer, state, gpu_pod, held, rng) == Placement(0, (0,))
+    expected = Pod(cpu=8000, memory=1024, num_gpu=1, gpu_milli=1000)
+    assert held.take(shape, state, expected) == Placement(0, (0,))  # nothing placed yet
+    state.place(gpu_pod, Placement(0, (0,)))
+    held = _Held({shape: [[Placement(0, (0,)), 1]]}, 2)
+    assert held.take(shape, state, expected) is None
