@@ -124,6 +124,9 @@ class DeviceView:
     layout: Layout
     consumed: dict[str, IntArray]
     taken: npt.NDArray[np.bool_]  # allocated whole (exclusively)
+    # free milli-devices by (share, accepted kinds), computed once per view: a view is rebuilt
+    # whenever nodes, devices or claims change, and every prioritize reads the whole cluster's
+    _usable: dict[tuple[str | None, bytes], IntArray] = field(default_factory=dict, repr=False)
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -154,6 +157,21 @@ class DeviceView:
             ],
             dtype=bool,
         )
+
+    def usable_milli(
+        self, share: str | None, accepted: npt.NDArray[np.bool_] | None = None
+    ) -> IntArray:
+        """:meth:`free_milli`, 0 on devices whose kind is not ``accepted`` (None: all are);
+        read-only, shared by the requests that see this view."""
+        key = (share, b"" if accepted is None else accepted.tobytes())
+        found = self._usable.get(key)
+        if found is None:
+            found = self.free_milli(share)
+            if accepted is not None:
+                found = _only(found, self, accepted)
+            found.setflags(write=False)
+            self._usable[key] = found
+        return found
 
     def free_milli(self, share: str | None) -> IntArray:
         """Free milli-devices per device, as a share of capacity ``share`` would see it (whole
@@ -390,7 +408,7 @@ class DeviceScorer:
         memory = int(record.request.get("memory", 0))
         claims = pod_claims(pod)
         if not claims:
-            return Pod(cpu, memory, 0, 0), view.free_milli(None)
+            return Pod(cpu, memory, 0, 0), view.usable_milli(None)
         meta = pod.get("metadata") or {}
         try:
             namespace = str(meta.get("namespace") or "default")
@@ -399,7 +417,7 @@ class DeviceScorer:
             log.debug("device scoring: %s", exc)
             raise NotScored("device_request_unmodelled") from None
         if request is None:
-            return Pod(cpu, memory, 0, 0), view.free_milli(None)
+            return Pod(cpu, memory, 0, 0), view.usable_milli(None)
         accepted = view.accepted_kinds(request.get("select") or {})
         spec = tuple(name for name, ok in zip(view.kinds, accepted, strict=True) if ok)
         if not spec:
@@ -411,8 +429,7 @@ class DeviceScorer:
             raise NotScored("device_request_unmodelled")
         count = int(request["count"])
         if not share:
-            free = view.free_milli(None)
-            return Pod(cpu, memory, count, MILLI, spec), _only(free, view, accepted)
+            return Pod(cpu, memory, count, MILLI, spec), view.usable_milli(None, accepted)
         ((name, amount),) = share.items()
         if count != 1:
             raise NotScored("device_request_unmodelled")  # a share of each of several devices
@@ -422,7 +439,7 @@ class DeviceScorer:
         if largest <= 0:
             raise NotScored("no_device_of_its_kind")
         milli = min(MILLI, max(1, math.ceil(MILLI * int(amount) / largest)))
-        return Pod(cpu, memory, 1, milli, spec), _only(view.free_milli(name), view, accepted)
+        return Pod(cpu, memory, 1, milli, spec), view.usable_milli(name, accepted)
 
     def policy(self, view: DeviceView) -> PlacerPolicy:
         """The policy, learned from the shapes seen so far (re-learned as they grow)."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import orjson
 import pytest
 
@@ -169,6 +170,13 @@ def test_the_view_reads_capacity_and_allocations_by_hand() -> None:
     assert whole[rows["b"]].tolist()[:2] == [0, 1000]  # a shared GPU is not a whole one
     assert (view.kind[rows["d"]] == -1).all()
     assert len(view.kinds) == 2  # A100 and V100
+    # what a request sees: free milli on the kinds it accepts only, computed once per view
+    v100 = np.array([attrs[f"{DRIVER}/model"] == "V100" for attrs in view.layout.kind_attributes])
+    usable = view.usable_milli("milli", v100)
+    assert usable[rows["c"]].tolist() == [1000, 1000, 1000, 0]
+    assert usable[rows["a"]].tolist()[:2] == [0, 0] and usable[rows["b"]].tolist()[:2] == [0, 0]
+    assert view.usable_milli("milli", v100) is usable and not usable.flags.writeable
+    assert (view.usable_milli("milli") == share).all()
 
 
 @pytest.mark.parametrize(
