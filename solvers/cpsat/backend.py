@@ -48,9 +48,11 @@ from ..lowering.lexicographic import (
 from ..lowering.terms import level_values
 from . import stopping
 from .common import Linear, ScaledObjective, scale_level
+from .lp_guide import LP_SECONDS, CoreLp, guide_applies
 from .per_bin import ENCODERS
 
 HINT_SHARE = 0.5  # at most this share of the time limit completes the starting plan
+LP_SHARE = 0.3  # of the time left, for the LP guide's relaxation of a stage
 FORMULATIONS = ("auto", "per_bin", "arcflow", "pool", "fill")
 FILL_SECONDS = 60.0  # the filling formulation's budget without a time limit
 RELAXATION_SHARE = 0.25  # of the time left: column generation for a relaxation's bound
@@ -295,6 +297,9 @@ class _Stages:
         self.position = {id(s): k for k, s in enumerate(self.stages)}
         self.fixed: list[float] = []
         self.fixed_bounds: list[float | None] = []
+        self.held: list[tuple[ScaledObjective, int]] = []  # stages fixed: objective <= value
+        self.guide = _guide(index)
+        self.lp_bounds: dict[int, int | None] = {}  # the guide's bound per stage solved so far
 
     def _solver(self, seconds: float) -> Any:
         from ortools.sat.python import cp_model
@@ -326,10 +331,10 @@ class _Stages:
         hint.values.extend(values)
 
     def _complete(
-        self, counts: Mapping[Key, int], devices: DeviceRows | None = None
+        self, counts: Mapping[Key, int], devices: DeviceRows | None = None, *, start: bool = True
     ) -> list[int] | None:
-        """A full assignment for the start plan: CP-SAT with every count (and the devices the
-        plan names) fixed to the plan."""
+        """A full assignment for the start plan (or, ``start`` False, another candidate): CP-SAT
+        with every count (and the devices the plan names) fixed to the plan."""
         from ortools.sat.python import cp_model
 
         cp = self.cp
@@ -354,7 +359,8 @@ class _Stages:
         status = stopping.solve(solver, cp)
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return list(solver.response_proto.solution)
-        self.start_rejected = status == cp_model.INFEASIBLE  # the start breaks a hard rule
+        if start:
+            self.start_rejected = status == cp_model.INFEASIBLE  # the start breaks a hard rule
         return None
 
     def _trivial_bound(self, objective: ScaledObjective) -> int:
@@ -398,6 +404,43 @@ class _Stages:
     def _objective(self, stage: Stage) -> ScaledObjective:
         return self.index.objectives[self.position[id(stage)]]
 
+    def _hold(self, objective: ScaledObjective, value: int) -> None:
+        """Fix the stage: its objective at most ``value`` from now on."""
+        self.cp.add(objective.expression() <= value)
+        self.held.append((objective, value))
+
+    def _lp_bound(self, stage: Stage) -> int | None:
+        """The LP guide's bound on the stage's integer objective (solved once per stage; its
+        rounded plan becomes the incumbent when CP-SAT completes it and it is better)."""
+        guide, position = self.guide, self.position[id(stage)]
+        if guide is None:
+            return None
+        if position in self.lp_bounds:
+            return self.lp_bounds[position]
+        self.lp_bounds[position] = None
+        objective = self._objective(stage)
+        if not guide.linear(objective):
+            return None
+        left = self._left()
+        seconds = min(LP_SECONDS, LP_SHARE * left) if math.isfinite(left) else LP_SECONDS
+        answer = guide.solve(objective, self.held, seconds)
+        self.lp_bounds[position] = answer.bound
+        note: dict[str, Any] = {"seconds": round(answer.seconds, 3)}
+        if answer.bound is not None:
+            note["bound"] = objective.level_value(answer.bound)
+            note["fractional"] = answer.fractional
+        if answer.counts is not None:
+            mine = _evaluate(objective, self.incumbent) if self.incumbent is not None else None
+            candidate = self._complete(answer.counts, start=False)
+            better = candidate is not None and (
+                mine is None or _evaluate(objective, candidate) < mine
+            )
+            if better:
+                self.incumbent = candidate
+            note["rounded"] = "kept" if better else ("not better" if candidate else "rejected")
+        self.info.setdefault("lp_guide", []).append(note)
+        return answer.bound
+
     def _keep(self, value: float, bound: float | None, proven: bool) -> StageResult:
         self.fixed.append(value)
         self.fixed_bounds.append(bound)
@@ -411,16 +454,28 @@ class _Stages:
         objective = self._objective(stage)
         mine = _evaluate(objective, self.incumbent)
         if mine > self._trivial_bound(objective):
-            return None
-        self.cp.add(objective.expression() <= mine)  # the start is already at the best possible
-        return self._keep(objective.level_value(mine), None, True)
+            lp = self._lp_bound(stage)
+            assert self.incumbent is not None
+            mine = _evaluate(objective, self.incumbent)  # the LP's plan may have replaced it
+            if lp is None or mine > lp:
+                return None
+            bound: float | None = objective.level_value(lp)
+        else:
+            bound = None
+        self._hold(objective, mine)  # the incumbent is already at the best possible
+        return self._keep(objective.level_value(mine), bound, True)
 
     def attempt(self, stage: Stage, seconds: float) -> Attempt:
         from ortools.sat.python import cp_model
 
         cp, objective = self.cp, self._objective(stage)
         expr = objective.expression()
+        lp = self._lp_bound(stage)
         mine = _evaluate(objective, self.incumbent) if self.incumbent is not None else None
+        if mine is not None and lp is not None and mine <= lp:  # the LP's plan meets its bound
+            self._hold(objective, mine)
+            value = objective.level_value(mine)
+            return Attempt("solved", self._keep(value, objective.level_value(lp), True))
         if self.incumbent is not None:
             self._hint(self.incumbent)
         else:
@@ -449,14 +504,17 @@ class _Stages:
         else:
             assert mine is not None
             value_int = mine
-        cp.add(expr <= value_int)
+        self._hold(objective, value_int)
         proven = status == cp_model.OPTIMAL
         # Without a solution CP-SAT's response carries no meaningful bound (it reads 0): fall
         # back to the trivial one rather than report a bound the incumbent already beats.
         # When CP-SAT stops before its own presolve its bound can be weaker than the variable
         # domains already prove (e.g. the packing presolve's bound on bins used): take the best.
         trivial = float(self._trivial_bound(objective))
+        if lp is not None:
+            trivial = max(trivial, float(lp))
         raw_bound = max(solver.best_objective_bound, trivial) if found else trivial
+        proven = proven or value_int <= trivial
         bound = objective.level_value(raw_bound) if math.isfinite(raw_bound) else None
         value = objective.level_value(value_int)
         extra = self._relaxed_bound(stage)
@@ -522,6 +580,13 @@ class _Stages:
             info=info,
             devices=devices,
         )
+
+
+def _guide(index: CpSatIndex) -> CoreLp | None:
+    """The LP guide of a per-bin model where it applies (see ``lp_guide``)."""
+    if index.formulation != "per_bin" or index.model is None:
+        return None
+    return CoreLp(index.model) if guide_applies(index.model) is None else None
 
 
 def _tier_counts(lowered: Lowered, counts: Mapping[Key, int]) -> list[list[int]]:

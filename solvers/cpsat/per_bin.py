@@ -94,7 +94,8 @@ class PerBinModel:
                 self.ub[(g.name, b)] = ub
                 self.by_bin[b].append(g.name)
                 self.by_bin_index[b].append(n)
-            total = m.new_int_var(0, g.count, f"placed[{g.name}]")
+            # at most what its bins can take: the domain is then the placed term's trivial bound
+            total = m.new_int_var(0, min(g.count, sum(highs)), f"placed[{g.name}]")
             m.add(total == _lsum(mine))
             if g.required:
                 m.add(total == g.count)
