@@ -196,9 +196,9 @@ class CoreLp:
         base = np.floor(x + 1e-6)
         base = np.clip(base, self.low, self.high)
         fractional = int((np.abs(x - base) > 1e-6).sum())
-        left = np.floor(np.bincount(self.group, weights=x) + 1e-6) - np.bincount(
-            self.group, weights=base, minlength=len(self.demand)
-        )
+        groups = len(self.demand)  # the last groups may have no pairs
+        placed = np.bincount(self.group, weights=x, minlength=groups)
+        left = np.floor(placed + 1e-6) - np.bincount(self.group, weights=base, minlength=groups)
         if (left > 0).any():
             room = self.capacity.copy()
             np.subtract.at(room, self.bin, base[:, None] * self.demand[self.group])

@@ -218,3 +218,13 @@ def test_stage_bounds_hold_at_milps_optimum(p: Problem) -> None:
             if answer.bound is not None:
                 assert answer.bound <= value, (stage, answer.bound, value)
             held.append((objective, value))
+
+
+def test_rounding_with_a_last_group_that_fits_nowhere() -> None:
+    p = problem(
+        bins(2, cpu="2"),
+        [group("web", 2, cpu="1", memory=None, cost={"n0": 1.0}), group("big", 1, cpu="8")],
+        objective=["placed", "cost"],
+    )
+    core = CoreLp(PerBinModel(lower(p)))
+    assert core.rounded(np.array([1.5, 0.5])) == ({("web", "n0"): 2}, 2)  # ties: first bin
