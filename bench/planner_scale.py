@@ -147,6 +147,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "prepare_s": None if plan is None else round(plan.prepare_seconds, 3),
                     "kind": None if plan is None else plan.kind,
                     "neighbourhood": None if plan is None else plan.neighbourhood,
+                    "left_out": None if plan is None else plan.left_out,
                     "status": None if plan is None else plan.status,
                     "covers_new": covered,
                 }
@@ -176,7 +177,8 @@ def render(report: dict[str, Any]) -> str:
         lines.append(
             f"re-plan {n + 1}: {r['wall_s']} s from arrival (settle {report['settle']:g} s), "
             f"round {r['round_s']} s after {r['prepare_s']} s in the service, {r['kind']}"
-            f"{' on ' + str(r['neighbourhood']) + ' nodes' if r.get('neighbourhood') else ''}, "
+            f"{' on ' + str(r['neighbourhood']) + ' nodes' if r.get('neighbourhood') else ''}"
+            f"{', ' + str(r['left_out']) + ' new pods left out' if r.get('left_out') else ''}, "
             f"{r['status']}, covers new: {r['covers_new']}"
         )
     if report.get("failures"):

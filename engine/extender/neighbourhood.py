@@ -14,7 +14,8 @@ beyond their candidate nodes cannot matter to them, so the round is the neighbou
   the pods whose places are gone);
 - per group, its candidate nodes: those with room for one pod that pass its node filters (taints,
   node affinity, cordons), the tightest first (big holes stay for big pods), at least
-  ``MIN_CANDIDATES`` and ``CANDIDATES_PER_POD`` per pod;
+  ``MIN_CANDIDATES`` and ``CANDIDATES_PER_POD`` per new pod of any group (groups compete for
+  the same tight nodes);
 - the documents: the candidates with their room as allocatable, the new pods, the priority
   classes and namespaces.
 
@@ -51,7 +52,7 @@ class Neighbourhood:
     pods: list[PodRecord]
     complete: bool  # every node with room for a new pod is in (the problem is not restricted)
     groups: dict[str, list[str]] = field(default_factory=dict)  # group -> its candidate nodes
-    left_out: int = 0  # new pods the restricted problem did not place (set by the planner)
+    retry: bool = False  # restricted, and some new pods were not placed (set by the planner)
     demand: dict[str, dict[str, int]] = field(default_factory=dict)  # group -> one pod's request
 
     def nowhere(self) -> dict[str, Any]:
@@ -141,7 +142,8 @@ def neighbourhood(state: ClusterState, plan: Plan, new: list[PodRecord]) -> Neig
     node_views: dict[str, Any] = {}
     for group, members in by_group.items():
         view = parsed[members[0]]
-        want = max(MIN_CANDIDATES, CANDIDATES_PER_POD * len(members))
+        # (groups compete for the tightest nodes: each gets candidates for all the new pods)
+        want = max(MIN_CANDIDATES, CANDIDATES_PER_POD * len(new))
         picked, scanned_all = _candidates(state, room, live, view, want, node_views)
         chosen[group] = picked
         complete = complete and scanned_all

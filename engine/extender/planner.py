@@ -64,6 +64,7 @@ class Plan:
     kind: str = "full"  # full: the whole cluster re-solved; incremental: new pods around the last
     hinted: bool = False  # solved from the last plan as its start (full rounds)
     neighbourhood: int = 0  # incremental rounds: nodes of the neighbourhood solved (0: all)
+    left_out: int = 0  # neighbourhood rounds: new pods it did not place
     prepare_seconds: float = 0.0  # the service's own part of the round, before the solve
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -424,8 +425,8 @@ class Planner:
             # re-solve everything (from this plan) once arrivals have paused for a while: a
             # full round in flight would hold back the next arrivals' incremental round
             self._full_due = True
-            left_out = hood is not None and hood.left_out > 0
-            self._full_due_at = time.monotonic() + (0.0 if left_out else self.full_quiet)
+            retry = hood is not None and hood.retry
+            self._full_due_at = time.monotonic() + (0.0 if retry else self.full_quiet)
         self._succeeded(version)
         log.info(
             "plan v%d (%s%s): %s in %.2fs, %d group(s) targeted",
@@ -448,12 +449,13 @@ class Planner:
         plan = merged(last, new, Pinning([], places=places))
         plan.neighbourhood = len(hood.nodes)
         placed = sum(sum(nodes.values()) for nodes in new.targets.values())
+        plan.left_out = len(hood.pods) - placed
         if not hood.complete:
-            # a plan of a restricted problem; pods it could not place may fit elsewhere: the
-            # full round comes next
+            # a plan of a restricted problem: never optimal; pods it could not place may fit
+            # elsewhere, so the full round comes next at once
             if plan.status == "optimal":
                 plan.status = "feasible"
-            hood.left_out = len(hood.pods) - placed
+            hood.retry = plan.left_out > 0
         return plan
 
     def _documents(

@@ -278,3 +278,33 @@ def test_merged_plans_verify_over_the_whole_cluster(
         whole_cluster_check(state, planner)
         if plan.neighbourhood and plan.status == "optimal":
             assert plan.kind == "incremental"
+
+
+def test_pods_a_restricted_round_leaves_out_bring_the_full_round_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One candidate (the tightest: n0, 1 cpu free) for two 1-cpu pods: one is placed, the
+    other left out although n1 has room, so the full round is due now, not after the quiet."""
+    state = ClusterState()
+    state.replace(
+        [node("n0", cpu="4"), node("n1", cpu="4")],
+        [
+            pod("run", cpu="3", node_name="n0"),
+            pod("seed", cpu="1", owner="seed", nodeSelector={"kubernetes.io/hostname": "n1"}),
+        ],
+    )
+    planner = Planner(state, time_limit=5.0)
+    planner.plan_once()
+    monkeypatch.setattr(hood_module, "MIN_CANDIDATES", 1)
+    monkeypatch.setattr(hood_module, "CANDIDATES_PER_POD", 0)
+    for i in range(2):
+        state.upsert_pod(pod(f"two-{i}", cpu="1", owner="two"))
+    planner.plan_once()
+    plan = planner.current
+    assert plan is not None and plan.neighbourhood == 1 and plan.left_out == 1
+    assert plan.targets[plan.group_of_uid["uid-two-0"]] == {"n0": 1}
+    assert plan.status == "feasible" and planner._due()
+    planner.plan_once()
+    full = planner.current
+    assert full is not None and full.kind == "full"
+    assert sum(full.targets[full.group_of_uid["uid-two-0"]].values()) == 2
