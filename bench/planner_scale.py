@@ -28,6 +28,7 @@ from typing import Any
 
 from bench.extender_load import make_cluster
 from engine.extender.planner import Planner
+from engine.extender.server import freeze_heap
 from engine.extender.state import ClusterState
 
 TIGHT_CPU = "12"  # a pending pod's request under --tight: one per node at most, not on every node
@@ -86,6 +87,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         state.upsert_node(node)
     for pod in pods:
         state.upsert_pod(pod)
+    pending = sum(1 for p in pods if not p["spec"].get("nodeName"))
+    del nodes, pods
+    freeze_heap()  # as ``placer serve`` does once its state is loaded
     planner = Planner(
         state,
         time_limit=args.plan_time_limit,
@@ -105,7 +109,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {
         "nodes": args.nodes,
         "pods": args.pods,
-        "pending": sum(1 for p in pods if not p["spec"].get("nodeName")),
+        "pending": pending,
         "tight": args.tight,
         "fold": not args.no_fold,
         "neighbourhoods": not args.no_neighbourhoods,

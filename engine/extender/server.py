@@ -104,12 +104,16 @@ def serve(settings: Settings) -> None:
     # The planner thread holds the GIL while it builds a model; switch to request threads often.
     sys.setswitchinterval(0.001)
     app = prepare(settings)
-    # The cluster state is millions of long-lived objects: keep the collector from rescanning
-    # them on every full collection (a 500-node NodeList request allocates ~30,000 objects).
+    freeze_heap()
+    uvicorn.Server(uvicorn_config(app, settings)).run()
+
+
+def freeze_heap() -> None:
+    """The cluster state is millions of long-lived objects: keep the collector from rescanning
+    them on every full collection (a 500-node NodeList request allocates ~30,000 objects)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
-    uvicorn.Server(uvicorn_config(app, settings)).run()
 
 
 def _loopback(host: str) -> bool:
