@@ -275,6 +275,11 @@ class Planner:
         self._retry_at: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # While a full round holds the planning process (seconds on a large cluster), pods that
+        # arrive are planned on neighbourhoods in this process by a second thread (the lane).
+        self._lane: threading.Thread | None = None
+        self._full_running = threading.Event()
+        self._lane_seen = -1  # the state version the lane last looked at
         state.on_bound.append(self._consume)
 
     # ---- lifecycle ----
@@ -284,6 +289,11 @@ class Planner:
                 self.process.start()
             self._thread = threading.Thread(target=self._run, name="placer-planner", daemon=True)
             self._thread.start()
+            if self.incremental and self.neighbourhoods:
+                self._lane = threading.Thread(
+                    target=self._run_lane, name="placer-planner-lane", daemon=True
+                )
+                self._lane.start()
 
     def stop(self, timeout: float = 2.0) -> None:
         """Abandon the solve in flight and end the planning process; returns within ~timeout."""
@@ -292,8 +302,9 @@ class Planner:
             self.process.stop(timeout)
         with self.state.changed:
             self.state.changed.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        for thread in (self._thread, self._lane):
+            if thread is not None:
+                thread.join(timeout)
 
     def _due(self) -> bool:
         if not self.state.synced:
@@ -310,22 +321,96 @@ class Planner:
                 if not self._due():
                     self.state.changed.wait(timeout=self._idle_wait())
                     continue
-            # Let a burst of changes (a Deployment scaling up) settle before solving.
-            seen = self.state.version
-            settle_until = time.monotonic() + self.max_settle
-            while (
-                not self._stop.wait(self.settle)
-                and self.state.version != seen
-                and time.monotonic() < settle_until
-            ):
-                seen = self.state.version
-            if self._stop.is_set():
+            if not self._settled():
                 return
             try:
                 self.plan_once()
             except Exception as exc:  # the planning thread must never die
                 log.exception("planning round failed")
                 self._failed("error", f"{type(exc).__name__}: {exc}")
+
+    def _settled(self) -> bool:
+        """Let a burst of changes (a Deployment scaling up) settle; False: stopping."""
+        seen = self.state.version
+        settle_until = time.monotonic() + self.max_settle
+        while (
+            not self._stop.wait(self.settle)
+            and self.state.version != seen
+            and time.monotonic() < settle_until
+        ):
+            seen = self.state.version
+        return not self._stop.is_set()
+
+    def _run_lane(self) -> None:
+        while not self._stop.is_set():
+            with self.state.changed:
+                if not (self._full_running.is_set() and self.state.version != self._lane_seen):
+                    self.state.changed.wait(timeout=0.5)
+                    continue
+            if not self._settled():
+                return
+            try:
+                self.lane_once()
+            except Exception:  # the lane must never die; the main rounds plan the pods anyway
+                log.exception("neighbourhood round beside a full round failed")
+                self._lane_seen = self.state.version
+
+    def lane_once(self) -> bool:
+        """While a full round is in flight: plan the pods its start did not know on a
+        neighbourhood of the current plan, in this process (small problems only); publish the
+        merged plan unless a newer plan came meanwhile. True when a plan was published."""
+        import orjson
+
+        began = time.monotonic()
+        with self.state.lock:
+            version = self.state.version
+            self._lane_seen = version
+            last = self.current
+            if (
+                last is None
+                or last.status not in PLAN_STATUSES
+                or self.state.nodes_version > last.version
+            ):
+                return False
+            new = uncovered(self.state, last, self.coverage)
+            hood = neighbourhood(self.state, last, new) if new else None
+            if hood is None:
+                return False
+            payload = orjson.dumps(hood.docs)
+        started = time.monotonic()
+        data = (
+            hood.nowhere()
+            if not hood.nodes
+            else solve_documents(
+                payload, self.scheduler_name, self.backend, self.incremental_time_limit
+            )
+        )
+        plan = _plan(data, version, started, time.monotonic())
+        with self.state.lock:
+            if self.current is not last:
+                return False  # a newer plan (the full round's, or the main thread's) took over
+            self._consume_since(plan, version)
+            plan = self._merge_neighbourhood(last, plan, hood)
+            plan.prepare_seconds = started - began
+            self.current = plan
+        log.info(
+            "plan v%d (neighbourhood beside a full round): %s in %.2fs, %d new pod(s)",
+            version,
+            plan.status,
+            plan.solve_seconds,
+            len(hood.pods),
+        )
+        if self.on_plan is not None:
+            self.on_plan(plan)
+        return True
+
+    def _consume_since(self, plan: Plan, version: int) -> None:
+        """Pods bound after ``version``: taken off the new plan before anyone reads it (under
+        the state lock)."""
+        for logged_version, uid, node in reversed(self.state.bind_log):  # newest first
+            if logged_version <= version:
+                break
+            plan.consume(uid, None, node)
 
     def _idle_wait(self) -> float:
         wake = [t for t in (self._retry_at, self._full_due_at if self._full_due else None) if t]
@@ -374,6 +459,10 @@ class Planner:
             return version
         started = time.monotonic()
         self.solving = True
+        if kind == "full":
+            self._full_running.set()
+            with self.state.changed:
+                self.state.changed.notify_all()  # the lane: arrivals from now on are its
         try:
             if hood is not None and not hood.nodes:
                 data = hood.nowhere()  # no node has room for any of them: nothing to solve
@@ -406,13 +495,10 @@ class Planner:
             return version
         finally:
             self.solving = False
+            self._full_running.clear()
         plan = _plan(data, version, started, time.monotonic())
         with self.state.lock:
-            # Pods bound while we solved: take them off the new plan before anyone reads it.
-            for logged_version, uid, node in reversed(self.state.bind_log):  # newest first
-                if logged_version <= version:
-                    break
-                plan.consume(uid, None, node)
+            self._consume_since(plan, version)  # pods bound while we solved
             if hood is not None and last is not None:
                 plan = self._merge_neighbourhood(last, plan, hood)
             elif pinning is not None and last is not None:

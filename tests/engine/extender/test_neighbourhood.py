@@ -308,3 +308,66 @@ def test_pods_a_restricted_round_leaves_out_bring_the_full_round_at_once(
     full = planner.current
     assert full is not None and full.kind == "full"
     assert sum(full.targets[full.group_of_uid["uid-two-0"]].values()) == 2
+
+
+def test_pods_arriving_during_a_full_round_are_planned_beside_it() -> None:
+    """A full round held in the planning process until the test lets it go: a pod arriving
+    meanwhile is covered by a neighbourhood plan from the lane while the round is still in
+    flight, and again after it (the full plan was solved without it)."""
+    import threading
+    import time
+
+    from engine.extender.coverage import Coverage
+
+    state, _ = cluster(nodes=6)
+    planner = Planner(state, time_limit=5.0, settle=0.02, full_quiet=0.2)
+    solve = planner._solve
+    full_started = threading.Event()
+    release = threading.Event()
+    release.set()
+
+    def slow_full(payload: bytes, kind: str = "full", hint: Any = None) -> Any:
+        if kind == "full":
+            full_started.set()
+            release.wait(60)
+        return solve(payload, kind, hint)
+
+    planner._solve = slow_full  # type: ignore[method-assign]
+    coverage = Coverage(state, "default-scheduler")
+
+    def covered(uid: str) -> bool:
+        plan = planner.current
+        record = state.pods.get(uid)
+        return (
+            plan is not None
+            and record is not None
+            and coverage.covers(plan, uid, record.group_key())
+        )
+
+    state.mark_synced()
+    planner.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not (planner.current and not planner._due()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        full_started.clear()
+        release.clear()
+        state.upsert_pod(pod("late-0", cpu="1", owner="late-0"))  # incremental, then a full round
+        assert full_started.wait(10)
+        arrived = time.monotonic()
+        state.upsert_pod(pod("late-1", cpu="1", owner="late-1"))
+        while not covered("uid-late-1") and time.monotonic() - arrived < 60:
+            time.sleep(0.01)
+        assert covered("uid-late-1") and planner._full_running.is_set()  # still held
+        plan = planner.current
+        assert plan is not None and plan.neighbourhood > 0
+        release.set()
+        while planner._full_running.is_set() and time.monotonic() - arrived < 60:
+            time.sleep(0.02)
+        while (planner._due() or not covered("uid-late-1")) and time.monotonic() - arrived < 60:
+            time.sleep(0.02)
+        assert covered("uid-late-1") and covered("uid-late-0")
+        whole_cluster_check(state, planner)
+    finally:
+        release.set()
+        planner.stop()
