@@ -5,26 +5,25 @@ pod-level resources), watched into a ``ClusterState``, build the same problem as
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import orjson
 import pytest
 
-from bench.controlplane import ControlPlane, pod_manifest
+from bench import controlplane
 from engine.extender.kubeapi import ClusterWatcher
 from engine.extender.state import ClusterState
 from engine.kube import manifests_to_problem
 
-from .live import NODE, plane_or_skip, pods, reset, three_nodes, wait_for
+from .live import NODE, pods, reset, wait_for
 
 pytestmark = pytest.mark.slow
 FINALIZER = "placer.dev/test-hold"
-
-
-@pytest.fixture(scope="module")
-def plane() -> Iterator[ControlPlane]:
-    yield from plane_or_skip(scheduler=False)
+# The plane's own scheduler must leave the pending pods alone (the listing is compared with the
+# watch after it is taken).
+SCHEDULER = "placer-fields-test"
+pod_manifest = partial(controlplane.pod_manifest, scheduler=SCHEDULER)
 
 
 def subjects() -> list[dict[str, Any]]:
@@ -50,10 +49,7 @@ def listing(core: Any) -> list[dict[str, Any]]:
     return [{"kind": "Node", **n} for n in nodes] + [{"kind": "Pod", **p} for p in pods(core)]
 
 
-def test_watched_pods_plan_as_the_listed_ones(plane: ControlPlane) -> None:
-    core = plane.core()
-    reset(core)
-    three_nodes(core)
+def test_watched_pods_plan_as_the_listed_ones(core: Any) -> None:
     state = ClusterState()
     watcher = ClusterWatcher(core, state, watch_seconds=5, dra=False)
     watcher.start()
@@ -78,12 +74,10 @@ def test_watched_pods_plan_as_the_listed_ones(plane: ControlPlane) -> None:
         listed.sort(
             key=lambda d: order.get(d["metadata"].get("uid"), order.get(d["metadata"]["name"], -1))
         )
-        want = manifests_to_problem(listed, "live", scheduler_name="default-scheduler")
+        want = manifests_to_problem(listed, "live", scheduler_name=SCHEDULER)
 
         def watched() -> dict[str, Any]:
-            problem = manifests_to_problem(
-                state.documents(), "live", scheduler_name="default-scheduler"
-            )
+            problem = manifests_to_problem(state.documents(), "live", scheduler_name=SCHEDULER)
             return dict(problem.model_dump(mode="json"))
 
         with contextlib.suppress(AssertionError):  # the watch may be an event behind the list
@@ -92,6 +86,7 @@ def test_watched_pods_plan_as_the_listed_ones(plane: ControlPlane) -> None:
         assert float(NODE["cpu"]) * 1000 - 2000 == state.nodes["node-1"].free("cpu")
         ported = {p["metadata"]["name"]: p for p in listed if p["kind"] == "Pod"}["ported-1"]
         assert ported["spec"]["containers"][0]["ports"][0]["protocol"] == "TCP"  # defaulted
+        assert any(c.name == "NodePorts TCP/8443" for c in want.constraints)  # planned apart
         notes = " ".join(want.meta["notes"])
         assert "leaving-0: terminating; not planned" not in notes  # bound: it holds node-1
     finally:
