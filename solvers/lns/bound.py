@@ -224,7 +224,8 @@ def lp_optimum(
 ) -> LpResult:
     """Optimise a weighted sum of LP terms over the relaxation; ``fixed`` holds earlier levels
     (terms, maximised, value) at their values. ``weights`` overrides the per-group weight of
-    ``placed`` (e.g. GPUs per pod, for a GPU bound)."""
+    ``placed`` in the objective only (e.g. GPUs per pod, for a GPU bound with the problem's
+    own levels held in ``fixed``)."""
     import highspy
 
     began = time.perf_counter()
@@ -232,22 +233,19 @@ def lp_optimum(
     groups, n = classes.high.shape
     gi, ci = np.nonzero(classes.high > 0)
     cols = len(gi)
-    place_w = (
-        np.asarray(weights, np.float64)
-        if weights is not None
-        else np.array([lowered.placed_weight[g.name] for g in p.items], np.float64)
-    )
+    level_w = np.array([lowered.placed_weight[g.name] for g in p.items], np.float64)
+    place_w = np.asarray(weights, np.float64) if weights is not None else level_w
     uses_bins = "bins_used" in objective or any("bins_used" in t for t, _, _ in fixed)
     total = cols + (n if uses_bins else 0)
     if total == 0 and not any(g.required for g in p.items) and not fixed:
         # nothing can go anywhere (HiGHS reports an empty model, not an optimum)
         return LpResult(0.0, time.perf_counter() - began, 0, np.zeros((groups, n)))
 
-    def column_costs(terms: Mapping[str, float]) -> np.ndarray:
+    def column_costs(terms: Mapping[str, float], placed: np.ndarray = level_w) -> np.ndarray:
         c = np.zeros(total)
         for term, w in terms.items():
             if term == "placed":
-                c[:cols] += w * place_w[gi]
+                c[:cols] += w * placed[gi]
             elif term == "cost":
                 c[:cols] += w * classes.item_cost[gi, ci]
             elif term == "bins_used":
@@ -340,7 +338,7 @@ def lp_optimum(
     lp = highspy.HighsLp()
     lp.num_col_ = total
     lp.num_row_ = row
-    cost = column_costs(objective)
+    cost = column_costs(objective, place_w)
     lp.col_cost_ = -cost if maximise else cost
     lp.col_lower_ = np.concatenate([classes.low[gi, ci], np.zeros(n if uses_bins else 0)])
     sizes_all = [len(m) for m in classes.members]

@@ -701,6 +701,7 @@ class _Run:
         self.info["size"] = self.size
         self.info["sub_seconds"] = round(self.sub_seconds, 3)
         self.info["strategy_weights"] = {k: round(v, 3) for k, v in self.chooser.weights.items()}
+        self.info["strategy_rounds"] = dict(self.chooser.tally)  # [rounds, improved]
         return incumbent
 
     def _all_placed(self, plan: Plan) -> bool:

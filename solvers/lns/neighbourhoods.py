@@ -13,8 +13,12 @@ chosen more often (adaptive weights, as in ALNS).
 - ``fair`` (``fairness`` objectives): bins where the tenants at the lowest weighted dominant
   share could place one more item (their groups are admitted first);
 - ``stranded``: bins whose free capacity is lopsided (cpu left but no memory, GPUs but no cpu);
-- ``fragment``: bins whose free amount of the scarcest resource is too small for the items
-  waiting for it (fragmented GPUs);
+- ``fragment``: bins whose free amount of the scarcest node resource is too small for the items
+  waiting for it;
+- ``holes`` (devices): for one waiting device request (more devices likelier), bins whose free
+  device room summed over their devices would hold it (fragmented GPUs: moving the shares on
+  them together opens whole devices), and the bins with the most free device room that the
+  device items on those may move to;
 - ``rule``: the bins of one domain of a rule, where rules conflict;
 - ``traffic``: bins holding the two ends of an expensive traffic pair;
 - ``cost``: bins holding the items whose cost is furthest above their cheapest eligible bin;
@@ -70,6 +74,7 @@ class Chooser:
     classes: Classes | None = None  # with ``lp``: the LP relaxation's items per class of bins
     lp: np.ndarray | None = None
     focus: frozenset[int] = frozenset()  # groups the last neighbourhood was drawn for
+    tally: dict[str, list[int]] = field(default_factory=dict)  # strategy: [rounds, improved]
 
     def __post_init__(self) -> None:
         p = self.lowered.problem
@@ -90,6 +95,10 @@ class Chooser:
         self.tenant_weight = np.array([t.weight for t in p.tenants], np.float64)
         if "fairness" in terms and (self.tenant_of >= 0).any():
             active.append("fair")
+        devices = self.lowered.devices
+        if devices is not None and devices.bins and (devices.need > 0).any():
+            active.append("holes")
+            self._device_room()
         self.weights = dict.fromkeys(active, 1.0)
         cap = self.lowered.capacity.astype(np.float64)
         self.cap = np.where(cap > 0, cap, 1.0)
@@ -122,6 +131,9 @@ class Chooser:
             self.weights[n] = max(MIN_WEIGHT, self.weights[n] * DECAY)
         if improved and name in self.weights:
             self.weights[name] += REWARD
+        count = self.tally.setdefault(name, [0, 0])
+        count[0] += 1
+        count[1] += int(improved)
 
     # ------------------------------------------------------------------ helpers
 
@@ -292,6 +304,70 @@ class Chooser:
         if not len(candidates):
             return None
         return self._sample(candidates, left[candidates] / self.cap[candidates, r], size)
+
+    def _device_room(self) -> None:
+        """Per bin its free device room (devices pooled, in device units: a whole device is
+        one, a share its fraction of the bin's device) and the size of one device."""
+        devices = self.lowered.devices
+        assert devices is not None
+        bins = len(self.lowered.bins)
+        self.device_unit = np.ones((bins, len(devices.resources)))
+        self.device_room = np.zeros(bins)
+        for b, info in devices.bins.items():
+            if not len(info.capacity):
+                continue
+            unit = info.capacity.max(axis=0)
+            self.device_unit[b] = np.where(unit > 0, unit, 1)
+            self.device_room[b] = (info.free / self.device_unit[b]).max(axis=1).sum()
+
+    def _units(self, groups: np.ndarray, bins: np.ndarray) -> np.ndarray:
+        """Device units one item of ``groups`` takes on ``bins`` (broadcast together: pairs,
+        or a [groups, bins] table from a column and a row)."""
+        devices = self.lowered.devices
+        assert devices is not None
+        shares = (devices.share[groups] / self.device_unit[bins]).max(axis=-1)
+        return np.asarray(devices.need[groups] * np.where(devices.whole[groups], 1.0, shares))
+
+    def _device_free(self, state: State, bins: np.ndarray) -> np.ndarray:
+        """Free device room on each bin in the incumbent (pooled over its devices)."""
+        gi, k = np.nonzero(state.x[:, bins])
+        used = np.zeros(len(bins))
+        np.add.at(used, k, state.x[gi, bins[k]] * self._units(gi, bins[k]))
+        return np.asarray(self.device_room[bins] - used)
+
+    def _holes(self, state: State, size: int) -> np.ndarray | None:
+        lw = self.lowered
+        devices = lw.devices
+        assert devices is not None
+        waiting = np.flatnonzero((state.unplaced > 0) & (devices.need > 0))
+        if not len(waiting):
+            return None
+        weight = np.array([lw.placed_weight[lw.problem.items[g].name] for g in waiting], float)
+        weight = weight * devices.need[waiting]
+        g = int(self.rng.choice(waiting, p=weight / weight.sum()))
+        self.focus = frozenset({g})
+        candidates = np.flatnonzero(lw.open[g] & (self.device_room > 0))
+        if not len(candidates):
+            return None
+        need = self._units(np.full(len(candidates), g), candidates)
+        free = self._device_free(state, candidates)
+        # items with devices that take less than g: moving them together opens room for g
+        requests = np.flatnonzero(devices.need > 0)
+        on = state.x[requests][:, candidates] > 0
+        less = self._units(requests[:, None], candidates[None, :]) < need[None, :]
+        parts = (on & less).sum(axis=0)
+        score = np.minimum(free / np.maximum(need, 1e-9), 1.0) + 0.1 * np.minimum(parts, 5)
+        holes = self._sample(candidates, score * 10, max(1, size // 2))
+        movers = requests[(state.x[requests][:, holes] > 0).any(axis=1)]
+        movers = movers[movers != g]
+        if not len(movers):
+            return holes
+        targets = np.flatnonzero(lw.open[movers].any(axis=0) & (self.device_room > 0))
+        targets = targets[~np.isin(targets, holes)]
+        if not len(targets):
+            return holes
+        room = self._device_free(state, targets)
+        return np.concatenate([holes, self._sample(targets, room * 10, size - len(holes))])
 
     def _rule(self, state: State, size: int) -> np.ndarray | None:
         lw = self.lowered

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 
 from engine.io import problem_from_dict
@@ -119,3 +121,43 @@ def test_fairness_is_bounded_by_the_tenant_that_runs_everything_it_asks() -> Non
     # with 12 items, a's ceiling (12/20 = 0.6) is above b's (20/20/2 = 0.5)
     bounds, _ = level_bounds(lower(_tenants(12)), (0.4, 20.0), time_limit=10)
     assert bounds[0] == 0.5
+
+
+def test_a_weighted_objective_holds_earlier_levels_at_their_own_weights() -> None:
+    """GPUs placed among plans placing at least P pods (one node: 6 cpu, 8 GPUs; whole-GPU
+    pods take 1 cpu, quarter-GPU pods half a cpu). The held level counts pods, not GPUs."""
+    data: dict[str, Any] = {
+        "name": "pods-then-gpus",
+        "bins": [
+            {
+                "name": "n",
+                "capacity": {"cpu": "6"},
+                "devices": [{"name": "gpu", "count": 8, "capacity": {"gpu-milli": 1000}}],
+            }
+        ],
+        "items": [
+            {"name": "whole", "count": 6, "demand": {"cpu": "1"}, "devices": {"count": 1}},
+            {
+                "name": "quarter",
+                "count": 8,
+                "demand": {"cpu": "500m"},
+                "devices": {"share": {"gpu-milli": 250}},
+            },
+        ],
+        "objective": ["placed"],
+    }
+    lowered = lower(problem_from_dict(data))
+    classes = bin_classes(lowered)
+    gpus = np.array([1.0 if g.name == "whole" else 0.25 for g in lowered.problem.items])
+
+    def most_gpus(pods: float | None) -> float | None:
+        held = [] if pods is None else [({"placed": 1.0}, True, pods)]
+        result = lp_optimum(
+            lowered, classes, {"placed": 1.0}, maximise=True, weights=gpus, fixed=held
+        )
+        return result.value
+
+    assert most_gpus(None) == pytest.approx(6.0, rel=1e-5)  # six whole pods, no quarter
+    assert most_gpus(8) == pytest.approx(5.0, rel=1e-5)  # 4 whole + 4 quarters
+    assert most_gpus(10) == pytest.approx(4.0, rel=1e-5)  # the most pods: 2 whole + 8 quarters
+    assert most_gpus(11) is None  # no plan places 11 pods
