@@ -218,6 +218,7 @@ def main(argv: list[str] | None = None) -> None:
         args.out.mkdir(parents=True, exist_ok=True)
         name = f"planner-{args.nodes}x{args.pods}{'-tight' if args.tight else ''}"
         name += "-pinning" if args.no_neighbourhoods else ""
+        name += f"-pause{args.pause:g}" if args.pause != 1.0 else ""
         (args.out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
         (args.out / f"{name}.md").write_text(text + "\n")
 

@@ -342,6 +342,8 @@ class Planner:
         return not self._stop.is_set()
 
     def _run_lane(self) -> None:
+        if self.process is not None:  # (in one process the first round has imported the solver)
+            self._warm_up()
         while not self._stop.is_set():
             with self.state.changed:
                 if not (self._full_running.is_set() and self.state.version != self._lane_seen):
@@ -354,6 +356,29 @@ class Planner:
             except Exception:  # the lane must never die; the main rounds plan the pods anyway
                 log.exception("neighbourhood round beside a full round failed")
                 self._lane_seen = self.state.version
+
+    def _warm_up(self) -> None:
+        """One tiny solve, so that the lane's first round does not wait for the solver's
+        imports (a second or more on a loaded machine)."""
+        import orjson
+
+        node = {
+            "kind": "Node",
+            "metadata": {"name": "warm-up"},
+            "status": {"allocatable": {"cpu": "1", "pods": "1"}},
+        }
+        pod = {
+            "kind": "Pod",
+            "metadata": {"name": "warm-up", "namespace": "default"},
+            "spec": {
+                "schedulerName": self.scheduler_name,
+                "containers": [{"name": "c", "resources": {"requests": {"cpu": "1"}}}],
+            },
+        }
+        try:
+            solve_documents(orjson.dumps([node, pod]), self.scheduler_name, self.backend, 2.0)
+        except Exception:  # the lane works without it, only slower the first time
+            log.exception("the lane's warm-up solve failed")
 
     def lane_once(self) -> bool:
         """While a full round is in flight: plan the pods its start did not know on a
