@@ -22,6 +22,18 @@ def edge(devices: int, edge: int, cloud: int, **options: Any) -> Problem:
     return build_problem(parse_topology(data, f"generated edge topology seed {seed}"))
 
 
+def edge_import(path: str, tool: str) -> Problem:
+    """A shared EdgeSimPy (``tool: edgesimpy``) or iFogSim (``ifogsim``) scenario as a Problem;
+    ``path`` is taken from the repository root."""
+    from engine.edge.importers import edgesimpy_to_topology, ifogsim_to_topology
+    from engine.edge.topology import build_problem, parse_topology
+    from engine.io import read_json
+
+    readers = {"edgesimpy": edgesimpy_to_topology, "ifogsim": ifogsim_to_topology}
+    file = ROOT / path
+    return build_problem(parse_topology(readers[tool](read_json(file), name=file.stem)))
+
+
 def tenants(
     tenants: int, nodes: int, jobs_per_tenant: int = 2, load: float = 1.5, seed: int = 0
 ) -> Problem:

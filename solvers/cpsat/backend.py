@@ -419,7 +419,7 @@ class _Stages:
             return self.lp_bounds[position]
         self.lp_bounds[position] = None
         objective = self._objective(stage)
-        if not guide.linear(objective):
+        if not guide.guides(objective):
             return None
         left = self._left()
         seconds = min(LP_SECONDS, LP_SHARE * left) if math.isfinite(left) else LP_SECONDS

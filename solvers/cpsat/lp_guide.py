@@ -4,7 +4,8 @@ For a stage whose integer objective is linear in the counts (``placed``, ``value
 priority tiers: the (group, bin) counts and the groups' placed totals), the LP relaxation of the
 model's core — counts within their bounds, group totals, capacities, and every earlier stage held
 at the value it was fixed at, exactly as in the CpModel — bounds the stage. The rules it leaves
-out (affinity, spread, quotas, devices...) only make it a relaxation. On assignment problems with
+out (affinity, spread, quotas, devices...) only make it a relaxation, and so do the objective's
+other variables (traffic products, violation counters) taken at their cheapest domain end. On assignment problems with
 per-item costs (edge placement) that LP is nearly integral: its rounding is a plan close to (often
 at) the optimum, which CP-SAT alone reaches slowly on 100,000 counts.
 
@@ -74,6 +75,7 @@ class CoreLp:
         self.high = eligible.high.astype(np.float64)
         cols = len(keys)
         self.totals = {var.index: group_of[g] for g, var in model.total.items()}
+        self.proto = model.model.proto
         groups, bins = len(problem.items), len(lowered.bins)
         counts = np.array([g.count for g in problem.items], np.float64)
         required = np.array([g.required for g in problem.items])
@@ -104,24 +106,30 @@ class CoreLp:
         ).tocsr()
         self.row_lower, self.row_upper = np.concatenate(lower), np.concatenate(upper)
 
-    def costs(self, objective: ScaledObjective) -> tuple[np.ndarray, float] | None:
-        """The objective over the count columns (and its constant), None when it uses any
-        variable other than counts and placed totals."""
+    def costs(self, objective: ScaledObjective) -> tuple[np.ndarray, int]:
+        """The objective over the count columns, and its constant. Any other variable (traffic
+        products, bins used, violation counters) is relaxed to the end of its domain that
+        makes it cheapest: what remains still bounds the objective from below."""
         c = np.zeros(len(self.keys))
         per_group = np.zeros(len(self.demand))
+        offset = int(objective.offset)
+        variables = self.proto.variables
         for var, coef in zip(objective.variables, objective.coefficients, strict=True):
             j = self.column.get(var.index)
             if j is not None:
                 c[j] += coef
                 continue
             g = self.totals.get(var.index)
-            if g is None:
-                return None
-            per_group[g] += coef
-        return c + per_group[self.group], float(objective.offset)
+            if g is not None:
+                per_group[g] += coef
+                continue
+            domain = variables[var.index].domain
+            offset += int(coef) * int(domain[0] if coef > 0 else domain[len(domain) - 1])
+        return c + per_group[self.group], offset
 
-    def linear(self, objective: ScaledObjective) -> bool:
-        return self.costs(objective) is not None
+    def guides(self, objective: ScaledObjective) -> bool:
+        """Does the objective weigh the counts at all (else the LP has nothing to say)?"""
+        return bool(self.costs(objective)[0].any())
 
     def solve(
         self,
@@ -137,17 +145,15 @@ class CoreLp:
         from ..quiet import quiet_stdout, run_highs
 
         began = time.perf_counter()
-        wanted = self.costs(objective)
-        if wanted is None or time_limit <= 0.05 or interrupt.requested():
+        if time_limit <= 0.05 or interrupt.requested():
             return LpAnswer(None, None, 0.0)
-        c, offset = wanted
+        c, offset = self.costs(objective)
         extra_rows, extra_upper = [], []
         for earlier, value in fixed:
-            held = self.costs(earlier)
-            if held is None:
-                continue  # a relaxation still: the row is left out
-            extra_rows.append(held[0])
-            extra_upper.append(value - held[1])
+            held, constant = self.costs(earlier)  # the count part of a held stage
+            if held.any():
+                extra_rows.append(held)
+                extra_upper.append(value - constant)
         matrix, lower, upper = self.matrix, self.row_lower, self.row_upper
         if extra_rows:
             matrix = vstack([matrix, csr_matrix(np.array(extra_rows))]).tocsr()
@@ -186,7 +192,7 @@ class CoreLp:
         x = np.asarray(solution.col_value, np.float64)
         y = np.asarray(solution.row_dual, np.float64)
         bound = dual_bound(c, matrix, lower, upper, self.low, self.high, y)
-        proved = None if bound is None else bound + int(offset)
+        proved = None if bound is None else bound + offset
         counts, fractional = self.rounded(x)
         return LpAnswer(proved, counts, time.perf_counter() - began, fractional)
 

@@ -228,3 +228,17 @@ def test_rounding_with_a_last_group_that_fits_nowhere() -> None:
     )
     core = CoreLp(PerBinModel(lower(p)))
     assert core.rounded(np.array([1.5, 0.5])) == ({("web", "n0"): 2}, 2)  # ties: first bin
+
+
+def test_traffic_is_relaxed_not_dropped_from_the_bound() -> None:
+    """A level of cost and traffic: the LP bounds it by the cost part (traffic at its least)."""
+    topology = generate_topology(20, 3, 1, graph_density=0.6, seed=2)
+    p = build_problem(parse_topology(topology))
+    assert p.traffic
+    plan = solve(p, "cpsat", time_limit=LIMIT, threads=1)
+    exact = solve(p, "milp", time_limit=LIMIT, threads=1)
+    assert plan.verified and exact.status == Status.OPTIMAL
+    guided = plan.info["lp_guide"][-1]
+    assert 0 < guided["bound"] <= exact.objective[1] + 1e-6
+    assert plan.bound is not None and plan.bound[1] is not None
+    assert plan.bound[1] <= exact.objective[1] + 1e-6
