@@ -80,8 +80,8 @@ def lns_applies(
         if pool_applies(lowered, trusted) is None:
             return "the node-pool model solves this problem whole"
     if any("cost" in level for level in problem.objective) and any(g.cost for g in problem.items):
-        # measured: on the 3,000-task edge topology the whole per-bin model gets closer to the
-        # optimum in a minute (407,486 against 419,853 ms; optimum 402,786)
+        # measured: on the 3,000-task edge topology the whole per-bin model, with its LP guide,
+        # proves the optimum (402,786 ms) in 7-27 s; the LNS reached 419,853 ms in a minute
         return "per-item costs: the whole per-bin model does better here"
     if len(problem.bins) < MIN_BINS and int((lowered.high > 0).sum()) < MIN_PAIRS:
         return f"fewer than {MIN_BINS} bins: the whole model is small"

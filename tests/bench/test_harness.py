@@ -121,7 +121,16 @@ def test_bad_suite_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 
 def test_shipped_suites_parse() -> None:
-    for name in ("smoke", "binpack", "vbp", "cluster", "edge", "tenants", "alibaba"):
+    for name in (
+        "smoke",
+        "binpack",
+        "vbp",
+        "cluster",
+        "edge",
+        "edge-heldout",
+        "tenants",
+        "alibaba",
+    ):
         suite = load_suite(name)
         assert suite.backends
 
