@@ -33,3 +33,30 @@ def run_highs(highs: Any) -> None:
     if highs.getModelStatus() == highspy.HighsModelStatus.kNotset:
         highspy.Highs.resetGlobalScheduler(True)
         highs.run()
+
+
+def solve_lp(lp: Any, time_limit: float, *, least: float = 0.05) -> Any | None:
+    """HiGHS on a ``highspy.HighsLp``: quiet, one thread, within ``time_limit`` (at least
+    ``least``), interrupted by a stop request (Ctrl-C). The Highs object after its run (read its
+    model status), or None when a stop came before it began."""
+    import highspy
+
+    from engine import interrupt
+
+    with quiet_stdout():
+        h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", max(least, float(time_limit)))
+    h.setOptionValue("threads", 1)
+    h.passModel(lp)
+    if interrupt.requested():
+        return None
+
+    def stop_when_asked(event: Any) -> None:
+        if interrupt.requested():
+            event.interrupt()
+
+    for event in ("cbSimplexInterrupt", "cbIpmInterrupt"):
+        getattr(h, event).subscribe(stop_when_asked)
+    run_highs(h)
+    return h

@@ -142,7 +142,7 @@ class CoreLp:
         import highspy
         from scipy.sparse import csr_matrix, vstack
 
-        from ..quiet import quiet_stdout, run_highs
+        from ..quiet import solve_lp
 
         began = time.perf_counter()
         if time_limit <= 0.05 or interrupt.requested():
@@ -172,21 +172,8 @@ class CoreLp:
         lp.a_matrix_.start_ = csc.indptr
         lp.a_matrix_.index_ = csc.indices
         lp.a_matrix_.value_ = csc.data
-        with quiet_stdout():
-            h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("time_limit", max(0.05, float(time_limit)))
-        h.setOptionValue("threads", 1)
-        h.passModel(lp)
-
-        def stop_when_asked(event: Any) -> None:
-            if interrupt.requested():
-                event.interrupt()
-
-        for event in ("cbSimplexInterrupt", "cbIpmInterrupt"):
-            getattr(h, event).subscribe(stop_when_asked)
-        run_highs(h)
-        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        h = solve_lp(lp, time_limit)
+        if h is None or h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return LpAnswer(None, None, time.perf_counter() - began)
         solution = h.getSolution()
         x = np.asarray(solution.col_value, np.float64)

@@ -23,8 +23,6 @@ from typing import Any
 
 import numpy as np
 
-from engine import interrupt
-
 from ..lowering import Lowered
 
 LP_TERMS = frozenset({"placed", "cost", "bins_used"})
@@ -351,24 +349,11 @@ def lp_optimum(
     lp.a_matrix_.start_ = matrix.indptr
     lp.a_matrix_.index_ = matrix.indices
     lp.a_matrix_.value_ = matrix.data
-    from ..quiet import quiet_stdout, run_highs
+    from ..quiet import solve_lp
 
-    with quiet_stdout():
-        h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("time_limit", max(0.1, float(time_limit)))
-    h.setOptionValue("threads", 1)
-    h.passModel(lp)
-    if interrupt.requested():  # stopped (Ctrl-C): no bound rather than a late answer
+    h = solve_lp(lp, time_limit, least=0.1)
+    if h is None:  # stopped (Ctrl-C): no bound rather than a late answer
         return LpResult(None, time.perf_counter() - began, cols)
-
-    def stop_when_asked(event: Any) -> None:
-        if interrupt.requested():
-            event.interrupt()
-
-    for event in ("cbSimplexInterrupt", "cbIpmInterrupt"):
-        getattr(h, event).subscribe(stop_when_asked)
-    run_highs(h)
     seconds = time.perf_counter() - began
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return LpResult(None, seconds, cols)
