@@ -22,9 +22,9 @@ def edge(devices: int, edge: int, cloud: int, **options: Any) -> Problem:
     return build_problem(parse_topology(data, f"generated edge topology seed {seed}"))
 
 
-def edge_import(path: str, tool: str) -> Problem:
+def edge_import(path: str, tool: str, seed: int = 0) -> Problem:
     """A shared EdgeSimPy (``tool: edgesimpy``) or iFogSim (``ifogsim``) scenario as a Problem;
-    ``path`` is taken from the repository root."""
+    ``path`` is taken from the repository root (``seed``, which suites pass, changes nothing)."""
     from engine.edge.importers import edgesimpy_to_topology, ifogsim_to_topology
     from engine.edge.topology import build_problem, parse_topology
     from engine.io import read_json

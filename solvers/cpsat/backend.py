@@ -568,10 +568,19 @@ class _Stages:
             soft = None if "soft" in terms else 0.0
             info["fallback"] = "start plan (CP-SAT found no plan in time)"
         values = level_values(self.lowered, counts, soft or 0.0)
+        from_start = self.incumbent is None
+        soft_level = any("soft" in level for level in self.lowered.problem.objective)
+        if not from_start and fallback and start_counts is not None and not soft_level:
+            # a start CP-SAT could not complete in time (a loaded machine) is no incumbent, and
+            # what the stages found may then be worse than it: never answer below the start
+            mine = level_values(self.lowered, start_counts)
+            if _lex_better(self.lowered, mine, values):
+                counts, devices, values, from_start = start_counts, start_devices, mine, True
+                info["fallback"] = "start plan (better than what CP-SAT found in time)"
         bound = level_bounds(
             self.lowered.levels, outcome.results, values, _tier_counts(self.lowered, counts)
         )
-        optimal = outcome.proven and self.incumbent is not None
+        optimal = outcome.proven and not from_start
         return RawResult(
             status=Status.OPTIMAL if optimal else Status.FEASIBLE,
             values=counts,
@@ -580,6 +589,15 @@ class _Stages:
             info=info,
             devices=devices,
         )
+
+
+def _lex_better(lowered: Lowered, a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    """Are level values ``a`` lexicographically better than ``b`` (beyond rounding)?"""
+    for level, x, y in zip(lowered.levels, a, b, strict=True):
+        if math.isclose(x, y, rel_tol=1e-12, abs_tol=1e-9):
+            continue
+        return x > y if level.maximised else x < y
+    return False
 
 
 def _guide(index: CpSatIndex) -> CoreLp | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Any
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -242,3 +243,29 @@ def test_traffic_is_relaxed_not_dropped_from_the_bound() -> None:
     assert 0 < guided["bound"] <= exact.objective[1] + 1e-6
     assert plan.bound is not None and plan.bound[1] is not None
     assert plan.bound[1] <= exact.objective[1] + 1e-6
+
+
+def test_never_below_a_start_it_could_not_complete(monkeypatch: Any) -> None:
+    """On a loaded machine the start's completion can run out of time; whatever the stages find
+    after that must not replace a better start plan."""
+    from solvers.cpsat import backend
+    from solvers.lowering.lexicographic import Levels
+
+    def completion_timed_out(self: Any, counts: Any, devices: Any = None, *, start: bool = True):
+        if start:
+            return None
+        return original(self, counts, devices, start=start)
+
+    def stages_find_an_empty_plan(stages: Any, solver: Any, deadline: float, **_: Any) -> Levels:
+        solver.incumbent = solver._complete({}, start=False)
+        return Levels(results=[], complete=False)
+
+    original = backend._Stages._complete
+    monkeypatch.setattr(backend._Stages, "_complete", completion_timed_out)
+    monkeypatch.setattr(backend, "solve_levels", stages_find_an_empty_plan)
+    p = _edge(20, 3, 1, seed=4)
+    plan = solve(p, "cpsat", time_limit=LIMIT, threads=1)
+    greedy = solve(p, "greedy", time_limit=LIMIT)
+    assert plan.status == Status.FEASIBLE and plan.verified
+    assert plan.objective == greedy.objective
+    assert plan.info["fallback"].startswith("start plan")
