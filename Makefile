@@ -37,9 +37,9 @@ run: $(STAMP_RUN)
 	@echo "placer is installed in $(VENV). Run it as $(BIN)/placer (e.g. $(BIN)/placer --help),"
 	@echo "or put it on your PATH for this shell with: source $(BIN)/activate"
 
-# pytest-xdist: one worker per core; tests on the real control plane share one worker
-# (--dist loadgroup, tests/conftest.py), which starts it once
-PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider -n auto --dist loadgroup
+# pytest-xdist: one worker per core, each test file on one worker (--dist loadfile): a module's
+# shared fixtures — the real control plane of the live tests — start once
+PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider -n auto --dist loadfile
 
 test: $(STAMP_TEST)
 	$(PYTEST) -m 'not slow'

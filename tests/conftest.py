@@ -19,14 +19,6 @@ INSTANCES = ROOT / "instances"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (--dist loadgroup)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests on the real control plane run on one worker, which starts it once."""
-    for item in items:
-        if "plane" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("controlplane"))
-
-
 @pytest.fixture
 def shared_data() -> Path:
     """../shared/data, or skip the test cleanly when it is not there."""

@@ -144,9 +144,9 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
 
 
 # ---- the real control plane (tests/engine/extender/live.py) ----
-# One per test session (per xdist worker; tests/conftest.py sends every test that uses it to one
-# worker): each test leaves it as it found it (``core`` resets pods and nodes, DRA objects are
-# deleted). test_serve_live starts its own: it adds a webhook and a second scheduler.
+# One per test session (per xdist worker; make test keeps each file on one worker): each test
+# leaves it as it found it (``core`` resets pods and nodes, DRA objects are deleted).
+# test_serve_live starts its own: it adds a webhook and a second scheduler.
 @pytest.fixture(scope="session")
 def plane() -> Iterator[Any]:
     from .live import plane_or_skip
