@@ -90,6 +90,7 @@ def test_bad_options(
 
 
 @needs_trace
+@pytest.mark.slow  # three planned policies end to end (test_slice_end_to_end stays fast)
 def test_planned_policies_on_a_slice(tmp_path: Path) -> None:
     out = tmp_path / "openb"
     args = ["openb", "-o", str(out), "--pod-lists", "default", "--seeds", "42"]

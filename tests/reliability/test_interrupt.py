@@ -73,10 +73,22 @@ def _stopped_with_the_best_plan(run: dict[str, Any], problem: Path, out: Path) -
 @pytest.mark.parametrize(
     ("instance", "args", "after"),
     [
-        pytest.param(long_reads, ("-b", "qubo", "-p", "num_sweeps=10000000"), 3.0, id="qubo"),
+        # qubo and qaoa wait seconds into the solve; their stop is also checked in-process
+        # (test_a_stop_already_asked_for_returns_at_once, tests/reliability/test_deadlines.py)
+        pytest.param(
+            long_reads,
+            ("-b", "qubo", "-p", "num_sweeps=10000000"),
+            3.0,
+            id="qubo",
+            marks=pytest.mark.slow,
+        ),
         pytest.param(smt_cluster, ("-b", "smt"), None, id="smt"),  # once it shows a plan
         pytest.param(
-            qaoa_tiny, ("-b", "qaoa", "-p", "layers=12", "-p", "restarts=20"), 2.0, id="qaoa"
+            qaoa_tiny,
+            ("-b", "qaoa", "-p", "layers=12", "-p", "restarts=20"),
+            2.0,
+            id="qaoa",
+            marks=pytest.mark.slow,
         ),
         pytest.param(huge_cluster, ("-b", "greedy"), 0.5, id="greedy", marks=pytest.mark.slow),
     ],

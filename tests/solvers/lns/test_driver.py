@@ -6,6 +6,7 @@ from __future__ import annotations
 import tracemalloc
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from engine.generate import cluster
@@ -97,6 +98,7 @@ def test_two_sub_solves_at_once_never_place_the_same_items_twice() -> None:
     assert plan.verified and plan.objective[0] >= solve(problem, "greedy").objective[0]
 
 
+@pytest.mark.slow  # a 5,000-node instance
 def test_memory_follows_the_neighbourhood_on_5000_nodes() -> None:
     """A 5,000-node cluster with anti-affinity and spread: the search (lowering, LP bound and
     sub-problems, not counting the greedy start) stays under 400 MiB of Python allocations."""

@@ -192,6 +192,7 @@ def test_triplets_fill_bins_exactly_through_cpsat() -> None:
 # ---------------------------------------------------------------------- the improvement phase
 
 
+@pytest.mark.slow  # spends its whole 3 s deadline
 def test_the_improvement_phase_beats_ffd_where_nothing_proves_the_optimum() -> None:
     sizes, counts, capacity = slow_instance(seed=4)
     ffd = first_fit_decreasing([(w,) for w in sizes], counts, (capacity,))
