@@ -116,28 +116,36 @@ def test_memory_follows_the_neighbourhood_on_5000_nodes() -> None:
     assert peak < 400 * 2**20, f"peak {peak / 2**20:.0f} MiB"
 
 
-def _gpu_trap(nodes: int = 40) -> Problem:
+def _gpu_trap(
+    nodes: int = 40, gpus: int = 1, halves: int | None = None, wholes: int | None = None
+) -> Problem:
     """One GPU per node: ``half`` pods take half a GPU and one cpu each, ``whole`` pods a whole
     GPU. Greedy spreads the halves one per node (least allocated cpu), so no whole GPU is left;
-    the optimum pairs them and gives the other GPUs whole (LP bound: every GPU full)."""
+    the optimum pairs them and gives the other GPUs whole (LP bound: every GPU full). Other
+    shapes: ``gpus`` per node, ``halves`` and ``wholes`` pods (default nodes and nodes / 2)."""
     data: dict[str, Any] = {
         "name": "gpu-trap",
         "bins": [
             {
                 "name": f"n{k:03d}",
                 "capacity": {"cpu": "16"},
-                "devices": [{"name": "gpu", "count": 1, "capacity": {"gpu-milli": 1000}}],
+                "devices": [{"name": "gpu", "count": gpus, "capacity": {"gpu-milli": 1000}}],
             }
             for k in range(nodes)
         ],
         "items": [
             {
                 "name": "half",
-                "count": nodes,
+                "count": nodes if halves is None else halves,
                 "demand": {"cpu": "1"},
                 "devices": {"share": {"gpu-milli": 500}},
             },
-            {"name": "whole", "count": nodes // 2, "demand": {"cpu": "1"}, "devices": {}},
+            {
+                "name": "whole",
+                "count": nodes // 2 if wholes is None else wholes,
+                "demand": {"cpu": "1"},
+                "devices": {},
+            },
         ],
         "objective": ["placed"],
     }
