@@ -188,6 +188,7 @@ class FragmentationPolicy(Policy):
     """
 
     name = "fgd"
+    memory_in_measure: ClassVar[bool] = False  # the paper's measure leaves memory out
 
     def prepare(self, cluster: Cluster, pods: PodTable) -> None:
         self.learn(cluster, shape_distribution(pods))
@@ -210,7 +211,8 @@ class FragmentationPolicy(Policy):
         gpu: np.ndarray,
     ) -> np.ndarray:
         """The fragmentation of ``nodes`` were ``cpu``, ``mem`` and ``gpu`` free on them."""
-        return self.model.measure(cpu, gpu, state.cluster.nodes.model[nodes])
+        memory = mem if self.memory_in_measure else None
+        return self.model.measure(cpu, gpu, state.cluster.nodes.model[nodes], memory)
 
     def value(self, delta: np.ndarray) -> np.ndarray:
         """The reference's score: ⌊100·sigmoid(decrease of fragmentation / 1000)⌋."""
@@ -329,6 +331,7 @@ class PlacerPolicy(FragmentationPolicy):
     """
 
     name = "placer"
+    memory_in_measure = True
 
     def learn(self, cluster: Cluster, shapes: list[ShapeShare]) -> None:
         super().learn(cluster, shapes)
@@ -387,17 +390,6 @@ class PlacerPolicy(FragmentationPolicy):
     def score(self, state: ClusterState, pod: Pod, feasible: np.ndarray) -> np.ndarray:
         self._pod = pod
         return super().score(state, pod, feasible)
-
-    def measure(
-        self,
-        state: ClusterState,
-        nodes: np.ndarray,
-        cpu: np.ndarray,
-        mem: np.ndarray,
-        gpu: np.ndarray,
-    ) -> np.ndarray:
-        """FGD's measure, a shape hosted only where its typical memory fits as well."""
-        return self.model.measure(cpu, gpu, state.cluster.nodes.model[nodes], mem)
 
 
 POLICIES: dict[str, type[Policy]] = {
