@@ -303,8 +303,8 @@ class PlacerPolicy(FragmentationPolicy):
 
     The gradient is FGD's except that a shape counts as hosted by a node only if the node also
     has the shape's typical memory (the median of its pods'): FGD leaves memory out, and in the
-    openb trace memory runs out before the GPUs on some 8-GPU nodes (on multigpu50, seed 42, 19
-    GPUs ended stranded by memory under FGD's measure). Over seeds 42–47 of the five design
+    openb trace memory runs out before the GPUs on some 8-GPU nodes (on multigpu50, seed 42, 18
+    GPUs ended idle for lack of memory alone under FGD). Over seeds 42–47 of the five design
     lists this gained 0.01–0.06 points on each.
 
     Nodes whose fragmentation change is equal at FGD's resolution (its integer score) are told
