@@ -346,9 +346,19 @@ class _Builder:
                 if d is not None and d in shared:
                     continue
                 per_domain[d if d is not None else f"<{b}>"].append((g in selected, n))
-        for entries in per_domain.values():
+        # A bin without the topology label is a domain of its own where no target counts: a
+        # selected non-target fixed there breaks the rule whatever the sub-problem does, so a
+        # selected target beside it is no lone target (its domain is broken either way).
+        targets_of = self.selected(c.target)
+        broken = {
+            f"<{b}>"
+            for g in sorted(selected - targets_of)
+            for b, n in self.fixed_by_group.get(g, {}).items()
+            if n > 0 and c.topology not in self.p.bin_by_name[b].labels
+        }
+        for where_key, entries in per_domain.items():
             targets = sum(n for _, n in entries)
-            if targets == 1 and entries[0][0]:
+            if targets == 1 and entries[0][0] and where_key not in broken:
                 lone += 1
             else:
                 outside_targets += targets

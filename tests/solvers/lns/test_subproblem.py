@@ -208,3 +208,49 @@ def test_device_sub_plans_are_valid_exactly_when_merged_plans_are(
         in_sub = verify_counts(sub.problem, plan_counts, plan_rows)
         in_whole = verify_counts(problem, merged, merged_rows)
         assert in_sub.ok == in_whole.ok, (in_sub.violations, in_whole.violations)
+
+
+def test_unlabelled_bin_with_a_selected_non_target_is_no_lone_target() -> None:
+    """A bin without the rule's topology label is a domain where no target counts: a selected
+    non-target fixed there breaks the soft affinity whatever the neighbourhood does, so the
+    selected target beside it must not turn into a lone-target ghost (hypothesis found it)."""
+    bins = [
+        {
+            "name": f"b{i}",
+            "capacity": {"cpu": 0, "memory": 1 << 30, "pods": 4},
+            "labels": {"kubernetes.io/hostname": f"b{i}"},
+        }
+        for i in range(2)
+    ]
+    pod = {"cpu": 0, "memory": 0, "pods": 1}
+    problem = Problem.model_validate(
+        {
+            "apiVersion": "placer/v1",
+            "kind": "Problem",
+            "name": "lone",
+            "bins": bins,
+            "items": [
+                {"name": "g0", "count": 3, "demand": pod, "labels": {"app": "g0", "tier": "b"}},
+                {"name": "g1", "count": 1, "demand": pod, "labels": {"app": "g1", "tier": "b"}},
+            ],
+            "constraints": [
+                {
+                    "kind": "affinity",
+                    "weight": 0.5,
+                    "selector": {"tier": "b"},
+                    "target": {"app": "g0"},
+                    "topology": "topology.kubernetes.io/zone",
+                }
+            ],
+            "objective": [{"placed": 1.0}],
+        }
+    )
+    incumbent = {("g0", "b0"): 2, ("g0", "b1"): 1, ("g1", "b1"): 1}
+    sub = restrict(lower(problem), incumbent, ["b0"])
+    hint = sub.hint(incumbent)
+    emptied = dict(sub.ghost_placements)  # g0 taken off b0
+    whole = (
+        term_values(problem, sub.merge(emptied))["soft"] - term_values(problem, incumbent)["soft"]
+    )
+    part = term_values(sub.problem, emptied)["soft"] - term_values(sub.problem, hint)["soft"]
+    assert whole == part == -0.5
