@@ -23,6 +23,7 @@ from engine.solve import solve
 from solvers.cpsat.fill import fill_applies, fill_worthwhile
 from solvers.lowering import lower
 from tests.solvers.test_devices import TINY, brute_force, device_problems
+from tests.timing import contention
 
 
 @TINY
@@ -177,7 +178,7 @@ def test_fill_keeps_its_time_limit() -> None:
         # imported CP-SAT while it ran, 2.15 s of run on 1.7 s left)
         ran = timing["solve_s"] + timing["decode_s"]
         left = max(0.0, limit - timing["compile_s"])
-        assert ran <= left + 0.1 * limit + 0.2, (limit, wall, timing)
+        assert ran <= left + (0.1 * limit + 0.2) * contention(), (limit, wall, timing)
 
 
 def test_nodes_take_combinations_that_fit_their_cpu() -> None:
