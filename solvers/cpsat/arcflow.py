@@ -40,6 +40,7 @@ from .vector_packing import (
     packing_deadline,
     packing_reporter,
     plain_vector_packing,
+    plan_rank,
 )
 
 ARC_LIMIT = 400_000  # beyond this many arcs the per-bin model is used instead
@@ -48,7 +49,6 @@ ARC_LIMIT = 400_000  # beyond this many arcs the per-bin model is used instead
 # the time limit is not built.
 ARCS_PER_SECOND = 40_000
 BUILD_SHARE = 1 / 3
-PACKING_TERMS = frozenset({"placed", "bins_used", "cost"})
 PACKING_TERMS = frozenset({"placed", "bins_used", "cost"})
 # Kept back from the one-dimensional solver for CP-SAT to take its packing in (a model of that
 # packing's paths: milliseconds), decoding and verifying: this plus a share of the time left.
@@ -258,6 +258,14 @@ class ArcFlowModel:
             return None
         return self._as_counts(self.presolved.packing)
 
+    def better_plan(self, counts: Mapping[Key, int] | None) -> dict[Key, int] | None:
+        """The packing solver's plan when it is better than ``counts`` (or there is none): what
+        the backend answers with when CP-SAT found no plan in time."""
+        own = self._presolved_counts()
+        if own is not None and (counts is None or plan_rank(own) > plan_rank(counts)):
+            return own
+        return None
+
     def _as_counts(self, packing: Packing) -> dict[Key, int] | None:
         cls = self.classes[0]
         if len(packing) > len(cls.bins):
@@ -301,7 +309,7 @@ class ArcFlowModel:
         """
         own = self._presolved_counts()
         proven = self.presolved is not None and self.presolved.proven
-        if own is not None and (proven or _bins_and_items(own) > _bins_and_items(counts)):
+        if own is not None and (proven or plan_rank(own) > plan_rank(counts)):
             counts = own
         per_bin: dict[str, dict[str, int]] = defaultdict(dict)
         for (g, b), n in counts.items():
@@ -351,13 +359,6 @@ class ArcFlowModel:
                 for t, n in content.items():
                     out[(cls.types[t][0], b)] += n
         return dict(out)
-
-
-def _bins_and_items(counts: Mapping[Key, int]) -> tuple[int, int]:
-    """(items placed, −bins used): larger is the better plain packing."""
-    placed = sum(n for n in counts.values() if n > 0)
-    used = len({b for (_, b), n in counts.items() if n > 0})
-    return placed, -used
 
 
 def _plain_packing(lowered: Lowered) -> bool:

@@ -27,7 +27,7 @@ import math
 import os
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -387,6 +387,22 @@ class _Stages:
             found.append(level["bins_used"] * packing_bound * min(b.cost for b in problem.bins))
         return max(found) if found else None
 
+    def _packing_bounds(
+        self, bounds: tuple[float | None, ...], values: Sequence[float]
+    ) -> tuple[float | None, ...]:
+        """``bounds`` with a missing one filled in from the packing or relaxation bound (a
+        stage cut short before it began reports none): for a one-stage bins_used level whose
+        earlier levels are all proved at the plan's values."""
+        out = list(bounds)
+        for n, level in enumerate(self.lowered.levels):
+            if any(out[m] is None or out[m] != values[m] for m in range(n)):
+                break
+            if out[n] is None and len(level.stages) == 1:
+                extra = self._relaxed_bound(level.stages[0])
+                if extra is not None:
+                    out[n] = extra
+        return tuple(out)
+
     def _bound_by_relaxation(self) -> None:
         """Column generation on the pool model of a relaxation (constraints the pool model
         cannot express dropped): its bound on bins_used holds for the real problem too, given
@@ -552,7 +568,13 @@ class _Stages:
         }
         trusted = index.start is not None and index.start.trusted
         fallback = trusted and not self.start_rejected and not outcome.infeasible
-        if self.incumbent is None and (start_counts is None or not fallback):
+        # Plain packing: the packing solver's own plan (checked when it was made) stands in for
+        # a start plan CP-SAT had no time to take in, when it is better.
+        better_plan = getattr(self.model, "better_plan", None)
+        own = None
+        if self.incumbent is None and better_plan is not None and not outcome.infeasible:
+            own = better_plan(start_counts if fallback else None)
+        if self.incumbent is None and own is None and (start_counts is None or not fallback):
             status = Status.INFEASIBLE if outcome.infeasible else Status.UNKNOWN
             return RawResult(status=status, values={}, info=info)
         if self.incumbent is not None:
@@ -560,6 +582,9 @@ class _Stages:
             counts = self.model.counts(value_of)
             devices = getattr(self.model, "device_rows", lambda *_: None)(value_of, counts)
             soft: float | None = _soft_value(self.model, value_of)
+        elif own is not None:  # no soft terms in plain packing
+            counts, devices, soft = own, None, 0.0
+            info["fallback"] = "the packing solver's plan (CP-SAT found no plan in time)"
         else:  # CP-SAT found nothing (not even the completion): the start plan stands
             assert start_counts is not None
             counts = start_counts
@@ -577,8 +602,11 @@ class _Stages:
             if _lex_better(self.lowered, mine, values):
                 counts, devices, values, from_start = start_counts, start_devices, mine, True
                 info["fallback"] = "start plan (better than what CP-SAT found in time)"
-        bound = level_bounds(
-            self.lowered.levels, outcome.results, values, _tier_counts(self.lowered, counts)
+        bound = self._packing_bounds(
+            level_bounds(
+                self.lowered.levels, outcome.results, values, _tier_counts(self.lowered, counts)
+            ),
+            values,
         )
         optimal = outcome.proven and not from_start
         return RawResult(

@@ -172,6 +172,14 @@ class VectorPackingModel:
                 out[(self.problem.items[t].name, b.name)] = j
         return out
 
+    def better_plan(self, counts: Mapping[Key, int] | None) -> dict[Key, int] | None:
+        """The packing solver's plan when it is better than ``counts`` (or there is none): what
+        the backend answers with when CP-SAT found no plan in time."""
+        own = self._own_counts()
+        if own is not None and (counts is None or plan_rank(own) > plan_rank(counts)):
+            return own
+        return None
+
     def _onto_kept(self, counts: Mapping[Key, int]) -> dict[Key, int] | None:
         """The same plan on the model's bins (fullest first), or None if it uses more bins."""
         content: dict[str, dict[str, int]] = {}
@@ -187,7 +195,7 @@ class VectorPackingModel:
         """The inner model's hint, from the bin-centric packing when it uses fewer bins."""
         own = self._own_counts()
         mapped = self._onto_kept(counts)
-        if mapped is None or (own is not None and _rank(own) > _rank(mapped)):
+        if mapped is None or (own is not None and plan_rank(own) > plan_rank(mapped)):
             mapped = own
         if mapped is None:
             return []
@@ -203,7 +211,8 @@ def _bins_of(packing: Packing, bins: list[str], types: int) -> list[tuple[str, .
     return [tuple(w) for w in where]
 
 
-def _rank(counts: Mapping[Key, int]) -> tuple[int, int]:
+def plan_rank(counts: Mapping[Key, int]) -> tuple[int, int]:
+    """(items placed, −bins used): larger is the better plain packing."""
     placed = sum(n for n in counts.values() if n > 0)
     used = len({b for (_, b), n in counts.items() if n > 0})
     return placed, -used

@@ -22,14 +22,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from ..deadline import Deadline, cpsat_solve
+from ..deadline import Deadline, OutOfTime, cpsat_solve
 from .arcflow import LOSS, Arc, ArcFlowGraph, decompose
 
 MAX_CELLS = 30_000_000  # types × (C + 1) of the backward table (float32)
 MAX_ARCS = 300_000  # beyond this the reduced model is not built
+# Building the CP-SAT model of a graph takes about this long per arc on a quiet core (130,000
+# arcs: 0.7 s); a model whose build alone would not fit the time left is not begun.
+BUILD_SECONDS_PER_ARC = 5e-6
+CHECK_EVERY = 4096  # arcs (nodes) built between deadline checks
 TOLERANCE = 1e-5  # on path values (float32 tables)
 
 
@@ -149,33 +154,17 @@ def solve_reduced(
     graph, k = reduced.graph, reduced.bins
     if not graph.arcs:
         return "infeasible", None
-    model = cp_model.CpModel()
-    flows = []
-    for _, _, t in graph.arcs:
-        flows.append(model.new_int_var(0, k if t < 0 else int(counts[t]), ""))
-    into: dict[int, list] = {}
-    out_of: dict[int, list] = {}
-    per_type: dict[int, list] = {}
-    for (u, v, t), f in zip(graph.arcs, flows, strict=True):
-        out_of.setdefault(u, []).append(f)
-        into.setdefault(v, []).append(f)
-        if t >= 0:
-            per_type.setdefault(t, []).append(f)
-    for t, n in enumerate(counts):
-        if n > 0:
-            if t not in per_type:
-                return "infeasible", None
-            model.add(sum(per_type[t]) == int(n))
-    used = sum(out_of.get(0, []))
-    model.add(sum(into.get(graph.capacity, [])) == used)
-    for node in set(into) | set(out_of):
-        if node not in (0, graph.capacity):
-            model.add(sum(into.get(node, [])) == sum(out_of.get(node, [])))
-    if reduced.full:  # k bins exactly, all full: no fewer can hold the items
-        model.add(used == k)
-    else:
-        model.add(used <= k)
-        model.minimize(used)
+    # The model is built in Python (a few microseconds per arc, many times that on a loaded
+    # machine): not begun when even a quiet build would not fit, abandoned when time runs out.
+    if deadline.left() < BUILD_SECONDS_PER_ARC * len(graph.arcs):
+        return "unknown", None
+    try:
+        built = _flow_model(graph, counts, k, reduced.full, deadline)
+    except OutOfTime:
+        return "unknown", None
+    if built is None:
+        return "infeasible", None
+    model, flows = built
     if hint is not None:
         routed = _route(graph, hint[0], hint[1])
         if routed is not None:
@@ -194,6 +183,49 @@ def solve_reduced(
         return "unknown", None
     paths = decompose(graph, [int(solver.value(f)) for f in flows])
     return ("optimal" if status == cp_model.OPTIMAL else "found"), [dict(p) for p in paths]
+
+
+def _flow_model(
+    graph: ArcFlowGraph, counts: Sequence[int], k: int, full: bool, deadline: Deadline
+) -> tuple[Any, list[Any]] | None:
+    """The CP-SAT flow model of ``graph`` covering every item exactly with at most ``k`` paths
+    (exactly ``k`` when ``full``); None when some type has no arc. Raises ``OutOfTime``."""
+    from ortools.sat.python import cp_model
+
+    model = cp_model.CpModel()
+    flows = []
+    into: dict[int, list[Any]] = {}
+    out_of: dict[int, list[Any]] = {}
+    per_type: dict[int, list[Any]] = {}
+    for a, (u, v, t) in enumerate(graph.arcs):
+        if a % CHECK_EVERY == 0:
+            deadline.check()
+        f = model.new_int_var(0, k if t < 0 else int(counts[t]), "")
+        flows.append(f)
+        out_of.setdefault(u, []).append(f)
+        into.setdefault(v, []).append(f)
+        if t >= 0:
+            per_type.setdefault(t, []).append(f)
+    for t, n in enumerate(counts):
+        if n > 0:
+            if t not in per_type:
+                return None
+            model.add(cp_model.LinearExpr.sum(per_type[t]) == int(n))
+    deadline.check()
+    used = cp_model.LinearExpr.sum(out_of.get(0, []))
+    model.add(cp_model.LinearExpr.sum(into.get(graph.capacity, [])) == used)
+    for i, node in enumerate(set(into) | set(out_of)):
+        if i % CHECK_EVERY == 0:
+            deadline.check()
+        if node not in (0, graph.capacity):
+            inflow = cp_model.LinearExpr.sum(into.get(node, []))
+            model.add(inflow == cp_model.LinearExpr.sum(out_of.get(node, [])))
+    if full:  # k bins exactly, all full: no fewer can hold the items
+        model.add(used == k)
+    else:
+        model.add(used <= k)
+        model.minimize(used)
+    return model, flows
 
 
 def _route(

@@ -89,6 +89,19 @@ def test_one_dim_deadline_holds_on_a_slow_instance(capacity: int) -> None:
     assert l2_bound(sizes, counts, capacity) <= result.lower_bound < len(result.packing)
 
 
+@pytest.mark.parametrize("limit", [1.0, 2.0])
+def test_one_dim_deadline_holds_where_the_full_arc_flow_graph_is_large(limit: float) -> None:
+    """201 items that fill 67 bins of 2,500 exactly, three pieces each (like the AI class):
+    the arc-flow graph of every path has 141,000 arcs, whose CP-SAT model alone took seconds
+    to build past the deadline before that build watched it."""
+    sizes, counts = _types(planted(67, 2500, (3, 3), seed=1))
+    began = time.perf_counter()
+    result = solve_one_dim(sizes, counts, 2500, Deadline.after(limit))
+    assert within(limit, time.perf_counter() - began), time.perf_counter() - began
+    assert check_packing(result.packing, sizes, counts, 2500)
+    assert l2_bound(sizes, counts, 2500) <= result.lower_bound <= 67
+
+
 def _packing_problem(capacity: int, sizes: list[int], counts: list[int]) -> Problem:
     return Problem(
         name="pack",
@@ -113,6 +126,46 @@ def test_cpsat_time_limit_holds_on_a_slow_packing_and_reports_a_bound() -> None:
     assert l2_bound(sizes, counts, capacity) <= plan.bound[0] < plan.objective[0]
     ffd = first_fit_decreasing([(w,) for w in sizes], counts, (capacity,))
     assert plan.objective[0] <= len(ffd)
+
+
+@pytest.mark.parametrize("dimensions", [1, 2])
+def test_cpsat_keeps_the_packing_bound_and_plan_when_the_packing_solver_takes_all_the_time(
+    monkeypatch: pytest.MonkeyPatch, dimensions: int
+) -> None:
+    """The packing solver given the whole limit (as when model building after it overran on a
+    loaded machine): CP-SAT has no time to take its packing in, and the backend still answers
+    with that packing and its bound, not with the greedy start and no bound."""
+    from solvers.cpsat import arcflow, vector_packing
+
+    for module in (arcflow, vector_packing):
+        monkeypatch.setattr(module, "packing_deadline", lambda deadline, items: deadline)
+    sizes, counts, capacity = slow_instance(seed=5, capacity=100_000)
+    problem = _packing_problem(capacity, sizes, counts)
+    if dimensions == 2:  # a second resource every item uses 1 of: the vector path
+        problem = problem.model_copy(
+            update={
+                "bins": tuple(
+                    b.model_copy(update={"capacity": {"r": capacity, "s": 10}})
+                    for b in problem.bins
+                ),
+                "items": tuple(
+                    g.model_copy(update={"demand": {**g.demand, "s": 1}}) for g in problem.items
+                ),
+            }
+        )
+    began = time.perf_counter()
+    plan = solve(problem, "cpsat", time_limit=2.0, threads=1)
+    assert within(2.0, time.perf_counter() - began), time.perf_counter() - began
+    assert plan.verified and plan.status == Status.FEASIBLE and "fallback" in plan.info
+    assert plan.bound is not None and plan.bound[0] is not None
+    assert plan.objective[0] <= plan.info["packing"]["bins"]
+    if dimensions == 1:
+        assert "packing solver" in plan.info["fallback"]
+        assert l2_bound(sizes, counts, capacity) <= plan.bound[0] < plan.objective[0]
+        ffd = first_fit_decreasing([(w,) for w in sizes], counts, (capacity,))
+        assert plan.objective[0] <= len(ffd)
+    else:
+        assert plan.bound[0] <= plan.objective[0]
 
 
 def test_cpsat_time_limit_holds_on_a_large_vector_packing() -> None:
