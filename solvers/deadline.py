@@ -122,6 +122,19 @@ def cpsat_solve(solver: Any, model: Any, deadline: Deadline, callback: Any = Non
         return solver.solve(model, callback)
 
 
+def highs_time_limit(highs: Any, seconds: float | None) -> None:
+    """Give the next ``highs.run()`` ``seconds`` (None: no limit). HiGHS before 2.0 compares
+    ``time_limit`` with the run time summed over every run of the object (ERGO-Code/HiGHS
+    #1331, #1477), so a limit for one more run is that sum plus ``seconds``: a re-solved master
+    (column generation, dives, lexicographic stages) otherwise stops at once with kTimeLimit."""
+    import highspy
+
+    if seconds is None or not math.isfinite(seconds):
+        highs.setOptionValue("time_limit", highspy.kHighsInf)
+    else:
+        highs.setOptionValue("time_limit", float(highs.getRunTime()) + max(0.0, seconds))
+
+
 def highs_run(highs: Any, deadline: Deadline) -> bool:
     """``highs.run()`` within the deadline (HiGHS' ``time_limit``, and ``cancelSolve`` on a stop
     request). False when it was not started because no time is left."""
@@ -129,7 +142,7 @@ def highs_run(highs: Any, deadline: Deadline) -> bool:
     if left is not None:
         if left < MIN_NATIVE_SECONDS:
             return False
-        highs.setOptionValue("time_limit", float(left))
+        highs_time_limit(highs, left)
     with interrupt.on_stop(highs.cancelSolve):
         run_highs(highs)
     return True

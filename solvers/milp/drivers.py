@@ -31,6 +31,7 @@ import pulp
 from engine import interrupt
 from engine.errors import BackendUnavailable
 
+from ..deadline import highs_time_limit
 from ..quiet import quiet_stdout
 
 Outcome = Literal["optimal", "feasible", "infeasible", "none"]
@@ -279,7 +280,7 @@ class HighsSession:
         h.setOptionValue("random_seed", int(settings.seed))
         limit = settings.time_limit
         began = time.monotonic()
-        h.setOptionValue("time_limit", float(limit) if limit is not None else hs.kHighsInf)
+        highs_time_limit(h, limit)  # this stage's run: the object may have run before
         if start:
             solution = hs.HighsSolution()
             solution.col_value = [float(start.get(v.name, 0.0)) for v in self.variables]
@@ -291,7 +292,7 @@ class HighsSession:
         if start and result.values is not None and self._stale(result):
             left = None if limit is None else max(0.1, limit - (time.monotonic() - began))
             if left is not None:  # the second run gets what is left of the stage's limit
-                h.setOptionValue("time_limit", left)
+                highs_time_limit(h, left)
             result = self._without_start(settings, result, left)
         return result
 

@@ -204,3 +204,32 @@ def test_pool_rounding_gives_way_to_the_deadline() -> None:
     began = time.perf_counter()
     assert round_lp(pool.master, time.perf_counter() - 1.0) is None
     assert held(0.0, time.perf_counter() - began, slack=0.5)
+
+
+def test_a_highs_object_solved_many_times_gets_its_whole_limit_each_run() -> None:
+    """HiGHS before 2.0 measures ``time_limit`` against the run time of every run of the
+    object together: a master re-solved for longer than the next run's limit stopped at once
+    with kTimeLimit. ``highs_run`` gives each run its own seconds."""
+    import highspy
+
+    from solvers.deadline import highs_run
+    from solvers.quiet import quiet_stdout
+
+    rng = np.random.default_rng(0)
+    n = 150
+    with quiet_stdout():
+        h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("presolve", "off")
+    inf = highspy.kHighsInf
+    for _ in range(n):
+        h.addCol(1.0, 0.0, inf, 0, np.array([], dtype=np.int32), np.array([]))
+    for _ in range(n):
+        row = rng.uniform(0.0, 1.0, n)
+        h.addRow(1.0, inf, n, np.arange(n, dtype=np.int32), row)
+    while h.getRunTime() < 0.3:  # solved from scratch until the runs add up to 0.3 s
+        h.clearSolver()
+        assert highs_run(h, Deadline.after(10.0))
+    h.clearSolver()
+    assert highs_run(h, Deadline.after(0.25))  # less than the sum, far more than one run
+    assert h.getModelStatus() == highspy.HighsModelStatus.kOptimal
