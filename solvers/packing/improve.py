@@ -158,3 +158,70 @@ def pattern_ip(
     for k, var in enumerate(uses):
         out.extend([columns[k]] * solver.value(var))
     return trim(out, counts), status == cp_model.OPTIMAL
+
+
+def dive_lds(
+    cg: ColumnGeneration,
+    deadline: Deadline,
+    beat: int,
+    max_discrepancy: int = 3,
+    max_depth: int = 3,
+) -> list[np.ndarray] | None:
+    """A packing with fewer than ``beat`` bins by diving with limited discrepancy search
+    (Sadykov, Vanderbeck et al., primal heuristics for branch-and-price): the dive of ``dive``,
+    but where fixing the most used pattern leaves a residual whose bound cannot beat ``beat``,
+    it backs up and fixes the next most used one instead (that pattern is then tabu below).
+    At most ``max_discrepancy`` such changes along a dive, all within its first ``max_depth``
+    fractional choices. None when nothing better is found, or the deadline passes."""
+    found: list[np.ndarray] | None = None
+    fixed: list[np.ndarray] = []
+
+    def node(left: np.ndarray, tabu: frozenset[int], discrepancy: int, depth: int) -> bool:
+        """True to stop the whole search (a packing found, or out of time)."""
+        nonlocal found
+        added: list[np.ndarray] = []
+        try:
+            while True:
+                if not left.any():
+                    if len(fixed) < beat:
+                        found = list(fixed)
+                    return True
+                lp = cg.solve(deadline, demand=left, converge=True)
+                if lp is None or deadline.expired():
+                    return True
+                if len(fixed) + lp.bins_bound >= beat:
+                    return False
+                whole = np.flatnonzero(lp.primal >= FIXED).tolist()
+                if not whole:
+                    break
+                for k in whole:  # whole copies: fixed without a choice
+                    for _ in range(int(lp.primal[k] + 1e-6)):
+                        take = cg.realize(cg.columns[k], left)
+                        if not take.any():
+                            break
+                        fixed.append(take)
+                        added.append(take)
+                        left = left - take
+            used = np.flatnonzero(lp.primal > 1e-6)
+            order = [int(k) for k in used[np.argsort(-lp.primal[used], kind="stable")]]
+            order = [k for k in order if k not in tabu] or order[:1]
+            tried: set[int] = set()
+            for i, k in enumerate(order):
+                if i and (discrepancy + i > max_discrepancy or depth >= max_depth):
+                    break
+                take = cg.realize(cg.columns[k], left)
+                if not take.any():
+                    continue
+                fixed.append(take)
+                stop = node(left - take, tabu | tried, discrepancy + i, depth + 1)
+                fixed.pop()
+                if stop:
+                    return True
+                tried.add(k)
+            return False
+        finally:
+            for _ in added:
+                fixed.pop()
+
+    node(cg.counts.copy(), frozenset(), 0, 0)
+    return found

@@ -30,7 +30,7 @@ from ..deadline import Deadline
 from .bounds import l2_bound
 from .colgen import ColumnGeneration, LpSolution
 from .heuristics import Packing, bin_completion, first_fit_decreasing, minimum_bin_slack
-from .improve import as_bins, dive, pattern_ip, round_down
+from .improve import as_bins, dive, dive_lds, pattern_ip, round_down
 from .patterns import solve_patterns, waste_bounded_patterns
 from .reduced import reduced_graph, solve_reduced
 from .search import Incumbent, Listener, Packed
@@ -41,6 +41,7 @@ NODE_LIMIT = 20_000  # bins tried per bin-completion restart
 ROOT_SHARE = 0.5  # of the time left: the first column generation
 ZERO_WASTE_SHARE = 0.7  # of the time left: the zero-waste pattern model, when it applies
 COMPLETION_SHARE = 0.25  # of the time left: one bin-completion restart
+LDS_DISCREPANCY = 3  # backtracks of the first dive with limited discrepancy search (then more)
 # A larger zero-waste graph goes to the pattern model instead: CP-SAT's model is built in
 # Python, about 5 s for 67,000 arcs on a loaded machine (AI instances), past any deadline.
 FULL_BINS_ARCS = 20_000
@@ -257,10 +258,12 @@ class _Search(Incumbent):
             self.offer(found, "mbs")
 
     def improve(self, attempt: int) -> bool:
-        """One round of the improvement loop: mostly dives (cheap, and on instances with the
-        round-up property they find the optimum), every third round the reduced arc-flow model
-        (it proves the bound one higher where that property fails) and CP-SAT over the
-        patterns generated so far. False when there is nothing left to try."""
+        """One round of the improvement loop: a dive (with limited discrepancy search in even
+        rounds, randomised in odd ones: cheap, and on instances with the round-up property they
+        find the optimum), every third round from the first the reduced arc-flow model (it
+        finds the packing at the bound, or proves the bound one higher where that property
+        fails) and CP-SAT over the patterns generated so far. False when there is nothing left
+        to try."""
         cg = self.cg
         if cg is None:
             if not self.bitsets:
@@ -270,7 +273,14 @@ class _Search(Incumbent):
             return True
         if attempt == 0 and self.exact_fill and not self.done():
             self.full_arcflow()
-        if attempt % 3 == 0 and (attempt or self.exact_fill):
+        # Dives first (cheap; with the round-up property they find the optimum), the reduced
+        # arc-flow model and the pattern IP after them.
+        if attempt % 2 == 0:  # wider searches each time (the columns grow between them)
+            share = 0.25 if attempt == 0 else 0.5  # the first leaves time for the arc-flow
+            self.dive_lds(self.deadline.part(share, at_least=0.5), LDS_DISCREPANCY + attempt)
+        else:
+            self.dive(self.rng, self.deadline.part(0.4, at_least=0.5), 0.25 if attempt % 4 else 0.5)
+        if attempt % 3 == 0:
             if self.root is not None and not self.root.converged and not self.done():
                 # Exact duals: the reduced arc-flow model is small only near the LP optimum.
                 self.root = cg.solve(self.deadline.part(0.5), converge=True)
@@ -285,8 +295,6 @@ class _Search(Incumbent):
                 )
                 if found is not None:
                     self.offer(as_bins(found), "pattern ip")
-        rng = None if attempt == 0 else self.rng
-        self.dive(rng, self.deadline.part(0.4, at_least=0.5), spread=0.25 if attempt % 2 else 0.5)
         self.complete(attempt)
         return True
 
@@ -296,6 +304,13 @@ class _Search(Incumbent):
             found = dive(self.cg, deadline, len(self.best), rng, spread)
             if found is not None:
                 self.offer(as_bins(found), "dive")
+
+    def dive_lds(self, deadline: Deadline, discrepancy: int) -> None:
+        assert self.cg is not None
+        if not self.done():
+            found = dive_lds(self.cg, deadline, len(self.best), discrepancy, discrepancy)
+            if found is not None:
+                self.offer(as_bins(found), "dive with backtracking")
 
     def complete(self, attempt: int) -> None:
         if self.bitsets and not self.done():

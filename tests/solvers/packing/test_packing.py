@@ -24,7 +24,8 @@ from solvers.packing.arcflow import LOSS
 from solvers.packing.bounds import l1_bound, l2_bound
 from solvers.packing.colgen import ColumnGeneration
 from solvers.packing.heuristics import bin_completion, first_fit_decreasing, minimum_bin_slack
-from solvers.packing.improve import as_bins, dive
+from solvers.packing.improve import as_bins, dive, dive_lds
+from solvers.packing.knapsack import Knapsack
 from solvers.packing.one_dim import check_packing
 from solvers.packing.one_dim import solve as solve_one_dim
 from solvers.packing.patterns import solve_patterns, waste_bounded_patterns
@@ -115,6 +116,78 @@ def test_column_generation_bounds_and_dives_bracket_the_optimum(instance: tuple[
     assert found is not None
     packing = as_bins(found)
     assert check_packing(packing, sizes, counts, capacity) and len(packing) >= best
+
+
+@settings(max_examples=25, deadline=None)
+@given(instances)
+def test_dives_with_backtracking_find_the_optimum_of_small_instances(
+    instance: tuple[int, list],
+) -> None:
+    """Asked to beat one above the optimum, the search backtracks until it finds an optimal
+    packing (on these small instances its width covers it); asked to beat the optimum, it
+    finds nothing."""
+    capacity, types = instance
+    sizes, counts = _split(types)
+    best = brute_force_bins(sizes, counts, capacity)
+    cg = ColumnGeneration(sizes, counts, capacity)
+    found = dive_lds(cg, Deadline.after(5.0), beat=best + 1, max_discrepancy=8, max_depth=8)
+    assert found is not None
+    packing = as_bins(found)
+    assert check_packing(packing, sizes, counts, capacity) and len(packing) == best
+    assert dive_lds(cg, Deadline.after(5.0), beat=best) is None
+
+
+@pytest.mark.parametrize(
+    ("sizes", "counts", "optimum"),
+    [
+        (
+            [59, 58, 55, 53, 50, 49, 48, 44, 43, 42, 37, 34, 30, 29, 20],
+            [1, 1, 1, 1, 1, 1, 1, 1, 2, 1, 2, 1, 1, 2, 2],
+            8,
+        ),
+        (
+            [59, 56, 55, 52, 49, 47, 46, 45, 44, 41, 36, 26, 24, 22, 21, 20],
+            [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 1, 1],
+            7,
+        ),
+        (
+            [51, 49, 48, 46, 44, 41, 39, 38, 35, 34, 32, 25, 23],
+            [1, 1, 1, 1, 1, 2, 3, 1, 1, 2, 1, 1, 1],
+            7,
+        ),
+    ],
+)
+def test_backtracking_finds_the_optimum_where_the_plain_dive_fails(
+    sizes: list[int], counts: list[int], optimum: int
+) -> None:
+    assert dive(ColumnGeneration(sizes, counts, 100), Deadline.after(5.0), optimum + 1) is None
+    found = dive_lds(ColumnGeneration(sizes, counts, 100), Deadline.after(5.0), optimum + 1)
+    assert found is not None and len(found) == optimum
+    assert check_packing(as_bins(found), sizes, counts, 100)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10_000), st.sampled_from([100_000, 1_000_000]))
+def test_large_capacity_pricing_agrees_with_the_exact_dp(seed: int, capacity: int) -> None:
+    """Branch and bound first, the coarse quick grid, then the DP: the pattern found fits,
+    and ``upper`` never falls below the exact DP's optimum (the Farley bound stays valid);
+    an exact answer (without ``quick``) is the DP's optimum."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(20, 120))
+    sizes = np.sort(rng.integers(capacity // 6, capacity // 2, n))[::-1]
+    counts = rng.integers(1, 3, n)
+    profits = sizes / capacity * rng.uniform(0.9, 1.1, n)
+    bounds = counts.copy()
+    dp = Knapsack(sizes, counts, capacity, max_cells=10**12)  # the exact DP
+    dp.search, dp.quick = None, 1
+    exact = dp.best(profits, bounds)
+    fast = Knapsack(sizes, counts, capacity)
+    for quick in (False, True):
+        priced = fast.best(profits, bounds, quick=quick)
+        assert priced.pattern @ sizes <= capacity and np.all(priced.pattern <= bounds)
+        assert priced.upper >= exact.value - 1e-9
+        if not quick and fast.exact:
+            assert priced.value == pytest.approx(exact.value, abs=1e-6)
 
 
 def test_l2_counts_big_items_the_volume_bound_misses() -> None:
