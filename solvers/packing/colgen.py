@@ -140,14 +140,12 @@ class ColumnGeneration:
         bounds: np.ndarray,
         deadline: Deadline | None = None,
         exact: bool = True,
-        quick: bool = False,
     ) -> Priced:
         """The most valuable pattern under ``prices`` with at most ``bounds[t]`` copies (for
-        vectors without ``exact``: the best greedy fill, with a weaker ``upper``; in one
-        dimension with ``quick``: a coarse grid's pattern when it is worth more than 1)."""
+        vectors without ``exact``: the best greedy fill, with a weaker ``upper``)."""
         if isinstance(self.pricer, VectorKnapsack):
             return self.pricer.best(prices, bounds, deadline or Deadline.never(), exact)
-        return self.pricer.best(prices, bounds, quick=quick)
+        return self.pricer.best(prices, bounds)
 
     def realize(self, pattern: np.ndarray, left: np.ndarray) -> np.ndarray:
         """The bin a master pattern stands for given the items left. A vector pattern takes
@@ -237,7 +235,7 @@ class ColumnGeneration:
                     return result
                 self.iterations += 1
                 began = time.perf_counter()
-                priced = self.best_pattern(prices, bounds, deadline, exact, quick=True)
+                priced = self.best_pattern(prices, bounds, deadline, exact)
                 self.pricing_seconds = time.perf_counter() - began
                 farley = float(total @ prices) / max(1.0, priced.upper)
                 if farley > best_bound:

@@ -33,7 +33,6 @@ SEARCH_CELLS = 2_000_000  # from this DP size on, branch and bound is tried firs
 CELLS_PER_SECOND = 6e8  # the DP's speed on a quiet core (60 M cells: 0.06-0.1 s)
 SEARCH_SHARE = 0.5  # branch and bound may take this share of the DP's estimated time
 SEARCH_FAILURES = 5  # after this many searches cut short in a row, the DP alone
-QUICK_CELLS = 4_000_000  # the coarse DP tried first on large tables (a few milliseconds)
 SCALE = 1 << 30  # dual values (≤ 1) as integers
 
 
@@ -75,22 +74,10 @@ class Knapsack:
             )
             self.search.set_time_limit(SEARCH_SHARE * cells / CELLS_PER_SECOND)
         self.failures = 0  # searches cut short in a row
-        self.quick = math.ceil(cells / QUICK_CELLS) if cells >= SEARCH_CELLS else 1
         self.searched = 0  # pricing calls the search proved
 
-    def best(self, profits: np.ndarray, bounds: np.ndarray, quick: bool = False) -> Priced:
-        """The most valuable pattern with at most ``bounds[t]`` copies of type t. With
-        ``quick`` on a large table a coarse DP goes first: a pattern it finds worth more than 1
-        is returned at once with the fractional (Dantzig) bound as ``upper``."""
-        if quick and self.quick > 1:
-            s = self.quick
-            found = self._solve(
-                (self.sizes + s - 1) // s, self.capacity // s, profits, bounds, self.solver
-            )
-            assert found is not None
-            if found.value > 1.0 + 1e-7:
-                found.upper = max(found.value, self._dantzig(profits, bounds))
-                return found
+    def best(self, profits: np.ndarray, bounds: np.ndarray) -> Priced:
+        """The most valuable pattern with at most ``bounds[t]`` copies of type t."""
         if self.search is not None and self.failures < SEARCH_FAILURES:
             proved = self._solve(self.sizes, self.capacity, profits, bounds, self.search)
             if proved is not None:
@@ -108,25 +95,6 @@ class Knapsack:
         assert found is not None and relaxed is not None
         found.upper = max(found.value, relaxed.upper)
         return found
-
-    def _dantzig(self, profits: np.ndarray, bounds: np.ndarray) -> float:
-        """The fractional knapsack's value: no pattern is worth more."""
-        chosen = np.flatnonzero((profits > 1e-12) & (bounds > 0))
-        sizes = self.sizes[chosen].astype(np.float64)
-        free = sizes == 0
-        value = float(profits[chosen[free]] @ bounds[chosen[free]])
-        chosen, sizes = chosen[~free], sizes[~free]
-        order = np.argsort(-profits[chosen] / sizes, kind="stable")
-        chosen, sizes = chosen[order], sizes[order]
-        copies = np.minimum(bounds[chosen], self.capacity // sizes.astype(np.int64))
-        fill = np.cumsum(copies * sizes)
-        whole = fill <= self.capacity
-        value += float(profits[chosen[whole]] @ copies[whole])
-        k = int(whole.sum())
-        if k < len(chosen):
-            done = float(fill[k - 1]) if k else 0.0
-            value += (self.capacity - done) * float(profits[chosen[k]]) / float(sizes[k])
-        return value
 
     def _solve(
         self,

@@ -169,25 +169,23 @@ def test_backtracking_finds_the_optimum_where_the_plain_dive_fails(
 @settings(max_examples=30, deadline=None)
 @given(st.integers(0, 10_000), st.sampled_from([100_000, 1_000_000]))
 def test_large_capacity_pricing_agrees_with_the_exact_dp(seed: int, capacity: int) -> None:
-    """Branch and bound first, the coarse quick grid, then the DP: the pattern found fits,
-    and ``upper`` never falls below the exact DP's optimum (the Farley bound stays valid);
-    an exact answer (without ``quick``) is the DP's optimum."""
+    """Branch and bound first (its answer only when proved), then the DP (on a coarser grid
+    where the table is too large): the pattern found fits, ``upper`` never falls below the
+    exact DP's optimum (the Farley bound stays valid), and an exact pricer finds that optimum."""
     rng = np.random.default_rng(seed)
     n = int(rng.integers(20, 120))
     sizes = np.sort(rng.integers(capacity // 6, capacity // 2, n))[::-1]
     counts = rng.integers(1, 3, n)
     profits = sizes / capacity * rng.uniform(0.9, 1.1, n)
-    bounds = counts.copy()
-    dp = Knapsack(sizes, counts, capacity, max_cells=10**12)  # the exact DP
-    dp.search, dp.quick = None, 1
-    exact = dp.best(profits, bounds)
+    dp = Knapsack(sizes, counts, capacity, max_cells=10**12)  # the exact DP alone
+    dp.search = None
+    exact = dp.best(profits, counts)
     fast = Knapsack(sizes, counts, capacity)
-    for quick in (False, True):
-        priced = fast.best(profits, bounds, quick=quick)
-        assert priced.pattern @ sizes <= capacity and np.all(priced.pattern <= bounds)
-        assert priced.upper >= exact.value - 1e-9
-        if not quick and fast.exact:
-            assert priced.value == pytest.approx(exact.value, abs=1e-6)
+    priced = fast.best(profits, counts)
+    assert priced.pattern @ sizes <= capacity and np.all(priced.pattern <= counts)
+    assert priced.upper >= exact.value - 1e-9
+    if fast.exact:
+        assert priced.value == pytest.approx(exact.value, abs=1e-6)
 
 
 def test_l2_counts_big_items_the_volume_bound_misses() -> None:
