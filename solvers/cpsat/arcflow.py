@@ -37,6 +37,7 @@ from ..packing.search import Packed
 from .common import Linear, count_of
 from .vector_packing import (
     VectorPackingModel,
+    better_of,
     packing_deadline,
     packing_reporter,
     plain_vector_packing,
@@ -261,10 +262,7 @@ class ArcFlowModel:
     def better_plan(self, counts: Mapping[Key, int] | None) -> dict[Key, int] | None:
         """The packing solver's plan when it is better than ``counts`` (or there is none): what
         the backend answers with when CP-SAT found no plan in time."""
-        own = self._presolved_counts()
-        if own is not None and (counts is None or plan_rank(own) > plan_rank(counts)):
-            return own
-        return None
+        return better_of(self._presolved_counts(), counts)
 
     def _as_counts(self, packing: Packing) -> dict[Key, int] | None:
         cls = self.classes[0]

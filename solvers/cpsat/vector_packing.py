@@ -175,10 +175,7 @@ class VectorPackingModel:
     def better_plan(self, counts: Mapping[Key, int] | None) -> dict[Key, int] | None:
         """The packing solver's plan when it is better than ``counts`` (or there is none): what
         the backend answers with when CP-SAT found no plan in time."""
-        own = self._own_counts()
-        if own is not None and (counts is None or plan_rank(own) > plan_rank(counts)):
-            return own
-        return None
+        return better_of(self._own_counts(), counts)
 
     def _onto_kept(self, counts: Mapping[Key, int]) -> dict[Key, int] | None:
         """The same plan on the model's bins (fullest first), or None if it uses more bins."""
@@ -209,6 +206,15 @@ def _bins_of(packing: Packing, bins: list[str], types: int) -> list[tuple[str, .
         for t in content:
             where[t].append(b)
     return [tuple(w) for w in where]
+
+
+def better_of(
+    own: dict[Key, int] | None, counts: Mapping[Key, int] | None
+) -> dict[Key, int] | None:
+    """``own`` when it is a better plain packing than ``counts`` (or there is none), else None."""
+    if own is not None and (counts is None or plan_rank(own) > plan_rank(counts)):
+        return own
+    return None
 
 
 def plan_rank(counts: Mapping[Key, int]) -> tuple[int, int]:
