@@ -8,10 +8,7 @@ knapsack solver does the work (O(items × C), in C++); a type's copies enter as 
 integers there: the duals are scaled by ``SCALE`` and rounded down, so the true value of the
 pattern found is within ``items / SCALE`` of the best one, and ``upper`` adds that back.
 
-Where the DP table is large (capacities of 10^5 and more: Scholl 3) OR-Tools' branch-and-bound
-knapsack goes first with a short time limit: with few items per bin it proves the optimum in
-milliseconds where the DP takes a tenth of a second, and only when it runs out of time does the
-DP run. For capacities beyond the DP's budget it runs on a coarser grid of ``scale`` units: sizes rounded *down*
+For large capacities the DP runs on a coarser grid of ``scale`` units: sizes rounded *down*
 give a relaxation (every real pattern still fits, so its value is an upper bound on the best
 pattern's — what a valid Farley bound needs), sizes rounded *up* give patterns that really fit
 (the columns). With ``scale`` 1 both are the exact DP.
@@ -22,17 +19,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from ..deadline import Deadline, cpsat_solve
 
 MAX_CELLS = 60_000_000  # DP items × grid points per pricing call (about 0.1 s)
-SEARCH_CELLS = 2_000_000  # from this DP size on, branch and bound is tried first
-CELLS_PER_SECOND = 6e8  # the DP's speed on a quiet core (60 M cells: 0.06-0.1 s)
-SEARCH_SHARE = 0.5  # branch and bound may take this share of the DP's estimated time
-SEARCH_FAILURES = 5  # after this many searches cut short in a row, the DP alone
 SCALE = 1 << 30  # dual values (≤ 1) as integers
 
 
@@ -65,47 +57,21 @@ class Knapsack:
         self.solver = knapsack_solver.KnapsackSolver(
             knapsack_solver.SolverType.KNAPSACK_DYNAMIC_PROGRAMMING_SOLVER, "pricing"
         )
-        cells = capacity * max(1, chunks)
-        self.search = None
-        if cells >= SEARCH_CELLS:
-            self.search = knapsack_solver.KnapsackSolver(
-                knapsack_solver.SolverType.KNAPSACK_MULTIDIMENSION_BRANCH_AND_BOUND_SOLVER,
-                "pricing-search",
-            )
-            self.search.set_time_limit(SEARCH_SHARE * cells / CELLS_PER_SECOND)
-        self.failures = 0  # searches cut short in a row
-        self.searched = 0  # pricing calls the search proved
 
     def best(self, profits: np.ndarray, bounds: np.ndarray) -> Priced:
         """The most valuable pattern with at most ``bounds[t]`` copies of type t."""
-        if self.search is not None and self.failures < SEARCH_FAILURES:
-            proved = self._solve(self.sizes, self.capacity, profits, bounds, self.search)
-            if proved is not None:
-                self.failures, self.searched = 0, self.searched + 1
-                return proved
-            self.failures += 1
         if self.exact:
-            found = self._solve(self.sizes, self.capacity, profits, bounds, self.solver)
-            assert found is not None  # the DP always ends with its optimum
-            return found
+            return self._solve(self.sizes, self.capacity, profits, bounds)
         s = self.scale
         grid = self.capacity // s
-        found = self._solve((self.sizes + s - 1) // s, grid, profits, bounds, self.solver)
-        relaxed = self._solve(self.sizes // s, grid, profits, bounds, self.solver)
-        assert found is not None and relaxed is not None
+        found = self._solve((self.sizes + s - 1) // s, grid, profits, bounds)
+        relaxed = self._solve(self.sizes // s, grid, profits, bounds)
         found.upper = max(found.value, relaxed.upper)
         return found
 
     def _solve(
-        self,
-        sizes: np.ndarray,
-        capacity: int,
-        profits: np.ndarray,
-        bounds: np.ndarray,
-        solver: Any,
-    ) -> Priced | None:
-        """The best pattern by ``solver``; None when it stopped before proving it (the
-        branch-and-bound's time limit)."""
+        self, sizes: np.ndarray, capacity: int, profits: np.ndarray, bounds: np.ndarray
+    ) -> Priced:
         pattern = np.zeros(len(sizes), dtype=np.int64)
         weights: list[int] = []
         values: list[int] = []
@@ -130,12 +96,10 @@ class Knapsack:
                 values.append(take * p)
                 owner.append((t, take))
         if weights:
-            solver.init(values, [weights], [capacity])
-            solver.solve()
-            if not solver.is_solution_optimal():
-                return None
+            self.solver.init(values, [weights], [capacity])
+            self.solver.solve()
             for i, (t, take) in enumerate(owner):
-                if solver.best_solution_contains(i):
+                if self.solver.best_solution_contains(i):
                     pattern[t] += take
         value = float(pattern @ profits)
         # Rounding each item's value down loses less than 1/SCALE per item.
