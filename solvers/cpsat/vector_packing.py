@@ -81,11 +81,14 @@ def packing_reporter(
 
 
 def plain_vector_packing(lowered: Lowered) -> bool:
-    """Several resources, identical bins every item may use, all required, packing objective."""
+    """Several demanded resources, identical bins every item may use, all required, packing
+    objective."""
     problem = lowered.problem
     terms = {t for level in problem.objective for t in level}
     if not terms <= {"placed", "bins_used"} or not problem.bins or not problem.items:
         return False
+    if len(lowered.demanded_resources) < 2:
+        return False  # one resource is 1-D packing; none leaves nothing to pack
     first = problem.bins[0]
     if any(
         b.capacity != first.capacity or b.cost != first.cost or b.labels != first.labels
@@ -111,7 +114,8 @@ class VectorPackingModel:
 
         deadline = deadline or Deadline.never()
         self.problem = problem = lowered.problem
-        resources = sorted(problem.bins[0].capacity)
+        # only what items demand: a capacity nobody asks for (even 0) constrains nothing
+        resources = lowered.demanded_resources
         capacity = [problem.bins[0].capacity[r] for r in resources]
         sizes = [[g.demand.get(r, 0) for r in resources] for g in problem.items]
         counts = [g.count for g in problem.items]

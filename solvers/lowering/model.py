@@ -160,10 +160,15 @@ class Lowered:
         return tuple(out)
 
     @cached_property
+    def demanded_resources(self) -> tuple[str, ...]:
+        """The resources some item demands (a bin's other capacities constrain nothing)."""
+        return tuple(sorted({r for g in self.problem.items for r, a in g.demand.items() if a > 0}))
+
+    @cached_property
     def single_resource(self) -> str | None:
         """The one resource items demand, when they demand exactly one (1-D packing)."""
-        demanded = {r for g in self.problem.items for r, a in g.demand.items() if a > 0}
-        return next(iter(demanded)) if len(demanded) == 1 else None
+        demanded = self.demanded_resources
+        return demanded[0] if len(demanded) == 1 else None
 
     @cached_property
     def gangs(self) -> tuple[tuple[str, ...], ...]:

@@ -31,7 +31,7 @@ from ..deadline import Deadline, OutOfTime
 from ..lowering import Key, Lowered, Stage, lower
 from ..lowering.lexicographic import Attempt, StageResult, level_bounds, solve_levels
 from .arcflow import ArcFlowModel, arcflow_applies, build_arcflow
-from .drivers import RunSettings, Stages
+from .drivers import RunSettings, Stages, closed
 from .drivers import StageResult as MilpStage
 from .model import ENCODERS, LevelExprs, MilpModel, build
 
@@ -39,6 +39,9 @@ SOLVERS = ("highs", "cbc")
 # slack when fixing a level at its value: the solver's own feasibility tolerance (1e-7) stays the
 # larger one, so later levels cannot trade away a visible amount of an earlier one
 FIX_TOL = 1e-9
+# at most this long for the LP that gives a stage's plan its exact value (all integers fixed:
+# HiGHS's presolve usually removes the whole model)
+TIGHTEN_S = 1.0
 START_SHARE = 0.1  # at most this share of the time limit goes to finding a warm start
 BUILD_SHARE = 0.7  # a model not built within this share of the time limit is abandoned
 LOAD_SHARE = 0.3  # loading a model into HiGHS takes up to this share of its build time
@@ -281,9 +284,17 @@ class _MilpStages:
             result = MilpStage("feasible", _value(expr, self.values), None, self.values)
         self.values = result.values
         assert result.value is not None
-        self._fix(level, k, expr, result.value)
-        proven = result.outcome == "optimal"
-        value = self._report(level, stage, result.value + constant)
+        kept = result.value
+        exact = None
+        if result.values is not None:
+            exact = self.stages.tighten(expr, result.values, min(TIGHTEN_S, max(0.1, seconds)))
+        if exact is not None and exact > kept:
+            kept = exact  # the plan's own value, not one the integrality tolerance lowered
+        self._fix(level, k, expr, kept)
+        proven = result.outcome == "optimal" and (
+            result.bound is None or closed(kept, result.bound)
+        )
+        value = self._report(level, stage, kept + constant)
         bound = None
         if result.bound is not None:
             bound = self._report(level, stage, result.bound + constant)

@@ -40,6 +40,8 @@ GRACE_S = 1.0  # how long past its limit a solver may run before it is stopped f
 ABANDON_S = 0.5  # how long a HiGHS run told to stop may take before it is left behind
 POLL_S = 0.05
 LEFT_RUNNING = f"HiGHS did not stop within {ABANDON_S} s of being told to; left running"
+# CBC's runs copy a model into HiGHS for ``Stages.tighten`` only up to this many variables
+TIGHTEN_BUILD_LIMIT = 20_000
 GAP_TOL = 1e-6  # relative and absolute: a level is proved when |best - bound| is within this
 
 
@@ -146,6 +148,36 @@ class Stages:
         self.lp += expr <= upper, name
         if self._highs is not None:
             self._highs.add_upper(expr, upper)
+
+    def tighten(
+        self,
+        expr: pulp.LpAffineExpression,
+        values: dict[str, float],
+        time_limit: float | None,
+    ) -> float | None:
+        """The least value of ``expr`` with every integer variable at its rounded value in
+        ``values`` (None when ``expr`` has no continuous variable: then rounding alone gives it,
+        or when the LP does not solve in time).
+
+        A MIP solver accepts integers within its integrality tolerance (1e-6), and a one-sided
+        auxiliary variable (balance, traffic, fairness) follows them below its exact value: a
+        level fixed at the solver's value would then cut off every exact plan of that value."""
+        if all(v.cat == pulp.LpInteger for v in expr):
+            return None
+        if self._highs is None and self.lp.numVariables() > TIGHTEN_BUILD_LIMIT:
+            return None  # CBC's run: a large model would take seconds to copy into HiGHS
+        integers = [v for v in self.lp.variables() if v.cat == pulp.LpInteger]
+        session = self.highs()
+        for v in integers:
+            n = float(round(values.get(v.name, 0.0)))
+            session.bounds(v, n, n)
+        try:
+            session.objective(expr)
+            result = session.solve(replace(self.settings, time_limit=time_limit, gap=0.0), None)
+        finally:
+            for v in integers:
+                session.bounds(v, v.lowBound, v.upBound)
+        return result.value if result.outcome == "optimal" else None
 
     def complete(
         self,

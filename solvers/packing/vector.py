@@ -27,6 +27,10 @@ def vector_lower_bound(
     best = 0
     for d, cap in enumerate(capacity):
         volume = sum(w[d] * n for w, n in zip(sizes, counts, strict=True))
+        if cap <= 0:
+            if volume:
+                raise ValueError(f"items demand resource {d}, which the bins do not have")
+            continue  # nobody demands it: no bound
         big = sum(n for w, n in zip(sizes, counts, strict=True) if 2 * w[d] > cap)
         best = max(best, math.ceil(volume / cap), big)
     return best
