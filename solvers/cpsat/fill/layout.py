@@ -378,7 +378,7 @@ def _suits(pricer: Pricer, c: int, cls: NodeClass, content: _Content) -> bool:
         return False
     slot = cls.slots.index(content.slot)
     return all(
-        g in set(cls.groups.tolist()) and any(s == slot for s, _ in pricer.matches(c, g))
+        bool(np.isin(g, cls.groups)) and any(s == slot for s, _ in pricer.matches(c, g))
         for g, _ in content.groups
     )
 

@@ -103,6 +103,8 @@ class PatternMaster:
         self.col_rows: list[tuple[list[int], list[float]]] = []
         self._seen: set[Any] = set()
         self._fixed_columns()
+        self._fixed = self._fixed_matrix()
+        self._share_groups: dict[int, list[int]] = {}
         with quiet_stdout():
             lp = highspy.Highs()
         lp.setOptionValue("output_flag", False)
@@ -192,6 +194,26 @@ class PatternMaster:
                     rows, values = self._item_rows(c, g, 1.0)
                     self._add(Column("plain", c, g), float(self.profit[g]), upper, rows, values)
 
+    def _fixed_matrix(self) -> tuple[IntArray, IntArray, FloatArray, FloatArray, FloatArray]:
+        """The whole and plain columns (all made at the start) as flat (column, row, value)
+        entries with their profits and upper bounds, for their reduced profits in one go."""
+        fixed = [j for j, c in enumerate(self.columns) if c.kind in ("whole", "plain")]
+        cols: list[int] = []
+        rows: list[int] = []
+        values: list[float] = []
+        for n, j in enumerate(fixed):
+            r, v = self.col_rows[j]
+            cols += [n] * len(r)
+            rows += r
+            values += v
+        return (
+            np.array(cols, np.int64),
+            np.array(rows, np.int64),
+            np.array(values, np.float64),
+            np.array([self.col_profit[j] for j in fixed], np.float64),
+            np.array([self.col_upper[j] for j in fixed], np.float64),
+        )
+
     def _add_pattern(self, k: int, pattern: Pattern) -> bool:
         kind = self.kinds[k]
         c = kind.cls
@@ -252,14 +274,16 @@ class PatternMaster:
         c = kind.cls
         slot = self.classes[c].slots[kind.slot]
         pricer = self.pricer
-        share_groups = [
-            g
-            for g in self.classes[c].groups.tolist()
-            if pricer.need[g]
-            and not pricer.whole[g]
-            and self.left[g] > 0
-            and any(s == kind.slot for s, _ in pricer.matches(c, g))
-        ]
+        share_groups = self._share_groups.get(k)
+        if share_groups is None:  # the class, its slots and the items left never change
+            share_groups = self._share_groups[k] = [
+                g
+                for g in self.classes[c].groups.tolist()
+                if pricer.need[g]
+                and not pricer.whole[g]
+                and self.left[g] > 0
+                and any(s == kind.slot for s, _ in pricer.matches(c, g))
+            ]
         most = np.zeros(self.groups, np.int64)
         for g in share_groups:
             most[g] = int(self.left[g]) * int(pricer.need[g])
@@ -321,13 +345,10 @@ class PatternMaster:
         bound = float(duals[: self.groups] @ self.left)
         bound += sum(float(duals[row]) * self.rows_upper[row] for row in self.resource_row.values())
         kind_duals = duals[self.kind_row]
-        for j, column in enumerate(self.columns):  # w and x: their own bounds
-            if column.kind in ("whole", "plain"):
-                rows, values = self.col_rows[j]
-                rc = self.col_profit[j] - sum(
-                    duals[r] * v for r, v in zip(rows, values, strict=True)
-                )
-                bound += self.col_upper[j] * max(0.0, rc)
+        cols, rows, values, profit, upper = self._fixed  # w and x: their own bounds
+        if len(profit):
+            priced = np.bincount(cols, weights=duals[rows] * values, minlength=len(profit))
+            bound += float(upper @ np.maximum(0.0, profit - priced))
         improving = False
         per_use = {c: self._per_use(c, duals) for c in range(len(self.classes))}
         best_use: dict[int, float] = defaultdict(float)

@@ -55,13 +55,18 @@ def best_pattern(
 def _knapsack(
     capacity: int, groups: list[int], weight: IntArray, profit: FloatArray, most: IntArray
 ) -> tuple[Pattern, float, bool]:
-    """Bounded knapsack by binary splitting: best[w] over capacities 0..capacity."""
+    """Bounded knapsack by binary splitting: best[w] over capacities 0..capacity. Groups of
+    one weight are taken the most profitable first, so only the first ones whose uses can
+    fill the device matter (many groups share a GPU share and differ in CPU or memory)."""
     pieces: list[tuple[int, int]] = []  # (group, copies)
-    for g in groups:
+    room_of: dict[int, int] = {}  # per weight: uses still worth offering
+    for g in sorted(groups, key=lambda g: (-float(profit[g]), g)):
         w = int(weight[g])
         if w <= 0:
             continue
-        left = min(int(most[g]), capacity // w)
+        room_of.setdefault(w, capacity // w)
+        left = min(int(most[g]), room_of[w])
+        room_of[w] -= left
         k = 1
         while left > 0:
             take = min(k, left)

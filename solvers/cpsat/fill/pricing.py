@@ -19,7 +19,8 @@ import numpy as np
 
 from ...deadline import Deadline, cpsat_solve
 from ...lowering import Lowered
-from .classes import IntArray, NodeClass
+from ...lowering.devices import items_on
+from .classes import BoolArray, IntArray, NodeClass, Slot
 
 PROFIT_SCALE = 1000  # profits are rounded up to 1/PROFIT_SCALE
 
@@ -76,6 +77,12 @@ class Pricer:
         self.whole = devices.whole if devices is not None else np.zeros(groups, bool)
         self.share = devices.share if devices is not None else np.zeros((groups, 0), np.int64)
         self._matches: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        self._fits: dict[tuple[int, int], int] = {}  # a class's room and slots never change
+        # plain ints for the per-(class, group) arithmetic (numpy is slow on 1-3 elements)
+        self._demand_of = [tuple(int(v) for v in row) for row in self.demand]
+        self._share_of = [tuple(int(v) for v in row) for row in self.share]
+        self._attributes: dict[int, list[dict[str, str]]] = {}
+        self._allowed_by: dict[tuple[tuple[str, str], ...], BoolArray] = {}
 
     def matches(self, c: int, g: int) -> list[tuple[int, int]]:
         """(slot, most items of g it holds) for the slots of class c that group g may use."""
@@ -85,18 +92,21 @@ class Pricer:
         out: list[tuple[int, int]] = []
         request = self.lowered.problem.items[g].devices
         if request is not None:
-            for s, slot in enumerate(self.classes[c].slots):
-                attributes = dict(slot.attributes)
+            slots = self.classes[c].slots
+            if c not in self._attributes:
+                self._attributes[c] = [dict(slot.attributes) for slot in slots]
+            share = self._share_of[g]
+            for s, slot in enumerate(slots):
+                attributes = self._attributes[c][s]
                 if not all(attributes.get(k) in allowed for k, allowed in request.select.items()):
                     continue
                 if request.share is None:
                     if slot.untouched:
                         out.append((s, 1))
                     continue
-                share = self.share[g]
-                on = share > 0
-                room = np.array(slot.room, np.int64)
-                most = int((room[on] // share[on]).min()) if on.any() else 0
+                most = min(
+                    (r // v for r, v in zip(slot.room, share, strict=True) if v > 0), default=0
+                )
                 if most > 0:
                     out.append((s, most))
         self._matches[key] = out
@@ -104,21 +114,58 @@ class Pricer:
 
     def fits(self, c: int, g: int) -> int:
         """Most items of g alone on one node of class c (node room and devices)."""
-        cls = self.classes[c]
-        demand = self.demand[g]
-        on = demand > 0
-        room = cls.room // self.div
-        most = int((room[on] // demand[on]).min()) if on.any() else 1 << 30
-        need = int(self.need[g])
-        if need:
-            per_slot = np.array([m for _, m in self.matches(c, g)], np.int64)
-            if self.whole[g]:
-                most = min(most, len(per_slot) // need)
-            else:
-                from ...lowering.devices import items_on
+        key = (c, g)
+        if key not in self._fits:
+            self._fits_class(c)
+        return self._fits[key]
 
-                most = min(most, items_on(per_slot, need))
-        return max(0, most)
+    def _fits_class(self, c: int) -> None:
+        """``fits`` of every group on class c at once (a dive prices hundreds of classes)."""
+        cls = self.classes[c]
+        room = cls.room // self.div
+        big = np.int64(1 << 30)
+        demand = self.demand
+        most = np.where(demand > 0, room[None, :] // np.maximum(demand, 1), big).min(
+            axis=1, initial=big
+        )
+        if cls.slots and self.need.any():
+            slot_room = np.array([slot.room for slot in cls.slots], np.int64)  # [slots, res]
+            share = self.share[:, None, :]  # [groups, 1, res]
+            holds = np.where(share > 0, slot_room[None] // np.maximum(share, 1), big).min(
+                axis=2, initial=big
+            )  # [groups, slots]: shares of each group one slot holds
+            holds[~(self.share > 0).any(axis=1)] = 0
+            allowed = np.array([self._allowed(slot) for slot in cls.slots]).T  # [groups, slots]
+            untouched = np.array([slot.untouched for slot in cls.slots], bool)
+            need = np.maximum(self.need, 1)
+            whole = (self.need > 0) & self.whole
+            taken = (allowed & untouched[None, :]).sum(axis=1) // need  # whole devices
+            held = np.where(allowed, holds, 0)
+            one = (self.need == 1) & ~self.whole  # a share of one device
+            most = np.where(whole, np.minimum(most, taken), most)
+            most = np.where(one, np.minimum(most, held.sum(axis=1)), most)
+            for g in np.flatnonzero((self.need > 1) & ~self.whole).tolist():  # shares on several
+                most[g] = min(int(most[g]), items_on(held[g], int(self.need[g])))
+        else:
+            most[self.need > 0] = 0
+        for g, m in enumerate(np.maximum(most, 0).tolist()):
+            self._fits[(c, g)] = int(m)
+
+    def _allowed(self, slot: Slot) -> BoolArray:
+        """Per group: may it use a device like ``slot`` (it requests devices and the slot's
+        attributes are among those it selects)?"""
+        key = slot.attributes
+        if key not in self._allowed_by:
+            attributes = dict(key)
+            out = np.zeros(len(self.need), bool)
+            for g, item in enumerate(self.lowered.problem.items):
+                request = item.devices
+                if request is not None:
+                    out[g] = all(
+                        attributes.get(k) in allowed for k, allowed in request.select.items()
+                    )
+            self._allowed_by[key] = out
+        return self._allowed_by[key]
 
     def _undominated(self, c: int, scaled: dict[int, int], left: IntArray) -> dict[int, int]:
         """Drop groups another group can always replace: the same device request on at least
