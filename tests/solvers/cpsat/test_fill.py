@@ -6,6 +6,7 @@ never fall below it (the bound is what the openb report prints beside the offlin
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -14,7 +15,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.errors import PlacerError
 from engine.io import problem_from_dict
@@ -241,3 +243,83 @@ def test_a_node_whose_cpu_ran_out_trades_its_items_for_lighter_ones() -> None:
     assert left[light] == 0 and left[heavy] == 4  # every item accounted for
     counts, devices = fill._decode(laid)
     assert sum(counts.values()) == 8 and devices is not None
+
+
+@TINY
+@given(p=device_problems())
+def test_fits_is_the_most_items_of_a_group_alone_on_a_node(p: Problem) -> None:
+    """``Pricer.fits`` (computed for every group of a class at once) against brute force: the
+    most new items of the group that one node of the class takes, what runs there staying."""
+    from solvers.cpsat.fill.classes import node_classes
+    from solvers.cpsat.fill.pricing import Pricer
+
+    if brute_force(p) is None:  # what runs already breaks the rules
+        return
+    lowered = lower(p)
+    classes = node_classes(lowered)
+    pricer = Pricer(lowered, classes)
+    data = p.model_dump(by_alias=True, exclude_none=True)
+    for c, cls in enumerate(classes):
+        node = p.bins[cls.bins[0]].name
+        staying = []
+        for x in data["items"]:
+            if x.get("placed", {}).get(node):
+                here = {k: v for k, v in x.items() if k not in ("placed", "placed_devices")}
+                here["count"] = x["placed"][node]
+                here["placed"] = {node: x["placed"][node]}
+                if node in x.get("placed_devices", {}):
+                    here["placed_devices"] = {node: x["placed_devices"][node]}
+                staying.append(here)
+        for g in cls.groups.tolist():
+            new = {
+                k: v for k, v in data["items"][g].items() if k not in ("placed", "placed_devices")
+            }
+            new.update(name="new", count=4)  # more than any node here takes, but without demand
+            alone = problem_from_dict(
+                {
+                    "bins": [b for b in data["bins"] if b["name"] == node],
+                    "items": [*staying, new],
+                    "objective": ["placed"],
+                }
+            )
+            best = brute_force(alone)
+            assert best is not None
+            most = int(best[0]) - sum(x["count"] for x in staying)
+            assert min(pricer.fits(c, g), 4) == most, (c, g)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    capacity=st.integers(1, 12),
+    groups=st.lists(
+        st.tuples(st.integers(1, 5), st.integers(1, 9), st.integers(0, 4)), min_size=1, max_size=6
+    ),
+)
+def test_the_device_pattern_is_the_best_knapsack(
+    capacity: int, groups: list[tuple[int, int, int]]
+) -> None:
+    """The device pricing (groups of one share offered the most profitable first) against
+    every multiset of uses."""
+    from solvers.cpsat.fill.patterns import best_pattern
+    from solvers.deadline import Deadline
+
+    share = np.array([[w] for w, _, _ in groups], np.int64)
+    profit = np.array([float(v) for _, v, _ in groups])
+    most = np.array([m for _, _, m in groups], np.int64)
+    pattern, value, proven = best_pattern(
+        np.array([capacity], np.int64),
+        list(range(len(groups))),
+        share,
+        profit,
+        most,
+        Deadline.never(),
+    )
+    best = 0.0
+    for uses in itertools.product(*[range(m + 1) for m in most.tolist()]):
+        if sum(u * w for u, (w, _, _) in zip(uses, groups, strict=True)) <= capacity:
+            best = max(best, float(np.dot(uses, profit)))
+    assert proven and value == pytest.approx(best)
+    used = dict(pattern.uses)
+    assert all(0 < n <= most[g] for g, n in used.items())
+    assert sum(n * share[g, 0] for g, n in used.items()) <= capacity
+    assert sum(n * profit[g] for g, n in used.items()) == pytest.approx(best)
