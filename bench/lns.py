@@ -7,10 +7,14 @@
         --out bench/reports/lns                                         # time to 1 % by size
     python -m bench.lns plot bench/reports/lns                          # the plot again
 
-Each line is JSON: pods and GPUs placed by greedy and by the LNS, the LP bounds on both (the
-relaxation of the whole problem), the gaps, the LP bound on GPUs among plans placing at least
-the LNS's pods (the objective is pods placed only; GPUs are what ties are broken by), the time the LNS first came within 1 % of the pods
-bound, and the improvement trace (seconds, objective). Sizes beyond the trace's nodes replicate
+The objective is the import's: ``[placed, value]`` with each pod's value its GPUs (the most
+pods, then the most GPUs among those plans); ``--objective pods`` keeps the first level alone,
+as imported until session 5. Each line is JSON: pods and GPUs placed by greedy and by the LNS,
+the LP bounds on both (class LP relaxations of the whole problem, each level alone), the
+device-pattern LP's bound on GPUs (column generation over single GPUs' fillings: tighter), the
+solver's own bounds per level (its second level holds the pods at the plan's), the gaps, the
+LP bound on GPUs among plans placing at least the LNS's pods, the time the LNS first came
+within 1 % of the pods bound, and the improvement trace (seconds, objective). Sizes beyond the trace's nodes replicate
 the trace (nodes and pods alike, renamed) before sampling. ``scale`` also writes
 ``results.jsonl`` and ``lns-time-to-1pct.png`` (gap to the LP bound against time for each size,
 and the time to within 1 % of the bound against nodes).
@@ -45,6 +49,32 @@ def _gpu_weights(problem: Problem) -> np.ndarray:
         else:
             out.append(request.count * max(request.share.values()) / 1000)
     return np.array(out)
+
+
+def pattern_gpu_bound(problem: Problem, seconds: float = 60.0) -> float | None:
+    """A bound on GPUs placed from the device-pattern LP (cpsat's filling model: column
+    generation over single GPUs' fillings with node resources pooled per class of alike nodes).
+    Honest for any duals, so also when generation stops early; None when it does not apply."""
+    from solvers.cpsat.fill import fill_applies
+    from solvers.cpsat.fill.driver import FillModel
+    from solvers.cpsat.fill.master import PatternMaster
+    from solvers.deadline import Deadline
+    from solvers.lowering import lower
+
+    items = tuple(
+        g.model_copy(update={"value": float(w)})
+        for g, w in zip(problem.items, _gpu_weights(problem), strict=True)
+    )
+    gpus_only = problem.model_copy(update={"items": items, "objective": ({"value": 1.0},)})
+    lowered = lower(gpus_only)
+    if fill_applies(lowered) is not None or lowered.devices is None:
+        return None
+    model = FillModel(lowered)
+    master = PatternMaster(model.pricer, model.classes, model.first, model.left.copy())
+    relaxed = master.generate(Deadline.after(seconds))
+    if not np.isfinite(relaxed.bound):
+        return None
+    return float(relaxed.bound + model.first @ lowered.low.sum(axis=1))
 
 
 def lp_bounds(problem: Problem, pods_placed: int | None = None) -> dict[str, float | None]:
@@ -96,7 +126,9 @@ def run(problem: Problem, time_limit: float, threads: int, seed: int) -> dict[st
     bounds = lp_bounds(problem, pods_placed=pods)
     info = lns.info.get("lns", {})
     pods_bound, gpus_bound = bounds["pods"], bounds["gpus"]
+    pattern = pattern_gpu_bound(problem)
     row: dict[str, Any] = {
+        "objective": [sorted(level) for level in problem.objective],
         "nodes": len(problem.bins),
         "pods": sum(g.count for g in problem.items),
         "greedy_pods": g_pods,
@@ -105,6 +137,7 @@ def run(problem: Problem, time_limit: float, threads: int, seed: int) -> dict[st
         "lns_gpus": round(gpus, 2),
         "lp_pods": pods_bound,
         "lp_gpus": None if gpus_bound is None else round(gpus_bound, 2),
+        "pattern_gpus": None if pattern is None else round(pattern, 2),
         "status": str(lns.status),
         "verified": lns.verified,
         "bound": lns.bound,
@@ -121,12 +154,19 @@ def run(problem: Problem, time_limit: float, threads: int, seed: int) -> dict[st
     if gpus_bound:
         row["gap_gpus_pct"] = round(100 * (gpus_bound - gpus) / gpus_bound, 2)
         row["greedy_gap_gpus_pct"] = round(100 * (gpus_bound - g_gpus) / gpus_bound, 2)
+    if pattern:
+        row["gap_gpus_pattern_pct"] = round(100 * (pattern - gpus) / pattern, 2)
+    if lns.bound and lns.bound[0]:  # the solver's own bound on pods (LP, or the filling's)
+        row["gap_pods_solver_pct"] = round(100 * (lns.bound[0] - pods) / lns.bound[0], 2)
     given = bounds.get("gpus_given_pods")
     if given:  # the most GPUs of any plan placing at least as many pods as the LNS's
         row["lp_gpus_given_pods"] = round(given, 2)
         row["gap_gpus_given_pods_pct"] = round(100 * (given - gpus) / given, 2)
     row["trace"] = info.get("trace", [])
     return row
+
+
+OBJECTIVES = ("pods-gpus", "pods")  # the import's [placed, value]; pods alone (until session 5)
 
 
 def alibaba_problem(
@@ -137,9 +177,11 @@ def alibaba_problem(
     demand_ratio: float = 1.05,
     seed: int = 1,
     aggregate_gpus: bool = False,
+    objective: str = "pods-gpus",
 ) -> Problem:
     """A seeded sample of ``nodes`` nodes (0: all) with pods up to ``demand_ratio`` times its
-    GPUs; the trace is replicated first when it has fewer nodes than asked."""
+    GPUs; the trace is replicated first when it has fewer nodes than asked. ``objective``
+    ``pods`` drops the import's second level (GPUs placed), as it was imported before."""
     import dataclasses
     import math
 
@@ -159,7 +201,12 @@ def alibaba_problem(
         all_nodes, all_pods, sample_nodes=nodes or None, demand_ratio=demand_ratio, seed=seed
     )
     doc = trace_to_manifests(chosen_nodes, chosen_pods, aggregate_gpus=aggregate_gpus)
-    return manifests_to_problem([doc], str(pods_csv), name=f"alibaba-{len(chosen_nodes)}")
+    problem = manifests_to_problem([doc], str(pods_csv), name=f"alibaba-{len(chosen_nodes)}")
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
+    if objective == "pods":
+        return problem.model_copy(update={"objective": problem.objective[:1]})
+    return problem
 
 
 def plot(out: Path) -> Path:
@@ -247,6 +294,13 @@ def main(argv: list[str] | None = None) -> None:
     for p in (ali, one, scale):
         p.add_argument("-t", "--time-limit", type=float, default=60.0)
         p.add_argument("--threads", type=int, default=2)
+    for p in (ali, scale):
+        p.add_argument(
+            "--objective",
+            choices=OBJECTIVES,
+            default=OBJECTIVES[0],
+            help="the import's [pods, GPUs] (default), or pods alone (as imported until session 5)",
+        )
     args = parser.parse_args(argv)
     if args.what == "plot":
         print(plot(args.out))
@@ -255,7 +309,9 @@ def main(argv: list[str] | None = None) -> None:
         args.out.mkdir(parents=True, exist_ok=True)
         with (args.out / "results.jsonl").open("w") as sink:
             for nodes in args.sizes:
-                problem = alibaba_problem(args.nodes_csv, args.pods_csv, nodes, seed=args.seed)
+                problem = alibaba_problem(
+                    args.nodes_csv, args.pods_csv, nodes, seed=args.seed, objective=args.objective
+                )
                 row = {"seed": args.seed, **run(problem, args.time_limit, args.threads, args.seed)}
                 sink.write(json.dumps(row) + "\n")
                 sink.flush()
@@ -271,6 +327,7 @@ def main(argv: list[str] | None = None) -> None:
                 demand_ratio=args.demand_ratio,
                 seed=seed,
                 aggregate_gpus=args.aggregate_gpus,
+                objective=args.objective,
             )
         else:
             from engine.io import load

@@ -18,6 +18,10 @@ Allocation (``resource.k8s.io/v1``), exactly as the trace's simulator holds them
   the device's ``model``; ``qos`` becomes the label ``alibaba.com/qos``.
 - The trace has no owners: pods of one request shape share a synthetic owner
   ``ReplicaSet/openb-<shape>``, so identical pods form one IR group.
+- Objective: every pod carries the annotation ``placer.dev/value`` = the GPUs it puts to work
+  (``num_gpu``, or a share's fraction of one GPU; 0 without GPUs), so the problem's objective is
+  ``[placed, value]``: the most pods placed, then, among those plans, the most GPUs in use — what
+  a capacity planner counts (pods waiting, then GPUs idle). The aggregate output carries it too.
 
 ``--aggregate-gpus`` keeps the older output instead: GPUs as the node extended resources
 ``nvidia.com/gpu`` and ``alibaba.com/gpu-milli`` (1000 per GPU, held per node in AGGREGATE) and
@@ -41,6 +45,7 @@ from ..commands.grammar import Json, announce
 from ..errors import InputError
 from ..gpu.trace import read_nodes as read_node_table
 from ..gpu.trace import read_pods as read_pod_table
+from .views import VALUE_ANNOTATION
 
 GPU = "nvidia.com/gpu"  # the aggregate relaxation's resources
 GPU_MILLI = "alibaba.com/gpu-milli"
@@ -239,6 +244,9 @@ def pod_manifest(pod: TracePod, *, aggregate_gpus: bool = False) -> dict[str, An
             "name": pod.name,
             "namespace": NAMESPACE,
             "labels": labels,
+            # the objective's second level: the GPUs the pod puts to work (a share counts its
+            # fraction of one GPU), after the pods placed
+            "annotations": {VALUE_ANNOTATION: f"{pod.gpu_demand / MILLI:g}"},
             "ownerReferences": [
                 {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": owner, "controller": True}
             ],

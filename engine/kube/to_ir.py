@@ -29,8 +29,11 @@ Mapping (every scale below is in kube-scheduler "weight points", so preferences 
   over a per-node topology label ``placer.kube/node`` (hostIP is not told apart: stricter).
 - priority: ``spec.priority``, else ``priorityClassName`` through PriorityClass, else the
   globalDefault class, else 0.
-- objective: ``[placed, {cost: 1, soft: 1}]`` (the second level only when there are preferences):
-  place as many pods as possible, higher priority first, then honour as many preferences as possible.
+- objective: ``[placed, value, {cost: 1, soft: 1}]``: place as many pods as possible, higher
+  priority first; then (only when a pending pod carries the ``placer.dev/value`` annotation, a
+  number >= 0; pods without it count 0) the most value placed — ``placer import alibaba-gpu``
+  writes each pod's GPUs there; then honour as many preferences as possible (only when there are
+  preferences).
 """
 
 from __future__ import annotations
@@ -529,12 +532,15 @@ class _Builder:
         self._host_ports(groups)
         self._check_spread_owners(groups)
         bins = self._bins(groups)
-        items = [self._item(g) for g in groups]
+        valued = any(g.pending and g.view.value is not None for g in groups)
+        items = [self._item(g, valued) for g in groups]
         constraints = tuple(self.constraints.values())
         has_prefs = any(i.cost for i in items) or any(c.weight is not None for c in constraints)
         objective: tuple[dict[str, float], ...] = ({"placed": 1.0},)
+        if valued:  # placer.dev/value: among plans placing the most pods, the most value
+            objective = (*objective, {"value": 1.0})
         if has_prefs:
-            objective = ({"placed": 1.0}, {"cost": 1.0, "soft": 1.0})
+            objective = (*objective, {"cost": 1.0, "soft": 1.0})
         meta = {
             "family": "kubernetes",
             "source": self.source,
@@ -661,7 +667,7 @@ class _Builder:
                 bins.append(_plain_bin(n.name, capacity, labels))
         return bins
 
-    def _item(self, g: _Group) -> ItemGroup:
+    def _item(self, g: _Group, valued: bool = False) -> ItemGroup:
         meta: dict[str, Any] = {"namespace": g.view.namespace}
         if g.pods:
             meta["pods"] = [
@@ -680,6 +686,8 @@ class _Builder:
             "priority": g.priority,
             "meta": meta,
         }
+        if valued:  # a pod without the annotation adds nothing to the value level
+            fields["value"] = g.view.value or 0.0
         if g.devices is not None:
             fields["devices"] = g.devices
             if g.pending:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,9 @@ PER_POD_LABELS = frozenset(
     }
 )
 FINISHED_PHASES = frozenset({"Succeeded", "Failed"})
+# A pod's worth in the objective's ``value`` level (placed first, then value): e.g. the GPUs it
+# runs on, so that among plans placing the most pods the one putting the most GPUs to work wins.
+VALUE_ANNOTATION = "placer.dev/value"
 PORT_PROTOCOLS = ("TCP", "UDP", "SCTP")  # v1.ContainerPort.protocol
 
 
@@ -126,6 +130,7 @@ class PodView:
     unsupported: tuple[str, ...]
     spec_hash: str
     claims: tuple[PodClaim, ...] = ()  # DRA: spec.resourceClaims, resolved where known
+    value: float | None = None  # the VALUE_ANNOTATION (None: not annotated)
 
     @property
     def bound(self) -> bool:
@@ -389,6 +394,24 @@ def _parse_spec(
     return parsed
 
 
+def pod_value(pod: Mapping[str, Any]) -> float | None:
+    """The pod's ``placer.dev/value`` annotation: a finite number >= 0 (None: absent)."""
+    annotations = mapping(pod, meta_of(pod).get("annotations"), "metadata.annotations")
+    raw = annotations.get(VALUE_ANNOTATION)
+    if raw is None:
+        return None
+    where = f"metadata.annotations[{VALUE_ANNOTATION}]"
+    if not isinstance(raw, str):  # the API holds annotation values as strings
+        raise bad(pod, where, f"an annotation value is a string, got {raw!r}")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise bad(pod, where, f"expected a number, got {raw!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise bad(pod, where, f"expected a finite number >= 0, got {raw!r}")
+    return value
+
+
 def pod_view(pod: Mapping[str, Any]) -> PodView:
     spec = mapping(pod, pod.get("spec"), "spec")
     status = mapping(pod, pod.get("status"), "status")
@@ -419,6 +442,7 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         priority_class=str(spec.get("priorityClassName") or ""),
         unsupported=tuple(_unsupported(spec)),
         claims=pod_claims(pod) if spec.get("resourceClaims") else (),
+        value=pod_value(pod),
         **parsed,
     )
 
@@ -428,4 +452,5 @@ def group_key(view: PodView) -> str:
     if view.owner is None:
         return f"{view.namespace}/{view.name}"
     kind, name = view.owner
-    return f"{view.namespace}/{kind}/{name}/{view.spec_hash}"
+    worth = "" if view.value is None else f"/value-{view.value!r}"
+    return f"{view.namespace}/{kind}/{name}/{view.spec_hash}{worth}"

@@ -6,11 +6,14 @@ solution splits evenly over its bins). Rules other than capacity, eligibility, c
 ``required`` are dropped, so the optimum bounds the real problem. Solved with HiGHS; a bound is
 reported only when HiGHS proves the LP optimal.
 
-Terms with an LP bound: ``placed`` (tier weights; maximised), ``cost`` and ``bins_used`` (with
-the earlier levels held at the plan's values, which is valid only when those were proved — the
-caller asks for a later level only then). A ``fairness`` level is bounded by the lowest share a
-tenant reaches with all its items placed (and not held for later levels). Other terms have none
-here.
+Terms with an LP bound: ``placed`` (tier weights; maximised), ``value`` (each item's value;
+maximised), ``cost`` and ``bins_used``, with the earlier levels held at the plan's values. That
+is valid for the levels the plan meets (the optimum ties there) and for the first one it does
+not meet (the optimum is at least as good there), so levels are bounded up to the one after the
+first unmet level: e.g. ``[placed, value]`` with fewer pods than the bound still gets a bound on
+value among plans placing at least the plan's pods. A ``fairness`` level is bounded by the lowest
+share a tenant reaches with all its items placed (and not held for later levels). Other terms
+have none here.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import numpy as np
 
 from ..lowering import Lowered
 
-LP_TERMS = frozenset({"placed", "cost", "bins_used"})
+LP_TERMS = frozenset({"placed", "value", "cost", "bins_used"})
 # (group, class) columns above which bins of different capacity share a class (``bin_classes``)
 MAX_COLUMNS = 200_000
 
@@ -233,17 +236,23 @@ def lp_optimum(
     cols = len(gi)
     level_w = np.array([lowered.placed_weight[g.name] for g in p.items], np.float64)
     place_w = np.asarray(weights, np.float64) if weights is not None else level_w
+    worth = np.array([g.value for g in p.items], np.float64)
     uses_bins = "bins_used" in objective or any("bins_used" in t for t, _, _ in fixed)
     total = cols + (n if uses_bins else 0)
-    if total == 0 and not any(g.required for g in p.items) and not fixed:
-        # nothing can go anywhere (HiGHS reports an empty model, not an optimum)
-        return LpResult(0.0, time.perf_counter() - began, 0, np.zeros((groups, n)))
+    if total == 0 and not any(g.required for g in p.items):
+        # nothing can go anywhere (HiGHS reports an empty model, not an optimum): every term
+        # is 0, which the held levels must allow
+        held = all((v <= 1e-9) if maxed else (v >= -1e-9) for _, maxed, v in fixed)
+        value = 0.0 if held else None
+        return LpResult(value, time.perf_counter() - began, 0, np.zeros((groups, n)))
 
     def column_costs(terms: Mapping[str, float], placed: np.ndarray = level_w) -> np.ndarray:
         c = np.zeros(total)
         for term, w in terms.items():
             if term == "placed":
                 c[:cols] += w * placed[gi]
+            elif term == "value":
+                c[:cols] += w * worth[gi]
             elif term == "cost":
                 c[:cols] += w * classes.item_cost[gi, ci]
             elif term == "bins_used":
@@ -366,11 +375,19 @@ def lp_optimum(
 def class_shares(
     lowered: Lowered, classes: Classes, volume: np.ndarray, time_limit: float
 ) -> np.ndarray | None:
-    """[groups, classes]: the LP's items of each group per class, tie-broken by volume."""
-    weight = np.array([lowered.placed_weight[g.name] for g in lowered.problem.items], np.float64)
-    # the tie-break is worth less than one lowest-tier item over the whole plan
-    scale = float(np.max(volume) * sum(g.count for g in lowered.problem.items)) or 1.0
-    weights = weight + 0.5 * float(weight.min(initial=1.0)) * volume / scale
+    """[groups, classes]: the LP's items of each group per class, tie-broken by a second
+    ``value`` level when the objective has one, then by volume."""
+    p = lowered.problem
+    weight = np.array([lowered.placed_weight[g.name] for g in p.items], np.float64)
+    total = sum(g.count for g in p.items)
+    # each tie-break is worth less than one lowest-tier item over the whole plan
+    unit = 0.5 * float(weight.min(initial=1.0))
+    ties = [volume]
+    if len(p.objective) > 1 and set(p.objective[1]) == {"value"} and p.objective[1]["value"] > 0:
+        ties = [np.array([g.value for g in p.items], np.float64), 0.1 * volume]
+    weights = weight.copy()
+    for tie in ties:
+        weights += unit * tie / (float(np.max(tie, initial=0.0) * total) or 1.0)
     result = lp_optimum(
         lowered, classes, {"placed": 1.0}, maximise=True, weights=weights, time_limit=time_limit
     )
@@ -402,12 +419,14 @@ def level_bounds(
     classes: Classes | None = None,
 ) -> tuple[tuple[float | None, ...], dict[str, Any]]:
     """One bound per objective level in reporting form (``engine.ir.level_value``), given the
-    plan's level values: a later level only while every earlier one meets its bound."""
+    plan's level values: each level with the earlier ones held at the plan's values, up to the
+    level after the first one the plan does not meet (further ones None)."""
     began = time.perf_counter()
     classes = classes or bin_classes(lowered)
     out: list[float | None] = []
     info: dict[str, Any] = {"classes": len(classes.members)}
     fixed: list[tuple[Mapping[str, float], bool, float]] = []
+    unmet = False
     for n, level in enumerate(lowered.levels):
         left = time_limit - (time.perf_counter() - began)
         if set(level.terms) == {"fairness"} and level.maximised:
@@ -436,9 +455,12 @@ def level_bounds(
             scaled = math.floor(scaled + 1e-6) if level.maximised else math.ceil(scaled - 1e-6)
             bound = scaled * unit
         out.append(bound)
-        met = (values[n] >= bound - 1e-6) if level.maximised else (values[n] <= bound + 1e-6)
-        if not met:
+        if unmet:  # held at an unmet level's value: no level further is bounded this way
             break
+        met = (values[n] >= bound - 1e-6) if level.maximised else (values[n] <= bound + 1e-6)
+        unmet = not met
+        # the optimum ties the plan on the levels it meets and is at least as good on the first
+        # it does not: holding that level at the plan's value keeps the next bound valid
         fixed.append((terms, level.maximised, values[n]))
     out.extend([None] * (len(lowered.levels) - len(out)))
     return tuple(out), info

@@ -318,6 +318,9 @@ class _Run:
         weight = np.array(
             [lw.placed_weight[lw.problem.items[g].name] for g in waiting], np.float64
         ) / (size + typical)
+        worth = self.chooser.value[waiting]
+        if worth.any():  # a value level: what a group adds there counts as much as its size
+            weight = weight * (1.0 + worth / float(worth.mean()))
         focus = self.chooser.focus
         if focus:  # the groups the neighbourhood was drawn for come in first
             weight = weight * (1.0 + LP_PULL * np.isin(waiting, list(focus)))
@@ -498,11 +501,11 @@ class _Run:
 
     def tighten(self, level1: float) -> None:
         """The filling model's bound on level 1 where it is below the LP's (both bound the
-        whole problem; later levels then get none until the plan meets it)."""
+        whole problem; the LP's later levels stay: they hold level 1 at the plan's value)."""
         current = self.bound_now[0] if self.bound_now else None
         if current is not None and current <= level1:
             return
-        self.bound_now = (level1,) + (None,) * (len(self.problem.objective) - 1)
+        self.bound_now = (level1, *self.bound_now[1:])
         self.info["bound"]["level1_from"] = "fill"
 
     def guide(self, classes: Classes, seconds: float) -> None:
@@ -554,7 +557,15 @@ class _Run:
         self.bound_now = bounds
         self.info["bound"] = bound_info
         self.report(incumbent)
+        held = incumbent.objective
         incumbent = self.fill_start(incumbent)
+        if len(held) > 1 and not _same(incumbent.key, _key(problem, held)):
+            # later levels' bounds hold level 1 at the plan's value: at the filling model's
+            # plan (usually the final level 1) they are tighter than at the start's
+            again, _ = self.level_bounds(incumbent, min(budget, max(0.0, self.left() - 0.2)))
+            self.bound_now = tuple(
+                b if b is not None else a for a, b in zip(self.bound_now, again, strict=True)
+            )
         incumbent = self.search_loop(incumbent)
         bounds, _ = self._bounds(incumbent)
         met = all(
@@ -575,14 +586,14 @@ class _Run:
         self, plan: Plan, seconds: float, classes: Classes | None = None
     ) -> tuple[tuple[float | None, ...], dict[str, Any]]:
         """The LP's bounds, with the filling model's on level 1 when it is tighter (both bound
-        the whole problem; later levels then get none)."""
+        the whole problem; the LP's later levels hold level 1 at the plan's value, so they
+        stay valid)."""
         fill = self.fill_bound
         lp, info = level_bounds(self.lowered, plan.objective, time_limit=seconds, classes=classes)
         if fill is None or (lp[0] is not None and lp[0] <= fill):
             return lp, info
         info["level1_from"] = "fill"
-        # the LP left later levels unbounded: the plan does not meet its level-1 bound
-        return (fill,) + (None,) * (len(lp) - 1), info
+        return (fill, *lp[1:]), info
 
     def _bounds(self, plan: Plan) -> tuple[tuple[float | None, ...], dict[str, Any]]:
         """Re-derive later levels' bounds when the plan now meets an earlier level's bound."""

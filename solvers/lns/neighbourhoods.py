@@ -19,6 +19,11 @@ chosen more often (adaptive weights, as in ALNS).
   device room summed over their devices would hold it (fragmented GPUs: moving the shares on
   them together opens whole devices), and the bins with the most free device room that the
   device items on those may move to;
+- ``idle`` (devices, a ``value`` level): for a waiting device request drawn by its value (e.g.
+  GPUs), the bins where its devices would fit in place of one item worth less (a whole-GPU
+  pod for an 810-milli share that strands 190), the most gainful and nearest to having the
+  cpu and memory first, and the roomiest bins their items may move to — at the same pod
+  count a plan gains value only by such swaps;
 - ``rule``: the bins of one domain of a rule, where rules conflict;
 - ``traffic``: bins holding the two ends of an expensive traffic pair;
 - ``cost``: bins holding the items whose cost is furthest above their cheapest eligible bin;
@@ -44,6 +49,8 @@ RANDOM_SHARE = 0.25  # of every guided neighbourhood
 REWARD = 1.0
 DECAY = 0.9
 MIN_WEIGHT = 0.2
+IDLE_TRIES = 8  # waiting groups ``idle`` draws, at most
+IDLE_GROUPS = 3  # of which at most this many get swap bins in one neighbourhood
 
 
 @dataclass
@@ -96,8 +103,12 @@ class Chooser:
         if "fairness" in terms and (self.tenant_of >= 0).any():
             active.append("fair")
         devices = self.lowered.devices
+        # per group: its worth in the ``value`` term (0 when no level scores value)
+        self.value = np.array([g.value if "value" in terms else 0.0 for g in p.items])
         if devices is not None and devices.bins and (devices.need > 0).any():
             active.append("holes")
+            if (self.value[devices.need > 0] > 0).any():
+                active.append("idle")
             self._device_room()
         self.weights = dict.fromkeys(active, 1.0)
         cap = self.lowered.capacity.astype(np.float64)
@@ -345,15 +356,99 @@ class Chooser:
         weight = np.array([lw.placed_weight[lw.problem.items[g].name] for g in waiting], float)
         weight = weight * devices.need[waiting]
         g = int(self.rng.choice(waiting, p=weight / weight.sum()))
+        return self._open_devices(state, size, g)
+
+    def _idle(self, state: State, size: int) -> np.ndarray | None:
+        """For a ``value`` level (e.g. GPUs placed): waiting device requests, likelier the more
+        value they add; for each, the bins where its devices would fit in place of one device
+        item worth less (e.g. a whole-GPU pod for an 810-milli share that strands 190 milli: at
+        the same pod count the plan gains the difference), the most gainful and nearest to
+        having the node resources first — half the neighbourhood, several swaps at once; and
+        the roomiest bins the items on those may move to (to give the newcomers the cpu and
+        memory they take beyond the items they replace)."""
+        lw = self.lowered
+        devices = lw.devices
+        assert devices is not None
+        waiting = np.flatnonzero((state.unplaced > 0) & (devices.need > 0) & (self.value > 0))
+        if not len(waiting):
+            return None
+        weight = self.value[waiting]
+        half = max(1, size // 2)
+        swaps: list[int] = []
+        focus: set[int] = set()
+        drawn = self.rng.choice(
+            waiting, size=min(IDLE_TRIES, len(waiting)), replace=False, p=weight / weight.sum()
+        )
+        each = max(1, half // min(IDLE_GROUPS, len(drawn)))
+        for g in drawn:
+            mine = self._swaps(state, each, int(g), exclude=swaps)
+            if mine is None:
+                continue
+            focus.add(int(g))
+            swaps.extend(mine.tolist())
+            if len(swaps) >= half or len(focus) >= IDLE_GROUPS:
+                break
+        if not swaps:
+            return None
+        self.focus = frozenset(focus)
+        chosen = np.array(swaps)
+        movers = np.flatnonzero(state.x[:, chosen].sum(axis=1) > 0)
+        targets = np.flatnonzero(lw.open[movers].any(axis=0))
+        targets = targets[~np.isin(targets, chosen)]
+        if not len(targets):
+            return chosen
+        roomy = self._free_share(state)[targets] @ self.scarcity
+        return np.concatenate([chosen, self._sample(targets, roomy * 10, size - len(chosen))])
+
+    def _swaps(self, state: State, size: int, g: int, exclude: list[int]) -> np.ndarray | None:
+        """``idle``'s bins for waiting group g, none of ``exclude`` (None: no swap gains)."""
+        lw = self.lowered
+        devices = lw.devices
+        assert devices is not None
+        candidates = np.flatnonzero(lw.open[g] & (self.device_room > 0))
+        candidates = candidates[~np.isin(candidates, exclude)]
+        if not len(candidates):
+            return None
+        free = lw.capacity[candidates] - state.load[candidates]  # node resources
+        room = self._device_free(state, candidates)
+        need = self._units(np.full(len(candidates), g), candidates)
+        cap = self.cap[candidates]
+
+        def short(given: np.ndarray) -> np.ndarray:  # node resources g still lacks, in shares
+            return np.asarray((np.maximum(lw.demand[g] - free - given, 0) / cap).sum(axis=1))
+
+        fits = room >= need - 1e-9
+        score = np.where(fits, self.value[g] / (1.0 + 5.0 * short(np.zeros_like(free))), 0.0)
+        for h in np.flatnonzero(devices.need > 0):
+            if self.value[h] >= self.value[g]:
+                continue
+            on = state.x[h, candidates] > 0
+            if not on.any():
+                continue
+            freed = room + self._units(np.full(len(candidates), h), candidates) >= need - 1e-9
+            gain = (self.value[g] - self.value[h]) / (1.0 + 5.0 * short(lw.demand[h]))
+            score = np.maximum(score, np.where(on & freed, gain, 0.0))
+        useful = score > 0
+        if not useful.any():
+            return None
+        return self._sample(candidates[useful], score[useful] * 10, size)
+
+    def _open_devices(self, state: State, size: int, g: int) -> np.ndarray | None:
+        """Bins where waiting group g's devices would fit once the device items on them that
+        take fewer device units than g move together, and the bins with the most free device
+        room those items may go to."""
+        lw = self.lowered
+        devices = lw.devices
+        assert devices is not None
         self.focus = frozenset({g})
         candidates = np.flatnonzero(lw.open[g] & (self.device_room > 0))
         if not len(candidates):
             return None
         need = self._units(np.full(len(candidates), g), candidates)
         free = self._device_free(state, candidates)
-        # items with devices that take less than g: moving them together opens room for g
         requests = np.flatnonzero(devices.need > 0)
         on = state.x[requests][:, candidates] > 0
+        # items with devices that take less than g: moving them together opens room for g
         less = self._units(requests[:, None], candidates[None, :]) < need[None, :]
         parts = (on & less).sum(axis=0)
         score = np.minimum(free / np.maximum(need, 1e-9), 1.0) + 0.1 * np.minimum(parts, 5)
