@@ -25,7 +25,7 @@ from engine.solution import DeviceRows
 from ...deadline import Deadline, slowdown
 from ...lowering import Key, Lowered
 from .classes import IntArray, NodeClass, node_classes, residual
-from .layout import lay_out
+from .layout import Remembered, lay_out
 from .master import PatternMaster, master_profit
 from .pricing import Column, Pricer
 
@@ -188,10 +188,13 @@ class FillModel:
         best: tuple[float, list[_Node], IntArray] | None = None
         rounds = 0
         until = deadline.part(LAYOUT_SHARE)
+        remembered: Remembered = {}  # node combinations one layout passes to the next
         while True:
             rounds += 1
             mine = left.copy()
-            fillings = lay_out(self.pricer, self.classes, relaxed, self.first, mine, deadline)
+            fillings = lay_out(
+                self.pricer, self.classes, relaxed, self.first, mine, deadline, remembered
+            )
             laid = [
                 _Node(cls.bins[k], cls.slot_devices[k], [] if col is None else [col], c)
                 for c, cls in enumerate(self.classes)

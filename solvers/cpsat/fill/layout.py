@@ -30,6 +30,11 @@ CONFIGURE_PRICING_SECONDS = 0.5  # one pricing problem
 PRICE_SCALE = 1000  # reduced profits to integers for CP-SAT
 REDUCED_GAIN = 1e-6
 
+ContentKey = tuple[Any, ...]  # a content by what it is (its kind of device, devices, items)
+# per class: node combinations of contents, by content key, that earlier layouts' configuration
+# LPs generated (the next layout of the same classes starts its column generation from them)
+Remembered = dict[int, list[dict[ContentKey, int]]]
+
 
 @dataclass
 class _Content:
@@ -48,10 +53,12 @@ def lay_out(
     profit: np.ndarray,
     left: IntArray,
     deadline: Deadline,
+    remembered: Remembered | None = None,
 ) -> list[list[Column | None]]:
     """Per class, per node (in the class's bin order): the filling laid on it (or None).
     Each class takes the contents the LP gave it (its fractional ones rounded up, as far as
-    the items go); what its nodes cannot take goes back to the items left."""
+    the items go); what its nodes cannot take goes back to the items left. ``remembered``
+    carries node combinations from one layout of these classes to the next."""
     pool: dict[Any, list[Any]] = {}  # content key -> [content, stock]
     for column, value in zip(relaxed.columns, relaxed.values, strict=False):
         content: _Content | None = None
@@ -85,6 +92,7 @@ def lay_out(
     types = [entry[0] for entry in pool.values()]
     stock = [entry[1] for entry in pool.values()]
     owner = [key[0] for key in pool]
+    keys = [key[1:] for key in pool]
     for t, content in enumerate(types):  # as many as the items allow
         most = min([stock[t]] + [int(left[g]) // n for g, n in content.groups if n > 0])
         stock[t] = max(0, most)
@@ -94,7 +102,9 @@ def lay_out(
     for c, cls in enumerate(classes):
         mine = [t for t in range(len(types)) if owner[t] == c]
         own = [stock[t] for t in mine]
-        out.append(_class(pricer, c, cls, [types[t] for t in mine], own, deadline))
+        memory = None if remembered is None else remembered.setdefault(c, [])
+        contents = [types[t] for t in mine]
+        out.append(_class(pricer, c, cls, contents, own, deadline, [keys[t] for t in mine], memory))
         for t, k in zip(mine, own, strict=True):
             stock[t] = k
     for t, content in enumerate(types):  # what no node took goes back
@@ -110,10 +120,13 @@ def _class(
     types: list[_Content],
     stock: list[int],
     deadline: Deadline,
+    keys: list[ContentKey] | None = None,
+    memory: list[dict[ContentKey, int]] | None = None,
 ) -> list[Column | None]:
     """The best of three layouts of the class's nodes: node by node (``_nodes``) spreading
     heavy contents over the nodes or packing the heaviest first, and by node configurations
-    (``configure``, from the combinations those two made)."""
+    (``configure``, from the combinations those two made and those in ``memory``: found by
+    earlier layouts of this class, with contents ``keys`` names)."""
     best: tuple[float, list[Column | None], list[int]] | None = None
     made: list[dict[int, int]] = []
     for way in ("spread", "heavy", "configure"):
@@ -122,7 +135,20 @@ def _class(
             if cls.size < CONFIGURE_MIN_NODES or deadline.expired():
                 continue
             budget = deadline.part(CONFIGURE_SHARE, at_most=CONFIGURE_SECONDS)
-            laid = configure(pricer, c, cls, types, mine, made, budget, deadline)
+            seeds = list(made)
+            index = {} if keys is None else {k: t for t, k in enumerate(keys)}
+            for old in memory or ():
+                if all(k in index for k in old):
+                    seeds.append({index[k]: n for k, n in old.items()})
+            found: list[dict[int, int]] = []
+            laid = configure(pricer, c, cls, types, mine, seeds, budget, deadline, found)
+            if memory is not None and keys is not None:
+                known = {frozenset(m.items()) for m in memory}
+                for combination in found:
+                    named = {keys[t]: n for t, n in combination.items()}
+                    if frozenset(named.items()) not in known:
+                        known.add(frozenset(named.items()))
+                        memory.append(named)
         else:
             laid = _nodes(pricer, c, cls, types, mine, deadline, way == "spread", made)
         worth = sum(types[t].value * (stock[t] - mine[t]) for t in range(len(types)))
@@ -142,6 +168,7 @@ def configure(
     made: list[dict[int, int]],
     budget: Deadline,
     deadline: Deadline,
+    found: list[dict[int, int]] | None = None,
 ) -> list[Column | None]:
     """The class's nodes by configurations: the LP over whole-node combinations of the
     contents (at most the stock of each, n nodes), by column generation (within ``budget``)
@@ -161,6 +188,8 @@ def configure(
     for combination in made:
         master.add(combination)
     counts = master.solve(budget)
+    if found is not None:  # the combinations it generated (for the next layout)
+        found.extend(master.combinations)
     out: list[Column | None] = []
     for combination, nodes in counts:
         column = _column(c, cls, types, combination, slots_of, pricer.demand.shape[0])

@@ -323,3 +323,53 @@ def test_the_device_pattern_is_the_best_knapsack(
     assert all(0 < n <= most[g] for g, n in used.items())
     assert sum(n * share[g, 0] for g, n in used.items()) <= capacity
     assert sum(n * profit[g] for g, n in used.items()) == pytest.approx(best)
+
+
+def test_a_layout_hands_its_node_combinations_to_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The configuration LPs of one layout remember their node combinations (by content), and
+    the next layout of the same classes starts from them: each fits one node (its devices, its
+    CPU), and the second layout's configuration LP is given every one of them."""
+    from solvers.cpsat.fill import layout
+    from solvers.cpsat.fill.driver import FillModel
+    from solvers.cpsat.fill.master import PatternMaster
+    from solvers.deadline import Deadline
+
+    rng = np.random.default_rng(3)
+    shapes = [(int(rng.integers(10, 90)) * 10, int(rng.integers(1, 6))) for _ in range(12)]
+    items = [share(f"s{k}", 60, milli, cpu=str(cpu)) for k, (milli, cpu) in enumerate(shapes)]
+    model = FillModel(lower(gpu_cluster(40, items)))
+    left = model.left.copy()
+    master = PatternMaster(model.pricer, model.classes, model.first, left)
+    relaxed = master.generate(Deadline.after(10))
+    given_: dict[int, list[frozenset[Any]]] = {}  # per class: the combinations it starts from
+    configure = layout.configure
+
+    def counting(*args: Any) -> Any:
+        c, types, seeds = args[1], args[3], args[5]
+        given_[c] = [
+            frozenset(((types[t].slot, types[t].devices, types[t].groups), n) for t, n in m.items())
+            for m in seeds
+        ]
+        return configure(*args)
+
+    monkeypatch.setattr(layout, "configure", counting)
+    remembered: layout.Remembered = {}
+    pricer, classes, first = model.pricer, model.classes, model.first
+    layout.lay_out(pricer, classes, relaxed, first, left.copy(), Deadline.never(), remembered)
+    assert remembered and all(remembered.values())
+    room = model.classes[0].room // model.pricer.div
+    for combinations in remembered.values():
+        for combination in combinations:
+            devices = sum(k * devices for (_, devices, _), k in combination.items())
+            demand = sum(
+                k * n * model.pricer.demand[g]
+                for (_, _, groups), k in combination.items()
+                for g, n in groups
+            )
+            assert devices <= 4 and (demand <= room).all(), combination
+    known = {c: [frozenset(m.items()) for m in v] for c, v in remembered.items()}
+    layout.lay_out(pricer, classes, relaxed, first, left.copy(), Deadline.never(), remembered)
+    for c, combinations in known.items():
+        assert set(combinations) <= set(given_[c])
