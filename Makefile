@@ -41,8 +41,9 @@ run: $(STAMP_RUN)
 # shared fixtures — the real control plane of the live tests — start once
 PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider -n auto --dist loadfile
 
+# the fast set: no slow tests, each property a quarter of its examples (tests/profiles.py)
 test: $(STAMP_TEST)
-	$(PYTEST) -m 'not slow'
+	$(PYTEST) -m 'not slow' --hypothesis-profile=placer-fast
 
 test-all: $(STAMP_TEST)
 	$(PYTEST)

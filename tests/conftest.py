@@ -6,13 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import settings
 
-# No test is timed: the machine is shared (2 cores, several engineers, CI), and speed is measured
-# in bench/. Hypothesis' own per-example deadline (200 ms) would make a property's verdict depend
-# on the load: 262 ms for a 0.7 ms example failed test_summary under load 18.
-settings.register_profile("placer", deadline=None)
-settings.load_profile("placer")
+from . import profiles
+
+profiles.register()
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCES = ROOT / "instances"

@@ -19,6 +19,7 @@ from engine.extender.handlers import Extender
 from engine.extender.state import ClusterState
 from engine.extender.wire import WireError
 from tests.engine.extender.conftest import serve  # noqa: F401  (the fixture)
+from tests.profiles import examples
 
 KNOWN = ["n1", "n2", "n3"]
 
@@ -93,7 +94,7 @@ def _paths(value: Any, here: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 
 
 @pytest.mark.slow
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_any_json_anywhere_in_any_request(data: st.DataObject) -> None:
     state, ext = service()

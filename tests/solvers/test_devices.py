@@ -25,9 +25,10 @@ from engine.solve import solve
 from engine.verify import verify, verify_counts
 from solvers.lowering import lower
 from solvers.lowering.devices import items_on
+from tests.profiles import examples
 
 TINY = settings(
-    max_examples=60,
+    max_examples=examples(60),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

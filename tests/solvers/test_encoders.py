@@ -14,6 +14,7 @@ from engine.solution import Solution
 from solvers import registry
 from solvers.base import ALL_FEATURES, Backend, Compiled, Options, RawResult
 from solvers.testing import assert_backend_api
+from tests.profiles import examples
 
 from ..strategies import problems
 
@@ -24,7 +25,7 @@ def test_kinds_and_features_come_from_the_ir_union() -> None:
     assert ALL_FEATURES == FEATURES
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(p=problems(max_bins=3, max_groups=3, max_count=2))
 def test_a_problem_names_only_known_features(p: Problem) -> None:
     assert p.features() <= FEATURES

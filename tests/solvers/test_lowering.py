@@ -21,6 +21,7 @@ from solvers.lowering.levels import Stage, Tier
 from solvers.lowering.lexicographic import StageResult, level_bounds
 from solvers.lowering.starts import fair_fill, fair_fill_applies, first_fit_decreasing
 from solvers.lowering.terms import term_values
+from tests.profiles import examples
 
 from ..cases import HOSTNAME, ZONE, bins, group, problem
 from ..strategies import problems
@@ -100,7 +101,7 @@ def _reference_bounds(p: Problem, g: int, b: int) -> tuple[int, int, bool] | Non
     return (0, high, open_) if high > 0 else None
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(p=problems(max_bins=5, max_groups=4, max_count=4, constraints=False))
 def test_sparse_eligibility_holds_exactly_the_pairs_that_may_hold_items(p: Problem) -> None:
     lowered = lower(p)
@@ -227,7 +228,7 @@ def _random_plan(p: Problem, rng: random.Random) -> dict[tuple[str, str], int]:
     return plan
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(120), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(p=problems(max_bins=5, max_groups=3, max_count=3), seed=st.integers(0, 1000))
 def test_the_canonical_order_is_a_true_symmetry(p: Problem, seed: int) -> None:
     """Permuting bins inside a class changes neither validity nor any objective term: a class
@@ -267,7 +268,7 @@ def _judged(p: Problem, plan: dict[tuple[str, str], int]) -> tuple[Any, ...]:
 # ---------------------------------------------------------------- terms against the verifier
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(p=problems(max_bins=4, max_groups=4, max_count=3), seed=st.integers(0, 1000))
 def test_term_values_agree_with_the_verifiers_copy(p: Problem, seed: int) -> None:
     plan = _random_plan(p, random.Random(seed))
@@ -359,7 +360,7 @@ def test_first_fit_decreasing_keeps_capacity_and_pinned_items() -> None:
     assert plan[("b", "n2")] >= 1
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(p=problems(max_bins=4, max_groups=4, max_count=3, constraints=False, placed=False))
 def test_fair_fill_is_valid_where_it_applies(p: Problem) -> None:
     data = p.model_dump()

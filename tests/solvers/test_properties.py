@@ -26,13 +26,14 @@ from engine.solve import solve
 from engine.verify import certify, verify, verify_counts
 from solvers import registry
 from solvers.base import Options
+from tests.profiles import examples
 
 from ..strategies import problems, pure_packing_problems
 from .backends import backend_params
 
 TIME_LIMIT = 2.0
 SETTINGS = settings(
-    max_examples=25,
+    max_examples=examples(25),
     deadline=None,
     derandomize=True,  # the same examples on every run (CI stays reproducible)
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
@@ -130,7 +131,7 @@ def test_pure_packing(name: str, problem: Problem) -> None:
     _check_backend(problem, name)
 
 
-@settings(max_examples=100, deadline=None, derandomize=True)
+@settings(max_examples=examples(100), deadline=None, derandomize=True)
 @given(
     problem=problems(max_bins=5, max_groups=4, max_count=4),
     seed=st.integers(0, 3),

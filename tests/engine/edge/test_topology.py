@@ -16,6 +16,7 @@ from engine.errors import InputError
 from engine.io import load
 from engine.solve import solve
 from engine.verify import term_values, verify_counts
+from tests.profiles import examples
 
 from .cases import ALL_BACKENDS, EXACT_BACKENDS, backend_params, brute_force, diamond, key
 
@@ -391,7 +392,7 @@ def test_random_tiny_service_graphs_match_brute_force(backend: str) -> None:
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    @settings(max_examples=15, deadline=None, derandomize=True)
+    @settings(max_examples=examples(15), deadline=None, derandomize=True)
     @given(st.data())
     def check(data: Any) -> None:
         p = build(data.draw(st.composite(_random_topology)()))

@@ -19,6 +19,7 @@ from engine.extender.planner import Planner
 from engine.extender.state import ClusterState
 from engine.solution import Solution, Status
 from engine.verify import verify
+from tests.profiles import examples
 
 from .conftest import node, pod
 
@@ -232,7 +233,7 @@ def test_a_plan_that_no_longer_fits_goes_the_pinning_way() -> None:
         assert hood_module.neighbourhood(state, plan, records) is None  # type: ignore[arg-type]
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 10_000),
     nodes=st.integers(2, 14),

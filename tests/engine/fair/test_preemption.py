@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.fair.preemption import Cluster, Workload, legal, plan, potential, simulate
+from tests.profiles import examples
 
 
 def test_fewest_victims() -> None:
@@ -62,7 +63,7 @@ workloads = st.lists(
 )
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(workloads, st.integers(6, 14))
 def test_preemption_terminates_and_potential_rises(items: list, cap: int) -> None:
     c = Cluster(("cpu", "mem"), (cap, cap), {"A": 1, "B": 2, "C": 1})

@@ -23,6 +23,7 @@ from engine.fair.properties import (
     strategy_proof,
 )
 from engine.fair.welfare import nash, nash_welfare, proportional, utilitarian
+from tests.profiles import examples
 
 
 @st.composite
@@ -40,13 +41,13 @@ def markets(draw: st.DrawFn) -> Market:
     return Market.build(capacity, jobs, weights)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(markets())
 def test_drf_no_profitable_misreport(market: Market) -> None:
     assert profitable_misreport(drf, market) is None
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(markets())
 def test_drf_envy_free_and_sharing_incentive(market: Market) -> None:
     alloc = drf(market)
@@ -55,7 +56,7 @@ def test_drf_envy_free_and_sharing_incentive(market: Market) -> None:
     assert sharing_incentive(alloc).ok, sharing_incentive(alloc).witness
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(markets())
 def test_work_conserving_drf_is_pareto_efficient(market: Market) -> None:
     assert pareto_efficient(drf(market, work_conserving=True)).ok
@@ -100,7 +101,7 @@ def test_utilitarian_and_nash() -> None:
     assert nash_welfare(n) >= nash_welfare(drf(market)) - 1e-9
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=examples(15), deadline=None)
 @given(markets())
 def test_best_response_dynamics_terminate(market: Market) -> None:
     for mech in (drf, proportional):

@@ -12,6 +12,7 @@ from engine.gpu.cluster import Cluster, ClusterState, OverAllocation, Placement,
 from engine.gpu.policies import POLICIES, make_policy
 from engine.gpu.simulate import run_online
 from engine.gpu.trace import NodeTable, PodTable
+from tests.profiles import examples
 
 from .example import SHARE, example_state
 
@@ -48,7 +49,7 @@ pods = st.builds(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     nodes=clusters(),
     asks=st.lists(
@@ -85,7 +86,7 @@ def test_state_refuses_every_over_allocation(
     assert state.allocated_milli == sum(p.gpu_request for p, _ in accepted)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(
     nodes=clusters(),
     arrivals=st.lists(pods, min_size=1, max_size=30),

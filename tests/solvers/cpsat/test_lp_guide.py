@@ -22,6 +22,7 @@ from solvers.cpsat.lp_guide import CoreLp, dual_bound
 from solvers.cpsat.per_bin import PerBinModel
 from solvers.lowering import lower
 from tests.cases import HOSTNAME, bins, group, problem
+from tests.profiles import examples
 from tests.strategies import problems
 
 LIMIT = 20.0
@@ -49,7 +50,7 @@ def small_lps(draw: st.DrawFn) -> tuple[np.ndarray, ...]:
     return c, a, lower, upper, low, high, y
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(small_lps())
 def test_dual_bound_is_below_every_integer_point(lp: tuple[np.ndarray, ...]) -> None:
     c, a, lower, upper, low, high, y = lp
@@ -156,7 +157,7 @@ def _with_costs(p: Problem) -> Problem:
 
 
 FAST = settings(
-    max_examples=40,
+    max_examples=examples(40),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

@@ -12,10 +12,14 @@ from engine.ir import Problem, minimised_terms
 from engine.solution import Status
 from engine.solve import solve
 from engine.verify import verify, verify_counts
+from tests.profiles import examples
 from tests.strategies import problems, pure_packing_problems
 
 SETTINGS = settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+    max_examples=examples(40),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=True,
 )
 RATIO_TERMS = {"balance", "fairness"}  # optimised in steps of 1e-4 (stated precision)
 
@@ -89,7 +93,7 @@ def test_optimal_matches_brute_force(problem: Problem) -> None:
             break  # a level optimised to 1e-4 may leave later levels on a different tie
 
 
-@settings(max_examples=25, deadline=None, derandomize=True)
+@settings(max_examples=examples(25), deadline=None, derandomize=True)
 @given(
     pure_packing_problems(max_bins=4, max_groups=3, max_count=3),
     st.sampled_from(["auto", "per_bin"]),
@@ -163,7 +167,7 @@ def pooled_clusters(draw: st.DrawFn, tight: bool = False) -> Problem:
     )
 
 
-@settings(max_examples=30, deadline=None, derandomize=True)
+@settings(max_examples=examples(30), deadline=None, derandomize=True)
 @given(pooled_clusters())
 def test_pool_formulation_is_honest_against_the_per_bin_optimum(problem: Problem) -> None:
     plan = solve(problem, "cpsat", time_limit=5, threads=1)
@@ -179,7 +183,7 @@ def test_pool_formulation_is_honest_against_the_per_bin_optimum(problem: Problem
         assert math.isclose(plan.objective[1], exact.objective[1], abs_tol=1e-9)
 
 
-@settings(max_examples=30, deadline=None, derandomize=True)
+@settings(max_examples=examples(30), deadline=None, derandomize=True)
 @given(pooled_clusters(tight=True))
 def test_pool_formulation_with_unplaced_items_is_honest(problem: Problem) -> None:
     # Lexicographic (placed over priority tiers, then bins_used): the pool plan never beats the

@@ -16,6 +16,7 @@ from engine.solve import solve
 from solvers.lns.bound import bin_classes, class_shares, level_bounds, lp_optimum
 from solvers.lns.sizes import sizes
 from solvers.lowering import lower
+from tests.profiles import examples
 from tests.solvers.test_devices import brute_force, device_problems
 
 
@@ -69,7 +70,7 @@ def test_mixed_shares_are_bounded_by_what_pairs_on_one_gpu() -> None:
     assert bound == 24.0
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(problem=device_problems())
 def test_the_bound_never_cuts_off_a_plan(problem: Problem) -> None:
     """On tiny device problems, the LP over classes with the per-device cuts places at least

@@ -17,6 +17,7 @@ from engine.verify import verify_counts
 from solvers import registry
 from solvers.base import Options
 from solvers.composites import quick_plans
+from tests.profiles import examples
 from tests.solvers.lns.test_subproblem import with_traffic
 
 
@@ -27,7 +28,7 @@ def _key(problem: Problem, objective: tuple[float, ...]) -> tuple[float, ...]:
     )
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(12), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(problem=with_traffic())
 def test_never_worse_than_its_start_and_always_verified(problem: Problem) -> None:
     starts = quick_plans(problem, Options(seed=0))
@@ -85,7 +86,7 @@ def test_optimal_is_never_claimed_from_a_neighbourhood() -> None:
         "objective": ["placed"],
     }
     problem = Problem.model_validate(data)
-    plan = solve(problem, "cpsat", time_limit=6.0, threads=1, lns="on", lns_bins=2)
+    plan = solve(problem, "cpsat", time_limit=2.0, threads=1, lns="on", lns_bins=2)
     assert plan.objective == (2.0,)
     assert plan.bound == (3.0,)
     assert plan.status == Status.FEASIBLE
@@ -185,7 +186,7 @@ def test_the_filling_model_is_not_begun_without_time_for_its_size() -> None:
     against greedy's 24,501): under 0.02 s a bin left it is skipped, the LP bound still comes
     first, and the neighbourhoods get the time."""
     problem = _gpu_trap(nodes=300)  # wants 6 s for the filling model
-    plan = solve(problem, "cpsat", time_limit=4, threads=1, lns="on")
+    plan = solve(problem, "cpsat", time_limit=2, threads=1, lns="on")
     info = plan.info["lns"]
     assert "skipped" in info["start"]["fill"]
     assert plan.bound == (450.0,)  # the LP's: every GPU full

@@ -14,6 +14,7 @@ from solvers.base import Options
 from solvers.greedy.backend import GreedyBackend
 from solvers.lns.subproblem import restrict
 from solvers.lowering import lower
+from tests.profiles import examples
 from tests.strategies import problems
 
 ADDITIVE = ("cost", "bins_used", "soft", "traffic")
@@ -58,7 +59,7 @@ def _incumbent(problem: Problem) -> dict[tuple[str, str], int] | None:
 
 
 @settings(
-    max_examples=80,
+    max_examples=examples(80),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
@@ -149,7 +150,7 @@ def with_devices(draw: st.DrawFn) -> Problem:
 
 
 @settings(
-    max_examples=60,
+    max_examples=examples(60),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )

@@ -35,6 +35,7 @@ from solvers.packing.vector import (
     check_vector_packing,
     vector_lower_bound,
 )
+from tests.profiles import examples
 
 # Tiny instances (at most 6 items, for brute force): types as (size, count), largest first.
 instances = st.integers(min_value=5, max_value=30).flatmap(
@@ -67,7 +68,7 @@ def brute_force_bins(sizes: list[int], counts: list[int], capacity: int) -> int:
     raise AssertionError("unreachable: one item per bin always fits")
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(instances)
 def test_bounds_and_heuristics_bracket_the_optimum(instance: tuple[int, list]) -> None:
     capacity, types = instance
@@ -86,7 +87,7 @@ def test_bounds_and_heuristics_bracket_the_optimum(instance: tuple[int, list]) -
     assert bin_completion(sizes, counts, capacity, best - 1, node_limit=100_000) is None
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(instances)
 def test_the_solver_brackets_the_optimum_never_below_l2_nor_above_ffd(
     instance: tuple[int, list],
@@ -102,7 +103,7 @@ def test_the_solver_brackets_the_optimum_never_below_l2_nor_above_ffd(
     assert result.proven  # tiny instances: always decided well within the limit
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(instances)
 def test_column_generation_bounds_and_dives_bracket_the_optimum(instance: tuple[int, list]) -> None:
     capacity, types = instance
@@ -210,7 +211,7 @@ def test_triplets_are_found_by_the_pattern_model() -> None:
     assert waste_bounded_patterns(sizes, counts, 100, slack=100, limit=3) is None
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(instances)
 def test_full_bin_arcflow_decides_whether_the_volume_bound_is_met(
     instance: tuple[int, list],
@@ -342,7 +343,7 @@ vector_instances = st.tuples(
 )
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(vector_instances, st.lists(st.integers(1, 3), min_size=1, max_size=6))
 def test_vector_heuristics_pack_everything(
     instance: tuple[list[int], int], counts: list[int]

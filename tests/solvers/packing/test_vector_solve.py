@@ -19,6 +19,7 @@ from solvers.packing.heuristics import first_fit_decreasing
 from solvers.packing.knapsack import VectorKnapsack
 from solvers.packing.vector import check_vector_packing, vector_lower_bound
 from solvers.packing.vector_solve import solve_vector
+from tests.profiles import examples
 
 from ...timing import held
 
@@ -54,7 +55,7 @@ def planted_vectors(bins: int, capacity: int, d: int, seed: int) -> list[list[in
     return items
 
 
-@settings(max_examples=6, deadline=None)
+@settings(max_examples=examples(6), deadline=None)
 @given(st.integers(4, 40), st.sampled_from([2, 3, 5]), st.integers(0, 10_000))
 def test_vector_triplets_are_solved_exactly(bins: int, d: int, seed: int) -> None:
     items = vector_triplets(bins, 1000, d, seed)
@@ -64,7 +65,7 @@ def test_vector_triplets_are_solved_exactly(bins: int, d: int, seed: int) -> Non
     assert len(result.packing) == bins and result.proven
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=examples(8), deadline=None)
 @given(st.integers(2, 15), st.sampled_from([2, 3]), st.integers(0, 10_000))
 def test_vector_bound_never_passes_a_planted_optimum(bins: int, d: int, seed: int) -> None:
     items = planted_vectors(bins, 100, d, seed)

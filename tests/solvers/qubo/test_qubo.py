@@ -23,6 +23,7 @@ from solvers.base import Options
 from solvers.qubo.backend import QuboBackend, parse_samples
 from solvers.qubo.model import CompileOptions, compile_problem
 from solvers.qubo.repair import counts_of, decode_reads
+from tests.profiles import examples
 from tests.strategies import problems
 
 HOST = "kubernetes.io/hostname"
@@ -365,7 +366,7 @@ def test_a_gang_with_a_member_that_fits_nowhere_places_none_of_it(seed: int) -> 
 
 
 @settings(
-    max_examples=25,
+    max_examples=examples(25),
     deadline=None,
     suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
 )
@@ -394,7 +395,7 @@ def _tiny_supported(problem: Problem) -> bool:
 
 
 @settings(
-    max_examples=15,
+    max_examples=examples(15),
     deadline=None,
     suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
 )

@@ -14,6 +14,7 @@ from engine.ir import Problem
 from engine.solution import Solution, Status
 from engine.solve import solve
 from solvers.smt.prove import prove
+from tests.profiles import examples
 from tests.solvers.test_agreement import _agree, _brute_force, _same
 from tests.solvers.test_regressions import CASES, HERE
 from tests.strategies import problems
@@ -21,7 +22,7 @@ from tests.strategies import problems
 from ...engine.test_cli import run
 
 FAST = settings(
-    max_examples=25,
+    max_examples=examples(25),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -42,7 +43,7 @@ def test_smt_agrees_with_cpsat_and_milp(p: Problem) -> None:
         _agree(p, smt, solve(p, other, time_limit=10, threads=1))
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(15), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(problems(max_bins=2, max_groups=3, max_count=2))
 def test_smt_matches_brute_force(p: Problem) -> None:
     expected = _brute_force(p)
