@@ -26,6 +26,7 @@ from .colgen import ColumnGeneration, LpSolution
 from .heuristics import Packing, first_fit_decreasing
 from .improve import as_bins, dive, pattern_ip, round_down
 from .patterns import solve_patterns, waste_bounded_patterns
+from .repack import eliminate_bins
 from .search import Incumbent, Listener, Packed
 from .vector import best_vector_packing, vector_lower_bound
 
@@ -36,9 +37,14 @@ HEURISTIC_SHARE = 0.25  # of the time left: the bin-centric heuristics
 # At most this plus so much per item: on large instances their restarts are what improves the
 # first packing, on small ones the dives do better with the time.
 HEURISTIC_SECONDS = 0.5
-HEURISTIC_SECONDS_PER_ITEM = 0.005
+HEURISTIC_SECONDS_PER_ITEM = 0.002
 ROOT_SHARE = 0.3  # of the time left: the first column generation, greedy pricing
 EXACT_SHARE = 0.1  # then: exact pricing for the bound
+# Then bin elimination (``repack``) with this share of the time left per item, at most the
+# most: on hundreds of items column generation hardly starts within seconds, and the local
+# search is what improves the bin-centric packing there.
+ELIMINATION_SHARE_PER_ITEM = 0.0015
+ELIMINATION_MOST = 0.75
 
 
 def solve_vector(
@@ -85,6 +91,10 @@ class _VectorSearch(Incumbent):
         budget = self.deadline.part(HEURISTIC_SHARE, at_most=most)
         found = best_vector_packing(self.sizes, self.counts, self.capacity, self.bound, budget)
         self.offer(found, "bin-centric")
+        if self.done():
+            return
+        share = min(ELIMINATION_MOST, ELIMINATION_SHARE_PER_ITEM * sum(self.counts))
+        self.eliminate(self.deadline.part(share))
         if self.done():
             return
         try:
@@ -135,6 +145,11 @@ class _VectorSearch(Incumbent):
         packing = solve_patterns(column, self.counts, fitting, self.bound, deadline, self.seed)
         self.offer(packing, "tight patterns")
 
+    def eliminate(self, deadline: Deadline) -> None:
+        table = np.array(self.sizes, dtype=np.int64)
+        found = eliminate_bins(table, self.capacity, self.best, self.bound, deadline, self.rng)
+        self.offer(found, "bin elimination")
+
     def _fits(self, pattern: Sequence[tuple[int, int]]) -> bool:
         return all(
             sum(self.sizes[t][d] * j for t, j in pattern) <= cap
@@ -161,6 +176,9 @@ class _VectorSearch(Incumbent):
             )
             if found is not None:
                 self.offer(as_bins(found), "pattern ip")
+            return
+        if attempt % 4 == 3:  # the local search again, from the best packing now
+            self.eliminate(self.deadline.part(0.5, at_least=0.2))
             return
         rng = None if attempt == 0 else self.rng
         spread = 0.5 if attempt % 2 else 0.25

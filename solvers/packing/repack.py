@@ -1,0 +1,147 @@
+"""Bin elimination by local search for vector packings (after Buljubašić & Vasquez's consistent
+neighbourhood search, 2016).
+
+Column generation and dives improve a packing through patterns, and on hundreds of items they
+do not converge within seconds; bin-centric heuristics stop a few per cent above the optimum
+where bins are nearly full in every resource (the Caprara–Toth classes 6 and 7). Here the
+lightest bin is emptied into a pool, and a tabu search swaps items between bins and the pool —
+up to three pool items into a bin for up to two of its items — taking the move that leaves the
+least in the pool (items weigh their summed shares of the capacity, so big items go into bins
+and small ones wait in the pool, where they are easy to place later). An item that left a bin
+may not go back into it for a few moves. When the pool is empty, one bin fewer: the next
+lightest bin is emptied, until the target or the deadline.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..deadline import Deadline
+from .heuristics import Packing
+
+BINS_LOOKED_AT = 0.25  # the share of the bins each move looks at
+PAIRS_UP_TO = 8  # a bin gives back pairs of items only when it holds at most this many
+POOL_TAKEN = (1, 2, 3)  # pool items a move puts into a bin
+BIN_GIVEN = (0, 1, 2)  # bin items a move gives back to the pool
+POOL_LOOKED_AT = 10  # the largest pool items a move considers (the pool can grow while tabu)
+TABU_MOVES = (7, 15)  # an item that left a bin may not return to it for this many moves
+CHECK_EVERY = 8  # moves between deadline checks
+SCORE_POWER = 1.0
+
+
+def eliminate_bins(
+    sizes: np.ndarray,
+    capacity: Sequence[int],
+    packing: Packing,
+    target: int,
+    deadline: Deadline,
+    rng: random.Random,
+) -> Packing:
+    """The best packing found (at most as many bins as ``packing``): bins emptied one at a
+    time until ``target`` bins or ``deadline``."""
+    search = _Elimination(np.asarray(sizes, dtype=np.int64), capacity, packing, rng)
+    return search.run(target, deadline)
+
+
+class _Elimination:
+    def __init__(
+        self, table: np.ndarray, capacity: Sequence[int], packing: Packing, rng: random.Random
+    ) -> None:
+        table = table.reshape(len(table), -1)
+        self.types = [t for b in packing for t, j in sorted(b.items()) for _ in range(j)]
+        self.weights = table[self.types]  # per item
+        cap = np.asarray(capacity, dtype=np.int64)
+        self.score = (self.weights / np.maximum(cap, 1)).sum(axis=1)
+        self.cap, self.rng = cap, rng
+        self.noise = np.random.default_rng(rng.randrange(1 << 30))
+        self.best: list[list[int]] = []
+        k = 0
+        for b in packing:
+            n = sum(b.values())
+            if n:
+                self.best.append(list(range(k, k + n)))
+                k += n
+        self.tabu: dict[tuple[int, int], int] = {}  # (item, bin) -> first move it may return
+        self.moves = 0
+
+    def run(self, target: int, deadline: Deadline) -> Packing:
+        while len(self.best) > max(target, 1) and not deadline.expired():
+            self._empty_lightest()
+            if not self._search(deadline):
+                break
+            self.best = [list(b) for b in self.bins]
+        return [Counter(self.types[i] for i in b) for b in self.best if b]
+
+    def _empty_lightest(self) -> None:
+        self.bins = [list(b) for b in self.best]
+        loads = [float(self.score[b].sum()) for b in self.bins]
+        self.pool = self.bins.pop(int(np.argmin(loads)))
+        self.room = np.array([self.cap - self.weights[b].sum(axis=0) for b in self.bins])
+        self.given = [self._given(k) for k in range(len(self.bins))]
+        self.tabu.clear()
+
+    def _given(self, k: int) -> tuple[np.ndarray, np.ndarray, list[tuple[int, ...]]]:
+        """What bin ``k`` can give back in one move: nothing, one item or two (pairs only
+        where bins hold few items), with their summed sizes and weights."""
+        items = self.bins[k]
+        most = max(BIN_GIVEN) if len(items) <= PAIRS_UP_TO else 1
+        sets = [
+            c
+            for r in BIN_GIVEN
+            if r <= min(most, len(items))
+            for c in itertools.combinations(items, r)
+        ]
+        w = np.array([self.weights[list(c)].sum(axis=0) for c in sets]).reshape(len(sets), -1)
+        return w, np.array([self.score[list(c)].sum() for c in sets]), sets
+
+    def _search(self, deadline: Deadline) -> bool:
+        """Moves until the pool is empty (True) or the deadline (False)."""
+        while self.pool:
+            if self.moves % CHECK_EVERY == 0 and deadline.expired():
+                return False
+            self.moves += 1
+            self._move()
+        return True
+
+    def _move(self) -> None:
+        """The best move over every bin: the one that leaves the least in the pool, ties at
+        random, none that puts an item back into a bin it left within its tabu moves."""
+        pool = sorted(self.pool, key=lambda i: -self.score[i])[:POOL_LOOKED_AT]
+        taken = [c for r in POOL_TAKEN if r <= len(pool) for c in itertools.combinations(pool, r)]
+        take_w = np.array([self.weights[list(c)].sum(axis=0) for c in taken])
+        take_s = np.array([self.score[list(c)].sum() for c in taken])
+        owner = np.concatenate([np.full(len(g[2]), k) for k, g in enumerate(self.given)])
+        give_w = np.concatenate([g[0] for g in self.given])
+        give_s = np.concatenate([g[1] for g in self.given])
+        room = self.room[owner] + give_w  # per give set: the room its bin would have
+        fits = np.all(room[:, None, :] >= take_w[None, :, :], axis=2)
+        gain = take_s[None, :] - give_s[:, None]
+        gain += 1e-9 * self.noise.random(gain.shape)
+        banned = np.zeros((len(self.bins), len(taken)), dtype=bool)
+        for (i, k), until in self.tabu.items():
+            if until > self.moves and i in pool:
+                banned[k] |= np.array([i in c for c in taken])
+        # Each move looks at a random share of the bins: always the best move of all cycles.
+        banned |= (self.noise.random(len(self.bins)) >= BINS_LOOKED_AT)[:, None]
+        gain = np.where(fits & ~banned[owner], gain, -np.inf)
+        g, a = np.unravel_index(int(np.argmax(gain)), gain.shape)
+        if not np.isfinite(gain[g, a]):
+            return
+        k = int(owner[g])
+        give, take = self.given[k][2][g - int(np.searchsorted(owner, k))], taken[a]
+        for i in give:
+            self.bins[k].remove(i)
+            self.pool.append(i)
+            self.tabu[(i, k)] = self.moves + self.rng.randint(*TABU_MOVES)
+        for i in take:
+            self.pool.remove(i)
+            self.bins[k].append(i)
+        self.room[k] = self.cap - self.weights[self.bins[k]].sum(axis=0)
+        self.given[k] = self._given(k)
+        if len(self.tabu) > 4 * TABU_MOVES[1]:
+            self.tabu = {key: u for key, u in self.tabu.items() if u > self.moves}
