@@ -48,6 +48,8 @@ FULL_BINS_ARCS = 20_000
 # First CP-SAT run on the zero-waste graph (deterministic time; Falkenauer t501 takes about
 # 0.2 where it succeeds), then 1.5 times longer each restart.
 FULL_BINS_WORK = 0.5
+ELIMINATION_SHARE = 0.1  # of the time left, at most the seconds below: bin elimination
+ELIMINATION_SECONDS = 1.0
 SMALL_REDUCED = 5_000  # arcs: a reduced arc-flow model this small usually decides quickly
 # MBS', bin completion and the zero-waste patterns work on bitsets of fill levels 0..C: beyond
 # this capacity they cost too much per bin, and column generation (whose pricing coarsens its
@@ -116,6 +118,10 @@ class _Search(Incumbent):
         if self.done():
             return
         self.mbs(self.seed)
+        # Bin elimination, briefly: where bins hold many items (Scholl 2) its swaps close the
+        # last bin that column generation and dives miss within seconds.
+        budget = self.deadline.part(ELIMINATION_SHARE, at_most=ELIMINATION_SECONDS)
+        self.eliminate(np.array(self.sizes).reshape(-1, 1), [self.capacity], budget, self.rng)
         if self.done():
             return
         self.column_generation(self.deadline.part(ROOT_SHARE))

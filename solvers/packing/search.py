@@ -3,13 +3,17 @@ and who to tell when either improves. The one-dimensional and the vector solvers
 
 from __future__ import annotations
 
+import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from ..deadline import Deadline
 from .heuristics import Packing
+from .repack import eliminate_bins
 
 Listener = Callable[[Packing, int], None]  # (best packing, bound) after each improvement
 
@@ -54,6 +58,14 @@ class Incumbent:
                 (method, len(packing), round(time.perf_counter() - self.began, 3))
             )
             self._tell()
+
+    def eliminate(
+        self, sizes: np.ndarray, capacity: Sequence[int], deadline: Deadline, rng: random.Random
+    ) -> None:
+        """Bin elimination (``repack``) from the best packing, until ``deadline``."""
+        if not self.done():
+            found = eliminate_bins(sizes, capacity, self.best, self.bound, deadline, rng)
+            self.offer(found, "bin elimination")
 
     def raise_bound(self, bound: int, how: str) -> None:
         if bound > self.bound:

@@ -26,7 +26,6 @@ from .colgen import ColumnGeneration, LpSolution
 from .heuristics import Packing, first_fit_decreasing
 from .improve import as_bins, dive, pattern_ip, round_down
 from .patterns import solve_patterns, waste_bounded_patterns
-from .repack import eliminate_bins
 from .search import Incumbent, Listener, Packed
 from .vector import best_vector_packing, vector_lower_bound
 
@@ -94,7 +93,7 @@ class _VectorSearch(Incumbent):
         if self.done():
             return
         share = min(ELIMINATION_MOST, ELIMINATION_SHARE_PER_ITEM * sum(self.counts))
-        self.eliminate(self.deadline.part(share))
+        self.eliminate(np.array(self.sizes), self.capacity, self.deadline.part(share), self.rng)
         if self.done():
             return
         try:
@@ -145,11 +144,6 @@ class _VectorSearch(Incumbent):
         packing = solve_patterns(column, self.counts, fitting, self.bound, deadline, self.seed)
         self.offer(packing, "tight patterns")
 
-    def eliminate(self, deadline: Deadline) -> None:
-        table = np.array(self.sizes, dtype=np.int64)
-        found = eliminate_bins(table, self.capacity, self.best, self.bound, deadline, self.rng)
-        self.offer(found, "bin elimination")
-
     def _fits(self, pattern: Sequence[tuple[int, int]]) -> bool:
         return all(
             sum(self.sizes[t][d] * j for t, j in pattern) <= cap
@@ -178,7 +172,9 @@ class _VectorSearch(Incumbent):
                 self.offer(as_bins(found), "pattern ip")
             return
         if attempt % 4 == 3:  # the local search again, from the best packing now
-            self.eliminate(self.deadline.part(0.5, at_least=0.2))
+            self.eliminate(
+                np.array(self.sizes), self.capacity, self.deadline.part(0.5, at_least=0.2), self.rng
+            )
             return
         rng = None if attempt == 0 else self.rng
         spread = 0.5 if attempt % 2 else 0.25
