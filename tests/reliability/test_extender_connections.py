@@ -93,6 +93,10 @@ def test_a_content_length_longer_than_the_body_times_out(serve) -> None:  # type
 needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
 
+# P-256 keys: the same chain checks as RSA, generated in milliseconds instead of a second
+EC_KEY = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1")
+
+
 def make_pki(tmp: Path) -> dict[str, Path]:
     """A CA, a server certificate for 127.0.0.1, a client certificate it signed, and a client
     certificate of another CA."""
@@ -101,7 +105,7 @@ def make_pki(tmp: Path) -> dict[str, Path]:
         subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=tmp)
 
     for ca in ("ca", "other-ca"):
-        run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", f"/CN={ca}",
+        run("req", "-x509", *EC_KEY, "-nodes", "-days", "1", "-subj", f"/CN={ca}",
             "-keyout", f"{ca}.key", "-out", f"{ca}.crt")  # fmt: skip
     for name, ca, extra in (
         ("server", "ca", "subjectAltName=IP:127.0.0.1"),
@@ -109,7 +113,7 @@ def make_pki(tmp: Path) -> dict[str, Path]:
         ("stranger", "other-ca", "extendedKeyUsage=clientAuth"),
     ):
         (tmp / f"{name}.ext").write_text(extra + "\n")
-        run("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
+        run("req", *EC_KEY, "-nodes", "-subj", f"/CN={name}",
             "-keyout", f"{name}.key", "-out", f"{name}.csr")  # fmt: skip
         run("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key",
             "-CAcreateserial", "-days", "1", "-extfile", f"{name}.ext", "-out", f"{name}.crt")  # fmt: skip
