@@ -240,6 +240,8 @@ class FillModel:
     ) -> int:
         """Fill what each node has left with ``profit``, from the items left anywhere (nodes
         in the same state form one class). Returns the items added."""
+        if deadline.expired():  # grouping the nodes by state alone takes 0.2 s under load
+            return 0
         states, classes = self._states(laid)
         pricer = Pricer(self.lowered, classes)
         added = 0
