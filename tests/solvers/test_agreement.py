@@ -16,11 +16,12 @@ from engine.solution import Solution, Status
 from engine.solve import solve
 from engine.verify import verify_counts
 from solvers import registry
+from tests.profiles import examples
 from tests.strategies import problems
 
 LIMIT = 10.0
 FAST = settings(
-    max_examples=25,
+    max_examples=examples(25),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -61,7 +62,7 @@ def test_cpsat_and_milp_agree(p: Problem) -> None:
 
 
 @pytest.mark.skipif(not _cpsat_available(), reason="the cpsat backend is not there yet")
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(10), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(problems(max_bins=3, max_groups=3, max_count=3))
 def test_cpsat_and_milp_cbc_agree(p: Problem) -> None:
     a = solve(p, "cpsat", time_limit=LIMIT, threads=1)

@@ -24,6 +24,7 @@ from engine.ir import Problem
 from engine.solve import solve
 from solvers.cpsat.fill import fill_applies, fill_worthwhile
 from solvers.lowering import lower
+from tests.profiles import examples
 from tests.solvers.test_devices import TINY, brute_force, device_problems
 from tests.timing import contention
 
@@ -288,7 +289,7 @@ def test_fits_is_the_most_items_of_a_group_alone_on_a_node(p: Problem) -> None:
             assert min(pricer.fits(c, g), 4) == most, (c, g)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     capacity=st.integers(1, 12),
     groups=st.lists(

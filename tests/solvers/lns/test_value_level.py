@@ -19,6 +19,7 @@ from solvers.composites import quick_plans
 from solvers.lns.bound import level_bounds
 from solvers.lns.neighbourhoods import Chooser, State
 from solvers.lowering import lower
+from tests.profiles import examples
 from tests.solvers.lns.test_driver import _key
 from tests.solvers.lns.test_subproblem import with_traffic
 from tests.solvers.test_devices import brute_force, device_problems
@@ -81,7 +82,7 @@ def test_the_second_level_rises_at_equal_pods_to_its_proved_bound() -> None:
     assert all(objective[0] == 24.0 for _, objective in info["trace"])  # pods never traded
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(problem=device_problems(), short=st.integers(0, 2))
 def test_the_value_bound_never_cuts_off_the_optimum(problem: Problem, short: int) -> None:
     """On tiny device problems with ``[placed, value]``, for a plan at the optimum's pods or
@@ -96,7 +97,7 @@ def test_the_value_bound_never_cuts_off_the_optimum(problem: Problem, short: int
     assert bounds[1] is not None and bounds[1] >= best[1] - 1e-6
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(10), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(problem=with_traffic(), data=st.data())
 def test_never_worse_than_its_start_with_a_value_level(problem: Problem, data: Any) -> None:
     """Random problems of every constraint kind, their objective led by ``[placed, value]``

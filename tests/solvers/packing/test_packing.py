@@ -119,7 +119,7 @@ def test_column_generation_bounds_and_dives_bracket_the_optimum(instance: tuple[
     assert check_packing(packing, sizes, counts, capacity) and len(packing) >= best
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(instances)
 def test_dives_with_backtracking_find_the_optimum_of_small_instances(
     instance: tuple[int, list],
@@ -167,7 +167,7 @@ def test_backtracking_finds_the_optimum_where_the_plain_dive_fails(
     assert check_packing(as_bins(found), sizes, counts, 100)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(st.integers(0, 10_000), st.sampled_from([100_000, 1_000_000]))
 def test_large_capacity_pricing_bounds_the_exact_dp(seed: int, capacity: int) -> None:
     """The DP on a coarser grid where the table is too large: the pattern found fits,

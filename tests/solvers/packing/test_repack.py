@@ -15,6 +15,7 @@ from solvers.deadline import Deadline
 from solvers.packing.heuristics import first_fit_decreasing
 from solvers.packing.repack import eliminate_bins
 from solvers.packing.vector import check_vector_packing, vector_lower_bound
+from tests.profiles import examples
 
 from ...timing import held
 
@@ -47,7 +48,7 @@ def test_bin_elimination_reaches_a_planted_optimum_first_fit_decreasing_misses()
     assert len(out) == 30
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=examples(15), deadline=None)
 @given(
     st.integers(2, 4),
     st.lists(st.integers(1, 3), min_size=3, max_size=40),
