@@ -118,10 +118,6 @@ class _Search(Incumbent):
         if self.done():
             return
         self.mbs(self.seed)
-        # Bin elimination, briefly: where bins hold many items (Scholl 2) its swaps close the
-        # last bin that column generation and dives miss within seconds.
-        budget = self.deadline.part(ELIMINATION_SHARE, at_most=ELIMINATION_SECONDS)
-        self.eliminate(np.array(self.sizes).reshape(-1, 1), [self.capacity], budget, self.rng)
         if self.done():
             return
         self.column_generation(self.deadline.part(ROOT_SHARE))
@@ -279,6 +275,13 @@ class _Search(Incumbent):
             return True
         if attempt == 0 and self.exact_fill and not self.done():
             self.full_arcflow()
+        if attempt % 4 == 1:
+            # Bin elimination, briefly, after the first dive: where bins hold many items
+            # (Scholl 2) its swaps close the last bin that dives miss within seconds. Its own
+            # random numbers: where it finds nothing, the dives after it run as before.
+            budget = self.deadline.part(ELIMINATION_SHARE, at_most=ELIMINATION_SECONDS)
+            table = np.array(self.sizes).reshape(-1, 1)
+            self.eliminate(table, [self.capacity], budget, random.Random(self.seed + attempt))
         # Dives first (cheap; with the round-up property they find the optimum), the reduced
         # arc-flow model and the pattern IP after them.
         if attempt % 2 == 0:  # wider searches each time (the columns grow between them)
