@@ -283,3 +283,34 @@ def test_full_arcflow_from_a_hint_proves_small_optima() -> None:
     )
     assert outcome == "optimal" and packing is not None and len(packing) == 6
     assert check_packing([Counter(b) for b in packing], sizes, counts, 100)
+
+
+@pytest.mark.parametrize("slow", [False, True])
+def test_dives_stay_valid_when_slow_pricing_stops_their_generation_early(
+    monkeypatch: pytest.MonkeyPatch, slow: bool
+) -> None:
+    """Where pricing is slow (a DP over 10^5 fill levels) dives stop each residual's column
+    generation once its rounded-up bound can rise no further: still every item packed, never
+    fewer bins than the planted optimum."""
+    import math
+
+    import numpy as np
+
+    from solvers.packing import improve
+    from solvers.packing.colgen import ColumnGeneration
+    from solvers.packing.improve import as_bins, dive, dive_lds
+
+    sizes, counts = _types(planted(12, 100_000, (3, 4), seed=3))
+    cg = ColumnGeneration(np.array(sizes), np.array(counts), 100_000)
+    assert cg.solve(Deadline.after(10.0), converge=True) is not None
+    # Every pricing call counts as slow, or none does.
+    monkeypatch.setattr(improve, "SLOW_PRICING", 0.0 if slow else math.inf)
+    assert improve._converge(cg) is not slow
+    for found in (
+        dive(cg, Deadline.after(10.0), 100),
+        dive_lds(cg, Deadline.after(10.0), 100, 2, 2),
+    ):
+        assert found is not None
+        packing = as_bins(found)
+        assert check_packing(packing, sizes, counts, 100_000)
+        assert len(packing) >= 12
