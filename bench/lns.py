@@ -51,30 +51,61 @@ def _gpu_weights(problem: Problem) -> np.ndarray:
     return np.array(out)
 
 
-def pattern_gpu_bound(problem: Problem, seconds: float = 60.0) -> float | None:
+PRICE_STEPS = 8  # golden-section steps over a pod's price σ in [0, 1] GPUs (below)
+
+
+def pattern_gpu_bound(
+    problem: Problem, pods_at_least: int | None = None, seconds: float = 60.0
+) -> float | None:
     """A bound on GPUs placed from the device-pattern LP (cpsat's filling model: column
-    generation over single GPUs' fillings with node resources pooled per class of alike nodes).
-    Honest for any duals, so also when generation stops early; None when it does not apply."""
+    generation over single GPUs' fillings, node resources pooled per class of alike nodes),
+    honest for any duals, so also when generation stops early; None when it does not apply.
+    With ``pods_at_least`` P, among plans placing at least P pods (the objective's second
+    level at the plan's pods): for every σ >= 0, GPUs <= max(GPUs + σ·pods) - σ·P over the
+    relaxation (Lagrange); the least found by a golden-section search over σ (the function
+    is convex in σ; any σ tried gives a valid bound)."""
     from solvers.cpsat.fill import fill_applies
     from solvers.cpsat.fill.driver import FillModel
     from solvers.cpsat.fill.master import PatternMaster
     from solvers.deadline import Deadline
     from solvers.lowering import lower
 
-    items = tuple(
-        g.model_copy(update={"value": float(w)})
-        for g, w in zip(problem.items, _gpu_weights(problem), strict=True)
-    )
-    gpus_only = problem.model_copy(update={"items": items, "objective": ({"value": 1.0},)})
-    lowered = lower(gpus_only)
+    weights = _gpu_weights(problem)
+    share = seconds / (1 if pods_at_least is None else PRICE_STEPS + 2)
+    tried: dict[float, float] = {}
+
+    def bound(price: float) -> float:
+        if price in tried:
+            return tried[price]
+        items = tuple(
+            g.model_copy(update={"value": float(w) + price})
+            for g, w in zip(problem.items, weights, strict=True)
+        )
+        priced = problem.model_copy(update={"items": items, "objective": ({"value": 1.0},)})
+        lowered = lower(priced)
+        model = FillModel(lowered)
+        master = PatternMaster(model.pricer, model.classes, model.first, model.left.copy())
+        relaxed = master.generate(Deadline.after(share))
+        value = float(relaxed.bound + model.first @ lowered.low.sum(axis=1))
+        tried[price] = value - price * (pods_at_least or 0)
+        return tried[price]
+
+    lowered = lower(problem)
     if fill_applies(lowered) is not None or lowered.devices is None:
         return None
-    model = FillModel(lowered)
-    master = PatternMaster(model.pricer, model.classes, model.first, model.left.copy())
-    relaxed = master.generate(Deadline.after(seconds))
-    if not np.isfinite(relaxed.bound):
-        return None
-    return float(relaxed.bound + model.first @ lowered.low.sum(axis=1))
+    if pods_at_least is not None:
+        ratio = (5**0.5 - 1) / 2
+        lo, hi = 0.0, 1.0
+        a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+        for _ in range(PRICE_STEPS):
+            if bound(a) <= bound(b):
+                hi, b = b, a
+                a = hi - ratio * (hi - lo)
+            else:
+                lo, a = a, b
+                b = lo + ratio * (hi - lo)
+    best = min([bound(0.0), *tried.values()])
+    return best if np.isfinite(best) else None
 
 
 def lp_bounds(problem: Problem, pods_placed: int | None = None) -> dict[str, float | None]:
@@ -162,6 +193,10 @@ def run(problem: Problem, time_limit: float, threads: int, seed: int) -> dict[st
     if given:  # the most GPUs of any plan placing at least as many pods as the LNS's
         row["lp_gpus_given_pods"] = round(given, 2)
         row["gap_gpus_given_pods_pct"] = round(100 * (given - gpus) / given, 2)
+    held = pattern_gpu_bound(problem, pods_at_least=pods)
+    if held:  # the same from the device-pattern LP (Lagrange over a pod's price)
+        row["pattern_gpus_given_pods"] = round(held, 2)
+        row["gap_gpus_pattern_given_pods_pct"] = round(100 * (held - gpus) / held, 2)
     row["trace"] = info.get("trace", [])
     return row
 

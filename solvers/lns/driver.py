@@ -286,7 +286,9 @@ class _Run:
         return Options(time_limit=seconds, seed=seed, threads=1, hint=hint, params=params)
 
     def tie_broken(self, sub: SubProblem) -> SubProblem:
-        """A last level for the sub-problem: pack as much resource volume as ties allow."""
+        """A last level for the sub-problem: pack as much resource volume as ties allow (and
+        ``placed`` then ``value`` as one level, ``one_level``)."""
+        sub = self.one_level(sub)
         if not self.tie_break:
             return sub
         gi = self.lowered.group_index
@@ -304,6 +306,24 @@ class _Run:
             update={"items": items, "objective": (*sub.problem.objective, {"cost": 1.0})}
         )
         return replace(sub, problem=problem)
+
+    def one_level(self, sub: SubProblem) -> SubProblem:
+        """``[placed, value, ...]`` as ``[{placed: M, value}, ...]`` for the sub-solve, M above
+        all the value the neighbourhood holds (so the order of the levels stays): the exact
+        backend solves levels in stages, each held before the next, and on a neighbourhood it
+        seldom proves the ``placed`` stage within the sub-solve's second — the ``value``
+        stage got what was left. Whatever the sub-solve returns is judged by the whole
+        problem's own levels (``accept``)."""
+        levels = sub.problem.objective
+        if len(levels) < 2 or set(levels[0]) != {"placed"} or set(levels[1]) != {"value"}:
+            return sub
+        first, second = levels[0]["placed"], levels[1]["value"]
+        if first <= 0 or second <= 0:
+            return sub
+        most = sum(g.count * g.value for g in sub.problem.items) * second
+        weight = first * math.ceil(1.0 + most / first)
+        merged = ({"placed": weight, "value": second}, *levels[2:])
+        return replace(sub, problem=sub.problem.model_copy(update={"objective": merged}))
 
     def admit(self, waiting: list[int]) -> set[int]:
         """Which groups with only unplaced items come into a neighbourhood: a few, drawn by
