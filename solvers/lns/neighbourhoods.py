@@ -51,6 +51,7 @@ DECAY = 0.9
 MIN_WEIGHT = 0.2
 IDLE_TRIES = 8  # waiting groups ``idle`` draws, at most
 IDLE_GROUPS = 3  # of which at most this many get swap bins in one neighbourhood
+IDLE_SHARE = 0.5  # of the neighbourhoods, with a value level: ``idle`` first
 
 
 @dataclass
@@ -128,6 +129,13 @@ class Chooser:
 
     def pick(self, state: State, size: int) -> tuple[str, list[int]]:
         self.focus = frozenset()
+        if "idle" in self.weights and self.rng.random() < IDLE_SHARE:
+            # the value level's own share of the neighbourhoods, whatever the adaptive weights
+            # say: every improvement counts the same there, and the level-1 strategies improve
+            # ties (packing) often, so ``idle`` was drawn 2 to 30 times in 70-90 rounds
+            guided = self._idle(state, size)
+            if guided is not None and len(guided):
+                return "idle", self._fill(list(dict.fromkeys(guided))[:size], size)
         names = list(self.weights)
         w = np.array([self.weights[n] for n in names])
         for _ in range(4):

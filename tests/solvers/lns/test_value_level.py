@@ -144,3 +144,17 @@ def test_idle_frees_the_bins_whose_pods_are_worth_less_than_a_waiting_one() -> N
 def test_idle_is_not_offered_without_a_value_level() -> None:
     problem = _pods_then_gpus(4).model_copy(update={"objective": ({"placed": 1.0},)})
     assert "idle" not in Chooser(lower(problem), np.random.default_rng(0)).weights
+
+
+def test_a_value_level_keeps_a_share_of_the_neighbourhoods_for_idle() -> None:
+    """Whatever the adaptive weights say (here every other strategy far ahead), about half the
+    neighbourhoods are ``idle``'s while it finds swaps."""
+    problem = _pods_then_gpus(10, quarters=4)
+    lowered = lower(problem)
+    counts = {("quarter", "n000"): 2, ("quarter", "n001"): 2}
+    counts.update({("whole", f"n{k:03d}"): 2 for k in range(2, 10)})
+    state = State.of(lowered, counts)
+    chooser = Chooser(lowered, np.random.default_rng(0))
+    chooser.weights = {name: (0.01 if name == "idle" else 100.0) for name in chooser.weights}
+    names = [chooser.pick(state, 4)[0] for _ in range(200)]
+    assert 70 <= names.count("idle") <= 130
