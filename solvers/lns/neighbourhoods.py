@@ -235,12 +235,19 @@ class Chooser:
         on = np.flatnonzero(state.x[:, scarce].sum(axis=1) * (self.eligible > self.eligible[g]))
         if not len(on):
             return scarce
-        targets = np.flatnonzero(lw.open[on].any(axis=0))
-        targets = targets[~np.isin(targets, scarce)]
+        return self._and_roomiest(state, scarce, on, size)
+
+    def _and_roomiest(
+        self, state: State, chosen: np.ndarray, movers: np.ndarray, size: int
+    ) -> np.ndarray:
+        """``chosen``, then up to ``size`` bins in all: of the bins the ``movers`` (groups) may
+        go to, the ones with the most free room (scarcity-weighted) likelier."""
+        targets = np.flatnonzero(self.lowered.open[movers].any(axis=0))
+        targets = targets[~np.isin(targets, chosen)]
         if not len(targets):
-            return scarce
+            return chosen
         room = self._free_share(state)[targets] @ self.scarcity
-        return np.concatenate([scarce, self._sample(targets, room * 10, size - len(scarce))])
+        return np.concatenate([chosen, self._sample(targets, room * 10, size - len(chosen))])
 
     def _lp(self, state: State, size: int) -> np.ndarray | None:
         if self.lp is None or self.classes is None:
@@ -401,12 +408,7 @@ class Chooser:
         self.focus = frozenset(focus)
         chosen = np.array(swaps)
         movers = np.flatnonzero(state.x[:, chosen].sum(axis=1) > 0)
-        targets = np.flatnonzero(lw.open[movers].any(axis=0))
-        targets = targets[~np.isin(targets, chosen)]
-        if not len(targets):
-            return chosen
-        roomy = self._free_share(state)[targets] @ self.scarcity
-        return np.concatenate([chosen, self._sample(targets, roomy * 10, size - len(chosen))])
+        return self._and_roomiest(state, chosen, movers, size)
 
     def _swaps(self, state: State, size: int, g: int, exclude: list[int]) -> np.ndarray | None:
         """``idle``'s bins for waiting group g, none of ``exclude`` (None: no swap gains)."""
