@@ -18,23 +18,12 @@ from solvers.packing.vector import check_vector_packing, vector_lower_bound
 from tests.profiles import examples
 
 from ...timing import held
+from .test_vector_solve import planted_vectors
 
 
 def planted_with_slack(bins: int, capacity: int, d: int, seed: int) -> list[list[int]]:
-    """Each bin filled to 90–100 % in every dimension by 2–4 items (so at most ``bins`` bins
-    are needed; the items are shuffled)."""
-    rng = random.Random(seed)
-    items: list[list[int]] = []
-    for _ in range(bins):
-        k = rng.randint(2, 4)
-        rows = []
-        for _ in range(d):
-            full = int(capacity * rng.uniform(0.9, 1.0))
-            cuts = sorted(rng.sample(range(1, full), k - 1))
-            rows.append([b - a for a, b in zip([0, *cuts], [*cuts, full], strict=True)])
-        items += [[rows[j][i] for j in range(d)] for i in range(k)]
-    rng.shuffle(items)
-    return items
+    """Each bin filled to 90–100 % in every dimension by 2–4 items, shuffled."""
+    return planted_vectors(bins, capacity, d, seed, fill=(0.9, 1.0), shuffle=True)
 
 
 def test_bin_elimination_reaches_a_planted_optimum_first_fit_decreasing_misses() -> None:

@@ -41,17 +41,29 @@ def vector_triplets(bins: int, capacity: int, d: int, seed: int) -> list[list[in
     return items
 
 
-def planted_vectors(bins: int, capacity: int, d: int, seed: int) -> list[list[int]]:
-    """Each bin cut at random into 2–4 items in every dimension (optimum = bins)."""
+def planted_vectors(
+    bins: int,
+    capacity: int,
+    d: int,
+    seed: int,
+    fill: tuple[float, float] | None = None,
+    shuffle: bool = False,
+) -> list[list[int]]:
+    """Each bin cut at random into 2–4 items in every dimension (optimum = bins); with
+    ``fill``, each dimension of a bin filled to a random share in that range, not exactly
+    (then at most ``bins`` bins are needed)."""
     rng = random.Random(seed)
     items: list[list[int]] = []
     for _ in range(bins):
         k = rng.randint(2, 4)
         rows = []
         for _ in range(d):
-            cuts = sorted(rng.sample(range(1, capacity), k - 1))
-            rows.append([b - a for a, b in zip([0, *cuts], [*cuts, capacity], strict=True)])
+            full = capacity if fill is None else int(capacity * rng.uniform(*fill))
+            cuts = sorted(rng.sample(range(1, full), k - 1))
+            rows.append([b - a for a, b in zip([0, *cuts], [*cuts, full], strict=True)])
         items += [[rows[j][i] for j in range(d)] for i in range(k)]
+    if shuffle:
+        rng.shuffle(items)
     return items
 
 
