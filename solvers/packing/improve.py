@@ -25,6 +25,7 @@ from .colgen import ColumnGeneration, LpSolution
 from .heuristics import Packing
 
 FIXED = 1 - 1e-6  # a master value at least this is a whole copy
+BUILD_CHECK = 128  # columns between deadline checks while the pattern model is built
 SLOW_PRICING = 0.01  # seconds a pricing call: dives stop generating columns early
 
 
@@ -131,7 +132,11 @@ def pattern_ip(
     columns = cg.columns
     model = cp_model.CpModel()
     uses = []
-    for p in columns:
+    for k, p in enumerate(columns):
+        # The model is built in Python (about 0.5 s for 1,000 columns under load): not past
+        # the deadline.
+        if k % BUILD_CHECK == 0 and deadline.expired():
+            return None, False
         most = max(math.ceil(counts[t] / p[t]) for t in np.flatnonzero(p))
         uses.append(model.new_int_var(0, int(most), ""))
     by_type: list[list[tuple[int, int]]] = [[] for _ in counts]
@@ -139,6 +144,8 @@ def pattern_ip(
         for t in np.flatnonzero(p).tolist():
             by_type[t].append((k, int(p[t])))
     for t, n in enumerate(counts.tolist()):
+        if t % BUILD_CHECK == 0 and deadline.expired():
+            return None, False
         if n:
             model.add(sum(a * uses[k] for k, a in by_type[t]) >= n)
     total = sum(uses)
