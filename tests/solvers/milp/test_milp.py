@@ -252,3 +252,24 @@ def test_falkenauer_optimum(shared_data: Path, folder: str, name: str, solver: s
     sol = solve(p, "milp", time_limit=60, threads=1, solver=solver)
     assert sol.status == Status.OPTIMAL and sol.verified
     assert sol.objective == (optima[name],)
+
+
+@pytest.mark.parametrize(("threads", "expected"), [(1, None), (None, None), (2, "2")])
+def test_cbc_runs_serial_without_a_threads_option(
+    tmp_path: Path, threads: int | None, expected: str | None
+) -> None:
+    """``-threads 1`` starts CBC's parallel search with one worker, which at times waits 10 s
+    to start: one thread is CBC's serial search, with no option at all."""
+    real = cbc_path(None)
+    record = tmp_path / "args"
+    wrapper = tmp_path / "cbc"
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >> "{record}"\nexec "{real}" "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    p = problem(nodes(2), [item("web", 3)], objective=["placed", {"bins_used": 1}])
+    sol = solve(p, "milp", time_limit=10, threads=threads, solver="cbc", cbc_path=str(wrapper))
+    assert sol.status == Status.OPTIMAL and sol.verified
+    runs = [line.split() for line in record.read_text().splitlines()]
+    assert runs, "CBC never ran"
+    for args in runs:
+        given = args[args.index("-threads") + 1] if "-threads" in args else None
+        assert given == expected
