@@ -10,7 +10,11 @@ import importlib
 
 import typer
 
-IMPORT_MODULES: tuple[str, ...] = ("engine.edge.importers", "engine.kube.alibaba")
+IMPORT_MODULES: tuple[str, ...] = (
+    "engine.edge.importers",
+    "engine.kube.alibaba",
+    "engine.commands.packing_formats",
+)
 
 
 def register(app: typer.Typer) -> None:
