@@ -262,7 +262,10 @@ class _MilpStages:
         floor = level.floors[k]
         if self.values is None or floor is None or not _reaches(expr, self.values, floor):
             return None
-        value = _value(expr, self.values)  # the start places every item this stage counts
+        # the plan places every item this stage counts: its exact value is the floor (values a
+        # solver gave may sit up to its integrality tolerance below it, and a row fixed there
+        # would cut off every exact plan)
+        value = floor
         self.log.append(
             {"level": level.index, "stage": k, "outcome": "optimal", "floor": "reached"}
         )
