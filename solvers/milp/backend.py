@@ -275,6 +275,7 @@ class _MilpStages:
 
     def attempt(self, stage: Stage, seconds: float) -> Attempt:
         level, k, expr, constant = self._expr(stage)
+        began = time.monotonic()
         result: MilpStage = self.stages.solve(expr, seconds, self.values)
         self.log.append(
             {"level": level.index, "stage": k, "outcome": result.outcome, **result.info}
@@ -289,8 +290,9 @@ class _MilpStages:
         assert result.value is not None
         kept = result.value
         exact = None
-        if result.values is not None:
-            exact = self.stages.tighten(expr, result.values, min(TIGHTEN_S, max(0.1, seconds)))
+        if result.values is not None:  # what is left of the stage's seconds, a little at least
+            left = seconds - (time.monotonic() - began)
+            exact = self.stages.tighten(expr, result.values, min(TIGHTEN_S, max(0.05, left)))
         if exact is not None and exact > kept:
             kept = exact  # the plan's own value, not one the integrality tolerance lowered
         self._fix(level, k, expr, kept)
