@@ -9,7 +9,8 @@ stage at the value it keeps before the next one.
 ``level_bounds`` turns the stage results into one bound per level, honestly: a level's bound is
 given only while every level before it was proved (a bound under an unproved earlier value would
 not bound the lexicographic optimum); a tiered ``placed`` level combines its proved tiers, the
-open tier's bound and the untouched tiers at their best.
+open tier's bound and the untouched tiers at their best. A solver's bound that passes the plan's
+own value by its tolerances is the plan's value: no bound can be better than a plan.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from .levels import Level, Stage
 
 LEVEL_SHARE = 0.6  # a stage that is not the last may use this share of the time left
 MIN_STAGE_SECONDS = 0.01  # below this the deadline counts as reached
+BOUND_TOL = 1e-6  # relative: how far a solver's bound may pass the plan by its tolerances alone
 
 
 @dataclass(frozen=True)
@@ -147,4 +149,16 @@ def level_bounds(
                 items = float(tier.count if stage.maximise else 0)
             total += tier.weight * items
         bounds.append(level.terms["placed"] * total)
-    return tuple(bounds)
+    return tuple(
+        _within_plan(b, values[n], levels[n].maximised) if n < len(values) else b
+        for n, b in enumerate(bounds)
+    )
+
+
+def _within_plan(bound: float | None, value: float, maximised: bool) -> float | None:
+    """The bound, snapped to the plan's value when it passes it by no more than a solver's
+    tolerance (a bound further past is left for the property tests to catch: a real defect)."""
+    if bound is None:
+        return None
+    past = value - bound if maximised else bound - value
+    return value if 0 < past <= BOUND_TOL * max(1.0, abs(value)) else bound

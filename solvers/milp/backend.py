@@ -30,6 +30,7 @@ from ..base import ALL_FEATURES, Backend, Compiled, Options, RawResult
 from ..deadline import Deadline, OutOfTime
 from ..lowering import Key, Lowered, Stage, lower
 from ..lowering.lexicographic import Attempt, StageResult, level_bounds, solve_levels
+from ..lowering.terms import level_values
 from .arcflow import ArcFlowModel, arcflow_applies, build_arcflow
 from .drivers import RunSettings, Stages, closed
 from .drivers import StageResult as MilpStage
@@ -158,7 +159,7 @@ class MilpBackend(Backend):
             start = _warm_start(model, stages, options, deadline)
         if start is not None and options.on_progress is not None:  # the first plan, at once
             _assign(model, start)
-            objective = tuple(lvl.value() for lvl in model.levels)
+            objective = _plan_values(model, model.levels)
             options.on_progress(Progress(time.monotonic() - began, objective, None))
         info: dict[str, Any] = {"solver": settings.solver, "warm_start": start is not None}
         info.update(model.info)
@@ -178,7 +179,7 @@ class MilpBackend(Backend):
         if driver.values is None:
             return RawResult(Status.UNKNOWN, {}, info=info)
         _assign(model, driver.values)
-        objective = tuple(lvl.value() for lvl in model.levels)
+        objective = _plan_values(model, model.levels)
         bounds = level_bounds(
             [lvl.level for lvl in model.levels],
             outcome.results,
@@ -203,6 +204,18 @@ class MilpBackend(Backend):
         if fmt not in self.exports:
             return super().export(problem, fmt)
         return export_model(lower(problem), fmt)
+
+
+def _plan_values(model: MilpModel | ArcFlowModel, levels: list[LevelExprs]) -> tuple[float, ...]:
+    """The levels' values computed from the assigned plan's counts, as the verifier computes them:
+    the solver's values sit up to its tolerances off (a proved level's bound read from them once
+    passed the plan by 2e-9). A level with soft rules keeps the solver's value: a violation
+    amount is a continuous variable here."""
+    exact = level_values(model.lowered, model.counts())
+    objective = model.lowered.problem.objective
+    return tuple(
+        lvl.value() if "soft" in objective[lvl.index] else exact[lvl.index] for lvl in levels
+    )
 
 
 class _MilpStages:
@@ -246,7 +259,7 @@ class _MilpStages:
         if k == len(level.stages) - 1 and self.on_progress is not None and self.values:
             _assign(self.model, self.values)
             done = self.model.levels[: level.index + 1]
-            objective = tuple(lvl.value() for lvl in done)
+            objective = _plan_values(self.model, done)
             bounds = level_bounds(
                 [lvl.level for lvl in done], self.results, objective, _tier_counts(self.model)
             )

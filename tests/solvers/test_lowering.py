@@ -337,6 +337,25 @@ def test_level_bounds_are_given_only_under_proved_levels() -> None:
     assert level_bounds(levels, results, (1.0, 2.0, 0.0), [[0], [0], [0]]) == (1.0, 1.5, None)
 
 
+@pytest.mark.parametrize(
+    ("term", "value", "solver_bound", "bound"),
+    [
+        ("bins_used", 3.0, 3.0000001, 3.0),  # minimised: a bound above the plan is the plan
+        ("bins_used", 3.0, 2.5, 2.5),
+        ("fairness", 0.25, 0.2499999, 0.25),  # maximised: a bound below the plan is the plan
+        ("fairness", 0.25, 0.5, 0.5),
+        ("bins_used", 3.0, 3.5, 3.5),  # far past: a defect, left for the property tests to see
+    ],
+)
+def test_no_bound_passes_the_plans_own_value(
+    term: str, value: float, solver_bound: float, bound: float
+) -> None:
+    p = problem(bins(2), [group("a")], objective=[term])
+    levels = lower(p).levels
+    results = [StageResult(False, value, solver_bound)]
+    assert level_bounds(levels, results, (value,), [[0]]) == (bound,)
+
+
 def test_a_tiered_bound_combines_proved_open_and_untouched_tiers() -> None:
     p = problem(
         bins(1),
