@@ -17,6 +17,7 @@ leaves one bin above within seconds.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 from collections import Counter
@@ -37,6 +38,9 @@ TABU_MOVES = (7, 15)  # an item that left a bin may not return to it for this ma
 # unlike in the exact models, so a packing of 10^5 identical pods is left alone).
 MAX_ITEMS = 5_000
 CHECK_EVERY = 8  # moves between deadline checks
+
+# What a bin can give back: summed sizes, summed weights, the item sets, the bin per set.
+Given = tuple[np.ndarray, np.ndarray, list[tuple[int, ...]], np.ndarray]
 
 
 def eliminate_bins(
@@ -92,9 +96,9 @@ class _Elimination:
         self.given = [self._given(k) for k in range(len(self.bins))]
         self.tabu.clear()
 
-    def _given(self, k: int) -> tuple[np.ndarray, np.ndarray, list[tuple[int, ...]]]:
+    def _given(self, k: int) -> Given:
         """What bin ``k`` can give back in one move: nothing, one item or two (pairs only
-        where bins hold few items), with their summed sizes and weights."""
+        where bins hold few items), with their summed sizes and weights (and ``k`` per set)."""
         items = self.bins[k]
         most = max(BIN_GIVEN) if len(items) <= PAIRS_UP_TO else 1
         sets = [
@@ -104,7 +108,8 @@ class _Elimination:
             for c in itertools.combinations(items, r)
         ]
         w = np.array([self.weights[list(c)].sum(axis=0) for c in sets]).reshape(len(sets), -1)
-        return w, np.array([self.score[list(c)].sum() for c in sets]), sets
+        owner = np.full(len(sets), k)
+        return w, np.array([self.score[list(c)].sum() for c in sets]), sets, owner
 
     def _search(self, deadline: Deadline) -> bool:
         """Moves until the pool is empty (True) or the deadline (False)."""
@@ -119,20 +124,22 @@ class _Elimination:
         """The best move over every bin: the one that leaves the least in the pool, ties at
         random, none that puts an item back into a bin it left within its tabu moves."""
         pool = sorted(self.pool, key=lambda i: -self.score[i])[:POOL_LOOKED_AT]
-        taken = [c for r in POOL_TAKEN if r <= len(pool) for c in itertools.combinations(pool, r)]
-        take_w = np.array([self.weights[list(c)].sum(axis=0) for c in taken])
-        take_s = np.array([self.score[list(c)].sum() for c in taken])
-        owner = np.concatenate([np.full(len(g[2]), k) for k, g in enumerate(self.given)])
+        index, member = _pool_combinations(len(pool))
+        padded = np.array([*pool, 0])  # the last row stands for "no item": zero weight
+        take_w = np.where((index < len(pool))[:, :, None], self.weights[padded[index]], 0).sum(1)
+        take_s = np.where(index < len(pool), self.score[padded[index]], 0.0).sum(axis=1)
+        owner = np.concatenate([g[3] for g in self.given])
         give_w = np.concatenate([g[0] for g in self.given])
         give_s = np.concatenate([g[1] for g in self.given])
         room = self.room[owner] + give_w  # per give set: the room its bin would have
         fits = np.all(room[:, None, :] >= take_w[None, :, :], axis=2)
         gain = take_s[None, :] - give_s[:, None]
         gain += 1e-9 * self.noise.random(gain.shape)
-        banned = np.zeros((len(self.bins), len(taken)), dtype=bool)
+        banned = np.zeros((len(self.bins), len(index)), dtype=bool)
+        position = {i: p for p, i in enumerate(pool)}
         for (i, k), until in self.tabu.items():
-            if until > self.moves and i in pool:
-                banned[k] |= np.array([i in c for c in taken])
+            if until > self.moves and i in position:
+                banned[k] |= member[:, position[i]]
         # Each move looks at a random share of the bins: always the best move of all cycles.
         banned |= (self.noise.random(len(self.bins)) >= BINS_LOOKED_AT)[:, None]
         gain = np.where(fits & ~banned[owner], gain, -np.inf)
@@ -140,7 +147,8 @@ class _Elimination:
         if not np.isfinite(gain[g, a]):
             return
         k = int(owner[g])
-        give, take = self.given[k][2][g - int(np.searchsorted(owner, k))], taken[a]
+        give = self.given[k][2][g - int(np.searchsorted(owner, k))]
+        take = [pool[p] for p in index[a] if p < len(pool)]
         for i in give:
             self.bins[k].remove(i)
             self.pool.append(i)
@@ -152,3 +160,16 @@ class _Elimination:
         self.given[k] = self._given(k)
         if len(self.tabu) > 4 * TABU_MOVES[1]:
             self.tabu = {key: u for key, u in self.tabu.items() if u > self.moves}
+
+
+@functools.cache
+def _pool_combinations(m: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pool item sets a move can take from a pool of ``m``, as positions (padded with
+    ``m``: no item) in ``itertools.combinations`` order, and which positions each set holds."""
+    sets = [c for r in POOL_TAKEN if r <= m for c in itertools.combinations(range(m), r)]
+    index = np.full((len(sets), max(POOL_TAKEN)), m, dtype=np.int64)
+    member = np.zeros((len(sets), m), dtype=bool)
+    for s, c in enumerate(sets):
+        index[s, : len(c)] = c
+        member[s, list(c)] = True
+    return index, member
