@@ -34,6 +34,7 @@ from engine.verify import evaluate, verify_counts
 
 from ..base import Compiled, Options, RawResult, StartPlan
 from ..composites import quick_plans
+from ..deadline import slowdown
 from ..lowering import Key, Lowered, lower
 from .bound import Classes, bin_classes, class_shares, level_bounds
 from .neighbourhoods import Chooser, State
@@ -57,13 +58,17 @@ ORDERED_START_SHARE = 0.25  # a greedy start in fill order only while the time s
 ORDERED_SECONDS_SHARE = 0.4  # ... this share of the time left, and it gets this share
 NEW_GROUPS_MIN = 6  # groups with only unplaced items admitted into a neighbourhood, at least
 FILL_SHARE = 0.9  # of the time left, for the filling model's plan (where cpsat has one)
-FILL_SECONDS_PER_BIN = 0.02  # the filling model is not begun when this per bin is not left
+# the filling model is not begun when this per bin (idle speed, times ``slowdown()``) is not
+# left: measured at 5,000 nodes (load 5, slowdown 2.6) it reached 27,538 pods (0.5 % under the
+# LP) in 16.7 s, and 23,468 with 5.4 s (no refill yet: below the fill-order greedy's 26,759)
+FILL_SECONDS_PER_BIN = 0.002
 FILL_SECONDS = 60.0  # ... without a time limit
 LP_PULL = 9.0  # admission weight added to the neighbourhood's focus (or the LP's shortfall)
 MIN_PHASE_SECONDS = 0.05  # a phase (start, bound, sub-solve) given less is not begun
 REPACK_SHARE = 0.3  # of a sub-solve's limit, for the quick repacking that may hint it
 RESERVE_VERIFICATIONS = 2.0  # kept back at the end: verifying a last plan and decoding it,
 RESERVE_SHARE = 0.25  # ... in times one verification of the start took (at most this share)
+VERIFY_DECAY = 0.8  # a round keeps back its merged plans' verifications: the latest, decaying
 
 
 def lns_applies(
@@ -230,6 +235,7 @@ class _Run:
         self.state: State | None = None  # the incumbent's, while neighbourhoods are drawn
         self.selections = Selections(self.problem)  # the groups each rule selects
         self.bound_now: tuple[float | None, ...] = (None,) * len(self.problem.objective)
+        self.verifying = 0.0  # seconds one verification of a whole plan takes (recent, at most)
         self.tie_break = any("placed" in lv for lv in self.problem.objective) and not any(
             "cost" in lv for lv in self.problem.objective
         )
@@ -255,7 +261,9 @@ class _Run:
 
     def evaluate(self, counts: dict[Key, int], devices: DevicePlan | None) -> Plan | None:
         """Verify the whole plan (the independent verifier); None when it breaks a rule."""
+        began = time.perf_counter()
         report = verify_counts(self.problem, counts, devices)
+        self.verifying = max(self.verifying * VERIFY_DECAY, time.perf_counter() - began)
         if not report.ok:
             return None
         return Plan(counts, devices, report.objective, _key(self.problem, report.objective))
@@ -447,6 +455,10 @@ class _Run:
         if not any("placed" in level for level in self.problem.objective[:1]):
             return incumbent
         for lp_first in (True, False) if self.lp_x is not None else (False,):
+            if not lp_first and self.lp_x is not None and self.fill_skipped() is None:
+                # the filling model comes next and does far better; the LP-first plan is its
+                # fallback (at 5,000 nodes this greedy costs 4-8 s of the minute)
+                break
             spent = time.perf_counter() - self.search.started
             if math.isfinite(self.left()) and spent > ORDERED_START_SHARE * self.left():
                 break
@@ -467,24 +479,34 @@ class _Run:
                 self.info["start"]["source"] = name
         return incumbent
 
+    def fill_skipped(self) -> str | None:
+        """Why cpsat's filling model will not start the search (None: it will, now)."""
+        if self.owner.child.name != "cpsat":
+            return "not cpsat"
+        from ..cpsat.fill import fill_applies, fill_worthwhile
+
+        reason = fill_applies(self.lowered) or fill_worthwhile(self.lowered)
+        if reason is not None:
+            return reason
+        left = self.left()
+        if left < MIN_PHASE_SECONDS:  # out of time, or stopped
+            return "no time left"
+        if FILL_SECONDS_PER_BIN * len(self.problem.bins) * slowdown() > FILL_SHARE * left:
+            # cut short before its refill, its plan is below the fill-order greedy's: the
+            # minute goes to the neighbourhoods instead
+            return f"under {FILL_SECONDS_PER_BIN} s a bin left (times the load per core)"
+        return None
+
     def fill_start(self, incumbent: Plan) -> Plan:
         """The better of the incumbent and cpsat's filling model (column generation over node
         fillings, devices included) where it applies: on many alike GPU nodes it gets close to
         the bound in seconds, and its relaxation's bound is kept (it bounds the whole problem)."""
-        if self.owner.child.name != "cpsat":
-            return incumbent
-        from ..cpsat.fill import fill_applies, fill_worthwhile
-
-        if fill_applies(self.lowered) is not None or fill_worthwhile(self.lowered) is not None:
+        skipped = self.fill_skipped()
+        if skipped is not None:
+            if skipped.startswith("under"):
+                self.info["start"]["fill"] = {"skipped": skipped}
             return incumbent
         left = self.left()
-        if left < MIN_PHASE_SECONDS:  # out of time, or stopped
-            return incumbent
-        if FILL_SECONDS_PER_BIN * len(self.problem.bins) > FILL_SHARE * left:
-            # measured: cut short (5,000 nodes in 37 s), its plan is below greedy's; the
-            # minute goes to the neighbourhoods instead
-            self.info["start"]["fill"] = {"skipped": f"under {FILL_SECONDS_PER_BIN} s a bin left"}
-            return incumbent
         seconds = FILL_SECONDS if not math.isfinite(left) else FILL_SHARE * left
         options = replace(
             self.owner.child_options(self.options),
@@ -667,7 +689,9 @@ class _Run:
         round_no = 0
         try:
             while True:
-                left = self.left()
+                # a round ends with verifying its merged plans (1-1.5 s each at 5,000 nodes
+                # under load): kept back from its sub-solves, and no round begun without them
+                left = self.left() - self.parallel * self.verifying
                 if left < 0.3 or (not math.isfinite(left) and rounds_without >= STALL_ROUNDS):
                     break
                 if self._at_bound(incumbent):
@@ -696,7 +720,8 @@ class _Run:
                             self.selections,
                         )
                     )
-                    seconds = max(0.05, min(self.sub_seconds, self.left() - 0.2))
+                    after = self.left() - self.parallel * self.verifying - 0.2
+                    seconds = max(0.05, min(self.sub_seconds, after))
                     options = self.sub_options(
                         sub, incumbent, seconds, self.options.seed + round_no
                     )
@@ -730,6 +755,8 @@ class _Run:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
         self.info["size"] = self.size
+        self.info["searched_s"] = round(time.perf_counter() - self.search.started, 3)
+        self.info["verify_s"] = round(self.verifying, 3)
         self.info["sub_seconds"] = round(self.sub_seconds, 3)
         self.info["strategy_weights"] = {k: round(v, 3) for k, v in self.chooser.weights.items()}
         self.info["strategy_rounds"] = dict(self.chooser.tally)  # [rounds, improved]

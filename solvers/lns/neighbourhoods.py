@@ -24,6 +24,11 @@ chosen more often (adaptive weights, as in ALNS).
   pod for an 810-milli share that strands 190), the most gainful and nearest to having the
   cpu and memory first, and the roomiest bins their items may move to — at the same pod
   count a plan gains value only by such swaps;
+- ``relief`` (devices, a ``value`` level): for waiting device requests drawn by their value,
+  the bins whose free devices would hold one but whose cpu or memory would not, and the bins
+  with the most free cpu and memory (whatever their devices: full ones too) that the items
+  worth less on those may move to — the LP relaxation moves cpu-heavy pods from nodes with idle
+  GPUs to nodes whose GPUs are taken but whose cpu is not, and places GPU pods in their room;
 - ``rule``: the bins of one domain of a rule, where rules conflict;
 - ``traffic``: bins holding the two ends of an expensive traffic pair;
 - ``cost``: bins holding the items whose cost is furthest above their cheapest eligible bin;
@@ -51,7 +56,10 @@ DECAY = 0.9
 MIN_WEIGHT = 0.2
 IDLE_TRIES = 8  # waiting groups ``idle`` draws, at most
 IDLE_GROUPS = 3  # of which at most this many get swap bins in one neighbourhood
-IDLE_SHARE = 0.5  # of the neighbourhoods, with a value level: ``idle`` first
+IDLE_SHARE = 0.5  # of the neighbourhoods, with a value level: ``idle`` or ``relief`` first
+RELIEF_SHARE = 0.5  # ... of which ``relief``'s
+RELIEF_TRIES = 8  # waiting groups ``relief`` draws, at most
+RELIEF_GROUPS = 3  # of which at most this many get bins in one neighbourhood
 
 
 @dataclass
@@ -109,7 +117,7 @@ class Chooser:
         if devices is not None and devices.bins and (devices.need > 0).any():
             active.append("holes")
             if (self.value[devices.need > 0] > 0).any():
-                active.append("idle")
+                active.extend(("idle", "relief"))
             self._device_room()
         self.weights = dict.fromkeys(active, 1.0)
         cap = self.lowered.capacity.astype(np.float64)
@@ -133,9 +141,11 @@ class Chooser:
             # the value level's own share of the neighbourhoods, whatever the adaptive weights
             # say: every improvement counts the same there, and the level-1 strategies improve
             # ties (packing) often, so ``idle`` was drawn 2 to 30 times in 70-90 rounds
-            guided = self._idle(state, size)
-            if guided is not None and len(guided):
-                return "idle", self._fill(list(dict.fromkeys(guided))[:size], size)
+            first = "relief" if self.rng.random() < RELIEF_SHARE else "idle"
+            for name in (first, "idle" if first == "relief" else "relief"):
+                guided = getattr(self, f"_{name}")(state, size)
+                if guided is not None and len(guided):
+                    return name, self._fill(list(dict.fromkeys(guided))[:size], size)
         names = list(self.weights)
         w = np.array([self.weights[n] for n in names])
         for _ in range(4):
@@ -409,6 +419,64 @@ class Chooser:
         chosen = np.array(swaps)
         movers = np.flatnonzero(state.x[:, chosen].sum(axis=1) > 0)
         return self._and_roomiest(state, chosen, movers, size)
+
+    def _relief(self, state: State, size: int) -> np.ndarray | None:
+        """For a ``value`` level: waiting device requests, likelier the more value they add;
+        for each, the bins whose free devices would hold it but whose cpu or memory (node
+        resources) would not, the least short first — a third of the neighbourhood; then the
+        bins with the most free node resources (the least free of those the movers take),
+        whatever their free devices, that the items on the chosen bins worth less than the
+        waiting requests may move to. The LP relaxation of the Alibaba samples does this:
+        cpu-heavy pods off the nodes with idle GPUs onto nodes whose GPUs are taken but whose
+        cpu is not, whole-GPU pods into the room."""
+        lw = self.lowered
+        devices = lw.devices
+        assert devices is not None
+        waiting = np.flatnonzero((state.unplaced > 0) & (devices.need > 0) & (self.value > 0))
+        if not len(waiting):
+            return None
+        weight = self.value[waiting]
+        drawn = self.rng.choice(
+            waiting, size=min(RELIEF_TRIES, len(waiting)), replace=False, p=weight / weight.sum()
+        )
+        third = max(1, size // 3)
+        each = max(1, third // min(RELIEF_GROUPS, len(drawn)))
+        chosen: list[int] = []
+        focus: set[int] = set()
+        for g in drawn:
+            candidates = np.flatnonzero(lw.open[g] & (self.device_room > 0))
+            candidates = candidates[~np.isin(candidates, chosen)]
+            if not len(candidates):
+                continue
+            fits = (
+                self._device_free(state, candidates)
+                >= self._units(np.full(len(candidates), g), candidates) - 1e-9
+            )
+            free = lw.capacity[candidates] - state.load[candidates]
+            short = (np.maximum(lw.demand[g] - free, 0) / self.cap[candidates]).sum(axis=1)
+            useful = fits & (short > 0)
+            if not useful.any():
+                continue
+            picked = self._sample(candidates[useful], 10.0 / (1.0 + 5.0 * short[useful]), each)
+            chosen.extend(picked.tolist())
+            focus.add(int(g))
+            if len(chosen) >= third or len(focus) >= RELIEF_GROUPS:
+                break
+        if not chosen:
+            return None
+        self.focus = frozenset(focus)
+        bins = np.array(chosen)
+        worth = max(self.value[g] for g in focus)
+        movers = np.flatnonzero((state.x[:, bins].sum(axis=1) > 0) & (self.value < worth))
+        if not len(movers):
+            return bins
+        targets = np.flatnonzero(lw.open[movers].any(axis=0))
+        targets = targets[~np.isin(targets, bins)]
+        if not len(targets):
+            return bins
+        taken = lw.demand[movers].sum(axis=0) > 0
+        room = self._free_share(state)[np.ix_(targets, np.flatnonzero(taken))].min(axis=1)
+        return np.concatenate([bins, self._sample(targets, room * 10, size - len(bins))])
 
     def _swaps(self, state: State, size: int, g: int, exclude: list[int]) -> np.ndarray | None:
         """``idle``'s bins for waiting group g, none of ``exclude`` (None: no swap gains)."""

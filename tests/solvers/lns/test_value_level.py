@@ -148,13 +148,96 @@ def test_idle_is_not_offered_without_a_value_level() -> None:
 
 def test_a_value_level_keeps_a_share_of_the_neighbourhoods_for_idle() -> None:
     """Whatever the adaptive weights say (here every other strategy far ahead), about half the
-    neighbourhoods are ``idle``'s while it finds swaps."""
+    neighbourhoods are ``idle``'s or ``relief``'s while they find bins."""
     problem = _pods_then_gpus(10, quarters=4)
     lowered = lower(problem)
     counts = {("quarter", "n000"): 2, ("quarter", "n001"): 2}
     counts.update({("whole", f"n{k:03d}"): 2 for k in range(2, 10)})
     state = State.of(lowered, counts)
     chooser = Chooser(lowered, np.random.default_rng(0))
-    chooser.weights = {name: (0.01 if name == "idle" else 100.0) for name in chooser.weights}
-    names = [chooser.pick(state, 4)[0] for _ in range(200)]
-    assert 70 <= names.count("idle") <= 130
+    valued = ("idle", "relief")
+    chooser.weights = {name: (0.01 if name in valued else 100.0) for name in chooser.weights}
+    names = [chooser.pick(state, 4)[0] for _ in range(400)]
+    assert 140 <= names.count("idle") + names.count("relief") <= 260
+    assert names.count("idle") >= 40 and names.count("relief") >= 40
+
+
+def _hogs(nodes: int = 4) -> tuple[Problem, dict[tuple[str, str], int]]:
+    """GPU nodes g* (8 cpu, 2 GPUs) each holding an 810-milli share (1 cpu) and a cpu hog
+    (6 cpu, no GPU): a GPU idle, 1 cpu free; nodes c* (8 cpu, 1 GPU) holding a whole-GPU pod
+    of 1 cpu (their GPU taken, 7 cpu free); whole-GPU pods of 3 cpu wait. They fit only once
+    the hogs move to the c nodes (value = GPUs)."""
+    data: dict[str, Any] = {
+        "name": "hogs",
+        "bins": [
+            {
+                "name": f"{kind}{k}",
+                "capacity": {"cpu": "8"},
+                "devices": [{"name": "gpu", "count": gpus, "capacity": {"gpu-milli": 1000}}],
+            }
+            for kind, gpus in (("g", 2), ("c", 1))
+            for k in range(nodes)
+        ],
+        "items": [
+            {
+                "name": "share",
+                "count": nodes,
+                "demand": {"cpu": "1"},
+                "devices": {"share": {"gpu-milli": 810}},
+                "value": 0.81,
+            },
+            {"name": "hog", "count": nodes, "demand": {"cpu": "6"}, "value": 0},
+            {"name": "light", "count": nodes, "demand": {"cpu": "1"}, "devices": {}, "value": 1},
+            {"name": "whole", "count": nodes, "demand": {"cpu": "3"}, "devices": {}, "value": 1},
+        ],
+        "objective": [dict(level) for level in PODS_THEN_VALUE],
+    }
+    counts = {(name, f"g{k}"): 1 for name in ("share", "hog") for k in range(nodes)}
+    counts.update({("light", f"c{k}"): 1 for k in range(nodes)})
+    return problem_from_dict(data), counts
+
+
+def test_relief_frees_gpu_nodes_short_of_cpu_with_the_nodes_that_have_cpu_to_spare() -> None:
+    """``relief`` draws a waiting whole-GPU pod and frees the g nodes (their GPU would hold
+    it, their cpu would not) — a third of the neighbourhood — and then the c nodes, whose GPU
+    is taken but whose cpu would take the hogs: not the other g nodes, which have GPU room
+    but no cpu."""
+    problem, counts = _hogs()
+    lowered = lower(problem)
+    state = State.of(lowered, counts)
+    g_nodes = {lowered.bin_index[f"g{k}"] for k in range(4)}
+    c_nodes = {lowered.bin_index[f"c{k}"] for k in range(4)}
+    for seed in range(8):
+        chooser = Chooser(lowered, np.random.default_rng(seed))
+        assert "relief" in chooser.weights
+        bins = chooser._relief(state, 6)
+        assert bins is not None and len(bins) == 6
+        assert set(bins[:2].tolist()) <= g_nodes
+        assert set(bins[2:].tolist()) == c_nodes
+        assert chooser.focus == {lowered.group_index["whole"]}
+
+
+def test_relief_has_nothing_to_free_where_no_gpu_holds_a_waiting_pod_or_the_cpu_is_there() -> None:
+    """The lights beside the shares and hogs: no g node's free GPU room holds a whole pod, and
+    the c nodes' GPUs and cpu hold one as they are (for ``unplaced``). No hogs at all: the
+    waiting pods fit on the g nodes as they are."""
+    problem, counts = _hogs()
+    lowered = lower(problem)
+    chooser = Chooser(lowered, np.random.default_rng(0))
+    crowded = {(name, f"g{k}"): 1 for name in ("share", "hog", "light") for k in range(4)}
+    assert chooser._relief(State.of(lowered, crowded), 6) is None
+    no_hogs = {k: n for k, n in counts.items() if k[0] != "hog"}
+    assert chooser._relief(State.of(lowered, no_hogs), 6) is None
+
+
+def test_the_search_makes_relief_moves_to_the_proved_optimum() -> None:
+    """From the plan above (12 pods, 7.24 GPUs) the search reaches every pod placed: the
+    hogs beside the lights, the whole pods beside the shares; the bound proves it."""
+    problem, counts = _hogs()
+    devices = {key: [(("gpu-0",), 1)] for key in counts if key[0] != "hog"}
+    start = verify_counts(problem, counts, devices)
+    assert start.ok and start.objective == (12.0, 7.24)
+    hint = Solution.from_counts(problem, "test", Status.FEASIBLE, counts, devices=devices)
+    plan = solve(problem, "cpsat", time_limit=20, threads=1, lns="on", lns_bins=4, hint=hint)
+    assert plan.verified and plan.objective == (16.0, 11.24)
+    assert plan.status == Status.OPTIMAL and plan.bound == (16.0, 11.24)
