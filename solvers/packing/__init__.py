@@ -9,5 +9,6 @@ solvers for one-dimensional packing, and vector packing heuristics.
 - ``reduced``: the arc-flow graph reduced by the LP's reduced costs (packings at the bound, or
   the proof that the bound is one higher);
 - ``one_dim``: the one-dimensional solver that chains them within a deadline;
-- ``vector``: vector packing lower bound and bin-centric heuristics.
+- ``vector``: vector packing lower bound and bin-centric heuristics; ``vector_pricing``: beam-search
+  pricing for vector column generation.
 """

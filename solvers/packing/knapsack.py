@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..deadline import Deadline, cpsat_solve
+from .vector_pricing import beam_patterns
 
 MAX_CELLS = 60_000_000  # DP items × grid points per pricing call (about 0.1 s)
 SCALE = 1 << 30  # dual values (≤ 1) as integers
@@ -110,6 +111,7 @@ class Knapsack:
 
 VECTOR_SCALE = 1 << 20  # dual values as integers in the CP-SAT objective (6 decimal digits)
 ALTERNATIVE_FILLS = 3  # greedy fills tried without one of the first fill's items
+BEAM_KEEP = 8  # beam-search fills returned a round
 VECTOR_PRICING_SECONDS = 0.5  # one exact vector pricing call at most; its bound stays valid if cut
 
 
@@ -128,6 +130,7 @@ class VectorKnapsack:
         self.room = np.asarray(room, dtype=np.int64)
         self.share = self.table / np.maximum(self.room, 1)  # sizes as shares of the capacity
         self.exact_calls = 0
+        self.beam = True  # beam-search fills too (``vector_pricing``)
 
     def best(
         self, profits: np.ndarray, bounds: np.ndarray, deadline: Deadline, exact: bool = True
@@ -160,6 +163,9 @@ class VectorKnapsack:
                 if len(kept):
                     other = self._greedy(profits, bounds, kept, weight)
                     fills.setdefault(other.tobytes(), other)
+        if self.beam:
+            for other in beam_patterns(self.table, self.room, profits, bounds, chosen, BEAM_KEEP):
+                fills.setdefault(other.tobytes(), other)
         return sorted(fills.values(), key=lambda p: -float(p @ profits))
 
     def _dantzig(self, profits: np.ndarray, bounds: np.ndarray, chosen: np.ndarray) -> float:

@@ -3,6 +3,7 @@ optimum, the improvement phase past first-fit decreasing, and the cpsat path aro
 
 from __future__ import annotations
 
+import itertools
 import random
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from solvers.packing.colgen import ColumnGeneration
 from solvers.packing.heuristics import first_fit_decreasing
 from solvers.packing.knapsack import VectorKnapsack
 from solvers.packing.vector import check_vector_packing, vector_lower_bound
+from solvers.packing.vector_pricing import beam_patterns
 from solvers.packing.vector_solve import solve_vector
 from tests.profiles import examples
 
@@ -208,3 +210,26 @@ def test_vector_solver_holds_its_deadline_when_loading_cp_sat_is_slow() -> None:
     # Loaded before the first phase (not a wall-clock claim: the alternative is seconds in).
     assert float(loaded) < 0.1 * LIMIT_S, loaded
     assert held(LIMIT_S, float(seconds)), seconds
+
+
+@settings(max_examples=examples(20), deadline=None)
+@given(st.integers(0, 10_000), st.sampled_from([2, 3, 5]), st.integers(4, 11))
+def test_beam_pricing_fills_fit_and_an_unbounded_beam_is_exact(seed: int, d: int, n: int) -> None:
+    rng = np.random.default_rng(seed)
+    table = rng.integers(0, 60, size=(n, d))
+    room = rng.integers(80, 200, size=d)
+    bounds = rng.integers(1, 3, size=n)
+    profits = rng.random(n)
+    chosen = np.arange(n)
+    best = 0.0  # brute force over every pattern within the bounds
+    for take in itertools.product(*(range(int(b) + 1) for b in bounds)):
+        pattern = np.array(take)
+        if np.all(pattern @ table <= room):
+            best = max(best, float(pattern @ profits))
+    narrow = beam_patterns(table, room, profits, bounds, chosen, keep=5, width=3)
+    wide = beam_patterns(table, room, profits, bounds, chosen, keep=5, width=1 << 12)
+    for pattern in narrow + wide:
+        assert np.all(pattern @ table <= room) and np.all(pattern <= bounds)
+        assert float(pattern @ profits) <= best + 1e-9
+    assert len({p.tobytes() for p in wide}) == len(wide)
+    assert abs(float(wide[0] @ profits) - best) < 1e-9
