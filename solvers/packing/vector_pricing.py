@@ -35,8 +35,8 @@ def beam_patterns(
     share = table[chosen] / np.maximum(room, 1)
     efficiency = profits[chosen] / np.maximum(share.sum(axis=1), 1e-12)
     order = chosen[np.argsort(-efficiency, kind="stable")]
-    copies = np.minimum(bounds[order], _copies_per_bin(table[order], room))
-    types = np.repeat(order, copies)[:MAX_COPIES]  # one entry per copy, best first
+    # One entry per copy, best first (copies beyond what fits a bin are never taken).
+    types = np.repeat(order, np.minimum(bounds[order], MAX_COPIES))[:MAX_COPIES]
     if not len(types):
         return []
     w = table[types]  # (copies, d)
@@ -75,10 +75,3 @@ def beam_patterns(
             if len(out) == keep:
                 break
     return out
-
-
-def _copies_per_bin(table: np.ndarray, room: np.ndarray) -> np.ndarray:
-    big = np.iinfo(np.int64).max
-    with np.errstate(divide="ignore"):
-        per_dim = np.where(table > 0, room // np.maximum(table, 1), big)
-    return per_dim.min(axis=1)
