@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -73,7 +73,7 @@ def dive(
     fixed: list[np.ndarray] = []
     while left.any():
         # Vector pricing is exact only at a cost (CP-SAT): dives price greedily.
-        lp = cg.solve(deadline, demand=left, converge=_converge(cg), exact=not cg.vector)
+        lp = cg.solve(deadline, demand=left, converge=converges(cg), exact=not cg.vector)
         if lp is None or deadline.expired():
             return None
         if len(fixed) + lp.bins_bound >= beat:
@@ -109,7 +109,7 @@ def dive(
     return fixed if len(fixed) < beat else None
 
 
-def _converge(cg: ColumnGeneration) -> bool:
+def converges(cg: ColumnGeneration) -> bool:
     """Whether a dive's residual LPs are solved to optimality: not where pricing is slow
     (vectors priced greedily; one dimension with a DP over 10^5 fill levels, Scholl 3, where
     converging each residual took the dive's whole share), there generation stops once the
@@ -182,15 +182,26 @@ def dive_lds(
     beat: int,
     max_discrepancy: int = 3,
     max_depth: int = 3,
+    backtrack: Callable[[], Deadline] | None = None,
 ) -> list[np.ndarray] | None:
     """A packing with fewer than ``beat`` bins by diving with limited discrepancy search
     (Sadykov, Vanderbeck et al., primal heuristics for branch-and-price): the dive of ``dive``,
     but where fixing the most used pattern leaves a residual whose bound cannot beat ``beat``,
     it backs up and fixes the next most used one instead (that pattern is then tabu below).
     At most ``max_discrepancy`` such changes along a dive, all within its first ``max_depth``
-    fractional choices. None when nothing better is found, or the deadline passes."""
+    fractional choices. None when nothing better is found, or the deadline passes.
+
+    With ``backtrack``, the first descent (the plain dive) has until ``deadline`` and the
+    backtracking after it until the deadline ``backtrack()`` gives when it begins: a large
+    instance's first dive needs seconds, a small one's backtracking could use them all."""
     found: list[np.ndarray] | None = None
     fixed: list[np.ndarray] = []
+    limit = [deadline]  # the current one: the descent's, then the backtracking's
+
+    def pruned() -> bool:
+        if backtrack is not None and limit[0] is deadline:
+            limit[0] = backtrack()
+        return False
 
     def node(left: np.ndarray, tabu: frozenset[int], discrepancy: int, depth: int) -> bool:
         """True to stop the whole search (a packing found, or out of time)."""
@@ -202,11 +213,11 @@ def dive_lds(
                     if len(fixed) < beat:
                         found = list(fixed)
                     return True
-                lp = cg.solve(deadline, demand=left, converge=_converge(cg))
-                if lp is None or deadline.expired():
+                lp = cg.solve(limit[0], demand=left, converge=converges(cg))
+                if lp is None or limit[0].expired():
                     return True
                 if len(fixed) + lp.bins_bound >= beat:
-                    return False
+                    return pruned()
                 whole = np.flatnonzero(lp.primal >= FIXED).tolist()
                 if not whole:
                     break

@@ -305,7 +305,7 @@ def test_dives_stay_valid_when_slow_pricing_stops_their_generation_early(
     assert cg.solve(Deadline.after(10.0), converge=True) is not None
     # Every pricing call counts as slow, or none does.
     monkeypatch.setattr(improve, "SLOW_PRICING", 0.0 if slow else math.inf)
-    assert improve._converge(cg) is not slow
+    assert improve.converges(cg) is not slow
     for found in (
         dive(cg, Deadline.after(10.0), 100),
         dive_lds(cg, Deadline.after(10.0), 100, 2, 2),
