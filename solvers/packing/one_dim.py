@@ -11,7 +11,8 @@ Cheapest first, stopping the moment a packing meets the lower bound:
    the bound (the Farley bound when the deadline stops it early), and its rounding;
 4. then, until the deadline, the improvement loop: dives with re-optimisation, CP-SAT over the
    generated patterns (``improve``), the arc-flow model reduced by the LP's reduced costs
-   (``reduced``: it also proves the bound one higher when no packing meets it), and bin
+   (``reduced``: it also proves the bound one higher when no packing meets it; where it is
+   small, HiGHS' MIP looks for the packing first, and before the first dive), and bin
    completion — each phase with a share of the time left.
 
 Every phase takes its share of the remaining budget (``Deadline``); native calls get what is
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -30,9 +31,9 @@ from ..deadline import Deadline
 from .bounds import l2_bound
 from .colgen import ColumnGeneration, LpSolution
 from .heuristics import Packing, bin_completion, first_fit_decreasing, minimum_bin_slack
-from .improve import as_bins, dive, dive_lds, pattern_ip, round_down
+from .improve import as_bins, converges, dive, dive_lds, pattern_ip, round_down
 from .patterns import solve_patterns, waste_bounded_patterns
-from .reduced import reduced_graph, solve_reduced
+from .reduced import MAX_ARCS, reduced_graph, solve_reduced, solve_reduced_mip
 from .search import Incumbent, Listener, Packed
 
 PATTERN_LIMIT = 30_000  # more zero-waste patterns than this: skip the pattern model
@@ -42,6 +43,11 @@ ROOT_SHARE = 0.5  # of the time left: the first column generation
 ZERO_WASTE_SHARE = 0.7  # of the time left: the zero-waste pattern model, when it applies
 COMPLETION_SHARE = 0.25  # of the time left: one bin-completion restart
 LDS_DISCREPANCY = 3  # backtracks of the first dive with limited discrepancy search (then more)
+# A dive with backtracking: its first descent may take this share of the time left (through
+# 500-1,000 items it takes seconds, and a descent cut short finds nothing); the first dive's
+# backtracking after it gets BACKTRACK_SHARE of what is left then (later dives: half).
+FIRST_DIVE_SHARE = 0.7
+BACKTRACK_SHARE = 0.25
 # A larger zero-waste graph goes to the pattern model instead: CP-SAT's model is built in
 # Python, about 5 s for 67,000 arcs on a loaded machine (AI instances), past any deadline.
 FULL_BINS_ARCS = 20_000
@@ -51,6 +57,8 @@ FULL_BINS_WORK = 0.5
 ELIMINATION_SHARE = 0.1  # of the time left, at most the seconds below: bin elimination
 ELIMINATION_SECONDS = 1.0
 SMALL_REDUCED = 5_000  # arcs: a reduced arc-flow model this small usually decides quickly
+MIP_SHARE = 0.7  # of a reduced model's share: HiGHS' MIP on a small one, before CP-SAT
+SMALL_FIRST_SHARE = 0.4  # of the time left: a small reduced model before the first dive
 # MBS', bin completion and the zero-waste patterns work on bitsets of fill levels 0..C: beyond
 # this capacity they cost too much per bin, and column generation (whose pricing coarsens its
 # grid) and its dives do the work alone.
@@ -187,6 +195,13 @@ class _Search(Incumbent):
         if self.root is not None and not self.done():
             self.offer(self._round(self.root), "lp rounding")
 
+    def converge_root(self, deadline: Deadline) -> None:
+        assert self.cg is not None
+        root = self.cg.solve(deadline, converge=True)
+        if root is not None:
+            self.root = root
+            self._root_bound()
+
     def _root_bound(self) -> None:
         if self.root is None:
             return
@@ -202,29 +217,44 @@ class _Search(Incumbent):
         rest = first_fit_decreasing([(w,) for w in self.sizes], left.tolist(), (self.capacity,))
         return as_bins(bins) + rest
 
-    def reduced_arcflow(self, attempt: int) -> None:
+    def reduced_arcflow(
+        self, attempt: int, max_arcs: int = MAX_ARCS, share: float | None = None
+    ) -> bool:
         """The arc-flow model reduced by the root's prices, asked for ``bound`` bins: a packing
         that meets the bound, or the proof that the bound is one higher. A small model gets
-        most of the time left (it decides the instance); a large one a growing share."""
+        most of the time left (it decides the instance); a large one a growing share. Not
+        built when it would have more than ``max_arcs`` arcs; ``share`` of the time left for
+        each model instead of the default. Whether the model was built."""
         assert self.cg is not None and self.root is not None
         cg = self.cg
         prices = self.root.duals
         top = cg.best_pattern(prices, cg.per_bin).upper
         prices = prices / max(1.0, top)
         reduced = reduced_graph(
-            self.sizes, self.counts, self.capacity, prices, self.bound, self.deadline.part(0.3)
-        )
+            self.sizes, self.counts, self.capacity, prices, self.bound, self.deadline.part(0.3),
+            max_arcs=max_arcs,
+        )  # fmt: skip
         if reduced is None:
-            return
+            return False
         small = len(reduced.graph.arcs) <= SMALL_REDUCED
-        share = 0.6 if small or self.exact_fill else min(0.6, 0.2 * attempt)
-        deadline = self.deadline.part(share, at_least=0.5)
+        if share is None:
+            share = 0.6 if small or self.exact_fill else min(0.6, 0.2 * attempt)
         self.info.setdefault("reduced", []).append(
             {"bins": reduced.bins, "arcs": len(reduced.graph.arcs), "kept": round(reduced.kept, 4)}
         )
+        if small:  # HiGHS' MIP finds small models' packings steadily; CP-SAT proves
+            outcome, packing = solve_reduced_mip(
+                reduced, self.counts, self.deadline.part(share * MIP_SHARE, at_least=0.5)
+            )
+            self.info["reduced"][-1]["mip"] = outcome
+            self._take(outcome, packing, reduced.bins, "reduced arc-flow mip")
+            if self.done():
+                return True
+        deadline = self.deadline.part(share, at_least=0.5)
         outcome, packing = solve_reduced(reduced, self.counts, deadline, self.seed)
         self.info["reduced"][-1]["outcome"] = outcome
         self._take(outcome, packing, reduced.bins, "reduced arc-flow")
+        return True
 
     def _take(
         self, outcome: str, packing: list[dict[int, int]] | None, bins: int, how: str
@@ -275,6 +305,18 @@ class _Search(Incumbent):
             return True
         if attempt == 0 and self.exact_fill and not self.done():
             self.full_arcflow()
+        tried_reduced = False  # the reduced model of the root's duals, this round
+        if attempt == 0 and self.root is not None and not self.done():
+            # Where the LP leaves almost no slack (Hard28: 0.0004 bins) the reduced graph has
+            # a few hundred arcs and decides the instance at once: before the first dive,
+            # which needs seconds on such instances. A larger graph waits for its turn. The
+            # reduced graph needs the LP optimum, which the dive would solve first anyway.
+            if not self.root.converged and converges(cg):
+                self.converge_root(self.deadline.part(0.5))
+            if self.root.converged and not self.done():
+                tried_reduced = self.reduced_arcflow(
+                    0, max_arcs=SMALL_REDUCED, share=SMALL_FIRST_SHARE
+                )
         if attempt % 4 == 1:
             # Bin elimination, briefly, after the first dive: where bins hold many items
             # (Scholl 2) its swaps close the last bin that dives miss within seconds. Its own
@@ -285,16 +327,22 @@ class _Search(Incumbent):
         # Dives first (cheap; with the round-up property they find the optimum), the reduced
         # arc-flow model and the pattern IP after them.
         if attempt % 2 == 0:  # wider searches each time (the columns grow between them)
-            share = 0.25 if attempt == 0 else 0.5  # the first leaves time for the arc-flow
-            self.dive_lds(self.deadline.part(share, at_least=0.5), LDS_DISCREPANCY + attempt)
+            # The first descent may take most of the time (a dive through 1,000 items takes
+            # seconds, and a cut-short one finds nothing); the first backtracking leaves time
+            # for the arc-flow.
+            share = BACKTRACK_SHARE if attempt == 0 else 0.5
+            self.dive_lds(
+                self.deadline.part(FIRST_DIVE_SHARE, at_least=0.5),
+                LDS_DISCREPANCY + attempt,
+                lambda: self.deadline.part(share, at_least=0.5),
+            )
         else:
             self.dive(self.rng, self.deadline.part(0.4, at_least=0.5), 0.25 if attempt % 4 else 0.5)
         if attempt % 3 == 0:
             if self.root is not None and not self.root.converged and not self.done():
                 # Exact duals: the reduced arc-flow model is small only near the LP optimum.
-                self.root = cg.solve(self.deadline.part(0.5), converge=True)
-                self._root_bound()
-            if self.root is not None and not self.done():
+                self.converge_root(self.deadline.part(0.5))
+            if self.root is not None and not self.done() and not tried_reduced:
                 self.reduced_arcflow(attempt // 3)
             if not self.done():
                 hint = [cg.pattern_of(b) for b in self.best]
@@ -314,10 +362,12 @@ class _Search(Incumbent):
             if found is not None:
                 self.offer(as_bins(found), "dive")
 
-    def dive_lds(self, deadline: Deadline, discrepancy: int) -> None:
+    def dive_lds(
+        self, deadline: Deadline, discrepancy: int, backtrack: Callable[[], Deadline]
+    ) -> None:
         assert self.cg is not None
         if not self.done():
-            found = dive_lds(self.cg, deadline, len(self.best), discrepancy, discrepancy)
+            found = dive_lds(self.cg, deadline, len(self.best), discrepancy, discrepancy, backtrack)
             if found is not None:
                 self.offer(as_bins(found), "dive with backtracking")
 

@@ -29,7 +29,7 @@ from solvers.packing.knapsack import Knapsack
 from solvers.packing.one_dim import check_packing
 from solvers.packing.one_dim import solve as solve_one_dim
 from solvers.packing.patterns import solve_patterns, waste_bounded_patterns
-from solvers.packing.reduced import reduced_graph, solve_reduced
+from solvers.packing.reduced import reduced_graph, solve_reduced, solve_reduced_mip
 from solvers.packing.vector import (
     bin_centric,
     check_vector_packing,
@@ -167,6 +167,38 @@ def test_backtracking_finds_the_optimum_where_the_plain_dive_fails(
     assert check_packing(as_bins(found), sizes, counts, 100)
 
 
+def test_backtracking_runs_on_its_own_deadline_given_when_the_first_descent_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first descent solves its residuals on the dive's deadline, the backtracking after
+    it on the one ``backtrack`` gives at the first prune (asked once): a large instance's first
+    dive may take seconds that its backtracking may not."""
+    # The first descent ends one bin above; backtracking re-solves residuals to find 9.
+    sizes = [59, 56, 45, 42, 41, 40, 37, 36, 34, 31, 30, 27, 21, 20]
+    counts = [2, 2, 2, 2, 1, 2, 2, 2, 1, 1, 2, 1, 2, 1]
+    descent, later = Deadline.after(5.0), Deadline.after(4.0)
+    asked: list[Deadline] = []
+    used: list[Deadline] = []
+    cg = ColumnGeneration(sizes, counts, 100)
+    solve_residual = cg.solve
+
+    def spy(deadline: Deadline, *args: object, **kwargs: object) -> object:
+        used.append(deadline)
+        return solve_residual(deadline, *args, **kwargs)  # type: ignore[arg-type]
+
+    def backtrack() -> Deadline:
+        asked.append(later)
+        return later
+
+    monkeypatch.setattr(cg, "solve", spy)
+    found = dive_lds(cg, descent, 10, backtrack=backtrack)
+    assert found is not None and len(found) == 9
+    assert check_packing(as_bins(found), sizes, counts, 100)
+    assert len(asked) == 1
+    first_later = used.index(later)
+    assert set(used[:first_later]) == {descent} and set(used[first_later:]) == {later}
+
+
 @settings(max_examples=examples(30), deadline=None)
 @given(st.integers(0, 10_000), st.sampled_from([100_000, 1_000_000]))
 def test_large_capacity_pricing_bounds_the_exact_dp(seed: int, capacity: int) -> None:
@@ -237,6 +269,30 @@ def test_full_bin_arcflow_decides_whether_the_volume_bound_is_met(
     else:
         assert outcome == "optimal" and packing is not None and len(packing) == bins
         assert check_packing([Counter(b) for b in packing], sizes, counts, capacity)
+
+
+@settings(max_examples=examples(30), deadline=None)
+@given(instances)
+def test_the_reduced_mip_finds_a_packing_at_the_optimum_and_none_below(
+    instance: tuple[int, list],
+) -> None:
+    """HiGHS' MIP on the graph the LP's reduced costs leave for k bins (and on the whole
+    graph: prices zero): a valid packing into at most k bins when k is the optimum, nothing
+    (never a claim) when k is below it."""
+    capacity, types = instance
+    sizes, counts = _split(types)
+    best = brute_force_bins(sizes, counts, capacity)
+    root = ColumnGeneration(sizes, counts, capacity).solve(Deadline.after(5.0), converge=True)
+    assert root is not None and root.converged
+    for bins, prices in itertools.product((best, best - 1), (root.duals, 0 * root.duals)):
+        reduced = reduced_graph(sizes, counts, capacity, prices, bins, Deadline.never())
+        assert reduced is not None
+        outcome, packing = solve_reduced_mip(reduced, counts, Deadline.after(10.0))
+        if bins < best:
+            assert (outcome, packing) == ("unknown", None)
+        else:
+            assert outcome == "found" and packing is not None and len(packing) <= bins
+            assert check_packing([Counter(b) for b in packing], sizes, counts, capacity)
 
 
 def test_one_dim_solver_proves_one_above_the_volume_when_bins_cannot_be_full() -> None:
