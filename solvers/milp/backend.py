@@ -209,13 +209,13 @@ class MilpBackend(Backend):
 def _plan_values(model: MilpModel | ArcFlowModel, levels: list[LevelExprs]) -> tuple[float, ...]:
     """The levels' values computed from the assigned plan's counts, as the verifier computes them:
     the solver's values sit up to its tolerances off (a proved level's bound read from them once
-    passed the plan by 2e-9). A level with soft rules keeps the solver's value: a violation
-    amount is a continuous variable here."""
-    exact = level_values(model.lowered, model.counts())
-    objective = model.lowered.problem.objective
-    return tuple(
-        lvl.value() if "soft" in objective[lvl.index] else exact[lvl.index] for lvl in levels
-    )
+    passed the plan by 2e-9). A soft violation counts pods or domains: it is the nearest integer
+    to the solver's value (exact where the level is proved; above the plan's own count where the
+    solver left slack, which certification corrects)."""
+    terms = model.soft_terms if isinstance(model, MilpModel) else []
+    soft = math.fsum(w * round(v.varValue or 0.0) for w, v in terms)
+    exact = level_values(model.lowered, model.counts(), soft)
+    return tuple(exact[lvl.index] for lvl in levels)
 
 
 class _MilpStages:

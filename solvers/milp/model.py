@@ -90,6 +90,8 @@ class MilpModel:
     # walks every row each call, so it is taken once)
     # the device rows and their z variables (items per device); None: no device requests
     devices: tuple[DeviceModel, list[pulp.LpVariable]] | None = None
+    # each soft rule's (weight, violation variable), when soft rules are in the objective
+    soft_terms: list[tuple[float, pulp.LpVariable]] = field(default_factory=list)
 
     def device_rows(self) -> Any:
         """The devices of the plan's items (None when no item requests devices)."""
@@ -564,7 +566,16 @@ def build(lowered: Lowered, clock: Deadline | None = None) -> MilpModel:
     bld.mention_every_variable()
     info = {"variables": bld.lp.numVariables(), "constraints": bld.lp.numConstraints()}
     return MilpModel(
-        lowered, bld.lp, bld.x, bld.ub, levels, info, bld.infeasible, bld.lp.variables(), devices
+        lowered,
+        bld.lp,
+        bld.x,
+        bld.ub,
+        levels,
+        info,
+        bld.infeasible,
+        bld.lp.variables(),
+        devices,
+        bld.soft_terms,
     )
 
 

@@ -27,6 +27,8 @@ CASES = {
     # HiGHS's integrality tolerance let the balance variable sit below its value, and level 1 was
     # fixed below every exact plan: level 2 "proved" 1.0 where 0.5 was possible (milp)
     "milp_tolerance_balance.yaml": (-2.0, 0.5),
+    # a level with soft rules kept HiGHS's value 0.375000001, and its bound passed the plan (milp)
+    "milp_tolerance_soft_level.yaml": (1.5, 0.375, 0.0),
 }
 BACKENDS = [("cpsat", {}), ("milp", {}), ("milp", {"solver": "cbc"})]
 
