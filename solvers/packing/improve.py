@@ -27,6 +27,11 @@ from .heuristics import Packing
 FIXED = 1 - 1e-6  # a master value at least this is a whole copy
 BUILD_CHECK = 128  # columns between deadline checks while the pattern model is built
 SLOW_PRICING = 0.01  # seconds a pricing call: dives stop generating columns early
+# One-dimensional dives: while the residual LP needs over BULK_BINS bins, every pattern used at
+# least BULK_SHARE is fixed at once (random 500-1,000 items: dives twice as fast, as many at
+# the optimum in a sample of 16).
+BULK_BINS = 40
+BULK_SHARE = 0.6
 
 
 def as_bins(patterns: Sequence[np.ndarray]) -> Packing:
@@ -80,8 +85,8 @@ def dive(
             return None
         primal = lp.primal
         chosen = False
-        for k in np.flatnonzero(primal >= FIXED).tolist():
-            for _ in range(int(primal[k] + 1e-6)):
+        for k, copies in fixed_without_choice(cg, lp):
+            for _ in range(copies):
                 take = cg.realize(cg.columns[k], left)
                 if not take.any():
                     break
@@ -107,6 +112,20 @@ def dive(
     if left.any():
         return None
     return fixed if len(fixed) < beat else None
+
+
+def fixed_without_choice(cg: ColumnGeneration, lp: LpSolution) -> list[tuple[int, int]]:
+    """(column, copies) a dive fixes before it chooses: the whole copies the LP uses, or when
+    there are none and the residual is large (one dimension, over ``BULK_BINS`` bins), one
+    copy of every pattern used at least ``BULK_SHARE`` at once. A dive through 1,000 items
+    otherwise re-solves the master once per bin (seconds); precision matters in its last
+    bins, which it still fixes one at a time."""
+    whole = np.flatnonzero(lp.primal >= FIXED)
+    if len(whole):
+        return [(int(k), int(lp.primal[k] + 1e-6)) for k in whole.tolist()]
+    if cg.vector or lp.value <= BULK_BINS:
+        return []
+    return [(int(k), 1) for k in np.flatnonzero(lp.primal >= BULK_SHARE).tolist()]
 
 
 def converges(cg: ColumnGeneration) -> bool:
@@ -218,17 +237,18 @@ def dive_lds(
                     return True
                 if len(fixed) + lp.bins_bound >= beat:
                     return pruned()
-                whole = np.flatnonzero(lp.primal >= FIXED).tolist()
-                if not whole:
-                    break
-                for k in whole:  # whole copies: fixed without a choice
-                    for _ in range(int(lp.primal[k] + 1e-6)):
+                taken = False
+                for k, copies in fixed_without_choice(cg, lp):
+                    for _ in range(copies):
                         take = cg.realize(cg.columns[k], left)
                         if not take.any():
                             break
                         fixed.append(take)
                         added.append(take)
                         left = left - take
+                        taken = True
+                if not taken:
+                    break
             used = np.flatnonzero(lp.primal > 1e-6)
             order = [int(k) for k in used[np.argsort(-lp.primal[used], kind="stable")]]
             order = [k for k in order if k not in tabu] or order[:1]

@@ -20,6 +20,7 @@ from solvers.cpsat.arcflow import ArcFlowModel, arcflow_applies
 from solvers.cpsat.vector_packing import VectorPackingModel
 from solvers.deadline import Deadline
 from solvers.lowering import lower
+from solvers.packing import improve
 from solvers.packing.arcflow import LOSS
 from solvers.packing.bounds import l1_bound, l2_bound
 from solvers.packing.colgen import ColumnGeneration
@@ -136,6 +137,43 @@ def test_dives_with_backtracking_find_the_optimum_of_small_instances(
     packing = as_bins(found)
     assert check_packing(packing, sizes, counts, capacity) and len(packing) == best
     assert dive_lds(cg, Deadline.after(5.0), beat=best) is None
+
+
+@settings(max_examples=examples(25), deadline=None)
+@given(instances, st.sampled_from([0.3, 0.6]))
+def test_dives_that_fix_patterns_in_bulk_pack_every_item_validly(
+    instance: tuple[int, list], share: float
+) -> None:
+    """Fixing every pattern used at least ``share`` at once (here from the first residual
+    on): both dives still pack every item exactly once, never below the optimum."""
+    capacity, types = instance
+    sizes, counts = _split(types)
+    best = brute_force_bins(sizes, counts, capacity)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(improve, "BULK_BINS", -1.0)
+        patch.setattr(improve, "BULK_SHARE", share)
+        for search in (dive, dive_lds):
+            found = search(ColumnGeneration(sizes, counts, capacity), Deadline.after(5.0), 99)
+            assert found is not None
+            packing = as_bins(found)
+            assert check_packing(packing, sizes, counts, capacity) and len(packing) >= best
+
+
+def test_a_large_residual_fixes_every_pattern_used_over_the_share_at_once() -> None:
+    """Here the root LP uses no pattern whole and four at least 0.6 (LP 4.39): with the bulk
+    step from the first residual on, the dive fixes those four in one step."""
+    sizes, counts = [54, 48, 42, 38, 37, 31, 29, 23, 16], [1, 2, 2, 1, 1, 1, 1, 2, 1]
+    cg = ColumnGeneration(sizes, counts, 100)
+    root = cg.solve(Deadline.after(5.0), converge=True)
+    assert root is not None and not np.any(root.primal >= improve.FIXED)
+    assert improve.fixed_without_choice(cg, root) == []  # 4.39 bins: not a large residual
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(improve, "BULK_BINS", 4.0)
+        bulk = improve.fixed_without_choice(cg, root)
+        assert sorted(root.primal[[k for k, _ in bulk]] >= 0.6) == [True] * 4
+        assert all(copies == 1 for _, copies in bulk)
+        found = dive(cg, Deadline.after(5.0), 99)
+    assert found is not None and check_packing(as_bins(found), sizes, counts, 100)
 
 
 @pytest.mark.parametrize(
