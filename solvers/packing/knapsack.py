@@ -112,6 +112,8 @@ class Knapsack:
 VECTOR_SCALE = 1 << 20  # dual values as integers in the CP-SAT objective (6 decimal digits)
 ALTERNATIVE_FILLS = 3  # greedy fills tried without one of the first fill's items
 BEAM_KEEP = 8  # beam-search fills returned a round
+WIDER_BEAMS = (1024, 8192)  # beam widths tried when the first finds nothing and is not proved
+PRICES_OUT = 1.0 + 1e-9  # the beam drops partial patterns that cannot grow past this value
 VECTOR_PRICING_SECONDS = 0.5  # one exact vector pricing call at most; its bound stays valid if cut
 
 
@@ -140,9 +142,29 @@ class VectorKnapsack:
         if not len(chosen):
             return Priced(0.0, np.zeros(len(self.table), dtype=np.int64), 0.0)
         upper = self._dantzig(profits, bounds, chosen)
-        fills = self._fills(profits, bounds, chosen)
+        fills, exhaustive = self._fills(profits, bounds, chosen)
+        for width in WIDER_BEAMS:  # nothing prices out yet, and that is not proved: widen
+            if not self.beam or exhaustive or deadline.expired():
+                break
+            if float(fills[0] @ profits) > PRICES_OUT:
+                break
+            beam = beam_patterns(
+                self.table,
+                self.room,
+                profits,
+                bounds,
+                chosen,
+                BEAM_KEEP,
+                width,
+                PRICES_OUT,
+                deadline,
+            )
+            fills = sorted([*beam.patterns, *fills], key=lambda p: -float(p @ profits))
+            exhaustive = beam.exhaustive
         greedy = fills[0]
         value = float(greedy @ profits)
+        if exhaustive:  # the beam met every pattern worth over PRICES_OUT: none beats these
+            upper = min(upper, max(value, PRICES_OUT))
         if value > 1.0 + 1e-7 or upper <= 1.0 + 1e-9 or not exact:
             others = [p for p in fills[1:] if float(p @ profits) > 1.0 + 1e-7]
             return Priced(value, greedy, max(value, upper), others)
@@ -150,10 +172,11 @@ class VectorKnapsack:
 
     def _fills(
         self, profits: np.ndarray, bounds: np.ndarray, chosen: np.ndarray
-    ) -> list[np.ndarray]:
+    ) -> tuple[list[np.ndarray], bool]:
         """Greedy fills, most valuable first: by value per summed and per largest share of
         the capacity, and each again without one of the first items it took (several columns
-        per pricing round make the generation converge in far fewer master solves)."""
+        per pricing round make the generation converge in far fewer master solves), and the
+        beam search's; whether that search was exhaustive above PRICES_OUT."""
         fills: dict[bytes, np.ndarray] = {}
         for weight in ("sum", "max"):
             first = self._greedy(profits, bounds, chosen, weight)
@@ -163,10 +186,15 @@ class VectorKnapsack:
                 if len(kept):
                     other = self._greedy(profits, bounds, kept, weight)
                     fills.setdefault(other.tobytes(), other)
+        exhaustive = False
         if self.beam:
-            for other in beam_patterns(self.table, self.room, profits, bounds, chosen, BEAM_KEEP):
+            beam = beam_patterns(
+                self.table, self.room, profits, bounds, chosen, BEAM_KEEP, threshold=PRICES_OUT
+            )
+            for other in beam.patterns:
                 fills.setdefault(other.tobytes(), other)
-        return sorted(fills.values(), key=lambda p: -float(p @ profits))
+            exhaustive = beam.exhaustive
+        return sorted(fills.values(), key=lambda p: -float(p @ profits)), exhaustive
 
     def _dantzig(self, profits: np.ndarray, bounds: np.ndarray, chosen: np.ndarray) -> float:
         """min over dimensions of that dimension's fractional knapsack value."""

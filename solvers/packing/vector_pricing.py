@@ -14,10 +14,21 @@ columns that price out.
 
 from __future__ import annotations
 
+import math
+from typing import NamedTuple
+
 import numpy as np
+
+from ..deadline import Deadline
 
 BEAM_WIDTH = 128  # patterns kept at each size
 MAX_COPIES = 400  # item copies considered (the most valuable per share first)
+MAX_CANDIDATES = 1 << 22  # (pattern, copy, dimension) entries a step compares at most
+
+
+class Beam(NamedTuple):
+    patterns: list[np.ndarray]  # distinct, most valuable first
+    exhaustive: bool  # no pattern worth over the threshold was cut: the first is the best
 
 
 def beam_patterns(
@@ -28,20 +39,33 @@ def beam_patterns(
     chosen: np.ndarray,
     keep: int,
     width: int | None = None,
-) -> list[np.ndarray]:
+    threshold: float = -math.inf,
+    deadline: Deadline | None = None,
+) -> Beam:
     """Up to ``keep`` distinct patterns (copies per type, within ``bounds`` and ``room``),
-    most valuable under ``profits`` first."""
-    width = width or BEAM_WIDTH
+    most valuable under ``profits`` first. Partial patterns that cannot grow past
+    ``threshold`` (by the best value per size left in any one dimension) are dropped; when
+    no others had to be, the search was exhaustive: nothing beats the first pattern (not so
+    when ``deadline`` stops it)."""
+    deadline = deadline or Deadline.never()
     share = table[chosen] / np.maximum(room, 1)
     efficiency = profits[chosen] / np.maximum(share.sum(axis=1), 1e-12)
     order = chosen[np.argsort(-efficiency, kind="stable")]
     # One entry per copy, best first (copies beyond what fits a bin are never taken).
-    types = np.repeat(order, np.minimum(bounds[order], MAX_COPIES))[:MAX_COPIES]
+    copies = np.minimum(bounds[order], MAX_COPIES)
+    types = np.repeat(order, copies)[:MAX_COPIES]
+    exhaustive = int(copies.sum()) <= MAX_COPIES
     if not len(types):
-        return []
+        return Beam([], exhaustive)
     w = table[types]  # (copies, d)
     p = profits[types]
     n = len(types)
+    width = max(1, min(width or BEAM_WIDTH, MAX_CANDIDATES // (n * w.shape[1])))
+    # Per position and dimension, the most value per unit of size among the copies from there
+    # on (no size: unbounded): what the room left in that dimension can still add at most.
+    with np.errstate(divide="ignore"):
+        ratio = np.where(w > 0, p[:, None] / np.maximum(w, 1), np.inf)
+    rest = np.vstack([np.maximum.accumulate(ratio[::-1], axis=0)[::-1], np.zeros(w.shape[1])])
     # The beam: the copies each pattern holds (positions into ``types``), its load and value.
     # A pattern extends only with copies after its last one, so each set is met once.
     members = np.zeros((1, 0), dtype=np.int64)
@@ -51,12 +75,22 @@ def beam_patterns(
     found: list[tuple[float, np.ndarray]] = []
     position = np.arange(n)
     while len(value):
+        if deadline.expired():
+            exhaustive = False
+            break
         after = position[None, :] > last[:, None]
         fits = after & np.all(load[:, None, :] + w[None, :, :] <= room, axis=2)
         parent, item = np.nonzero(fits)
+        gained = value[parent] + p[item]
+        left = room - load[parent] - w[item]
+        with np.errstate(invalid="ignore"):  # inf × 0 room: nothing more fits there
+            more = np.nan_to_num(left * rest[item + 1], nan=0.0, posinf=np.inf).min(axis=1)
+        alive = gained + more > threshold
+        parent, item, gained = parent[alive], item[alive], gained[alive]
         if not len(parent):
             break
-        gained = value[parent] + p[item]
+        if len(parent) > width:
+            exhaustive = False
         best = np.argsort(-gained, kind="stable")[:width]
         parent, item = parent[best], item[best]
         members = np.concatenate([members[parent], item[:, None]], axis=1)
@@ -74,4 +108,4 @@ def beam_patterns(
             out.append(pattern)
             if len(out) == keep:
                 break
-    return out
+    return Beam(out, exhaustive)

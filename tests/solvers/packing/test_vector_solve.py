@@ -105,14 +105,18 @@ def test_vector_pricing_bounds_the_best_pattern() -> None:
         take = np.array([(mask >> t) & 1 for t in range(12)])
         if np.all(take @ table <= room):
             best = max(best, float(take @ raw))
-    # Scaled so that no pattern prices out (worth over 1): the exact pricing must run.
+    # Scaled so that no pattern prices out (worth over 1): the beam search proves it (its
+    # bound is the threshold), and without the beam the exact pricing must run.
     profits = raw * (0.9 / best)
+    beam = pricer.best(profits, bounds, Deadline.after(5.0))
+    pricer.beam = False
     exact = pricer.best(profits, bounds, Deadline.after(5.0))
     greedy = pricer.best(profits, bounds, Deadline.after(5.0), exact=False)
-    for priced in (exact, greedy):
+    for priced in (beam, exact, greedy):
         assert np.all(priced.pattern @ table <= room)
         assert priced.value <= 0.9 + 1e-9 <= priced.upper + 1e-6
     assert abs(exact.value - 0.9) < 1e-5
+    assert beam.upper <= 1.0 + 1e-6  # converged: nothing prices out
 
 
 def test_vector_column_generation_bound_is_valid() -> None:
@@ -228,8 +232,41 @@ def test_beam_pricing_fills_fit_and_an_unbounded_beam_is_exact(seed: int, d: int
             best = max(best, float(pattern @ profits))
     narrow = beam_patterns(table, room, profits, bounds, chosen, keep=5, width=3)
     wide = beam_patterns(table, room, profits, bounds, chosen, keep=5, width=1 << 12)
-    for pattern in narrow + wide:
+    assert wide.exhaustive
+    for pattern in narrow.patterns + wide.patterns:
         assert np.all(pattern @ table <= room) and np.all(pattern <= bounds)
         assert float(pattern @ profits) <= best + 1e-9
-    assert len({p.tobytes() for p in wide}) == len(wide)
-    assert abs(float(wide[0] @ profits) - best) < 1e-9
+    assert len({p.tobytes() for p in wide.patterns}) == len(wide.patterns)
+    assert abs(float(wide.patterns[0] @ profits) - best) < 1e-9
+    # Dropping what cannot grow past a threshold keeps every pattern above it: whenever
+    # the search says it was exhaustive, its first pattern is the best, or none beats the
+    # threshold.
+    for threshold in (0.5 * best, best - 1e-6, best + 1e-6):
+        for width in (2, 8, 1 << 12):
+            cut = beam_patterns(table, room, profits, bounds, chosen, 3, width, threshold)
+            if cut.exhaustive:
+                top = float(cut.patterns[0] @ profits) if cut.patterns else 0.0
+                assert abs(top - best) < 1e-9 or best <= threshold
+
+
+@settings(max_examples=examples(10), deadline=None)
+@given(st.integers(2, 4), st.sampled_from([2, 3, 5]), st.integers(0, 10_000))
+def test_vector_lp_converged_by_the_beam_is_the_lp_over_every_pattern(
+    bins: int, d: int, seed: int
+) -> None:
+    """Convergence the beam search proves (nothing prices out) is the optimum of the master
+    over every feasible pattern (listed by brute force), and its bound never passes the
+    planted optimum."""
+    items = np.array(planted_vectors(bins, 100, d, seed, fill=(0.7, 1.0), shuffle=True))
+    n = len(items)
+    counts = np.ones(n, dtype=np.int64)
+    cg = ColumnGeneration(items, counts, [100] * d)
+    lp = cg.solve(Deadline.after(20.0), converge=True)
+    assert lp is not None and lp.bins_bound <= bins
+    if not lp.converged:
+        return
+    subsets = (np.arange(1, 1 << n)[:, None] >> np.arange(n)) & 1
+    every = ColumnGeneration(items, counts, [100] * d)
+    every.add_many(p for p in subsets if np.all(p @ items <= 100))
+    solved = every._master(Deadline.after(20.0))
+    assert solved is not None and abs(solved[0] - lp.value) < 1e-6
