@@ -143,8 +143,10 @@ class VectorKnapsack:
             return Priced(0.0, np.zeros(len(self.table), dtype=np.int64), 0.0)
         upper = self._dantzig(profits, bounds, chosen)
         fills, exhaustive = self._fills(profits, bounds, chosen)
-        for width in WIDER_BEAMS:  # nothing prices out yet, and that is not proved: widen
-            if not self.beam or exhaustive or deadline.expired():
+        # Exact pricing: nothing prices out yet, and that is not proved: widen the beam before
+        # CP-SAT (greedy rounds, in dives and the first generation, stay quick).
+        for width in WIDER_BEAMS:
+            if not (self.beam and exact) or exhaustive or deadline.expired():
                 break
             if float(fills[0] @ profits) > PRICES_OUT:
                 break
