@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..deadline import Deadline, OutOfTime, cpsat_solve
+from ..deadline import Deadline, OutOfTime, cpsat_solve, slowdown
 from .arcflow import LOSS, Arc, ArcFlowGraph, decompose
 
 MAX_CELLS = 30_000_000  # types × (C + 1) of the backward table (float32)
@@ -157,8 +157,9 @@ def solve_reduced(
     if not graph.arcs:
         return "infeasible", None
     # The model is built in Python (a few microseconds per arc, many times that on a loaded
-    # machine): not begun when even a quiet build would not fit, abandoned when time runs out.
-    if deadline.left() < BUILD_SECONDS_PER_ARC * len(graph.arcs):
+    # machine): not begun when the build at this load would not fit (a 100,000-arc model on a
+    # 0.5 s share at load 9 used 1.4 s for nothing), abandoned when time runs out.
+    if deadline.left() < BUILD_SECONDS_PER_ARC * len(graph.arcs) * slowdown():
         return "unknown", None
     try:
         built = _flow_model(graph, counts, k, reduced.full, deadline)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from solvers.cpsat.vector_packing import VectorPackingModel
 from solvers.deadline import Deadline
 from solvers.lowering import lower
 from solvers.packing import improve
+from solvers.packing import reduced as reduced_module
 from solvers.packing.arcflow import LOSS
 from solvers.packing.bounds import l1_bound, l2_bound
 from solvers.packing.colgen import ColumnGeneration
@@ -331,6 +333,35 @@ def test_the_reduced_mip_finds_a_packing_at_the_optimum_and_none_below(
         else:
             assert outcome == "found" and packing is not None and len(packing) <= bins
             assert check_packing([Counter(b) for b in packing], sizes, counts, capacity)
+
+
+def test_a_reduced_model_is_not_begun_when_its_build_would_not_fit_at_this_load() -> None:
+    """The CP-SAT model is built in Python, slower on a loaded machine: at a load that makes
+    the build outlast the time given it is not begun (no seconds spent), at none it runs."""
+    from ortools.sat.python import cp_model  # noqa: F401  (a cold import takes 0.5 s)
+
+    sizes, counts = [59, 58, 55, 53, 50, 49, 48, 44, 43, 42, 37, 34, 30, 29, 20], [2] * 15
+    zero = np.zeros(len(sizes))
+    reduced = reduced_graph(sizes, counts, 100, zero, 30, Deadline.never())
+    assert reduced is not None
+    per_arc = 0.4 / len(reduced.graph.arcs)  # a quiet build of 0.4 s
+    seconds = 0.8  # twice that
+    built: list[int] = []
+    build = reduced_module._flow_model
+
+    def spy(*args: Any) -> Any:
+        built.append(1)
+        return build(*args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(reduced_module, "_flow_model", spy)
+        patch.setattr(reduced_module, "BUILD_SECONDS_PER_ARC", per_arc)
+        patch.setattr(reduced_module, "slowdown", lambda: 4.0)
+        assert solve_reduced(reduced, counts, Deadline.after(seconds)) == ("unknown", None)
+        assert not built
+        patch.setattr(reduced_module, "slowdown", lambda: 1.0)
+        outcome, packing = solve_reduced(reduced, counts, Deadline.after(seconds + 5.0))
+    assert outcome in ("optimal", "found") and packing is not None
 
 
 def test_one_dim_solver_proves_one_above_the_volume_when_bins_cannot_be_full() -> None:
