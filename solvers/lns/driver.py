@@ -250,6 +250,12 @@ class _Run:
         self.deadline -= reserve
         self.info["reserve_s"] = round(reserve, 3)
 
+    def phase(self, name: str) -> None:
+        """When a phase of the run ended (seconds from the start of compile): ``info.lns.phases``
+        shows where the minute went."""
+        seconds = time.perf_counter() - self.search.started
+        self.info.setdefault("phases", {})[name] = round(seconds, 3)
+
     def left(self) -> float:
         """Seconds left; none once a stop was requested (Ctrl-C): every phase then ends and
         the incumbent answers."""
@@ -524,6 +530,8 @@ class _Run:
         began = time.perf_counter()
         solution = self.owner.child.solve(self.problem, options)
         record: dict[str, Any] = {"seconds": round(time.perf_counter() - began, 3)}
+        if "timing" in solution.info:  # the child's compile, filling and decode
+            record["timing"] = solution.info["timing"]
         self.info["start"]["fill"] = record
         if solution.bound and solution.bound[0] is not None:
             self.fill_bound = float(solution.bound[0])
@@ -593,14 +601,18 @@ class _Run:
         budget = BOUND_SECONDS if limit is None else max(0.2, BOUND_SHARE * self.left())
         classes = bin_classes(self.lowered)
         self.guide(classes, min(budget, self.left()))
+        self.phase("guide")
         incumbent = self.ordered_start(incumbent)  # cheap, and the filling's fallback
+        self.phase("ordered")
         # the LP bound before the filling model, which may take the rest of the time
         bounds, bound_info = self.level_bounds(incumbent, min(budget, self.left()), classes)
         self.bound_now = bounds
         self.info["bound"] = bound_info
         self.report(incumbent)
+        self.phase("bound")
         held = incumbent.objective
         incumbent = self.fill_start(incumbent)
+        self.phase("fill")
         if len(held) > 1 and not _same(incumbent.key, _key(problem, held)):
             # later levels' bounds hold level 1 at the plan's value: at the filling model's
             # plan (usually the final level 1) they are tighter than at the start's
@@ -608,7 +620,9 @@ class _Run:
             self.bound_now = tuple(
                 b if b is not None else a for a, b in zip(self.bound_now, again, strict=True)
             )
+            self.phase("bound_again")
         incumbent = self.search_loop(incumbent)
+        self.phase("search")
         bounds, _ = self._bounds(incumbent)
         met = all(
             b is not None and (v <= b + 1e-6 if minimised_terms(lv) else v >= b - 1e-6)
@@ -755,7 +769,6 @@ class _Run:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
         self.info["size"] = self.size
-        self.info["searched_s"] = round(time.perf_counter() - self.search.started, 3)
         self.info["verify_s"] = round(self.verifying, 3)
         self.info["sub_seconds"] = round(self.sub_seconds, 3)
         self.info["strategy_weights"] = {k: round(v, 3) for k, v in self.chooser.weights.items()}
