@@ -60,8 +60,10 @@ NEW_GROUPS_MIN = 6  # groups with only unplaced items admitted into a neighbourh
 FILL_SHARE = 0.9  # of the time left, for the filling model's plan (where cpsat has one)
 # the filling model is not begun when this per bin (idle speed, times ``slowdown()``) is not
 # left: measured at 5,000 nodes (load 5, slowdown 2.6) it reached 27,538 pods (0.5 % under the
-# LP) in 16.7 s, and 23,468 with 5.4 s (no refill yet: below the fill-order greedy's 26,759)
-FILL_SECONDS_PER_BIN = 0.002
+# LP) in 16.7 s, and 23,468 with 5.4 s (no refill yet: below the fill-order greedy's 26,759,
+# which then stands). 0.002 skipped it at load 10 with 43 s left, and the neighbourhoods
+# added 14 pods there (3.24 % under the LP): at this floor it is tried whenever it may finish
+FILL_SECONDS_PER_BIN = 0.001
 FILL_SECONDS = 60.0  # ... without a time limit
 LP_PULL = 9.0  # admission weight added to the neighbourhood's focus (or the LP's shortfall)
 MIN_PHASE_SECONDS = 0.05  # a phase (start, bound, sub-solve) given less is not begun

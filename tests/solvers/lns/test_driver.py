@@ -185,7 +185,7 @@ def test_the_filling_model_is_not_begun_without_time_for_its_size(monkeypatch: A
     """Cut short before its refill, the filling model's plan is below the fill-order greedy's
     (5,000 nodes: 23,468 pods in 5.4 s against 26,759): without its seconds per bin, times
     the load per core, left it is skipped, the LP bound still comes first, and the
-    neighbourhoods get the time. Here the load per core reads 50: 300 nodes want 30 s."""
+    neighbourhoods get the time. Here the load per core reads 50: 300 nodes want 15 s."""
     from solvers.lns import driver
 
     monkeypatch.setattr(driver, "slowdown", lambda: 50.0)
