@@ -35,6 +35,7 @@ from .improve import as_bins, converges, dive, dive_lds, pattern_ip, round_down
 from .patterns import solve_patterns, waste_bounded_patterns
 from .reduced import MAX_ARCS, reduced_graph, solve_reduced, solve_reduced_mip
 from .search import Incumbent, Listener, Packed
+from .vector_solve import load_native_solvers
 
 PATTERN_LIMIT = 30_000  # more zero-waste patterns than this: skip the pattern model
 PATTERN_SLICE_S = 0.5  # shortest CP-SAT run on the pattern model
@@ -81,6 +82,7 @@ def solve(
     ``on_found(packing, bound)`` hears of every better packing (the first is first-fit
     decreasing's) and every higher bound, as they come. Without a bounded deadline the solver
     runs until it proves the optimum, or a stop is requested (``engine.interrupt``)."""
+    load_native_solvers()  # before the phases share out the time (a cold import takes seconds)
     search = _Search(sizes, counts, capacity, deadline, seed, on_found)
     if start is not None and check_packing(start, sizes, counts, capacity):
         search.offer(start, "start")
