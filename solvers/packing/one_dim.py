@@ -11,8 +11,7 @@ Cheapest first, stopping the moment a packing meets the lower bound:
    the bound (the Farley bound when the deadline stops it early), and its rounding;
 4. then, until the deadline, the improvement loop: dives with re-optimisation, CP-SAT over the
    generated patterns (``improve``), the arc-flow model reduced by the LP's reduced costs
-   (``reduced``: it also proves the bound one higher when no packing meets it; where it is
-   small, HiGHS' MIP looks for the packing first, and before the first dive), and bin
+   (``reduced``: it also proves the bound one higher when no packing meets it), and bin
    completion — each phase with a share of the time left.
 
 Every phase takes its share of the remaining budget (``Deadline``); native calls get what is
@@ -31,9 +30,9 @@ from ..deadline import Deadline
 from .bounds import l2_bound
 from .colgen import ColumnGeneration, LpSolution
 from .heuristics import Packing, bin_completion, first_fit_decreasing, minimum_bin_slack
-from .improve import as_bins, converges, dive, dive_lds, pattern_ip, round_down
+from .improve import as_bins, dive, dive_lds, pattern_ip, round_down
 from .patterns import solve_patterns, waste_bounded_patterns
-from .reduced import MAX_ARCS, reduced_graph, solve_reduced, solve_reduced_mip
+from .reduced import reduced_graph, solve_reduced
 from .search import Incumbent, Listener, Packed
 from .vector_solve import load_native_solvers
 
@@ -58,9 +57,6 @@ FULL_BINS_WORK = 0.5
 ELIMINATION_SHARE = 0.1  # of the time left, at most the seconds below: bin elimination
 ELIMINATION_SECONDS = 1.0
 SMALL_REDUCED = 5_000  # arcs: a reduced arc-flow model this small usually decides quickly
-MIP_SHARE = 0.7  # of a reduced model's share: HiGHS' MIP on a small one, before CP-SAT
-SMALL_FIRST_SHARE = 0.4  # of the time left: a small reduced model before the first dive
-SMALL_SLACK = 0.05  # bins between the bound and the master's value: the reduced graph may be small
 # MBS', bin completion and the zero-waste patterns work on bitsets of fill levels 0..C: beyond
 # this capacity they cost too much per bin, and column generation (whose pricing coarsens its
 # grid) and its dives do the work alone.
@@ -220,44 +216,29 @@ class _Search(Incumbent):
         rest = first_fit_decreasing([(w,) for w in self.sizes], left.tolist(), (self.capacity,))
         return as_bins(bins) + rest
 
-    def reduced_arcflow(
-        self, attempt: int, max_arcs: int = MAX_ARCS, share: float | None = None
-    ) -> bool:
+    def reduced_arcflow(self, attempt: int) -> None:
         """The arc-flow model reduced by the root's prices, asked for ``bound`` bins: a packing
         that meets the bound, or the proof that the bound is one higher. A small model gets
-        most of the time left (it decides the instance); a large one a growing share. Not
-        built when it would have more than ``max_arcs`` arcs; ``share`` of the time left for
-        each model instead of the default. Whether the model was built."""
+        most of the time left (it decides the instance); a large one a growing share."""
         assert self.cg is not None and self.root is not None
         cg = self.cg
         prices = self.root.duals
         top = cg.best_pattern(prices, cg.per_bin).upper
         prices = prices / max(1.0, top)
         reduced = reduced_graph(
-            self.sizes, self.counts, self.capacity, prices, self.bound, self.deadline.part(0.3),
-            max_arcs=max_arcs,
-        )  # fmt: skip
+            self.sizes, self.counts, self.capacity, prices, self.bound, self.deadline.part(0.3)
+        )
         if reduced is None:
-            return False
+            return
         small = len(reduced.graph.arcs) <= SMALL_REDUCED
-        if share is None:
-            share = 0.6 if small or self.exact_fill else min(0.6, 0.2 * attempt)
+        share = 0.6 if small or self.exact_fill else min(0.6, 0.2 * attempt)
         self.info.setdefault("reduced", []).append(
             {"bins": reduced.bins, "arcs": len(reduced.graph.arcs), "kept": round(reduced.kept, 4)}
         )
-        if small:  # HiGHS' MIP finds small models' packings steadily; CP-SAT proves
-            outcome, packing = solve_reduced_mip(
-                reduced, self.counts, self.deadline.part(share * MIP_SHARE, at_least=0.5)
-            )
-            self.info["reduced"][-1]["mip"] = outcome
-            self._take(outcome, packing, reduced.bins, "reduced arc-flow mip")
-            if self.done():
-                return True
         deadline = self.deadline.part(share, at_least=0.5)
         outcome, packing = solve_reduced(reduced, self.counts, deadline, self.seed)
         self.info["reduced"][-1]["outcome"] = outcome
         self._take(outcome, packing, reduced.bins, "reduced arc-flow")
-        return True
 
     def _take(
         self, outcome: str, packing: list[dict[int, int]] | None, bins: int, how: str
@@ -308,21 +289,6 @@ class _Search(Incumbent):
             return True
         if attempt == 0 and self.exact_fill and not self.done():
             self.full_arcflow()
-        tried_reduced = False  # the reduced model of the root's duals, this round
-        if attempt == 0 and self.root is not None and not self.done():
-            # Where the LP leaves almost no slack (Hard28: 0.0004 bins) the reduced graph has
-            # a few hundred arcs and decides the instance at once: before the first dive,
-            # which needs seconds on such instances. A larger graph waits for its turn. The
-            # reduced graph needs the LP optimum, which the dive would solve first anyway.
-            # Not where the master already leaves too much slack for a small graph (Scholl 2
-            # and random 500-item instances: 0.07-0.75 bins; converging took 3 s there).
-            slack = self.bound - self.root.value  # at most the LP optimum's slack
-            if not self.root.converged and converges(cg) and slack < SMALL_SLACK:
-                self.converge_root(self.deadline.part(0.5))
-            if self.root.converged and not self.done():
-                tried_reduced = self.reduced_arcflow(
-                    0, max_arcs=SMALL_REDUCED, share=SMALL_FIRST_SHARE
-                )
         if attempt % 4 == 1:
             # Bin elimination, briefly, after the first dive: where bins hold many items
             # (Scholl 2) its swaps close the last bin that dives miss within seconds. Its own
@@ -348,7 +314,7 @@ class _Search(Incumbent):
             if self.root is not None and not self.root.converged and not self.done():
                 # Exact duals: the reduced arc-flow model is small only near the LP optimum.
                 self.converge_root(self.deadline.part(0.5))
-            if self.root is not None and not self.done() and not tried_reduced:
+            if self.root is not None and not self.done():
                 self.reduced_arcflow(attempt // 3)
             if not self.done():
                 hint = [cg.pattern_of(b) for b in self.best]

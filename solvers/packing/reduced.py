@@ -20,7 +20,6 @@ operation per copy of a type, and the whole build watches its deadline and its s
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,7 +36,6 @@ MAX_ARCS = 300_000  # beyond this the reduced model is not built
 BUILD_SECONDS_PER_ARC = 5e-6
 CHECK_EVERY = 4096  # arcs (nodes) built between deadline checks
 TOLERANCE = 1e-5  # on path values (float32 tables)
-MIN_MIP_SECONDS = 0.05  # HiGHS' MIP is not started with less time than this
 
 
 @dataclass
@@ -252,77 +250,3 @@ def _route(
                 return None
             flow[arc] += 1
     return flow
-
-
-def solve_reduced_mip(
-    reduced: Reduced, counts: Sequence[int], deadline: Deadline
-) -> tuple[str, list[dict[int, int]] | None]:
-    """HiGHS' MIP on the reduced graph: ("found", bins) with at most ``reduced.bins`` bins,
-    else ("unknown", None). On a small graph (a thousand arcs: Hard28) its LP-based search
-    finds the packing more steadily than one CP-SAT worker, which with one seed decides in a
-    second and with another not in eight. Never a proof: HiGHS' answers carry floating-point
-    tolerances, so optimality and infeasibility are left to CP-SAT (``solve_reduced``)."""
-    import highspy
-
-    from ..quiet import solve_lp
-
-    graph, k = reduced.graph, reduced.bins
-    if not graph.arcs:
-        return "unknown", None
-    arcs = np.array(graph.arcs, dtype=np.int64).reshape(-1, 3)
-    tail, head, kind = arcs[:, 0], arcs[:, 1], arcs[:, 2]
-    present = set(kind.tolist())
-    if any(n > 0 and t not in present for t, n in enumerate(counts)):
-        return "unknown", None
-    levels = np.unique(np.concatenate([tail, head]))
-    inner = levels[(levels != 0) & (levels != graph.capacity)]
-    row_of = {int(v): i for i, v in enumerate(inner.tolist())}
-    n_types = len(counts)
-    start_row = len(inner)  # then one row per type, then the bins row
-    rows: list[int] = []
-    values: list[float] = []
-    starts = [0]
-    for u, v, t in graph.arcs:
-        if u in row_of:
-            rows.append(row_of[u])
-            values.append(-1.0)
-        if v in row_of:
-            rows.append(row_of[v])
-            values.append(1.0)
-        if t >= 0:
-            rows.append(start_row + t)
-            values.append(1.0)
-        if u == 0:
-            rows.append(start_row + n_types)
-            values.append(1.0)
-        starts.append(len(rows))
-    demand = np.asarray(counts, dtype=np.float64)
-    lp = highspy.HighsLp()
-    lp.num_col_ = len(graph.arcs)
-    lp.num_row_ = start_row + n_types + 1
-    lp.col_cost_ = (tail == 0).astype(np.float64)
-    lp.col_lower_ = np.zeros(len(graph.arcs))
-    lp.col_upper_ = np.where(kind < 0, k, demand[np.maximum(kind, 0)]).astype(np.float64)
-    least_bins = k if reduced.full else 0
-    lp.row_lower_ = np.concatenate([np.zeros(len(inner)), demand, [least_bins]])
-    lp.row_upper_ = np.concatenate([np.zeros(len(inner)), demand, [k]])
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = np.array(starts, dtype=np.int32)
-    lp.a_matrix_.index_ = np.array(rows, dtype=np.int32)
-    lp.a_matrix_.value_ = np.array(values, dtype=np.float64)
-    lp.integrality_ = [highspy.HighsVarType.kInteger] * len(graph.arcs)
-    if deadline.left() < MIN_MIP_SECONDS:
-        return "unknown", None
-    h = solve_lp(lp, min(deadline.left(), 1e6), least=MIN_MIP_SECONDS)
-    if h is None:
-        return "unknown", None
-    if h.getInfo().primal_solution_status != highspy.SolutionStatus.kSolutionStatusFeasible:
-        return "unknown", None
-    flow = [round(x) for x in h.getSolution().col_value]
-    paths = [dict(p) for p in decompose(graph, flow)]
-    covered: Counter[int] = Counter()
-    for p in paths:
-        covered.update(p)
-    if len(paths) > k or any(covered[t] != n for t, n in enumerate(counts)):
-        return "unknown", None  # rounding broke the flow (tolerances): no packing
-    return "found", paths

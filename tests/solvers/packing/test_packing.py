@@ -32,7 +32,7 @@ from solvers.packing.knapsack import Knapsack
 from solvers.packing.one_dim import check_packing
 from solvers.packing.one_dim import solve as solve_one_dim
 from solvers.packing.patterns import solve_patterns, waste_bounded_patterns
-from solvers.packing.reduced import reduced_graph, solve_reduced, solve_reduced_mip
+from solvers.packing.reduced import reduced_graph, solve_reduced
 from solvers.packing.vector import (
     bin_centric,
     check_vector_packing,
@@ -309,30 +309,6 @@ def test_full_bin_arcflow_decides_whether_the_volume_bound_is_met(
     else:
         assert outcome == "optimal" and packing is not None and len(packing) == bins
         assert check_packing([Counter(b) for b in packing], sizes, counts, capacity)
-
-
-@settings(max_examples=examples(30), deadline=None)
-@given(instances)
-def test_the_reduced_mip_finds_a_packing_at_the_optimum_and_none_below(
-    instance: tuple[int, list],
-) -> None:
-    """HiGHS' MIP on the graph the LP's reduced costs leave for k bins (and on the whole
-    graph: prices zero): a valid packing into at most k bins when k is the optimum, nothing
-    (never a claim) when k is below it."""
-    capacity, types = instance
-    sizes, counts = _split(types)
-    best = brute_force_bins(sizes, counts, capacity)
-    root = ColumnGeneration(sizes, counts, capacity).solve(Deadline.after(5.0), converge=True)
-    assert root is not None and root.converged
-    for bins, prices in itertools.product((best, best - 1), (root.duals, 0 * root.duals)):
-        reduced = reduced_graph(sizes, counts, capacity, prices, bins, Deadline.never())
-        assert reduced is not None
-        outcome, packing = solve_reduced_mip(reduced, counts, Deadline.after(10.0))
-        if bins < best:
-            assert (outcome, packing) == ("unknown", None)
-        else:
-            assert outcome == "found" and packing is not None and len(packing) <= bins
-            assert check_packing([Counter(b) for b in packing], sizes, counts, capacity)
 
 
 def test_a_reduced_model_is_not_begun_when_its_build_would_not_fit_at_this_load() -> None:
