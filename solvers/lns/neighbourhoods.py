@@ -384,6 +384,21 @@ class Chooser:
         g = int(self.rng.choice(waiting, p=weight / weight.sum()))
         return self._open_devices(state, size, g)
 
+    def _valued_waiting(self, state: State, tries: int) -> np.ndarray | None:
+        """Up to ``tries`` groups with waiting device requests that a ``value`` level scores,
+        drawn likelier the more value they add (None: none waits)."""
+        devices = self.lowered.devices
+        assert devices is not None
+        waiting = np.flatnonzero((state.unplaced > 0) & (devices.need > 0) & (self.value > 0))
+        if not len(waiting):
+            return None
+        weight = self.value[waiting]
+        return np.asarray(
+            self.rng.choice(
+                waiting, size=min(tries, len(waiting)), replace=False, p=weight / weight.sum()
+            )
+        )
+
     def _idle(self, state: State, size: int) -> np.ndarray | None:
         """For a ``value`` level (e.g. GPUs placed): waiting device requests, likelier the more
         value they add; for each, the bins where its devices would fit in place of one device
@@ -392,19 +407,12 @@ class Chooser:
         having the node resources first — half the neighbourhood, several swaps at once; and
         the roomiest bins the items on those may move to (to give the newcomers the cpu and
         memory they take beyond the items they replace)."""
-        lw = self.lowered
-        devices = lw.devices
-        assert devices is not None
-        waiting = np.flatnonzero((state.unplaced > 0) & (devices.need > 0) & (self.value > 0))
-        if not len(waiting):
+        drawn = self._valued_waiting(state, IDLE_TRIES)
+        if drawn is None:
             return None
-        weight = self.value[waiting]
         half = max(1, size // 2)
         swaps: list[int] = []
         focus: set[int] = set()
-        drawn = self.rng.choice(
-            waiting, size=min(IDLE_TRIES, len(waiting)), replace=False, p=weight / weight.sum()
-        )
         each = max(1, half // min(IDLE_GROUPS, len(drawn)))
         for g in drawn:
             mine = self._swaps(state, each, int(g), exclude=swaps)
@@ -431,15 +439,9 @@ class Chooser:
         cpu-heavy pods off the nodes with idle GPUs onto nodes whose GPUs are taken but whose
         cpu is not, whole-GPU pods into the room."""
         lw = self.lowered
-        devices = lw.devices
-        assert devices is not None
-        waiting = np.flatnonzero((state.unplaced > 0) & (devices.need > 0) & (self.value > 0))
-        if not len(waiting):
+        drawn = self._valued_waiting(state, RELIEF_TRIES)
+        if drawn is None:
             return None
-        weight = self.value[waiting]
-        drawn = self.rng.choice(
-            waiting, size=min(RELIEF_TRIES, len(waiting)), replace=False, p=weight / weight.sum()
-        )
         third = max(1, size // 3)
         each = max(1, third // min(RELIEF_GROUPS, len(drawn)))
         chosen: list[int] = []
