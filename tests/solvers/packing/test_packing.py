@@ -418,14 +418,16 @@ def test_no_presolve_when_items_are_optional() -> None:
 )
 def test_falkenauer_triplets_reach_the_optimum(shared_data: Path, name: str, optimum: int) -> None:
     path = shared_data / "bpp1d" / "instances" / "falkenauer_t" / f"{name}.txt"
-    solution = solve(read_bpplib(path), "cpsat", time_limit=10, threads=1)
+    # the optimum, not the speed (the bench's binpack suite times 10 s runs): at load 12-13
+    # t249_00 missed it in 10 s
+    solution = solve(read_bpplib(path), "cpsat", time_limit=60, threads=1)
     assert solution.verified and solution.status == Status.OPTIMAL
     assert solution.objective == (float(optimum),)
 
 
 def test_falkenauer_uniform_reaches_the_optimum(shared_data: Path) -> None:
     path = shared_data / "bpp1d" / "instances" / "falkenauer_u" / "Falkenauer_u120_08.txt"
-    solution = solve(read_bpplib(path), "cpsat", time_limit=10, threads=1)
+    solution = solve(read_bpplib(path), "cpsat", time_limit=60, threads=1)
     assert solution.verified and solution.status == Status.OPTIMAL
     assert solution.objective == (50.0,)  # the OR-Library file printed 51
 
