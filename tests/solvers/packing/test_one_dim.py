@@ -5,12 +5,9 @@ improvement phase that buys something after first-fit decreasing."""
 from __future__ import annotations
 
 import random
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 import highspy  # noqa: F401 - imported before any timing: a cold import is no solver time
 import pytest
@@ -29,6 +26,7 @@ from solvers.packing.heuristics import first_fit_decreasing
 from solvers.packing.one_dim import check_packing
 from solvers.packing.one_dim import solve as solve_one_dim
 from tests.profiles import examples
+from tests.slow_import import run_with_slow_cp_sat
 
 from ...timing import held
 
@@ -323,19 +321,7 @@ def test_dives_stay_valid_when_slow_pricing_stops_their_generation_early(
 # CPU), solving a Scholl-3-like instance (capacity 10^5) within LIMIT_S.
 SLOW_IMPORT_S, LIMIT_S = 3.0, 6.0
 SLOW_IMPORT_RUN = """
-import importlib.abc, random, sys, time
-
-class SlowImport(importlib.abc.MetaPathFinder):
-    at = None
-
-    def find_spec(self, name, path, target=None):
-        if name == "ortools.sat.python.cp_model":
-            self.at = time.perf_counter()
-            time.sleep(float(sys.argv[1]))
-        return None
-
-slow = SlowImport()
-sys.meta_path.insert(0, slow)
+import random, time
 from solvers.deadline import Deadline
 from solvers.packing.one_dim import check_packing, solve
 
@@ -353,15 +339,7 @@ print(time.perf_counter() - began, (slow.at or 1e9) - began, valid)
 def test_one_dim_solver_holds_its_deadline_when_loading_cp_sat_is_slow() -> None:
     """CP-SAT is loaded before the phases share out the time, not first inside a late phase
     given a fraction of a second (the pattern IP on Scholl 3 ran 1 s past the limit)."""
-    run = subprocess.run(
-        [sys.executable, "-c", SLOW_IMPORT_RUN, str(SLOW_IMPORT_S), str(LIMIT_S)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-        cwd=Path(__file__).resolve().parents[3],
-    )
-    seconds, loaded, valid = run.stdout.split()
+    seconds, loaded, valid = run_with_slow_cp_sat(SLOW_IMPORT_RUN, SLOW_IMPORT_S, LIMIT_S)
     assert valid == "True"
     assert float(loaded) < 0.1 * LIMIT_S, loaded  # loaded before the first phase
     assert within(LIMIT_S, float(seconds)), seconds

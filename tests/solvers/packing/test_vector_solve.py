@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import itertools
 import random
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,6 +23,7 @@ from solvers.packing.vector import check_vector_packing, vector_lower_bound
 from solvers.packing.vector_pricing import beam_patterns
 from solvers.packing.vector_solve import solve_vector
 from tests.profiles import examples
+from tests.slow_import import run_with_slow_cp_sat
 
 from ...timing import held
 
@@ -172,18 +170,7 @@ def test_cpsat_vector_packing_under_a_limit_never_claims_a_false_optimum() -> No
 # CP-SAT and pandas does on a starved CPU), solving a class-1-like instance within LIMIT_S.
 SLOW_IMPORT_S, LIMIT_S = 3.0, 6.0
 SLOW_IMPORT_RUN = """
-import importlib.abc, random, sys, time
-
-class SlowImport(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name == "ortools.sat.python.cp_model":
-            self.at = time.perf_counter()
-            time.sleep(float(sys.argv[1]))
-        return None
-
-slow = SlowImport()
-
-sys.meta_path.insert(0, slow)
+import random, time
 from solvers.deadline import Deadline
 from solvers.packing.vector import check_vector_packing
 from solvers.packing.vector_solve import solve_vector
@@ -201,15 +188,7 @@ print(time.perf_counter() - began, slow.at - began, valid)
 def test_vector_solver_holds_its_deadline_when_loading_cp_sat_is_slow() -> None:
     """Loading a native solver is work before the phases share out the time, not inside a
     late phase that was given a share of a second (it ran seconds past the limit)."""
-    run = subprocess.run(
-        [sys.executable, "-c", SLOW_IMPORT_RUN, str(SLOW_IMPORT_S), str(LIMIT_S)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-        cwd=Path(__file__).resolve().parents[3],
-    )
-    seconds, loaded, valid = run.stdout.split()
+    seconds, loaded, valid = run_with_slow_cp_sat(SLOW_IMPORT_RUN, SLOW_IMPORT_S, LIMIT_S)
     assert valid == "True"
     # Loaded before the first phase (not a wall-clock claim: the alternative is seconds in).
     assert float(loaded) < 0.1 * LIMIT_S, loaded
