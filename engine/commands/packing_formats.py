@@ -15,11 +15,9 @@ import typer
 
 from ..errors import InputError
 from ..ir import Problem
-from .grammar import Json, announce
+from .grammar import Json, announce, output_option
 
-OutputOption = Annotated[
-    Path, typer.Option("--output", "-o", metavar="FILE", help="file to write (IR; '-': stdout)")
-]
+OutputOption = Annotated[Path, output_option("the IR")]
 
 
 def _convert(read: Callable[[Path], Problem], file: Path, output: Path, as_json: bool) -> None:

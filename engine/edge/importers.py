@@ -31,7 +31,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..commands.grammar import Json, announce
+from ..commands.grammar import Json, announce, output_option
 from ..errors import InputError
 
 # ---------------------------------------------------------------- EdgeSimPy
@@ -400,9 +400,7 @@ def _write(
     )
 
 
-OutputOption = Annotated[
-    Path, typer.Option("--output", "-o", metavar="FILE", help="file to write (IR; '-': stdout)")
-]
+OutputOption = Annotated[Path, output_option("the IR (the topology with --topology)")]
 TopologyFlag = Annotated[
     bool, typer.Option("--topology", help="write the EdgeTopology instead of the IR")
 ]
