@@ -23,9 +23,12 @@ A suite file (``bench/suites/NAME.yaml``)::
       - generate: bench.families:alibaba        # any module:function returning a Problem
         requires: ../shared/data/traces/alibaba_gpu_v2023/*.csv   # skipped when absent
         params: {sample_nodes: 100}
+      - planted: perfect        # bench.planted: a generated packing with its optimum known
+        params: {bins: [3, 120], capacity: [100, 100000], pieces: [2, 5]}
+        seeds: 50               # a list of seeds, or N for seeds 1..N
 
 Relative paths are taken from the repository root. A source whose files are absent is reported
-and skipped; the rest of the suite still runs.
+and skipped; the rest of the suite still runs. An unknown kind or key is an error.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from __future__ import annotations
 import csv
 import glob
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +47,15 @@ from engine.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
-SOURCE_KINDS = ("bpplib", "vbp", "ir", "generate")
+SOURCE_KINDS = ("bpplib", "vbp", "ir", "generate", "planted")
+# The keys each kind of instance source takes besides its own.
+SOURCE_KEYS = {
+    "bpplib": {"best_known", "limit", "sample"},
+    "vbp": {"best_known", "limit", "sample"},
+    "ir": {"best_known", "limit", "sample"},
+    "generate": {"params", "seeds", "label", "requires"},
+    "planted": {"params", "seeds", "label"},
+}
 
 
 @dataclass(frozen=True)
@@ -63,7 +75,7 @@ class Case:
     """One instance of a suite: how to build its problem, and its best known value."""
 
     instance: str
-    kind: str  # bpplib | vbp | ir | generate
+    kind: str  # bpplib | vbp | ir | generate | planted
     source: str  # path, or generator name
     params: dict[str, Any] = field(default_factory=dict)
     best_known: float | None = None
@@ -170,6 +182,10 @@ def _parse_suite(data: dict[str, Any], source: str) -> Suite:
         cases.extend(found)
         if note:
             skipped.append(note)
+    names = Counter(case.instance for case in cases)
+    twice = sorted(name for name, k in names.items() if k > 1)
+    if twice:  # results are keyed by instance: a rerun would take one for the other
+        raise InputError(f"instance names given twice (label them): {twice[:5]}", source=source)
     return Suite(
         name=str(data.get("name") or Path(source).stem),
         time_limit=float(data.get("time_limit", 10)),
@@ -237,6 +253,15 @@ def _expand_source(entry: Any, source: str, n: int) -> tuple[list[Case], str | N
             f"give exactly one of {', '.join(SOURCE_KINDS)}", source=source, path=f"instances[{n}]"
         )
     kind = kinds[0]
+    unknown = set(entry) - {kind} - SOURCE_KEYS[kind]
+    if unknown:
+        raise InputError(
+            f"unknown key(s) {sorted(unknown)} for a {kind} source",
+            source=source,
+            path=f"instances[{n}]",
+        )
+    if kind == "planted":
+        return _planted_cases(entry, source, n), None
     if kind == "generate":
         needs = entry.get("requires")
         if needs and not _resolve(str(needs)):
@@ -251,7 +276,7 @@ def _expand_source(entry: Any, source: str, n: int) -> tuple[list[Case], str | N
                 source=generator,
                 params={**params, "seed": seed},
             )
-            for seed in entry.get("seeds", [0])
+            for seed in _seeds(entry)
         ]
         return cases, None
     pattern = str(entry[kind])
@@ -272,6 +297,38 @@ def _expand_source(entry: Any, source: str, n: int) -> tuple[list[Case], str | N
     return cases, None
 
 
+def _seeds(entry: dict[str, Any]) -> list[int]:
+    seeds = entry.get("seeds", [0])
+    return list(range(1, seeds + 1)) if isinstance(seeds, int) else [int(s) for s in seeds]
+
+
+def _planted_cases(entry: dict[str, Any], source: str, n: int) -> list[Case]:
+    """Generated packings with their planted optimum as the best known value (proved: every bin
+    of the planted packing is full). Drawn here, which is quick, to learn the optimum."""
+    from bench.planted import draw
+
+    kind = str(entry["planted"])
+    params = dict(entry.get("params") or {})
+    label = entry.get("label") or (f"{kind}-d{params['d']}" if "d" in params else kind)
+    cases = []
+    for seed in _seeds(entry):
+        try:
+            instance = draw(kind, seed, **params)
+        except InputError as exc:
+            raise InputError(str(exc), source=source, path=f"instances[{n}]") from None
+        cases.append(
+            Case(
+                instance=f"{label}-s{seed}",
+                kind="planted",
+                source=kind,
+                params={**params, "seed": seed},
+                best_known=float(instance.optimum),
+                optimal_known=True,
+            )
+        )
+    return cases
+
+
 def build_problem(case: Case) -> Any:
     """The Problem of a case (imported lazily: runs build it inside their own process)."""
     if case.kind == "bpplib":
@@ -286,6 +343,10 @@ def build_problem(case: Case) -> Any:
         from engine.io import load
 
         return load(case.source)
+    if case.kind == "planted":
+        from bench.planted import draw
+
+        return draw(case.source, **case.params).problem()
     import importlib
 
     module, _, func = (

@@ -72,9 +72,11 @@ def bins_by_first_fit(sizes: np.ndarray, capacity: np.ndarray) -> int:
     return len(first_fit_decreasing(rows, [1] * len(rows), [int(c) for c in capacity]))
 
 
-def _packing_problem(
+def packing_problem(
     name: str, capacity: list[int], items: Counter[tuple[int, ...]], meta: dict[str, object]
 ) -> Problem:
+    """Identical bins (as many as first-fit decreasing uses), equal items grouped, objective
+    fewest bins: how a packing file (or a generated packing) becomes a Problem."""
     resources = [f"r{k}" for k in range(len(capacity))]
     # Largest items first, so item-000 is the hardest to place (nice for reading plans).
     kinds = sorted(items, key=lambda s: (-max(a / c for a, c in zip(s, capacity, strict=True)), s))
@@ -118,7 +120,7 @@ def read_bpplib(path: str | Path) -> Problem:
             raise tokens.error(f"item {j + 1} weight {w} exceeds the bin capacity {capacity}")
         weights[(w,)] += 1
     tokens.expect_end()
-    return _packing_problem(
+    return packing_problem(
         path.stem, [capacity], weights, {"format": "bpplib", "source": str(path), "n": n}
     )
 
@@ -146,7 +148,7 @@ def read_vbp(path: str | Path) -> Problem:
     tokens.expect_end()
     if not items:
         raise InputError("no items (every multiplicity is 0)", source=str(path))
-    return _packing_problem(
+    return packing_problem(
         path.stem,
         capacity,
         items,

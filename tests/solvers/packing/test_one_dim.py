@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from ortools.algorithms.python import knapsack_solver  # noqa: F401 - as highspy above
 from ortools.sat.python import cp_model  # noqa: F401 - as highspy above
 
+from bench.planted import planted, triplets
 from engine import interrupt
 from engine.ir import Bin, ItemGroup, Problem
 from engine.solution import Status
@@ -45,30 +46,6 @@ def slow_instance(seed: int = 0, capacity: int = 1_000_000) -> tuple[list[int], 
     rng = random.Random(seed)
     sizes, counts = _types([rng.randint(capacity // 4, capacity * 9 // 20) for _ in range(240)])
     return sizes, counts, capacity
-
-
-def planted(bins: int, capacity: int, pieces: tuple[int, int], seed: int) -> list[int]:
-    """Items that fill ``bins`` bins exactly: each bin cut at random into 2..5 pieces (the
-    optimum is ``bins``: the volume bound proves it)."""
-    rng = random.Random(seed)
-    out: list[int] = []
-    for _ in range(bins):
-        k = rng.randint(*pieces)
-        cuts = sorted(rng.sample(range(1, capacity), k - 1))
-        out += [b - a for a, b in zip([0, *cuts], [*cuts, capacity], strict=True)]
-    return out
-
-
-def triplets(bins: int, capacity: int, seed: int) -> list[int]:
-    """Falkenauer-style triplets: each bin is one item in (C/3, C/2) and two in (C/4, C/3+)
-    adding up to C exactly (optimum = bins)."""
-    rng = random.Random(seed)
-    out: list[int] = []
-    for _ in range(bins):
-        a = rng.randint(capacity // 3 + 1, capacity // 2 - 10)
-        b = rng.randint(capacity // 4 + 1, (capacity - a) // 2)
-        out += [a, b, capacity - a - b]
-    return out
 
 
 def within(limit: float, seconds: float) -> bool:

@@ -11,6 +11,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench.planted import planted_vectors
 from solvers.deadline import Deadline
 from solvers.packing.heuristics import first_fit_decreasing
 from solvers.packing.repack import eliminate_bins
@@ -18,7 +19,6 @@ from solvers.packing.vector import check_vector_packing, vector_lower_bound
 from tests.profiles import examples
 
 from ...timing import held
-from .test_vector_solve import planted_vectors
 
 
 def planted_with_slack(bins: int, capacity: int, d: int, seed: int) -> list[list[int]]:

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench.planted import planted_vectors, vector_triplets
 from engine.ir import Bin, ItemGroup, Problem
 from engine.solution import Status
 from engine.solve import solve
@@ -26,49 +27,6 @@ from tests.profiles import examples
 from tests.slow_import import run_with_slow_cp_sat
 
 from ...timing import held
-
-
-def vector_triplets(bins: int, capacity: int, d: int, seed: int) -> list[list[int]]:
-    """Each bin: three items adding up to the capacity in every dimension (optimum = bins)."""
-    rng = random.Random(seed)
-    items: list[list[int]] = []
-    for _ in range(bins):
-        rows = []
-        for _ in range(d):
-            a = rng.randint(capacity // 3 + 1, capacity // 2 - 10)
-            b = rng.randint(capacity // 4 + 1, (capacity - a) // 2)
-            parts = [a, b, capacity - a - b]
-            rng.shuffle(parts)
-            rows.append(parts)
-        items += [[rows[k][i] for k in range(d)] for i in range(3)]
-    rng.shuffle(items)
-    return items
-
-
-def planted_vectors(
-    bins: int,
-    capacity: int,
-    d: int,
-    seed: int,
-    fill: tuple[float, float] | None = None,
-    shuffle: bool = False,
-) -> list[list[int]]:
-    """Each bin cut at random into 2–4 items in every dimension (optimum = bins); with
-    ``fill``, each dimension of a bin filled to a random share in that range, not exactly
-    (then at most ``bins`` bins are needed)."""
-    rng = random.Random(seed)
-    items: list[list[int]] = []
-    for _ in range(bins):
-        k = rng.randint(2, 4)
-        rows = []
-        for _ in range(d):
-            full = capacity if fill is None else int(capacity * rng.uniform(*fill))
-            cuts = sorted(rng.sample(range(1, full), k - 1))
-            rows.append([b - a for a, b in zip([0, *cuts], [*cuts, full], strict=True)])
-        items += [[rows[j][i] for j in range(d)] for i in range(k)]
-    if shuffle:
-        rng.shuffle(items)
-    return items
 
 
 @settings(max_examples=examples(6), deadline=None)
