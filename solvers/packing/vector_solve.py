@@ -4,6 +4,8 @@
    no slack, every pattern wasting at most that slack there and fitting the others, and
    CP-SAT choosing pattern copies (``patterns``): exact for "is there a packing into bound
    bins", and what solves instances whose bins can be filled exactly (vector triplets);
+   where no dimension has slack, the patterns filling every dimension exactly instead
+   (``vector_fill``: met in the middle, covered by LP dives, then CP-SAT);
    then the bin-centric heuristics (``vector``);
 2. Gilmore–Gomory column generation over vector patterns (``colgen``, CP-SAT pricing): its
    rounded-up value is the bound (Farley's when the deadline stops it early), its rounding a
@@ -28,6 +30,7 @@ from .improve import as_bins, dive, pattern_ip, round_down
 from .patterns import solve_patterns, waste_bounded_patterns
 from .search import Incumbent, Listener, Packed
 from .vector import best_vector_packing, vector_lower_bound
+from .vector_fill import dive_exact_fills, exact_fill_patterns
 
 TIGHT_SLACK = 0.02  # bins' worth of slack at most in the tightest dimension: list patterns
 TIGHT_SHARE = 0.4  # of the time left, for listing and covering them
@@ -146,6 +149,8 @@ class _VectorSearch(Incumbent):
         share, slack, d = min(slacks)
         if share > TIGHT_SLACK:
             return
+        if all(s == 0 for _, s, _ in slacks) and self.exact_fills(deadline):
+            return
         cap = self.capacity[d]
         column = [w[d] for w in self.sizes]
         found = waste_bounded_patterns(column, self.counts, cap, slack, PATTERN_LIMIT, deadline)
@@ -155,6 +160,29 @@ class _VectorSearch(Incumbent):
         self.info["tight_patterns"] = len(fitting)
         packing = solve_patterns(column, self.counts, fitting, self.bound, deadline, self.seed)
         self.offer(packing, "tight patterns")
+
+    def exact_fills(self, deadline: Deadline) -> bool:
+        """No slack in any dimension: every bin of a packing into ``bound`` bins is full in
+        every dimension; cover the items with such exact fills (True when that packed them)."""
+        found = exact_fill_patterns(
+            np.array(self.sizes),
+            np.array(self.counts),
+            np.array(self.capacity),
+            PATTERN_LIMIT,
+            deadline,
+            self.seed,
+        )
+        if not found:
+            return False
+        self.info["exact_fills"] = len(found)
+        # LP dives first (they find the planted fills among thousands of accidental ones),
+        # then CP-SAT's cover (exact: what the dives miss on few patterns).
+        packing = dive_exact_fills(found, self.counts, deadline.part(0.5), self.rng)
+        if packing is None:
+            column = [w[0] for w in self.sizes]  # (solve_patterns reads only the counts)
+            packing = solve_patterns(column, self.counts, found, self.bound, deadline, self.seed)
+        self.offer(packing, "exact fills")
+        return packing is not None
 
     def _fits(self, pattern: Sequence[tuple[int, int]]) -> bool:
         return all(

@@ -1,0 +1,257 @@
+"""Exact fills for vector packing: every pattern that fills a bin to the capacity in every
+dimension at once.
+
+When the volume bound leaves no slack in any dimension (``bound × C_d = Σ sizes_d`` for every
+d), a packing into ``bound`` bins fills each of its bins exactly, in every dimension. Such
+patterns are rare: listing them in one dimension and filtering by the others (``patterns``)
+lists tens of thousands on a hundred items and gives up, where the exact fills in every
+dimension number about one a bin. Here they are found by meet-in-the-middle in numpy: the
+item sets of up to ``k`` items that fit are enumerated level by level (each set extended by the
+types from its last one on), and a pattern of ``a + b`` items is a set of ``a`` joined with a
+set of ``b`` whose summed sizes are the capacity minus the first's — matched through a random
+linear hash of the size vectors (exact sums checked after), the first set's last type at most
+the second's first, so that each pattern is met once.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..deadline import Deadline, highs_run
+from ..quiet import quiet_stdout
+from .patterns import Pattern
+
+SET_LIMIT = 300_000  # item sets of one size enumerated at most (memory: sets × d int64)
+JOIN_LIMIT = 2_000_000  # hash matches checked at most for one pattern size
+
+
+class _Sets:
+    """Item sets of one size: their types (ascending, rows), summed sizes and hashes."""
+
+    def __init__(self, types: np.ndarray, sums: np.ndarray, hashes: np.ndarray) -> None:
+        self.types, self.sums, self.hashes = types, sums, hashes
+
+    def __len__(self) -> int:
+        return len(self.types)
+
+
+def exact_fill_patterns(
+    table: np.ndarray,
+    counts: np.ndarray,
+    capacity: np.ndarray,
+    limit: int,
+    deadline: Deadline,
+    seed: int = 0,
+) -> list[Pattern] | None:
+    """Patterns (as ``(type, copies)``, types ascending) filling every dimension exactly,
+    of up to twice the largest set size enumerable within ``SET_LIMIT`` (and while the
+    matches of one size stay within ``JOIN_LIMIT``); None when there are more than ``limit``
+    or the deadline passes. Not every exact fill when bins hold more
+    items than that: a cover of what is found is a packing, no cover proves nothing."""
+    table = np.asarray(table, dtype=np.int64).reshape(len(counts), -1)
+    counts = np.asarray(counts, dtype=np.int64)
+    cap = np.asarray(capacity, dtype=np.int64)
+    usable = np.flatnonzero((counts > 0) & np.all(table <= cap, axis=1) & table.any(axis=1))
+    if not len(usable):
+        return []
+    rng = np.random.default_rng(seed)
+    weights = rng.integers(1, 1 << 62, size=table.shape[1], dtype=np.int64) | 1
+    with np.errstate(over="ignore"):  # the hash wraps around: matches are checked exactly
+        item_hash = table @ weights
+        goal = int(cap @ weights)
+    levels = [_Sets(usable[:, None], table[usable], item_hash[usable])]
+    while len(levels[-1]) and not deadline.expired():
+        grown = _grow(levels[-1], usable, table, item_hash, counts, cap)
+        if grown is None:
+            break
+        levels.append(grown)
+    found: dict[bytes, Pattern] = {}
+    # Exact fills of k items: the set of k // 2 items joined with a set of the rest.
+    for k in range(1, 2 * len(levels) + 1):
+        if deadline.expired():
+            return None
+        a, b = k // 2, k - k // 2
+        if b > len(levels):
+            break
+        patterns = (
+            _whole(levels[b - 1], cap)
+            if a == 0
+            else _join(levels[a - 1], levels[b - 1], goal, cap, counts)
+        )
+        if patterns is None:  # too many matches: sizes from here on are not listed
+            break
+        for row in patterns:
+            types, copies = np.unique(row, return_counts=True)
+            pattern = tuple(zip(types.tolist(), copies.tolist(), strict=True))
+            found.setdefault(row.tobytes(), pattern)
+        if len(found) > limit:
+            return None
+    return list(found.values())
+
+
+def _grow(
+    sets: _Sets,
+    usable: np.ndarray,
+    table: np.ndarray,
+    item_hash: np.ndarray,
+    counts: np.ndarray,
+    cap: np.ndarray,
+) -> _Sets | None:
+    """Every set one item larger that fits (the new type at least the set's last one, within
+    its count); None when there would be more than ``SET_LIMIT``."""
+    last = sets.types[:, -1]
+    position = np.searchsorted(usable, last)  # usable is ascending
+    # Candidate pairs (set, usable type from its last on), made in chunks to bound memory.
+    extend = len(usable) - position
+    if int(extend.sum()) > 2 * SET_LIMIT:
+        return None
+    parent = np.repeat(np.arange(len(sets)), extend)
+    offset = np.arange(len(parent)) - np.repeat(np.cumsum(extend) - extend, extend)
+    item = usable[np.repeat(position, extend) + offset]
+    sums = sets.sums[parent] + table[item]
+    keep = np.all(sums <= cap, axis=1)
+    same = (sets.types[parent] == item[:, None]).sum(axis=1) + 1
+    keep &= same <= counts[item]
+    if int(keep.sum()) > SET_LIMIT:
+        return None
+    parent, item = parent[keep], item[keep]
+    types = np.concatenate([sets.types[parent], item[:, None]], axis=1)
+    with np.errstate(over="ignore"):
+        hashes = sets.hashes[parent] + item_hash[item]
+    return _Sets(types, sums[keep], hashes)
+
+
+def _whole(sets: _Sets, cap: np.ndarray) -> np.ndarray:
+    return sets.types[np.all(sets.sums == cap, axis=1)]
+
+
+def _join(
+    first: _Sets, second: _Sets, goal: int, cap: np.ndarray, counts: np.ndarray
+) -> np.ndarray | None:
+    """Rows of types: a set of ``first`` and one of ``second`` adding up to ``cap`` exactly,
+    the first's last type at most the second's first, no type beyond its count."""
+    order = np.argsort(second.hashes, kind="stable")
+    ordered = second.hashes[order]
+    with np.errstate(over="ignore"):
+        wanted = np.int64(goal) - first.hashes
+    lo = np.searchsorted(ordered, wanted, side="left")
+    hi = np.searchsorted(ordered, wanted, side="right")
+    matches = hi - lo
+    total = int(matches.sum())
+    if total > JOIN_LIMIT:
+        return None
+    if not total:
+        return np.zeros((0, first.types.shape[1] + second.types.shape[1]), dtype=np.int64)
+    left = np.repeat(np.arange(len(first)), matches)
+    offset = np.arange(total) - np.repeat(np.cumsum(matches) - matches, matches)
+    right = order[np.repeat(lo, matches) + offset]
+    ok = np.all(first.sums[left] + second.sums[right] == cap, axis=1)
+    ok &= first.types[left, -1] <= second.types[right, 0]
+    rows = np.concatenate([first.types[left[ok]], second.types[right[ok]]], axis=1)
+    if len(rows):
+        # A type spanning both halves may exceed its count: check each row's copies.
+        within = np.ones(len(rows), dtype=bool)
+        for j in range(rows.shape[1]):
+            within &= (rows == rows[:, j : j + 1]).sum(axis=1) <= counts[rows[:, j]]
+        rows = rows[within]
+    return rows
+
+
+def dive_exact_fills(
+    patterns: Sequence[Pattern],
+    counts: Sequence[int],
+    deadline: Deadline,
+    rng: random.Random,
+) -> list[Counter[int]] | None:
+    """Pattern copies covering every item exactly, by LP dives (HiGHS): the covering LP over
+    ``patterns``, the patterns it uses whole fixed (else one drawn among the most used), the
+    patterns that no longer fit what is left bounded to their copies so far, until every
+    item is covered; another dive from scratch while the deadline allows. Where CP-SAT's
+    cover gets lost among thousands of accidental exact fills (two dimensions, capacity 100:
+    20,000 patterns on 150 items), the LP points at the planted ones."""
+    try:
+        import highspy
+    except ImportError:  # without HiGHS: CP-SAT's cover alone
+        return None
+    m = len(patterns)
+    if not m:
+        return None
+    rows = np.array([t for p in patterns for t, _ in p], dtype=np.int32)
+    copies = np.array([j for p in patterns for _, j in p], dtype=np.int64)
+    start = np.cumsum([0] + [len(p) for p in patterns]).astype(np.int32)
+    need = np.asarray(counts, dtype=np.int64)
+    with quiet_stdout():  # HiGHS prints a banner on stdout when first created
+        highs = highspy.Highs()
+    highs.setOptionValue("output_flag", False)
+    highs.setOptionValue("threads", 1)
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = m, len(need)
+    lp.col_cost_ = np.zeros(m)
+    lp.col_lower_, lp.col_upper_ = np.zeros(m), np.full(m, highspy.kHighsInf)
+    lp.row_lower_ = lp.row_upper_ = need.astype(np.float64)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_, lp.a_matrix_.index_ = start, rows
+    lp.a_matrix_.value_ = copies.astype(np.float64)
+    highs.passModel(lp)
+    every = np.arange(m, dtype=np.int32)
+    while not deadline.expired():
+        fixed = _dive(highs, rows, copies, start, need, every, deadline, rng)
+        if fixed is not None:
+            return [
+                Counter(dict(patterns[k]))
+                for k in np.flatnonzero(fixed).tolist()
+                for _ in range(int(fixed[k]))
+            ]
+    return None
+
+
+def _dive(
+    highs: Any,
+    rows: np.ndarray,
+    copies: np.ndarray,
+    start: np.ndarray,
+    need: np.ndarray,
+    every: np.ndarray,
+    deadline: Deadline,
+    rng: random.Random,
+) -> np.ndarray | None:
+    """One dive: copies per pattern covering ``need`` exactly, or None (a dead end, or out
+    of time)."""
+    import highspy
+
+    m = len(every)
+    lower, upper = np.zeros(m), np.full(m, highspy.kHighsInf)
+    highs.changeColsBounds(m, every, lower, upper)
+    left = need.copy()
+    alive = np.ones(m, dtype=bool)
+    while left.any():
+        if not highs_run(highs, deadline):
+            return None
+        if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        used = np.asarray(highs.getSolution().col_value) - lower
+        candidates = np.flatnonzero(alive & (used > 1e-6))
+        if not len(candidates):
+            return None
+        whole = candidates[used[candidates] >= 1 - 1e-6]
+        if len(whole):
+            picks = whole.tolist()
+        else:
+            top = float(used[candidates].max())
+            picks = [rng.choice(candidates[used[candidates] >= 0.75 * top].tolist())]
+        for k in picks:
+            span = slice(start[k], start[k + 1])
+            if np.all(left[rows[span]] >= copies[span]):
+                left[rows[span]] -= copies[span]
+                lower[k] += 1
+        # Patterns needing more than is left of a type: no more copies of them.
+        short = np.add.reduceat((copies > left[rows]).astype(np.int64), start[:-1]) > 0
+        alive &= ~short
+        upper = np.where(alive, np.inf, lower)
+        highs.changeColsBounds(m, every, lower, upper)
+    return lower.astype(np.int64)
