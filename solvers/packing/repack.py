@@ -4,15 +4,18 @@ neighbourhood search, 2016).
 Column generation and dives improve a packing through patterns, and on hundreds of items they
 do not converge within seconds; bin-centric heuristics stop a few per cent above the optimum
 where bins are nearly full in every resource (the Caprara–Toth classes 6 and 7). Here the
-lightest bin is emptied into a pool, and a tabu search swaps items between bins and the pool —
+lightest bins are emptied into a pool, and a tabu search swaps items between bins and the pool —
 up to three pool items into a bin for up to two of its items — taking the move that leaves the
 least in the pool (items weigh their summed shares of the capacity, so big items go into bins
 and small ones wait in the pool, where they are easy to place later). Each move looks at a
 random quarter of the bins (always the best move of all cycles), all of them at once in numpy;
-an item that left a bin may not go back into it for a few moves. When the pool is empty, one
-bin fewer: the next lightest bin is emptied, until the target or the deadline. In one
-dimension the same search closes Scholl 2 instances (many items a bin) that column generation
-leaves one bin above within seconds.
+an item that left a bin may not go back into it for a few moves. With one bin emptied, the
+search succeeds when the pool is empty; with ``emptied`` bins (the vector solver: three, as in
+CNS), as soon as the pool fits into one bin fewer than were emptied (two: split by trying the
+pool's subsets), which a pool of a few large items reaches long before it is empty. Then one
+bin fewer, and the next lightest bins are emptied, until the target or the deadline. In one
+dimension the same search (one bin emptied) closes Scholl 2 instances (many items a bin) that
+column generation leaves one bin above within seconds.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ TABU_MOVES = (7, 15)  # an item that left a bin may not return to it for this ma
 # unlike in the exact models, so a packing of 10^5 identical pods is left alone).
 MAX_ITEMS = 5_000
 CHECK_EVERY = 8  # moves between deadline checks
+SPLIT_ITEMS = 14  # a pool of more items is not split in two (2^13 splits at most)
 
 # What a bin can give back: summed sizes, summed weights, the item sets, the bin per set.
 Given = tuple[np.ndarray, np.ndarray, list[tuple[int, ...]], np.ndarray]
@@ -50,19 +54,27 @@ def eliminate_bins(
     target: int,
     deadline: Deadline,
     rng: random.Random,
+    emptied: int = 1,
 ) -> Packing:
-    """The best packing found (at most as many bins as ``packing``): bins emptied one at a
-    time until ``target`` bins or ``deadline``."""
+    """The best packing found (at most as many bins as ``packing``): one bin fewer at a time
+    (``emptied`` bins into the pool, refilled into at most one fewer) until ``target``
+    bins or ``deadline``."""
     if sum(sum(b.values()) for b in packing) > MAX_ITEMS:
         return packing
-    search = _Elimination(np.asarray(sizes, dtype=np.int64), capacity, packing, rng)
+    search = _Elimination(np.asarray(sizes, dtype=np.int64), capacity, packing, rng, emptied)
     return search.run(target, deadline)
 
 
 class _Elimination:
     def __init__(
-        self, table: np.ndarray, capacity: Sequence[int], packing: Packing, rng: random.Random
+        self,
+        table: np.ndarray,
+        capacity: Sequence[int],
+        packing: Packing,
+        rng: random.Random,
+        emptied: int = 1,
     ) -> None:
+        self.emptied = emptied
         table = table.reshape(len(table), -1)
         self.types = [t for b in packing for t, j in sorted(b.items()) for _ in range(j)]
         self.weights = table[self.types]  # per item
@@ -85,13 +97,19 @@ class _Elimination:
             self._empty_lightest()
             if not self._search(deadline):
                 break
-            self.best = [list(b) for b in self.bins]
+            self.best = [list(b) for b in self.bins] + self.refilled
         return [Counter(self.types[i] for i in b) for b in self.best if b]
 
     def _empty_lightest(self) -> None:
+        """The lightest bins (``emptied``, leaving at least one) into the pool."""
         self.bins = [list(b) for b in self.best]
         loads = [float(self.score[b].sum()) for b in self.bins]
-        self.pool = self.bins.pop(int(np.argmin(loads)))
+        most = max(1, min(self.emptied, len(self.bins) - 1))
+        emptied = set(np.argsort(loads, kind="stable")[:most].tolist())
+        self.pool = [i for k in sorted(emptied) for i in self.bins[k]]
+        self.bins = [b for k, b in enumerate(self.bins) if k not in emptied]
+        self.spare = len(emptied) - 1  # bins the pool may fill again: one fewer in all
+        self.refilled: list[list[int]] = []
         self.room = np.array([self.cap - self.weights[b].sum(axis=0) for b in self.bins])
         self.given = [self._given(k) for k in range(len(self.bins))]
         self.tabu.clear()
@@ -112,8 +130,8 @@ class _Elimination:
         return w, np.array([self.score[list(c)].sum() for c in sets]), sets, owner
 
     def _search(self, deadline: Deadline) -> bool:
-        """Moves until the pool is empty (True) or the deadline (False)."""
-        while self.pool:
+        """Moves until the pool fits into its spare bins (True) or the deadline (False)."""
+        while self.pool and not self._pool_fits():
             if self.moves % CHECK_EVERY == 0 and deadline.expired():
                 return False
             self.moves += 1
@@ -128,21 +146,25 @@ class _Elimination:
         padded = np.array([*pool, 0])  # the last row stands for "no item": zero weight
         take_w = np.where((index < len(pool))[:, :, None], self.weights[padded[index]], 0).sum(1)
         take_s = np.where(index < len(pool), self.score[padded[index]], 0.0).sum(axis=1)
-        owner = np.concatenate([g[3] for g in self.given])
-        give_w = np.concatenate([g[0] for g in self.given])
-        give_s = np.concatenate([g[1] for g in self.given])
+        # Each move looks at a random share of the bins: always the best move of all cycles.
+        looked = np.flatnonzero(self.noise.random(len(self.bins)) < BINS_LOOKED_AT).tolist()
+        if not looked:
+            return
+        owner = np.concatenate([self.given[k][3] for k in looked])
+        give_w = np.concatenate([self.given[k][0] for k in looked])
+        give_s = np.concatenate([self.given[k][1] for k in looked])
         room = self.room[owner] + give_w  # per give set: the room its bin would have
         fits = np.all(room[:, None, :] >= take_w[None, :, :], axis=2)
         gain = take_s[None, :] - give_s[:, None]
         gain += 1e-9 * self.noise.random(gain.shape)
-        banned = np.zeros((len(self.bins), len(index)), dtype=bool)
         position = {i: p for p, i in enumerate(pool)}
+        row = {k: r for r, k in enumerate(looked)}
+        banned = np.zeros((len(looked), len(index)), dtype=bool)
         for (i, k), until in self.tabu.items():
-            if until > self.moves and i in position:
-                banned[k] |= member[:, position[i]]
-        # Each move looks at a random share of the bins: always the best move of all cycles.
-        banned |= (self.noise.random(len(self.bins)) >= BINS_LOOKED_AT)[:, None]
-        gain = np.where(fits & ~banned[owner], gain, -np.inf)
+            if until > self.moves and i in position and k in row:
+                banned[row[k]] |= member[:, position[i]]
+        local = np.repeat(np.arange(len(looked)), [len(self.given[k][3]) for k in looked])
+        gain = np.where(fits & ~banned[local], gain, -np.inf)
         g, a = np.unravel_index(int(np.argmax(gain)), gain.shape)
         if not np.isfinite(gain[g, a]):
             return
@@ -160,6 +182,41 @@ class _Elimination:
         self.given[k] = self._given(k)
         if len(self.tabu) > 4 * TABU_MOVES[1]:
             self.tabu = {key: u for key, u in self.tabu.items() if u > self.moves}
+
+    def _pool_fits(self) -> bool:
+        """Whether the pool fits into its spare bins (then ``refilled`` holds them and the
+        pool is empty): one bin, or two by a split among the pool's subsets."""
+        w = self.weights[self.pool]
+        total = w.sum(axis=0)
+        if self.spare < 1 or np.any(total > self.spare * self.cap):
+            return False
+        if np.all(total <= self.cap):
+            self.refilled, self.pool = [list(self.pool)], []
+            return True
+        if self.spare < 2 or len(self.pool) > SPLIT_ITEMS:
+            return False
+        masks = _subset_masks(len(self.pool))
+        sums = masks @ w
+        split = np.flatnonzero(
+            np.all(sums <= self.cap, axis=1) & np.all(total - sums <= self.cap, axis=1)
+        )
+        if not len(split):
+            return False
+        side = masks[int(split[0])].astype(bool).tolist()
+        self.refilled = [
+            [i for i, first in zip(self.pool, side, strict=True) if first],
+            [i for i, first in zip(self.pool, side, strict=True) if not first],
+        ]
+        self.pool = []
+        return True
+
+
+@functools.cache
+def _subset_masks(k: int) -> np.ndarray:
+    """Each way to split ``k`` items in two, as 0/1 rows (the last item always in the
+    second part: each split once)."""
+    bits = np.arange(1 << (k - 1), dtype=np.int64)
+    return ((bits[:, None] >> np.arange(k)) & 1).astype(np.int64)
 
 
 @functools.cache

@@ -60,11 +60,16 @@ class Incumbent:
             self._tell()
 
     def eliminate(
-        self, sizes: np.ndarray, capacity: Sequence[int], deadline: Deadline, rng: random.Random
+        self,
+        sizes: np.ndarray,
+        capacity: Sequence[int],
+        deadline: Deadline,
+        rng: random.Random,
+        emptied: int = 1,
     ) -> None:
         """Bin elimination (``repack``) from the best packing, until ``deadline``."""
         if not self.done():
-            found = eliminate_bins(sizes, capacity, self.best, self.bound, deadline, rng)
+            found = eliminate_bins(sizes, capacity, self.best, self.bound, deadline, rng, emptied)
             self.offer(found, "bin elimination")
 
     def raise_bound(self, bound: int, how: str) -> None:

@@ -1,13 +1,15 @@
 """Bin elimination (``solvers.packing.repack``): packings that stay valid and never grow, the
-optimum of a planted instance that first-fit decreasing misses by three bins, and a deadline
-that holds on hundreds of items."""
+optimum of a planted instance that first-fit decreasing misses by three bins, a pool of three
+bins refilled into two, and a deadline that holds on hundreds of items."""
 
 from __future__ import annotations
 
 import random
 import time
+from collections import Counter
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -37,14 +39,39 @@ def test_bin_elimination_reaches_a_planted_optimum_first_fit_decreasing_misses()
     assert len(out) == 30
 
 
+def test_three_emptied_bins_whose_items_fit_into_two_are_one_bin_fewer() -> None:
+    """Five full bins and three half full: no item moves into a full bin, so an empty pool is
+    out of reach; emptying three bins, the pool splits into two (one fewer)."""
+    sizes = [[100, 100], [50, 50]]
+    packing: list[Counter[int]] = [Counter({0: 1})] * 5 + [Counter({1: 1})] * 3
+    out = eliminate_bins(
+        np.array(sizes), [100, 100], packing, 7, Deadline.after(60), random.Random(0), 3
+    )
+    assert check_vector_packing(out, sizes, [5, 3], [100, 100])
+    assert len(out) == 7
+
+
+@pytest.mark.parametrize("emptied", [1, 3])
+def test_bin_elimination_stops_at_the_target(emptied: int) -> None:
+    items = planted_with_slack(12, 100, 2, seed=3)
+    counts = [1] * len(items)
+    ffd = first_fit_decreasing(items, counts, [100] * 2)
+    out = eliminate_bins(
+        np.array(items), [100] * 2, ffd, len(ffd) - 1, Deadline.after(60), random.Random(1), emptied
+    )
+    assert check_vector_packing(out, items, counts, [100] * 2)
+    assert len(out) == len(ffd) - 1
+
+
 @settings(max_examples=examples(15), deadline=None)
 @given(
+    st.sampled_from([1, 2, 3]),
     st.integers(2, 4),
     st.lists(st.integers(1, 3), min_size=3, max_size=40),
     st.integers(0, 10_000),
 )
 def test_bin_elimination_keeps_every_item_and_never_adds_a_bin(
-    d: int, counts: list[int], seed: int
+    emptied: int, d: int, counts: list[int], seed: int
 ) -> None:
     rng = random.Random(seed)
     capacity = [rng.choice([10, 100, 1000]) for _ in range(d)]
@@ -52,7 +79,7 @@ def test_bin_elimination_keeps_every_item_and_never_adds_a_bin(
     start = first_fit_decreasing(sizes, counts, capacity)
     bound = vector_lower_bound(sizes, counts, capacity)
     out = eliminate_bins(
-        np.array(sizes), capacity, start, bound, Deadline.after(0.3), random.Random(seed)
+        np.array(sizes), capacity, start, bound, Deadline.after(0.3), random.Random(seed), emptied
     )
     assert check_vector_packing(out, sizes, counts, capacity)
     assert bound <= len(out) <= len(start)
