@@ -231,6 +231,34 @@ def bin_completion(
     Every bin takes the largest item left plus a completion; the total waste may not exceed
     ``bins × C − Σ sizes``, which prunes hard when the target is the lower bound.
     """
+    return bin_completion_search(sizes, counts, capacity, bins, node_limit, seed, deadline)[0]
+
+
+def bin_completion_search(
+    sizes: Sequence[int],
+    counts: Sequence[int],
+    capacity: int,
+    bins: int,
+    node_limit: int,
+    seed: int = 0,
+    deadline: Deadline | None = None,
+) -> tuple[Packing | None, bool]:
+    """``bin_completion``'s packing, and whether the search was exhaustive (neither the node
+    limit nor the deadline cut it): then None proves that ``bins`` bins cannot hold the items."""
+    packing, nodes = _bin_completion(sizes, counts, capacity, bins, node_limit, seed, deadline)
+    cut = nodes > node_limit or (deadline is not None and deadline.expired())
+    return packing, packing is None and not cut
+
+
+def _bin_completion(
+    sizes: Sequence[int],
+    counts: Sequence[int],
+    capacity: int,
+    bins: int,
+    node_limit: int,
+    seed: int,
+    deadline: Deadline | None,
+) -> tuple[Packing | None, int]:
     rng = random.Random(seed)
     deadline = deadline or Deadline.never()
     left = list(counts)
@@ -238,7 +266,7 @@ def bin_completion(
     total = sum(w * n for w, n in zip(sizes, counts, strict=True))
     budget = bins * capacity - total
     if budget < 0:
-        return None
+        return None, 0
     packed: Packing = []
     stack: list[Iterator[Counter[int]]] = []
     wastes: list[int] = []
@@ -256,7 +284,7 @@ def bin_completion(
 
     gen = open_bin()
     if gen is None:
-        return []
+        return [], 0
     stack.append(gen)
     while stack:
         if packed and len(packed) == len(stack):  # undo the bin this level placed last
@@ -269,18 +297,37 @@ def bin_completion(
             continue
         nodes += 1
         if nodes > node_limit or deadline.expired():  # a node costs O(types × C / 64)
-            return None
+            return None, nodes
         for t, j in content.items():
             left[t] -= j
         packed.append(content)
         wastes.append(capacity - sum(sizes[t] * j for t, j in content.items()))
-        if len(packed) > bins:
+        if len(packed) > bins or not completable(sizes, left, capacity, budget - sum(wastes)):
             continue
         nxt = open_bin()
         if nxt is None:
-            return [Counter(b) for b in packed]
+            return [Counter(b) for b in packed], nodes
         stack.append(nxt)
-    return None
+    return None, nodes
+
+
+def completable(sizes: Sequence[int], left: Sequence[int], capacity: int, spare: int) -> bool:
+    """Whether every item left could still share a bin wasting at most ``spare`` with items
+    left (a relaxation: the item may count itself). Where bins must be (nearly) full this
+    prunes a branch as soon as some item has lost its every complement, not bins later."""
+    mask = (1 << (capacity + 1)) - 1
+    reach = 1
+    for t, n in enumerate(left):
+        for _ in range(min(n, capacity // max(1, sizes[t]))):
+            reach |= (reach << sizes[t]) & mask
+    window = (1 << (spare + 1)) - 1
+    for t, n in enumerate(left):
+        if n:
+            high = capacity - sizes[t]
+            low = max(0, high - spare)
+            if not (reach >> low) & window & ((1 << (high - low + 1)) - 1):
+                return False
+    return True
 
 
 def _with_first(gen: Iterator[Counter[int]], first: int) -> Iterator[Counter[int]]:

@@ -29,7 +29,13 @@ import numpy as np
 from ..deadline import Deadline
 from .bounds import l2_bound
 from .colgen import ColumnGeneration, LpSolution
-from .heuristics import Packing, bin_completion, first_fit_decreasing, minimum_bin_slack
+from .heuristics import (
+    Packing,
+    bin_completion,
+    bin_completion_search,
+    first_fit_decreasing,
+    minimum_bin_slack,
+)
 from .improve import as_bins, dive, dive_lds, pattern_ip, round_down
 from .patterns import solve_patterns, waste_bounded_patterns
 from .reduced import reduced_graph, solve_reduced
@@ -54,6 +60,13 @@ FULL_BINS_ARCS = 20_000
 # First CP-SAT run on the zero-waste graph (deterministic time; Falkenauer t501 takes about
 # 0.2 where it succeeds), then 1.5 times longer each restart.
 FULL_BINS_WORK = 0.5
+# Without slack at the bound: bin completion into full bins with this share of the time
+# first, and this share again where the zero-waste graph is too big to build; restarts after
+# this many bins tried, then 1.3 times as many.
+EXACT_COMPLETION_FIRST = 0.05
+EXACT_COMPLETION_SHARE = 0.3
+EXACT_COMPLETION_NODES = 200
+EXACT_COMPLETION_GROWTH = 1.3
 ELIMINATION_SHARE = 0.1  # of the time left, at most the seconds below: bin elimination
 ELIMINATION_SECONDS = 1.0
 SMALL_REDUCED = 5_000  # arcs: a reduced arc-flow model this small usually decides quickly
@@ -107,20 +120,29 @@ class _Search(Incumbent):
         self.root: LpSolution | None = None
         self.total = sum(w * n for w, n in zip(sizes, counts, strict=True))
         self.bitsets = capacity <= BITSET_CAPACITY
-        self.exact_fill = False  # the bound leaves no slack: every bin must be full
+
+    @property
+    def exact_fill(self) -> bool:
+        """The bound leaves no slack: every bin must be exactly full."""
+        return self.bound * self.capacity == self.total
 
     # ------------------------------------------------------------------ the run
 
     def run(self) -> None:
         if self.done():
             return
-        self.exact_fill = self.bound * self.capacity == self.total
         if self.bitsets and self.exact_fill:
-            # No slack at the bound: every bin exactly full. The arc-flow graph of zero-waste
-            # paths decides it (triplets: a few thousand arcs, a packing in about a second);
-            # the zero-waste pattern model when that graph is too big.
-            self.full_bins_arcflow(self.deadline.part(ZERO_WASTE_SHARE))
-            if not self.done():
+            # No slack at the bound: every bin exactly full. Briefly, bin completion into full
+            # bins (perfect packings of many distinct sizes: mostly under 0.2 s, where CP-SAT
+            # on the zero-waste graph may take seconds or that graph is too big to build);
+            # the arc-flow graph of zero-waste paths where it is small (triplets: a few
+            # thousand arcs, a packing in about a second), else bin completion again, longer;
+            # then the zero-waste pattern model.
+            self.exact_completion(self.deadline.part(EXACT_COMPLETION_FIRST))
+            settled = self.done() or not self.exact_fill  # found, or proved one bin more
+            if not settled and not self.full_bins_arcflow(self.deadline.part(ZERO_WASTE_SHARE)):
+                self.exact_completion(self.deadline.part(EXACT_COMPLETION_SHARE))
+            if not self.done() and self.exact_fill:  # unless a proof needs one more bin
                 self.zero_waste_patterns(self.deadline.part(ZERO_WASTE_SHARE))
         if self.done():
             return
@@ -155,17 +177,34 @@ class _Search(Incumbent):
             self.offer(found, "patterns")
             attempt += 1
 
-    def full_bins_arcflow(self, deadline: Deadline) -> None:
+    def exact_completion(self, deadline: Deadline) -> None:
+        """Bin completion into ``bound`` full bins, restarted on new seeds with node limits
+        growing geometrically: its runs have a heavy tail (one seed finds the packing in 0.1 s
+        where another is lost in a subtree for seconds)."""
+        bins = self.bound
+        while not self.done() and self.exact_fill and not deadline.expired():
+            attempt = self.info.get("exact_completion_restarts", 0)
+            limit = round(EXACT_COMPLETION_NODES * EXACT_COMPLETION_GROWTH**attempt)
+            found, exhausted = bin_completion_search(
+                self.sizes, self.counts, self.capacity, bins, limit, self.seed + attempt,
+                deadline,
+            )  # fmt: skip
+            self.offer(found, "exact bin completion")
+            if exhausted:  # no packing fills ``bins`` bins: one more is needed
+                self.raise_bound(bins + 1, "exact bin completion")
+            self.info["exact_completion_restarts"] = attempt + 1
+
+    def full_bins_arcflow(self, deadline: Deadline) -> bool:
         """Volume prices (w / C, dual feasible) leave exactly the zero-waste paths in the
         reduced graph when the bound fills every bin: CP-SAT on that flow finds the packing
-        or proves the bound one higher."""
+        or proves the bound one higher. False when the graph was too big to build."""
         prices = np.array(self.sizes, dtype=np.float64) / self.capacity
         reduced = reduced_graph(
             self.sizes, self.counts, self.capacity, prices, self.bound, deadline.part(0.3),
             max_arcs=FULL_BINS_ARCS,
         )  # fmt: skip
         if reduced is None:
-            return
+            return False
         self.info["full_bin_arcs"] = len(reduced.graph.arcs)
         # Restarts with new seeds and growing slices: single runs have a heavy tail (the
         # same instance takes 0.2 s with one seed and over 7 s with another). Slices are
@@ -178,9 +217,10 @@ class _Search(Incumbent):
             self.info["full_bin_outcome"] = outcome
             self._take(outcome, packing, reduced.bins, "full-bin arc-flow")
             if outcome != "unknown":
-                return
+                return True
             work, attempt = work * 1.5, attempt + 1
         self.info["full_bin_restarts"] = attempt
+        return True
 
     def column_generation(self, deadline: Deadline) -> None:
         try:

@@ -26,7 +26,13 @@ from solvers.packing import reduced as reduced_module
 from solvers.packing.arcflow import LOSS
 from solvers.packing.bounds import l1_bound, l2_bound
 from solvers.packing.colgen import ColumnGeneration
-from solvers.packing.heuristics import bin_completion, first_fit_decreasing, minimum_bin_slack
+from solvers.packing.heuristics import (
+    bin_completion,
+    bin_completion_search,
+    completable,
+    first_fit_decreasing,
+    minimum_bin_slack,
+)
 from solvers.packing.improve import as_bins, dive, dive_lds
 from solvers.packing.knapsack import Knapsack
 from solvers.packing.one_dim import check_packing
@@ -88,6 +94,20 @@ def test_bounds_and_heuristics_bracket_the_optimum(instance: tuple[int, list]) -
     assert exact is not None and len(exact) <= best
     assert check_packing(exact, sizes, counts, capacity)
     assert bin_completion(sizes, counts, capacity, best - 1, node_limit=100_000) is None
+    # An exhausted search is a proof: only ever claimed below the optimum.
+    found, exhausted = bin_completion_search(sizes, counts, capacity, best, 100_000)
+    assert found is not None and not exhausted
+    found, exhausted = bin_completion_search(sizes, counts, capacity, best - 1, 100_000)
+    assert found is None and exhausted
+
+
+def test_bin_completion_prunes_a_branch_where_an_item_lost_every_complement() -> None:
+    # Bins of 10 exactly full: 7 needs the 3, 6 needs the 4. Left {7, 6, 4}: 7 has no
+    # complement, so no packing into full bins can follow, whatever the bins after it.
+    assert not completable([7, 6, 4, 3], [1, 1, 1, 0], 10, 0)
+    assert completable([7, 6, 4, 3], [1, 1, 1, 1], 10, 0)
+    assert completable([7, 6, 4, 3], [1, 1, 1, 0], 10, 3)  # 7 alone wastes 3: allowed
+    assert not completable([7, 6, 4, 3], [1, 1, 0, 0], 10, 2)  # 7 alone wastes 3, 7 + 6 > 10
 
 
 @settings(max_examples=examples(25), deadline=None)
@@ -342,11 +362,11 @@ def test_a_reduced_model_is_not_begun_when_its_build_would_not_fit_at_this_load(
 
 def test_one_dim_solver_proves_one_above_the_volume_when_bins_cannot_be_full() -> None:
     # 5 + 3 + 3 + 3 + 3 + 3 = 20, L2 = 2, but no bin of 10 can be filled exactly with both
-    # sizes left over: the zero-waste model is infeasible, so the optimum 3 is proved.
+    # sizes left over: bin completion into full bins, exhausted, proves the optimum 3.
     assert l2_bound([5, 3], [1, 5], 10) == 2
     result = solve_one_dim([5, 3], [1, 5], 10, Deadline.after(5.0))
     assert result.lower_bound == 3 and result.proven and len(result.packing) == 3
-    assert result.info.get("full_bin_outcome") == "infeasible"
+    assert result.info.get("bound_from") == "exact bin completion"
 
 
 def test_one_dim_solver_reaches_the_bound_on_triplets() -> None:
