@@ -199,8 +199,10 @@ def dive_exact_fills(
     lp.a_matrix_.value_ = copies.astype(np.float64)
     highs.passModel(lp)
     every = np.arange(m, dtype=np.int32)
+    dives = 0
     while not deadline.expired():
-        fixed = _dive(highs, rows, copies, start, need, every, deadline, rng)
+        fixed = _dive(highs, rows, copies, start, need, every, deadline, rng, dives > 0)
+        dives += 1
         if fixed is not None:
             return [
                 Counter(dict(patterns[k]))
@@ -219,6 +221,7 @@ def _dive(
     every: np.ndarray,
     deadline: Deadline,
     rng: random.Random,
+    thin: bool,
 ) -> np.ndarray | None:
     """One dive: copies per pattern covering ``need`` exactly, or None (a dead end, or out
     of time)."""
@@ -229,6 +232,7 @@ def _dive(
     highs.changeColsBounds(m, every, lower, upper)
     left = need.copy()
     alive = np.ones(m, dtype=bool)
+    owner = np.repeat(np.arange(m), np.diff(start))  # the pattern of each entry
     while left.any():
         if not highs_run(highs, deadline):
             return None
@@ -241,6 +245,8 @@ def _dive(
         whole = candidates[used[candidates] >= 1 - 1e-6]
         if len(whole):
             picks = whole.tolist()
+            if thin:  # not the first dive: another way down, even where the LP is integral
+                picks = [k for k in picks if rng.random() < 0.5] or [rng.choice(picks)]
         else:
             top = float(used[candidates].max())
             picks = [rng.choice(candidates[used[candidates] >= 0.75 * top].tolist())]
@@ -252,6 +258,10 @@ def _dive(
         # Patterns needing more than is left of a type: no more copies of them.
         short = np.add.reduceat((copies > left[rows]).astype(np.int64), start[:-1]) > 0
         alive &= ~short
+        # A type left that no pattern covers any more: a dead end, seen without the LP.
+        covering = np.bincount(rows[alive[owner]], minlength=len(left))
+        if np.any((left > 0) & (covering == 0)):
+            return None
         upper = np.where(alive, np.inf, lower)
         highs.changeColsBounds(m, every, lower, upper)
     return lower.astype(np.int64)
