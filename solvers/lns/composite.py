@@ -20,8 +20,10 @@ class LargeNeighbourhood(Composite):
     own_parameters: Mapping[str, str] = {
         "lns": "auto (default) | on | off: large-neighbourhood search on large per-bin problems",
         "lns_bins": "bins in the first neighbourhood (default 24; adapted as it runs)",
+        "lns_chains": "on (default) | off: chains of moves before the neighbourhoods, on plain "
+        "problems (no rules between items, placed and value levels)",
     }
-    own_parameter_types: Mapping[str, type] = {"lns": str, "lns_bins": int}
+    own_parameter_types: Mapping[str, type] = {"lns": str, "lns_bins": int, "lns_chains": str}
 
     def compile(self, problem: Problem, options: Options) -> Compiled[Any, Any]:
         from .driver import compile_search

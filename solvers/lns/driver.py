@@ -37,6 +37,7 @@ from ..composites import quick_plans
 from ..deadline import slowdown
 from ..lowering import Key, Lowered, lower
 from .bound import Classes, bin_classes, class_shares, level_bounds
+from .chains import chains_apply, run_chains
 from .neighbourhoods import Chooser, State
 from .sizes import sizes
 from .subproblem import DevicePlan, Selections, SubProblem, restrict
@@ -71,6 +72,9 @@ REPACK_SHARE = 0.3  # of a sub-solve's limit, for the quick repacking that may h
 RESERVE_VERIFICATIONS = 2.0  # kept back at the end: verifying a last plan and decoding it,
 RESERVE_SHARE = 0.25  # ... in times one verification of the start took (at most this share)
 VERIFY_DECAY = 0.8  # a round keeps back its merged plans' verifications: the latest, decaying
+# of the time left, for the chains of moves before the neighbourhoods (at 500 nodes they end
+# on their own in 3-8 s; run again on the neighbourhoods' last plan they found 0.6 GPUs in 8 s)
+CHAIN_SHARE = 0.25
 
 
 def lns_applies(
@@ -238,6 +242,12 @@ class _Run:
         self.selections = Selections(self.problem)  # the groups each rule selects
         self.bound_now: tuple[float | None, ...] = (None,) * len(self.problem.objective)
         self.verifying = 0.0  # seconds one verification of a whole plan takes (recent, at most)
+        # why the chains of moves do not run (None: they do)
+        self.chains_skip = (
+            "lns_chains=off"
+            if str(options.params.get("lns_chains", "on")) == "off"
+            else chains_apply(self.lowered)
+        )
         self.tie_break = any("placed" in lv for lv in self.problem.objective) and not any(
             "cost" in lv for lv in self.problem.objective
         )
@@ -551,6 +561,35 @@ class _Run:
             return candidate
         return incumbent
 
+    def chain(self, incumbent: Plan, seconds: float) -> Plan:
+        """The incumbent after the chains of moves (``chains``: inserts, swaps and the
+        relocations that make their room) where they apply and the plan they give verifies
+        better; ``info.lns.chains`` has their moves and seconds."""
+        if self.chains_skip is not None or seconds < MIN_PHASE_SECONDS:
+            return incumbent
+        record = self.info.setdefault(
+            "chains", {"runs": 0, "improved": 0, "seconds": 0.0, "moves": {}}
+        )
+        began = time.perf_counter()
+        found = run_chains(self.lowered, incumbent.counts, incumbent.devices, seconds)
+        record["runs"] += 1
+        better = None
+        if found is not None:
+            counts, devices, moves = found
+            for kind, n in moves.items():
+                record["moves"][kind] = record["moves"].get(kind, 0) + n
+            plan = self.evaluate(counts, devices)
+            if plan is None:
+                self.info["rejected_by_verifier"] += 1
+            elif _better(plan.key, incumbent.key):
+                better = plan
+        record["seconds"] = round(record["seconds"] + time.perf_counter() - began, 3)
+        if better is None:
+            return incumbent
+        record["improved"] += 1
+        self.report(better)
+        return better
+
     def tighten(self, level1: float) -> None:
         """The filling model's bound on level 1 where it is below the LP's (both bound the
         whole problem; the LP's later levels stay: they hold level 1 at the plan's value)."""
@@ -623,6 +662,8 @@ class _Run:
                 b if b is not None else a for a, b in zip(self.bound_now, again, strict=True)
             )
             self.phase("bound_again")
+        incumbent = self.chain(incumbent, CHAIN_SHARE * self.left())
+        self.phase("chains")
         incumbent = self.search_loop(incumbent)
         self.phase("search")
         bounds, _ = self._bounds(incumbent)
