@@ -177,6 +177,8 @@ def run(problem: Problem, time_limit: float, threads: int, seed: int) -> dict[st
         "accepted": info.get("accepted"),
         "start": info.get("start"),
         "strategy_rounds": info.get("strategy_rounds"),  # [rounds, improved] per strategy
+        "chains": info.get("chains"),  # the chains of moves: moves by kind, seconds
+        "phases": info.get("phases"),  # when each phase ended (seconds)
     }
     if pods_bound:
         row["gap_pods_pct"] = round(100 * (pods_bound - pods) / pods_bound, 2)

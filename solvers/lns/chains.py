@@ -5,17 +5,19 @@ On problems with no rule between items (capacities, eligibility and devices only
 one, far cheaper than an exact sub-solve of a neighbourhood (about a second each):
 
 - insert: a waiting item where it fits;
-- relocate, then insert: an item moves to another bin to give one the room (cpu, memory or
-  devices) a waiting item lacks there;
-- swap: a waiting item in place of one worth less (which moves elsewhere when it fits there,
-  else waits), possibly after relocating a third item off that bin to make the room — what
-  the LP relaxation of the Alibaba samples does: cpu-heavy pods without GPUs move off the
-  8-GPU nodes onto nodes whose GPUs are taken but whose cpu is not, and a whole-GPU pod takes
-  the place of a share that strands a sliver of its GPU.
+- relocate, then insert: up to two items move to other bins (each to its own) to give one
+  the room (cpu, memory or devices) a waiting item lacks there;
+- swap: a waiting item in place of one worth less (which waits; a later insert may place it
+  elsewhere), after up to two relocations off that bin where the room needs them — what the
+  LP relaxation of the Alibaba samples does: cpu-heavy pods without GPUs move off the 8-GPU
+  nodes onto nodes whose GPUs are taken but whose cpu is not, and a whole-GPU pod takes the
+  place of a share that strands a sliver of its GPU.
 
 Every move is lexicographically better on the objective's levels (a swap's gain is what the
-newcomer adds over what it displaces). The result is a plan (counts and device rows) that the
-driver verifies whole before keeping it.
+newcomer adds over what it displaces), so the search ends; the most gainful swap of a waiting
+group is taken first. A bin's devices are tested by its layout (free items per device): the
+current one changed in place, else the bin's device items packed anew. The result is a plan
+(counts and device rows) that the driver verifies whole before keeping it.
 """
 
 from __future__ import annotations
@@ -48,16 +50,16 @@ def chains_apply(lowered: Lowered) -> str | None:
     return None
 
 
-@dataclass
-class Move:
-    gain: tuple[float, ...]
-    steps: list[tuple[str, int, int]]  # ("add" | "drop", group, bin), in order
-    layouts: dict[int, dict[int, dict[int, int]]]  # the bins' device layouts after it
-
-
 DeviceRow = tuple[tuple[str, ...], int]  # an item's devices (names), and items so
 Layout = dict[int, dict[int, int]]  # per group: free items per device (of one bin)
 Step = tuple[str, int, int]  # ("add" | "drop", group, bin)
+
+
+@dataclass
+class Move:
+    gain: tuple[float, ...]
+    steps: list[Step]  # in order
+    layouts: dict[int, Layout]  # the bins' device layouts after it
 
 
 class Chains:
