@@ -224,41 +224,15 @@ def bin_completion(
     node_limit: int,
     seed: int = 0,
     deadline: Deadline | None = None,
-) -> Packing | None:
+) -> tuple[Packing | None, bool]:
     """A packing into exactly ``bins`` bins by depth-first bin completion (Korf 2002, without
-    the dominance rule), or None when none was found within ``node_limit`` bins tried.
+    the dominance rule), or None when none was found within ``node_limit`` bins tried; and
+    whether the search was exhaustive (neither the node limit nor the deadline cut it): then
+    None proves that ``bins`` bins cannot hold the items.
 
     Every bin takes the largest item left plus a completion; the total waste may not exceed
     ``bins × C − Σ sizes``, which prunes hard when the target is the lower bound.
     """
-    return bin_completion_search(sizes, counts, capacity, bins, node_limit, seed, deadline)[0]
-
-
-def bin_completion_search(
-    sizes: Sequence[int],
-    counts: Sequence[int],
-    capacity: int,
-    bins: int,
-    node_limit: int,
-    seed: int = 0,
-    deadline: Deadline | None = None,
-) -> tuple[Packing | None, bool]:
-    """``bin_completion``'s packing, and whether the search was exhaustive (neither the node
-    limit nor the deadline cut it): then None proves that ``bins`` bins cannot hold the items."""
-    packing, nodes = _bin_completion(sizes, counts, capacity, bins, node_limit, seed, deadline)
-    cut = nodes > node_limit or (deadline is not None and deadline.expired())
-    return packing, packing is None and not cut
-
-
-def _bin_completion(
-    sizes: Sequence[int],
-    counts: Sequence[int],
-    capacity: int,
-    bins: int,
-    node_limit: int,
-    seed: int,
-    deadline: Deadline | None,
-) -> tuple[Packing | None, int]:
     rng = random.Random(seed)
     deadline = deadline or Deadline.never()
     left = list(counts)
@@ -266,7 +240,7 @@ def _bin_completion(
     total = sum(w * n for w, n in zip(sizes, counts, strict=True))
     budget = bins * capacity - total
     if budget < 0:
-        return None, 0
+        return None, True
     packed: Packing = []
     stack: list[Iterator[Counter[int]]] = []
     wastes: list[int] = []
@@ -284,7 +258,7 @@ def _bin_completion(
 
     gen = open_bin()
     if gen is None:
-        return [], 0
+        return [], False
     stack.append(gen)
     while stack:
         if packed and len(packed) == len(stack):  # undo the bin this level placed last
@@ -297,7 +271,7 @@ def _bin_completion(
             continue
         nodes += 1
         if nodes > node_limit or deadline.expired():  # a node costs O(types × C / 64)
-            return None, nodes
+            return None, False
         for t, j in content.items():
             left[t] -= j
         packed.append(content)
@@ -306,9 +280,9 @@ def _bin_completion(
             continue
         nxt = open_bin()
         if nxt is None:
-            return [Counter(b) for b in packed], nodes
+            return [Counter(b) for b in packed], False
         stack.append(nxt)
-    return None, nodes
+    return None, not deadline.expired()  # an expired deadline may have cut a completion
 
 
 def completable(sizes: Sequence[int], left: Sequence[int], capacity: int, spare: int) -> bool:

@@ -32,7 +32,6 @@ from .colgen import ColumnGeneration, LpSolution
 from .heuristics import (
     Packing,
     bin_completion,
-    bin_completion_search,
     first_fit_decreasing,
     minimum_bin_slack,
 )
@@ -185,7 +184,7 @@ class _Search(Incumbent):
         while not self.done() and self.exact_fill and not deadline.expired():
             attempt = self.info.get("exact_completion_restarts", 0)
             limit = round(EXACT_COMPLETION_NODES * EXACT_COMPLETION_GROWTH**attempt)
-            found, exhausted = bin_completion_search(
+            found, exhausted = bin_completion(
                 self.sizes, self.counts, self.capacity, bins, limit, self.seed + attempt,
                 deadline,
             )  # fmt: skip
@@ -385,11 +384,14 @@ class _Search(Incumbent):
 
     def complete(self, attempt: int) -> None:
         if self.bitsets and not self.done():
-            packing = bin_completion(
-                self.sizes, self.counts, self.capacity, self.bound, NODE_LIMIT,
+            bins = self.bound
+            packing, exhausted = bin_completion(
+                self.sizes, self.counts, self.capacity, bins, NODE_LIMIT,
                 self.seed + attempt, self.deadline.part(COMPLETION_SHARE),
             )  # fmt: skip
             self.offer(packing, "bin completion")
+            if exhausted:  # no packing into ``bins`` bins
+                self.raise_bound(bins + 1, "bin completion")
 
 
 def check_packing(

@@ -28,7 +28,6 @@ from solvers.packing.bounds import l1_bound, l2_bound
 from solvers.packing.colgen import ColumnGeneration
 from solvers.packing.heuristics import (
     bin_completion,
-    bin_completion_search,
     completable,
     first_fit_decreasing,
     minimum_bin_slack,
@@ -90,15 +89,11 @@ def test_bounds_and_heuristics_bracket_the_optimum(instance: tuple[int, list]) -
     ):
         assert check_packing(packing, sizes, counts, capacity)
         assert len(packing) >= best
-    exact = bin_completion(sizes, counts, capacity, best, node_limit=100_000)
-    assert exact is not None and len(exact) <= best
+    exact, exhausted = bin_completion(sizes, counts, capacity, best, node_limit=100_000)
+    assert exact is not None and len(exact) <= best and not exhausted
     assert check_packing(exact, sizes, counts, capacity)
-    assert bin_completion(sizes, counts, capacity, best - 1, node_limit=100_000) is None
     # An exhausted search is a proof: only ever claimed below the optimum.
-    found, exhausted = bin_completion_search(sizes, counts, capacity, best, 100_000)
-    assert found is not None and not exhausted
-    found, exhausted = bin_completion_search(sizes, counts, capacity, best - 1, 100_000)
-    assert found is None and exhausted
+    assert bin_completion(sizes, counts, capacity, best - 1, node_limit=100_000) == (None, True)
 
 
 def test_bin_completion_prunes_a_branch_where_an_item_lost_every_complement() -> None:
