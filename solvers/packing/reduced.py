@@ -143,12 +143,14 @@ def solve_reduced(
     seed: int = 0,
     hint: tuple[Sequence[int], Sequence[dict[int, int]]] | None = None,
     work: float | None = None,
+    linearization: int = 2,
 ) -> tuple[str, list[dict[int, int]] | None]:
     """CP-SAT on the reduced graph: ("optimal", bins) with the fewest bins (a proof: the graph
     holds every packing into at most ``reduced.bins`` bins), ("found", bins) with at most that
     many, ("infeasible", None) when none exists, ("unknown", None) otherwise. ``hint`` =
     (sizes, packing) starts the search from that packing where its paths are in the graph;
-    ``work`` caps CP-SAT's deterministic time (the same search on a loaded machine)."""
+    ``work`` caps CP-SAT's deterministic time (the same search on a loaded machine);
+    ``linearization`` is CP-SAT's linearization level (2: the flow's LP in the search)."""
     from ortools.sat.python import cp_model
 
     graph, k = reduced.graph, reduced.bins
@@ -174,7 +176,7 @@ def solve_reduced(
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = seed
-    solver.parameters.linearization_level = 2
+    solver.parameters.linearization_level = linearization
     if work is not None:
         solver.parameters.max_deterministic_time = work
     status = cpsat_solve(solver, model, deadline)
