@@ -91,7 +91,11 @@ def test_unknown_kinds_keys_and_twice_given_names_are_errors(
 
 
 def test_the_shipped_planted_suites_parse() -> None:
-    for name, size in (("binpack-planted", 100), ("vbp-planted", 96)):
+    for name, size in (
+        ("binpack-planted", 100),
+        ("binpack-planted-heldout", 100),
+        ("vbp-planted", 96),
+    ):
         suite = load_suite(name)
         assert len(suite.cases) == size
         assert all(c.optimal_known for c in suite.cases)
