@@ -34,6 +34,8 @@ from ..lowering.devices import DeviceRowList
 TARGETS = 12  # relocation targets tried per moving item, best fit first
 TOLERANCE = 1e-9
 RELOCATIONS = 2  # items moved off a bin to make a waiting item's room, at most
+CASCADE_GROUPS = 4  # groups a waiting group tries to displace in a cascade, at most
+CASCADE_BINS = 4  # places kept per group where it would displace an item worth less
 ROOM_TRIES = 4  # ways to make that room tried (each needs its items' new bins)
 
 
@@ -96,8 +98,9 @@ class Chains:
         if self.dev is not None:
             for (g, b), per in self.dev.free_items(devices or {}).items():
                 self.layout.setdefault(b, {})[g] = {d: k for d, k in per.items() if k > 0}
-        self.moves = {"insert": 0, "relocate": 0, "swap": 0}
+        self.moves = {"insert": 0, "relocate": 0, "swap": 0, "cascade": 0}
         self.targets: dict[int, list[tuple[int, Layout]]] = {}  # _target's, for this plan
+        self.replacing: dict[int, list[tuple[int, int, Layout]]] = {}  # _replacing's, likewise
         # per bin: _fit's answers (dropped and added groups -> layout), until the bin changes
         self.fits: dict[int, dict[tuple[tuple[int, ...], tuple[int, ...]], Layout | None]] = {}
 
@@ -251,6 +254,7 @@ class Chains:
             self.layout[b] = {g: per for g, per in layout.items() if per}
             self.fits.pop(b, None)
         self.targets.clear()
+        self.replacing.clear()
 
     def _movable(self, b: int) -> np.ndarray:
         """Groups with an item on b that may move."""
@@ -382,6 +386,49 @@ class Chains:
                 return Move(gain, [("drop", h, b), *found.steps], found.layouts)
         return None
 
+    def _cascade(self, g: int, bins: np.ndarray, deadline: float) -> Move | None:
+        """g in place of an item h worth as much or more (the swap alone gains nothing), h in
+        turn in place of an item worth less than g on another bin: a waiting T4-only pod onto
+        a T4 node whose GPU a pod that any GPU takes holds, that pod onto an 8-GPU node in
+        place of a share. The first found, nearest bins first."""
+        tried: set[int] = set()
+        for b in bins.tolist():
+            for h in self._movable(b).tolist():
+                if h == g or h in tried or self._better(self.key[g] - self.key[h]):
+                    continue  # (worth less: a plain swap, ``_swap``, where it fits)
+                if len(tried) >= CASCADE_GROUPS or time.perf_counter() >= deadline:
+                    return None
+                found = self._relocated(g, b, [h])
+                if found is None:
+                    continue
+                tried.add(h)
+                for b2, h2, layout in self._replacing(h):
+                    if b2 in found.layouts or not self._better(self.key[g] - self.key[h2]):
+                        continue
+                    steps = [("drop", h, b), *found.steps, ("drop", h2, b2), ("add", h, b2)]
+                    gain = tuple(self.key[g] - self.key[h2])
+                    return Move(gain, steps, {**found.layouts, b2: layout})
+        return None
+
+    def _replacing(self, h: int) -> list[tuple[int, int, Layout]]:
+        """Where one more item of h goes in place of an item worth less (bin, that item's
+        group, the bin's layout then), the least worth first; kept until a move changes the
+        plan."""
+        if h not in self.replacing:
+            found: list[tuple[tuple[float, ...], int, int, Layout]] = []
+            for b in np.flatnonzero(self.open[h] & (self.x[h] < self.high[h])).tolist():
+                for h2 in self._movable(b).tolist():
+                    if h2 == h or not self._better(self.key[h] - self.key[h2]):
+                        continue
+                    if not self._node_fits(h, b, self.demand[h2]):
+                        continue
+                    layout = self._fit(b, [h2], [h])
+                    if layout is not None:
+                        found.append((tuple(self.key[h2]), b, h2, layout))
+            found.sort(key=lambda row: (row[0], row[1]))
+            self.replacing[h] = [(b, h2, layout) for _, b, h2, layout in found[:CASCADE_BINS]]
+        return self.replacing[h]
+
     def improve(self, deadline: float) -> int:
         """Moves until none improves or the deadline; the number made."""
         made = 0
@@ -404,6 +451,9 @@ class Chains:
                         if move is None:
                             move = self._swap(g, near, deadline)
                             kind = "swap"
+                        if move is None:
+                            move = self._cascade(g, near, deadline)
+                            kind = "cascade"
                     if move is None:
                         break
                     self._apply(move.steps, move.layouts)

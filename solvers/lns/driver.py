@@ -73,8 +73,10 @@ RESERVE_VERIFICATIONS = 2.0  # kept back at the end: verifying a last plan and d
 RESERVE_SHARE = 0.25  # ... in times one verification of the start took (at most this share)
 VERIFY_DECAY = 0.8  # a round keeps back its merged plans' verifications: the latest, decaying
 # of the time left, for the chains of moves before the neighbourhoods (at 500 nodes they end
-# on their own in 3-8 s; run again on the neighbourhoods' last plan they found 0.6 GPUs in 8 s)
+# on their own in 4-11 s) and, of what is left then, for the chains again after them (on the
+# neighbourhoods' last plan of a 500-node sample they found 5 pods and 3.5 GPUs in 6 s)
 CHAIN_SHARE = 0.25
+CHAIN_END_SHARE = 0.15
 
 
 def lns_applies(
@@ -664,8 +666,19 @@ class _Run:
             self.phase("bound_again")
         incumbent = self.chain(incumbent, CHAIN_SHARE * self.left())
         self.phase("chains")
+        # the chains again on the neighbourhoods' plan: their moves open new chains (then the
+        # neighbourhoods again, with what the chains left of their share)
+        kept = CHAIN_END_SHARE * self.left() if self.chains_skip is None else 0.0
+        kept = kept if math.isfinite(kept) else 0.0
+        self.deadline -= kept
         incumbent = self.search_loop(incumbent)
+        self.deadline += kept
         self.phase("search")
+        if kept:
+            incumbent = self.chain(incumbent, self.left() - self.verifying)
+            self.phase("chains_end")
+            incumbent = self.search_loop(incumbent)
+            self.phase("search_end")
         bounds, _ = self._bounds(incumbent)
         met = all(
             b is not None and (v <= b + 1e-6 if minimised_terms(lv) else v >= b - 1e-6)

@@ -4,6 +4,7 @@ their room, on plain problems; every plan they give verifies and is never worse.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -137,3 +138,47 @@ def test_the_search_reports_them() -> None:
     assert plan.verified and plan.objective == (16.0, 11.24)
     chains = plan.info["lns"].get("chains")
     assert chains is not None and chains["runs"] >= 1 and chains["seconds"] >= 0.0
+
+
+def test_a_cascade_moves_a_pod_any_gpu_takes_out_of_a_model_only_pods_way() -> None:
+    """A waiting T4-only whole pod, the T4 GPU held by a pod any GPU takes (worth as much: the
+    swap alone gains nothing), and the G2 GPU by a half share: the T4-only pod takes the T4,
+    the other pod the G2 in place of the share (pods equal, GPUs 1.5 -> 2)."""
+
+    def node(name: str, model: str) -> dict[str, Any]:
+        gpu = {"name": "gpu", "count": 1, "capacity": {"gpu-milli": 1000}}
+        return {
+            "name": name,
+            "capacity": {"cpu": "4"},
+            "devices": [{**gpu, "attributes": {"model": model}}],
+        }
+
+    def pods(name: str, value: float, request: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "name": name,
+            "count": 1,
+            "demand": {"cpu": "1"},
+            "devices": request,
+            "value": value,
+        }
+
+    problem = Problem.model_validate(
+        {
+            "name": "cascade",
+            "bins": [node("t0", "T4"), node("g0", "G2")],
+            "items": [
+                pods("any", 1, {}),
+                pods("half", 0.5, {"share": {"gpu-milli": 500}}),
+                pods("t4", 1, {"select": {"model": ["T4"]}}),
+            ],
+            "objective": [{"placed": 1.0}, {"value": 1.0}],
+        }
+    )
+    counts = {("any", "t0"): 1, ("half", "g0"): 1}
+    devices = {key: [(("gpu-0",), 1)] for key in counts}
+    assert verify_counts(problem, counts, devices).objective == (2.0, 1.5)
+    found = run_chains(lower(problem), counts, devices, 10.0)
+    assert found is not None
+    plan, rows, moves = found
+    assert verify_counts(problem, plan, rows).objective == (2.0, 2.0)
+    assert plan == {("t4", "t0"): 1, ("any", "g0"): 1} and moves["cascade"] == 1
