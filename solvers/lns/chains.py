@@ -11,7 +11,11 @@ one, far cheaper than an exact sub-solve of a neighbourhood (about a second each
   elsewhere), after up to two relocations off that bin where the room needs them — what the
   LP relaxation of the Alibaba samples does: cpu-heavy pods without GPUs move off the 8-GPU
   nodes onto nodes whose GPUs are taken but whose cpu is not, and a whole-GPU pod takes the
-  place of a share that strands a sliver of its GPU.
+  place of a share that strands a sliver of its GPU;
+- cascade: a waiting item in place of one worth as much or more, which in turn takes the place
+  of one worth less than the first on another bin (a waiting T4-only pod onto a T4 node whose
+  GPU a pod that any GPU takes holds, that pod onto an 8-GPU node in place of a share): no
+  swap alone gains there.
 
 Every move is lexicographically better on the objective's levels (a swap's gain is what the
 newcomer adds over what it displaces), so the search ends; the most gainful swap of a waiting

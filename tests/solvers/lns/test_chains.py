@@ -129,15 +129,17 @@ def test_every_plan_verifies_and_is_never_worse(problem: Problem, empty: bool) -
 
 
 def test_the_search_reports_them() -> None:
-    """Through cpsat's LNS the chains run after the starts, and ``info.lns.chains`` counts
-    their runs, moves and seconds (here the starts already reach the optimum)."""
+    """Through cpsat's LNS the chains run after the starts and again after the
+    neighbourhoods, and ``info.lns.chains`` counts their runs, moves and seconds (here the
+    starts already reach the optimum)."""
     problem, counts = _hogs()
     devices = {key: [(("gpu-0",), 1)] for key in counts if key[0] != "hog"}
     hint = Solution.from_counts(problem, "test", Status.FEASIBLE, counts, devices=devices)
     plan = solve(problem, "cpsat", time_limit=20, threads=1, lns="on", lns_bins=4, hint=hint)
     assert plan.verified and plan.objective == (16.0, 11.24)
     chains = plan.info["lns"].get("chains")
-    assert chains is not None and chains["runs"] >= 1 and chains["seconds"] >= 0.0
+    assert chains is not None and chains["runs"] == 2 and chains["seconds"] >= 0.0
+    assert list(plan.info["lns"]["phases"])[-3:] == ["search", "chains_end", "search_end"]
 
 
 def test_a_cascade_moves_a_pod_any_gpu_takes_out_of_a_model_only_pods_way() -> None:
