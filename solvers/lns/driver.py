@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from .composite import LargeNeighbourhood
 
 MODES = ("auto", "on", "off")
+CHAINS_MODES = ("on", "off")
 MIN_BINS = 200  # auto: below this the child's own model is used
 TIE_TOLERANCE = 1e-13  # relative: levels closer than this are equal (below one item at 1e12)
 MIN_PAIRS = 20_000  # ... unless the per-bin model would have this many (group, bin) counts
@@ -133,6 +134,9 @@ def compile_search(
     mode = str(options.params.get("lns", "auto"))
     if mode not in MODES:
         raise PlacerError(f"lns must be one of {', '.join(MODES)}, not {mode!r}")
+    chains = str(options.params.get("lns_chains", "on"))
+    if chains not in CHAINS_MODES:  # a typo must not turn them on silently
+        raise PlacerError(f"lns_chains must be one of {', '.join(CHAINS_MODES)}, not {chains!r}")
     child_options = owner.child_options(options)
     if mode == "off" or not problem.bins or not problem.items:
         child = owner.child.compile(problem, child_options)

@@ -6,9 +6,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine.errors import PlacerError
 from engine.ir import Problem
 from engine.solution import Solution, Status
 from engine.solve import solve
@@ -184,3 +186,16 @@ def test_a_cascade_moves_a_pod_any_gpu_takes_out_of_a_model_only_pods_way() -> N
     plan, rows, moves = found
     assert verify_counts(problem, plan, rows).objective == (2.0, 2.0)
     assert plan == {("t4", "t0"): 1, ("any", "g0"): 1} and moves["cascade"] == 1
+
+
+@pytest.mark.parametrize("value", ["of", "yes", ""])
+def test_an_unknown_lns_chains_value_is_a_clear_error(value: str) -> None:
+    problem = Problem.model_validate(
+        {
+            "name": "one",
+            "bins": [{"name": "n", "capacity": {"cpu": 1}}],
+            "items": [{"name": "p", "count": 1, "demand": {"cpu": 1}}],
+        }
+    )
+    with pytest.raises(PlacerError, match="lns_chains must be one of on, off"):
+        solve(problem, "cpsat", time_limit=5, threads=1, lns="on", lns_chains=value)
