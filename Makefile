@@ -58,11 +58,11 @@ bench: $(STAMP_TEST)
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine solvers bench tests
-	$(BIN)/ruff format --check engine solvers bench tests
+	$(BIN)/ruff format --check engine solvers bench tests README.md
 	$(BIN)/mypy
 
 fmt: $(STAMP)
-	$(BIN)/ruff format engine solvers bench tests
+	$(BIN)/ruff format engine solvers bench tests README.md
 	$(BIN)/ruff check --fix engine solvers bench tests
 
 typecheck: $(STAMP)
