@@ -22,6 +22,7 @@ from engine.ir import Bin, ItemGroup, Problem
 from engine.solution import Status
 from engine.solve import solve
 from solvers.deadline import Deadline
+from solvers.packing import one_dim
 from solvers.packing.bounds import l2_bound
 from solvers.packing.heuristics import first_fit_decreasing
 from solvers.packing.one_dim import check_packing
@@ -334,3 +335,22 @@ def test_one_dim_solver_holds_its_deadline_when_loading_cp_sat_is_slow() -> None
     assert valid == "True"
     assert float(loaded) < 0.1 * LIMIT_S, loaded  # loaded before the first phase
     assert within(LIMIT_S, float(seconds)), seconds
+
+
+def test_bin_elimination_after_the_root_lp_closes_the_last_bin(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """150 items of 100-566 (about three a bin, as in Scholl 2 W1): first-fit decreasing is one
+    bin above L2 = the optimum; with MBS' and the improvement loop off, what closes it is the
+    bin elimination right after the root LP, three bins emptied into its pool (with one, the
+    search stays at 53 bins for seconds)."""
+    rng = random.Random(1)
+    sizes, counts = _types([rng.randint(100, 566) for _ in range(150)])
+    assert len(first_fit_decreasing([(w,) for w in sizes], counts, (1000,))) == 53
+    assert l2_bound(sizes, counts, 1000) == 52
+    monkeypatch.setattr(one_dim._Search, "mbs", lambda self, seed: None)
+    monkeypatch.setattr(one_dim._Search, "improve", lambda self, attempt: False)
+    result = solve_one_dim(sizes, counts, 1000, Deadline.after(30.0))
+    assert check_packing(result.packing, sizes, counts, 1000)
+    assert len(result.packing) == 52 and result.proven
+    assert result.method == "bin elimination"
