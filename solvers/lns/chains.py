@@ -38,9 +38,15 @@ from ..lowering.devices import DeviceRowList
 TARGETS = 12  # relocation targets tried per moving item, best fit first
 TOLERANCE = 1e-9
 RELOCATIONS = 2  # items moved off a bin to make a waiting item's room, at most
-CASCADE_GROUPS = 4  # groups a waiting group tries to displace in a cascade, at most
-CASCADE_BINS = 4  # places kept per group where it would displace an item worth less
-ROOM_TRIES = 4  # ways to make that room tried (each needs its items' new bins)
+# groups a waiting group tries to displace in a cascade, at most, and places kept per group
+# where it would displace an item worth less; ways to make a waiting item's room tried (each
+# needs its items' new bins). Session 8, chains alone on the filling model's plans of gpuspec33
+# seeds 1-3 (500 nodes): 4 / 4 / 4 ended at 3,498 / 3,553 / 3,490 pods, 8 / 8 / 8 at 3,501 /
+# 3,555 / 3,493 with 0.7-1.9 GPUs more, in the same 4-7 s; 16 everywhere (and three
+# relocations) lost 3 pods on seed 2: the first move found is taken, so wider is not always better
+CASCADE_GROUPS = 8
+CASCADE_BINS = 8
+ROOM_TRIES = 8
 
 
 def chains_apply(lowered: Lowered) -> str | None:
