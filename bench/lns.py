@@ -6,6 +6,8 @@
     python -m bench.lns scale NODES.csv PODS.csv --sizes 500 1000 1523 5000 -t 60 \
         --out bench/reports/lns                                         # time to 1 % by size
     python -m bench.lns plot bench/reports/lns                          # the plot again
+    python -m bench.lns frontier NODES.csv PODS.csv --nodes 500 --seeds 1 --prices 0.1 0.25
+                                        # the filling model's plans with a price per pod
 
 The objective is the import's: ``[placed, value]`` with each pod's value its GPUs (the most
 pods, then the most GPUs among those plans); ``--objective pods`` keeps the first level alone,
@@ -203,6 +205,40 @@ def run(problem: Problem, time_limit: float, threads: int, seed: int) -> dict[st
     return row
 
 
+def frontier(
+    problem: Problem, prices: list[float], seconds: float, seed: int
+) -> list[dict[str, Any]]:
+    """Plans between pods and GPUs: cpsat's filling model on one level, each pod worth its GPUs
+    plus ``price`` (the Lagrangian objective whose maximum bounds GPUs among plans placing at
+    least P pods: GPUs <= bound - price * P). Per price: the plan's pods and GPUs, the filling
+    model's bound on GPUs + price * pods, and the GPUs it allows at the plan's pods — how far
+    the model's own plans stay under its own relaxation where pods are forced in (a yardstick
+    for the gap of a pods-first plan to the pattern LP at its pods)."""
+    from engine.solve import solve
+
+    weights = _gpu_weights(problem)
+    rows = []
+    for price in prices:
+        items = tuple(
+            g.model_copy(update={"value": float(w) + price})
+            for g, w in zip(problem.items, weights, strict=True)
+        )
+        priced = problem.model_copy(update={"items": items, "objective": ({"value": 1.0},)})
+        began = time.perf_counter()
+        plan = solve(priced, "cpsat", time_limit=seconds, seed=seed, formulation="fill")
+        pods, gpus = _placed(problem, plan)
+        bound = plan.bound[0] if plan.bound else None
+        row: dict[str, Any] = {"price": price, "pods": pods, "gpus": round(gpus, 2)}
+        row["bound"] = None if bound is None else round(bound, 2)
+        if bound is not None:
+            at_pods = bound - price * pods
+            row["gpus_bound_at_pods"] = round(at_pods, 2)
+            row["gap_pct"] = round(100 * (at_pods - gpus) / at_pods, 2)
+        row["seconds"] = round(time.perf_counter() - began, 1)
+        rows.append(row)
+    return rows
+
+
 OBJECTIVES = ("pods-gpus", "pods")  # the import's [placed, value]; pods alone (until session 5)
 
 
@@ -326,6 +362,15 @@ def main(argv: list[str] | None = None) -> None:
     scale.add_argument("--sizes", type=int, nargs="+", default=[500, 1000, 1523, 5000])
     scale.add_argument("--seed", type=int, default=1)
     scale.add_argument("--out", type=Path, default=Path("bench/reports/lns"))
+    front = sub.add_parser(
+        "frontier", help="the filling model's plans with a price per pod (pods against GPUs)"
+    )
+    front.add_argument("nodes_csv", type=Path)
+    front.add_argument("pods_csv", type=Path)
+    front.add_argument("--nodes", type=int, default=500, help="0: the whole cluster")
+    front.add_argument("--seeds", type=int, nargs="+", default=[1])
+    front.add_argument("--prices", type=float, nargs="+", default=[0.0, 0.1, 0.25, 0.5])
+    front.add_argument("-t", "--time-limit", type=float, default=30.0, help="per price")
     again = sub.add_parser("plot", help="redraw the scale plot from results.jsonl")
     again.add_argument("out", type=Path)
     for p in (ali, one, scale):
@@ -341,6 +386,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.what == "plot":
         print(plot(args.out))
+        return
+    if args.what == "frontier":
+        for seed in args.seeds:
+            problem = alibaba_problem(args.nodes_csv, args.pods_csv, args.nodes, seed=seed)
+            for row in frontier(problem, args.prices, args.time_limit, seed):
+                print(json.dumps({"seed": seed, **row}), flush=True)
         return
     if args.what == "scale":
         args.out.mkdir(parents=True, exist_ok=True)
