@@ -344,8 +344,7 @@ def test_bin_elimination_after_the_root_lp_closes_the_last_bin(
     bin above L2 = the optimum; with MBS' and the improvement loop off, what closes it is the
     bin elimination right after the root LP, three bins emptied into its pool (with one, the
     search stays at 53 bins for seconds)."""
-    rng = random.Random(1)
-    sizes, counts = _types([rng.randint(100, 566) for _ in range(150)])
+    sizes, counts = _three_a_bin()
     assert len(first_fit_decreasing([(w,) for w in sizes], counts, (1000,))) == 53
     assert l2_bound(sizes, counts, 1000) == 52
     monkeypatch.setattr(one_dim._Search, "mbs", lambda self, seed: None)
@@ -354,3 +353,28 @@ def test_bin_elimination_after_the_root_lp_closes_the_last_bin(
     assert check_packing(result.packing, sizes, counts, 1000)
     assert len(result.packing) == 52 and result.proven
     assert result.method == "bin elimination"
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_first_bin_elimination_only_where_the_bound_leaves_slack(
+    monkeypatch: pytest.MonkeyPatch, exact: bool
+) -> None:
+    """Where every bin must be full its swaps find nothing (AI, generated exact fills) and would
+    take the dives' time: the elimination after the root LP runs only with slack at the bound."""
+    calls: list[int] = []
+    monkeypatch.setattr(one_dim._Search, "eliminate_bins", lambda self, d, a: calls.append(a))
+    for step in ("exact_completion", "full_bins_arcflow", "zero_waste_patterns"):
+        monkeypatch.setattr(one_dim._Search, step, lambda self, deadline: True)
+    monkeypatch.setattr(one_dim._Search, "mbs", lambda self, seed: None)
+    monkeypatch.setattr(one_dim._Search, "improve", lambda self, attempt: False)
+    sizes, counts = _types(triplets(20, 1000, seed=3)) if exact else _three_a_bin()
+    search = one_dim._Search(sizes, counts, 1000, Deadline.after(30.0), 0)
+    assert search.exact_fill == exact and len(search.best) > search.bound
+    search.run()
+    assert calls == ([] if exact else [-1])
+
+
+def _three_a_bin() -> tuple[list[int], list[int]]:
+    """150 items of 100-566 into bins of 1,000 (seeded): FFD 53 bins, L2 52 = the optimum."""
+    rng = random.Random(1)
+    return _types([rng.randint(100, 566) for _ in range(150)])
