@@ -43,8 +43,9 @@ MAX_ITEMS = 5_000
 CHECK_EVERY = 8  # moves between deadline checks
 SPLIT_ITEMS = 14  # a pool of more items is not split in two (2^13 splits at most)
 
-# What a bin can give back: summed sizes, summed weights, the item sets, the bin per set.
-Given = tuple[np.ndarray, np.ndarray, list[tuple[int, ...]], np.ndarray]
+# What a bin can give back: summed sizes, summed weights, the item sets (positions in the bin,
+# padded with its size: no item), the bin per set.
+Given = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 def eliminate_bins(
@@ -59,13 +60,14 @@ def eliminate_bins(
     """The best packing found (at most as many bins as ``packing``): one bin fewer at a time
     (``emptied`` bins into the pool, refilled into at most one fewer) until ``target``
     bins or ``deadline``."""
-    if sum(sum(b.values()) for b in packing) > MAX_ITEMS:
-        return packing
-    search = _Elimination(np.asarray(sizes, dtype=np.int64), capacity, packing, rng, emptied)
+    search = BinElimination(np.asarray(sizes, dtype=np.int64), capacity, packing, rng, emptied)
     return search.run(target, deadline)
 
 
-class _Elimination:
+class BinElimination:
+    """The search, resumable: ``run`` again continues where the deadline stopped it (the
+    vector solver gives it several slices of its time, which add up)."""
+
     def __init__(
         self,
         table: np.ndarray,
@@ -80,6 +82,9 @@ class _Elimination:
         self.weights = table[self.types]  # per item
         cap = np.asarray(capacity, dtype=np.int64)
         self.score = (self.weights / np.maximum(cap, 1)).sum(axis=1)
+        # With a last row of zeros: "no item" in the padded item sets.
+        self.padded_weights = np.vstack([self.weights, np.zeros_like(self.weights[:1])])
+        self.padded_score = np.append(self.score, 0.0)
         self.cap, self.rng = cap, rng
         self.noise = np.random.default_rng(rng.randrange(1 << 30))
         self.best: list[list[int]] = []
@@ -91,12 +96,21 @@ class _Elimination:
                 k += n
         self.tabu: dict[tuple[int, int], int] = {}  # (item, bin) -> first move it may return
         self.moves = 0
+        self.searching = False  # bins emptied, the pool not yet placed
+        self.too_large = len(self.types) > MAX_ITEMS
+
+    @property
+    def bins_used(self) -> int:
+        return len(self.best)
 
     def run(self, target: int, deadline: Deadline) -> Packing:
-        while len(self.best) > max(target, 1) and not deadline.expired():
-            self._empty_lightest()
+        while not self.too_large and len(self.best) > max(target, 1) and not deadline.expired():
+            if not self.searching:
+                self._empty_lightest()
+                self.searching = True
             if not self._search(deadline):
                 break
+            self.searching = False
             self.best = [list(b) for b in self.bins] + self.refilled
         return [Counter(self.types[i] for i in b) for b in self.best if b]
 
@@ -105,7 +119,8 @@ class _Elimination:
         self.bins = [list(b) for b in self.best]
         loads = [float(self.score[b].sum()) for b in self.bins]
         most = max(1, min(self.emptied, len(self.bins) - 1))
-        emptied = set(np.argsort(loads, kind="stable")[:most].tolist())
+        lightest = np.argsort(loads, kind="stable")[:most]
+        emptied = set(lightest.tolist())
         self.pool = [i for k in sorted(emptied) for i in self.bins[k]]
         self.bins = [b for k, b in enumerate(self.bins) if k not in emptied]
         self.spare = len(emptied) - 1  # bins the pool may fill again: one fewer in all
@@ -118,16 +133,11 @@ class _Elimination:
         """What bin ``k`` can give back in one move: nothing, one item or two (pairs only
         where bins hold few items), with their summed sizes and weights (and ``k`` per set)."""
         items = self.bins[k]
-        most = max(BIN_GIVEN) if len(items) <= PAIRS_UP_TO else 1
-        sets = [
-            c
-            for r in BIN_GIVEN
-            if r <= min(most, len(items))
-            for c in itertools.combinations(items, r)
-        ]
-        w = np.array([self.weights[list(c)].sum(axis=0) for c in sets]).reshape(len(sets), -1)
-        owner = np.full(len(sets), k)
-        return w, np.array([self.score[list(c)].sum() for c in sets]), sets, owner
+        index = _give_combinations(len(items), len(items) <= PAIRS_UP_TO)
+        rows = np.append(items, len(self.types))  # the last row: no item, zero weight
+        w = self.padded_weights[rows[index]].sum(axis=1)
+        score = self.padded_score[rows[index]].sum(axis=1)
+        return w, score, index, np.full(len(index), k)
 
     def _search(self, deadline: Deadline) -> bool:
         """Moves until the pool fits into its spare bins (True) or the deadline (False)."""
@@ -141,35 +151,44 @@ class _Elimination:
     def _move(self) -> None:
         """The best move over every bin: the one that leaves the least in the pool, ties at
         random, none that puts an item back into a bin it left within its tabu moves."""
-        pool = sorted(self.pool, key=lambda i: -self.score[i])[:POOL_LOOKED_AT]
+        order = np.argsort(-self.score[self.pool], kind="stable")[:POOL_LOOKED_AT]
+        pool = [self.pool[p] for p in order.tolist()]
         index, member = _pool_combinations(len(pool))
-        padded = np.array([*pool, 0])  # the last row stands for "no item": zero weight
-        take_w = np.where((index < len(pool))[:, :, None], self.weights[padded[index]], 0).sum(1)
-        take_s = np.where(index < len(pool), self.score[padded[index]], 0.0).sum(axis=1)
+        padded = np.array([*pool, len(self.types)])  # the last: no item (zero weight)
+        take_w = self.padded_weights[padded[index]].sum(axis=1)
         # Each move looks at a random share of the bins: always the best move of all cycles.
-        looked = np.flatnonzero(self.noise.random(len(self.bins)) < BINS_LOOKED_AT).tolist()
-        if not looked:
+        looked = np.flatnonzero(self.noise.random(len(self.bins)) < BINS_LOOKED_AT)
+        if not len(looked):
             return
-        owner = np.concatenate([self.given[k][3] for k in looked])
-        give_w = np.concatenate([self.given[k][0] for k in looked])
-        give_s = np.concatenate([self.given[k][1] for k in looked])
-        room = self.room[owner] + give_w  # per give set: the room its bin would have
-        fits = np.all(room[:, None, :] >= take_w[None, :, :], axis=2)
-        gain = take_s[None, :] - give_s[:, None]
-        gain += 1e-9 * self.noise.random(gain.shape)
+        chosen = [self.given[k] for k in looked.tolist()]
+        owner = np.concatenate([c[3] for c in chosen])
+        room = self.room[owner] + np.concatenate([c[0] for c in chosen])  # after giving
+        # Only the pool sets that fit the widest room at all (one call, a smaller product).
+        able = np.flatnonzero(np.all(take_w <= room.max(axis=0), axis=1))
+        if not len(able):
+            return
+        fits = _all_fit(room, take_w[able])
+        take_s = self.padded_score[padded[index[able]]].sum(axis=1)
+        give_s = np.concatenate([c[1] for c in chosen])
+        # Ties at random: a random small offset per give set and per pool set.
+        gain = (take_s + 1e-9 * self.noise.random(len(able)))[None, :] - (
+            give_s + 1e-9 * self.noise.random(len(give_s))
+        )[:, None]
+        gain[~fits] = -np.inf
+        first = np.cumsum([0] + [len(c[3]) for c in chosen]).tolist()
+        span = {k: (first[r], first[r + 1]) for r, k in enumerate(looked.tolist())}
         position = {i: p for p, i in enumerate(pool)}
-        row = {k: r for r, k in enumerate(looked)}
-        banned = np.zeros((len(looked), len(index)), dtype=bool)
         for (i, k), until in self.tabu.items():
-            if until > self.moves and i in position and k in row:
-                banned[row[k]] |= member[:, position[i]]
-        local = np.repeat(np.arange(len(looked)), [len(self.given[k][3]) for k in looked])
-        gain = np.where(fits & ~banned[local], gain, -np.inf)
+            if until > self.moves and i in position and k in span:
+                begin, end = span[k]
+                gain[begin:end, member[able, position[i]]] = -np.inf
         g, a = np.unravel_index(int(np.argmax(gain)), gain.shape)
         if not np.isfinite(gain[g, a]):
             return
+        a = able[a]
         k = int(owner[g])
-        give = self.given[k][2][g - int(np.searchsorted(owner, k))]
+        positions = self.given[k][2][g - span[k][0]]
+        give = [self.bins[k][p] for p in positions if p < len(self.bins[k])]
         take = [pool[p] for p in index[a] if p < len(pool)]
         for i in give:
             self.bins[k].remove(i)
@@ -211,6 +230,15 @@ class _Elimination:
         return True
 
 
+def _all_fit(room: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Whether each of ``sizes`` (columns) fits each ``room`` (rows), one dimension at a time
+    (no rows × columns × d array)."""
+    fits = room[:, None, 0] >= sizes[None, :, 0]
+    for d in range(1, room.shape[1]):
+        fits &= room[:, None, d] >= sizes[None, :, d]
+    return fits
+
+
 @functools.cache
 def _subset_masks(k: int) -> np.ndarray:
     """Each way to split ``k`` items in two, as 0/1 rows (the last item always in the
@@ -230,3 +258,15 @@ def _pool_combinations(m: int) -> tuple[np.ndarray, np.ndarray]:
         index[s, : len(c)] = c
         member[s, list(c)] = True
     return index, member
+
+
+@functools.cache
+def _give_combinations(n: int, pairs: bool) -> np.ndarray:
+    """The item sets a bin of ``n`` items can give back (none, one, and pairs if ``pairs``),
+    as positions padded with ``n`` (no item), in ``itertools.combinations`` order."""
+    most = max(BIN_GIVEN) if pairs else 1
+    sets = [c for r in BIN_GIVEN if r <= min(most, n) for c in itertools.combinations(range(n), r)]
+    index = np.full((len(sets), max(BIN_GIVEN)), n, dtype=np.int64)
+    for s, c in enumerate(sets):
+        index[s, : len(c)] = c
+    return index

@@ -265,3 +265,143 @@ def _dive(
         upper = np.where(alive, np.inf, lower)
         highs.changeColsBounds(m, every, lower, upper)
     return lower.astype(np.int64)
+
+
+RESTART_BACKTRACKS = 200  # dead ends a descent of the exact-cover search takes before restarting
+
+
+def cover_exact_fills(
+    patterns: Sequence[Pattern],
+    counts: Sequence[int],
+    deadline: Deadline,
+    rng: random.Random,
+) -> list[Counter[int]] | None:
+    """Pattern copies covering every item exactly, by depth-first search as in Knuth's
+    Algorithm X: the item type left with the fewest live patterns next, each of them in turn
+    (fewest items first, ties at random), patterns needing more than is left of a type dead;
+    restarted with another order after ``RESTART_BACKTRACKS`` dead ends. First over the
+    patterns of at most 2 items, then 3, ... (an equal share of the time left each; a search
+    that runs out of options ends its share at once): planted packings of 2-4 items a bin hid
+    among 50,000-95,000 accidental exact fills of 5 and 6, where the search over all of them
+    found no cover in 8 s and the one over those of at most 4 items found it in 0.04 s.
+    None: no cover found (which proves nothing)."""
+    widths = sorted({len(p) for p in patterns})
+    for n, width in enumerate(widths):
+        if deadline.expired():
+            break
+        chosen = [k for k, p in enumerate(patterns) if len(p) <= width]
+        cover = _ExactCover([patterns[k] for k in chosen], counts)
+        part = deadline.part(1.0 / (len(widths) - n))
+        while not part.expired():
+            found = cover.descend(part, rng)
+            if found is not None:
+                return [Counter(dict(patterns[chosen[k]])) for k in found]
+            if cover.exhausted:
+                break
+    return None
+
+
+class _ExactCover:
+    """The search state: what is left per type, per pattern how many of its types are short
+    (live at 0), and per type how many live patterns hold it; cover and uncover in numpy."""
+
+    def __init__(self, patterns: Sequence[Pattern], counts: Sequence[int]) -> None:
+        self.patterns = patterns
+        types = len(counts)
+        widest = max(len(p) for p in patterns)
+        self.members = np.full((len(patterns), widest), types, dtype=np.int64)  # padded
+        rows, copies, owner = [], [], []
+        for k, p in enumerate(patterns):
+            self.members[k, : len(p)] = [t for t, _ in p]
+            for t, j in p:
+                rows.append(t)
+                copies.append(j)
+                owner.append(k)
+        order = np.argsort(rows, kind="stable")
+        self.holder = np.asarray(owner, dtype=np.int64)[order]  # patterns holding each type
+        self.copies = np.asarray(copies, dtype=np.int64)[order]
+        self.span = np.searchsorted(np.asarray(rows)[order], np.arange(types + 1))
+        self.left = np.asarray(counts, dtype=np.int64).copy()
+        self.short = np.zeros(len(patterns), dtype=np.int64)
+        live = np.bincount(self.members.ravel(), minlength=types + 1)
+        self.live = live[:types].copy()
+        self.exhausted = False
+        # Patterns holding more of a type than there is are dead from the start.
+        for t in range(types):
+            self._shrink(t, self.left[t] + max(0, int(self.copies[self._of(t)].max(initial=0))))
+
+    def _of(self, t: int) -> slice:
+        return slice(int(self.span[t]), int(self.span[t + 1]))
+
+    def _shrink(self, t: int, before: int) -> np.ndarray:
+        """``left[t]`` went down from ``before``: the patterns this makes short, now dead
+        if they were live (returned, to undo)."""
+        span = self._of(t)
+        j = self.copies[span]
+        hit = self.holder[span][(j > self.left[t]) & (j <= before)]
+        self.short[hit] += 1
+        died = hit[self.short[hit] == 1]
+        self.live -= np.bincount(self.members[died].ravel(), minlength=len(self.live) + 1)[:-1]
+        return hit
+
+    def _grow(self, hit: np.ndarray) -> None:
+        died = hit[self.short[hit] == 1]
+        self.live += np.bincount(self.members[died].ravel(), minlength=len(self.live) + 1)[:-1]
+        self.short[hit] -= 1
+
+    def _take(self, k: int) -> list[tuple[int, int, np.ndarray]]:
+        undo = []
+        for t, j in self.patterns[k]:
+            before = int(self.left[t])
+            self.left[t] = before - j
+            undo.append((t, before, self._shrink(t, before)))
+        return undo
+
+    def _give_back(self, undo: list[tuple[int, int, np.ndarray]]) -> None:
+        for t, before, hit in reversed(undo):
+            self._grow(hit)
+            self.left[t] = before
+
+    def descend(self, deadline: Deadline, rng: random.Random) -> list[int] | None:
+        """One search from the root (state restored after): the patterns of a cover, or None
+        after ``RESTART_BACKTRACKS`` dead ends or at the deadline."""
+        stack: list[tuple[list[int], list[tuple[int, int, np.ndarray]] | None]] = []
+        chosen: list[int] = []
+        dead_ends = 0
+        found: list[int] | None = None
+        while not deadline.expired():
+            if not self.left.any():
+                found = list(chosen)
+                break
+            waiting = np.flatnonzero(self.left > 0)
+            t = int(waiting[np.argmin(self.live[waiting])])
+            span = self._of(t)
+            live = self.holder[span][self.short[self.holder[span]] == 0]
+            padded = np.append(self.live, 1 << 30)
+            hard = (1.0 / padded[self.members[live]]).sum(axis=1)
+            hard *= 1 + 0.3 * np.asarray([rng.random() for _ in range(len(live))])
+            width = (self.members[live] < len(self.live)).sum(axis=1)
+            options = live[np.lexsort((hard, -width))].tolist()
+            stack.append((options, None))
+            # Next option at this level, backtracking over exhausted levels.
+            while stack:
+                options, undo = stack[-1]
+                if undo is not None:
+                    self._give_back(undo)
+                    chosen.pop()
+                if options:
+                    k = options.pop()
+                    stack[-1] = (options, self._take(k))
+                    chosen.append(k)
+                    break
+                stack.pop()
+                dead_ends += 1
+            if not stack:
+                self.exhausted = True  # every option tried: no cover among these patterns
+                break
+            if dead_ends > RESTART_BACKTRACKS:
+                break
+        for _, undo in reversed(stack):
+            if undo is not None:
+                self._give_back(undo)
+        return found

@@ -28,9 +28,10 @@ from .colgen import ColumnGeneration, LpSolution
 from .heuristics import Packing, first_fit_decreasing
 from .improve import as_bins, dive, pattern_ip, round_down
 from .patterns import solve_patterns, waste_bounded_patterns
+from .repack import BinElimination
 from .search import Incumbent, Listener, Packed
 from .vector import best_vector_packing, vector_lower_bound
-from .vector_fill import dive_exact_fills, exact_fill_patterns
+from .vector_fill import cover_exact_fills, dive_exact_fills, exact_fill_patterns
 
 TIGHT_SLACK = 0.02  # bins' worth of slack at most in the tightest dimension: list patterns
 TIGHT_SHARE = 0.4  # of the time left, for listing and covering them
@@ -41,6 +42,9 @@ PATTERN_LIMIT = 30_000  # more patterns than this: skip
 EXACT_FILL_SHARE = 0.5
 EXACT_FILL_LIMIT = 100_000
 CP_SAT_FILLS = 5_000  # more exact fills: no CP-SAT cover after the dives
+# The exact fills' turns: LP dives, then the exact-cover search, these shares of the time left.
+FILL_DIVE_SHARE = 0.3
+FILL_COVER_SHARE = 0.5
 HEURISTIC_SHARE = 0.25  # of the time left: the bin-centric heuristics
 # At most this plus so much per item: on large instances their restarts are what improves the
 # first packing, on small ones the dives do better with the time.
@@ -57,6 +61,14 @@ ELIMINATION_MOST = 0.75
 # into two bins, not be empty): on replicates 1 and 3 of classes 1, 6, 7 and 9 with 120-500
 # items (24 instances, 10 s), fewer bins than emptying one on 14, more on one.
 EMPTIED = 3
+# But one where bins hold more items than this on average. Class 5 (15 a bin): on
+# class5_120_10_4 first-fit decreasing's 9 bins stayed 9 for 8 s emptying three (a pool of
+# some 40 items, too many to split in two), became the best known 8 within 4 s emptying one;
+# class 4 (7 a bin) was better with three on 6 of 18 at 250-500 items.
+ONE_BIN_ITEMS = 10
+# Column generation's LP bound below this share of the vector bound: bin elimination instead
+# of the dives (class 7 at 120 items, LP 47.4 of 49, still improves by dives).
+FAR_OFF = 0.9
 
 
 def solve_vector(
@@ -104,6 +116,7 @@ class _VectorSearch(Incumbent):
         super().__init__(bound, ffd, "ffd", deadline, on_found)
         self.cg: ColumnGeneration | None = None
         self.root: LpSolution | None = None
+        self.elimination: BinElimination | None = None
 
     def run(self) -> None:
         if self.done():
@@ -119,9 +132,7 @@ class _VectorSearch(Incumbent):
         if self.done():
             return
         share = min(ELIMINATION_MOST, ELIMINATION_SHARE_PER_ITEM * sum(self.counts))
-        self.eliminate(
-            np.array(self.sizes), self.capacity, self.deadline.part(share), self.rng, EMPTIED
-        )
+        self.eliminate_more(self.deadline.part(share))
         if self.done():
             return
         try:
@@ -150,6 +161,18 @@ class _VectorSearch(Incumbent):
         self.info["columns"] = len(cg.columns)
         self.info["pricing_rounds"] = cg.iterations
         self.info["improvement_rounds"] = attempt
+
+    def eliminate_more(self, deadline: Deadline) -> None:
+        """Bin elimination until ``deadline``: where the last slice stopped, or from the best
+        packing when something else found a better one since."""
+        if self.done():
+            return
+        if self.elimination is None or self.elimination.bins_used > len(self.best):
+            many = sum(self.counts) > ONE_BIN_ITEMS * len(self.best)
+            self.elimination = BinElimination(
+                np.array(self.sizes), self.capacity, self.best, self.rng, 1 if many else EMPTIED
+            )
+        self.offer(self.elimination.run(self.bound, deadline), "bin elimination")
 
     def tight_patterns(self, deadline: Deadline) -> None:
         """In the dimension with the least slack at the bound (``bound × C − Σ sizes``), every
@@ -194,11 +217,17 @@ class _VectorSearch(Incumbent):
         if not found:
             return False
         self.info["exact_fills"] = len(found)
-        # LP dives first (they find the planted fills among thousands of accidental ones),
-        # then CP-SAT's cover (exact: what the dives miss on few patterns; on many, where it
-        # found nothing in 20 s, the dives keep the time).
-        share = 0.5 if len(found) <= CP_SAT_FILLS else 1.0
-        packing = dive_exact_fills(found, self.counts, deadline.part(share), self.rng)
+        # LP dives and the exact-cover search in turns (each finds planted fills among
+        # thousands of accidental ones where the other fails: on vector triplets the dives,
+        # on 95,000 exact fills of 156 items the search), then CP-SAT's cover (exact: what
+        # they miss on few patterns; on many, where it found nothing in 20 s, they keep the
+        # time).
+        turns = deadline.part(0.5) if len(found) <= CP_SAT_FILLS else deadline
+        packing = None
+        while packing is None and not turns.expired():
+            packing = dive_exact_fills(
+                found, self.counts, turns.part(FILL_DIVE_SHARE), self.rng
+            ) or cover_exact_fills(found, self.counts, turns.part(FILL_COVER_SHARE), self.rng)
         if packing is None:
             column = [w[0] for w in self.sizes]  # (solve_patterns reads only the counts)
             packing = solve_patterns(column, self.counts, found, self.bound, deadline, self.seed)
@@ -232,14 +261,12 @@ class _VectorSearch(Incumbent):
             if found is not None:
                 self.offer(as_bins(found), "pattern ip")
             return
-        if attempt % 4 == 3:  # the local search again, from the best packing now
-            self.eliminate(
-                np.array(self.sizes),
-                self.capacity,
-                self.deadline.part(0.5, at_least=0.2),
-                self.rng,
-                EMPTIED,
-            )
+        # The local search again; instead of the dives where column generation is far from
+        # converging (they fix patterns of a poor LP: on 120 items of 15 a bin in 10
+        # dimensions its bound stayed near 4.8 of 8 for 8 s).
+        far_off = self.root is None or self.root.bound < FAR_OFF * self.bound
+        if attempt % 4 == 3 or far_off:
+            self.eliminate_more(self.deadline.part(0.5, at_least=0.2))
             return
         rng = None if attempt == 0 else self.rng
         spread = 0.5 if attempt % 2 else 0.25

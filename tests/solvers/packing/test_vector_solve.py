@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.planted import planted_vectors, vector_triplets
+from bench.planted import draw, planted_vectors, vector_triplets
 from engine.ir import Bin, ItemGroup, Problem
 from engine.solution import Status
 from engine.solve import solve
@@ -21,7 +21,7 @@ from solvers.packing.colgen import ColumnGeneration
 from solvers.packing.heuristics import first_fit_decreasing
 from solvers.packing.knapsack import VectorKnapsack
 from solvers.packing.vector import check_vector_packing, vector_lower_bound
-from solvers.packing.vector_fill import dive_exact_fills, exact_fill_patterns
+from solvers.packing.vector_fill import cover_exact_fills, dive_exact_fills, exact_fill_patterns
 from solvers.packing.vector_pricing import beam_patterns
 from solvers.packing.vector_solve import solve_vector
 from tests.profiles import examples
@@ -274,3 +274,29 @@ def test_lp_dives_find_planted_fills_among_thousands_of_accidental_ones() -> Non
     packing = dive_exact_fills(found, counts.tolist(), Deadline.after(120.0), random.Random(0))
     assert packing is not None and len(packing) == 50
     assert check_vector_packing(packing, items.tolist(), counts.tolist(), [100, 100])
+
+
+def test_exact_cover_search_finds_planted_fills_the_lp_dives_miss() -> None:
+    """vbp-planted's vectors-d2-s106 (capacity 128): 95,052 exact fills of 156 items, mostly
+    of 5 and 6 items; the 49 planted bins hold 2-4. The LP dives found no cover in 5 s (the
+    solver ended at first-fit decreasing's 52 bins); the search over the fills of at most 4
+    items, fewest items first, finds one."""
+    planted = draw("vectors", 106, bins=[5, 60], capacity=[100, 1000], d=2)
+    items = [list(w) for w in planted.sizes]
+    counts = [1] * len(items)
+    found = exact_fill_patterns(
+        np.array(items), np.array(counts), np.array(planted.capacity), 10**6, Deadline.never()
+    )
+    assert found is not None and len(found) > 50_000
+    # Deterministic for its seed (the deadline only guards against a hang).
+    packing = cover_exact_fills(found, counts, Deadline.after(120.0), random.Random(0))
+    assert packing is not None and len(packing) == planted.optimum == 49
+    assert check_vector_packing(packing, items, counts, list(planted.capacity))
+    assert max(sum(b.values()) for b in packing) <= 4  # found among the fills of at most 4
+
+
+def test_exact_cover_search_proves_nothing_when_no_cover_exists() -> None:
+    """Two items of 60 in one dimension with a bin of 100: the only exact fill (the item of
+    40 twice) covers neither: no packing, and the search says so at once."""
+    patterns = [((1, 2),)]
+    assert cover_exact_fills(patterns, [2, 2], Deadline.after(60.0), random.Random(0)) is None
