@@ -206,7 +206,7 @@ def run(problem: Problem, time_limit: float, threads: int, seed: int) -> dict[st
 
 
 def frontier(
-    problem: Problem, prices: list[float], seconds: float, seed: int
+    problem: Problem, prices: list[float], seconds: float, seed: int, threads: int = 2
 ) -> list[dict[str, Any]]:
     """Plans between pods and GPUs: cpsat's filling model on one level, each pod worth its GPUs
     plus ``price`` (the Lagrangian objective whose maximum bounds GPUs among plans placing at
@@ -225,11 +225,16 @@ def frontier(
         )
         priced = problem.model_copy(update={"items": items, "objective": ({"value": 1.0},)})
         began = time.perf_counter()
-        plan = solve(priced, "cpsat", time_limit=seconds, seed=seed, formulation="fill")
+        plan = solve(
+            priced, "cpsat", time_limit=seconds, threads=threads, seed=seed, formulation="fill"
+        )
         pods, gpus = _placed(problem, plan)
         bound = plan.bound[0] if plan.bound else None
         row: dict[str, Any] = {"price": price, "pods": pods, "gpus": round(gpus, 2)}
         row["bound"] = None if bound is None else round(bound, 2)
+        # None: the filling model did not run (e.g. starved under load; the bound is then trivial)
+        relaxation = plan.info.get("fill", {}).get("relaxation")
+        row["relaxation_converged"] = None if relaxation is None else relaxation.get("converged")
         if bound is not None:
             at_pods = bound - price * pods
             row["gpus_bound_at_pods"] = round(at_pods, 2)
@@ -371,6 +376,7 @@ def main(argv: list[str] | None = None) -> None:
     front.add_argument("--seeds", type=int, nargs="+", default=[1])
     front.add_argument("--prices", type=float, nargs="+", default=[0.0, 0.1, 0.25, 0.5])
     front.add_argument("-t", "--time-limit", type=float, default=30.0, help="per price")
+    front.add_argument("--threads", type=int, default=2)
     again = sub.add_parser("plot", help="redraw the scale plot from results.jsonl")
     again.add_argument("out", type=Path)
     for p in (ali, one, scale):
@@ -390,7 +396,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.what == "frontier":
         for seed in args.seeds:
             problem = alibaba_problem(args.nodes_csv, args.pods_csv, args.nodes, seed=seed)
-            for row in frontier(problem, args.prices, args.time_limit, seed):
+            for row in frontier(problem, args.prices, args.time_limit, seed, args.threads):
                 print(json.dumps({"seed": seed, **row}), flush=True)
         return
     if args.what == "scale":
