@@ -5,15 +5,17 @@
    CP-SAT choosing pattern copies (``patterns``): exact for "is there a packing into bound
    bins", and what solves instances whose bins can be filled exactly (vector triplets);
    where no dimension has slack, the patterns filling every dimension exactly instead
-   (``vector_fill``: met in the middle, covered by LP dives, then CP-SAT);
-   then the bin-centric heuristics (``vector``);
+   (``vector_fill``: met in the middle, covered by LP dives and an exact-cover search in
+   turns, then CP-SAT); then the bin-centric heuristics (``vector``) and bin elimination
+   (``repack``; where bins hold many items one search, resumed in each later slice);
 2. Gilmore–Gomory column generation over vector patterns (``colgen``, CP-SAT pricing): its
    rounded-up value is the bound (Farley's when the deadline stops it early), its rounding a
    packing;
 3. until the deadline: CP-SAT over the patterns generated so far with the best packing as its
    hint (price-and-branch, ``improve.pattern_ip``: on instances whose bins can be filled
-   exactly it finds the exact fills as soon as their patterns are priced), and dives with
-   re-optimisation — each with a growing share of the time left.
+   exactly it finds the exact fills as soon as their patterns are priced), dives with
+   re-optimisation (bin elimination instead where bins hold many items and the LP is far
+   from converging) and bin elimination — each with a growing share of the time left.
 """
 
 from __future__ import annotations
@@ -66,8 +68,8 @@ EMPTIED = 3
 # some 40 items, too many to split in two), became the best known 8 within 4 s emptying one;
 # class 4 (7 a bin) was better with three on 6 of 18 at 250-500 items.
 ONE_BIN_ITEMS = 10
-# Column generation's LP bound below this share of the vector bound: bin elimination instead
-# of the dives (class 7 at 120 items, LP 47.4 of 49, still improves by dives).
+# Column generation's LP bound below this share of the vector bound, bins of many items: bin
+# elimination instead of the dives (class 7 at 120 items, LP 47.4 of 49, improves by dives).
 FAR_OFF = 0.9
 
 
@@ -163,16 +165,22 @@ class _VectorSearch(Incumbent):
         self.info["improvement_rounds"] = attempt
 
     def eliminate_more(self, deadline: Deadline) -> None:
-        """Bin elimination until ``deadline``: where the last slice stopped, or from the best
-        packing when something else found a better one since."""
+        """Bin elimination until ``deadline``. Where bins hold many items (one emptied), where
+        the last slice stopped (its search for one bin fewer takes many slices); elsewhere,
+        and when something else found a better packing, afresh from the best packing (a new
+        pool and random draws: on class 9 at 250 items, 2 items a bin, resuming was worse
+        than starting afresh on 7 of 12 held-out instances, better on none)."""
         if self.done():
             return
-        if self.elimination is None or self.elimination.bins_used > len(self.best):
-            many = sum(self.counts) > ONE_BIN_ITEMS * len(self.best)
+        many = self._many_items_a_bin()
+        if not many or self.elimination is None or self.elimination.bins_used > len(self.best):
             self.elimination = BinElimination(
                 np.array(self.sizes), self.capacity, self.best, self.rng, 1 if many else EMPTIED
             )
         self.offer(self.elimination.run(self.bound, deadline), "bin elimination")
+
+    def _many_items_a_bin(self) -> bool:
+        return sum(self.counts) > ONE_BIN_ITEMS * len(self.best)
 
     def tight_patterns(self, deadline: Deadline) -> None:
         """In the dimension with the least slack at the bound (``bound × C − Σ sizes``), every
@@ -261,11 +269,14 @@ class _VectorSearch(Incumbent):
             if found is not None:
                 self.offer(as_bins(found), "pattern ip")
             return
-        # The local search again; instead of the dives where column generation is far from
-        # converging (they fix patterns of a poor LP: on 120 items of 15 a bin in 10
-        # dimensions its bound stayed near 4.8 of 8 for 8 s).
+        # The local search again; instead of the dives where bins hold many items and column
+        # generation is far from converging (they fix patterns of a poor LP: on 120 items of
+        # 15 a bin in 10 dimensions its bound stayed near 4.8 of 8 for 8 s). Not where bins
+        # hold few: on class 9 at 250 items (2 a bin) a dive of an LP at 12-68 of the bound
+        # 103 still found 3 bins fewer, and bin elimination instead ended worse on 7 of 12
+        # held-out instances.
         far_off = self.root is None or self.root.bound < FAR_OFF * self.bound
-        if attempt % 4 == 3 or far_off:
+        if attempt % 4 == 3 or (far_off and self._many_items_a_bin()):
             self.eliminate_more(self.deadline.part(0.5, at_least=0.2))
             return
         rng = None if attempt == 0 else self.rng
