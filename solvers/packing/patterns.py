@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 from ..deadline import Deadline, cpsat_solve
 
 Pattern = tuple[tuple[int, int], ...]  # (type, copies), types ascending
+BUILD_CHUNK = 1_000  # patterns stated between two looks at the deadline
 
 
 def waste_bounded_patterns(
@@ -86,20 +88,26 @@ def solve_patterns(
     """Pick pattern copies covering every item exactly in at most ``bins`` bins (CP-SAT)."""
     from ortools.sat.python import cp_model
 
+    # The deadline is checked every BUILD_CHUNK patterns: tens of thousands of patterns take a
+    # second or more to state in Python under load, time the deadline may not have.
     model = cp_model.CpModel()
-    use = [model.new_int_var(0, min(counts[t] // j for t, j in p), "") for p in patterns]
-    by_type: dict[int, list[tuple[int, int]]] = {}
+    use: list[Any] = []
+    by_type: dict[int, tuple[list[Any], list[int]]] = {}
     for k, p in enumerate(patterns):
+        if k % BUILD_CHUNK == 0 and deadline.expired():
+            return None
+        use.append(model.new_int_var(0, min(counts[t] // j for t, j in p), ""))
         for t, j in p:
-            by_type.setdefault(t, []).append((k, j))
+            variables, copies = by_type.setdefault(t, ([], []))
+            variables.append(use[-1])
+            copies.append(j)
     for t, n in enumerate(counts):
         if n == 0:
             continue
-        terms = by_type.get(t, [])
-        if not terms:
+        if t not in by_type:
             return None
-        model.add(sum(j * use[k] for k, j in terms) == n)
-    model.add(sum(use) <= bins)
+        model.add(cp_model.LinearExpr.weighted_sum(*by_type[t]) == n)
+    model.add(cp_model.LinearExpr.sum(use) <= bins)
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = seed

@@ -36,7 +36,7 @@ from solvers.packing.improve import as_bins, dive, dive_lds
 from solvers.packing.knapsack import Knapsack
 from solvers.packing.one_dim import check_packing
 from solvers.packing.one_dim import solve as solve_one_dim
-from solvers.packing.patterns import solve_patterns, waste_bounded_patterns
+from solvers.packing.patterns import BUILD_CHUNK, solve_patterns, waste_bounded_patterns
 from solvers.packing.reduced import reduced_graph, solve_reduced
 from solvers.packing.vector import (
     bin_centric,
@@ -296,6 +296,27 @@ def test_triplets_are_found_by_the_pattern_model() -> None:
     assert packing is not None and len(packing) == 3
     assert check_packing(packing, sizes, counts, 100)
     assert waste_bounded_patterns(sizes, counts, 100, slack=100, limit=3) is None
+
+
+class _CountedPatterns(list[Any]):
+    """A pattern list that counts how many patterns the model builder read."""
+
+    read = 0
+
+    def __iter__(self) -> Any:
+        for pattern in super().__iter__():
+            self.read += 1
+            yield pattern
+
+
+@pytest.mark.parametrize("patterns_given", [BUILD_CHUNK + 1, 10 * BUILD_CHUNK, 50 * BUILD_CHUNK])
+def test_the_pattern_model_stops_building_at_the_deadline(patterns_given: int) -> None:
+    # Stating tens of thousands of patterns takes seconds under load: a deadline that has
+    # passed ends the build within one chunk instead of after the whole model.
+    sizes, counts = [1, 2, 3], [patterns_given, patterns_given, patterns_given]
+    patterns = _CountedPatterns(((k % 3, 1),) for k in range(patterns_given))
+    assert solve_patterns(sizes, counts, patterns, bins=1, deadline=Deadline.after(0.0)) is None
+    assert patterns.read <= BUILD_CHUNK
 
 
 @settings(max_examples=examples(40), deadline=None)
