@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 from bench.lns import alibaba_problem, main, plot
@@ -54,3 +55,14 @@ def test_scale_writes_results_and_the_plot(tmp_path: Path) -> None:
     assert png.stat().st_size > 10_000
     png.unlink()
     assert plot(out) == png and png.exists()
+
+
+def test_the_plot_has_a_time_axis_when_every_run_ends_at_once(tmp_path: Path) -> None:
+    # Runs that prove their plan at once report 0 s: the time axis must still have a range
+    # (matplotlib warned of a singular transformation and drew none).
+    row = {"nodes": 4, "lp_pods": 10, "trace": [[0.0, [10]]], "seconds": 0.0,
+           "greedy_gap_pods_pct": 0.0, "to_1pct_s": 0.0, "gap_pods_pct": 0.0}  # fmt: skip
+    (tmp_path / "results.jsonl").write_text(json.dumps(row) + "\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert plot(tmp_path).exists()
