@@ -90,6 +90,16 @@ def packing() -> Problem:
     return binpack(1000, seed=6)
 
 
+def hard_packing() -> Problem:
+    """1-D packing whose optimum is not proved within seconds (items 1/5-1/3 of a bin)."""
+    return binpack(600, capacity=100_000, low=20_000, high=35_000, seed=4)
+
+
+def vector_packing() -> Problem:
+    """3-D vector packing: the vector packing solver, then the model built around its plan."""
+    return binpack(300, dims=3, seed=3)
+
+
 @dataclass(frozen=True)
 class Row:
     name: str
@@ -119,6 +129,8 @@ INTERRUPT_ROWS: tuple[Row, ...] = (
     Row("cpsat + lns", large_cluster, ("-b", "cpsat", "-p", "lns=on")),
     Row("milp highs", hard_cluster, ("-b", "milp", "-p", "lns=off")),
     Row("milp cbc", hard_cluster, ("-b", "milp", "-p", "lns=off", "-p", "solver=cbc")),
+    Row("cpsat packing 1-D", hard_packing, ("-b", "cpsat"), after=1.0),
+    Row("cpsat vector packing", vector_packing, ("-b", "cpsat"), after=1.0),
     Row("greedy", huge_cluster, ("-b", "greedy"), after=0.5),
     Row("qubo", long_reads, ("-b", "qubo", "-p", "num_sweeps=10000000"), after=3.0),
     Row("smt", smt_cluster, ("-b", "smt")),  # shows each better plan

@@ -107,17 +107,26 @@ class Deadline:
         return None if not math.isfinite(left) else left
 
 
-def cpsat_solve(solver: Any, model: Any, deadline: Deadline, callback: Any = None) -> Any:
-    """``solver.solve(model)`` within the deadline: CP-SAT's own limit is the time left (never
-    raised above one already set), and a stop request ends the search at once."""
+def cpsat_solve(
+    solver: Any, model: Any, deadline: Deadline | None = None, callback: Any = None
+) -> Any:
+    """``solver.solve(model)`` within the deadline (None: the solver's own limit): CP-SAT's own
+    limit is the time left (never raised above one already set), and a stop request ends the
+    search at once. A stop already pending skips the solve: the caller sees UNKNOWN, as for a
+    solve that ran out of time before its first solution, and keeps its incumbent."""
     from ortools.sat.python import cp_model
 
-    left = deadline.native_seconds()
+    left = (deadline or Deadline.never()).native_seconds()  # 0 once a stop is requested
     prm = solver.parameters
     if left is not None:
         if left < MIN_NATIVE_SECONDS:
             return cp_model.UNKNOWN
         prm.max_time_in_seconds = min(left, prm.max_time_in_seconds)
+    # CP-SAT's own SIGINT handler (on by default) would take Ctrl-C from placer's: it ends this
+    # one search and every stage after it runs on to the time limit as if nothing had happened.
+    prm.catch_sigint_signal = False
+    # A request landing between the check above and the solve's start finds no search to stop;
+    # callers' loops look at the deadline (or ``interrupt.requested()``) again after the solve.
     with interrupt.on_stop(solver.stop_search):
         return solver.solve(model, callback)
 

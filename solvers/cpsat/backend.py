@@ -37,7 +37,7 @@ from engine.ir import AntiAffinity, Gang, Problem, Quota
 from engine.solution import DeviceRows, Progress, Solution, Status
 
 from ..base import Backend, Compiled, Options, RawResult, StartPlan
-from ..deadline import Deadline, OutOfTime, slowdown
+from ..deadline import Deadline, OutOfTime, cpsat_solve, slowdown
 from ..lowering import Key, Lowered, Stage, lower
 from ..lowering.lexicographic import (
     Attempt,
@@ -46,7 +46,6 @@ from ..lowering.lexicographic import (
     solve_levels,
 )
 from ..lowering.terms import level_values
-from . import stopping
 from .common import Linear, ScaledObjective, scale_level
 from .lp_guide import LP_SECONDS, CoreLp, guide_applies
 from .per_bin import ENCODERS
@@ -356,7 +355,7 @@ class _Stages:
             return None
         solver = self._solver(budget)
         solver.parameters.fix_variables_to_their_hinted_value = True
-        status = stopping.solve(solver, cp)
+        status = cpsat_solve(solver, cp)
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return list(solver.response_proto.solution)
         if start:
@@ -503,7 +502,7 @@ class _Stages:
         restricted = getattr(self.model, "restricted", False)
         if self.options.on_progress is not None and not restricted:
             callback = _Progress(self.options.on_progress, self, objective)
-        status = stopping.solve(solver, cp, callback)
+        status = cpsat_solve(solver, cp, callback=callback)
         if status == cp_model.MODEL_INVALID:
             raise PlacerError(f"cpsat built an invalid model: {cp.validate()}")
         if status == cp_model.INFEASIBLE:

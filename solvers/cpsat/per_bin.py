@@ -45,7 +45,9 @@ class PerBinModel:
     def __init__(self, lowered: Lowered, clock: Deadline | None = None) -> None:
         from ortools.sat.python import cp_model
 
-        self.clock = clock or Deadline.never()  # raises OutOfTime when the build runs too long
+        # raises OutOfTime when the build runs too long or a stop is requested; None: built
+        # whole (a caller that cannot answer without the model, e.g. the packing solver's plan)
+        self.clock = clock
         self.lowered = lowered
         self.problem = lowered.problem
         self.model = cp_model.CpModel()
@@ -63,6 +65,10 @@ class PerBinModel:
         self.device_encoding = self._devices()
         self._constraints()
         self._traffic_pairs()
+
+    def _check(self) -> None:
+        if self.clock is not None:
+            self.clock.check()
 
     # ------------------------------------------------------------------ variables
 
@@ -82,7 +88,7 @@ class PerBinModel:
         names = [b.name for b in p.bins]
         self.total: dict[str, Any] = {}
         for n, g in enumerate(p.items):
-            self.clock.check()
+            self._check()
             span = lw.eligible.span(n)
             lows, highs = lw.eligible.low[span].tolist(), lw.eligible.high[span].tolist()
             mine = []
@@ -110,7 +116,7 @@ class PerBinModel:
         self.bin_total: dict[str, Any] = {}
         demanding = [any(d > 0 for d in row) for row in self.divided]
         for bin_ in p.bins:
-            self.clock.check()
+            self._check()
             name = bin_.name
             groups = self.by_bin.get(name, [])
             if not groups:
@@ -224,7 +230,7 @@ class PerBinModel:
     def _constraints(self) -> None:
         p = self.problem
         for c in p.constraints:
-            self.clock.check()
+            self._check()
             encoder = ENCODERS.get(type(c))
             if encoder is None:
                 raise PlacerError(f"cpsat has no encoder for {c.kind} constraints")

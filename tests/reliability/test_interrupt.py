@@ -9,6 +9,10 @@ benchmark ``python -m bench.deadlines`` measures it.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,14 +21,20 @@ import pytest
 
 from bench.deadlines import (
     hard_cluster,
+    hard_packing,
     huge_cluster,
     interrupted_run,
     long_reads,
     qaoa_tiny,
     smt_cluster,
+    vector_packing,
 )
+from engine import interrupt
+from engine.generate import binpack
 from engine.io import dump_problem, load, load_solution
 from engine.ir import Problem
+from engine.solution import Progress, Status
+from engine.solve import solve
 from engine.verify import verify
 from tests.timing import held
 
@@ -137,3 +147,84 @@ def test_a_stop_already_asked_for_returns_at_once(backend: str) -> None:
     if backend == "greedy":
         assert plan.info["stopped"] == "interrupted"
         assert all(u.reasons == "not scheduled: interrupted" for u in plan.unplaced)
+
+
+def test_ctrl_c_reaches_placer_through_a_running_cp_sat_search() -> None:
+    """CP-SAT installs its own SIGINT handler while it searches (on by default): it would end
+    that one search and swallow the signal, so the stages after it ran on to the time limit (or
+    the process died of the signal with no plan written). Every CP-SAT call goes through
+    ``cpsat_solve``, which turns the handler off: the signal reaches placer's watcher."""
+    import numpy as np
+    from ortools.sat.python import cp_model
+
+    from solvers.deadline import Deadline, cpsat_solve
+
+    rng = np.random.default_rng(1)
+    model = cp_model.CpModel()
+    x = [model.new_bool_var("") for _ in range(300)]
+    for _ in range(20):  # a multi-knapsack no single worker proves within seconds
+        weights = rng.integers(10, 100, len(x))
+        model.add(sum(int(w) * v for w, v in zip(weights, x, strict=True)) <= weights.sum() // 3)
+    model.maximize(sum(int(w) * v for w, v in zip(rng.integers(10, 100, len(x)), x, strict=True)))
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    interrupt.reset()
+    try:
+        with interrupt.stop_on_sigint():
+            threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+            began = time.perf_counter()
+            cpsat_solve(solver, model, Deadline.after(LIMIT_S))
+            seconds = time.perf_counter() - began
+            assert interrupt.requested()  # placer saw the Ctrl-C (CP-SAT did not take it)
+        assert seconds < LIMIT_S / 2
+    finally:
+        interrupt.reset()
+
+
+LIMIT_S = 120.0
+
+
+@pytest.mark.parametrize(
+    "problem",
+    [
+        pytest.param(hard_packing(), id="one-dimensional"),
+        pytest.param(vector_packing(), id="vector-d3"),
+        pytest.param(binpack(200, dims=5, seed=4), id="vector-d5"),
+    ],
+)
+def test_a_stop_during_a_packing_solve_answers_with_the_packing(problem: Problem) -> None:
+    """A stop while the packing solver runs (a fraction of a second after its first packing):
+    the backend answers with the best packing, built into the model the stop would otherwise
+    have cut short (the vector path raised OutOfTime out of ``solve`` with no plan)."""
+    asked: list[float] = []
+
+    def on_progress(progress: Progress) -> None:
+        if not asked:
+            asked.append(time.perf_counter())
+            threading.Timer(0.3, interrupt.request_stop).start()
+
+    interrupt.reset()
+    try:
+        plan = solve(problem, "cpsat", time_limit=LIMIT_S, on_progress=on_progress)
+    finally:
+        interrupt.reset()
+    assert asked and time.perf_counter() - asked[0] < LIMIT_S / 2
+    assert plan.info.get("interrupted") is True
+    assert plan.status == Status.FEASIBLE  # stopped early: never a claim of optimal
+    assert plan.verified
+    assert plan.objective[0] <= problem.meta["ffd_bins"]  # never worse than first-fit's packing
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_the_gpu_filling_model_writes_the_best_plan(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    """GPU nodes: the filling model's CP-SAT solves run for most of the limit; a terminal's
+    Ctrl-C a few seconds in must still end the solve with the best plan (exit 130)."""
+    from tests.solvers.lns.test_stop import _gpu_cluster
+
+    problem = tmp_path_factory.mktemp("interrupt") / "gpus.json"
+    dump_problem(_gpu_cluster(tmp_path_factory.mktemp("trace"), 300), problem)
+    out = tmp_path / "plan.json"
+    run = interrupted_run(problem, out, "-b", "cpsat", "--threads", "2", after=3.0, limit=300.0)
+    _stopped_with_the_best_plan(run, problem, out)

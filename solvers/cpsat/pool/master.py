@@ -24,8 +24,8 @@ import numpy as np
 
 from engine import interrupt
 
+from ...deadline import cpsat_solve
 from ...quiet import quiet_stdout, run_highs
-from .. import stopping
 from .columns import Columns, FloatArray, IntArray, Pool
 
 PRICING_SECONDS = 2.0  # at most this long for one pricing knapsack
@@ -251,7 +251,7 @@ class Master:
                 config[live] = [self.value(v) for v in a]
                 found.append(config)
 
-        status = stopping.solve(solver, m, Collect())
+        status = cpsat_solve(solver, m, callback=Collect())
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             bound = float(solver.best_objective_bound) / PRICE_SCALE
         else:  # stopped before any solution: CP-SAT's bound then reads 0, which proves nothing
@@ -388,7 +388,7 @@ class Master:
                 assert on_value is not None
                 on_value(self.objective_value)
 
-        status = stopping.solve(solver, m, Report() if on_value is not None else None)
+        status = cpsat_solve(solver, m, callback=Report() if on_value is not None else None)
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return MasterPlan(dict(hint), False)
         uses = {c: int(solver.value(v)) for c, v in enumerate(z) if solver.value(v) > 0}
