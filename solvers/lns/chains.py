@@ -32,6 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine import interrupt
+
 from ..lowering import Key, Lowered
 from ..lowering.devices import DeviceRowList
 
@@ -65,6 +67,11 @@ def chains_apply(lowered: Lowered) -> str | None:
 DeviceRow = tuple[tuple[str, ...], int]  # an item's devices (names), and items so
 Layout = dict[int, dict[int, int]]  # per group: free items per device (of one bin)
 Step = tuple[str, int, int]  # ("add" | "drop", group, bin)
+
+
+def _past(deadline: float) -> bool:
+    """Out of time, or a stop (Ctrl-C) was asked for: the moves end and the plan so far stands."""
+    return interrupt.requested() or time.perf_counter() >= deadline
 
 
 @dataclass
@@ -371,7 +378,7 @@ class Chains:
 
     def _chain_insert(self, g: int, bins: np.ndarray, deadline: float) -> Move | None:
         for b in bins:
-            if time.perf_counter() >= deadline:
+            if _past(deadline):
                 return None
             found = self._relocated(g, int(b), [])
             if found is not None:
@@ -388,7 +395,7 @@ class Chains:
                 if h != g and self._better(gain):
                     pairs.append((tuple(-gain), n, b, h))
         for negative, _, b, h in sorted(pairs):
-            if time.perf_counter() >= deadline:
+            if _past(deadline):
                 return None
             found = self._relocated(g, b, [h])
             if found is not None:
@@ -406,7 +413,7 @@ class Chains:
             for h in self._movable(b).tolist():
                 if h == g or h in tried or self._better(self.key[g] - self.key[h]):
                     continue  # (worth less: a plain swap, ``_swap``, where it fits)
-                if len(tried) >= CASCADE_GROUPS or time.perf_counter() >= deadline:
+                if len(tried) >= CASCADE_GROUPS or _past(deadline):
                     return None
                 found = self._relocated(g, b, [h])
                 if found is None:
@@ -444,11 +451,11 @@ class Chains:
         made = 0
         order = np.lexsort(tuple(-self.key[:, k] for k in reversed(range(self.key.shape[1]))))
         progress = True
-        while progress and time.perf_counter() < deadline:
+        while progress and not _past(deadline):
             progress = False
             for g in order:
                 g = int(g)
-                while self.unplaced[g] > 0 and time.perf_counter() < deadline:
+                while self.unplaced[g] > 0 and not _past(deadline):
                     bins = np.flatnonzero(self.open[g] & (self.x[g] < self.high[g]))
                     if not len(bins):
                         break
