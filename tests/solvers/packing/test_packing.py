@@ -378,11 +378,11 @@ def test_a_reduced_model_is_not_begun_when_its_build_would_not_fit_at_this_load(
 
 def test_one_dim_solver_proves_one_above_the_volume_when_bins_cannot_be_full() -> None:
     # 5 + 3 + 3 + 3 + 3 + 3 = 20, L2 = 2, but no bin of 10 can be filled exactly with both
-    # sizes left over: bin completion into full bins, exhausted, proves the optimum 3.
+    # sizes left over: the search for full bins, exhausted, proves the optimum 3.
     assert l2_bound([5, 3], [1, 5], 10) == 2
     result = solve_one_dim([5, 3], [1, 5], 10, Deadline.after(5.0))
     assert result.lower_bound == 3 and result.proven and len(result.packing) == 3
-    assert result.info.get("bound_from") == "exact bin completion"
+    assert result.info.get("bound_from") == "full bins, fewest items first"
 
 
 def test_one_dim_solver_reaches_the_bound_on_triplets() -> None:

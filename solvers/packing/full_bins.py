@@ -1,0 +1,167 @@
+"""Packings whose every bin is exactly full, by limited discrepancy search over bin completions
+with the fewest items first.
+
+Where the bound leaves no slack (``bins × C = Σ sizes``) every bin must be filled exactly. Each
+bin takes the largest item left and a completion: a multiset of the other items adding up to the
+room left. Of random exact fills (each bin cut into a few pieces, large capacities, mostly
+distinct sizes) most zero-waste subsets are accidental and hold many items, while the bins of a
+packing hold few: completions with the fewest items first (larger items first among those) put
+the right one first at most bins and near the front at the others (generated perfect packings of
+``binpack-planted``: depth-first bin completion in larger-items-first order lost itself there
+for 10 s). The search is limited discrepancy: taking a bin's r-th completion costs r, and passes
+with budget 0, 1, 2, ... try every path within the budget, so a few early mistakes cost what
+they should rather than a whole subtree below them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from ..deadline import Deadline
+from .heuristics import Packing, completable
+
+
+def fewest_items_completions(
+    sizes: Sequence[int], left: Sequence[int], room: int
+) -> Iterator[Counter[int]]:
+    """Every multiset of the items left (``left[t]`` copies of type t) adding up to ``room``
+    exactly, those of fewer items first; among as many items, larger types first."""
+    order = [t for t in sorted(range(len(sizes)), key=lambda t: -sizes[t]) if left[t] > 0]
+    order = [t for t in order if sizes[t] <= room]
+    copies = [min(left[t], room // sizes[t]) for t in order]
+    ascending = sorted(sizes[t] for t, c in zip(order, copies, strict=True) for _ in range(c))
+    sums = _ExactSums([sizes[t] for t in order], copies, room)
+
+    def pick(i: int, target: int, q: int, chosen: Counter[int]) -> Iterator[Counter[int]]:
+        """The next item type (index ≥ i) and its copies; q items adding up to target."""
+        if q == 0:
+            yield Counter(chosen)
+            return
+        for k in range(i, len(order)):
+            if not (sums.of(q)[k] >> target) & 1:
+                return  # nothing from k on adds up to target: nor from any later index
+            w = sizes[order[k]]
+            for j in range(min(copies[k], q, target // w), 0, -1):
+                if (sums.of(q - j)[k + 1] >> (target - j * w)) & 1:
+                    chosen[order[k]] = j
+                    yield from pick(k + 1, target - j * w, q - j, chosen)
+                    del chosen[order[k]]
+
+    for q in range(1, _most_items(ascending, room) + 1):
+        if (sums.of(q)[0] >> room) & 1:
+            yield from pick(0, room, q, Counter())
+
+
+class _ExactSums:
+    """``of(q)[i]``: the sums of exactly q items among the types from index i on (bitsets of
+    the sums 0..room), built a count at a time: most completions hold few items."""
+
+    def __init__(self, widths: list[int], copies: list[int], room: int) -> None:
+        self.widths, self.copies, self.mask = widths, copies, (1 << (room + 1)) - 1
+        self.columns = [[1] * (len(widths) + 1)]  # no items: the sum 0, from every index
+
+    def of(self, q: int) -> list[int]:
+        while len(self.columns) <= q:
+            q_new = len(self.columns)
+            column = [0] * (len(self.widths) + 1)
+            for i in range(len(self.widths) - 1, -1, -1):
+                reach, w = column[i + 1], self.widths[i]
+                for j in range(1, min(self.copies[i], q_new) + 1):
+                    reach |= (self.columns[q_new - j][i + 1] << (j * w)) & self.mask
+                column[i] = reach
+            self.columns.append(column)
+        return self.columns[q]
+
+
+def _most_items(ascending: list[int], room: int) -> int:
+    """The most of these sizes that fit ``room`` together (the smallest ones)."""
+    total = count = 0
+    for w in ascending:
+        if total + w > room:
+            break
+        total += w
+        count += 1
+    return count
+
+
+@dataclass
+class _Bin:
+    """One level of the search: the bin opened by ``first``, its completions in order."""
+
+    first: int
+    completions: Iterator[Counter[int]]
+    budget: int  # discrepancies left for this bin and the ones below it
+    rank: int = -1  # of the completion placed now
+    placed: Counter[int] | None = None
+
+
+def full_bins_by_discrepancy(
+    sizes: Sequence[int],
+    counts: Sequence[int],
+    capacity: int,
+    deadline: Deadline,
+    max_budget: int | None = None,
+) -> tuple[Packing | None, bool]:
+    """A packing into exactly full bins, or None (at the deadline or after ``max_budget``);
+    and whether the search was exhaustive (a pass within its budget cut no path): then None
+    proves that no packing fills every bin. The passes repeat the paths of the earlier ones."""
+    if any(w <= 0 for w in sizes):
+        return None, False  # not for items of no size
+    total = sum(w * n for w, n in zip(sizes, counts, strict=True))
+    if total % capacity or any(w > capacity for w in sizes):
+        return None, True
+    budget = 0
+    while max_budget is None or budget <= max_budget:
+        found, exhausted = _pass(sizes, list(counts), capacity, budget, deadline)
+        if found is not None or exhausted or deadline.expired():
+            return found, exhausted
+        budget += 1
+    return None, False
+
+
+def _pass(
+    sizes: Sequence[int], left: list[int], capacity: int, budget: int, deadline: Deadline
+) -> tuple[Packing | None, bool]:
+    """Every path whose completions' ranks add up to at most ``budget``, depth first; and
+    whether no path was cut by the budget (then None proves there is no such packing)."""
+    order = sorted(range(len(sizes)), key=lambda t: -sizes[t])
+    cut = False
+
+    def open_bin(budget: int) -> _Bin | None:
+        first = next((t for t in order if left[t] > 0), None)
+        if first is None:
+            return None
+        left[first] -= 1
+        return _Bin(first, fewest_items_completions(sizes, left, capacity - sizes[first]), budget)
+
+    root = open_bin(budget)
+    if root is None:
+        return [], True
+    stack = [root]
+    while stack:
+        level = stack[-1]
+        if level.placed is not None:  # undo it: the next completion goes in its place
+            for t, j in level.placed.items():
+                left[t] += j
+            level.placed = None
+        if deadline.expired():
+            return None, False
+        content = next(level.completions, None)
+        level.rank += 1
+        if content is None or level.rank > level.budget:
+            cut = cut or content is not None
+            stack.pop()
+            left[level.first] += 1
+            continue
+        for t, j in content.items():
+            left[t] -= j
+        level.placed = content
+        if not completable(sizes, left, capacity, 0):
+            continue
+        deeper = open_bin(level.budget - level.rank)
+        if deeper is None:
+            return [Counter(b.placed) + Counter({b.first: 1}) for b in stack if b.placed], False
+        stack.append(deeper)
+    return None, not cut
