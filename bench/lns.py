@@ -6,6 +6,7 @@
     python -m bench.lns scale NODES.csv PODS.csv --sizes 500 1000 1523 5000 -t 60 \
         --out bench/reports/lns                                         # time to 1 % by size
     python -m bench.lns plot bench/reports/lns                          # the plot again
+    python -m bench.lns alibaba NODES.csv PODS.csv --seeds 3 -p lns_fill=all   # a cpsat parameter
     python -m bench.lns frontier NODES.csv PODS.csv --nodes 500 --seeds 1 --prices 0.1 0.25
                                         # the filling model's plans with a price per pod
 
@@ -147,12 +148,21 @@ def _within(trace: list[list[Any]], target: float) -> float | None:
     return None
 
 
-def run(problem: Problem, time_limit: float, threads: int, seed: int) -> dict[str, Any]:
+def run(
+    problem: Problem,
+    time_limit: float,
+    threads: int,
+    seed: int,
+    params: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """One LNS run against greedy and the bounds; ``params`` go to cpsat (``lns_fill=all``)."""
     from engine.solve import solve
 
     greedy = solve(problem, "greedy", seed=seed)
     began = time.perf_counter()
-    lns = solve(problem, "cpsat", time_limit=time_limit, threads=threads, seed=seed)
+    lns = solve(
+        problem, "cpsat", time_limit=time_limit, threads=threads, seed=seed, **(params or {})
+    )
     wall = time.perf_counter() - began
     g_pods, g_gpus = _placed(problem, greedy)
     pods, gpus = _placed(problem, lns)
@@ -162,6 +172,7 @@ def run(problem: Problem, time_limit: float, threads: int, seed: int) -> dict[st
     pattern = pattern_gpu_bound(problem)
     row: dict[str, Any] = {
         "objective": [sorted(level) for level in problem.objective],
+        "params": params or {},
         "nodes": len(problem.bins),
         "pods": sum(g.count for g in problem.items),
         "greedy_pods": g_pods,
@@ -383,6 +394,14 @@ def main(argv: list[str] | None = None) -> None:
     for p in (ali, one, scale):
         p.add_argument("-t", "--time-limit", type=float, default=60.0)
         p.add_argument("--threads", type=int, default=2)
+        p.add_argument(
+            "-p",
+            "--param",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="a cpsat parameter for the LNS run (e.g. lns_fill=all); repeatable",
+        )
     for p in (ali, scale):
         p.add_argument(
             "--objective",
@@ -391,6 +410,9 @@ def main(argv: list[str] | None = None) -> None:
             help="the import's [pods, GPUs] (default), or pods alone (as imported until session 5)",
         )
     args = parser.parse_args(argv)
+    if any("=" not in kv for kv in getattr(args, "param", [])):
+        parser.error("a --param is KEY=VALUE")
+    params = dict(kv.split("=", 1) for kv in getattr(args, "param", []))
     if args.what == "plot":
         print(plot(args.out))
         return
@@ -407,7 +429,10 @@ def main(argv: list[str] | None = None) -> None:
                 problem = alibaba_problem(
                     args.nodes_csv, args.pods_csv, nodes, seed=args.seed, objective=args.objective
                 )
-                row = {"seed": args.seed, **run(problem, args.time_limit, args.threads, args.seed)}
+                row = {
+                    "seed": args.seed,
+                    **run(problem, args.time_limit, args.threads, args.seed, params),
+                }
                 sink.write(json.dumps(row) + "\n")
                 sink.flush()
                 print(json.dumps({k: v for k, v in row.items() if k != "trace"}), flush=True)
@@ -428,7 +453,7 @@ def main(argv: list[str] | None = None) -> None:
             from engine.io import load
 
             problem = load(args.path)
-        row = run(problem, args.time_limit, args.threads, seed)
+        row = run(problem, args.time_limit, args.threads, seed, params)
         print(json.dumps({"seed": seed, **row}), flush=True)
 
 

@@ -22,8 +22,15 @@ class LargeNeighbourhood(Composite):
         "lns_bins": "bins in the first neighbourhood (default 24; adapted as it runs)",
         "lns_chains": "on (default) | off: chains of moves before the neighbourhoods, on plain "
         "problems (no rules between items, placed and value levels)",
+        "lns_fill": "placed (default) | all: the filling model's start laid out by level 1 alone, "
+        "or by [placed, value] as one level (the value a tie-break of the LP and the layout)",
     }
-    own_parameter_types: Mapping[str, type] = {"lns": str, "lns_bins": int, "lns_chains": str}
+    own_parameter_types: Mapping[str, type] = {
+        "lns": str,
+        "lns_bins": int,
+        "lns_chains": str,
+        "lns_fill": str,
+    }
 
     def compile(self, problem: Problem, options: Options) -> Compiled[Any, Any]:
         from .driver import compile_search

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
 MODES = ("auto", "on", "off")
 CHAINS_MODES = ("on", "off")
+FILL_LEVELS = ("placed", "all")  # ``lns_fill``: the levels the filling model's start weighs
 MIN_BINS = 200  # auto: below this the child's own model is used
 TIE_TOLERANCE = 1e-13  # relative: levels closer than this are equal (below one item at 1e12)
 MIN_PAIRS = 20_000  # ... unless the per-bin model would have this many (group, bin) counts
@@ -137,6 +138,9 @@ def compile_search(
     chains = str(options.params.get("lns_chains", "on"))
     if chains not in CHAINS_MODES:  # a typo must not turn them on silently
         raise PlacerError(f"lns_chains must be one of {', '.join(CHAINS_MODES)}, not {chains!r}")
+    fill = str(options.params.get("lns_fill", FILL_LEVELS[0]))
+    if fill not in FILL_LEVELS:
+        raise PlacerError(f"lns_fill must be one of {', '.join(FILL_LEVELS)}, not {fill!r}")
     child_options = owner.child_options(options)
     if mode == "off" or not problem.bins or not problem.items:
         child = owner.child.compile(problem, child_options)
@@ -254,6 +258,7 @@ class _Run:
             if str(options.params.get("lns_chains", "on")) == "off"
             else chains_apply(self.lowered)
         )
+        self.fill_levels = str(options.params.get("lns_fill", FILL_LEVELS[0]))
         self.tie_break = any("placed" in lv for lv in self.problem.objective) and not any(
             "cost" in lv for lv in self.problem.objective
         )
@@ -521,6 +526,35 @@ class _Run:
             return f"under {FILL_SECONDS_PER_BIN} s a bin left (times the load per core)"
         return None
 
+    def fill_problem(self) -> tuple[Problem, float | None]:
+        """The problem the filling model starts from, and the price of one unit of level 1 in
+        it (None: the problem itself). With ``lns_fill=all`` a ``[placed, value]`` objective
+        becomes one level, ``price·placed + value`` with the price above all the value there
+        is, so its order stays: the filling model then lays out by level 1 alone no longer
+        (session 9, gpuspec33 500 nodes: more multi-GPU pods, fewer shares — 3 to 10 GPUs more
+        and 5 to 9 pods fewer at 60 s). Its bound over the price bounds level 1, since no
+        value is negative; level 1 must be integral for the floor."""
+        levels = self.problem.objective
+        if (
+            self.fill_levels != "all"
+            or len(levels) != 2
+            or set(levels[0]) != {"placed"}
+            or set(levels[1]) != {"value"}
+        ):
+            return self.problem, None
+        first, second = levels[0]["placed"], levels[1]["value"]
+        weight = self.lowered.placed_weight
+        if any(not float(first * weight[g.name]).is_integer() for g in self.problem.items):
+            return self.problem, None
+        most = second * sum(g.count * g.value for g in self.problem.items)
+        price = float(math.ceil(1.0 + most))
+        items = tuple(
+            g.model_copy(update={"value": price * first * weight[g.name] + second * g.value})
+            for g in self.problem.items
+        )
+        merged = self.problem.model_copy(update={"items": items, "objective": ({"value": 1.0},)})
+        return merged, price
+
     def fill_start(self, incumbent: Plan) -> Plan:
         """The better of the incumbent and cpsat's filling model (column generation over node
         fillings, devices included) where it applies: on many alike GPU nodes it gets close to
@@ -546,13 +580,18 @@ class _Run:
             },
         )
         began = time.perf_counter()
-        solution = self.owner.child.solve(self.problem, options)
+        problem, price = self.fill_problem()
+        solution = self.owner.child.solve(problem, options)
         record: dict[str, Any] = {"seconds": round(time.perf_counter() - began, 3)}
         if "timing" in solution.info:  # the child's compile, filling and decode
             record["timing"] = solution.info["timing"]
+        if price is not None:
+            record["levels"] = "all"
         self.info["start"]["fill"] = record
         if solution.bound and solution.bound[0] is not None:
-            self.fill_bound = float(solution.bound[0])
+            # the one level's bound over its price per level-1 unit bounds level 1 (values >= 0)
+            bound = float(solution.bound[0])
+            self.fill_bound = bound if price is None else math.floor(bound / price + 1e-6)
             record["bound"] = self.fill_bound
             self.tighten(self.fill_bound)
         if not solution.status.has_plan:

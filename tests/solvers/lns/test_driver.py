@@ -198,3 +198,74 @@ def test_the_filling_model_is_not_begun_without_time_for_its_size(monkeypatch: A
     assert "skipped" in info["start"]["fill"]
     assert plan.bound == (450.0,)  # the LP's: every GPU full
     assert plan.verified and plan.objective[0] >= solve(problem, "greedy").objective[0]
+
+
+def _wide_or_thin(nodes: int = 120) -> Problem:
+    """Two GPUs and 4 cpu per node; ``thin`` pods take 2 cpu and no GPU, ``wide`` pods 2 cpu
+    and both GPUs: two pods a node whatever the mix (level 1 ties), the GPUs placed only when
+    each node holds a wide pod (level 2)."""
+    data: dict[str, Any] = {
+        "name": "wide-or-thin",
+        "bins": [
+            {
+                "name": f"n{k:03d}",
+                "capacity": {"cpu": "4"},
+                "devices": [{"name": "gpu", "count": 2, "capacity": {"gpu-milli": 1000}}],
+            }
+            for k in range(nodes)
+        ],
+        "items": [
+            {"name": "thin", "count": 2 * nodes, "demand": {"cpu": "2"}, "value": 0},
+            {
+                "name": "wide",
+                "count": nodes,
+                "demand": {"cpu": "2"},
+                "devices": {"count": 2},
+                "value": 2,
+            },
+        ],
+        "objective": ["placed", "value"],
+    }
+    from engine.io import problem_from_dict
+
+    return problem_from_dict(data)
+
+
+def test_the_filling_model_may_weigh_every_level(monkeypatch: Any) -> None:
+    """``lns_fill=all``: the filling model gets ``[placed, value]`` as one level, the price of
+    a pod above all the value there is (so the levels keep their order), and its bound over
+    that price bounds the pods (the LP's here: every node full); the plan is judged by the
+    problem's own levels and verified. The default keeps level 1 alone."""
+    from solvers.lns.driver import _Run
+
+    seen: list[Problem] = []
+    fill_problem = _Run.fill_problem
+
+    def spying(self: Any) -> Any:
+        merged = fill_problem(self)
+        seen.append(merged[0])
+        return merged
+
+    monkeypatch.setattr(_Run, "fill_problem", spying)
+    problem = _wide_or_thin()
+    plan = solve(problem, "cpsat", time_limit=30, threads=1, lns="on", lns_fill="all")
+    fill = plan.info["lns"]["start"]["fill"]
+    assert fill["levels"] == "all" and fill["bound"] == 240, fill
+    merged = seen[0]
+    assert merged.objective == ({"value": 1.0},)
+    value = {g.name: g.value for g in merged.items}
+    assert (
+        value["wide"] - value["thin"] == 2.0 and value["thin"] > 120 * 2
+    )  # all the value there is
+    assert plan.verified and plan.objective == (240.0, 240.0) and plan.bound == (240.0, 240.0)
+    seen.clear()
+    plain = solve(problem, "cpsat", time_limit=30, threads=1, lns="on")
+    assert "levels" not in plain.info["lns"]["start"]["fill"]
+    assert seen[0].objective == problem.objective
+
+
+def test_a_misspelt_fill_levels_value_is_refused() -> None:
+    from engine.errors import PlacerError
+
+    with pytest.raises(PlacerError, match="lns_fill"):
+        solve(_wide_or_thin(4), "cpsat", time_limit=5, lns="on", lns_fill="value")
