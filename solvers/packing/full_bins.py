@@ -24,10 +24,11 @@ from .heuristics import Packing, completable
 
 
 def fewest_items_completions(
-    sizes: Sequence[int], left: Sequence[int], room: int
+    sizes: Sequence[int], left: Sequence[int], room: int, deadline: Deadline | None = None
 ) -> Iterator[Counter[int]]:
     """Every multiset of the items left (``left[t]`` copies of type t) adding up to ``room``
-    exactly, those of fewer items first; among as many items, larger types first."""
+    exactly, those of fewer items first; among as many items, larger types first (ends early
+    at the deadline: each count's sums cost a pass over the types)."""
     order = [t for t in sorted(range(len(sizes)), key=lambda t: -sizes[t]) if left[t] > 0]
     order = [t for t in order if sizes[t] <= room]
     copies = [min(left[t], room // sizes[t]) for t in order]
@@ -50,6 +51,8 @@ def fewest_items_completions(
                     del chosen[order[k]]
 
     for q in range(1, _most_items(ascending, room) + 1):
+        if deadline is not None and deadline.expired():
+            return
         if (sums.of(q)[0] >> room) & 1:
             yield from pick(0, room, q, Counter())
 
@@ -134,7 +137,8 @@ def _pass(
         if first is None:
             return None
         left[first] -= 1
-        return _Bin(first, fewest_items_completions(sizes, left, capacity - sizes[first]), budget)
+        completions = fewest_items_completions(sizes, left, capacity - sizes[first], deadline)
+        return _Bin(first, completions, budget)
 
     root = open_bin(budget)
     if root is None:
@@ -164,4 +168,5 @@ def _pass(
         if deeper is None:
             return [Counter(b.placed) + Counter({b.first: 1}) for b in stack if b.placed], False
         stack.append(deeper)
-    return None, not cut
+    # Completions cut short by the deadline end their level as if it were exhausted.
+    return None, not cut and not deadline.expired()

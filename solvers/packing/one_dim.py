@@ -3,9 +3,10 @@
 Cheapest first, stopping the moment a packing meets the lower bound:
 
 1. Martello–Toth L2 and first-fit decreasing (and the caller's start packing);
-2. without slack at the bound (every bin exactly full, e.g. triplets), where every bin holds
-   three items, belief propagation over the zero-waste triples (``triples``); the arc-flow graph of
-   the zero-waste paths (``reduced`` with volume prices), in CP-SAT with restarts: it finds
+2. without slack at the bound (every bin exactly full, e.g. triplets), limited discrepancy
+   search over bin completions with the fewest items first (``full_bins``), or where every bin
+   holds three items belief propagation over the zero-waste triples (``triples``); the arc-flow
+   graph of the zero-waste paths (``reduced`` with volume prices), in CP-SAT with restarts: it finds
    the packing or proves the bound one higher; the zero-waste pattern model (``patterns``)
    when that graph is too big or undecided;
 3. MBS' and the Gilmore–Gomory LP by column generation (``colgen``), whose rounded-up value is

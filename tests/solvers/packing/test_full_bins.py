@@ -4,9 +4,11 @@ fewest items first."""
 from __future__ import annotations
 
 import itertools
+import math
 import random
 from collections import Counter
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -98,6 +100,26 @@ def test_an_exhausted_search_proves_no_bins_are_all_full() -> None:
         [(1, 1), (3, 1)],
         [(2, 2)],
     ]
+
+
+def _expires_after(calls: int) -> Deadline:
+    """A deadline that expires at its ``calls + 1``-th look (wherever the search looks)."""
+    seen = [0]
+
+    class Countdown(Deadline):
+        def expired(self) -> bool:
+            seen[0] += 1
+            return seen[0] > calls
+
+    return Countdown(math.inf)
+
+
+@pytest.mark.parametrize("calls", range(12))
+def test_a_search_cut_by_the_deadline_never_claims_exhaustion(calls: int) -> None:
+    sizes, counts = _types(planted(4, 100, (2, 4), seed=3))
+    found, exhausted = full_bins_by_discrepancy(sizes, counts, 100, _expires_after(calls))
+    assert not exhausted  # the packing exists: only a cut search can miss it
+    assert found is None or len(found) == 4
 
 
 def test_the_search_gives_up_at_an_expired_deadline() -> None:
