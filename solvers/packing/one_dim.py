@@ -74,10 +74,12 @@ EXACT_COMPLETION_SHARE = 0.3
 EXACT_COMPLETION_NODES = 200
 EXACT_COMPLETION_GROWTH = 1.3
 # Without slack at the bound and not three items a bin: limited discrepancy search over bin
-# completions with the fewest items first (``full_bins``) with this share of the time first
-# (generated perfect packings of binpack-planted, the tuning seeds 1-50: alone, 47 of 50 in 3 s,
-# 8 of the 10 that missed at 10 s in under 1.5 s).
-FEWEST_ITEMS_SHARE = 0.4
+# completions with the fewest items first (``full_bins``) instead of bin completion, briefly
+# first, then with this share where the zero-waste graph is too big (generated perfect packings
+# of binpack-planted, the tuning seeds 1-100: alone, 97 of 100 in 3 s; 8 of the 10 that missed
+# at 10 s in under 1.5 s). Not longer first: Falkenauer T (a few items of exactly C/4, so not
+# three a bin) waits for the arc-flow step, which finds their packings in about a second.
+FEWEST_ITEMS_SHARE = 0.5
 # Three items a bin, every bin exactly full: belief propagation over the zero-waste triples
 # (``triples``) with this share of the time first (generated triplets of binpack-planted, the tuning
 # seeds: alone, 4 of the 11 that missed at 10 s found in 0.4-3.5 s).
@@ -162,20 +164,20 @@ class _Search(Incumbent):
             # the arc-flow graph of zero-waste paths where it is small (triplets: a few
             # thousand arcs, a packing in about a second), else bin completion again, longer;
             # then the zero-waste pattern model. Three items a bin: belief propagation first
-            # (a nearly unique cover among thousands of triples, which the models miss).
-            if three_item_bins(self.sizes, self.capacity):
-                self.exact_completion(self.deadline.part(EXACT_COMPLETION_FIRST))
-                if not self.done() and self.exact_fill:
-                    found = triple_packing(
-                        self.sizes, self.counts, self.capacity,
-                        self.deadline.part(TRIPLES_SHARE), self.seed,
-                    )  # fmt: skip
-                    self.offer(found, "triples by belief propagation")
-            else:
-                self.fewest_items_first(self.deadline.part(FEWEST_ITEMS_SHARE))
+            # (a nearly unique cover among thousands of triples, which the models miss); else
+            # bin completion by fewest items (``full_bins``: random perfect packings).
+            three = three_item_bins(self.sizes, self.capacity)
+            self.complete_full_bins(three, self.deadline.part(EXACT_COMPLETION_FIRST))
+            if three and not self.done() and self.exact_fill:
+                found = triple_packing(
+                    self.sizes, self.counts, self.capacity,
+                    self.deadline.part(TRIPLES_SHARE), self.seed,
+                )  # fmt: skip
+                self.offer(found, "triples by belief propagation")
             settled = self.done() or not self.exact_fill  # found, or proved one bin more
             if not settled and not self.full_bins_arcflow(self.deadline.part(ZERO_WASTE_SHARE)):
-                self.exact_completion(self.deadline.part(EXACT_COMPLETION_SHARE))
+                share = EXACT_COMPLETION_SHARE if three else FEWEST_ITEMS_SHARE
+                self.complete_full_bins(three, self.deadline.part(share))
             if not self.done() and self.exact_fill:  # unless a proof needs one more bin
                 self.zero_waste_patterns(self.deadline.part(ZERO_WASTE_SHARE))
         if self.done():
@@ -215,8 +217,12 @@ class _Search(Incumbent):
             self.offer(found, "patterns")
             attempt += 1
 
-    def fewest_items_first(self, deadline: Deadline) -> None:
-        """Limited discrepancy search over completions with the fewest items (``full_bins``)."""
+    def complete_full_bins(self, three: bool, deadline: Deadline) -> None:
+        """Bin completion into full bins: restarted depth-first search where every bin holds
+        three items, else limited discrepancy search by fewest items (``full_bins``)."""
+        if three:
+            self.exact_completion(deadline)
+            return
         found, exhausted = full_bins_by_discrepancy(
             self.sizes, self.counts, self.capacity, deadline
         )
