@@ -68,6 +68,7 @@ class ColumnGeneration:
     columns: list[np.ndarray] = field(default_factory=list)
     iterations: int = 0  # pricing rounds over the whole life of the master
     pricing_seconds: float = 0.0  # the last pricing call's duration (DP calls are not cut)
+    complete: bool = False  # every pattern is a column (``add_every``): no pricing
 
     def __post_init__(self) -> None:
         import highspy
@@ -130,6 +131,27 @@ class ColumnGeneration:
 
     def add_many(self, patterns: Iterable[np.ndarray]) -> int:
         return sum(self.add(p) for p in patterns)
+
+    def add_every(self, patterns: np.ndarray) -> None:
+        """Every pattern that fits (rows: copies per type; the caller listed them all, so
+        they are not checked one by one): the master is then the whole LP, priced no more."""
+        new = [p for p in np.asarray(patterns, dtype=np.int64) if p.tobytes() not in self.keys]
+        if new:
+            block = np.array(new)
+            self.keys.update(p.tobytes() for p in new)
+            self.columns.extend(new)
+            pattern, kind = np.nonzero(block)  # row-major: each pattern's entries together
+            self.highs.addCols(
+                len(new),
+                np.ones(len(new)),
+                np.zeros(len(new)),
+                np.full(len(new), 1e30),
+                len(kind),
+                np.searchsorted(pattern, np.arange(len(new))).astype(np.int32),
+                kind.astype(np.int32),
+                block[pattern, kind].astype(np.float64),
+            )
+        self.complete = True
 
     def fits(self, pattern: np.ndarray) -> bool:
         return bool(np.all(pattern @ self.table <= self.room))
@@ -228,6 +250,9 @@ class ColumnGeneration:
             result = LpSolution(value, best_bound, False, primal, center, self.iterations)
             if not self.demand.any():
                 result.bound, result.converged = 0.0, True
+                return result
+            if self.complete:  # the master is the LP over every pattern: its optimum
+                result.bound, result.duals, result.converged = value, duals, True
                 return result
             prices = SMOOTHING * center + (1 - SMOOTHING) * duals if best_bound else duals
             while True:  # until a column prices out under the master's duals, or convergence

@@ -30,11 +30,12 @@ from ..deadline import Deadline
 from .colgen import ColumnGeneration, LpSolution
 from .heuristics import Packing, first_fit_decreasing
 from .improve import as_bins, dive, pattern_ip, round_down
-from .patterns import solve_patterns, waste_bounded_patterns
+from .patterns import Pattern, solve_patterns, waste_bounded_patterns
 from .repack import BinElimination
 from .search import Incumbent, Listener, Packed
 from .vector import best_vector_packing, vector_lower_bound
-from .vector_fill import cover_exact_fills, dive_exact_fills, exact_fill_patterns
+from .vector_fill import cover_exact_fills, dive_exact_fills, exact_fills_by_size, fitting_sets
+from .vector_partition import partition_sets
 
 TIGHT_SLACK = 0.02  # bins' worth of slack at most in the tightest dimension: list patterns
 TIGHT_SHARE = 0.4  # of the time left, for listing and covering them
@@ -49,6 +50,26 @@ CP_SAT_FILLS = 5_000  # more exact fills: no CP-SAT cover after the dives
 # other (with few fills; with many it takes the rest).
 FILL_FIRST_SHARE = 0.5
 FILL_THEN_SHARE = 0.5
+# More fills listed than this: they are covered (with this share of the time left) before the
+# fills of more items are listed (vectors-d2-s106: 13,657 fills of up to 5 items, where the
+# search finds the planted cover in 0.5-0.7 s at load 8, and 81,395 of 6, whose listing took
+# 2-4 s under load, after which the search came too late; among the 1,010 of up to 4, which
+# hold it too, the search and the dives found none in 2 s, CP-SAT took 15 s).
+FEW_FILLS = 5_000
+FEW_FILLS_SHARE = 0.6
+# With many fills, the search's share before the dives (which found none among 13,000-95,000).
+SEARCH_FIRST_SHARE = 0.8
+# Fewer item sets fit a bin than this (bins of 2-3 items): all of them into column generation's
+# master, with this share of the time left after the heuristics, of which the dives over them
+# get this share (each takes 0.03-0.3 s on 250-500 items of class 6, where the first found the
+# optimum 249 of class6_500_10_0) and CP-SAT over them the rest.
+SETS_LIMIT = 30_000
+EVERY_SET_SHARE = 0.6
+EVERY_SET_DIVES = 0.5
+# CP-SAT over every set (here, and the pattern model of the improvement rounds) only on at most
+# this many: on 18,367 (class6_500_10_1) a run at load 8 ended 8.7 s past its limit, where
+# CP-SAT's root LP does not look at the time; on 3,400-4,000 it proves class 6 in a second.
+CP_SAT_SETS = 5_000
 HEURISTIC_SHARE = 0.25  # of the time left: the bin-centric heuristics
 # At most this plus so much per item: on large instances their restarts are what improves the
 # first packing, on small ones the dives do better with the time.
@@ -65,11 +86,14 @@ ELIMINATION_MOST = 0.75
 # into two bins, not be empty): on replicates 1 and 3 of classes 1, 6, 7 and 9 with 120-500
 # items (24 instances, 10 s), fewer bins than emptying one on 14, more on one.
 EMPTIED = 3
-# But one where bins hold more items than this on average. Class 5 (15 a bin): on
-# class5_120_10_4 first-fit decreasing's 9 bins stayed 9 for 8 s emptying three (a pool of
-# some 40 items, too many to split in two), became the best known 8 within 4 s emptying one;
-# class 4 (7 a bin) was better with three on 6 of 18 at 250-500 items.
-ONE_BIN_ITEMS = 10
+# But two where bins hold more items than this on average, the pool refilled into one. Class 5
+# (15 a bin): on class5_120_10_4 first-fit decreasing's 9 bins stayed 9 for 8 s emptying three
+# (a pool of some 40 items, too many to split in two); emptying one, the pool shrank to one item
+# that fit no bin and stayed there on 5 of 12 seeds (3 s each, tabu moves of 1-for-1 swaps);
+# emptying two, the best known 8 came on 12 of 12 within 230 moves (0.2 s). Equal on
+# replicates 1 and 3 of class 5 (18 instances, 3 s from the bin-centric packing).
+MANY_ITEMS = 10
+MANY_EMPTIED = 2
 # Column generation's LP bound below this share of the vector bound, bins of many items: bin
 # elimination instead of the dives (class 7 at 120 items, LP 47.4 of 49, improves by dives).
 FAR_OFF = 0.9
@@ -133,18 +157,16 @@ class _VectorSearch(Incumbent):
         budget = self.deadline.part(HEURISTIC_SHARE, at_most=most)
         found = best_vector_packing(self.sizes, self.counts, self.capacity, self.bound, budget)
         self.offer(found, "bin-centric")
+        self.every_set(self.deadline.part(EVERY_SET_SHARE))
         if self.done():
             return
         share = min(ELIMINATION_MOST, ELIMINATION_SHARE_PER_ITEM * sum(self.counts))
         self.eliminate_more(self.deadline.part(share))
         if self.done():
             return
-        try:
-            cg = ColumnGeneration(np.array(self.sizes), np.array(self.counts), self.capacity)
-        except ImportError:  # no HiGHS: the heuristics alone
+        cg = self._column_generation()
+        if cg is None:
             return
-        self.cg = cg
-        cg.add_many(cg.pattern_of(b) for b in self.best)
         # Greedy pricing first (milliseconds a round); exact pricing (CP-SAT, a multi-
         # dimensional knapsack) only for the bound, with what the share leaves.
         self.root = cg.solve(self.deadline.part(ROOT_SHARE), converge=True, exact=False)
@@ -167,7 +189,7 @@ class _VectorSearch(Incumbent):
         self.info["improvement_rounds"] = attempt
 
     def eliminate_more(self, deadline: Deadline) -> None:
-        """Bin elimination until ``deadline``. Where bins hold many items (one emptied), where
+        """Bin elimination until ``deadline``. Where bins hold many items (two emptied), where
         the last slice stopped (its search for one bin fewer takes many slices); elsewhere,
         and when something else found a better packing, afresh from the best packing (a new
         pool and random draws: on class 9 at 250 items, 2 items a bin, resuming was worse
@@ -177,12 +199,65 @@ class _VectorSearch(Incumbent):
         many = self._many_items_a_bin()
         if not many or self.elimination is None or self.elimination.bins_used > len(self.best):
             self.elimination = BinElimination(
-                np.array(self.sizes), self.capacity, self.best, self.rng, 1 if many else EMPTIED
+                np.array(self.sizes),
+                self.capacity,
+                self.best,
+                self.rng,
+                MANY_EMPTIED if many else EMPTIED,
             )
         self.offer(self.elimination.run(self.bound, deadline), "bin elimination")
 
+    def every_set(self, deadline: Deadline) -> None:
+        """Where the item sets that fit a bin are few (bins of 2-3 items): every one of them
+        into the master, whose LP is then the whole Gilmore-Gomory LP (its bound a bound);
+        dives over them, then CP-SAT choosing among them, the exact model."""
+        if self.done():
+            return
+        sets = fitting_sets(
+            np.array(self.sizes),
+            np.array(self.counts),
+            np.array(self.capacity),
+            SETS_LIMIT,
+            deadline,
+        )
+        cg = self._column_generation() if sets is not None else None
+        if sets is None or cg is None:
+            return
+        self.info["fitting_sets"] = sum(len(level) for level in sets)
+        n = len(self.counts)
+        cg.add_every(np.concatenate([_copies(level, n) for level in sets]))
+        lp = cg.solve(deadline)
+        if lp is None:
+            return
+        self.root = lp
+        self.raise_bound(lp.bins_bound, "every set's LP")
+        dives = deadline.part(EVERY_SET_DIVES)
+        attempt = 0
+        while not self.done() and not dives.expired():
+            found = dive(cg, dives, len(self.best), self.rng if attempt else None, 0.25)
+            self.offer(as_bins(found) if found is not None else None, "dive over every set")
+            attempt += 1
+        if not self.done() and self.info["fitting_sets"] <= CP_SAT_SETS:
+            exact = partition_sets(sets, self.counts, self.best, self.bound, deadline, self.seed)
+            if exact is not None:
+                self.offer(exact.packing, "set partition")
+                self.raise_bound(exact.bound, "set partition")
+
+    def _column_generation(self) -> ColumnGeneration | None:
+        """The master (made once), with the best packing's bins as its first columns; None
+        without HiGHS."""
+        if self.cg is None:
+            try:
+                self.cg = ColumnGeneration(
+                    np.array(self.sizes), np.array(self.counts), self.capacity
+                )
+            except ImportError:  # no HiGHS: the heuristics alone
+                return None
+        self.cg.add_many(self.cg.pattern_of(b) for b in self.best)
+        return self.cg
+
     def _many_items_a_bin(self) -> bool:
-        return sum(self.counts) > ONE_BIN_ITEMS * len(self.best)
+        return sum(self.counts) > MANY_ITEMS * len(self.best)
 
     def tight_patterns(self, deadline: Deadline) -> None:
         """In the dimension with the least slack at the bound (``bound × C − Σ sizes``), every
@@ -215,29 +290,32 @@ class _VectorSearch(Incumbent):
 
     def exact_fills(self, deadline: Deadline) -> bool:
         """No slack in any dimension: every bin of a packing into ``bound`` bins is full in
-        every dimension; cover the items with such exact fills (True when that packed them)."""
-        found = exact_fill_patterns(
-            np.array(self.sizes),
-            np.array(self.counts),
-            np.array(self.capacity),
-            EXACT_FILL_LIMIT,
-            deadline,
-            self.seed,
-        )
-        if not found:
+        every dimension; cover the items with such exact fills (True when that packed them).
+        Listed by size (items a fill holds); where the next size would make them many, the
+        few of fewer items are tried first, with a share of the time."""
+        found: list[Pattern] = []
+        tried = 0  # fills the first try covered
+        sizes, counts, cap = np.array(self.sizes), np.array(self.counts), np.array(self.capacity)
+        for fills in exact_fills_by_size(sizes, counts, cap, deadline, self.seed):
+            found += fills
+            if len(found) > EXACT_FILL_LIMIT:
+                return False
+            if not tried and len(found) > FEW_FILLS:
+                tried = len(found)
+                if self._cover(found, deadline.part(FEW_FILLS_SHARE)):
+                    return True
+        if len(found) <= tried or deadline.expired():
             return False
+        return self._cover(found, deadline)
+
+    def _cover(self, found: list[Pattern], deadline: Deadline) -> bool:
+        """Exact fills covering the items (offered; True when found)."""
         self.info["exact_fills"] = len(found)
-        # LP dives (they find planted fills among thousands of accidental ones, and solve
-        # vector triplets) and the exact-cover search, then CP-SAT's cover (exact: what both
-        # miss on few patterns; not on many, where it found nothing in 20 s and building its
-        # model alone ran 2.5 s past the deadline). On many, the search first: it found the
-        # planted fills among 15,000-95,000 in 0.01-2 s (the dives missed 95,000 in 5 s), and
-        # it stops on time (HiGHS' first LP over 87,000 columns took 1.2 s on a 0.45 s limit).
         few = len(found) <= CP_SAT_FILLS
         dives = functools.partial(dive_exact_fills, found, self.counts, rng=self.rng)
         search = functools.partial(cover_exact_fills, found, self.counts, rng=self.rng)
         first, then = (dives, search) if few else (search, dives)
-        packing = first(deadline=deadline.part(FILL_FIRST_SHARE))
+        packing = first(deadline=deadline.part(FILL_FIRST_SHARE if few else SEARCH_FIRST_SHARE))
         if packing is None:
             packing = then(deadline=deadline.part(FILL_THEN_SHARE if few else 1.0))
         if packing is None and few and not deadline.expired():
@@ -264,7 +342,7 @@ class _VectorSearch(Incumbent):
         round CP-SAT over the patterns generated so far with the best packing as its hint."""
         cg = self.cg
         assert cg is not None
-        if attempt % 3 == 2:
+        if attempt % 3 == 2 and not (cg.complete and len(cg.columns) > CP_SAT_SETS):
             hint = [cg.pattern_of(b) for b in self.best]
             cg.add_many(hint)
             found, _ = pattern_ip(
@@ -288,3 +366,10 @@ class _VectorSearch(Incumbent):
         dived = dive(cg, self.deadline.part(0.5, at_least=0.2), len(self.best), rng, spread)
         if dived is not None:
             self.offer(as_bins(dived), "dive")
+
+
+def _copies(sets: np.ndarray, types: int) -> np.ndarray:
+    """Item sets (rows of types, repeated for copies) as copies per type."""
+    out = np.zeros((len(sets), types), dtype=np.int64)
+    np.add.at(out, (np.repeat(np.arange(len(sets)), sets.shape[1]), sets.ravel()), 1)
+    return out
