@@ -132,22 +132,29 @@ class ColumnGeneration:
     def add_many(self, patterns: Iterable[np.ndarray]) -> int:
         return sum(self.add(p) for p in patterns)
 
-    def add_every(self, patterns: np.ndarray) -> None:
-        """Every pattern that fits (rows: copies per type; the caller listed them all, so
-        they are not checked one by one): the master is then the whole LP, priced no more."""
-        new = [p for p in np.asarray(patterns, dtype=np.int64) if p.tobytes() not in self.keys]
-        if new:
-            block = np.array(new)
-            self.keys.update(p.tobytes() for p in new)
-            self.columns.extend(new)
+    def add_every(self, sets: Sequence[np.ndarray]) -> None:
+        """Every pattern that fits, as item sets (one array per size, rows of types, a type
+        repeated for its copies; the caller listed them all, so they are not checked one by
+        one): the master is then the whole LP, priced no more. Call it once."""
+        n = len(self.counts)
+        for level in sets:
+            block = np.zeros((len(level), n), dtype=np.int64)
+            rows = np.arange(len(level))
+            for j in range(level.shape[1]):  # (a row's copies of a type sit in distinct places)
+                block[rows, level[:, j]] += 1
+            if not len(block):
+                continue
+            # Not checked against the columns so far (the few bins of a packing may come
+            # twice: harmless), nor keyed (hashing 20,000 rows took a second under load).
+            self.columns.extend(block)
             pattern, kind = np.nonzero(block)  # row-major: each pattern's entries together
             self.highs.addCols(
-                len(new),
-                np.ones(len(new)),
-                np.zeros(len(new)),
-                np.full(len(new), 1e30),
+                len(block),
+                np.ones(len(block)),
+                np.zeros(len(block)),
+                np.full(len(block), 1e30),
                 len(kind),
-                np.searchsorted(pattern, np.arange(len(new))).astype(np.int32),
+                np.searchsorted(pattern, np.arange(len(block))).astype(np.int32),
                 kind.astype(np.int32),
                 block[pattern, kind].astype(np.float64),
             )

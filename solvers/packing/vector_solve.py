@@ -6,8 +6,11 @@
    bins", and what solves instances whose bins can be filled exactly (vector triplets);
    where no dimension has slack, the patterns filling every dimension exactly instead
    (``vector_fill``: met in the middle, covered by LP dives and an exact-cover search in
-   turns, then CP-SAT); then the bin-centric heuristics (``vector``) and bin elimination
-   (``repack``; where bins hold many items one search, resumed in each later slice);
+   turns, then CP-SAT); then the bin-centric heuristics (``vector``); where few item sets
+   fit a bin (bins of 2-3 items), all of them into column generation's master, whose LP is
+   then exact and dives over it exact re-optimisations (``vector_fill.fitting_sets``, CP-SAT
+   over them on a few thousand: ``vector_partition``); bin elimination (``repack``; where
+   bins hold many items two bins emptied, one search resumed in each later slice);
 2. Gilmore–Gomory column generation over vector patterns (``colgen``, CP-SAT pricing): its
    rounded-up value is the bound (Farley's when the deadline stops it early), its rounding a
    packing;
@@ -224,8 +227,7 @@ class _VectorSearch(Incumbent):
         if sets is None or cg is None:
             return
         self.info["fitting_sets"] = sum(len(level) for level in sets)
-        n = len(self.counts)
-        cg.add_every(np.concatenate([_copies(level, n) for level in sets]))
+        cg.add_every(sets)
         lp = cg.solve(deadline)
         if lp is None:
             return
@@ -366,10 +368,3 @@ class _VectorSearch(Incumbent):
         dived = dive(cg, self.deadline.part(0.5, at_least=0.2), len(self.best), rng, spread)
         if dived is not None:
             self.offer(as_bins(dived), "dive")
-
-
-def _copies(sets: np.ndarray, types: int) -> np.ndarray:
-    """Item sets (rows of types, repeated for copies) as copies per type."""
-    out = np.zeros((len(sets), types), dtype=np.int64)
-    np.add.at(out, (np.repeat(np.arange(len(sets)), sets.shape[1]), sets.ravel()), 1)
-    return out

@@ -224,7 +224,8 @@ def test_vector_lp_converged_by_the_beam_is_the_lp_over_every_pattern(
     assert solved is not None and abs(solved[0] - lp.value) < 1e-6
     # The same master made in one call (the vector solver's, where few sets fit): no pricing.
     bulk = ColumnGeneration(items, counts, [100] * d)
-    bulk.add_every(np.array([p for p in subsets if np.all(p @ items <= 100)]))
+    every_set = [np.flatnonzero(p)[None, :] for p in subsets if np.all(p @ items <= 100)]
+    bulk.add_every(every_set)
     whole = bulk.solve(Deadline.after(20.0))
     assert whole is not None and whole.converged and abs(whole.bound - lp.value) < 1e-6
 
