@@ -74,8 +74,8 @@ EXACT_COMPLETION_SHARE = 0.3
 EXACT_COMPLETION_NODES = 200
 EXACT_COMPLETION_GROWTH = 1.3
 # Without slack at the bound and not three items a bin: limited discrepancy search over bin
-# completions with the fewest items first (``full_bins``) instead of bin completion, briefly
-# first, then with this share where the zero-waste graph is too big (generated perfect packings
+# completions with the fewest items first (``full_bins``), briefly before bin completion, then
+# instead of it with this share where the zero-waste graph is too big (generated perfect packings
 # of binpack-planted, the tuning seeds 1-100: alone, 97 of 100 in 3 s; 8 of the 10 that missed
 # at 10 s in under 1.5 s). Not longer first: Falkenauer T (a few items of exactly C/4, so not
 # three a bin) waits for the arc-flow step, which finds their packings in about a second.
@@ -165,9 +165,12 @@ class _Search(Incumbent):
             # thousand arcs, a packing in about a second), else bin completion again, longer;
             # then the zero-waste pattern model. Three items a bin: belief propagation first
             # (a nearly unique cover among thousands of triples, which the models miss); else
-            # bin completion by fewest items (``full_bins``: random perfect packings).
+            # bin completion by fewest items first (``full_bins``: random perfect packings),
+            # before the depth-first one (its restarts find others: each search has its luck).
             three = three_item_bins(self.sizes, self.capacity)
-            self.complete_full_bins(three, self.deadline.part(EXACT_COMPLETION_FIRST))
+            if not three:
+                self.fewest_items_first(self.deadline.part(EXACT_COMPLETION_FIRST))
+            self.exact_completion(self.deadline.part(EXACT_COMPLETION_FIRST))
             if three and not self.done() and self.exact_fill:
                 found = triple_packing(
                     self.sizes, self.counts, self.capacity,
@@ -176,8 +179,10 @@ class _Search(Incumbent):
                 self.offer(found, "triples by belief propagation")
             settled = self.done() or not self.exact_fill  # found, or proved one bin more
             if not settled and not self.full_bins_arcflow(self.deadline.part(ZERO_WASTE_SHARE)):
-                share = EXACT_COMPLETION_SHARE if three else FEWEST_ITEMS_SHARE
-                self.complete_full_bins(three, self.deadline.part(share))
+                if three:
+                    self.exact_completion(self.deadline.part(EXACT_COMPLETION_SHARE))
+                else:
+                    self.fewest_items_first(self.deadline.part(FEWEST_ITEMS_SHARE))
             if not self.done() and self.exact_fill:  # unless a proof needs one more bin
                 self.zero_waste_patterns(self.deadline.part(ZERO_WASTE_SHARE))
         if self.done():
@@ -217,12 +222,8 @@ class _Search(Incumbent):
             self.offer(found, "patterns")
             attempt += 1
 
-    def complete_full_bins(self, three: bool, deadline: Deadline) -> None:
-        """Bin completion into full bins: restarted depth-first search where every bin holds
-        three items, else limited discrepancy search by fewest items (``full_bins``)."""
-        if three:
-            self.exact_completion(deadline)
-            return
+    def fewest_items_first(self, deadline: Deadline) -> None:
+        """Limited discrepancy search over bin completions, fewest items first (``full_bins``)."""
         found, exhausted = full_bins_by_discrepancy(
             self.sizes, self.counts, self.capacity, deadline
         )
