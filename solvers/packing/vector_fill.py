@@ -10,7 +10,8 @@ item sets of up to ``k`` items that fit are enumerated level by level (each set 
 types from its last one on), and a pattern of ``a + b`` items is a set of ``a`` joined with a
 set of ``b`` whose summed sizes are the capacity minus the first's — matched through a random
 linear hash of the size vectors (exact sums checked after), the first set's last type at most
-the second's first, so that each pattern is met once.
+the second's first, so that each pattern is met once. ``fitting_sets`` lists every item set
+that fits a bin the same way, level by level, where they are few (bins of two or three items).
 """
 
 from __future__ import annotations
@@ -254,8 +255,10 @@ def dive_exact_fills(
     highs.setOptionValue("output_flag", False)
     highs.setOptionValue("threads", 1)
     # HiGHS' presolve does not read the time limit: on 87,105 fills the first LP took 0.49 s
-    # on a 0.05 s limit with it, kept the limit without it.
-    highs.setOptionValue("presolve", "off")
+    # on a 0.05 s limit with it, kept the limit without it. Kept on few fills, where it is
+    # quick and the dives found vector triplets (d = 2, seed 103) that they missed without it.
+    if m > PRESOLVE_FILLS:
+        highs.setOptionValue("presolve", "off")
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = m, len(need)
     lp.col_cost_ = np.zeros(m)
@@ -334,6 +337,7 @@ def _dive(
     return lower.astype(np.int64)
 
 
+PRESOLVE_FILLS = 5_000  # more exact fills: the dives' LP without HiGHS' presolve
 RESTART_BACKTRACKS = 200  # dead ends a descent of the exact-cover search takes before restarting
 
 
