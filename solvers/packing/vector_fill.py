@@ -107,7 +107,9 @@ def exact_fills_by_size(
         # Rows are ascending: each type's copies are a run (in Python: np.unique per row
         # took half the listing's time over 87,000 fills).
         fills: list[Pattern] = []
-        for row in patterns.tolist():
+        for i, row in enumerate(patterns.tolist()):
+            if i % 4096 == 0 and deadline.expired():
+                return
             key = tuple(row)
             if key not in seen:
                 seen.add(key)

@@ -33,11 +33,11 @@ from ..deadline import Deadline
 from .colgen import ColumnGeneration, LpSolution
 from .heuristics import Packing, first_fit_decreasing
 from .improve import as_bins, dive, pattern_ip, round_down
-from .patterns import Pattern, solve_patterns, waste_bounded_patterns
+from .patterns import solve_patterns, waste_bounded_patterns
 from .repack import BinElimination
 from .search import Incumbent, Listener, Packed
 from .vector import best_vector_packing, vector_lower_bound
-from .vector_fill import cover_exact_fills, dive_exact_fills, exact_fills_by_size, fitting_sets
+from .vector_fill import cover_exact_fills, dive_exact_fills, exact_fill_patterns, fitting_sets
 from .vector_partition import partition_sets
 
 TIGHT_SLACK = 0.02  # bins' worth of slack at most in the tightest dimension: list patterns
@@ -53,15 +53,6 @@ CP_SAT_FILLS = 5_000  # more exact fills: no CP-SAT cover after the dives
 # other (with few fills; with many it takes the rest).
 FILL_FIRST_SHARE = 0.5
 FILL_THEN_SHARE = 0.5
-# More fills listed than this: they are covered (with this share of the time left) before the
-# fills of more items are listed (vectors-d2-s106: 13,657 fills of up to 5 items, where the
-# search finds the planted cover in 0.5-0.7 s at load 8, and 81,395 of 6, whose listing took
-# 2-4 s under load, after which the search came too late; among the 1,010 of up to 4, which
-# hold it too, the search and the dives found none in 2 s, CP-SAT took 15 s).
-FEW_FILLS = 5_000
-FEW_FILLS_SHARE = 0.6
-# With many fills, the search's share before the dives (which found none among 13,000-95,000).
-SEARCH_FIRST_SHARE = 0.8
 # Fewer item sets fit a bin than this (bins of 2-3 items): all of them into column generation's
 # master, with this share of the time left after the heuristics, of which the dives over them
 # get this share (each takes 0.03-0.3 s on 250-500 items of class 6, where the first found the
@@ -292,32 +283,29 @@ class _VectorSearch(Incumbent):
 
     def exact_fills(self, deadline: Deadline) -> bool:
         """No slack in any dimension: every bin of a packing into ``bound`` bins is full in
-        every dimension; cover the items with such exact fills (True when that packed them).
-        Listed by size (items a fill holds); where the next size would make them many, the
-        few of fewer items are tried first, with a share of the time."""
-        found: list[Pattern] = []
-        tried = 0  # fills the first try covered
-        sizes, counts, cap = np.array(self.sizes), np.array(self.counts), np.array(self.capacity)
-        for fills in exact_fills_by_size(sizes, counts, cap, deadline, self.seed):
-            found += fills
-            if len(found) > EXACT_FILL_LIMIT:
-                return False
-            if not tried and len(found) > FEW_FILLS:
-                tried = len(found)
-                if self._cover(found, deadline.part(FEW_FILLS_SHARE)):
-                    return True
-        if len(found) <= tried or deadline.expired():
+        every dimension; cover the items with such exact fills (True when that packed them)."""
+        found = exact_fill_patterns(
+            np.array(self.sizes),
+            np.array(self.counts),
+            np.array(self.capacity),
+            EXACT_FILL_LIMIT,
+            deadline,
+            self.seed,
+        )
+        if not found:
             return False
-        return self._cover(found, deadline)
-
-    def _cover(self, found: list[Pattern], deadline: Deadline) -> bool:
-        """Exact fills covering the items (offered; True when found)."""
         self.info["exact_fills"] = len(found)
+        # LP dives (they find planted fills among thousands of accidental ones, and solve
+        # vector triplets) and the exact-cover search, then CP-SAT's cover (exact: what both
+        # miss on few patterns; not on many, where it found nothing in 20 s and building its
+        # model alone ran 2.5 s past the deadline). On many, the search first: it found the
+        # planted fills among 15,000-95,000 in 0.01-2 s (the dives missed 95,000 in 5 s), and
+        # it stops on time (HiGHS' first LP over 87,000 columns took 1.2 s on a 0.45 s limit).
         few = len(found) <= CP_SAT_FILLS
         dives = functools.partial(dive_exact_fills, found, self.counts, rng=self.rng)
         search = functools.partial(cover_exact_fills, found, self.counts, rng=self.rng)
         first, then = (dives, search) if few else (search, dives)
-        packing = first(deadline=deadline.part(FILL_FIRST_SHARE if few else SEARCH_FIRST_SHARE))
+        packing = first(deadline=deadline.part(FILL_FIRST_SHARE))
         if packing is None:
             packing = then(deadline=deadline.part(FILL_THEN_SHARE if few else 1.0))
         if packing is None and few and not deadline.expired():
