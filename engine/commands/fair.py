@@ -122,7 +122,13 @@ def register(app: typer.Typer) -> None:
         ] = "cpsat",
         time_limit: Annotated[
             float,
-            typer.Option("--time-limit", "-t", metavar="SECONDS", help="drf-nodes: seconds"),
+            typer.Option(
+                "--time-limit",
+                "-t",
+                metavar="SECONDS",
+                help="drf-nodes: seconds for the command (DRF on the nodes, then how much of the "
+                "pooled answer fits), counted from its start",
+            ),
         ] = 10.0,
         threads: Threads = DEFAULT_THREADS,
         random_instances: Annotated[
@@ -134,7 +140,7 @@ def register(app: typer.Typer) -> None:
         from ..errors import InputError
         from ..fair.report import fair_report
         from ..io import load
-        from . import check_at_least, check_solver_options
+        from . import check_at_least, check_solver_options, remaining
 
         check_solver_options(time_limit, seed, threads)
         check_at_least(random_instances, 0, "--random")
@@ -150,7 +156,7 @@ def register(app: typer.Typer) -> None:
                 equilibrium=equilibrium,
                 check=check,
                 backend=backend,
-                time_limit=time_limit,
+                time_limit=remaining(time_limit),
                 random_instances=random_instances,
                 seed=seed,
                 threads=threads,

@@ -3,6 +3,7 @@ actually fits on a node; and how far the pooled answer overstates what fits."""
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from fractions import Fraction
@@ -11,6 +12,8 @@ from ..ir import Problem
 from ..solution import Solution
 from .drf import drf
 from .market import Allocation, Market
+
+MIN_SOLVE_SECONDS = 0.1  # less than this left: the overstatement's solve is not started
 
 
 def fairness_problem(problem: Problem) -> Problem:
@@ -75,9 +78,10 @@ def placeable(
     problem: Problem, alloc: Allocation, backend: str = "cpsat", time_limit: float | None = 10.0
 ) -> int | None:
     """How many of an allocation's tasks fit on the real nodes (max placed, counts capped);
-    None when the backend finds no plan in the time given."""
+    None when the backend finds no plan in the time given (or there is none left)."""
     from ..solve import solve
 
+    began = time.perf_counter()
     items = tuple(
         i.model_copy(update={"count": alloc.tasks[i.name], "placed": {}, "required": False})
         for i in problem.items
@@ -89,6 +93,10 @@ def placeable(
         update={"items": items, "objective": ({"placed": 1.0},), "constraints": ()}
     )
     capped = Problem.model_validate(capped.model_dump(by_alias=True))
+    if time_limit is not None:  # building the capped problem counts too
+        time_limit -= time.perf_counter() - began
+        if time_limit < MIN_SOLVE_SECONDS:
+            return None
     solution = solve(capped, backend, time_limit=time_limit, threads=1)
     return sum(p.count for p in solution.placements) if solution.status.has_plan else None
 
@@ -101,11 +109,14 @@ def overstatement(
     backend: str = "cpsat",
     time_limit: float | None = 10.0,
 ) -> Overstatement:
+    """``time_limit`` covers the pooled allocation too (seconds, on a large market)."""
+    began = time.perf_counter()
     # the pool's best promise: work-conserving DRF (every task that fits the pooled sum runs)
     pooled = pooled or drf(Market.from_problem(problem), work_conserving=True)
+    left = None if time_limit is None else time_limit - (time.perf_counter() - began)
     return Overstatement(
         pooled.total_tasks(),
-        placeable(problem, pooled, backend, time_limit),
+        placeable(problem, pooled, backend, left),
         nodes.total_tasks(),
         pooled.fairness(),
         nodes.fairness(),
