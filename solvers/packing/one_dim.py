@@ -168,9 +168,11 @@ class _Search(Incumbent):
             # bin completion by fewest items first (``full_bins``: random perfect packings),
             # before the depth-first one (its restarts find others: each search has its luck).
             three = three_item_bins(self.sizes, self.capacity)
-            if not three:
-                self.fewest_items_first(self.deadline.part(EXACT_COMPLETION_FIRST))
-            self.exact_completion(self.deadline.part(EXACT_COMPLETION_FIRST))
+            first = EXACT_COMPLETION_FIRST
+            if not three:  # the two share the first step's time: the arc-flow step waits no longer
+                first /= 2
+                self.fewest_items_first(self.deadline.part(first))
+            self.exact_completion(self.deadline.part(first))
             if three and not self.done() and self.exact_fill:
                 found = triple_packing(
                     self.sizes, self.counts, self.capacity,
