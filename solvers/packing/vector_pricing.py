@@ -89,8 +89,11 @@ def beam_patterns(
         parent, item = np.nonzero(fits)
         gained = value[parent] + p[item]
         left = room - load[parent] - w[item]
-        with np.errstate(invalid="ignore"):  # inf × 0 room: nothing more fits there
-            more = np.nan_to_num(left * rest[item + 1], nan=0.0, posinf=np.inf).min(axis=1)
+        # inf × 0 room: a later copy of no size in that dimension still fits a full one, so
+        # that dimension bounds nothing (read as 0, it cut the best pattern yet the search
+        # still called itself exhaustive: a column-generation LP "converged" short of it)
+        with np.errstate(invalid="ignore"):
+            more = np.nan_to_num(left * rest[item + 1], nan=np.inf).min(axis=1)
         alive = gained + more > threshold
         parent, item, gained = parent[alive], item[alive], gained[alive]
         if not len(parent):
