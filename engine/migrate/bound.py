@@ -10,6 +10,7 @@ one step. A budget with items to evict and ``allowed_max = 0`` proves that no se
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -30,8 +31,11 @@ def evictions_and_binds(
     """Per group: items that must leave their bins, and items that must arrive."""
     leave: dict[str, int] = {}
     arrive: dict[str, int] = {}
+    bins_of: dict[str, set[str]] = defaultdict(set)  # one pass: by group, not per group
+    for i, b in (*start, *target):
+        bins_of[i].add(b)
     for g in problem.items:
-        bins = {b for (i, b) in (*start, *target) if i == g.name}
+        bins = bins_of.get(g.name, set())
         leave[g.name] = sum(
             max(0, start.get((g.name, b), 0) - target.get((g.name, b), 0)) for b in bins
         )
@@ -48,7 +52,9 @@ def lower_bound(
     if not any(leave.values()) and not any(arrive.values()):
         return Bound(0, "the target plan is the current placement: nothing to do")
     best = Bound(1, "at least one item moves or is bound, which takes one step")
-    totals = {g.name: sum(n for (i, _), n in start.items() if i == g.name) for g in problem.items}
+    totals = dict.fromkeys((g.name for g in problem.items), 0)
+    for (i, _), n in start.items():
+        totals[i] += n
     for budget in resolve(problem):
         names = [problem.items[g].name for g in budget.groups]
         must_leave = sum(leave[n] for n in names)

@@ -4,6 +4,7 @@ must stay up (the Kubernetes disruption controller's arithmetic, percentages rou
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from dataclasses import dataclass
 
 from ..ir import DisruptionBudget, Problem
@@ -34,12 +35,14 @@ def budget_name(problem: Problem, n: int) -> str:
 
 def resolve(problem: Problem) -> list[Budget]:
     out = []
+    everyone = frozenset(range(len(problem.items)))
+    having: dict[tuple[str, str], set[int]] = defaultdict(set)  # (label, value) -> groups
+    for gi, g in enumerate(problem.items):
+        for label in g.labels.items():
+            having[label].add(gi)
     for n, b in enumerate(problem.disruption_budgets):
-        groups = frozenset(
-            gi
-            for gi, g in enumerate(problem.items)
-            if all(g.labels.get(k) == v for k, v in b.selector.items())
-        )
+        # the groups with every label of the selector (an empty selector selects all)
+        groups = everyone.intersection(*(having.get(kv, set()) for kv in b.selector.items()))
         out.append(Budget(budget_name(problem, n), groups, _desired(problem, b, groups)))
     return out
 

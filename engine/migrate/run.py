@@ -144,7 +144,8 @@ def migrate(
             info={**info, "reason": bound.impossible},
         )
     planner = Planner(problem, wanted, park=park)
-    outcome = planner.run(time_limit)
+    # the limit counts from the start: checks, the bound and the planner's set-up take time too
+    outcome = planner.run(None if time_limit is None else time_limit - (time.monotonic() - began))
     steps = _to_steps(problem, outcome)
     if outcome.done:
         plan = MigrationPlan(

@@ -82,14 +82,15 @@ class Planner:
         self.in_gang = [i in gang_groups for i in range(len(problem.items))]
         self.surplus: list[dict[int, int]] = [{} for _ in problem.items]
         self.deficit: list[dict[int, int]] = [{} for _ in problem.items]
-        for g in range(len(problem.items)):
-            for b in range(len(problem.bins)):
-                self._refresh(g, b)
+        self.deficit_on: dict[int, int] = defaultdict(int)  # per bin, summed over groups
+        for g, b in set(start) | set(self.target):  # elsewhere nothing runs or is wanted
+            self._refresh(g, b)
 
     # ------------------------------------------------------------ bookkeeping
     def _refresh(self, g: int, b: int) -> None:
         have = self.state.counts.get((g, b), 0)
         want = self.target.get((g, b), 0)
+        self.deficit_on[b] += max(0, want - have) - self.deficit[g].get(b, 0)
         for table, value in ((self.surplus[g], have - want), (self.deficit[g], want - have)):
             if value > 0:
                 table[b] = value
@@ -131,6 +132,8 @@ class Planner:
             blocked = []
             changed = False
             for g in order:
+                if time.monotonic() >= deadline:  # a pass is long on thousands of nodes
+                    break
                 changed |= self._moves(g, blocked)
                 changed |= self._binds(g, blocked)
                 changed |= self._drops(g)
@@ -177,7 +180,8 @@ class Planner:
             self._refresh(g, b)
 
     def _pressure(self, b: int, g: int) -> int:
-        return sum(d.get(b, 0) for h, d in enumerate(self.deficit) if h != g)
+        """Items of other groups still wanted on b."""
+        return self.deficit_on[b] - self.deficit[g].get(b, 0)
 
     def _sources(self, g: int) -> list[int]:
         sources = [a for a in self.surplus[g] if self._evictable(g, a) > 0]

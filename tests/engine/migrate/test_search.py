@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from engine.migrate.check import check_plan
 from engine.migrate.model import SequenceStatus
 from engine.migrate.run import migrate
@@ -140,3 +142,26 @@ def test_a_generated_consolidation_is_sequenced_within_ten_percent_of_the_bound(
         assert len(plan.steps) <= 1.1 * plan.lower_bound.steps
         assert plan.moves == plan.info["direct_moves"] > 0
         assert check_plan(p, t.counts(), plan) == []
+
+
+def test_the_pressure_kept_per_node_is_the_sum_over_groups(monkeypatch: Any) -> None:
+    """What other groups still want on a node is kept as one running sum per node (summing
+    every group's deficit per candidate took 17 of 46 s on 3,000 nodes): after every move of a
+    generated consolidation it equals the sum recomputed from scratch."""
+    from engine.migrate.scenario import consolidation
+    from engine.migrate.search import Planner
+
+    checked = [0]
+    do = Planner._do
+
+    def checking(self: Planner, delta: dict[Any, int]) -> None:
+        do(self, delta)
+        for b in range(len(self.problem.bins)):
+            assert self.deficit_on[b] == sum(d.get(b, 0) for d in self.deficit), b
+        checked[0] += 1
+
+    monkeypatch.setattr(Planner, "_do", checking)
+    for seed in range(2):
+        p, t = consolidation(30, 0.3, seed=seed, fill=0.97)
+        assert migrate(p, t).status.has_sequence
+    assert checked[0] > 0
