@@ -114,9 +114,10 @@ def overstatement(
     # the pool's best promise: work-conserving DRF (every task that fits the pooled sum runs)
     pooled = pooled or drf(Market.from_problem(problem), work_conserving=True)
     left = None if time_limit is None else time_limit - (time.perf_counter() - began)
+    fitting = placeable(problem, pooled, backend, left)  # at once: the clock was just read
     return Overstatement(
         pooled.total_tasks(),
-        placeable(problem, pooled, backend, left),
+        fitting,
         nodes.total_tasks(),
         pooled.fairness(),
         nodes.fairness(),

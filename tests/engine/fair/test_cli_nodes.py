@@ -108,6 +108,9 @@ def test_drf_nodes_fits_and_pool_overstates(instances: Path, backend: str) -> No
     )  # a 6-CPU task cannot use 2 free CPUs on each of several nodes
 
 
+SLIP_S = 0.05  # between reading the clock and the solve's call (a GC pause on a loaded machine)
+
+
 @pytest.mark.parametrize("backend", ["cpsat", "milp"])
 def test_drf_nodes_keeps_one_time_limit_for_both_solves(
     backend: str, monkeypatch: pytest.MonkeyPatch
@@ -133,5 +136,5 @@ def test_drf_nodes_keeps_one_time_limit_for_both_solves(
     began = time.perf_counter()
     doc = fair_report(problem, "drf-nodes", backend=backend, time_limit=4.0, threads=1)
     assert held(4.0, time.perf_counter() - began)
-    assert 1 <= len(ends) <= 2 and max(ends) <= 4.0 + 1e-3, ends
+    assert 1 <= len(ends) <= 2 and max(ends) <= 4.0 + SLIP_S, ends
     assert doc["summary"]["tasks"] > 0  # an answer came within the limit
