@@ -50,7 +50,9 @@ def fewest_items_completions(
                     yield from pick(k + 1, target - j * w, q - j, chosen)
                     del chosen[order[k]]
 
-    for q in range(1, _most_items(ascending, room) + 1):
+    # from no items at all: an item as large as the bin is completed by nothing (starting at
+    # one item, it had no completion and the search "proved" one bin more than the optimum)
+    for q in range(_most_items(ascending, room) + 1):
         if deadline is not None and deadline.expired():
             return
         if (sums.of(q)[0] >> room) & 1:
@@ -166,7 +168,10 @@ def _pass(
             continue
         deeper = open_bin(level.budget - level.rank)
         if deeper is None:
-            return [Counter(b.placed) + Counter({b.first: 1}) for b in stack if b.placed], False
+            bins = [
+                Counter(b.placed) + Counter({b.first: 1}) for b in stack if b.placed is not None
+            ]
+            return bins, False
         stack.append(deeper)
     # Completions cut short by the deadline end their level as if it were exhausted.
     return None, not cut and not deadline.expired()

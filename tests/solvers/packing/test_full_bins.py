@@ -125,3 +125,34 @@ def test_a_search_cut_by_the_deadline_never_claims_exhaustion(calls: int) -> Non
 def test_the_search_gives_up_at_an_expired_deadline() -> None:
     sizes, counts = _types(planted(30, 10_000, (2, 5), seed=1))
     assert full_bins_by_discrepancy(sizes, counts, 10_000, Deadline.after(0)) == (None, False)
+
+
+@settings(max_examples=examples(20), deadline=None)
+@given(
+    st.integers(1, 8), st.sampled_from([20, 100, 1000]), st.integers(0, 10_000), st.integers(1, 3)
+)
+def test_items_as_large_as_the_bin_take_a_bin_each(
+    bins: int, capacity: int, seed: int, whole: int
+) -> None:
+    """An item as large as the bin is completed by no items at all (the completions started
+    at one item: the search found none, called itself exhaustive and the bound rose above the
+    optimum, so cpsat claimed 34 bins optimal where 33 suffice)."""
+    weights = planted(bins, capacity, (2, 4), seed) + [capacity] * whole
+    random.Random(seed).shuffle(weights)
+    sizes, counts = _types(weights)
+    found, exhausted = full_bins_by_discrepancy(sizes, counts, capacity, Deadline.never())
+    assert found is not None and not exhausted
+    assert len(found) == bins + whole
+    assert all(sum(sizes[t] * j for t, j in b.items()) == capacity for b in found)
+    assert sum(found, Counter()) == Counter(dict(enumerate(counts)))
+
+
+def test_no_false_optimum_with_items_as_large_as_the_bin() -> None:
+    from engine.formats import packing_problem
+    from engine.solve import solve
+
+    weights = planted(30, 1000, (2, 5), 0) + [1000] * 3  # 33 bins, all full
+    problem = packing_problem("whole", [1000], Counter((w,) for w in weights), {})
+    plan = solve(problem, "cpsat", time_limit=30)
+    assert plan.verified and plan.objective == (33.0,)
+    assert plan.bound is not None and plan.bound[0] is not None and plan.bound[0] <= 33
