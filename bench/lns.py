@@ -7,6 +7,7 @@
         --out bench/reports/lns                                         # time to 1 % by size
     python -m bench.lns plot bench/reports/lns                          # the plot again
     python -m bench.lns alibaba NODES.csv PODS.csv --seeds 3 -p lns_fill=all   # a cpsat parameter
+    python -m bench.lns alibaba NODES.csv PODS.csv --seeds 1 2 3 -p lns_price=0.5  # pods for GPUs
     python -m bench.lns frontier NODES.csv PODS.csv --nodes 500 --seeds 1 --prices 0.1 0.25
                                         # the filling model's plans with a price per pod
 
@@ -354,6 +355,17 @@ def plot(out: Path) -> Path:
     return path
 
 
+def _param(text: str) -> Any:
+    """A ``-p KEY=VALUE``'s value: a number where it reads as one (``lns_price=0.5``,
+    ``lns_bins=24``), else the text."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m bench.lns", description=__doc__.splitlines()[0]
@@ -412,7 +424,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if any("=" not in kv for kv in getattr(args, "param", [])):
         parser.error("a --param is KEY=VALUE")
-    params = dict(kv.split("=", 1) for kv in getattr(args, "param", []))
+    params = {k: _param(v) for k, v in (kv.split("=", 1) for kv in getattr(args, "param", []))}
     if args.what == "plot":
         print(plot(args.out))
         return

@@ -89,8 +89,10 @@ class Chains:
         lowered: Lowered,
         counts: Mapping[Key, int],
         devices: Mapping[Key, Sequence[DeviceRow]] | None,
+        levels: Sequence[Mapping[str, float]] | None = None,
     ) -> None:
         self.lw = lowered
+        self.levels = lowered.problem.objective if levels is None else levels
         p = lowered.problem
         gi, bi = lowered.group_index, lowered.bin_index
         groups, bins = len(p.items), len(p.bins)
@@ -127,7 +129,7 @@ class Chains:
         weight = np.array([self.lw.placed_weight[g.name] for g in p.items], np.float64)
         value = np.array([g.value for g in p.items], np.float64)
         return np.stack(
-            [lv.get("placed", 0.0) * weight + lv.get("value", 0.0) * value for lv in p.objective],
+            [lv.get("placed", 0.0) * weight + lv.get("value", 0.0) * value for lv in self.levels],
             axis=1,
         )
 
@@ -503,13 +505,15 @@ def run_chains(
     counts: Mapping[Key, int],
     devices: Mapping[Key, Sequence[DeviceRow]] | None,
     seconds: float,
+    levels: Sequence[Mapping[str, float]] | None = None,
 ) -> tuple[dict[Key, int], dict[Key, DeviceRowList] | None, dict[str, int]] | None:
     """The plan after the chains' moves, with the moves made by kind (None: none improved
     it). Without a time limit (``seconds`` infinite) they run until no move improves: every
-    move improves the objective, so that comes."""
+    move improves the objective (``levels``, placed and value terms only: the problem's own
+    when None), so that comes."""
     if seconds <= 0:
         return None
-    chains = Chains(lowered, counts, devices)
+    chains = Chains(lowered, counts, devices, levels)
     if not chains.improve(time.perf_counter() + seconds):
         return None
     out_counts, out_devices = chains.plan()

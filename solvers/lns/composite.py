@@ -24,12 +24,16 @@ class LargeNeighbourhood(Composite):
         "problems (no rules between items, placed and value levels)",
         "lns_fill": "placed (default) | all: the filling model's start laid out by level 1 alone, "
         "or by [placed, value] as one level (the value a tie-break of the LP and the layout)",
+        "lns_price": "a [placed, value] objective searched as price·placed + value, one level "
+        "(a pod's price in GPUs: fewer pods for more GPUs); reported, bounded and judged "
+        "optimal by the problem's own levels (default: none, the levels in order)",
     }
     own_parameter_types: Mapping[str, type] = {
         "lns": str,
         "lns_bins": int,
         "lns_chains": str,
         "lns_fill": str,
+        "lns_price": float,
     }
 
     def compile(self, problem: Problem, options: Options) -> Compiled[Any, Any]:

@@ -141,6 +141,9 @@ def compile_search(
     fill = str(options.params.get("lns_fill", FILL_LEVELS[0]))
     if fill not in FILL_LEVELS:
         raise PlacerError(f"lns_fill must be one of {', '.join(FILL_LEVELS)}, not {fill!r}")
+    price = options.params.get("lns_price")
+    if price is not None and not (math.isfinite(float(price)) and float(price) > 0):
+        raise PlacerError(f"lns_price must be a positive number, not {price!r}")
     child_options = owner.child_options(options)
     if mode == "off" or not problem.bins or not problem.items:
         child = owner.child.compile(problem, child_options)
@@ -259,6 +262,7 @@ class _Run:
             else chains_apply(self.lowered)
         )
         self.fill_levels = str(options.params.get("lns_fill", FILL_LEVELS[0]))
+        self.price = self.trade_price(options.params.get("lns_price"))
         self.tie_break = any("placed" in lv for lv in self.problem.objective) and not any(
             "cost" in lv for lv in self.problem.objective
         )
@@ -295,7 +299,34 @@ class _Run:
         self.verifying = max(self.verifying * VERIFY_DECAY, time.perf_counter() - began)
         if not report.ok:
             return None
-        return Plan(counts, devices, report.objective, _key(self.problem, report.objective))
+        return Plan(counts, devices, report.objective, self.key(report.objective))
+
+    def trade_price(self, price: Any) -> float | None:
+        """``lns_price``: the value one unit of level 1 is worth in the search (None: the
+        levels in order). Only a ``[placed, value]`` objective is searched as one level."""
+        if price is None:
+            return None
+        levels = self.problem.objective
+        if len(levels) != 2 or set(levels[0]) != {"placed"} or set(levels[1]) != {"value"}:
+            self.info["price"] = {"ignored": "the objective is not [placed, value]"}
+            return None
+        self.info["price"] = float(price)
+        return float(price)
+
+    def key(self, objective: tuple[float, ...]) -> tuple[float, ...]:
+        """What the search ranks plans by: the problem's levels in order, or with ``lns_price``
+        price·placed + value as one level (the levels' reported values, weights included)."""
+        if self.price is None:
+            return _key(self.problem, objective)
+        first, second = objective
+        return (-(self.price * first + second),)
+
+    def search_levels(self) -> tuple[dict[str, float], ...] | None:
+        """The one level the search ranks by under ``lns_price`` (None: the problem's)."""
+        if self.price is None:
+            return None
+        first, second = self.problem.objective
+        return ({"placed": self.price * first["placed"], "value": second["value"]},)
 
     def packed(self, counts: Mapping[Key, int]) -> float:
         gi = self.lowered.group_index
@@ -358,7 +389,8 @@ class _Run:
         if first <= 0 or second <= 0:
             return sub
         most = sum(g.count * g.value for g in sub.problem.items) * second
-        weight = first * math.ceil(1.0 + most / first)
+        # with ``lns_price`` the search's own weight (the neighbourhood is judged by it)
+        weight = first * (self.price or math.ceil(1.0 + most / first))
         merged = ({"placed": weight, "value": second}, *levels[2:])
         return replace(sub, problem=sub.problem.model_copy(update={"objective": merged}))
 
@@ -532,11 +564,13 @@ class _Run:
         becomes one level, ``price·placed + value`` with the price above all the value there
         is, so its order stays: the filling model then lays out by level 1 alone no longer
         (session 9, gpuspec33 500 nodes: more multi-GPU pods, fewer shares — 3 to 10 GPUs more
-        and 5 to 9 pods fewer at 60 s). Its bound over the price bounds level 1, since no
-        value is negative; level 1 must be integral for the floor."""
+        and 5 to 9 pods fewer at 60 s). With ``lns_price`` the price is that one (whatever
+        ``lns_fill`` says): the start is laid out by the search's own level. Its bound over
+        the price bounds level 1, since no value is negative; level 1 must be integral for
+        the floor."""
         levels = self.problem.objective
         if (
-            self.fill_levels != "all"
+            (self.fill_levels != "all" and self.price is None)
             or len(levels) != 2
             or set(levels[0]) != {"placed"}
             or set(levels[1]) != {"value"}
@@ -547,7 +581,7 @@ class _Run:
         if any(not float(first * weight[g.name]).is_integer() for g in self.problem.items):
             return self.problem, None
         most = second * sum(g.count * g.value for g in self.problem.items)
-        price = float(math.ceil(1.0 + most))
+        price = self.price or float(math.ceil(1.0 + most))
         items = tuple(
             g.model_copy(update={"value": price * first * weight[g.name] + second * g.value})
             for g in self.problem.items
@@ -616,7 +650,9 @@ class _Run:
             "chains", {"runs": 0, "improved": 0, "seconds": 0.0, "moves": {}}
         )
         began = time.perf_counter()
-        found = run_chains(self.lowered, incumbent.counts, incumbent.devices, seconds)
+        found = run_chains(
+            self.lowered, incumbent.counts, incumbent.devices, seconds, self.search_levels()
+        )
         record["runs"] += 1
         better = None
         if found is not None:
@@ -699,7 +735,7 @@ class _Run:
         held = incumbent.objective
         incumbent = self.fill_start(incumbent)
         self.phase("fill")
-        if len(held) > 1 and not _same(incumbent.key, _key(problem, held)):
+        if len(held) > 1 and not _same(incumbent.key, self.key(held)):
             # later levels' bounds hold level 1 at the plan's value: at the filling model's
             # plan (usually the final level 1) they are tighter than at the start's
             again, _ = self.level_bounds(incumbent, min(budget, max(0.0, self.left() - 0.2)))

@@ -269,3 +269,60 @@ def test_a_misspelt_fill_levels_value_is_refused() -> None:
 
     with pytest.raises(PlacerError, match="lns_fill"):
         solve(_wide_or_thin(4), "cpsat", time_limit=5, lns="on", lns_fill="value")
+
+
+def _few_wide(nodes: int = 120) -> Problem:
+    """Two GPUs and 4 cpu per node; ``thin`` pods take 2 cpu and no GPU, ``wide`` pods all 4
+    cpu and both GPUs: two thin pods a node place the most pods (level 1), one wide pod a
+    node the most GPUs (level 2) with half the pods."""
+    data: dict[str, Any] = {
+        "name": "few-wide",
+        "bins": [
+            {
+                "name": f"n{k:03d}",
+                "capacity": {"cpu": "4"},
+                "devices": [{"name": "gpu", "count": 2, "capacity": {"gpu-milli": 1000}}],
+            }
+            for k in range(nodes)
+        ],
+        "items": [
+            {"name": "thin", "count": 2 * nodes, "demand": {"cpu": "2"}, "value": 0},
+            {
+                "name": "wide",
+                "count": nodes,
+                "demand": {"cpu": "4"},
+                "devices": {"count": 2},
+                "value": 2,
+            },
+        ],
+        "objective": ["placed", "value"],
+    }
+    from engine.io import problem_from_dict
+
+    return problem_from_dict(data)
+
+
+def test_a_price_trades_level_one_for_level_two() -> None:
+    """``lns_price``: the search ranks plans by price·placed + value. At half a GPU a pod one
+    wide pod a node (1 pod, 2 GPUs: 2.5) beats two thin ones (2 pods: 1.0); at 5 GPUs a pod two
+    thin ones win (10 against 7). The plan is reported, bounded and judged by the problem's
+    own levels: the bound is the LP's on the most pods, never called optimal below it."""
+    problem = _few_wide()
+    traded = solve(problem, "cpsat", time_limit=8, threads=1, lns="on", lns_price=0.5)
+    assert traded.verified and traded.objective == (120.0, 240.0), traded.objective
+    assert traded.info["lns"]["price"] == 0.5
+    assert traded.bound is not None and traded.bound[0] == 240.0
+    assert traded.status == Status.FEASIBLE
+    pods_first = solve(problem, "cpsat", time_limit=8, threads=1, lns="on", lns_price=5)
+    assert pods_first.verified and pods_first.objective == (240.0, 0.0), pods_first.objective
+
+
+def test_a_price_needs_a_placed_then_value_objective() -> None:
+    from engine.errors import PlacerError
+
+    with pytest.raises(PlacerError, match="lns_price"):
+        solve(_few_wide(4), "cpsat", time_limit=5, lns="on", lns_price=0.0)
+    problem = _few_wide(8).model_copy(update={"objective": ({"placed": 1.0},)})
+    plan = solve(problem, "cpsat", time_limit=5, threads=1, lns="on", lns_price=0.5)
+    assert plan.info["lns"]["price"] == {"ignored": "the objective is not [placed, value]"}
+    assert plan.objective == (16.0,)
