@@ -373,19 +373,29 @@ def lp_optimum(
 
 
 def class_shares(
-    lowered: Lowered, classes: Classes, volume: np.ndarray, time_limit: float
+    lowered: Lowered,
+    classes: Classes,
+    volume: np.ndarray,
+    time_limit: float,
+    price: float | None = None,
 ) -> np.ndarray | None:
     """[groups, classes]: the LP's items of each group per class, tie-broken by a second
-    ``value`` level when the objective has one, then by volume."""
+    ``value`` level when the objective has one, then by volume. With ``price`` (the search's
+    ``lns_price``, a ``[placed, value]`` objective) the LP maximises price·placed + value."""
     p = lowered.problem
     weight = np.array([lowered.placed_weight[g.name] for g in p.items], np.float64)
     total = sum(g.count for g in p.items)
     # each tie-break is worth less than one lowest-tier item over the whole plan
     unit = 0.5 * float(weight.min(initial=1.0))
     ties = [volume]
-    if len(p.objective) > 1 and set(p.objective[1]) == {"value"} and p.objective[1]["value"] > 0:
+    second = len(p.objective) > 1 and set(p.objective[1]) == {"value"}
+    if second and p.objective[1]["value"] > 0:
         ties = [np.array([g.value for g in p.items], np.float64), 0.1 * volume]
     weights = weight.copy()
+    if price is not None and second:  # the value is a level of its own, volume the tie
+        value = np.array([g.value for g in p.items], np.float64) * p.objective[1]["value"]
+        weights = price * p.objective[0].get("placed", 1.0) * weight + value
+        ties = [1e-3 * volume]
     for tie in ties:
         weights += unit * tie / (float(np.max(tie, initial=0.0) * total) or 1.0)
     result = lp_optimum(

@@ -687,7 +687,7 @@ class _Run:
             return
         if self.left() < MIN_PHASE_SECONDS:
             return
-        x = class_shares(self.lowered, classes, self.volume, seconds)
+        x = class_shares(self.lowered, classes, self.volume, seconds, self.price)
         if x is not None:
             self.chooser.guide(classes, x)
             self.lp_x = x.sum(axis=1)
