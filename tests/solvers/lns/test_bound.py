@@ -95,6 +95,22 @@ def test_class_shares_split_the_lp_placement_over_classes() -> None:
     assert abs(x.sum() - 24.0) < 1e-6
 
 
+def test_class_shares_with_a_price_weigh_placed_and_value_as_one_level() -> None:
+    """``lns_price``'s guide: at half a GPU a pod the LP puts one wide pod (2 GPUs) on every
+    node, with no price two thin ones (the most pods)."""
+    from tests.solvers.lns.test_driver import _few_wide
+
+    lowered = lower(_few_wide(10))
+    classes = bin_classes(lowered)
+    volume = sizes(lowered).volume
+    thin, wide = 0, 1
+    pods_first = class_shares(lowered, classes, volume, 10)
+    assert pods_first is not None and abs(pods_first[thin].sum() - 20.0) < 1e-6
+    priced = class_shares(lowered, classes, volume, 10, price=0.5)
+    assert priced is not None and abs(priced[wide].sum() - 10.0) < 1e-6
+    assert abs(priced[thin].sum()) < 1e-6
+
+
 def _tenants(small: int) -> Problem:
     """Tenant ``a`` asks for ``small`` one-cpu items, ``b`` for 30, on 2 nodes of 10 cpu."""
     return problem_from_dict(
