@@ -69,6 +69,8 @@ class ColumnGeneration:
     iterations: int = 0  # pricing rounds over the whole life of the master
     pricing_seconds: float = 0.0  # the last pricing call's duration (DP calls are not cut)
     complete: bool = False  # every pattern is a column (``add_every``): no pricing
+    # No pricing here for now: the caller prices (its optimum is then no bound, unless complete).
+    frozen: bool = False
 
     def __post_init__(self) -> None:
         import highspy
@@ -260,6 +262,9 @@ class ColumnGeneration:
                 return result
             if self.complete:  # the master is the LP over every pattern: its optimum
                 result.bound, result.duals, result.converged = value, duals, True
+                return result
+            if self.frozen:  # the master's optimum and duals, no claim on the whole LP
+                result.duals = duals
                 return result
             prices = SMOOTHING * center + (1 - SMOOTHING) * duals if best_bound else duals
             while True:  # until a column prices out under the master's duals, or convergence

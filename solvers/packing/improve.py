@@ -116,14 +116,15 @@ def dive(
 
 def fixed_without_choice(cg: ColumnGeneration, lp: LpSolution) -> list[tuple[int, int]]:
     """(column, copies) a dive fixes before it chooses: the whole copies the LP uses, or when
-    there are none and the residual is large (one dimension, over ``BULK_BINS`` bins), one
+    there are none and the residual is large (over ``BULK_BINS`` bins, in one dimension or
+    over a master that is not priced, ``frozen``), one
     copy of every pattern used at least ``BULK_SHARE`` at once. A dive through 1,000 items
     otherwise re-solves the master once per bin (seconds); precision matters in its last
     bins, which it still fixes one at a time."""
     whole = np.flatnonzero(lp.primal >= FIXED)
     if len(whole):
         return [(int(k), int(lp.primal[k] + 1e-6)) for k in whole.tolist()]
-    if cg.vector or lp.value <= BULK_BINS:
+    if (cg.vector and not cg.frozen) or lp.value <= BULK_BINS:
         return []
     return [(int(k), 1) for k in np.flatnonzero(lp.primal >= BULK_SHARE).tolist()]
 

@@ -118,12 +118,18 @@ def exact_fills_by_size(
 
 
 def fitting_sets(
-    table: np.ndarray, counts: np.ndarray, capacity: np.ndarray, limit: int, deadline: Deadline
+    table: np.ndarray,
+    counts: np.ndarray,
+    capacity: np.ndarray,
+    limit: int,
+    deadline: Deadline,
+    largest: int | None = None,
 ) -> list[np.ndarray] | None:
-    """Every item set that fits a bin, one array per size (rows of types, ascending, a type
-    repeated for its copies); None when there are more than ``limit`` or the deadline passes.
-    Level by level: each set extended by each type from its last one on (the sets of a level
-    sorted by their last type, so those a type extends are a prefix)."""
+    """Every item set that fits a bin (of at most ``largest`` items, if given), one array per
+    size (rows of types, ascending, a type repeated for its copies); None when there are more
+    than ``limit`` or the deadline passes. Level by level: each set extended by each type from
+    its last one on (the sets of a level sorted by their last type, so those a type extends
+    are a prefix)."""
     table = np.asarray(table, dtype=np.int64).reshape(len(counts), -1)
     counts = np.asarray(counts, dtype=np.int64)
     cap = np.asarray(capacity, dtype=np.int64)
@@ -137,6 +143,8 @@ def fitting_sets(
         if total > limit or deadline.expired():
             return None
         found.append(types)
+        if len(found) == largest:
+            break
         last = types[:, -1]
         grown: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         for t in usable.tolist():

@@ -9,8 +9,11 @@
    turns, then CP-SAT); then the bin-centric heuristics (``vector``); where few item sets
    fit a bin (bins of 2-3 items), all of them into column generation's master, whose LP is
    then exact and dives over it exact re-optimisations (``vector_fill.fitting_sets``, CP-SAT
-   over them on a few thousand: ``vector_partition``); bin elimination (``repack``; where
-   bins hold many items two bins emptied, one search resumed in each later slice);
+   over them on a few thousand: ``vector_partition``); where more fit but bins still hold
+   at most three items on average, column generation over the pairs and triples
+   (``vector_pairs``, priced by summing prices over them), a dive and CP-SAT over the columns
+   it made; bin elimination (``repack``; where bins hold many items two bins emptied, one
+   search resumed in each later slice);
 2. Gilmore–Gomory column generation over vector patterns (``colgen``, CP-SAT pricing): its
    rounded-up value is the bound (Farley's when the deadline stops it early), its rounding a
    packing;
@@ -24,6 +27,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import random
 from collections.abc import Sequence
 
@@ -38,6 +42,7 @@ from .repack import BinElimination
 from .search import Incumbent, Listener, Packed
 from .vector import best_vector_packing, vector_lower_bound
 from .vector_fill import cover_exact_fills, dive_exact_fills, exact_fill_patterns, fitting_sets
+from .vector_pairs import SmallSets
 from .vector_partition import partition_sets
 
 TIGHT_SLACK = 0.02  # bins' worth of slack at most in the tightest dimension: list patterns
@@ -64,6 +69,21 @@ EVERY_SET_DIVES = 0.5
 # this many: on 18,367 (class6_500_10_1) a run at load 8 ended 8.7 s past its limit, where
 # CP-SAT's root LP does not look at the time; on 3,400-4,000 it proves class 6 in a second.
 CP_SAT_SETS = 5_000
+# Bins of at most this many items on average, too many sets to list them: column generation
+# over pairs and triples priced in numpy, with this share of the time left after the
+# heuristics, of which the generation gets this share (on 500 items it converged in 10-20
+# rounds, 2.5-8 s alone at load 5) and CP-SAT over its columns the rest, on at most this many
+# (8,080 on class7_500_3_6 kept CP-SAT's 5 s limit alone).
+SMALL_BIN_ITEMS = 3.0
+SMALL_SETS_LISTING = 0.2  # of the time left at most, for listing the pairs and triples
+SMALL_SETS_SHARE = 0.8
+SMALL_SETS_LP = 0.6
+SMALL_SETS_KEEP = 100  # columns of each size a round at least (else as many as types)
+# Fewer new columns than this share of those kept, the LP down by less than this: done.
+SMALL_SETS_TAIL = 0.25
+STALL = 0.05
+SMALL_SETS_DIVE = 0.4  # then one dive over them (of what is left), CP-SAT the rest
+SMALL_SETS_CP_SAT = 10_000
 HEURISTIC_SHARE = 0.25  # of the time left: the bin-centric heuristics
 # At most this plus so much per item: on large instances their restarts are what improves the
 # first packing, on small ones the dives do better with the time.
@@ -147,11 +167,33 @@ class _VectorSearch(Incumbent):
         self.tight_patterns(self.deadline.part(EXACT_FILL_SHARE if no_slack else TIGHT_SHARE))
         if self.done():
             return
-        most = HEURISTIC_SECONDS + HEURISTIC_SECONDS_PER_ITEM * sum(self.counts)
+        sets = fitting_sets(
+            np.array(self.sizes),
+            np.array(self.counts),
+            np.array(self.capacity),
+            SETS_LIMIT,
+            self.deadline.part(EVERY_SET_SHARE),
+        )
+        small = (
+            SmallSets.listed(
+                np.array(self.sizes),
+                np.array(self.counts),
+                np.array(self.capacity),
+                self.deadline.part(SMALL_SETS_LISTING),
+            )
+            if sets is None and sum(self.counts) <= SMALL_BIN_ITEMS * len(self.best)
+            else None
+        )
+        # (Shorter where the generation over pairs and triples follows: it needs the time.)
+        per_item = 0 if small is not None else HEURISTIC_SECONDS_PER_ITEM
+        most = HEURISTIC_SECONDS + per_item * sum(self.counts)
         budget = self.deadline.part(HEURISTIC_SHARE, at_most=most)
         found = best_vector_packing(self.sizes, self.counts, self.capacity, self.bound, budget)
         self.offer(found, "bin-centric")
-        self.every_set(self.deadline.part(EVERY_SET_SHARE))
+        if sets is not None:
+            self.every_set(sets, self.deadline.part(EVERY_SET_SHARE))
+        elif small is not None:
+            self.small_sets(small, self.deadline.part(SMALL_SETS_SHARE))
         if self.done():
             return
         share = min(ELIMINATION_MOST, ELIMINATION_SHARE_PER_ITEM * sum(self.counts))
@@ -201,21 +243,14 @@ class _VectorSearch(Incumbent):
             )
         self.offer(self.elimination.run(self.bound, deadline), "bin elimination")
 
-    def every_set(self, deadline: Deadline) -> None:
-        """Where the item sets that fit a bin are few (bins of 2-3 items): every one of them
-        into the master, whose LP is then the whole Gilmore-Gomory LP (its bound a bound);
-        dives over them, then CP-SAT choosing among them, the exact model."""
+    def every_set(self, sets: list[np.ndarray], deadline: Deadline) -> None:
+        """Where the item sets that fit a bin are few (bins of 2-3 items; ``sets``, all of
+        them): every one into the master, whose LP is then the whole Gilmore-Gomory LP (its
+        bound a bound); dives over them, then CP-SAT choosing among them, the exact model."""
         if self.done():
             return
-        sets = fitting_sets(
-            np.array(self.sizes),
-            np.array(self.counts),
-            np.array(self.capacity),
-            SETS_LIMIT,
-            deadline,
-        )
-        cg = self._column_generation() if sets is not None else None
-        if sets is None or cg is None:
+        cg = self._column_generation()
+        if cg is None:
             return
         self.info["fitting_sets"] = sum(len(level) for level in sets)
         cg.add_every(sets)
@@ -235,6 +270,51 @@ class _VectorSearch(Incumbent):
             if exact is not None:
                 self.offer(exact.packing, "set partition")
                 self.raise_bound(exact.bound, "set partition")
+
+    def small_sets(self, listed: SmallSets, deadline: Deadline) -> None:
+        """Where bins hold few items but too many sets fit to list them: column generation
+        over pairs and triples priced in numpy (``vector_pairs``; a master restricted to
+        them, so its optimum is no bound), then CP-SAT choosing among the columns it made."""
+        if self.done():
+            return
+        cg = self._column_generation()
+        if cg is None:
+            return
+        self.info["small_sets"] = len(listed)
+        keep = max(SMALL_SETS_KEEP, len(self.counts))
+        generation = deadline.part(SMALL_SETS_LP)
+        rounds, value, settled = 0, math.inf, False
+        cg.frozen = True
+        try:
+            while not settled and not generation.expired():
+                lp = cg.solve(generation)
+                if lp is None:
+                    break
+                added = cg.add_many(listed.price(lp.duals, keep))
+                rounds += 1
+                # Its last rounds add few columns and hardly move the LP (no bound to prove
+                # here); its first ones (degenerate duals) add many and move it little.
+                settled = not added or (added < SMALL_SETS_TAIL * keep and value - lp.value < STALL)
+                value = lp.value
+            self.info["small_set_rounds"] = rounds
+            if not settled:  # dives over an LP far from its optimum: bin elimination instead
+                return
+            found = dive(cg, deadline.part(SMALL_SETS_DIVE), len(self.best))
+            self.offer(as_bins(found) if found is not None else None, "dive over priced sets")
+        finally:
+            cg.frozen = False
+        cg.add_many(cg.pattern_of(b) for b in self.best)
+        if self.done() or len(cg.columns) > SMALL_SETS_CP_SAT:
+            return
+        by_size: dict[int, list[np.ndarray]] = {}
+        kinds = np.arange(len(self.counts))
+        for column in cg.columns:
+            by_size.setdefault(int(column.sum()), []).append(np.repeat(kinds, column))
+        sets = [np.array(rows) for _, rows in sorted(by_size.items())]
+        # (Its bound holds over these columns only, not over every packing.)
+        chosen = partition_sets(sets, self.counts, self.best, self.bound, deadline, self.seed)
+        if chosen is not None:
+            self.offer(chosen.packing, "set partition over priced sets")
 
     def _column_generation(self) -> ColumnGeneration | None:
         """The master (made once), with the best packing's bins as its first columns; None
