@@ -17,8 +17,9 @@ one, far cheaper than an exact sub-solve of a neighbourhood (about a second each
   GPU a pod that any GPU takes holds, that pod onto an 8-GPU node in place of a share): no
   swap alone gains there.
 
-Every move is lexicographically better on the objective's levels (a swap's gain is what the
-newcomer adds over what it displaces), so the search ends; the most gainful swap of a waiting
+Every move is lexicographically better on the objective's levels, or the levels the driver
+gives (``lns_price``: price·placed + value as one) (a swap's gain is what the newcomer adds
+over what it displaces), so the search ends; the most gainful swap of a waiting
 group is taken first. A bin's devices are tested by its layout (free items per device): the
 current one changed in place, else the bin's device items packed anew. The result is a plan
 (counts and device rows) that the driver verifies whole before keeping it.

@@ -620,7 +620,7 @@ class _Run:
         if "timing" in solution.info:  # the child's compile, filling and decode
             record["timing"] = solution.info["timing"]
         if price is not None:
-            record["levels"] = "all"
+            record["levels"] = "all" if self.price is None else f"price {self.price:g}"
         self.info["start"]["fill"] = record
         if solution.bound and solution.bound[0] is not None:
             # the one level's bound over its price per level-1 unit bounds level 1 (values >= 0)

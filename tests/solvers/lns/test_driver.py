@@ -311,6 +311,7 @@ def test_a_price_trades_level_one_for_level_two() -> None:
     traded = solve(problem, "cpsat", time_limit=8, threads=1, lns="on", lns_price=0.5)
     assert traded.verified and traded.objective == (120.0, 240.0), traded.objective
     assert traded.info["lns"]["price"] == 0.5
+    assert traded.info["lns"]["start"]["fill"]["levels"] == "price 0.5"  # the start's level too
     assert traded.bound is not None and traded.bound[0] == 240.0
     assert traded.status == Status.FEASIBLE
     pods_first = solve(problem, "cpsat", time_limit=8, threads=1, lns="on", lns_price=5)
