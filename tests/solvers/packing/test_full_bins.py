@@ -9,7 +9,7 @@ import random
 from collections import Counter
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bench.planted import draw, planted
@@ -156,3 +156,37 @@ def test_no_false_optimum_with_items_as_large_as_the_bin() -> None:
     plan = solve(problem, "cpsat", time_limit=30)
     assert plan.verified and plan.objective == (33.0,)
     assert plan.bound is not None and plan.bound[0] is not None and plan.bound[0] <= 33
+
+
+def _has_full_packing(sizes: list[int], left: list[int], capacity: int) -> bool:
+    """Brute force: the largest item left with each of its completions in turn."""
+    first = next((t for t in range(len(sizes)) if left[t]), None)
+    if first is None:
+        return True
+    left = list(left)
+    left[first] -= 1
+    for content in _every_completion(sizes, left, capacity - sizes[first]) or (
+        [Counter()] if sizes[first] == capacity else []
+    ):
+        rest = [n - content[t] for t, n in enumerate(left)]
+        if min(rest) >= 0 and _has_full_packing(sizes, rest, capacity):
+            return True
+    return False
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(st.lists(st.integers(2, 15), min_size=1, max_size=12), st.integers(8, 16))
+@example([8, 7, 5, 5, 5, 4, 3, 3, 2], 14)  # its first completions lead nowhere: rare at random
+def test_exhaustion_agrees_with_brute_force(weights: list[int], capacity: int) -> None:
+    # Pairs that fill a bin are fixed first (a dominance): an exhausted search must still
+    # find a packing wherever one exists, and fill every bin of what it returns.
+    weights = [min(w, capacity) for w in weights]
+    if sum(weights) % capacity:
+        weights.append(capacity - sum(weights) % capacity)
+    sizes, counts = _types(weights)
+    found, exhausted = full_bins_by_discrepancy(sizes, counts, capacity, Deadline.never())
+    assert (found is not None) == _has_full_packing(sizes, counts, capacity)
+    assert found is not None or exhausted
+    if found is not None:
+        assert all(sum(sizes[t] * j for t, j in b.items()) == capacity for b in found)
+        assert sum(found, Counter()) == Counter(dict(enumerate(counts)))

@@ -36,7 +36,12 @@ from solvers.packing.improve import as_bins, dive, dive_lds
 from solvers.packing.knapsack import Knapsack
 from solvers.packing.one_dim import check_packing
 from solvers.packing.one_dim import solve as solve_one_dim
-from solvers.packing.patterns import BUILD_CHUNK, solve_patterns, waste_bounded_patterns
+from solvers.packing.patterns import (
+    BUILD_CHUNK,
+    more_patterns_than,
+    solve_patterns,
+    waste_bounded_patterns,
+)
 from solvers.packing.reduced import reduced_graph, solve_reduced
 from solvers.packing.vector import (
     bin_centric,
@@ -281,6 +286,30 @@ def test_l2_counts_big_items_the_volume_bound_misses() -> None:
     assert l2_bound([6], [3], 10) == 3
     # 4 + 4 + 3 + 3 + 3 + 3 = 20 fills two bins of 10 exactly; L2 agrees with L1.
     assert l2_bound([4, 3], [2, 4], 10) == 2
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(1, 40), st.integers(1, 4)), min_size=1, max_size=8),
+    st.integers(1, 60),
+    st.integers(0, 10),
+    st.integers(0, 30),
+)
+def test_pattern_count_agrees_with_the_listing(
+    items: list[tuple[int, int]], capacity: int, slack: int, limit: int
+) -> None:
+    # The count decides "more than limit" exactly as listing every pattern would, with
+    # copies beyond one (the windowed sums) and whole-bin items.
+    merged = Counter[int]()
+    for w, n in items:
+        merged[w] += n
+    sizes, counts = list(merged), list(merged.values())
+    listed = waste_bounded_patterns(sizes, counts, capacity, slack, limit=10**6)
+    assert listed is not None
+    assert len(set(listed)) == len(listed)
+    pairs = [(w, n) for w, n in merged.items() if w <= capacity]
+    more = more_patterns_than(pairs, capacity, slack, limit, Deadline.never())
+    assert more == (len(listed) > limit)
 
 
 def test_triplets_are_found_by_the_pattern_model() -> None:
