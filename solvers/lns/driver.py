@@ -263,6 +263,7 @@ class _Run:
         )
         self.fill_levels = str(options.params.get("lns_fill", FILL_LEVELS[0]))
         self.price = self.trade_price(options.params.get("lns_price"))
+        self.bounds_held = -math.inf  # the most level 1 any later level's bound was held at
         self.tie_break = any("placed" in lv for lv in self.problem.objective) and not any(
             "cost" in lv for lv in self.problem.objective
         )
@@ -759,6 +760,7 @@ class _Run:
             incumbent = self.search_loop(incumbent)
             self.phase("search_end")
         bounds, _ = self._bounds(incumbent)
+        bounds = self.held_bounds(incumbent, bounds)
         met = all(
             b is not None and (v <= b + 1e-6 if minimised_terms(lv) else v >= b - 1e-6)
             for lv, v, b in zip(problem.objective, incumbent.objective, bounds, strict=True)
@@ -780,11 +782,22 @@ class _Run:
         the whole problem; the LP's later levels hold level 1 at the plan's value, so they
         stay valid)."""
         fill = self.fill_bound
+        self.bounds_held = max(self.bounds_held, plan.objective[0] if plan.objective else 0.0)
         lp, info = level_bounds(self.lowered, plan.objective, time_limit=seconds, classes=classes)
         if fill is None or (lp[0] is not None and lp[0] <= fill):
             return lp, info
         info["level1_from"] = "fill"
         return (fill, *lp[1:]), info
+
+    def held_bounds(self, plan: Plan, bounds: tuple[float | None, ...]) -> tuple[float | None, ...]:
+        """Later levels' bounds hold level 1 at least at a plan's value (``bounds_held``): they
+        bound the optimum, and every plan placing as much. With ``lns_price`` the answer may
+        place less (fewer pods for more GPUs), and beat them on level 2: they are not claimed
+        then (one LP more at the end would not fit the time kept back)."""
+        if self.price is None or plan.objective[0] >= self.bounds_held - 1e-6:
+            return bounds
+        self.info.setdefault("bound", {})["later_levels"] = "held above the plan's level 1"
+        return (bounds[0], *(None for _ in bounds[1:]))
 
     def _bounds(self, plan: Plan) -> tuple[tuple[float | None, ...], dict[str, Any]]:
         """Re-derive later levels' bounds when the plan now meets an earlier level's bound."""

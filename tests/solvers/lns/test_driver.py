@@ -327,3 +327,18 @@ def test_a_price_needs_a_placed_then_value_objective() -> None:
     plan = solve(problem, "cpsat", time_limit=5, threads=1, lns="on", lns_price=0.5)
     assert plan.info["lns"]["price"] == {"ignored": "the objective is not [placed, value]"}
     assert plan.objective == (16.0,)
+
+
+def test_a_price_claims_no_later_bound_held_above_the_plans_pods(monkeypatch: Any) -> None:
+    """The LP's bound on GPUs holds the pods at a plan's (here the greedy start's 240 thin pods:
+    0 GPUs). The priced search ends at 120 wide pods with 240 GPUs: that bound would be beaten
+    by the plan (the verifier drops it as invalid), so it is not claimed; the pods bound is."""
+    from solvers.lns.driver import _Run
+
+    monkeypatch.setattr(_Run, "fill_skipped", lambda self: "not in this test")
+    monkeypatch.setattr(_Run, "guide", lambda self, classes, seconds: None)
+    plan = solve(_few_wide(), "cpsat", time_limit=8, threads=1, lns="on", lns_price=0.5)
+    assert plan.info["lns"]["start"]["objective"] == [240.0, 0.0]
+    assert plan.verified and plan.objective[1] > 0, plan.objective  # wide pods, fewer pods
+    assert "invalid_bound" not in plan.info
+    assert plan.bound == (240.0, None)
