@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .. import interrupt
+from . import command_elapsed
 from .grammar import DEFAULT_THREADS, Json, Threads
 
 
@@ -75,7 +78,12 @@ def _print(console: Console, doc: dict[str, Any]) -> None:
             state = (
                 "equilibrium reached"
                 if e["converged"]
-                else ("cycle" if e["cycle"] else "no convergence")
+                else "cycle"
+                if e["cycle"]
+                else f"stopped by the time limit with {e['best_responses']} best response(s) done "
+                "(not shown to be an equilibrium)"
+                if e["stopped"]
+                else "no convergence"
             )
             poa = e["price_of_anarchy"]
             console.print(
@@ -83,6 +91,27 @@ def _print(console: Console, doc: dict[str, Any]) -> None:
                 f"{', '.join(e['liars']) or 'nobody'}; welfare {e['welfare']} vs optimum "
                 f"{e['utilitarian_optimum']}; price of anarchy {'inf' if math.isinf(poa) else f'{poa:.3f}'}"
             )
+
+
+class _GameProgress:
+    """On a terminal only: which round and tenant the declaration game is at, and the time."""
+
+    def __init__(self) -> None:
+        self.status: Any = None
+        if sys.stderr.isatty():
+            self.status = Console(stderr=True).status("allocating")
+            self.status.start()
+
+    def __call__(self, round_: int, tenant: int, tenants: int) -> None:
+        if self.status is not None:
+            self.status.update(
+                f"declaration game: round {round_}, best response of tenant {tenant + 1} of "
+                f"{tenants} ({command_elapsed():.0f} s)"
+            )
+
+    def stop(self) -> None:
+        if self.status is not None:
+            self.status.stop()
 
 
 MAX_RANDOM_INSTANCES = 10_000  # --check --random N: each instance is solved several times
@@ -126,8 +155,8 @@ def register(app: typer.Typer) -> None:
                 "--time-limit",
                 "-t",
                 metavar="SECONDS",
-                help="drf-nodes: seconds for the command (DRF on the nodes, then how much of the "
-                "pooled answer fits), counted from its start",
+                help="seconds for the command, counted from its start: drf-nodes' solves (DRF on "
+                "the nodes, then how much of the pooled answer fits) and --equilibrium's game",
             ),
         ] = 10.0,
         threads: Threads = DEFAULT_THREADS,
@@ -149,23 +178,31 @@ def register(app: typer.Typer) -> None:
                 f"must be at most {MAX_RANDOM_INSTANCES:,}, got {random_instances}", path="--random"
             )
         problem = load(file)
+        progress = _GameProgress()
         try:
-            doc = fair_report(
-                problem,
-                mechanism,
-                equilibrium=equilibrium,
-                check=check,
-                backend=backend,
-                time_limit=remaining(time_limit),
-                random_instances=random_instances,
-                seed=seed,
-                threads=threads,
-            )
+            with interrupt.stop_on_sigint():
+                doc = fair_report(
+                    problem,
+                    mechanism,
+                    equilibrium=equilibrium,
+                    check=check,
+                    backend=backend,
+                    time_limit=remaining(time_limit),
+                    random_instances=random_instances,
+                    seed=seed,
+                    threads=threads,
+                    on_turn=progress,
+                )
+                stopped = interrupt.requested()
         except InputError as exc:
             if not exc.path:  # an option error, e.g. an unknown mechanism
                 raise
             raise exc.with_source(str(file)) from None  # a field of the file, e.g. no tenants
+        finally:
+            progress.stop()
         if as_json:
             typer.echo(json.dumps(doc, indent=2, default=str))
         else:
             _print(Console(highlight=False, soft_wrap=True), doc)
+        if stopped:  # Ctrl-C: what was reached is printed; the exit code says it was cut short
+            raise typer.Exit(130)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from .market import Allocation, Job, Market, Vector, add, fits
+from .water_level import progressive_filling
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,16 @@ def drf(
     work_conserving: bool = False,
     trace: bool = False,
 ) -> Allocation:
-    """Weighted DRF on the pooled capacity. ``trace`` records every pick in ``info["steps"]``."""
+    """Weighted DRF on the pooled capacity. ``trace`` records every pick in ``info["steps"]``.
+
+    Without a trace the same allocation is computed in jumps (``water_level.py``); the loop below
+    is the definition, kept for the trace and as the reference the jumps are tested against.
+    """
+    if not trace:
+        tasks, stopped_by = progressive_filling(market, work_conserving=work_conserving)
+        return Allocation(
+            market, tasks, "drf", {"blocked": stopped_by, "work_conserving": work_conserving}
+        )
     tasks = {j.name: 0 for j in market.jobs}
     used: Vector = (0,) * len(market.resources)
     usage = {t: used for t in market.tenants}

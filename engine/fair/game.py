@@ -21,6 +21,8 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
+from solvers.deadline import Deadline
+
 from .market import Allocation, Job, Market
 
 Mechanism = Callable[[Market], Allocation]
@@ -113,12 +115,21 @@ class Deviation:
         )
 
 
+class Stopped(Exception):
+    """The time limit (or Ctrl-C) ended a best response before every declaration was tried."""
+
+
 def best_response(
-    mechanism: Mechanism, truth: Market, profile: Mapping[str, Job], tenant: str
+    mechanism: Mechanism,
+    truth: Market,
+    profile: Mapping[str, Job],
+    tenant: str,
+    deadline: Deadline | None = None,
 ) -> tuple[dict[str, Job], int, int]:
     """(declaration, its utility, utility of the current declaration) for one tenant.
 
     The current declaration is kept unless a misreport (or the truth) is strictly better.
+    Raises ``Stopped`` when ``deadline`` passes before every declaration was tried.
     """
     current = {j.name: profile.get(j.name, j) for j in truth.jobs_of(tenant)}
     base = utilities(truth, allocate(mechanism, truth, profile))[tenant]
@@ -126,6 +137,8 @@ def best_response(
     candidates: list[dict[str, Job]] = [{j.name: j for j in truth.jobs_of(tenant)}]
     candidates.extend(declarations(truth, tenant))
     for declared in candidates:
+        if deadline is not None and deadline.expired():
+            raise Stopped
         trial = {**profile, **declared}
         u = utilities(truth, allocate(mechanism, truth, trial))[tenant]
         if u > best_u:
@@ -152,6 +165,8 @@ class Equilibrium:
     rounds: int
     cycle: list[dict[str, Any]] = field(default_factory=list)  # the repeating profiles, if any
     history: list[int] = field(default_factory=list)  # total real tasks after each round
+    stopped: bool = False  # the time limit (or Ctrl-C) ended the dynamics first
+    best_responses: int = 0  # tenants' best responses computed to the end
 
     def liars(self, truth: Market) -> list[str]:
         return sorted(
@@ -168,17 +183,33 @@ def _key(profile: Mapping[str, Job]) -> tuple[tuple[str, tuple[int, ...], int], 
 
 
 def best_response_dynamics(
-    mechanism: Mechanism, truth: Market, *, max_rounds: int = MAX_ROUNDS
+    mechanism: Mechanism,
+    truth: Market,
+    *,
+    max_rounds: int = MAX_ROUNDS,
+    deadline: Deadline | None = None,
+    on_turn: Callable[[int, int, int], None] | None = None,
 ) -> Equilibrium:
     """Round-robin best responses from the truthful profile until nobody moves.
 
     Stops for sure: on a round where nobody changes (an equilibrium), on a profile seen before at
-    the start of a round (a cycle: the dynamics would repeat forever), or after ``max_rounds``.
+    the start of a round (a cycle: the dynamics would repeat forever), after ``max_rounds``, or
+    when ``deadline`` passes (or Ctrl-C asks for a stop): then the profile reached so far is
+    returned with ``stopped`` set, its last best response left out. ``on_turn(round, tenant
+    index, tenants)`` is called before each tenant's best response (progress).
     """
     profile: Profile = {j.name: j for j in truth.jobs}
     seen: dict[Any, int] = {}
     starts: list[Profile] = []
     history: list[int] = []
+    done = 0
+
+    def result(converged: bool, rounds: int, **extra: Any) -> Equilibrium:
+        u = utilities(truth, allocate(mechanism, truth, profile))
+        return Equilibrium(
+            profile, u, converged, rounds, history=history, best_responses=done, **extra
+        )
+
     for rounds in range(1, max_rounds + 1):
         key = _key(profile)
         if key in seen:
@@ -187,22 +218,25 @@ def best_response_dynamics(
                 {n: (j.count, j.demand) for n, j in p.items() if j != truth.job_by_name[n]}
                 for p in loop
             ]
-            u = utilities(truth, allocate(mechanism, truth, profile))
-            return Equilibrium(profile, u, False, rounds - 1, cycle, history)
+            return result(False, rounds - 1, cycle=cycle)
         seen[key] = len(starts)
         starts.append(dict(profile))
         moved = False
-        for tenant in truth.active_tenants:
-            declared, u_new, u_old = best_response(mechanism, truth, profile, tenant)
+        for index, tenant in enumerate(truth.active_tenants):
+            if on_turn is not None:
+                on_turn(rounds, index, len(truth.active_tenants))
+            try:
+                declared, u_new, u_old = best_response(mechanism, truth, profile, tenant, deadline)
+            except Stopped:
+                return result(False, rounds, stopped=True)
+            done += 1
             if u_new > u_old:
                 profile.update(declared)
                 moved = True
-        u = utilities(truth, allocate(mechanism, truth, profile))
-        history.append(sum(u.values()))
+        history.append(sum(utilities(truth, allocate(mechanism, truth, profile)).values()))
         if not moved:
-            return Equilibrium(profile, u, True, rounds, [], history)
-    u = utilities(truth, allocate(mechanism, truth, profile))
-    return Equilibrium(profile, u, False, max_rounds, [], history)
+            return result(True, rounds)
+    return result(False, max_rounds)
 
 
 def price_of_anarchy(optimum: int, equilibrium_welfare: int) -> float:

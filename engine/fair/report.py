@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
+
+from solvers.deadline import Deadline
 
 from ..errors import InputError
 from ..ir import Problem
@@ -54,8 +57,11 @@ def fair_report(
     random_instances: int = 20,
     seed: int = 0,
     threads: int | None = 1,
+    on_turn: Callable[[int, int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """The JSON document of ``placer fair --json``."""
+    """The JSON document of ``placer fair --json``. ``time_limit`` covers the command: the solves
+    of ``drf-nodes`` and the declaration game (which stops where it is when time is up);
+    ``on_turn(round, tenant index, tenants)`` follows the game."""
     start = time.perf_counter()  # the limit counts from here: the market's build too
     market = Market.from_problem(problem)
     # drf-nodes: ``time_limit`` covers both solves (DRF on the nodes, then the overstatement)
@@ -101,7 +107,8 @@ def fair_report(
     if check:
         doc["checks"] = _checks(mechanism, market, alloc, random_instances, seed)
     if equilibrium:
-        doc["equilibrium"] = _equilibrium(mechanism, market)
+        deadline = Deadline.within(start, time_limit)
+        doc["equilibrium"] = _equilibrium(mechanism, market, deadline, on_turn)
     return doc
 
 
@@ -126,16 +133,25 @@ def _checks(
     return out
 
 
-def _equilibrium(mechanism: str, market: Market) -> dict[str, Any]:
+def _equilibrium(
+    mechanism: str,
+    market: Market,
+    deadline: Deadline | None = None,
+    on_turn: Callable[[int, int, int], None] | None = None,
+) -> dict[str, Any]:
     if mechanism == "drf-nodes":
         return {
             "skipped": "best responses on nodes need a solve per misreport; use --mechanism drf"
         }
-    eq = best_response_dynamics(POOLED_MECHANISMS[mechanism], market)
-    optimum = utilitarian(market).total_tasks()
+    optimum = utilitarian(market).total_tasks()  # first: the game stops where the limit is
+    eq = best_response_dynamics(
+        POOLED_MECHANISMS[mechanism], market, deadline=deadline, on_turn=on_turn
+    )
     welfare = sum(eq.utilities.values())
     return {
         "converged": eq.converged,
+        "stopped": eq.stopped,
+        "best_responses": eq.best_responses,
         "rounds": eq.rounds,
         "cycle": eq.cycle,
         "liars": eq.liars(market),
