@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import csv
+import multiprocessing as mp
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bench.report import write_report
-from bench.runner import ResultsFile, run_local
+from bench.runner import ResultsFile, _Slot, run_local
 from bench.suites import load_suite
 
 from ..cli import run_bench
@@ -163,3 +166,47 @@ def test_ray_executor_gives_the_same_rows_as_local(tmp_path: Path) -> None:
         return sorted(tuple(r[k] for k in keys) for r in rows)
 
     assert project(_rows(local)) == project(_rows(remote))
+
+
+def _send_when_told(send: Any, go: Any) -> None:
+    go.wait(30)
+    send.send({"status": "optimal"})
+    send.close()
+
+
+class _RowArrivesAfterTheFirstLook:
+    """The pipe of a run whose child sends its row and exits right after the parent's first look
+    at the pipe (the race that read finished runs as crashed)."""
+
+    def __init__(self, conn: Any, go: Any, process: Any) -> None:
+        self.conn, self.go, self.process, self.looks = conn, go, process, 0
+
+    def poll(self) -> bool:
+        self.looks += 1
+        seen = self.conn.poll()
+        if self.looks == 1:
+            self.go.set()
+            self.process.join(30)
+        return bool(seen)
+
+    def recv(self) -> Any:
+        return self.conn.recv()
+
+
+def test_a_row_sent_just_before_the_child_exits_is_not_a_crash() -> None:
+    ctx = mp.get_context("spawn")
+    recv, send = ctx.Pipe(duplex=False)
+    go = ctx.Event()
+    process = ctx.Process(target=_send_when_told, args=(send, go), daemon=True)
+    process.start()
+    send.close()
+    slot = object.__new__(_Slot)
+    slot.recv = _RowArrivesAfterTheFirstLook(recv, go, process)  # type: ignore[assignment]
+    slot.process = process
+    slot.started = time.perf_counter()
+    slot.deadline = slot.started + 60
+    row = None
+    while row is None:
+        row = slot.poll()
+        time.sleep(0.01)
+    assert row == {"status": "optimal"}
