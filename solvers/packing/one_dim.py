@@ -42,7 +42,7 @@ from .heuristics import (
 )
 from .improve import as_bins, dive, dive_lds, pattern_ip, round_down
 from .patterns import solve_patterns, waste_bounded_patterns
-from .reduced import reduced_graph, solve_reduced
+from .reduced import build_fits, reduced_graph, solve_reduced
 from .search import Incumbent, Listener, Packed
 from .triples import three_item_bins, triple_packing
 from .vector_solve import load_native_solvers
@@ -270,7 +270,9 @@ class _Search(Incumbent):
         # the LP missed in 6-8 s; the LP runs go first (Falkenauer t501: 0.7 s with the LP,
         # a first run without it spent 4 s for nothing) and prove the bound one higher.
         work, attempt = FULL_BINS_WORK, 0
-        while not self.done() and not deadline.expired():
+        # a model that cannot be built in the time left never will be: no restarts then (they
+        # were declined at once, a thousand times a second, until the deadline)
+        while not self.done() and build_fits(reduced, deadline):
             outcome, packing = solve_reduced(
                 reduced, self.counts, deadline, self.seed + attempt + 1, work=work,
                 linearization=FULL_BINS_LINEARIZATION[attempt % 2],

@@ -136,6 +136,14 @@ def _close(capacity: int, item_arcs: list[Arc], loss: bool = True) -> ArcFlowGra
     return graph
 
 
+def build_fits(reduced: Reduced, deadline: Deadline) -> bool:
+    """Would the CP-SAT model of ``reduced`` be built in the time left? It is built in Python
+    (a few microseconds per arc, many times that on a loaded machine): not begun when the build
+    at this load would not fit (a 100,000-arc model on a 0.5 s share at load 9 used 1.4 s for
+    nothing). As time only shrinks, a build that does not fit now never will."""
+    return deadline.left() >= BUILD_SECONDS_PER_ARC * len(reduced.graph.arcs) * slowdown()
+
+
 def solve_reduced(
     reduced: Reduced,
     counts: Sequence[int],
@@ -156,10 +164,7 @@ def solve_reduced(
     graph, k = reduced.graph, reduced.bins
     if not graph.arcs:
         return "infeasible", None
-    # The model is built in Python (a few microseconds per arc, many times that on a loaded
-    # machine): not begun when the build at this load would not fit (a 100,000-arc model on a
-    # 0.5 s share at load 9 used 1.4 s for nothing), abandoned when time runs out.
-    if deadline.left() < BUILD_SECONDS_PER_ARC * len(graph.arcs) * slowdown():
+    if not build_fits(reduced, deadline):
         return "unknown", None
     try:
         built = _flow_model(graph, counts, k, reduced.full, deadline)

@@ -382,3 +382,26 @@ def _three_a_bin() -> tuple[list[int], list[int]]:
     """150 items of 100-566 into bins of 1,000 (seeded): FFD 53 bins, L2 52 = the optimum."""
     rng = random.Random(1)
     return _types([rng.randint(100, 566) for _ in range(150)])
+
+
+def test_full_bin_arc_flow_does_not_spin_when_its_model_cannot_be_built(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A model too big to build in the time left was declined at once and asked for again, a
+    thousand times a second until the deadline: now it is not asked for at all."""
+    from solvers.packing import reduced
+
+    calls: list[str] = []
+    real = one_dim.solve_reduced
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        outcome = real(*args, **kwargs)
+        calls.append(outcome[0])
+        return outcome
+
+    monkeypatch.setattr(one_dim, "solve_reduced", counted)
+    monkeypatch.setattr(reduced, "BUILD_SECONDS_PER_ARC", 1e3)  # no build fits in 0.3 s
+    sizes, counts = _types(triplets(20, 1000, seed=3))
+    search = one_dim._Search(sizes, counts, 1000, Deadline.after(30.0), 0)
+    assert search.full_bins_arcflow(Deadline.after(0.3))
+    assert calls == []
