@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import random
 import time
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -468,3 +469,32 @@ def test_a_frozen_master_prices_nothing_and_claims_no_bound() -> None:
     cg.frozen = False
     lp = cg.solve(Deadline.after(30), converge=True)
     assert lp is not None and lp.converged and len(cg.columns) > columns
+
+
+@pytest.mark.parametrize(("size", "priced"), [(24, False), (45, True)])
+def test_pairs_and_triples_only_where_optimal_bins_hold_at_most_three_items(
+    monkeypatch: pytest.MonkeyPatch, size: int, priced: bool
+) -> None:
+    """Pairs and triples cannot make a bin of four: the generation over them is for instances
+    whose optimal packings hold at most three items a bin on average, which the lower bound
+    tells (greedy's bin count does not: a packing of one item a bin would send every instance
+    there). Items of 24 % of the bin (four a bin, none full): not priced; of 45 %: priced."""
+    items, cap = [[size, size] for _ in range(40)], [100, 100]
+    counts = [1] * len(items)
+    listed: list[int] = []
+    real = SmallSets.listed
+
+    def recorded(*args, **kwargs):  # type: ignore[no-untyped-def]
+        listed.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(vector_solve, "SETS_LIMIT", 1)  # too many sets to list them all
+    monkeypatch.setattr(vector_solve.SmallSets, "listed", recorded)
+    monkeypatch.setattr(
+        vector_solve,
+        "first_fit_decreasing",
+        lambda sizes, counts, cap: [Counter({i: 1}) for i in range(40)],
+    )
+    found = vector_solve.solve_vector(items, counts, cap, Deadline.after(5))
+    assert check_vector_packing(found.packing, items, counts, cap)
+    assert bool(listed) == priced
