@@ -12,7 +12,9 @@ placements in place and only adds to them:
 3. fill — in order of required first, then best objective gain, try each unplaced item (a gang as
    one unit) on its bins from the best objective change down, and keep the first bin that breaks
    no constraint when the item is required, belongs to a pinned gang, or improves the objective
-   (repeated while anything changes, at most three passes).
+   (repeated while anything changes, at most three passes); a required item that fits nowhere
+   takes a bin from optional items in its way (running pods that may move, say), which a later
+   pass may place elsewhere.
 
 A read is *repaired feasible* when the result meets every constraint (a required item with no
 room left, for example, stays a violation). The best repaired plan by combined objective wins.
@@ -214,6 +216,43 @@ class Repairer:
                 z[y] = y_was
         return None
 
+    def make_room(self, z: np.ndarray, item: int) -> int | None:
+        """Put a required item that fits nowhere on a bin by taking off optional items (alone in
+        their unit, not in a gang) from the constraints it breaks there, the least objective lost
+        first; returns its variable, or None (``z`` as it was). The final check of the read
+        judges what their removal did elsewhere."""
+        solo = {ids[0] for ids, forced in self.units if len(ids) == 1 and not forced}
+        for v in sorted(self.m.items[item].variables.tolist(), key=lambda v: self.contrib(v, z)):
+            saved = z.copy()
+            z[v] = 1
+            y = self.y_of.get(v)
+            if y is not None:
+                z[y] = 1
+            while True:
+                broken = [
+                    c
+                    for c in self.touching[v]
+                    if not isinstance(c, AllOrNothing)
+                    and not (isinstance(c, OneHot) and c.exact)
+                    and c.violation(z) > 0
+                ]
+                if not broken:
+                    return v
+                takeable = [
+                    u
+                    for u in broken[0].variables.tolist()
+                    if z[u]
+                    and u != v
+                    and (i := int(self.m.var_item[u])) >= 0
+                    and i in solo
+                    and not self.m.items[i].required
+                ]
+                if not takeable:
+                    break
+                self.set_off(z, min(takeable, key=lambda u: -self.contrib(u, z)))
+            z[:] = saved
+        return None
+
     def fill(self, z: np.ndarray) -> bool:
         changed = False
 
@@ -242,6 +281,10 @@ class Repairer:
             total = 0.0
             for i in todo:
                 got = self.try_place(z, i)
+                if got is None and must and len(ids) == 1 and not forced:
+                    # a required item is worth more than the optional ones in its way
+                    v = self.make_room(z, i)
+                    got = None if v is None else (v, self.contrib(v, z))
                 if got is None:
                     break
                 done.append(got[0])
