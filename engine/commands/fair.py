@@ -80,7 +80,8 @@ def _print(console: Console, doc: dict[str, Any]) -> None:
                 if e["converged"]
                 else "cycle"
                 if e["cycle"]
-                else f"stopped by the time limit with {e['best_responses']} best response(s) done "
+                else f"stopped by {e.get('stopped_by', 'the time limit')} with "
+                f"{e['best_responses']} best response(s) done "
                 "(not shown to be an equilibrium)"
                 if e["stopped"]
                 else "no convergence"
@@ -200,6 +201,8 @@ def register(app: typer.Typer) -> None:
             raise exc.with_source(str(file)) from None  # a field of the file, e.g. no tenants
         finally:
             progress.stop()
+        if stopped and doc.get("equilibrium", {}).get("stopped"):
+            doc["equilibrium"]["stopped_by"] = "Ctrl-C"  # not the time limit
         if as_json:
             typer.echo(json.dumps(doc, indent=2, default=str))
         else:
