@@ -200,12 +200,11 @@ def test_the_filling_model_is_not_begun_without_time_for_its_size(monkeypatch: A
     assert plan.verified and plan.objective[0] >= solve(problem, "greedy").objective[0]
 
 
-def _wide_or_thin(nodes: int = 120) -> Problem:
-    """Two GPUs and 4 cpu per node; ``thin`` pods take 2 cpu and no GPU, ``wide`` pods 2 cpu
-    and both GPUs: two pods a node whatever the mix (level 1 ties), the GPUs placed only when
-    each node holds a wide pod (level 2)."""
+def _thin_and_wide(name: str, nodes: int, wide_cpu: str) -> Problem:
+    """Two GPUs and 4 cpu per node; ``thin`` pods take 2 cpu and no GPU (value 0), ``wide``
+    pods ``wide_cpu`` and both GPUs (value 2); objective ``[placed, value]``."""
     data: dict[str, Any] = {
-        "name": "wide-or-thin",
+        "name": name,
         "bins": [
             {
                 "name": f"n{k:03d}",
@@ -219,7 +218,7 @@ def _wide_or_thin(nodes: int = 120) -> Problem:
             {
                 "name": "wide",
                 "count": nodes,
-                "demand": {"cpu": "2"},
+                "demand": {"cpu": wide_cpu},
                 "devices": {"count": 2},
                 "value": 2,
             },
@@ -229,6 +228,12 @@ def _wide_or_thin(nodes: int = 120) -> Problem:
     from engine.io import problem_from_dict
 
     return problem_from_dict(data)
+
+
+def _wide_or_thin(nodes: int = 120) -> Problem:
+    """Wide pods of 2 cpu: two pods a node whatever the mix (level 1 ties), the GPUs placed
+    only when each node holds a wide pod (level 2)."""
+    return _thin_and_wide("wide-or-thin", nodes, "2")
 
 
 def test_the_filling_model_may_weigh_every_level(monkeypatch: Any) -> None:
@@ -272,34 +277,9 @@ def test_a_misspelt_fill_levels_value_is_refused() -> None:
 
 
 def _few_wide(nodes: int = 120) -> Problem:
-    """Two GPUs and 4 cpu per node; ``thin`` pods take 2 cpu and no GPU, ``wide`` pods all 4
-    cpu and both GPUs: two thin pods a node place the most pods (level 1), one wide pod a
-    node the most GPUs (level 2) with half the pods."""
-    data: dict[str, Any] = {
-        "name": "few-wide",
-        "bins": [
-            {
-                "name": f"n{k:03d}",
-                "capacity": {"cpu": "4"},
-                "devices": [{"name": "gpu", "count": 2, "capacity": {"gpu-milli": 1000}}],
-            }
-            for k in range(nodes)
-        ],
-        "items": [
-            {"name": "thin", "count": 2 * nodes, "demand": {"cpu": "2"}, "value": 0},
-            {
-                "name": "wide",
-                "count": nodes,
-                "demand": {"cpu": "4"},
-                "devices": {"count": 2},
-                "value": 2,
-            },
-        ],
-        "objective": ["placed", "value"],
-    }
-    from engine.io import problem_from_dict
-
-    return problem_from_dict(data)
+    """Wide pods of all 4 cpu: two thin pods a node place the most pods (level 1), one wide
+    pod a node the most GPUs (level 2) with half the pods."""
+    return _thin_and_wide("few-wide", nodes, "4")
 
 
 def test_a_price_trades_level_one_for_level_two() -> None:
