@@ -14,7 +14,11 @@ from hypothesis import strategies as st
 
 from bench.planted import draw, planted
 from solvers.deadline import Deadline
-from solvers.packing.full_bins import fewest_items_completions, full_bins_by_discrepancy
+from solvers.packing.full_bins import (
+    _most_constrained_opener,
+    fewest_items_completions,
+    full_bins_by_discrepancy,
+)
 from tests.profiles import examples
 
 
@@ -190,3 +194,25 @@ def test_exhaustion_agrees_with_brute_force(weights: list[int], capacity: int) -
     if found is not None:
         assert all(sum(sizes[t] * j for t, j in b.items()) == capacity for b in found)
         assert sum(found, Counter()) == Counter(dict(enumerate(counts)))
+
+
+def test_the_room_with_the_fewest_small_fills_is_opened_first() -> None:
+    # 70 leaves 30: {30}, {20, 10}, {25, 5}; 60 leaves 40: {30, 10}, {25, 15}: 60 goes first,
+    # though smaller. Without items above half the bin, the largest item left opens it.
+    sizes = [70, 60, 30, 25, 20, 15, 10, 5]
+    order = list(range(len(sizes)))
+    assert _most_constrained_opener(sizes, [1] * 8, 100, order) == 1
+    assert _most_constrained_opener(sizes, [0, 0, 1, 1, 1, 1, 1, 1], 100, order) == 2
+    # a room no one or two items fill comes last: 70 (30 = 25 + 5, gone) after 60 (25 + 15)
+    assert _most_constrained_opener(sizes, [1, 1, 0, 1, 0, 1, 1, 0], 100, order) == 1
+
+
+def test_the_fewest_fills_first_find_rooms_filled_by_pairs_without_backtracking() -> None:
+    # Six bins, each an item above half the bin and two smaller ones (as AI instances): by
+    # the rooms with the fewest fills first, the first completions fill every bin; largest
+    # first, they lead nowhere within no discrepancy.
+    weights = [72, 71, 66, 59, 55, 51, 34, 26, 25, 25, 24, 20, 18, 16, 16, 12, 7, 3]
+    sizes, counts = _types(weights)
+    found, _ = full_bins_by_discrepancy(sizes, counts, 100, Deadline.never(), max_budget=0)
+    assert found is not None and len(found) == 6
+    assert sum(found, Counter()) == Counter(dict(enumerate(counts)))
