@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
         disruption budget (exit 0); exit 1 when no sequence was found or --check finds
         violations; 2 on bad input."""
         from engine.cli import out
-        from engine.commands import check_time_limit
+        from engine.commands import check_time_limit, remaining
         from engine.io import check_writable, load, load_solution, write_text_atomic
         from engine.migrate.check import check_plan
         from engine.migrate.model import load_plan
@@ -70,7 +70,9 @@ def register(app: typer.Typer) -> None:
             if violations:
                 raise typer.Exit(1)
             return
-        plan = migrate(problem, target, time_limit=time_limit, park=park, source=str(target_file))
+        # the limit counts from the command's start: reading the files takes seconds at scale
+        limit = remaining(time_limit)
+        plan = migrate(problem, target, time_limit=limit, park=park, source=str(target_file))
         found = plan.status.has_sequence
         if output is not None and found:
             write_text_atomic(output, plan.to_yaml())
@@ -95,10 +97,12 @@ def _summary(plan: object) -> None:
         parked = plan.info.get("parked", 0)
         extra = f" ({parked} via intermediate nodes)" if parked else ""
         head += f", {len(plan.steps)} step(s), {plan.moves} move(s){extra} in {plan.seconds:.2f}s"
-        head += ", checked step by step" if plan.info.get("checked") else ""
+        checked = plan.info.get("checked")
+        if checked is not None:
+            head += ", checked step by step" if checked else ", NOT checked"
     out.print(head)
     if lb is not None:
         out.print(f"  lower bound {lb.steps} step(s): {lb.proof}")
-    for key in ("reason", "intermediate_nodes", "temporary_capacity_text"):
+    for key in ("reason", "note", "intermediate_nodes", "temporary_capacity_text"):
         if key in plan.info:
             out.print(f"  {plan.info[key]}")

@@ -12,14 +12,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..ir import Affinity, AntiAffinity, Gang, Problem, Quota, Spread
 
 Delta = Mapping[tuple[int, int], int]
-
-
-def _matches(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
-    return all(labels.get(k) == v for k, v in selector.items())
 
 
 @dataclass
@@ -216,6 +213,11 @@ class State:
         self.load = [[0] * len(self.resources) for _ in self.bins]
         self.totals = [0] * len(self.groups)
         self.rules: list[_AntiAffinity | _Exclusion | _Affinity | _Spread] = []
+        self._by_label: dict[tuple[str, str], set[int]] = defaultdict(set)
+        for gi, g in enumerate(problem.items):
+            for label in g.labels.items():
+                self._by_label[label].add(gi)
+        self._domain_maps: dict[Any, tuple[list[int], int]] = {}
         self._build_rules()
         self._tenants()
         self._traffic()
@@ -224,11 +226,22 @@ class State:
 
     # ------------------------------------------------------------ setup
     def _labels_select(self, selector: Mapping[str, str]) -> frozenset[int]:
-        return frozenset(
-            gi for gi, g in enumerate(self.problem.items) if _matches(selector, g.labels)
-        )
+        """The groups the selector matches, from an index of groups per label (each rule
+        scanning every group cost seconds on thousands of workloads)."""
+        found = [self._by_label.get(label, set()) for label in selector.items()]
+        if not found:
+            return frozenset(range(len(self.problem.items)))
+        return frozenset(set.intersection(*found))
 
     def _domains(self, topology: str, keep: frozenset[str] | None = None) -> tuple[list[int], int]:
+        """Per bin its domain's index (-1: none), and how many there are; one mapping per
+        topology (and kept bins), shared by the rules over it (never changed)."""
+        key = (topology, keep)
+        if key not in self._domain_maps:
+            self._domain_maps[key] = self._map_domains(topology, keep)
+        return self._domain_maps[key]
+
+    def _map_domains(self, topology: str, keep: frozenset[str] | None) -> tuple[list[int], int]:
         index: dict[str, int] = {}
         domain = []
         for b in self.problem.bins:

@@ -1,0 +1,61 @@
+"""``placer migrate -t``: the search leaves the independent check its share of the limit, and a
+check the time cut short is said to be one ("not checked"), never passed off as valid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import engine.migrate.run as run_module
+from engine.migrate.check import check_plan
+from engine.migrate.model import SequenceStatus
+from engine.migrate.run import migrate
+from engine.migrate.search import Planner
+
+from ..test_cli import run
+from .scenarios import swap
+from .test_cli import _files
+
+
+def test_the_search_is_handed_the_limit_less_the_checks_share(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    given: list[float | None] = []
+    real = Planner.run
+
+    def recorded(self: Planner, time_limit: float | None = None) -> Any:
+        given.append(time_limit)
+        return real(self, time_limit)
+
+    monkeypatch.setattr(Planner, "run", recorded)
+    monkeypatch.setattr(run_module, "check_inputs", lambda *_: 1.0)  # judging one state: 1 s
+    p, t = swap()
+    plan = migrate(p, t, time_limit=100.0)
+    assert plan.status == SequenceStatus.OPTIMAL and plan.info["checked"] is True
+    # a lower bound of 1 step: the check keeps back 1 s (the start) + 1/4 s (its step)
+    assert given and given[0] is not None and given[0] <= 100.0 - 1.25
+
+
+def _cut_check(*args: Any, **kwargs: Any) -> list[str]:
+    return check_plan(*args, **{**kwargs, "deadline": 0.0})  # the time is up at its first step
+
+
+def test_a_check_cut_short_is_not_called_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(run_module, "check_plan", _cut_check)
+    p, t = swap()
+    plan = migrate(p, t, time_limit=30.0)
+    assert plan.info["checked"] is False and plan.steps
+    assert plan.info["note"].startswith("not checked: ") and "0 of 1 step(s)" in plan.info["note"]
+
+
+def test_the_command_says_not_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(run_module, "check_plan", _cut_check)
+    prob, plan = _files(tmp_path, swap())
+    code, out, err = run(["migrate", str(prob), str(plan), "-t", "30"], capsys)
+    assert code == 0, err
+    assert "NOT checked" in out and "not checked: the time limit ran out" in out
+    assert "checked step by step" not in out
