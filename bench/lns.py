@@ -155,15 +155,20 @@ def run(
     threads: int,
     seed: int,
     params: dict[str, str] | None = None,
+    starve: float | None = None,
 ) -> dict[str, Any]:
-    """One LNS run against greedy and the bounds; ``params`` go to cpsat (``lns_fill=all``)."""
+    """One LNS run against greedy and the bounds; ``params`` go to cpsat (``lns_fill=all``);
+    ``starve``: the LNS solve runs only this share of the wall clock (``bench.starve``)."""
     from engine.solve import solve
+
+    from .starve import starved
 
     greedy = solve(problem, "greedy", seed=seed)
     began = time.perf_counter()
-    lns = solve(
-        problem, "cpsat", time_limit=time_limit, threads=threads, seed=seed, **(params or {})
-    )
+    with starved(starve):
+        lns = solve(
+            problem, "cpsat", time_limit=time_limit, threads=threads, seed=seed, **(params or {})
+        )
     wall = time.perf_counter() - began
     g_pods, g_gpus = _placed(problem, greedy)
     pods, gpus = _placed(problem, lns)
@@ -187,6 +192,7 @@ def run(
         "verified": lns.verified,
         "bound": lns.bound,
         "seconds": round(wall, 1),
+        "starved": starve,
         "rounds": info.get("rounds"),
         "accepted": info.get("accepted"),
         "start": info.get("start"),
@@ -414,6 +420,13 @@ def main(argv: list[str] | None = None) -> None:
             metavar="KEY=VALUE",
             help="a cpsat parameter for the LNS run (e.g. lns_fill=all); repeatable",
         )
+        p.add_argument(
+            "--starve",
+            type=float,
+            default=None,
+            metavar="SHARE",
+            help="the LNS solve runs this share of the wall clock (SIGSTOP/SIGCONT; bench.starve)",
+        )
     for p in (ali, scale):
         p.add_argument(
             "--objective",
@@ -443,7 +456,7 @@ def main(argv: list[str] | None = None) -> None:
                 )
                 row = {
                     "seed": args.seed,
-                    **run(problem, args.time_limit, args.threads, args.seed, params),
+                    **run(problem, args.time_limit, args.threads, args.seed, params, args.starve),
                 }
                 sink.write(json.dumps(row) + "\n")
                 sink.flush()
@@ -465,7 +478,7 @@ def main(argv: list[str] | None = None) -> None:
             from engine.io import load
 
             problem = load(args.path)
-        row = run(problem, args.time_limit, args.threads, seed, params)
+        row = run(problem, args.time_limit, args.threads, seed, params, args.starve)
         print(json.dumps({"seed": seed, **row}), flush=True)
 
 

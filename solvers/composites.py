@@ -115,8 +115,11 @@ class QuickStart(Composite):
         )
 
 
-def quick_plans(problem: Problem, options: Options) -> tuple[StartPlan, ...]:
-    """Start plans, best first (see the module docstring)."""
+def quick_plans(
+    problem: Problem, options: Options, greedy_seconds: float = GREEDY_SECONDS
+) -> tuple[StartPlan, ...]:
+    """Start plans, best first (see the module docstring); the greedy plan gets at most
+    ``greedy_seconds`` (cut short, it leaves the groups it did not reach unplaced)."""
     from .lowering import lower
     from .lowering.starts import fair_fill, fair_fill_applies, first_fit_decreasing
 
@@ -133,17 +136,15 @@ def quick_plans(problem: Problem, options: Options) -> tuple[StartPlan, ...]:
     elif any("fairness" in level for level in problem.objective[:1]) and fair_fill_applies(problem):
         plans = [StartPlan(fair_fill(lower(problem)), "fair_fill")]
     else:
-        plans = [p for p in [_greedy(problem, options)] if p is not None]
+        plans = [p for p in [_greedy(problem, options, greedy_seconds)] if p is not None]
     plans.append(StartPlan(first_fit_decreasing(lower(problem)), "ffd"))
     return tuple(plans)
 
 
-def _greedy(problem: Problem, options: Options) -> StartPlan | None:
+def _greedy(problem: Problem, options: Options, seconds: float) -> StartPlan | None:
     from .greedy.backend import GreedyBackend
 
-    limit = (
-        GREEDY_SECONDS if options.time_limit is None else min(GREEDY_SECONDS, options.time_limit)
-    )
+    limit = seconds if options.time_limit is None else min(seconds, options.time_limit)
     plan = GreedyBackend().solve(problem, Options(seed=options.seed, time_limit=limit, threads=1))
     if not plan.status.has_plan:
         return None

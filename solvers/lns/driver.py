@@ -33,8 +33,8 @@ from engine.solution import Progress, Solution, Status
 from engine.verify import evaluate, verify_counts
 
 from ..base import Compiled, Options, RawResult, StartPlan
-from ..composites import quick_plans
-from ..deadline import slowdown
+from ..composites import GREEDY_SECONDS, quick_plans
+from ..deadline import MAX_SLOWDOWN, slowdown
 from ..lowering import Key, Lowered, lower
 from .bound import Classes, bin_classes, class_shares, level_bounds
 from .chains import chains_apply, run_chains
@@ -68,8 +68,22 @@ FILL_SHARE = 0.9  # of the time left, for the filling model's plan (where cpsat 
 # added 14 pods there (3.24 % under the LP): at this floor it is tried whenever it may finish
 FILL_SECONDS_PER_BIN = 0.001
 FILL_SECONDS = 60.0  # ... without a time limit
+# The filling model's compile does not look at a deadline: begun only when, at the pace now,
+# it takes at most this share of the time left. Idle (500 nodes): classes and pricing tables
+# 0.05 s, CP-SAT's first import 0.7 s (0.25 s of CPU, the rest reading modules); session 10,
+# starved beside a test suite, the compile took 25 s of the 35 s left
+FILL_COMPILE_SHARE = 0.3
+FILL_COMPILE_SECONDS_PER_BIN = 2e-4
+CP_SAT_IMPORT_SECONDS = 0.7
 LP_PULL = 9.0  # admission weight added to the neighbourhood's focus (or the LP's shortfall)
 MIN_PHASE_SECONDS = 0.05  # a phase (start, bound, sub-solve) given less is not begun
+# The greedy start is the plan every later phase must beat, and cut short it leaves whole
+# groups unplaced (session 10, starved at load 13-15: cut at QuickStart's 5 s with a third of
+# the pods, and the run ended there): it gets this share of the limit (idle it takes about 1 s
+# at 500 nodes and 4-8 s at 5,000)
+START_SHARE = 0.6
+START_SECONDS = 60.0  # ... without a time limit
+MIN_CPU_SECONDS = 0.01  # the pace's divisor at least (a process that got no CPU at all)
 REPACK_SHARE = 0.3  # of a sub-solve's limit, for the quick repacking that may hint it
 RESERVE_VERIFICATIONS = 2.0  # kept back at the end: verifying a last plan and decoding it,
 RESERVE_SHARE = 0.25  # ... in times one verification of the start took (at most this share)
@@ -79,6 +93,12 @@ VERIFY_DECAY = 0.8  # a round keeps back its merged plans' verifications: the la
 # neighbourhoods' last plan of a 500-node sample they found 5 pods and 3.5 GPUs in 6 s)
 CHAIN_SHARE = 0.25
 CHAIN_END_SHARE = 0.15
+
+
+def cpu_seconds() -> float:
+    """This process's CPU time (every thread's), the clock ``_Run.pace`` compares the wall
+    clock with."""
+    return time.process_time()
 
 
 def lns_applies(
@@ -123,6 +143,8 @@ class Search:
     child: Compiled[Any, Any] | None = None
     child_options: Options | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    starts: tuple[StartPlan, ...] = ()  # every start plan found (the search begins at the best)
+    cpu_started: float = 0.0  # ``cpu_seconds()`` at ``started``
 
 
 def compile_search(
@@ -131,7 +153,7 @@ def compile_search(
     """The search's compile step: the child's whole model when the search would not help."""
     from engine.errors import PlacerError
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), cpu_seconds()
     mode = str(options.params.get("lns", "auto"))
     if mode not in MODES:
         raise PlacerError(f"lns must be one of {', '.join(MODES)}, not {mode!r}")
@@ -152,7 +174,9 @@ def compile_search(
             None,
             Search(problem, lower(problem), None, started, "off", child, child_options),
         )
-    starts = options.starts or quick_plans(problem, child_options)
+    limit = options.time_limit
+    greedy_seconds = START_SECONDS if limit is None else max(GREEDY_SECONDS, START_SHARE * limit)
+    starts = options.starts or quick_plans(problem, child_options, greedy_seconds)
     lowered = lower(problem)
     start = next((s for s in starts if s.trusted), None)
     reason = None if mode == "on" else lns_applies(problem, lowered, owner.child.name, start)
@@ -162,7 +186,6 @@ def compile_search(
         reason = "no start plan that keeps every rule"
     if reason is not None:
         used = time.perf_counter() - started
-        limit = options.time_limit
         child_options = replace(
             child_options,
             starts=starts,
@@ -171,7 +194,8 @@ def compile_search(
         child = owner.child.compile(problem, child_options)
         search = Search(problem, lowered, start, started, reason, child, child_options)
         return Compiled(problem, None, search)
-    return Compiled(problem, None, Search(problem, lowered, start, started))
+    search = Search(problem, lowered, start, started, starts=starts, cpu_started=cpu_started)
+    return Compiled(problem, None, search)
 
 
 def run_search(
@@ -291,7 +315,42 @@ class _Run:
             return 0.0
         return self.deadline - time.perf_counter()
 
+    def pace(self) -> float:
+        """How many times longer work takes now than on an idle machine: the wall clock over
+        this process's CPU time since the compile began (the phases before the neighbourhoods
+        run on one thread), or the load per core where that says more. A process starved by
+        others at a higher priority, throttled or stopped runs slow at any load average."""
+        wall = time.perf_counter() - self.search.started
+        cpu = cpu_seconds() - self.search.cpu_started
+        measured = wall / max(cpu, MIN_CPU_SECONDS)
+        return min(MAX_SLOWDOWN * 10, max(slowdown(), measured))
+
+    def fits(self, idle_seconds: float, share: float = 1.0) -> bool:
+        """Would a step that cannot look at the deadline while it runs (a model build, a
+        native library's first import), of ``idle_seconds`` on an idle machine, end within
+        ``share`` of the time left at the current pace?"""
+        return idle_seconds * self.pace() <= share * self.left()
+
     # ------------------------------------------------------------------ plans
+
+    def best_start(self) -> tuple[Plan, str] | None:
+        """The best of the trusted start plans that verify, and its source (None: none does)."""
+        search = self.search
+        starts = [s for s in search.starts if s.trusted]
+        if not starts and search.start is not None:
+            starts = [search.start]
+        best: tuple[Plan, str] | None = None
+        for start in starts:
+            if best is not None and self.left() < MIN_PHASE_SECONDS:
+                break
+            devices = start.devices
+            plan = self.evaluate(
+                dict(start.counts),
+                None if devices is None else {k: list(r) for k, r in devices.items()},
+            )
+            if plan is not None and (best is None or _better(plan.key, best[0].key)):
+                best = (plan, start.source)
+        return best
 
     def evaluate(self, counts: dict[Key, int], devices: DevicePlan | None) -> Plan | None:
         """Verify the whole plan (the independent verifier); None when it breaks a rule."""
@@ -553,11 +612,24 @@ class _Run:
         left = self.left()
         if left < MIN_PHASE_SECONDS:  # out of time, or stopped
             return "no time left"
-        if FILL_SECONDS_PER_BIN * len(self.problem.bins) * slowdown() > FILL_SHARE * left:
+        if not self.fits(FILL_SECONDS_PER_BIN * len(self.problem.bins), FILL_SHARE):
             # cut short before its refill, its plan is below the fill-order greedy's: the
             # minute goes to the neighbourhoods instead
-            return f"under {FILL_SECONDS_PER_BIN} s a bin left (times the load per core)"
+            return f"under {FILL_SECONDS_PER_BIN} s a bin left (times the pace)"
+        if not self.fits(self.fill_compile_seconds(), FILL_COMPILE_SHARE):
+            # its compile (CP-SAT's first import, the node classes) looks at no deadline
+            return "its compile would not fit the time left (times the pace)"
         return None
+
+    def fill_compile_seconds(self) -> float:
+        """The filling model's compile on an idle machine: its classes and pricing tables,
+        and CP-SAT's Python module when not loaded yet (it loads pandas)."""
+        import sys
+
+        loaded = "ortools.sat.python.cp_model" in sys.modules
+        return FILL_COMPILE_SECONDS_PER_BIN * len(self.problem.bins) + (
+            0.0 if loaded else CP_SAT_IMPORT_SECONDS
+        )
 
     def fill_problem(self) -> tuple[Problem, float | None]:
         """The problem the filling model starts from, and the price of one unit of level 1 in
@@ -698,16 +770,13 @@ class _Run:
     def run(self) -> RawResult:
         search, problem = self.search, self.problem
         assert search.start is not None
-        start_devices = search.start.devices
         verifying = time.perf_counter()
-        incumbent = self.evaluate(
-            dict(search.start.counts),
-            None if start_devices is None else {k: list(r) for k, r in start_devices.items()},
-        )
-        if incumbent is None:
+        best = self.best_start()
+        if best is None:
             # a start that breaks a rule (e.g. pods already running): the child takes it all
             return self._whole()
-        self.info["start"] = {"source": search.start.source, "objective": list(incumbent.objective)}
+        incumbent, source = best
+        self.info["start"] = {"source": source, "objective": list(incumbent.objective)}
         self.info["first_plan_s"] = round(time.perf_counter() - search.started, 4)
         if self._all_placed(incumbent):  # no plan can do better: no LP, no neighbourhood
             self.info["stopped"] = "the start places every item and only placed is scored"

@@ -134,6 +134,9 @@ class FillModel:
         reserve = min(DECODE_SHARE * deadline.left(), self.decode_reserve())
         work = Deadline(deadline.at - reserve)
         info: dict[str, Any] = {"classes": len(self.classes)}
+        if work.expired():  # e.g. its compile ate the time (starved): the caller's plan stands
+            info["stopped"] = "no time left when the filling began"
+            return FillResult({}, None, None, info)
         left = self.left.copy()
         master = PatternMaster(self.pricer, self.classes, self.first, left)
         built = time.perf_counter() - began
@@ -168,9 +171,12 @@ class FillModel:
             if added <= 0:
                 break
         info["dives"] = dives
-        info["refill"] = {"items": self._refill(laid, self.first, left, work)}
-        info["repack"] = self._repack(laid, left, work)
-        if len(self.levels) > 1:
+        # each phase below looks at the deadline between nodes, not before its first one
+        if not work.expired():
+            info["refill"] = {"items": self._refill(laid, self.first, left, work)}
+        if not work.expired():
+            info["repack"] = self._repack(laid, left, work)
+        if len(self.levels) > 1 and not work.expired():
             info["top_up"] = {"items": self._refill(laid, self.profit, left, work)}
         searched = time.perf_counter()
         counts, devices = self._decode(laid)
