@@ -226,9 +226,11 @@ class _Search(Incumbent):
 
     def fewest_items_first(self, deadline: Deadline) -> None:
         """Limited discrepancy search over bin completions, fewest items first (``full_bins``)."""
+        runs = self.info.get("fewest_items_runs", 0)  # each run its own random ties
         found, exhausted = full_bins_by_discrepancy(
-            self.sizes, self.counts, self.capacity, deadline
+            self.sizes, self.counts, self.capacity, deadline, seed=self.seed + runs
         )
+        self.info["fewest_items_runs"] = runs + 1
         self.offer(found, "full bins, fewest items first")
         if exhausted and found is None:  # no packing fills ``bound`` bins: one more is needed
             self.raise_bound(self.bound + 1, "full bins, fewest items first")

@@ -216,3 +216,16 @@ def test_the_fewest_fills_first_find_rooms_filled_by_pairs_without_backtracking(
     found, _ = full_bins_by_discrepancy(sizes, counts, 100, Deadline.never(), max_budget=0)
     assert found is not None and len(found) == 6
     assert sum(found, Counter()) == Counter(dict(enumerate(counts)))
+
+
+def test_random_ties_open_either_of_two_rooms_as_constrained() -> None:
+    import numpy as np
+
+    # 70 leaves 30 = 25 + 5, 60 leaves 40 = 35 + 5: one fill each, a tie
+    sizes, left, order = [70, 60, 35, 25, 5], [1, 1, 1, 1, 1], [0, 1, 2, 3, 4]
+    assert _most_constrained_opener(sizes, left, 100, order) == 0  # the larger one
+    picked = {
+        _most_constrained_opener(sizes, left, 100, order, np.random.default_rng(seed))
+        for seed in range(20)
+    }
+    assert picked == {0, 1}
