@@ -67,8 +67,9 @@ def _print(console: Console, doc: dict[str, Any]) -> None:
             if name == "random":
                 continue
             r = rand.get(name, {})
-            witness = c.get("witness") or (r.get("witness") if r else None) or c.get("skipped", "")
-            checks.add_row(name, _ok(c.get("ok")), _ok(r.get("ok")) if r else "-", witness or "")
+            notes = (c.get("witness"), r.get("witness"), c.get("skipped"), c.get("stopped"))
+            witness = next((n for n in notes if n), "") or r.get("stopped", "")
+            checks.add_row(name, _ok(c.get("ok")), _ok(r.get("ok")) if r else "-", witness)
         console.print(checks)
     if "equilibrium" in doc:
         e = doc["equilibrium"]
@@ -157,7 +158,8 @@ def register(app: typer.Typer) -> None:
                 "-t",
                 metavar="SECONDS",
                 help="seconds for the command, counted from its start: drf-nodes' solves (DRF on "
-                "the nodes, then how much of the pooled answer fits) and --equilibrium's game",
+                "the nodes, then how much of the pooled answer fits), --check (half of what is "
+                "left when --equilibrium follows) and --equilibrium's game",
             ),
         ] = 10.0,
         threads: Threads = DEFAULT_THREADS,

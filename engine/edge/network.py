@@ -12,8 +12,6 @@ import math
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components, dijkstra
 
 from ..errors import InputError
 
@@ -37,6 +35,9 @@ class Network:
             bw = UNLIMITED if bandwidth is None else bandwidth
             if (i, j) not in best or (latency, -bw) < (best[i, j][0], -best[i, j][1]):
                 best[i, j] = (latency, bw)
+        # scipy here, not at the top: the CLI imports this module for every command
+        from scipy.sparse import csr_matrix
+
         n = len(self.nodes)
         rows = np.fromiter((i for i, _ in best), dtype=np.int64, count=len(best))
         cols = np.fromiter((j for _, j in best), dtype=np.int64, count=len(best))
@@ -59,6 +60,8 @@ class Network:
         """Raise InputError naming the nodes cut off from the first node's component."""
         if len(self.nodes) <= 1:
             return
+        from scipy.sparse.csgraph import connected_components
+
         count, labels = connected_components(self._graph, directed=False)
         if count == 1:
             return
@@ -71,6 +74,8 @@ class Network:
         )
 
     def _row(self, source: int) -> None:
+        from scipy.sparse.csgraph import dijkstra
+
         dist, pred = dijkstra(self._graph, directed=False, indices=source, return_predecessors=True)
         n = len(self.nodes)
         # The bottleneck is the smallest link on the way up the shortest-path tree: pointer

@@ -146,11 +146,17 @@ def best_response(
     return best, best_u, base
 
 
-def profitable_misreport(mechanism: Mechanism, truth: Market) -> Deviation | None:
-    """The first tenant that gains by lying while everyone else tells the truth (None: none found)."""
+def profitable_misreport(
+    mechanism: Mechanism, truth: Market, deadline: Deadline | None = None
+) -> Deviation | None:
+    """The first tenant that gains by lying while everyone else tells the truth (None: none found).
+
+    Raises ``Stopped`` when ``deadline`` passes (or Ctrl-C) before every misreport was tried."""
     honest = utilities(truth, mechanism(truth))
     for tenant in truth.active_tenants:
         for declared in declarations(truth, tenant):
+            if deadline is not None and deadline.expired():
+                raise Stopped
             u = utilities(truth, allocate(mechanism, truth, declared))[tenant]
             if u > honest[tenant]:
                 return Deviation(tenant, declared, honest[tenant], u)

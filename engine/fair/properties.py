@@ -23,8 +23,19 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from .game import Mechanism, profitable_misreport
+from solvers.deadline import Deadline
+
+from .game import Mechanism, Stopped, profitable_misreport
 from .market import Allocation, Job, Market
+
+# a check the time limit (or Ctrl-C) cut short decides nothing: ``ok`` is None and this says why
+CUT_SHORT = "cut short by the time limit (or Ctrl-C): not decided"
+PROPERTIES = ("sharing_incentive", "envy_free", "pareto_efficient", "strategy_proof")
+
+
+def _tick(deadline: Deadline | None) -> None:
+    if deadline is not None and deadline.expired():
+        raise Stopped
 
 
 def max_tasks(jobs: Sequence[Job], bundle: Sequence[Fraction]) -> int:
@@ -56,7 +67,7 @@ def _bundle(alloc: Allocation, tenant: str) -> tuple[Fraction, ...]:
 @dataclass
 class Check:
     name: str
-    ok: bool
+    ok: bool | None  # None: cut short, undecided
     witness: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
 
@@ -68,7 +79,7 @@ class Check:
         return out
 
 
-def sharing_incentive(alloc: Allocation) -> Check:
+def sharing_incentive(alloc: Allocation, deadline: Deadline | None = None) -> Check:
     """Up to one task per tenant: the slice is taken of the capacity less one task's dominant share
     of every active tenant (each tenant's last task may overshoot by that much). ``exact`` tells
     whether every tenant also reaches what it runs on its undiminished slice."""
@@ -81,6 +92,7 @@ def sharing_incentive(alloc: Allocation) -> Check:
     keep = max(Fraction(0), 1 - rounding)
     exact = True
     for t in m.active_tenants:
+        _tick(deadline)
         got = alloc.tenant_tasks(t)
         slice_ = tuple(c * m.weight(t) / total for c in m.capacity)
         if got < max_tasks(m.jobs_of(t), slice_):
@@ -96,11 +108,12 @@ def sharing_incentive(alloc: Allocation) -> Check:
     return Check("sharing_incentive", True, None, {"exact": exact})
 
 
-def _envy(alloc: Allocation, up_to_one: bool) -> str | None:
+def _envy(alloc: Allocation, up_to_one: bool, deadline: Deadline | None) -> str | None:
     m = alloc.market
     for i in m.active_tenants:
         mine = alloc.tenant_tasks(i)
         for j in m.active_tenants:
+            _tick(deadline)
             if i == j or alloc.tenant_tasks(j) == 0:
                 continue
             scale = m.weight(i) / m.weight(j)
@@ -121,16 +134,17 @@ def _envy(alloc: Allocation, up_to_one: bool) -> str | None:
     return None
 
 
-def envy_free(alloc: Allocation) -> Check:
-    witness = _envy(alloc, up_to_one=True)
-    exact = _envy(alloc, up_to_one=False)
+def envy_free(alloc: Allocation, deadline: Deadline | None = None) -> Check:
+    witness = _envy(alloc, True, deadline)
+    exact = _envy(alloc, False, deadline)
     return Check("envy_free", witness is None, witness, {"exact": exact is None})
 
 
-def pareto_efficient(alloc: Allocation) -> Check:
+def pareto_efficient(alloc: Allocation, deadline: Deadline | None = None) -> Check:
     m = alloc.market
     idle = tuple(Fraction(c - u) for c, u in zip(m.capacity, alloc.used(), strict=True))
     for t in m.active_tenants:
+        _tick(deadline)
         own = _bundle(alloc, t)
         could = max_tasks(m.jobs_of(t), tuple(a + b for a, b in zip(own, idle, strict=True)))
         if could > alloc.tenant_tasks(t):
@@ -142,8 +156,8 @@ def pareto_efficient(alloc: Allocation) -> Check:
     return Check("pareto_efficient", True)
 
 
-def strategy_proof(mechanism: Mechanism, market: Market) -> Check:
-    dev = profitable_misreport(mechanism, market)
+def strategy_proof(mechanism: Mechanism, market: Market, deadline: Deadline | None = None) -> Check:
+    dev = profitable_misreport(mechanism, market, deadline)
     if dev is None:
         return Check("strategy_proof", True)
     return Check(
@@ -160,12 +174,38 @@ def strategy_proof(mechanism: Mechanism, market: Market) -> Check:
     )
 
 
-def check_all(mechanism: Mechanism, market: Market, *, strategy: bool = True) -> dict[str, Check]:
-    alloc = mechanism(market)
-    checks = [sharing_incentive(alloc), envy_free(alloc), pareto_efficient(alloc)]
+def bounded(name: str, run: Callable[[], Check]) -> Check:
+    """``run()``, or an undecided check of that name when the deadline cut it short."""
+    try:
+        return run()
+    except Stopped:
+        return Check(name, None, None, {"stopped": CUT_SHORT})
+
+
+def allocation_checks(alloc: Allocation, deadline: Deadline | None = None) -> dict[str, Check]:
+    """Sharing incentive, envy-freeness and Pareto efficiency of one allocation, each cut short
+    (undecided) when ``deadline`` passes."""
+    runs: dict[str, Callable[[], Check]] = {
+        "sharing_incentive": lambda: sharing_incentive(alloc, deadline),
+        "envy_free": lambda: envy_free(alloc, deadline),
+        "pareto_efficient": lambda: pareto_efficient(alloc, deadline),
+    }
+    return {name: bounded(name, run) for name, run in runs.items()}
+
+
+def check_all(
+    mechanism: Mechanism,
+    market: Market,
+    *,
+    strategy: bool = True,
+    deadline: Deadline | None = None,
+) -> dict[str, Check]:
+    out = allocation_checks(mechanism(market), deadline)
     if strategy:
-        checks.append(strategy_proof(mechanism, market))
-    return {c.name: c for c in checks}
+        out["strategy_proof"] = bounded(
+            "strategy_proof", lambda: strategy_proof(mechanism, market, deadline)
+        )
+    return out
 
 
 def random_market(rng: random.Random, tenants: int = 3, resources: int = 2) -> Market:
@@ -188,20 +228,27 @@ def check_random(
     instances: int = 20,
     seed: int = 0,
     make: Callable[[random.Random], Market] = random_market,
+    deadline: Deadline | None = None,
 ) -> dict[str, Check]:
-    """The checks over random markets: a property holds if no instance breaks it (first witness kept)."""
+    """The checks over random markets: a property holds if no instance breaks it (first witness
+    kept). When ``deadline`` passes, the instances checked whole so far are the evidence:
+    ``instances`` says how many, ``stopped`` that the others were not tried."""
     rng = random.Random(seed)
-    result: dict[str, Check] = {}
+    found: dict[str, str | None] = {}  # name -> first witness (None: holds so far)
+    done = 0
     for k in range(instances):
-        market = make(rng)
-        for name, c in check_all(mechanism, market).items():
-            if name not in result:
-                result[name] = Check(name, True, None, {"instances": instances})
-            if not c.ok and result[name].ok:
-                result[name] = Check(
-                    name,
-                    False,
-                    f"random instance {k} (seed {seed}): {c.witness}",
-                    {"instances": instances},
-                )
-    return result
+        checks = check_all(mechanism, make(rng), deadline=deadline)
+        if any(c.ok is None for c in checks.values()):
+            break  # this instance was cut short: it is not counted
+        for name, c in checks.items():
+            if found.get(name) is None and not c.ok:
+                found[name] = f"random instance {k} (seed {seed}): {c.witness}"
+            else:
+                found.setdefault(name, None)
+        done += 1
+    data: dict[str, Any] = {"instances": done}
+    if done < instances:
+        data["stopped"] = f"{CUT_SHORT} after {done} of {instances} instances"
+    if done == 0:  # no evidence either way
+        return {n: Check(n, None, None, dict(data)) for n in PROPERTIES}
+    return {n: Check(n, w is None, w, dict(data)) for n, w in found.items()}
