@@ -34,11 +34,15 @@ class Landscape:
         n = len(linear)
         if n > MAX_QUBITS:
             raise ValueError(f"{n} qubits: the simulation holds at most {MAX_QUBITS}")
-        index = np.arange(1 << n, dtype=np.int64)
-        bits = ((index[:, None] >> np.arange(n)) & 1).astype(np.float64)
-        energy = offset + bits @ linear
-        for i, j, q in zip(rows.tolist(), cols.tolist(), data.tolist(), strict=True):
-            energy += q * bits[:, i] * bits[:, j]
+        # each term is added through a strided view of the states where its bits are 1: no
+        # 2^n x n bit matrix (168 MB and seconds at 20 qubits), 2^(n-1) or 2^(n-2) adds a term
+        energy = np.full(1 << n, float(offset))
+        for i, h in enumerate(linear.tolist()):
+            energy.reshape(-1, 2, 1 << i)[:, 1, :] += h
+        for a, b, q in zip(rows.tolist(), cols.tolist(), data.tolist(), strict=True):
+            lo, hi = min(a, b), max(a, b)  # bit lo varies fastest
+            both = energy.reshape(-1, 2, 1 << (hi - lo - 1), 2, 1 << lo)[:, 1, :, 1, :]
+            both += q
         spread = float(np.std(energy)) or 1.0
         cost = (energy - float(np.mean(energy))) / spread
         return cls(n, energy, cost, np.argsort(energy, kind="stable"))

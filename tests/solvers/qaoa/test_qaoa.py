@@ -119,3 +119,19 @@ def test_too_many_qubits_is_refused_up_front() -> None:
     with pytest.raises(UnsupportedProblem, match="models above 20 qubits"):
         solve(p, "qaoa")
     assert "models above 20 qubits" in next(iter(registry.get("qaoa").missing(p)))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_landscape_adds_every_term_once_in_any_variable_order(seed: int) -> None:
+    # terms stated (j, i) as well as (i, j), some pairs twice, and a zero bias: the dense sum
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 9))
+    pairs = rng.integers(0, n, size=(3 * n, 2))
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    linear = rng.normal(size=n)
+    linear[0] = 0.0
+    quad = rng.normal(size=len(pairs))
+    land = Landscape.of(linear, pairs[:, 0], pairs[:, 1], quad, -1.5)
+    bits = (np.arange(1 << n)[:, None] >> np.arange(n)) & 1
+    dense = -1.5 + bits @ linear + (bits[:, pairs[:, 0]] * bits[:, pairs[:, 1]]) @ quad
+    assert np.allclose(land.energy, dense)
