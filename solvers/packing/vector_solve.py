@@ -37,11 +37,17 @@ from ..deadline import Deadline
 from .colgen import ColumnGeneration, LpSolution
 from .heuristics import Packing, first_fit_decreasing
 from .improve import as_bins, dive, pattern_ip, round_down
-from .patterns import solve_patterns, waste_bounded_patterns
+from .patterns import Pattern, solve_patterns, waste_bounded_patterns
 from .repack import BinElimination
 from .search import Incumbent, Listener, Packed
 from .vector import best_vector_packing, vector_lower_bound
-from .vector_fill import cover_exact_fills, dive_exact_fills, exact_fill_patterns, fitting_sets
+from .vector_fill import (
+    cover_among,
+    cover_exact_fills,
+    dive_exact_fills,
+    exact_fills_by_size,
+    fitting_sets,
+)
 from .vector_pairs import SmallSets
 from .vector_partition import partition_sets
 
@@ -58,6 +64,11 @@ CP_SAT_FILLS = 5_000  # more exact fills: no CP-SAT cover after the dives
 # other (with few fills; with many it takes the rest).
 FILL_FIRST_SHARE = 0.5
 FILL_THEN_SHARE = 0.5
+# The listing gets this share of the exact fills' time at most; after each size, while at most
+# this many are listed, the exact-cover search over them gets this share of what is left.
+FILL_LISTING_SHARE = 0.6
+QUICK_COVER_FILLS = 20_000
+QUICK_COVER = 0.1
 # Fewer item sets fit a bin than this (bins of 2-3 items): all of them into column generation's
 # master, with this share of the time left after the heuristics, of which the dives over them
 # get this share (each takes 0.03-0.3 s on 250-500 items of class 6, where the first found the
@@ -367,24 +378,44 @@ class _VectorSearch(Incumbent):
 
     def exact_fills(self, deadline: Deadline) -> bool:
         """No slack in any dimension: every bin of a packing into ``bound`` bins is full in
-        every dimension; cover the items with such exact fills (True when that packed them)."""
-        found = exact_fill_patterns(
+        every dimension; cover the items with such exact fills (True when that packed them).
+        The fills are listed by size (those of 2, 3, ... items), and after each size a short
+        exact-cover search over what is listed: the fills of few items come in milliseconds,
+        the last size can take most of the listing (74,000 fills of 6 items among 87,000 on
+        vectors-d2-s106, 2 s at load 8, where its planted bins of 2-4 items were among the
+        first 982). What the listing's share leaves unlisted is not waited for."""
+        found: list[Pattern] = []
+        packing: Packing | None = None
+        listing = deadline.part(FILL_LISTING_SHARE)
+        for fills in exact_fills_by_size(
             np.array(self.sizes),
             np.array(self.counts),
             np.array(self.capacity),
-            EXACT_FILL_LIMIT,
-            deadline,
+            listing,
             self.seed,
-        )
+        ):
+            if len(found) + len(fills) > EXACT_FILL_LIMIT:
+                break
+            found += fills
+            if fills and len(found) <= QUICK_COVER_FILLS:
+                packing = cover_among(found, self.counts, deadline.part(QUICK_COVER), self.rng)
+                if packing is not None:
+                    break
         if not found:
             return False
         self.info["exact_fills"] = len(found)
-        # LP dives (they find planted fills among thousands of accidental ones, and solve
-        # vector triplets) and the exact-cover search, then CP-SAT's cover (exact: what both
-        # miss on few patterns; not on many, where it found nothing in 20 s and building its
-        # model alone ran 2.5 s past the deadline). On many, the search first: it found the
-        # planted fills among 15,000-95,000 in 0.01-2 s (the dives missed 95,000 in 5 s), and
-        # it stops on time (HiGHS' first LP over 87,000 columns took 1.2 s on a 0.45 s limit).
+        if packing is None:
+            packing = self.cover_fills(found, deadline)
+        self.offer(packing, "exact fills")
+        return packing is not None
+
+    def cover_fills(self, found: list[Pattern], deadline: Deadline) -> Packing | None:
+        """LP dives (they find planted fills among thousands of accidental ones, and solve
+        vector triplets) and the exact-cover search, then CP-SAT's cover (exact: what both
+        miss on few patterns; not on many, where it found nothing in 20 s and building its
+        model alone ran 2.5 s past the deadline). On many, the search first: it found the
+        planted fills among 15,000-95,000 in 0.01-2 s (the dives missed 95,000 in 5 s), and
+        it stops on time (HiGHS' first LP over 87,000 columns took 1.2 s on a 0.45 s limit)."""
         few = len(found) <= CP_SAT_FILLS
         dives = functools.partial(dive_exact_fills, found, self.counts, rng=self.rng)
         search = functools.partial(cover_exact_fills, found, self.counts, rng=self.rng)
@@ -395,8 +426,7 @@ class _VectorSearch(Incumbent):
         if packing is None and few and not deadline.expired():
             column = [w[0] for w in self.sizes]  # (solve_patterns reads only the counts)
             packing = solve_patterns(column, self.counts, found, self.bound, deadline, self.seed)
-        self.offer(packing, "exact fills")
-        return packing is not None
+        return packing
 
     def _fits(self, pattern: Sequence[tuple[int, int]]) -> bool:
         return all(
