@@ -125,20 +125,39 @@ def fitting_sets(
     limit: int,
     deadline: Deadline,
     largest: int | None = None,
+    listed: list[np.ndarray] | None = None,
 ) -> list[np.ndarray] | None:
     """Every item set that fits a bin (of at most ``largest`` items, if given), one array per
     size (rows of types, ascending, a type repeated for its copies); None when there are more
     than ``limit`` or the deadline passes. Level by level: each set extended by each type from
     its last one on (the sets of a level sorted by their last type, so those a type extends
-    are a prefix)."""
+    are a prefix). With ``listed`` (the first levels, as listed here), from the level after
+    them on."""
     table = np.asarray(table, dtype=np.int64).reshape(len(counts), -1)
     counts = np.asarray(counts, dtype=np.int64)
     cap = np.asarray(capacity, dtype=np.int64)
     usable = np.flatnonzero((counts > 0) & np.all(table <= cap, axis=1))
-    types, sums = usable[:, None], table[usable]
-    copies = np.ones(len(usable), dtype=np.int64)  # of the last type
     found: list[np.ndarray] = []
     total = 0
+    types, sums = usable[:, None], table[usable]
+    copies = np.ones(len(usable), dtype=np.int64)  # of the last type
+    if listed:
+        found, total = list(listed), sum(len(level) for level in listed)
+        last = found[-1]
+        grown = _grow_sets(
+            last,
+            table[last].sum(axis=1),
+            (last == last[:, -1:]).sum(axis=1),
+            usable,
+            table,
+            counts,
+            cap,
+            limit - total,
+            deadline,
+        )
+        if grown is None:
+            return None
+        types, sums, copies = grown
     while len(types):
         total += len(types)
         if total > limit or deadline.expired():
@@ -146,28 +165,49 @@ def fitting_sets(
         found.append(types)
         if len(found) == largest:
             break
-        last = types[:, -1]
-        grown: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        for t in usable.tolist():
-            if total > limit or deadline.expired():
-                return None
-            before = int(np.searchsorted(last, t, side="left"))
-            upto = int(np.searchsorted(last, t, side="right"))
-            fits = np.all(sums[:upto] + table[t] <= cap, axis=1)
-            fits[before:] &= copies[before:upto] < counts[t]
-            rows = np.flatnonzero(fits)
-            if len(rows):
-                again = np.where(rows >= before, copies[rows] + 1, 1)
-                extended = np.concatenate([types[rows], np.full((len(rows), 1), t)], axis=1)
-                grown.append((extended, sums[rows] + table[t], again))
-                total += len(rows)
-        if not grown:
-            break
-        total -= sum(len(g[0]) for g in grown)  # (counted as they grew: again below)
-        types = np.concatenate([g[0] for g in grown])
-        sums = np.concatenate([g[1] for g in grown])
-        copies = np.concatenate([g[2] for g in grown])
+        grown = _grow_sets(types, sums, copies, usable, table, counts, cap, limit - total, deadline)
+        if grown is None:
+            return None
+        types, sums, copies = grown
     return found
+
+
+def _grow_sets(
+    types: np.ndarray,
+    sums: np.ndarray,
+    copies: np.ndarray,
+    usable: np.ndarray,
+    table: np.ndarray,
+    counts: np.ndarray,
+    cap: np.ndarray,
+    limit: int,
+    deadline: Deadline,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``fitting_sets``' next level: the sets one item larger (sorted by their last type);
+    None beyond ``limit`` or at the deadline."""
+    last = types[:, -1]
+    grown: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    made = 0
+    for t in usable.tolist():
+        if made > limit or deadline.expired():
+            return None
+        before = int(np.searchsorted(last, t, side="left"))
+        upto = int(np.searchsorted(last, t, side="right"))
+        fits = np.all(sums[:upto] + table[t] <= cap, axis=1)
+        fits[before:] &= copies[before:upto] < counts[t]
+        rows = np.flatnonzero(fits)
+        if len(rows):
+            again = np.where(rows >= before, copies[rows] + 1, 1)
+            extended = np.concatenate([types[rows], np.full((len(rows), 1), t)], axis=1)
+            grown.append((extended, sums[rows] + table[t], again))
+            made += len(rows)
+    if not grown:
+        return types[:0], sums[:0], copies[:0]
+    return (
+        np.concatenate([g[0] for g in grown]),
+        np.concatenate([g[1] for g in grown]),
+        np.concatenate([g[2] for g in grown]),
+    )
 
 
 def _grow(

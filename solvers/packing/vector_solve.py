@@ -94,6 +94,9 @@ SMALL_SETS_KEEP = 100  # columns of each size a round at least (else as many as 
 SMALL_SETS_TAIL = 0.25
 STALL = 0.05
 SMALL_SETS_DIVE = 0.4  # then one dive over them (of what is left), CP-SAT the rest
+# Where every set is listed: after the dive, the generation goes on to the LP optimum (its
+# bound) with this share of what is left.
+SMALL_SETS_BOUND = 0.3
 SMALL_SETS_CP_SAT = 10_000
 HEURISTIC_SHARE = 0.25  # of the time left: the bin-centric heuristics
 # At most this plus so much per item: on large instances their restarts are what improves the
@@ -287,9 +290,10 @@ class _VectorSearch(Incumbent):
                 self.raise_bound(exact.bound, "set partition")
 
     def small_sets(self, listed: SmallSets, deadline: Deadline) -> None:
-        """Where bins hold few items but too many sets fit to list them: column generation
-        over pairs and triples priced in numpy (``vector_pairs``; a master restricted to
-        them, so its optimum is no bound), then CP-SAT choosing among the columns it made."""
+        """Where bins hold few items but too many sets fit to put them all into the master:
+        column generation over pairs and triples priced in numpy (``vector_pairs``; a master
+        restricted to them, so its optimum is no bound, unless every set was listed: then
+        its Farley bound is one), then CP-SAT choosing among the columns it made."""
         if self.done():
             return
         cg = self._column_generation()
@@ -297,25 +301,16 @@ class _VectorSearch(Incumbent):
             return
         self.info["small_sets"] = len(listed)
         keep = max(SMALL_SETS_KEEP, len(self.counts))
-        generation = deadline.part(SMALL_SETS_LP)
-        rounds, value, settled = 0, math.inf, False
         cg.frozen = True
         try:
-            while not settled and not generation.expired():
-                lp = cg.solve(generation)
-                if lp is None:
-                    break
-                added = cg.add_many(listed.price(lp.duals, keep))
-                rounds += 1
-                # Its last rounds add few columns and hardly move the LP (no bound to prove
-                # here); its first ones (degenerate duals) add many and move it little.
-                settled = not added or (added < SMALL_SETS_TAIL * keep and value - lp.value < STALL)
-                value = lp.value
-            self.info["small_set_rounds"] = rounds
-            if not settled:  # dives over an LP far from its optimum: bin elimination instead
+            generation = deadline.part(SMALL_SETS_LP)
+            # (Dives over an LP far from its optimum: bin elimination instead.)
+            if not self._price_small_sets(cg, listed, keep, generation, False) or self.done():
                 return
             found = dive(cg, deadline.part(SMALL_SETS_DIVE), len(self.best))
             self.offer(as_bins(found) if found is not None else None, "dive over priced sets")
+            if listed.complete:  # on to the LP optimum, for the bound
+                self._price_small_sets(cg, listed, keep, deadline.part(SMALL_SETS_BOUND), True)
         finally:
             cg.frozen = False
         cg.add_many(cg.pattern_of(b) for b in self.best)
@@ -330,6 +325,39 @@ class _VectorSearch(Incumbent):
         chosen = partition_sets(sets, self.counts, self.best, self.bound, deadline, self.seed)
         if chosen is not None:
             self.offer(chosen.packing, "set partition over priced sets")
+
+    def _price_small_sets(
+        self,
+        cg: ColumnGeneration,
+        listed: SmallSets,
+        keep: int,
+        deadline: Deadline,
+        converge: bool,
+    ) -> bool:
+        """Rounds of the generation over ``listed`` until its last rounds add few columns and
+        hardly move the LP (``converge``: until nothing prices out) or the deadline; whether
+        it got there (its first rounds, degenerate duals, add many and move it little). Where
+        every set is listed, each round's Farley bound (the master's duals over the most a
+        set is worth under them) is a bound; elsewhere the master's optimum bounds nothing."""
+        value, calm = math.inf, False
+        while not deadline.expired() and not self.done():
+            lp = cg.solve(deadline)
+            if lp is None:
+                break
+            columns, most = listed.price(lp.duals, keep)
+            if listed.complete:
+                bound = float(cg.counts @ lp.duals) / max(1.0, most)
+                self.info["small_sets_bound"] = round(
+                    max(bound, self.info.get("small_sets_bound", 0.0)), 6
+                )
+                self.raise_bound(math.ceil(bound - 1e-6), "every set's LP, priced")
+            added = cg.add_many(columns)
+            self.info["small_set_rounds"] = self.info.get("small_set_rounds", 0) + 1
+            calm |= not added or (added < SMALL_SETS_TAIL * keep and value - lp.value < STALL)
+            value = lp.value
+            if not added or (calm and not converge):
+                return True
+        return calm
 
     def _column_generation(self) -> ColumnGeneration | None:
         """The master (made once), with the best packing's bins as its first columns; None

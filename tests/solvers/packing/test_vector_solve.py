@@ -21,7 +21,7 @@ from engine.ir import Bin, ItemGroup, Problem
 from engine.solution import Status
 from engine.solve import solve
 from solvers.deadline import Deadline
-from solvers.packing import vector_fill, vector_solve
+from solvers.packing import vector_fill, vector_pairs, vector_solve
 from solvers.packing.colgen import ColumnGeneration
 from solvers.packing.heuristics import first_fit_decreasing
 from solvers.packing.knapsack import VectorKnapsack
@@ -145,7 +145,7 @@ SLOW_IMPORT_RUN = """
 import random, time
 from solvers.deadline import Deadline
 from solvers.packing.vector import check_vector_packing
-from solvers.packing import vector_fill, vector_solve
+from solvers.packing import vector_fill, vector_pairs, vector_solve
 from solvers.packing.vector_solve import solve_vector
 
 rng = random.Random(3)
@@ -468,35 +468,103 @@ def _fewest_bins(left: frozenset[int], fits: set[frozenset[int]]) -> int:
 
 
 @settings(max_examples=examples(20), deadline=None)
-@given(st.integers(0, 10_000), st.sampled_from([1, 2, 3]), st.integers(2, 12))
-def test_small_set_pricing_finds_the_best_pair_and_triple(seed: int, d: int, types: int) -> None:
-    """The columns priced from the pairs fit, respect the copies of each type and price out;
-    the most valuable pair and triple among them are the best of all (brute force over the
-    item copies), and none is returned when no set of at most three items prices out."""
+@given(st.integers(0, 10_000), st.sampled_from([1, 2, 3]), st.integers(2, 12), st.booleans())
+def test_small_set_pricing_finds_the_best_set_of_each_size(
+    seed: int, d: int, types: int, few_triples: bool
+) -> None:
+    """The columns priced from the sets listed fit, respect the copies of each type and price
+    out; the most valuable set of each size among them is the best of all (brute force over
+    the item copies: of two and three items, and of every size where the triples are few and
+    every set is listed), none is returned when no such set prices out, and the most a set
+    is worth is the brute force's where every set is listed."""
     rng = np.random.default_rng(seed)
     table = rng.integers(1, 70, size=(types, d))
     counts = rng.integers(0, 4, size=types)
     cap = np.full(d, 100)
     prices = rng.random(types) * 0.9
-    listed = SmallSets.listed(table, counts, cap, Deadline.never())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(vector_pairs, "FEW_TRIPLES", 10**6 if few_triples else -1)
+        listed = SmallSets.listed(table, counts, cap, Deadline.never())
     assert listed is not None
-    columns = listed.price(prices, keep=10**6)
+    columns, most = listed.price(prices, keep=10**6)
+    sizes = range(2, int(counts.sum()) + 1) if listed.complete else (2, 3)
     for column in columns:
         assert np.all(column @ table <= cap) and np.all(column <= counts)
-        assert column.sum() in (2, 3) and column @ prices > 1
-    copies = [t for t in range(types) for _ in range(counts[t])]
-    for size in (2, 3):
-        brute = [
-            sum(prices[list(subset)])
-            for subset in itertools.combinations(copies, size)
-            if np.all(table[list(subset)].sum(axis=0) <= cap)
-        ]
-        best = max(brute, default=0.0)
+        assert column.sum() in sizes and column @ prices > 1
+    worth = [(int(m.sum()), float(m @ prices)) for m in _fitting_multisets(table, counts, cap)]
+    for size in sizes:
+        best = max((w for k, w in worth if k == size), default=0.0)
         got = [float(c @ prices) for c in columns if c.sum() == size]
         if best > 1 + 1e-6:
             assert max(got) == pytest.approx(best)
         else:
             assert not got
+    assert listed.complete == (few_triples or max((k for k, _ in worth), default=0) <= 2)
+    if listed.complete:
+        assert most == pytest.approx(max((w for _, w in worth), default=0.0))
+
+
+def _fitting_multisets(table: np.ndarray, counts: np.ndarray, cap: np.ndarray) -> list[np.ndarray]:
+    """Every non-empty multiset of the types (copies per type, within ``counts``) that fits
+    (brute force: depth first over the types, a branch cut once it does not fit)."""
+    out: list[np.ndarray] = []
+    chosen = np.zeros(len(counts), dtype=np.int64)
+
+    def extend(t: int, load: np.ndarray) -> None:
+        if t == len(counts):
+            if chosen.any():
+                out.append(chosen.copy())
+            return
+        for j in range(int(counts[t]) + 1):
+            if np.any(load + j * table[t] > cap):
+                break
+            chosen[t] = j
+            extend(t + 1, load + j * table[t])
+        chosen[t] = 0
+
+    extend(0, np.zeros(table.shape[1], dtype=np.int64))
+    return out
+
+
+def test_every_set_priced_bounds_the_packing_where_few_triples_fit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """80 items of class 6's kind in ten dimensions (as below), too many sets to put them all
+    into the master: where few triples fit, the sets of four items and more are listed too, so every set is priced and the
+    generation's Farley bound (the duals over the most a set is worth) is a bound: here it
+    proves the optimum 45 (the volume bound says 34)."""
+    items, cap = bins_of_two_or_three(80, 10, seed=5), [150] * 10
+    counts = [1] * len(items)
+    ffd = first_fit_decreasing(items, counts, cap)
+    monkeypatch.setattr(vector_solve, "SETS_LIMIT", 100)
+    monkeypatch.setattr(vector_solve, "best_vector_packing", lambda *_: ffd)
+    monkeypatch.setattr(vector_solve._VectorSearch, "eliminate_more", lambda *_: None)
+    found = vector_solve.solve_vector(items, counts, cap, Deadline.after(60))
+    assert check_vector_packing(found.packing, items, counts, cap)
+    assert 44 < found.info["small_sets_bound"] <= 45 and found.lower_bound == 45
+    assert found.info["bound_from"] == "every set's LP, priced"
+
+
+@settings(max_examples=examples(6), deadline=None)
+@given(st.integers(0, 10_000), st.integers(20, 40))
+def test_every_set_priced_never_bounds_above_the_whole_lp(seed: int, n: int) -> None:
+    """The Farley bound of the generation over every set listed is at most the whole LP's
+    value (every set in the master: its optimum), rounded up."""
+    items, cap = bins_of_two_or_three(n, 3, seed), [150] * 3
+    counts = [1] * n
+    table = np.array(items)
+    listed = SmallSets.listed(table, np.array(counts), np.array(cap), Deadline.never())
+    assert listed is not None and listed.complete
+    search = vector_solve._VectorSearch(items, counts, cap, Deadline.after(60), 0, None)
+    search.small_sets(listed, Deadline.after(60))
+    whole = ColumnGeneration(table, np.array(counts), cap)
+    sets = fitting_sets(table, np.array(counts), np.array(cap), 10**7, Deadline.never())
+    assert sets is not None
+    whole.add_every(sets)
+    lp = whole.solve(Deadline.after(60))
+    assert lp is not None and lp.converged
+    assert search.info.get("small_sets_bound", 0.0) <= lp.value + 1e-6
+    assert search.bound <= math.ceil(lp.value - 1e-6)
 
 
 def test_priced_pairs_and_triples_improve_where_too_many_sets_fit_to_list(
@@ -505,10 +573,12 @@ def test_priced_pairs_and_triples_improve_where_too_many_sets_fit_to_list(
     """The instance above with the listing of every set cut short (as on 500 items, where
     hundreds of thousands fit): column generation over pairs and triples priced in numpy, then
     a dive or CP-SAT over its columns, improve on greedy's 47 bins before anything else (bin
-    elimination left out), and claim no bound (the optimum is 45)."""
+    elimination left out), and claim no bound (the optimum is 45; the sets of four, few here,
+    not listed)."""
     items, cap = bins_of_two_or_three(80, 10, seed=5), [150] * 10
     counts = [1] * len(items)
     ffd = first_fit_decreasing(items, counts, cap)
+    monkeypatch.setattr(vector_pairs, "FEW_TRIPLES", -1)
     monkeypatch.setattr(vector_solve, "SETS_LIMIT", 100)
     monkeypatch.setattr(vector_solve, "best_vector_packing", lambda *_: ffd)
     monkeypatch.setattr(vector_solve._VectorSearch, "eliminate_more", lambda *_: None)
