@@ -188,14 +188,22 @@ def _grow_sets(
     last = types[:, -1]
     grown: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     made = 0
+    # The room each set leaves, one contiguous row per dimension: a type's fit is tested one
+    # dimension at a time on the sets still in the running (the tightest dimension first).
+    room = np.ascontiguousarray((cap - sums).T)
     for t in usable.tolist():
         if made > limit or deadline.expired():
             return None
         before = int(np.searchsorted(last, t, side="left"))
         upto = int(np.searchsorted(last, t, side="right"))
-        fits = np.all(sums[:upto] + table[t] <= cap, axis=1)
-        fits[before:] &= copies[before:upto] < counts[t]
-        rows = np.flatnonzero(fits)
+        size = table[t]
+        order = np.argsort(-size / np.maximum(cap, 1), kind="stable")
+        rows = np.flatnonzero(room[order[0], :upto] >= size[order[0]])
+        for k in order[1:].tolist():
+            if not len(rows):
+                break
+            rows = rows[room[k, rows] >= size[k]]
+        rows = rows[(rows < before) | (copies[rows] < counts[t])]
         if len(rows):
             again = np.where(rows >= before, copies[rows] + 1, 1)
             extended = np.concatenate([types[rows], np.full((len(rows), 1), t)], axis=1)
