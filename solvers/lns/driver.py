@@ -83,6 +83,7 @@ MIN_PHASE_SECONDS = 0.05  # a phase (start, bound, sub-solve) given less is not 
 # at 500 nodes and 4-8 s at 5,000)
 START_SHARE = 0.6
 START_SECONDS = 60.0  # ... without a time limit
+AT_THE_PACE = "(times the pace)"  # how a step skipped for want of time says why
 MIN_CPU_SECONDS = 0.01  # the pace's divisor at least (a process that got no CPU at all)
 REPACK_SHARE = 0.3  # of a sub-solve's limit, for the quick repacking that may hint it
 RESERVE_VERIFICATIONS = 2.0  # kept back at the end: verifying a last plan and decoding it,
@@ -615,10 +616,10 @@ class _Run:
         if not self.fits(FILL_SECONDS_PER_BIN * len(self.problem.bins), FILL_SHARE):
             # cut short before its refill, its plan is below the fill-order greedy's: the
             # minute goes to the neighbourhoods instead
-            return f"under {FILL_SECONDS_PER_BIN} s a bin left (times the pace)"
+            return f"under {FILL_SECONDS_PER_BIN} s a bin left {AT_THE_PACE}"
         if not self.fits(self.fill_compile_seconds(), FILL_COMPILE_SHARE):
             # its compile (CP-SAT's first import, the node classes) looks at no deadline
-            return "its compile would not fit the time left (times the pace)"
+            return f"its compile would not fit the time left {AT_THE_PACE}"
         return None
 
     def fill_compile_seconds(self) -> float:
@@ -668,7 +669,7 @@ class _Run:
         the bound in seconds, and its relaxation's bound is kept (it bounds the whole problem)."""
         skipped = self.fill_skipped()
         if skipped is not None:
-            if skipped.startswith("under"):
+            if skipped.endswith(AT_THE_PACE):  # for want of time (else it does not apply)
                 self.info["start"]["fill"] = {"skipped": skipped}
             return incumbent
         left = self.left()

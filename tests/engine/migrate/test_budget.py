@@ -59,3 +59,18 @@ def test_the_command_says_not_checked(
     assert code == 0, err
     assert "NOT checked" in out and "not checked: the time limit ran out" in out
     assert "checked step by step" not in out
+
+
+def test_no_search_is_set_up_without_the_time_for_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The search's set-up looks at no deadline (3,000 nodes: 2.5 s at load 19): with less
+    left than a few times judging the start took, it is not begun and the answer says why."""
+
+    def no_planner(*_: Any, **__: Any) -> None:
+        raise AssertionError("the search was set up without time for it")
+
+    monkeypatch.setattr(run_module, "check_inputs", lambda *_: 1.0)  # judging one state: 1 s
+    monkeypatch.setattr(run_module, "Planner", no_planner)
+    p, t = swap()
+    plan = migrate(p, t, time_limit=2.0)
+    assert plan.status == SequenceStatus.UNKNOWN and not plan.steps
+    assert plan.info["reason"].startswith("time limit reached before the search began")

@@ -80,8 +80,27 @@ def test_the_filling_model_is_not_begun_when_the_process_gets_no_cpu(
     from solvers.lns import driver
 
     monkeypatch.setattr(driver, "slowdown", lambda: 1.0)  # an idle machine, by its load
-    monkeypatch.setattr(driver, "cpu_seconds", lambda: 100.0)  # but no CPU for this process
+    monkeypatch.setattr(driver, "cpu_seconds", lambda: 100.0)
+    monkeypatch.setattr(
+        driver, "MIN_CPU_SECONDS", 1e-9
+    )  # the pace at its cap, whatever the clock  # but no CPU for this process
     plan = solve(_gpu_trap(nodes=300), "cpsat", time_limit=4, threads=1, lns="on")
     fill = plan.info["lns"]["start"]["fill"]
     assert "pace" in fill["skipped"], fill
     assert plan.verified and plan.status in (Status.FEASIBLE, Status.OPTIMAL)
+
+
+def test_the_filling_models_compile_alone_is_weighed_at_the_pace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Even where its search would fit, a compile that looks at no deadline is not begun when
+    at the pace it would take more than its share of the time left (and the run says so)."""
+    from solvers.lns import driver
+
+    monkeypatch.setattr(driver, "FILL_SECONDS_PER_BIN", 0.0)
+    monkeypatch.setattr(driver, "slowdown", lambda: 1.0)
+    monkeypatch.setattr(driver, "cpu_seconds", lambda: 100.0)
+    monkeypatch.setattr(driver, "MIN_CPU_SECONDS", 1e-9)  # the pace at its cap, whatever the clock
+    plan = solve(_gpu_trap(nodes=300), "cpsat", time_limit=4, threads=1, lns="on")
+    fill = plan.info["lns"]["start"]["fill"]
+    assert fill["skipped"].startswith("its compile would not fit"), fill
