@@ -60,8 +60,16 @@ class MigrationPlan(_Model):
 
     def to_yaml(self) -> str:
         data = self.model_dump(by_alias=True, mode="json", exclude_defaults=False)
-        return yaml.safe_dump(
-            data, sort_keys=False, default_flow_style=None, width=120, allow_unicode=True
+        # libyaml's emitter where present: 23 steps of 10,000 moves took 3.4 s in PyYAML's
+        # (after a -t limit: the steps are written once the search and its check are done)
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+        return yaml.dump(
+            data,
+            Dumper=dumper,
+            sort_keys=False,
+            default_flow_style=None,
+            width=120,
+            allow_unicode=True,
         )
 
 
