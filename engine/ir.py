@@ -36,6 +36,7 @@ import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from functools import cache, cached_property
+from types import MappingProxyType
 from typing import Annotated, Any, Literal, Self, get_args
 
 from pydantic import (
@@ -614,6 +615,22 @@ class Problem(IRModel):
     @cached_property
     def item_by_name(self) -> dict[str, ItemGroup]:
         return {i.name: i for i in self.items}
+
+    @cached_property
+    def topology_domains(self) -> dict[str, Mapping[str, str]]:
+        """Bin -> domain maps by topology label, filled by ``domain_of`` as labels are asked for."""
+        return {}
+
+    def domain_of(self, topology: str) -> Mapping[str, str]:
+        """Each bin's domain under a topology label (bins without the label left out); built
+        once per label (the verifier asked again for every rule: 3,000 bins x 302 rules took
+        0.17 of a verification's 0.24 s)."""
+        maps = self.topology_domains
+        if topology not in maps:
+            maps[topology] = MappingProxyType(
+                {b.name: b.labels[topology] for b in self.bins if topology in b.labels}
+            )
+        return maps[topology]
 
     @cached_property
     def resources(self) -> tuple[str, ...]:

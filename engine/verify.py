@@ -78,14 +78,10 @@ def _chosen(problem: Problem, counts: Counts, selector: Mapping[str, str]) -> se
     }
 
 
-def _domain_of(problem: Problem, topology: str) -> dict[str, str]:
-    return {b.name: b.labels[topology] for b in problem.bins if topology in b.labels}
-
-
 def _group_domain_counts(
     problem: Problem, counts: Counts, selector: Mapping[str, str], topology: str
 ) -> dict[str, int]:
-    domain = _domain_of(problem, topology)
+    domain = problem.domain_of(topology)
     chosen = _chosen(problem, counts, selector)
     out: dict[str, int] = defaultdict(int)
     for (item, b), n in counts.items():
@@ -195,7 +191,7 @@ def _anti_affinity(
             if n > c.max_per_domain:
                 yield d, n - c.max_per_domain, f"{n} selected items > {c.max_per_domain} per domain"
         return
-    domain = _domain_of(problem, c.topology)
+    domain = problem.domain_of(c.topology)
     s: dict[str, int] = defaultdict(int)
     t: dict[str, int] = defaultdict(int)
     union: dict[str, int] = defaultdict(int)
@@ -214,7 +210,7 @@ def _anti_affinity(
 
 
 def _affinity(problem: Problem, counts: Counts, c: Affinity) -> Iterator[tuple[str, float, str]]:
-    domain = _domain_of(problem, c.topology)
+    domain = problem.domain_of(c.topology)
     only_s: dict[str, int] = defaultdict(int)
     both: dict[str, int] = defaultdict(int)
     t: dict[str, int] = defaultdict(int)

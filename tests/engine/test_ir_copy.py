@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from engine.ir import Bin, Problem
 
 
@@ -41,3 +43,21 @@ def test_bin_device_lookup_follows_the_copy() -> None:
     assert set(b.device_group_of) == {"g-0", "g-1"}
     c = b.model_copy(update={"devices": ()})
     assert c.device_group_of == {} and set(b.device_group_of) == {"g-0", "g-1"}
+
+
+def test_domains_are_built_once_per_label_and_follow_the_copy() -> None:
+    p = Problem.model_validate(
+        {
+            "bins": [
+                {"name": "a", "capacity": {"cpu": "2"}, "labels": {"zone": "z1"}},
+                {"name": "b", "capacity": {"cpu": "2"}},
+            ],
+            "items": [{"name": "w", "count": 1, "demand": {"cpu": "1"}}],
+        }
+    )
+    assert dict(p.domain_of("zone")) == {"a": "z1"} and dict(p.domain_of("rack")) == {}
+    assert p.domain_of("zone") is p.domain_of("zone")
+    with pytest.raises(TypeError):
+        p.domain_of("zone")["b"] = "z2"  # type: ignore[index]
+    bins = [p.bins[0].model_copy(update={"labels": {"zone": "z9"}}), p.bins[1]]
+    assert dict(p.model_copy(update={"bins": bins}).domain_of("zone")) == {"a": "z9"}
