@@ -168,8 +168,11 @@ def full_bins_by_discrepancy(
         return None, True
     budget = 0
     dead: set[tuple[int, ...]] = set()  # items left from which every path was tried, in vain
+    # without items above half the bin no opener is chosen among rooms: nothing to break
+    # ties of, and a pass again would repeat the same paths (Falkenauer T)
+    again_passes = RANDOM_TIE_PASSES if any(2 * w > capacity for w in sizes) else 0
     while max_budget is None or budget <= max_budget:
-        for again in range(1 + (RANDOM_TIE_PASSES if budget else 0)):
+        for again in range(1 + (again_passes if budget else 0)):
             ties = np.random.default_rng([abs(seed), budget, again]) if again else None
             found, exhausted = _pass(sizes, list(counts), capacity, budget, deadline, dead, ties)
             if found is not None or exhausted or deadline.expired():

@@ -229,3 +229,23 @@ def test_random_ties_open_either_of_two_rooms_as_constrained() -> None:
         for seed in range(20)
     }
     assert picked == {0, 1}
+
+
+def test_passes_with_random_ties_only_where_rooms_can_tie(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import solvers.packing.full_bins as full_bins
+
+    passes: list[bool] = []  # whether each pass breaks ties at random
+
+    def counted(*args: object) -> tuple[object, bool]:
+        passes.append(args[-1] is not None)
+        return None, False
+
+    monkeypatch.setattr(full_bins, "_pass", counted)
+    # no item above half the bin: budgets 0, 1, 2 once each
+    full_bins_by_discrepancy([40, 30], [5, 10], 100, Deadline.never(), max_budget=2)
+    assert passes == [False] * 3
+    passes.clear()
+    full_bins_by_discrepancy([60, 40], [5, 5], 100, Deadline.never(), max_budget=2)
+    assert passes == [False] + [False, True, True] * 2
