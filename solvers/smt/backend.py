@@ -14,6 +14,7 @@ satisfiability checks takes milliseconds.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from engine.solution import Progress, Solution, Status
 
 from ..base import ALL_FEATURES, Backend, Compiled, Options, RawResult
 from ..deadline import Deadline, OutOfTime, not_built
+from ..lowering import Key
 from ..lowering.levels import Stage
 from ..lowering.lexicographic import Attempt, StageResult, level_bounds, solve_levels
 from ..lowering.terms import level_values
@@ -54,15 +56,27 @@ class _Stages:
         self.s = solver
         self.deadline = deadline
         self.model: Any = None
+        # the incumbent's plan read out of z3 at once: after a Ctrl-C, z3 may answer nothing
+        self.counts: dict[Key, int] = {}
+        self.soft = 0.0
         self.report, self.started = report, started
+        self._guard = threading.Lock()
+        self._checking = False
+
+    def interrupt_check(self) -> None:
+        """Ctrl-C: end the check in progress. Only a running check: z3's cancel outside one
+        stays on the context, and every later call (reading the incumbent) fails with it."""
+        with self._guard:
+            if self._checking:
+                self.s.ctx.interrupt()
 
     def _found(self) -> None:
         """A better model: the incumbent, and the live line's (a plan shows while z3 works)."""
         self.model = self.s.model()
+        self.counts = self.e.counts(self.model)
+        self.soft = as_float(self.model.eval(self.e.soft_total(), model_completion=True))
         if self.report is not None:
-            counts = self.e.counts(self.model)
-            soft = as_float(self.model.eval(self.e.soft_total(), model_completion=True))
-            values = level_values(self.e.lowered, counts, soft)
+            values = level_values(self.e.lowered, self.counts, self.soft)
             self.report(Progress(time.perf_counter() - self.started, values, None))
 
     def expr(self, stage: Stage) -> tuple[Any, bool]:
@@ -77,12 +91,32 @@ class _Stages:
 
             return z3.unknown
         self.s.set(timeout=max(1, int(left * 1000)))
-        return self.s.check()
+        with self._guard:
+            if interrupt.requested():
+                return z3.unknown
+            self._checking = True
+        try:
+            return self.s.check()
+        finally:
+            with self._guard:
+                self._checking = False
 
     def reached(self, stage: Stage) -> StageResult | None:
         return None
 
     def attempt(self, stage: Stage, seconds: float) -> Attempt:
+        import z3
+
+        try:
+            return self._attempt(stage, seconds)
+        except z3.Z3Exception:
+            if not interrupt.requested():
+                raise
+            # a Ctrl-C that reached z3 just as its check ended: the context is cancelled for
+            # good; the incumbent read out at ``_found`` answers
+            return Attempt("nothing")
+
+    def _attempt(self, stage: Stage, seconds: float) -> Attempt:
         import z3
 
         until = time.perf_counter() + seconds
@@ -153,7 +187,7 @@ class SmtBackend(Backend):
         started = compiled.index.started
         stages = _Stages(encoding, solver, deadline, options.on_progress, started)
         all_stages = [s for level in encoding.lowered.levels for s in level.stages]
-        with interrupt.on_stop(solver.ctx.interrupt):  # Ctrl-C stops the check in progress
+        with interrupt.on_stop(stages.interrupt_check):  # Ctrl-C stops the check in progress
             outcome = solve_levels(all_stages, stages, deadline.at, has_incumbent=False)
         info: dict[str, Any] = {"check_s": round(time.perf_counter() - checking, 6)}
         if interrupt.requested():
@@ -163,8 +197,7 @@ class SmtBackend(Backend):
         if stages.model is None:
             info["reason"] = "z3 found no plan in the time given"
             return RawResult(Status.UNKNOWN, {}, info=info)
-        counts = encoding.counts(stages.model)
-        soft = as_float(stages.model.eval(encoding.soft_total(), model_completion=True))
+        counts, soft = stages.counts, stages.soft
         objective = level_values(encoding.lowered, counts, soft)
         tiers = [
             [

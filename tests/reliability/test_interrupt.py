@@ -222,6 +222,30 @@ def test_a_stop_during_a_packing_solve_answers_with_the_packing(problem: Problem
     assert plan.objective[0] <= problem.meta["ffd_bins"]  # never worse than first-fit's packing
 
 
+@pytest.mark.parametrize("at_plan", [1, 2])
+def test_a_stop_between_z3_checks_answers_with_the_incumbent(at_plan: int) -> None:
+    """A stop asked while z3 is not checking (here: as a plan is reported, between checks):
+    z3's cancel outside a check stayed on its context, so reading the incumbent raised
+    'canceled' and placer exited 1 (seen under load in the CLI test). Only a running check is
+    interrupted now, and the incumbent is read out of z3 as it is found."""
+    reports = 0
+
+    def on_progress(progress: Progress) -> None:
+        nonlocal reports
+        reports += 1
+        if reports == at_plan:
+            interrupt.request_stop()
+
+    interrupt.reset()
+    try:
+        plan = solve(smt_cluster(), "smt", time_limit=LIMIT_S, on_progress=on_progress)
+    finally:
+        interrupt.reset()
+    assert reports >= at_plan
+    assert plan.info.get("interrupted") is True
+    assert plan.status.has_plan and plan.verified
+
+
 @pytest.mark.slow
 def test_ctrl_c_during_the_gpu_filling_model_writes_the_best_plan(
     tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
