@@ -450,7 +450,10 @@ def test_the_set_partition_bound_never_passes_the_optimum(seed: int, n: int) -> 
     hint = first_fit_decreasing(items, counts, cap)
     for limit in (0.05, 30.0):
         found = partition_sets(sets, counts, hint, 1, Deadline.after(limit))
-        assert found is not None and found.bound <= optimum
+        if found is None:  # stopped before it had anything (CP-SAT's cold import under load)
+            assert limit < 1
+            continue
+        assert found.bound <= optimum
         if found.packing is not None:
             assert check_vector_packing(found.packing, items, counts, cap)
             assert len(found.packing) >= optimum
