@@ -72,9 +72,11 @@ class _Stages:
 
     def _found(self) -> None:
         """A better model: the incumbent, and the live line's (a plan shows while z3 works)."""
-        self.model = self.s.model()
-        self.counts = self.e.counts(self.model)
-        self.soft = as_float(self.model.eval(self.e.soft_total(), model_completion=True))
+        model = self.s.model()
+        counts = self.e.counts(model)
+        soft = as_float(model.eval(self.e.soft_total(), model_completion=True))
+        # all three or none: a cancel while reading leaves the last incumbent whole
+        self.model, self.counts, self.soft = model, counts, soft
         if self.report is not None:
             values = level_values(self.e.lowered, self.counts, self.soft)
             self.report(Progress(time.perf_counter() - self.started, values, None))
