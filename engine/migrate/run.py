@@ -165,13 +165,7 @@ def migrate(
             f"time limit reached before the search began (checking the inputs took "
             f"{time.monotonic() - began:.1f} s)"
         )
-        return MigrationPlan(
-            problem=problem.name,
-            status=SequenceStatus.UNKNOWN,
-            lower_bound=lb,
-            seconds=time.monotonic() - began,
-            info=info,
-        )
+        return _none_found(problem, lb, began, info)
     planner = Planner(problem, wanted, park=park)
     search_s = None
     if deadline is not None:
@@ -220,10 +214,17 @@ def migrate(
         info["reason"] = _stuck_reason(problem, outcome)
         rest = None if deadline is None else max(0.0, deadline - time.monotonic())
         info.update(_unblockers(problem, wanted, outcome, park, rest))
+    return _none_found(problem, lb, began, info)
+
+
+def _none_found(
+    problem: Problem, lower_bound: LowerBound, began: float, info: dict[str, Any]
+) -> MigrationPlan:
+    """No sequence: the bound and why (``info["reason"]``)."""
     return MigrationPlan(
         problem=problem.name,
         status=SequenceStatus.UNKNOWN,
-        lower_bound=lb,
+        lower_bound=lower_bound,
         seconds=time.monotonic() - began,
         info=info,
     )

@@ -19,27 +19,21 @@ from engine.fair.report import fair_report
 from engine.fair.welfare import proportional
 from engine.io import load
 from solvers.deadline import Deadline
+from tests.engine.fair.test_game_limit import manipulable_market
 
 runner = CliRunner()
 
 
-def _market() -> Market:
-    return Market.build(
-        {"cpu": 9, "mem": 18},
-        [("a", "A", {"cpu": 1, "mem": 4}, 3), ("b", "B", {"cpu": 3, "mem": 1}, 3)],
-    )
-
-
 @pytest.mark.parametrize("mechanism", [drf, proportional])
 def test_a_spent_limit_leaves_every_check_undecided(mechanism) -> None:  # type: ignore[no-untyped-def]
-    cut = check_all(mechanism, _market(), deadline=Deadline.after(0))
+    cut = check_all(mechanism, manipulable_market(), deadline=Deadline.after(0))
     assert set(cut) == set(PROPERTIES)
     for c in cut.values():
         assert c.ok is None and "cut short" in c.as_dict()["stopped"]
-    whole = check_all(mechanism, _market(), deadline=Deadline.never())
+    whole = check_all(mechanism, manipulable_market(), deadline=Deadline.never())
     assert all(c.ok is not None and "stopped" not in c.as_dict() for c in whole.values())
     with pytest.raises(Stopped):
-        profitable_misreport(mechanism, _market(), Deadline.after(0))
+        profitable_misreport(mechanism, manipulable_market(), Deadline.after(0))
 
 
 def test_random_checks_count_only_the_instances_checked_whole() -> None:

@@ -20,7 +20,7 @@ from solvers.deadline import Deadline
 runner = CliRunner()
 
 
-def _market() -> Market:
+def manipulable_market() -> Market:
     # proportional is manipulable here: the game moves, so it needs several best responses
     return Market.build(
         {"cpu": 9, "mem": 18},
@@ -30,7 +30,7 @@ def _market() -> Market:
 
 @pytest.mark.parametrize("mechanism", [drf, proportional])
 def test_a_spent_limit_stops_before_any_best_response(mechanism) -> None:  # type: ignore[no-untyped-def]
-    market = _market()
+    market = manipulable_market()
     eq = best_response_dynamics(mechanism, market, deadline=Deadline.after(0))
     assert eq.stopped and not eq.converged and eq.best_responses == 0
     assert not eq.liars(market)  # the truthful start, where it was when the time ran out
@@ -39,7 +39,7 @@ def test_a_spent_limit_stops_before_any_best_response(mechanism) -> None:  # typ
 
 
 def test_a_stop_request_ends_the_game_at_the_next_declaration() -> None:
-    market = _market()
+    market = manipulable_market()
     turns: list[tuple[int, int, int]] = []
 
     def stop_at_second_tenant(round_: int, tenant: int, tenants: int) -> None:
