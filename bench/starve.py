@@ -83,12 +83,10 @@ def main(argv: list[str]) -> int:
     watcher = _watcher(child.pid, share, group=True)
     try:
         code = child.wait()
+        wall = time.perf_counter() - began  # the command's, not the watcher's ending
     finally:
         _stop(watcher)
-    print(
-        f"starved at {share:g}: exit {code} after {time.perf_counter() - began:.1f} s wall",
-        file=sys.stderr,
-    )
+    print(f"starved at {share:g}: exit {code} after {wall:.2f} s wall", file=sys.stderr)
     return code
 
 

@@ -61,10 +61,15 @@ def leave_running(thread: threading.Thread) -> None:
 def exit_now_if_left_running(code: object) -> None:
     """End the process at once with ``code`` when a native call is still running: interpreter
     shutdown would abort when that thread next asks for the GIL."""
-    if not any(t.is_alive() for t in _left_running):
-        return
+    if any(t.is_alive() for t in _left_running):
+        exit_now(code)
+
+
+def exit_now(code: object) -> None:
+    """End the process with ``code`` (as ``sys.exit`` takes it) once its output is flushed,
+    without the interpreter's teardown."""
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception):  # a closed pipe: nothing more to say there
             stream.flush()
     os._exit(code if isinstance(code, int) else (0 if code is None else 1))
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from solvers import registry
 from solvers.base import Backend, Options
-from solvers.deadline import slowdown
+from solvers.deadline import paced, slowdown
 
 from . import interrupt, limits
 from .errors import UnsupportedProblem
@@ -37,33 +37,34 @@ def solve(
     start pass what remains of theirs). A stop request (``engine.interrupt``: Ctrl-C in the CLI) makes the
     backend return its best plan so far; ``info['interrupted']`` then says so.
     """
-    began = time.perf_counter()  # the limit counts from here: loading the backend is in it
-    limits.check_time_limit(time_limit, "time_limit")
-    limits.check_seed(seed, "seed")
-    limits.check_threads(threads, "threads")
-    be = registry.get(backend) if isinstance(backend, str) else backend
-    if gaps := be.missing(problem):
-        raise UnsupportedProblem(be.name, gaps)
-    if be.exact:
-        size = limits.ModelSize.of(problem)
-        limits.require_size(
-            size.pairs,
-            limits.MAX_PAIRS,
-            "(item group, bin) variables",
-            "group identical items, restrict `allowed`, or use the greedy backend",
+    with paced():  # the pace since the command began (the CLI), else since this call
+        began = time.perf_counter()  # the limit counts from here: loading the backend is in it
+        limits.check_time_limit(time_limit, "time_limit")
+        limits.check_seed(seed, "seed")
+        limits.check_threads(threads, "threads")
+        be = registry.get(backend) if isinstance(backend, str) else backend
+        if gaps := be.missing(problem):
+            raise UnsupportedProblem(be.name, gaps)
+        if be.exact:
+            size = limits.ModelSize.of(problem)
+            limits.require_size(
+                size.pairs,
+                limits.MAX_PAIRS,
+                "(item group, bin) variables",
+                "group identical items, restrict `allowed`, or use the greedy backend",
+            )
+        if time_limit is not None:  # the answer is certified within the same budget, at the pace
+            time_limit -= min(CERTIFY_SHARE * time_limit, seconds_to_certify(problem) * slowdown())
+            time_limit = max(0.0, time_limit - (time.perf_counter() - began))
+        options = Options(
+            time_limit=time_limit,
+            seed=seed,
+            threads=threads,
+            hint=hint,
+            on_progress=on_progress,
+            params=params,
         )
-    if time_limit is not None:  # the answer is certified within the same budget, at today's speed
-        time_limit -= min(CERTIFY_SHARE * time_limit, seconds_to_certify(problem) * slowdown())
-        time_limit = max(0.0, time_limit - (time.perf_counter() - began))
-    options = Options(
-        time_limit=time_limit,
-        seed=seed,
-        threads=threads,
-        hint=hint,
-        on_progress=on_progress,
-        params=params,
-    )
-    solution = be.solve(problem, options)
-    if interrupt.requested():
-        solution = solution.model_copy(update={"info": {**solution.info, "interrupted": True}})
-    return with_sizing(problem, certify(problem, solution))
+        solution = be.solve(problem, options)
+        if interrupt.requested():
+            solution = solution.model_copy(update={"info": {**solution.info, "interrupted": True}})
+        return with_sizing(problem, certify(problem, solution))

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import math
 import os
+import resource
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,20 +25,82 @@ from engine import interrupt
 from .quiet import run_highs
 
 MIN_NATIVE_SECONDS = 0.01  # a native solver given less than this is not started
-MAX_SLOWDOWN = 10.0  # ``slowdown`` never says more than this
+MAX_SLOWDOWN = 100.0  # ``slowdown`` never says more than this (reserves are capped by shares)
+# The measured pace divides by at least this much CPU time: a process that got none at all is
+# at the cap, and a few milliseconds after the mark say nothing either way (wall < this: < 1).
+MIN_CPU_SECONDS = 0.05
 
 
-def slowdown() -> float:
-    """How many times longer CPU-bound work takes now than on an idle machine: the 1-minute
-    load average per core this process may use (at least 1). Work done AFTER a deadline
-    (decoding a plan, certifying it) is kept back by its idle estimate times this: on the
-    2-core machine at load 9-19 certifying took 4x the idle estimate."""
+def cpu_seconds() -> float:
+    """This process's CPU time (every thread's) and its finished children's (CBC runs as one)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+@dataclass(frozen=True)
+class Since:
+    """A point the pace is measured from: ``perf_counter()`` and ``cpu_seconds()`` there."""
+
+    wall: float
+    cpu: float
+
+    @classmethod
+    def now(cls) -> Since:
+        return cls(time.perf_counter(), cpu_seconds())
+
+    def pace(self) -> float:
+        """The wall clock over the CPU time this process got since then."""
+        wall = time.perf_counter() - self.wall
+        return wall / max(cpu_seconds() - self.cpu, MIN_CPU_SECONDS)
+
+
+_measured_from: Since | None = None  # the running command's start (``measure_from``)
+
+
+def measure_from(since: Since | None) -> None:
+    """Measure the pace from ``since`` (a command's start; None: stop measuring)."""
+    global _measured_from
+    _measured_from = since
+
+
+@contextmanager
+def paced() -> Iterator[None]:
+    """Measure the pace from here to the end of the block, unless a command already measures
+    it from its own start (the CLI: from the process start, imports and reading included)."""
+    if _measured_from is not None:
+        yield
+        return
+    measure_from(Since.now())
+    try:
+        yield
+    finally:
+        measure_from(None)
+
+
+def load_per_core() -> float:
+    """The 1-minute load average per core this process may use (0 where none is reported)."""
     try:
         load = os.getloadavg()[0]
     except OSError:  # no load average on this platform
-        return 1.0
+        return 0.0
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return min(MAX_SLOWDOWN, max(1.0, load / max(1, cores or 1)))
+    return load / max(1, cores or 1)
+
+
+def slowdown(since: Since | None = None) -> float:
+    """How many times longer CPU-bound work takes now than on an idle machine (at least 1, at
+    most ``MAX_SLOWDOWN``): the larger of the load per usable core and the pace measured since
+    ``since`` (by default the running command's start, or ``engine.solve``'s): the wall clock
+    over this process's CPU time. The load average alone is blind to a process starved by
+    others at a higher priority (nice), throttled, or stopped (SIGSTOP: ``bench.starve``): at
+    20 % of a core the load said 2 where the pace said 11. Work done AFTER a deadline
+    (decoding a plan, certifying it, writing it) and steps that cannot look at a deadline are
+    weighed by their idle estimate times this: on the 2-core machine at load 9-19 certifying
+    took 4x the idle estimate. Several busy threads make the measured pace fall below 1 (more
+    CPU than wall): the load then speaks."""
+    since = since or _measured_from
+    measured = since.pace() if since is not None else 0.0
+    return min(MAX_SLOWDOWN, max(1.0, load_per_core(), measured))
 
 
 class OutOfTime(Exception):

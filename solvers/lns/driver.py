@@ -34,7 +34,7 @@ from engine.verify import evaluate, verify_counts
 
 from ..base import Compiled, Options, RawResult, StartPlan
 from ..composites import GREEDY_SECONDS, quick_plans
-from ..deadline import MAX_SLOWDOWN, slowdown
+from ..deadline import Since, slowdown
 from ..lowering import Key, Lowered, lower
 from .bound import Classes, bin_classes, class_shares, level_bounds
 from .chains import chains_apply, run_chains
@@ -84,7 +84,6 @@ MIN_PHASE_SECONDS = 0.05  # a phase (start, bound, sub-solve) given less is not 
 START_SHARE = 0.6
 START_SECONDS = 60.0  # ... without a time limit
 AT_THE_PACE = "(times the pace)"  # how a step skipped for want of time says why
-MIN_CPU_SECONDS = 0.01  # the pace's divisor at least (a process that got no CPU at all)
 REPACK_SHARE = 0.3  # of a sub-solve's limit, for the quick repacking that may hint it
 RESERVE_VERIFICATIONS = 2.0  # kept back at the end: verifying a last plan and decoding it,
 RESERVE_SHARE = 0.25  # ... in times one verification of the start took (at most this share)
@@ -94,12 +93,6 @@ VERIFY_DECAY = 0.8  # a round keeps back its merged plans' verifications: the la
 # neighbourhoods' last plan of a 500-node sample they found 5 pods and 3.5 GPUs in 6 s)
 CHAIN_SHARE = 0.25
 CHAIN_END_SHARE = 0.15
-
-
-def cpu_seconds() -> float:
-    """This process's CPU time (every thread's), the clock ``_Run.pace`` compares the wall
-    clock with."""
-    return time.process_time()
 
 
 def lns_applies(
@@ -145,7 +138,7 @@ class Search:
     child_options: Options | None = None
     info: dict[str, Any] = field(default_factory=dict)
     starts: tuple[StartPlan, ...] = ()  # every start plan found (the search begins at the best)
-    cpu_started: float = 0.0  # ``cpu_seconds()`` at ``started``
+    cpu_started: float = 0.0  # ``deadline.cpu_seconds()`` at ``started``
 
 
 def compile_search(
@@ -154,7 +147,8 @@ def compile_search(
     """The search's compile step: the child's whole model when the search would not help."""
     from engine.errors import PlacerError
 
-    started, cpu_started = time.perf_counter(), cpu_seconds()
+    began = Since.now()  # the pace is measured from here
+    started, cpu_started = began.wall, began.cpu
     mode = str(options.params.get("lns", "auto"))
     if mode not in MODES:
         raise PlacerError(f"lns must be one of {', '.join(MODES)}, not {mode!r}")
@@ -317,14 +311,11 @@ class _Run:
         return self.deadline - time.perf_counter()
 
     def pace(self) -> float:
-        """How many times longer work takes now than on an idle machine: the wall clock over
-        this process's CPU time since the compile began (the phases before the neighbourhoods
-        run on one thread), or the load per core where that says more. A process starved by
-        others at a higher priority, throttled or stopped runs slow at any load average."""
-        wall = time.perf_counter() - self.search.started
-        cpu = cpu_seconds() - self.search.cpu_started
-        measured = wall / max(cpu, MIN_CPU_SECONDS)
-        return min(MAX_SLOWDOWN * 10, max(slowdown(), measured))
+        """How many times longer work takes now than on an idle machine (``slowdown``),
+        measured from the compile's start (the phases before the neighbourhoods run on one
+        thread): a process starved by others at a higher priority, throttled or stopped runs
+        slow at any load average."""
+        return slowdown(Since(self.search.started, self.search.cpu_started))
 
     def fits(self, idle_seconds: float, share: float = 1.0) -> bool:
         """Would a step that cannot look at the deadline while it runs (a model build, a

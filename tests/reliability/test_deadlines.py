@@ -45,8 +45,10 @@ def test_slowdown_is_the_load_per_usable_core(monkeypatch: pytest.MonkeyPatch) -
 
     from solvers import deadline
 
+    deadline.measure_from(None)  # no pace measured: the load alone
+    top = deadline.MAX_SLOWDOWN
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
-    for load, expected in ((0.3, 1.0), (2.0, 1.0), (11.0, 5.5), (17.0, 8.5), (400.0, 10.0)):
+    for load, expected in ((0.3, 1.0), (2.0, 1.0), (11.0, 5.5), (17.0, 8.5), (1e4, top)):
         monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, 0.0, 0.0))
         assert deadline.slowdown() == pytest.approx(expected)
 
@@ -55,6 +57,48 @@ def test_slowdown_is_the_load_per_usable_core(monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.setattr(os, "getloadavg", unknown)
     assert deadline.slowdown() == 1.0
+
+
+def test_slowdown_sees_a_process_that_gets_little_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The load average does not count a stopped process (SIGSTOP) nor see one starved by
+    others at a higher priority: the pace is the wall clock over the CPU time it got."""
+    from solvers import deadline
+
+    monkeypatch.setattr(deadline, "load_per_core", lambda: 0.5)  # an idle machine, by its load
+    cpu = [10.0]
+    monkeypatch.setattr(deadline, "cpu_seconds", lambda: cpu[0])
+    began = deadline.Since(time.perf_counter() - 2.0, 10.0 - 0.4)  # 0.4 s of CPU in 2 s
+    assert deadline.slowdown(began) == pytest.approx(5.0, rel=0.05)
+    with deadline.paced():  # engine.solve's: from its start ...
+        assert deadline.slowdown() == 1.0  # ... no time yet to say anything
+        deadline.measure_from(began)  # (as a command's start does)
+        assert deadline.slowdown() == pytest.approx(5.0, rel=0.05)
+    deadline.measure_from(None)
+    stopped = deadline.Since(time.perf_counter() - 30.0, 10.0)  # no CPU at all in 30 s
+    assert deadline.slowdown(stopped) == deadline.MAX_SLOWDOWN
+    busy = deadline.Since(time.perf_counter() - 1.0, 10.0 - 2.0)  # two threads busy
+    assert deadline.slowdown(busy) == 1.0
+
+
+def test_a_command_measures_its_pace_from_its_start() -> None:
+    """The CLI's clock and the pace begin together: the process start for the ``placer``
+    executable, now for a command run in-process, and in-process the measuring ends with it."""
+    from engine import commands
+    from solvers import deadline
+
+    try:
+        commands.start_command(whole_process=True)
+        since = deadline._measured_from
+        assert since is not None and since.cpu == 0.0
+        assert since.wall == pytest.approx(
+            time.perf_counter() - commands.command_elapsed(), abs=0.01
+        )
+        commands.start_command(whole_process=False)
+        since = deadline._measured_from
+        assert since is not None and since.cpu > 0.0
+    finally:
+        commands.end_command()
+    assert deadline._measured_from is None
 
 
 def test_certifying_is_kept_back_at_todays_speed(monkeypatch: pytest.MonkeyPatch) -> None:

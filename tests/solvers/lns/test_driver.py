@@ -189,7 +189,7 @@ def test_the_filling_model_is_not_begun_without_time_for_its_size(monkeypatch: A
     neighbourhoods get the time. Here the load per core reads 50: 300 nodes want 15 s."""
     from solvers.lns import driver
 
-    monkeypatch.setattr(driver, "slowdown", lambda: 50.0)
+    monkeypatch.setattr(driver, "slowdown", lambda *_: 50.0)
     problem = _gpu_trap(nodes=300)
     # 4 s: the start must still be running when the filling model's turn comes (under load
     # 7.5 a 2 s limit was spent before it, and no decision was recorded)

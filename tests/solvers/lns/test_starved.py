@@ -23,6 +23,15 @@ from solvers.lowering import lower
 from .test_driver import _gpu_trap
 
 
+def _no_cpu_on_an_idle_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The load says idle, but the process gets no CPU: the pace is at its cap."""
+    from solvers import deadline
+
+    monkeypatch.setattr(deadline, "load_per_core", lambda: 0.0)
+    monkeypatch.setattr(deadline, "cpu_seconds", lambda: 100.0)
+    monkeypatch.setattr(deadline, "MIN_CPU_SECONDS", 1e-9)  # the cap, whatever the clock
+
+
 def test_the_greedy_start_gets_most_of_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     """Session 10, starved: QuickStart's 5 s cut the start with a third of the pods placed
     and the run ended there; the LNS's start now gets a share of the limit."""
@@ -77,13 +86,7 @@ def test_the_filling_model_is_not_begun_when_the_process_gets_no_cpu(
     """The load average does not see a process starved by others at a higher priority or
     stopped (SIGSTOP): the pace is the wall clock over the CPU time the process got. Here it
     gets none after the compile began, so no step that cannot look at the deadline fits."""
-    from solvers.lns import driver
-
-    monkeypatch.setattr(driver, "slowdown", lambda: 1.0)  # an idle machine, by its load
-    monkeypatch.setattr(driver, "cpu_seconds", lambda: 100.0)
-    monkeypatch.setattr(
-        driver, "MIN_CPU_SECONDS", 1e-9
-    )  # the pace at its cap, whatever the clock  # but no CPU for this process
+    _no_cpu_on_an_idle_machine(monkeypatch)
     plan = solve(_gpu_trap(nodes=300), "cpsat", time_limit=4, threads=1, lns="on")
     fill = plan.info["lns"]["start"]["fill"]
     assert "pace" in fill["skipped"], fill
@@ -98,9 +101,7 @@ def test_the_filling_models_compile_alone_is_weighed_at_the_pace(
     from solvers.lns import driver
 
     monkeypatch.setattr(driver, "FILL_SECONDS_PER_BIN", 0.0)
-    monkeypatch.setattr(driver, "slowdown", lambda: 1.0)
-    monkeypatch.setattr(driver, "cpu_seconds", lambda: 100.0)
-    monkeypatch.setattr(driver, "MIN_CPU_SECONDS", 1e-9)  # the pace at its cap, whatever the clock
+    _no_cpu_on_an_idle_machine(monkeypatch)
     plan = solve(_gpu_trap(nodes=300), "cpsat", time_limit=4, threads=1, lns="on")
     fill = plan.info["lns"]["start"]["fill"]
     assert fill["skipped"].startswith("its compile would not fit"), fill
