@@ -4,11 +4,14 @@ python -m bench smoke -o bench-results/smoke      run a suite, write results.csv
 python -m bench report bench-results/smoke        rebuild the report from results.csv alone
 python -m bench list                              the suites and what they hold
 python -m bench openb -o bench-results/openb      the FGD experiment on the Alibaba openb trace
+python -m bench audit -o bench-results/audit      random and planted packings, every claim checked
+python -m bench audit-check DIR                   judge DIR/results.csv's claims again
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -131,6 +134,61 @@ def report(directory: Annotated[Path, typer.Argument(help="a results directory")
     print(write_report(directory))
 
 
+@app.command("audit")
+def audit(
+    output: Annotated[Path, typer.Option("--output", "-o", help="results directory")],
+    random_count: Annotated[
+        int, typer.Option("--random", help="random packings (1-D and vector)")
+    ] = 30,
+    planted: Annotated[int, typer.Option(help="generated packings with a known optimum")] = 40,
+    time_limit: Annotated[float, typer.Option("--time-limit", "-t", help="seconds per run")] = 5.0,
+    seed: Annotated[int, typer.Option(help="which sample (a new seed, new instances)")] = 1,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="runs at once")] = 1,
+    backends: Annotated[
+        str | None, typer.Option(help="comma-separated backends (default: cpsat, milp HiGHS)")
+    ] = None,
+) -> int:
+    """Run random and planted packings and check every claim (exit code 1 on any finding)."""
+    import yaml
+
+    from engine.commands import check_at_least, check_time_limit
+
+    from .audit import DEFAULT_BACKENDS, audit_suite
+
+    check_time_limit(time_limit)
+    check_at_least(random_count, 0, "--random")
+    check_at_least(planted, 0, "--planted")
+    chosen = [b.strip() for b in backends.split(",")] if backends else DEFAULT_BACKENDS
+    spec = audit_suite(random_count, planted, time_limit, seed, chosen)
+    output.mkdir(parents=True, exist_ok=True)
+    suite = output / "suite.yaml"
+    suite.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    load_before = os.getloadavg()[0]
+    run_suite(str(suite), output=output, jobs=jobs)
+    return _judge_results(output, f"Load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}.")
+
+
+@app.command("audit-check")
+def audit_check(
+    directory: Annotated[Path, typer.Argument(help="a results directory")],
+) -> int:
+    """Judge the claims of DIR/results.csv; write DIR/audit.md (exit code 1 on any finding)."""
+    return _judge_results(directory)
+
+
+def _judge_results(directory: Path, load: str = "") -> int:
+    from .audit import judge, read_rows, summary
+
+    if not (directory / "results.csv").exists():
+        raise PlacerError(f"{directory}: no results.csv")
+    rows = read_rows(directory / "results.csv")
+    found = judge(rows)
+    text = summary(rows, found, load)
+    (directory / "audit.md").write_text(text, encoding="utf-8")
+    print(text)
+    return 1 if found else 0
+
+
 @app.command("list")
 def list_suites() -> None:
     """The suites and how many instances each holds here."""
@@ -147,7 +205,16 @@ def list_suites() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] not in ("run", "report", "list", "openb", "--help", "-h"):
+    if args and args[0] not in (
+        "run",
+        "report",
+        "list",
+        "openb",
+        "audit",
+        "audit-check",
+        "--help",
+        "-h",
+    ):
         args.insert(0, "run")  # `python -m bench SUITE ...` is short for `run SUITE ...`
     try:
         code = run_app(app, args)
