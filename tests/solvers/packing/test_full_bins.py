@@ -16,6 +16,7 @@ from bench.planted import draw, planted
 from solvers.deadline import Deadline
 from solvers.packing.full_bins import (
     _most_constrained_opener,
+    common_split,
     fewest_items_completions,
     full_bins_by_discrepancy,
 )
@@ -42,13 +43,15 @@ def _every_completion(sizes: list[int], left: list[int], room: int) -> list[Coun
     st.lists(st.integers(1, 30), min_size=1, max_size=7, unique=True),
     st.lists(st.integers(1, 3), min_size=7, max_size=7),
     st.integers(1, 60),
+    st.none() | st.floats(0.0, 0.5),
 )
 def test_completions_are_every_exact_fill_fewest_items_first(
-    widths: list[int], copies: list[int], room: int
+    widths: list[int], copies: list[int], room: int, split: float | None
 ) -> None:
+    # a common split orders the pairs, and leaves none out
     sizes = sorted(widths, reverse=True)
     left = copies[: len(sizes)]
-    found = list(fewest_items_completions(sizes, left, room))
+    found = list(fewest_items_completions(sizes, left, room, split=split))
     assert sorted(map(sorted, (c.items() for c in found))) == sorted(
         map(sorted, (c.items() for c in _every_completion(sizes, left, room)))
     )
@@ -64,6 +67,54 @@ def test_among_as_many_items_larger_items_come_first() -> None:
         Counter({2: 1, 3: 1}),  # 4 + 3
         Counter({2: 1, 4: 1, 5: 1}),  # 4 + 2 + 1
     ]
+
+
+def _split_rooms(bins: int, capacity: int, seed: int) -> list[int]:
+    """Bins of an item above half the bin and two that fill its room, the smaller one a
+    sixth of the room rounded down to an even size (as AI instances build their bins)."""
+    rng = random.Random(seed)
+    weights = []
+    for _ in range(bins):
+        room = rng.randint(capacity // 10, capacity // 2 - 1)
+        low = room // 6 // 2 * 2
+        weights += [capacity - room, room - low, low]
+    return weights
+
+
+def test_a_common_split_is_found_where_rooms_split_alike_only() -> None:
+    sizes, counts = _types(_split_rooms(60, 4000, 0))
+    split = common_split(sizes, counts, 4000)
+    assert split is not None and abs(split - 1 / 6) < 0.01
+    # perfect packings (pieces cut at random) and instances without items above half the bin
+    for seed in range(1, 11):
+        perfect = draw("perfect", seed, bins=[3, 120], capacity=[100, 100_000])
+        sizes, counts = _types([w for (w,) in perfect.sizes])
+        assert common_split(sizes, counts, perfect.capacity[0]) is None
+    assert common_split([40, 30], [5, 10], 100) is None
+
+
+def test_pairs_nearest_the_common_split_come_first() -> None:
+    # room 60: 50 + 10 (a sixth) before 55 + 5 and 40 + 20; one item before any pair
+    sizes = [60, 55, 50, 40, 20, 10, 5]
+    found = list(fewest_items_completions(sizes, [1] * 7, 60, split=1 / 6))
+    assert found[:4] == [
+        Counter({0: 1}),
+        Counter({2: 1, 5: 1}),
+        Counter({1: 1, 6: 1}),
+        Counter({3: 1, 4: 1}),
+    ]
+    unsplit = list(fewest_items_completions(sizes, [1] * 7, 60))
+    assert unsplit[1] == Counter({1: 1, 6: 1})  # larger first without a split
+
+
+def test_rooms_split_alike_are_filled_without_backtracking() -> None:
+    # 30 bins split alike (seed 2): within no discrepancy, the pairs nearest the common
+    # split fill every bin; by larger items first (no split) they lead nowhere
+    sizes, counts = _types(_split_rooms(30, 1000, 2))
+    found, _ = full_bins_by_discrepancy(sizes, counts, 1000, Deadline.never(), max_budget=0)
+    assert found is not None and len(found) == 30
+    assert all(sum(sizes[t] * j for t, j in b.items()) == 1000 for b in found)
+    assert sum(found, Counter()) == Counter(dict(enumerate(counts)))
 
 
 def test_a_random_perfect_packing_of_distinct_sizes_is_found() -> None:
