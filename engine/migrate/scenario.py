@@ -30,6 +30,11 @@ def _budget(g: int, spec: dict[str, Any]) -> dict[str, int | str]:
     return budget
 
 
+def _counts(on_node: np.ndarray) -> dict[tuple[int, int], int]:
+    """(group, node) -> pods, where there are any."""
+    return {(int(g), int(b)): int(on_node[g, b]) for g, b in zip(*np.nonzero(on_node), strict=True)}
+
+
 def consolidation(
     nodes: int = 200, moved: float = 0.3, *, seed: int = 0, fill: float = 0.9
 ) -> tuple[Problem, Solution]:
@@ -55,20 +60,23 @@ def consolidation(
         pods += groups[-1]["count"]
         size += groups[-1]["count"] * max(g_cpu / cpu, groups[-1]["memory"] / memory)
     names = [f"node-{k:03d}" for k in range(nodes)]
+    # every node's fit tested at once (one numpy call per pod, not one per pod and node: the
+    # 3,000-node scenario took 9 minutes); the same nodes in the same order as one by one
     load = np.zeros((nodes, 2), dtype=np.int64)
-    per_node: dict[tuple[int, int], int] = defaultdict(int)
+    demand = np.array([(spec["cpu"], spec["memory"]) for spec in groups], dtype=np.int64)
+    spread = [bool(spec["spread"]) for spec in groups]
+    on_node = np.zeros((len(groups), nodes), dtype=np.int32)  # pods of a group per node
     cap = np.array([cpu, memory], dtype=np.int64)
     limit = (cap * fill).astype(np.int64)
 
-    def fits(g: int, b: int, room: np.ndarray) -> bool:
-        spec = groups[g]
-        if spec["spread"] and per_node[(g, b)] >= 2:
-            return False
-        return bool(np.all(load[b] + (spec["cpu"], spec["memory"]) <= room))
+    def fitting(g: int, room: np.ndarray) -> np.ndarray:
+        """Which nodes take one more pod of ``g`` within ``room`` (at most 2 a node if spread)."""
+        ok = np.all(load + demand[g] <= room, axis=1)
+        return ok & (on_node[g] < 2) if spread[g] else ok
 
     def put(g: int, b: int, sign: int = 1) -> None:
-        load[b] += sign * np.array((groups[g]["cpu"], groups[g]["memory"]))
-        per_node[(g, b)] += sign
+        load[b] += sign * demand[g]
+        on_node[g, b] += sign
 
     # target: first fit decreasing on the first 75 % of the nodes, filled to ``fill``
     order = sorted(
@@ -77,23 +85,29 @@ def consolidation(
     )
     where = []
     for g in order:
-        b = next((b for b in range(nodes) if fits(g, b, limit)), None)
-        if b is None:
+        first = np.flatnonzero(fitting(g, limit))
+        if not first.size:
             raise ValueError("the generated workloads do not fit; use more nodes")
-        put(g, b)
-        where.append((g, b))
-    target = dict(per_node)
+        put(g, int(first[0]))
+        where.append((g, int(first[0])))
+    target = _counts(on_node)
     # current: a fraction of the pods displaced to random nodes with room (full capacity)
     chosen = rng.choice(len(where), size=round(moved * len(where)), replace=False)
     for k in chosen:
         g, b = where[k]
         put(g, b, -1)
-        candidates = [c for c in rng.permutation(nodes) if c != b and fits(g, int(c), cap)]
-        if not candidates:
+        order_tried = rng.permutation(nodes)
+        ok = fitting(g, cap)
+        ok[b] = False
+        candidates = order_tried[ok[order_tried]]
+        if not candidates.size:
             put(g, b)
             continue
         put(g, int(candidates[0]))
-    current = {k: v for k, v in per_node.items() if v}
+    current = _counts(on_node)
+    placed: dict[int, dict[str, int]] = defaultdict(dict)
+    for (g, b), n in current.items():
+        placed[g][names[b]] = n
     problem = Problem.model_validate(
         {
             "name": f"consolidation-{nodes}-s{seed}",
@@ -114,7 +128,7 @@ def consolidation(
                         "app": spec["name"],
                         **({"spread": "host"} if spec["spread"] else {}),
                     },
-                    "placed": {names[b]: n for (h, b), n in current.items() if h == g},
+                    "placed": placed[g],
                     "movable": True,
                 }
                 for g, spec in enumerate(groups)
@@ -144,6 +158,6 @@ def consolidation(
         problem,
         "generated",
         Status.FEASIBLE,
-        {(groups[g]["name"], names[b]): n for (g, b), n in target.items() if n},
+        {(groups[g]["name"], names[b]): n for (g, b), n in target.items()},
     )
     return problem, plan
