@@ -3,6 +3,7 @@ check the time cut short is said to be one ("not checked"), never passed off as 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -74,3 +75,35 @@ def test_no_search_is_set_up_without_the_time_for_it(monkeypatch: pytest.MonkeyP
     plan = migrate(p, t, time_limit=2.0)
     assert plan.status == SequenceStatus.UNKNOWN and not plan.steps
     assert plan.info["reason"].startswith("time limit reached before the search began")
+
+
+def test_the_inputs_are_not_checked_without_time_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading 3,000 nodes' files at a fifth of a core took the whole `-t 10`, and checking
+    them (1.5-3.5 s more there) looks at no deadline: with nothing left it is not begun, and
+    the start is not judged once checking the target took the rest."""
+    from engine.migrate import check as check_module
+
+    def no_verify(*_: Any, **__: Any) -> None:
+        raise AssertionError("the inputs were checked with no time left")
+
+    p, t = swap()
+    with monkeypatch.context() as patch:
+        patch.setattr(run_module, "verify", no_verify)
+        plan = migrate(p, t, time_limit=0.05)
+    assert plan.status == SequenceStatus.UNKNOWN and not plan.steps
+    assert plan.info["reason"] == "time limit reached before the inputs were checked"
+
+    real = run_module.verify
+
+    def slow_verify(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.3)  # the target's check took the time left
+        return real(*args, **kwargs)
+
+    def no_judge(*_: Any, **__: Any) -> None:
+        raise AssertionError("the start was judged past the deadline")
+
+    monkeypatch.setattr(run_module, "verify", slow_verify)
+    monkeypatch.setattr(check_module, "StateJudge", no_judge)
+    monkeypatch.setattr(run_module, "StateJudge", no_judge)
+    plan = migrate(p, t, time_limit=0.2)
+    assert plan.info["reason"] == "time limit reached before the inputs were checked"
