@@ -88,10 +88,16 @@ def _print(console: Console, doc: dict[str, Any]) -> None:
                 else "no convergence"
             )
             poa = e["price_of_anarchy"]
+            optimum = e["utilitarian_optimum"]
+            against = (
+                "the optimum not proved within the time limit"
+                if optimum is None
+                else f"optimum {optimum}; price of anarchy "
+                + ("inf" if math.isinf(poa) else f"{poa:.3f}")
+            )
             console.print(
                 f"declaration game: {state} after {e['rounds']} round(s); misreporting: "
-                f"{', '.join(e['liars']) or 'nobody'}; welfare {e['welfare']} vs optimum "
-                f"{e['utilitarian_optimum']}; price of anarchy {'inf' if math.isinf(poa) else f'{poa:.3f}'}"
+                f"{', '.join(e['liars']) or 'nobody'}; welfare {e['welfare']} vs {against}"
             )
 
 

@@ -8,13 +8,15 @@ from typing import Any
 
 from solvers.deadline import Deadline
 
-from ..errors import InputError
+from ..errors import InputError, PlacerError
 from ..ir import Problem
 from . import MECHANISMS, POOLED_MECHANISMS
 from .game import best_response_dynamics, price_of_anarchy, utilities
 from .market import Allocation, Market
 from .properties import allocation_checks, check_all, check_random
-from .welfare import utilitarian
+from .welfare import nash, utilitarian
+
+WELFARE_MILPS = {"nash": nash, "utilitarian": utilitarian}  # mechanisms that take a time limit
 
 # drf-nodes: the share of the time limit for DRF on the nodes (the answer); the rest, after the
 # pooled allocation, for how many of the pooled answer's tasks fit (each solve had the whole
@@ -22,6 +24,8 @@ from .welfare import utilitarian
 NODES_SHARE = 0.6
 # --check with --equilibrium: the checks' share of the time left, the game gets the rest
 CHECKS_SHARE = 0.5
+# --equilibrium: the utilitarian optimum's share of the time left (the MILP had no limit)
+OPTIMUM_SHARE = 0.3
 
 
 def jain(values: list[float]) -> float:
@@ -45,7 +49,10 @@ def allocate(
         from .nodes import drf_nodes
 
         return drf_nodes(problem, backend, time_limit=time_limit, threads=threads)[0]
-    return POOLED_MECHANISMS[mechanism](Market.from_problem(problem))
+    market = Market.from_problem(problem)
+    if mechanism in WELFARE_MILPS:  # HiGHS' own limit: the best allocation found by then
+        return WELFARE_MILPS[mechanism](market, time_limit=time_limit)
+    return POOLED_MECHANISMS[mechanism](market)
 
 
 def fair_report(
@@ -149,11 +156,19 @@ def _equilibrium(
         return {
             "skipped": "best responses on nodes need a solve per misreport; use --mechanism drf"
         }
-    optimum = utilitarian(market).total_tasks()  # first: the game stops where the limit is
+    # first, within its share of the limit: the game stops where the limit is
+    limit = None if deadline is None else deadline.part(OPTIMUM_SHARE).native_seconds()
+    try:
+        best = utilitarian(market, time_limit=limit)
+        optimum = best.total_tasks() if best.info.get("optimal") else None
+    except PlacerError:  # no plan within the limit
+        optimum = None
     eq = best_response_dynamics(
         POOLED_MECHANISMS[mechanism], market, deadline=deadline, on_turn=on_turn
     )
     welfare = sum(eq.utilities.values())
+    # the optimum only where the MILP proved it (None: not within its share of the limit)
+    anarchy = None if optimum is None else price_of_anarchy(optimum, welfare)
     return {
         "converged": eq.converged,
         "stopped": eq.stopped,
@@ -164,7 +179,7 @@ def _equilibrium(
         "utilities": eq.utilities,
         "welfare": welfare,
         "utilitarian_optimum": optimum,
-        "price_of_anarchy": price_of_anarchy(optimum, welfare),
+        "price_of_anarchy": anarchy,
         "declarations": {
             n: {"count": j.count, "demand": dict(zip(market.resources, j.demand, strict=True))}
             for n, j in eq.profile.items()

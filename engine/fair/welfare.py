@@ -18,6 +18,7 @@ from ..errors import PlacerError
 from .market import Allocation, Market
 
 _DENSE_UP_TO = 64
+MIN_SECONDS = 0.01  # HiGHS is given at least this (no time left: its first feasible plan, or none)
 _GROWTH = 1.25
 
 
@@ -98,7 +99,8 @@ def _solve(market: Market, nash: bool, *, time_limit: float | None = None) -> Al
                 hi.append(np.inf)
         c[:nj] = -1e-6  # among equal welfare, run more tasks
     integrality = np.array([1] * nj + [0] * nt)
-    options = {"time_limit": time_limit} if time_limit else {}
+    # HiGHS' own limit (a limit of 0 is a limit, not none): the best plan found by then
+    options = {} if time_limit is None else {"time_limit": max(MIN_SECONDS, time_limit)}
     res = milp(
         c,
         constraints=LinearConstraint(np.array(rows), lo, hi),
@@ -112,7 +114,8 @@ def _solve(market: Market, nash: bool, *, time_limit: float | None = None) -> Al
     for n, j in enumerate(jobs):
         tasks[j.name] = round(res.x[n])
     # guard against solver tolerance: drop tasks until feasible
-    alloc = Allocation(market, tasks, "nash" if nash else "utilitarian", {"status": res.message})
+    info = {"status": res.message, "optimal": res.status == 0}
+    alloc = Allocation(market, tasks, "nash" if nash else "utilitarian", info)
     while not alloc.feasible():
         worst = max((j for j in jobs if tasks[j.name] > 0), key=market.task_share)
         tasks[worst.name] -= 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -73,3 +74,55 @@ def test_report_and_cli_say_the_game_was_cut_short(instances: Path, tmp_path: Pa
     res = runner.invoke(app, ["fair", str(market), "--equilibrium", "-t", "0.001"])
     assert res.exit_code == 0, res.output
     assert "stopped by the time limit" in res.output
+
+
+def test_the_utilitarian_optimum_is_solved_within_the_limit(
+    instances: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--equilibrium's utilitarian MILP had no limit of its own; it gets a share of the time
+    left, and an optimum it did not prove is not reported (nor a price of anarchy from it)."""
+    from engine.fair import report
+    from engine.fair.market import Allocation
+
+    given: list[float | None] = []
+    real = report.utilitarian
+
+    def recorded(market: Market, *, time_limit: float | None = None) -> Allocation:
+        given.append(time_limit)
+        return real(market, time_limit=time_limit)
+
+    monkeypatch.setattr(report, "utilitarian", recorded)
+    problem = load(instances / "tenants-drf-paper.yaml")
+    doc = fair_report(problem, "proportional", equilibrium=True, time_limit=10)
+    assert given[0] is not None and 0 < given[0] <= 10 * report.OPTIMUM_SHARE
+    assert doc["equilibrium"]["utilitarian_optimum"] is not None  # proved at once here
+    assert doc["equilibrium"]["price_of_anarchy"] >= 1
+
+    def unproved(market: Market, *, time_limit: float | None = None) -> Allocation:
+        found = real(market, time_limit=time_limit)
+        return Allocation(market, found.tasks, found.mechanism, {**found.info, "optimal": False})
+
+    monkeypatch.setattr(report, "utilitarian", unproved)
+    doc = fair_report(problem, "proportional", equilibrium=True, time_limit=10)
+    assert doc["equilibrium"]["utilitarian_optimum"] is None
+    assert doc["equilibrium"]["price_of_anarchy"] is None
+
+
+def test_a_welfare_milp_given_no_time_is_still_limited(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A limit of 0 s was taken for none (``if time_limit``): HiGHS ran to the optimum."""
+    import scipy.optimize
+
+    from engine.fair import welfare
+
+    calls: list[dict[str, Any]] = []
+    real_milp = scipy.optimize.milp
+
+    def recorded(*args: Any, options: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        calls.append(dict(options or {}))
+        return real_milp(*args, options=options, **kwargs)
+
+    monkeypatch.setattr(scipy.optimize, "milp", recorded)
+    welfare.utilitarian(manipulable_market(), time_limit=0.0)
+    welfare.nash(manipulable_market(), time_limit=None)
+    assert calls[0]["time_limit"] == welfare.MIN_SECONDS
+    assert "time_limit" not in calls[1]
