@@ -20,8 +20,9 @@ from typing import Literal
 
 from engine.ir import Problem
 from engine.solution import Solution, Status
-from engine.verify import certify, verify
+from engine.verify import certify, seconds_to_certify, verify
 
+from ..deadline import slowdown
 from .backend import SmtBackend
 from .model import Encoding
 
@@ -54,6 +55,7 @@ def too_large(problem: Problem) -> str | None:
 def prove(problem: Problem, plan: Solution, time_limit: float | None = 60.0) -> Verdict:
     import z3
 
+    began = time.perf_counter()  # the limit counts from here: checking the plan, the formulas
     if plan.status not in (Status.OPTIMAL, Status.INFEASIBLE):
         return Verdict("no-claim", f"the plan claims {plan.status}: nothing to prove")
     if plan.status == Status.OPTIMAL:
@@ -66,12 +68,13 @@ def prove(problem: Problem, plan: Solution, time_limit: float | None = 60.0) -> 
     if (why := too_large(problem)) is not None:
         return Verdict("undecided", why)
     solver = z3.Solver()
-    if time_limit is not None:
-        solver.set(timeout=max(1, int(time_limit * 1000)))
     encoding = Encoding(problem, solver)
     if plan.status == Status.OPTIMAL:
         solver.add(encoding.better_than(list(report.objective)))
     started = time.perf_counter()
+    if time_limit is not None:  # z3 gets what is left, less certifying a counterexample
+        left = time_limit - (started - began) - seconds_to_certify(problem) * slowdown()
+        solver.set(timeout=max(1, int(left * 1000)))  # z3 takes milliseconds, 0 for none
     result = solver.check()
     seconds = time.perf_counter() - started
     if result == z3.unknown:

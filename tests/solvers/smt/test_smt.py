@@ -4,7 +4,9 @@ force; ``placer verify --prove`` confirms true claims and refutes planted false 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -82,6 +84,34 @@ def test_a_true_optimum_is_confirmed_and_a_planted_false_one_refuted() -> None:
     assert verdict.outcome == "refuted" and verdict.counterexample is not None
     assert verdict.counterexample.verified
     assert verdict.counterexample.objective[1] < 4.0  # the planted plan pays 1 + 3
+
+
+def test_the_prover_counts_building_its_formulas(monkeypatch: pytest.MonkeyPatch) -> None:
+    """z3 was given the whole limit before the plan was checked and the formulas built: it
+    gets what is left of it after them."""
+    import z3
+
+    from solvers.smt import prove as prove_module
+
+    p = _problem()
+    best = solve(p, "cpsat")
+    real_init = prove_module.Encoding.__init__
+
+    def slow_build(self: Any, *args: Any, **kwargs: Any) -> None:
+        time.sleep(0.4)  # building the formulas took 0.4 s of the 1 s limit
+        real_init(self, *args, **kwargs)
+
+    given: list[int] = []
+    real_set = z3.Solver.set
+
+    def recorded(self: Any, *args: Any, **kwargs: Any) -> Any:
+        given.append(kwargs["timeout"])
+        return real_set(self, *args, **kwargs)
+
+    monkeypatch.setattr(prove_module.Encoding, "__init__", slow_build)
+    monkeypatch.setattr(z3.Solver, "set", recorded)
+    prove(p, best, time_limit=1.0)
+    assert given and given[-1] <= 600, given
 
 
 def test_infeasible_claims_and_limits() -> None:
