@@ -6,8 +6,21 @@ start to its exit. The goal: at most ``limit × 1.1 + 0.5 s`` (loading, verifyin
 included). The Ctrl-C rows run on a pseudo terminal, send SIGINT once the progress line shows a
 plan, and measure the time to exit (goal: exit 130 with the best plan so far written, at once).
 
-Writes ``bench/reports/deadlines/latest.{json,md}``. Run it on a quiet machine, one solve at a
-time; the load average is part of the report.
+Writes ``bench/reports/deadlines/latest.{json,md}`` (``--report NAME``: ``NAME.{json,md}``). Run
+it on a quiet machine, one solve at a time; the load average is part of the report.
+
+Starved and A/B runs (``--starve 0.2``: each command runs a fifth of the wall clock, stopped and
+let go on by ``bench.starve``; its wall clock is the command's own)::
+
+    python -m bench.deadlines --no-interrupt --starve 0.2 --file demo=instances/demo-cluster.yaml \
+        --code /path/to/old/checkout --bytecode none --report old-20   # and at the same time
+    python -m bench.deadlines --no-interrupt --starve 0.2 --file demo=instances/demo-cluster.yaml \
+        --bytecode none --report new-20
+
+``--code DIR`` runs ``python -m engine`` from another checkout (the other arm; this
+interpreter's packages). ``--bytecode none`` removes the compiled copies of placer's own
+sources before each run (a cold start where PYTHONDONTWRITEBYTECODE is set: every process
+compiles them), ``compiled`` compiles them first (``make bytecode``), ``keep`` leaves them.
 """
 
 from __future__ import annotations
@@ -17,6 +30,7 @@ import json
 import os
 import pty
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -156,17 +170,47 @@ def solve_command(problem: Path, out: Path, limit: float, *args: str) -> list[st
     ]
 
 
-def timed_run(problem: Path, out: Path, limit: float, *args: str) -> dict[str, Any]:
-    """One solve to its limit: wall seconds from spawn to exit, exit code, the plan's status."""
+STARVED_WALL = re.compile(r"starved at \S+: exit -?\d+ after ([\d.]+) s wall")
+CODE_DIRS = ("engine", "solvers", "bench")  # placer's own sources (``--bytecode``)
+
+
+def set_bytecode(code: Path, state: str) -> None:
+    """Placer's compiled sources under ``code``: ``none`` removed, ``compiled`` made, ``keep``."""
+    if state == "none":
+        for name in CODE_DIRS:
+            for cache in (code / name).rglob("__pycache__"):
+                shutil.rmtree(cache, ignore_errors=True)
+    elif state == "compiled":
+        dirs = [str(code / name) for name in CODE_DIRS]
+        subprocess.run([sys.executable, "-m", "compileall", "-q", *dirs], check=True)
+
+
+def timed_run(
+    problem: Path,
+    out: Path,
+    limit: float,
+    *args: str,
+    starve: float | None = None,
+    code: Path | None = None,
+) -> dict[str, Any]:
+    """One solve to its limit: wall seconds from spawn to exit (starved: the command's own, as
+    ``bench.starve`` reports it), exit code, the plan's status. ``code``: the checkout whose
+    ``engine`` runs."""
+    command = [*solve_command(problem, out, limit, *args), "-q"]
+    if starve is not None:
+        command = [sys.executable, str(Path(__file__).parent / "starve.py"), f"{starve:g}", "--"]
+        command += [*solve_command(problem, out, limit, *args), "-q"]
     began = time.monotonic()
     run = subprocess.run(
-        [*solve_command(problem, out, limit, *args), "-q"],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
+        command, capture_output=True, text=True, stdin=subprocess.DEVNULL, cwd=code
     )
     wall = time.monotonic() - began
-    return {"wall_s": round(wall, 2), "exit": run.returncode, **_plan(out, run.stderr)}
+    if starve is not None and (seen := STARVED_WALL.search(run.stderr)):
+        wall = float(seen.group(1))
+    result = {"wall_s": round(wall, 2), "exit": run.returncode, **_plan(out, run.stderr)}
+    if starve is not None:
+        result["starved"] = starve
+    return result
 
 
 def interrupted_run(
@@ -220,9 +264,16 @@ def interrupted_run(
 
 def _plan(out: Path, stderr: str) -> dict[str, Any]:
     if not out.exists():
-        return {"status": None, "error": stderr.strip().splitlines()[-1:] or None}
+        lines = [line for line in stderr.strip().splitlines() if not STARVED_WALL.search(line)]
+        return {"status": None, "error": lines[-1:] or None}
     doc = json.loads(out.read_text())
-    return {"status": doc.get("status"), "interrupted": doc.get("info", {}).get("interrupted")}
+    info = doc.get("info", {})
+    return {
+        "status": doc.get("status"),
+        "verified": doc.get("verified"),
+        "objective": doc.get("objective"),
+        "interrupted": info.get("interrupted"),
+    }
 
 
 # ---------------------------------------------------------------------- report
@@ -233,8 +284,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-t", "--limit", type=float, default=5.0, help="time limit per solve (s)")
     parser.add_argument("--only", action="append", help="run only rows whose name has this")
     parser.add_argument("--no-interrupt", action="store_true", help="skip the Ctrl-C rows")
+    parser.add_argument(
+        "--starve", type=float, help="run each solve this share of the wall clock (bench.starve)"
+    )
+    parser.add_argument(
+        "--file",
+        action="append",
+        metavar="NAME=PATH[:ARGS]",
+        help="a row on an instance file instead of the built ones (ARGS: space-separated "
+        "placer solve options, default -b cpsat)",
+    )
+    parser.add_argument("--code", type=Path, help="run placer from this checkout (A/B arms)")
+    parser.add_argument("--bytecode", choices=("keep", "none", "compiled"), default="keep")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each row")
+    parser.add_argument("--report", default="latest", help="report name (bench/reports/deadlines)")
     args = parser.parse_args(argv)
     wanted = [w.lower() for w in args.only or []]
+    rows_run = _file_rows(args.file) if args.file else ROWS
+    code = (args.code or Path(__file__).parent.parent).resolve()
+    if args.bytecode == "compiled":
+        set_bytecode(code, "compiled")
 
     def chosen(row: Row) -> bool:
         return not wanted or any(w in row.name.lower() for w in wanted)
@@ -245,20 +314,29 @@ def main(argv: list[str] | None = None) -> int:
         built: dict[str, Path] = {}
 
         def instance(make: Callable[[], Problem]) -> Path:
+            if isinstance(make, FileInstance):
+                return make.path
             if make.__name__ not in built:
                 path = Path(tmp) / f"{make.__name__}.json"
                 dump_problem(make(), path)
                 built[make.__name__] = path
             return built[make.__name__]
 
-        for row in ROWS:
-            if not chosen(row):
-                continue
+        for row in [r for r in rows_run if chosen(r)] * args.repeat:
+            if args.bytecode == "none":
+                set_bytecode(code, "none")
+            load = os.getloadavg()[0]
             result = timed_run(
-                instance(row.instance), Path(tmp) / "plan.json", args.limit, *row.args
+                instance(row.instance),
+                Path(tmp) / "plan.json",
+                args.limit,
+                *row.args,
+                starve=args.starve,
+                code=args.code and code,
             )
             result.update(row=row.name, limit_s=args.limit, bound_s=round(bound(args.limit), 2))
-            result["ok"] = result["wall_s"] <= result["bound_s"]
+            result["ok"] = result["wall_s"] <= result["bound_s"] and bool(result.get("verified"))
+            result["load"] = round(load, 2)
             rows.append(result)
             print(_line(result), flush=True)
             (Path(tmp) / "plan.json").unlink(missing_ok=True)
@@ -279,16 +357,49 @@ def main(argv: list[str] | None = None) -> int:
             out.unlink(missing_ok=True)
     report = {
         "limit_s": args.limit,
+        "starved": args.starve,
+        "code": str(code),
+        "commit": _commit(code),
+        "bytecode": args.bytecode,
         "load_average": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "deadlines": rows,
         "interrupts": stops,
     }
     REPORTS.mkdir(parents=True, exist_ok=True)
-    (REPORTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
-    (REPORTS / "latest.md").write_text(markdown(report))
+    (REPORTS / f"{args.report}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (REPORTS / f"{args.report}.md").write_text(markdown(report))
     print(markdown(report))
     return 0 if all(r["ok"] for r in rows + stops) else 1
+
+
+@dataclass(frozen=True)
+class FileInstance:
+    """An instance read from a file (``--file``), in place of a built one."""
+
+    path: Path
+
+    def __call__(self) -> Problem:
+        from engine.io import load
+
+        return load(self.path)
+
+
+def _file_rows(specs: list[str]) -> tuple[Row, ...]:
+    rows = []
+    for spec in specs:
+        name, _, rest = spec.partition("=")
+        path, _, options = rest.partition(":")
+        args = tuple(options.split()) if options else ("-b", "cpsat")
+        rows.append(Row(name, FileInstance(Path(path).resolve()), args))
+    return tuple(rows)
+
+
+def _commit(code: Path) -> str | None:
+    found = subprocess.run(
+        ["git", "-C", str(code), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    )
+    return found.stdout.strip() or None
 
 
 def _line(r: dict[str, Any]) -> str:
@@ -301,9 +412,12 @@ def _line(r: dict[str, Any]) -> str:
 
 def markdown(report: dict[str, Any]) -> str:
     limit = report["limit_s"]
+    starved = report.get("starved")
     lines = [
         f"Time limit {limit:g} s, goal ≤ {bound(limit):.2f} s wall from process start; load "
-        f"average {report['load_average'][0]:.1f} → {report['load_average_after'][0]:.1f}.",
+        f"average {report['load_average'][0]:.1f} → {report['load_average_after'][0]:.1f}"
+        + (f"; each run starved to {starved:g} of the wall clock" if starved else "")
+        + f"; code {report.get('commit')}, bytecode {report.get('bytecode', 'keep')}.",
         "",
         "| backend (instance) | wall s | within | exit | plan |",
         "|---|---:|---|---:|---|",

@@ -53,9 +53,14 @@ def solve(
                 "(item group, bin) variables",
                 "group identical items, restrict `allowed`, or use the greedy backend",
             )
+        budget: dict[str, float] = {}
         if time_limit is not None:  # the answer is certified within the same budget, at the pace
-            time_limit -= min(CERTIFY_SHARE * time_limit, seconds_to_certify(problem) * slowdown())
-            time_limit = max(0.0, time_limit - (time.perf_counter() - began))
+            pace = slowdown()
+            kept = min(CERTIFY_SHARE * time_limit, seconds_to_certify(problem) * pace)
+            time_limit = max(0.0, time_limit - kept - (time.perf_counter() - began))
+            # the plan says what its search had: under a tight limit or starved, little
+            budget = {"search_s": round(time_limit, 3), "kept_s": round(kept, 3)}
+            budget["pace"] = round(pace, 2)
         options = Options(
             time_limit=time_limit,
             seed=seed,
@@ -65,6 +70,8 @@ def solve(
             params=params,
         )
         solution = be.solve(problem, options)
+        if budget:
+            solution = solution.model_copy(update={"info": {**solution.info, "budget": budget}})
         if interrupt.requested():
             solution = solution.model_copy(update={"info": {**solution.info, "interrupted": True}})
         return with_sizing(problem, certify(problem, solution))
