@@ -7,11 +7,13 @@ from __future__ import annotations
 import random
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 import pulp
 import pytest
 
+from solvers.milp import drivers
 from solvers.milp.drivers import HighsSession, RunSettings, Stages
 
 SETTINGS = RunSettings(solver="highs", time_limit=None, threads=1, seed=0)
@@ -82,3 +84,27 @@ def test_copying_the_model_into_highs_counts_against_the_stage(
     limits.clear()  # a stage left with no time after the copy does not run HiGHS at all
     result = Stages(lp, SETTINGS).solve(objective, time_limit=0.2, start=None)
     assert not limits and result.outcome == "none"
+
+
+@pytest.mark.parametrize(
+    ("slowdown", "expected"), [(1.0, 2.9), (2.0, 2.8), (5.0, 2.7), (50.0, 2.7)]
+)
+def test_highs_stops_early_by_its_reaction_time_at_todays_speed(
+    monkeypatch: pytest.MonkeyPatch, slowdown: float, expected: float
+) -> None:
+    """HiGHS answers its limit only between steps (0.5 s late at load 9): it gets 0.1 s less
+    for each unit of slowdown, never more than a tenth of its stage."""
+    limits: list[float | None] = []
+    run = HighsSession._run
+
+    def recorded_run(self: HighsSession, limit: float | None) -> bool:
+        limits.append(limit)
+        return run(self, limit)
+
+    monkeypatch.setattr(HighsSession, "_run", recorded_run)
+    monkeypatch.setattr(drivers, "slowdown", lambda: slowdown)
+    lp, objective = _partition(n=8)
+    session = HighsSession(lp, SETTINGS)
+    session.objective(objective)
+    session.solve(replace(SETTINGS, time_limit=3.0), None)
+    assert limits[0] == pytest.approx(expected)
