@@ -90,6 +90,10 @@ class Backend(ABC):
     supports: frozenset[str] = ALL_FEATURES
     exact: bool = False  # may it claim OPTIMAL / INFEASIBLE?
     requires: tuple[str, ...] = ()  # importable module names
+    # The native library its compile imports and that import's cost on an idle core: a first
+    # solve in a process pays it inside its limit (CP-SAT's loads pandas: 4.3-4.5 s at load 11)
+    native: tuple[str, ...] = ()
+    native_import_s: float = 0.0
     install_hint: str = "pip install placer"
     parameters: Mapping[str, str] = {}  # accepted Options.params -> help text
     # Expected type of a parameter's value, where it has a simple one (checked before solving).

@@ -21,6 +21,7 @@ from engine.ir import Problem
 from engine.solution import Solution, Status
 
 from .base import Backend, Compiled, Options, RawResult, StartPlan
+from .deadline import import_seconds
 
 STARTS = ("greedy", "ffd", "none")
 GREEDY_SECONDS = 5.0
@@ -30,9 +31,10 @@ GREEDY_SECONDS = 5.0
 class Started:
     """The child's compiled model, and the options it runs with (its starts, its time left)."""
 
-    child: Compiled[Any, Any]
+    child: Compiled[Any, Any] | None  # None: not compiled (``skipped`` says why)
     options: Options
     seconds: float  # spent finding the start plans
+    skipped: str | None = None
 
 
 class Composite(Backend):
@@ -47,6 +49,7 @@ class Composite(Backend):
         self.supports = child.supports
         self.exact = child.exact
         self.requires = child.requires
+        self.native, self.native_import_s = child.native, child.native_import_s
         self.install_hint = child.install_hint
         self.exports = child.exports
         self.encoders = child.encoders
@@ -67,7 +70,9 @@ class QuickStart(Composite):
     }
     own_parameter_types: Mapping[str, type] = {"start": str}
 
-    def compile(self, problem: Problem, options: Options) -> Compiled[Compiled[Any, Any], Started]:
+    def compile(
+        self, problem: Problem, options: Options
+    ) -> Compiled[Compiled[Any, Any] | None, Started]:
         began = time.perf_counter()
         # A composite around this one may have found the start plans already.
         starts = options.starts or quick_plans(problem, options)
@@ -78,18 +83,34 @@ class QuickStart(Composite):
             starts=starts,
             time_limit=None if limit is None else max(0.0, limit - seconds),
         )
+        left, loading = child_options.time_limit, import_seconds(self.native, self.native_import_s)
+        if left is not None and left < loading and any(s.trusted for s in starts):
+            # the child's native library would not load within the time left: the start answers
+            why = f"{self.name}'s library not loaded: about {loading:.2g} s now, {left:.2g} s left"
+            return Compiled(problem, None, Started(None, child_options, round(seconds, 6), why))
         child = self.child.compile(problem, child_options)
         return Compiled(problem, child, Started(child, child_options, round(seconds, 6)))
 
-    def run(self, compiled: Compiled[Compiled[Any, Any], Started], options: Options) -> RawResult:
+    def run(
+        self, compiled: Compiled[Compiled[Any, Any] | None, Started], options: Options
+    ) -> RawResult:
         started = compiled.index
-        raw = self.child.run(started.child, started.options)
+        if started.child is None:
+            raw = RawResult(Status.UNKNOWN, {}, info={"skipped": started.skipped})
+        else:
+            raw = self.child.run(started.child, started.options)
         sources = [s.source for s in started.options.starts]
         raw.info.setdefault("starts", {"sources": sources, "seconds": started.seconds})
         return raw
 
-    def decode(self, compiled: Compiled[Compiled[Any, Any], Started], raw: RawResult) -> Solution:
-        solution = self.child.decode(compiled.index.child, raw)
+    def decode(
+        self, compiled: Compiled[Compiled[Any, Any] | None, Started], raw: RawResult
+    ) -> Solution:
+        child = compiled.index.child
+        if child is None:
+            solution = Solution.failure(compiled.problem, self.name, raw.status, **raw.info)
+        else:
+            solution = self.child.decode(child, raw)
         if solution.status.has_plan or solution.status == Status.INFEASIBLE:
             return solution
         start = next((s for s in compiled.index.options.starts if s.trusted), None)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import resource
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -101,6 +102,14 @@ def slowdown(since: Since | None = None) -> float:
     since = since or _measured_from
     measured = since.pace() if since is not None else 0.0
     return min(MAX_SLOWDOWN, max(1.0, load_per_core(), measured))
+
+
+def import_seconds(modules: tuple[str, ...], idle_seconds: float) -> float:
+    """What importing ``modules`` takes now: nothing once they are loaded, else their cost on
+    an idle core times the pace (an import looks at no deadline)."""
+    if all(m in sys.modules for m in modules):
+        return 0.0
+    return idle_seconds * slowdown()
 
 
 class OutOfTime(Exception):

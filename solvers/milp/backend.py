@@ -82,6 +82,8 @@ class MilpBackend(Backend):
     supports = ALL_FEATURES
     exact = True
     requires = ("pulp", "highspy")
+    native = requires  # 0.1 s at load 10
+    native_import_s = 0.03
     install_hint = "pip install pulp highspy"
     parameters: Mapping[str, str] = {
         "solver": "highs (default, in process) | cbc (subprocess; PuLP's bundled CBC)",

@@ -16,6 +16,7 @@ import pytest
 
 from engine import interrupt
 from engine.generate import cluster
+from engine.solution import Status
 from engine.solve import solve
 from solvers.deadline import Deadline, OutOfTime
 
@@ -279,3 +280,38 @@ def test_a_highs_object_solved_many_times_gets_its_whole_limit_each_run() -> Non
     h.clearSolver()
     assert highs_run(h, Deadline.after(0.25))  # less than the sum, far more than one run
     assert h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+
+
+# ---------------------------------------------------------------------- cold imports
+
+
+def test_an_import_costs_nothing_once_loaded_and_its_idle_cost_at_the_pace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from solvers import deadline
+
+    monkeypatch.setattr(deadline, "slowdown", lambda *_: 7.0)
+    assert deadline.import_seconds(("math", "time"), 0.4) == 0.0
+    assert deadline.import_seconds(("math", "placer_never_loaded"), 0.4) == pytest.approx(2.8)
+
+
+def test_a_native_library_that_would_not_load_in_time_leaves_the_start_plan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A cold first solve: CP-SAT's import (it loads pandas) took 4.3-4.5 s at load 11 inside a
+    5 s limit, and the start plan came after the limit. With less time left than the import
+    takes at the pace, the start plan answers at once, saying why."""
+    from solvers import composites
+    from solvers.cpsat.backend import CpSatBackend
+
+    def no_compile(*_: Any, **__: Any) -> None:
+        raise AssertionError("the native model was compiled without time to load its library")
+
+    monkeypatch.setattr(composites, "import_seconds", lambda *_: 1e6)  # never loads in time
+    monkeypatch.setattr(CpSatBackend, "compile", no_compile)
+    problem = cluster(20, 10, seed=3)
+    plan = solve(problem, "cpsat", time_limit=5.0, lns="off")
+    assert plan.verified and plan.status == Status.FEASIBLE
+    assert plan.info["returned_start"] == "greedy"
+    assert "library not loaded" in plan.info["skipped"]
+    assert plan.objective == solve(problem, "greedy").objective
