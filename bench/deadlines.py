@@ -297,7 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--code", type=Path, help="run placer from this checkout (A/B arms)")
     parser.add_argument("--bytecode", choices=("keep", "none", "compiled"), default="keep")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each row")
-    parser.add_argument("--report", default="latest", help="report name (bench/reports/deadlines)")
+    parser.add_argument(
+        "--report", default="latest", help="report name (bench/reports/deadlines) or path stem"
+    )
     args = parser.parse_args(argv)
     wanted = [w.lower() for w in args.only or []]
     rows_run = _file_rows(args.file) if args.file else ROWS
@@ -366,9 +368,10 @@ def main(argv: list[str] | None = None) -> int:
         "deadlines": rows,
         "interrupts": stops,
     }
-    REPORTS.mkdir(parents=True, exist_ok=True)
-    (REPORTS / f"{args.report}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (REPORTS / f"{args.report}.md").write_text(markdown(report))
+    stem = REPORTS / args.report if "/" not in args.report else Path(args.report)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    Path(f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
+    Path(f"{stem}.md").write_text(markdown(report))
     print(markdown(report))
     return 0 if all(r["ok"] for r in rows + stops) else 1
 
