@@ -33,7 +33,7 @@ import numpy as np
 from ..deadline import Deadline
 from .bounds import l2_bound
 from .colgen import ColumnGeneration, LpSolution
-from .full_bins import full_bins_by_discrepancy
+from .full_bins import common_split, full_bins_by_discrepancy
 from .heuristics import (
     Packing,
     bin_completion,
@@ -80,6 +80,9 @@ EXACT_COMPLETION_GROWTH = 1.3
 # at 10 s in under 1.5 s). Not longer first: Falkenauer T (a few items of exactly C/4, so not
 # three a bin) waits for the arc-flow step, which finds their packings in about a second.
 FEWEST_ITEMS_SHARE = 0.5
+# ... and this share where the rooms split alike (``full_bins.common_split``: AI), whose every
+# other step finds nothing (the zero-waste patterns took 1.9 s of 10 after it, counting them).
+FEWEST_ITEMS_SPLIT_SHARE = 0.9
 # Three items a bin, every bin exactly full: belief propagation over the zero-waste triples
 # (``triples``) with this share of the time first (generated triplets of binpack-planted, the tuning
 # seeds: alone, 4 of the 11 that missed at 10 s found in 0.4-3.5 s).
@@ -184,7 +187,9 @@ class _Search(Incumbent):
                 if three:
                     self.exact_completion(self.deadline.part(EXACT_COMPLETION_SHARE))
                 else:
-                    self.fewest_items_first(self.deadline.part(FEWEST_ITEMS_SHARE))
+                    split = common_split(self.sizes, self.counts, self.capacity) is not None
+                    share = FEWEST_ITEMS_SPLIT_SHARE if split else FEWEST_ITEMS_SHARE
+                    self.fewest_items_first(self.deadline.part(share))
             if not self.done() and self.exact_fill:  # unless a proof needs one more bin
                 self.zero_waste_patterns(self.deadline.part(ZERO_WASTE_SHARE))
         if self.done():

@@ -117,6 +117,35 @@ def test_rooms_split_alike_are_filled_without_backtracking() -> None:
     assert sum(found, Counter()) == Counter(dict(enumerate(counts)))
 
 
+def test_a_pass_out_of_budget_builds_no_sums_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Where a level has used its budget, whether it has another completion is not asked: the
+    # tables of sums of three items and more (seconds on 80,000-wide rooms) were built for
+    # every room left on the way back; 30 bins split alike, seed 0: 20 tables, now 1.
+    import solvers.packing.full_bins as full_bins
+
+    built = [0]
+    tables = full_bins._ExactSums.__init__
+
+    def counted(self: object, *args: object) -> None:
+        built[0] += 1
+        tables(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(full_bins._ExactSums, "__init__", counted)
+    sizes, counts = _types(_split_rooms(30, 1000, 0))
+    full_bins_by_discrepancy(sizes, counts, 1000, Deadline.never(), max_budget=0)
+    assert built[0] <= 1
+
+
+def test_rooms_without_a_pair_near_the_split_are_opened_last() -> None:
+    # 700 leaves 300 = 250 + 50 (a sixth) = 200 + 100; 601 leaves 399 = 340 + 59 only (59 is
+    # 0.15 of it, 7 below a sixth: not near). By every pair 601 has the fewest fills; near
+    # the split it has none and waits, and 700 opens.
+    sizes = [700, 601, 340, 250, 200, 100, 59, 50]
+    order = list(range(len(sizes)))
+    assert _most_constrained_opener(sizes, [1] * 8, 1000, order) == 1
+    assert _most_constrained_opener(sizes, [1] * 8, 1000, order, split=1 / 6) == 0
+
+
 def test_a_random_perfect_packing_of_distinct_sizes_is_found() -> None:
     """128 items of 126 sizes filling 33 bins of 24,804 exactly (binpack-planted's perfect
     seed 31): depth-first bin completion and every model missed it in 10 s; this search
