@@ -141,11 +141,15 @@ def audit(
         int, typer.Option("--random", help="random packings (1-D and vector)")
     ] = 30,
     planted: Annotated[int, typer.Option(help="generated packings with a known optimum")] = 40,
+    problems: Annotated[
+        int, typer.Option(help="small random problems of every constraint kind")
+    ] = 60,
     time_limit: Annotated[float, typer.Option("--time-limit", "-t", help="seconds per run")] = 5.0,
     seed: Annotated[int, typer.Option(help="which sample (a new seed, new instances)")] = 1,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="runs at once")] = 1,
     backends: Annotated[
-        str | None, typer.Option(help="comma-separated backends (default: cpsat, milp HiGHS)")
+        str | None,
+        typer.Option(help="comma-separated backends (default: cpsat, cpsat lns=on, milp HiGHS)"),
     ] = None,
 ) -> int:
     """Run random and planted packings and check every claim (exit code 1 on any finding)."""
@@ -158,9 +162,21 @@ def audit(
     check_time_limit(time_limit)
     check_at_least(random_count, 0, "--random")
     check_at_least(planted, 0, "--planted")
+    check_at_least(problems, 0, "--problems")
     chosen = [b.strip() for b in backends.split(",")] if backends else DEFAULT_BACKENDS
-    spec = audit_suite(random_count, planted, time_limit, seed, chosen)
     output.mkdir(parents=True, exist_ok=True)
+    files = None
+    if problems:
+        from engine.io import dump_problem
+
+        from .audit import random_problems
+
+        folder = output / "problems"
+        folder.mkdir(exist_ok=True)
+        for problem in random_problems(problems, seed):
+            dump_problem(problem, folder / f"{problem.name}.yaml")
+        files = str(folder.resolve() / "*.yaml")
+    spec = audit_suite(random_count, planted, time_limit, seed, chosen, files)
     suite = output / "suite.yaml"
     suite.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     load_before = os.getloadavg()[0]

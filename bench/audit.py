@@ -2,9 +2,11 @@
 against the other backends' verified plans.
 
 ``python -m bench audit -o DIR`` writes a suite (``DIR/suite.yaml``) of random packings (1-D and
-vector, sizes from several distributions, items as large as a bin among them) and generated
-packings with a known optimum (``bench.planted``, all four kinds), runs it through the bench runner
-(each run in its own process, cpsat and milp with HiGHS by default) and judges every row:
+vector, sizes from several distributions, items as large as a bin among them), generated
+packings with a known optimum (``bench.planted``, all four kinds) and small random problems of
+every constraint kind and objective term (``DIR/problems/``), runs it through the bench runner
+(each run in its own process; cpsat, cpsat with the LNS and milp with HiGHS by default) and
+judges every row:
 
 - a plan is verified; a run ends (no timeout or crash) and within its limit + 10 % + 0.5 s;
 - against a known optimum: no plan better than it, no bound past it, "optimal" only at it,
@@ -13,14 +15,15 @@ packings with a known optimum (``bench.planted``, all four kinds), runs it throu
   worse than a verified plan, no "infeasible" where a plan was verified.
 
 The findings go to ``DIR/audit.md`` (and the exit code is 1 when there are any). ``python -m bench
-audit-check DIR`` judges an existing ``results.csv`` again (any suite's, not only an audit's;
-runs whose objective has several levels are judged alone and only on their status, plan and time:
-their recorded value is one level of a lexicographic objective).
+audit-check DIR`` judges an existing ``results.csv`` again (any suite's, not only an audit's).
+Runs of one instance are compared on every level of the objective, lexicographically; a known
+optimum (one level's) is held against runs whose objective has one level.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import math
 import random
 from collections import Counter, defaultdict
@@ -37,7 +40,11 @@ SLACK_SECONDS = 0.5
 TOLERANCE = 1e-6  # relative, for comparing objective values read back from a CSV
 PLAN_STATUSES = ("optimal", "feasible")
 ANSWER_STATUSES = (*PLAN_STATUSES, "infeasible", "unknown")  # anything else: the run failed
-DEFAULT_BACKENDS = ("cpsat", {"name": "milp", "options": {"solver": "highs"}})
+DEFAULT_BACKENDS = (
+    "cpsat",
+    {"name": "cpsat", "options": {"lns": "on"}},
+    {"name": "milp", "options": {"solver": "highs"}},
+)
 
 # planted kind -> the ranges its draws take (kept small: an audit wants many runs, not big ones)
 PLANTED_PARAMS: dict[str, dict[str, Any]] = {
@@ -84,18 +91,50 @@ def random_packing(seed: int, d: int = 1, items: int = 40) -> Problem:
     )
 
 
+def random_problems(count: int, seed: int) -> list[Problem]:
+    """``count`` small random problems of every constraint kind and objective term (the tests'
+    hypothesis strategy, ``tests/strategies.py``, drawn reproducibly from ``seed``), renamed
+    ``problem-SEED-K``; some are infeasible on purpose."""
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as fixed_seed
+
+    from tests.strategies import problems
+
+    drawn: dict[str, Problem] = {}
+
+    @fixed_seed(seed)
+    @settings(
+        max_examples=count,
+        database=None,
+        phases=[Phase.generate],
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(problems(max_bins=6, max_groups=5, max_count=5))
+    def collect(problem: Problem) -> None:
+        drawn.setdefault(problem.model_dump_json(), problem)
+
+    collect()
+    return [
+        p.model_copy(update={"name": f"problem-{seed}-{k:03d}"})
+        for k, p in enumerate(list(drawn.values())[:count])
+    ]
+
+
 def audit_suite(
     random_count: int,
     planted_count: int,
     time_limit: float,
     seed: int = 0,
     backends: Iterable[Any] = DEFAULT_BACKENDS,
+    problem_files: str | None = None,
 ) -> dict[str, Any]:
     """The suite an audit runs: ``random_count`` random packings (1-D for half of them, d = 2..4
-    for the rest, 10-150 items) and ``planted_count`` generated ones spread over the planted
-    kinds, seeds from ``seed`` on (a new seed, a new sample)."""
+    for the rest, 10-150 items), ``planted_count`` generated ones spread over the planted kinds,
+    seeds from ``seed`` on (a new seed, a new sample), and the IR files ``problem_files`` (a
+    glob) names."""
     rng = random.Random(f"audit-suite-{seed}")
-    instances: list[dict[str, Any]] = []
+    instances: list[dict[str, Any]] = [{"ir": problem_files}] if problem_files else []
     for k in range(random_count):
         d = 1 if k % 2 == 0 else rng.randint(2, 4)
         instances.append(
@@ -191,37 +230,69 @@ def judge_row(row: Mapping[str, str]) -> list[str]:
     return wrong
 
 
+Vector = tuple[float | None, ...]
+
+
+def _senses(row: Mapping[str, str]) -> tuple[bool, ...] | None:
+    """Per objective level, whether it is minimised (None: not recorded for several levels)."""
+    if text := row.get("senses"):
+        return tuple(sense != "max" for sense in json.loads(text))
+    return (row.get("sense", "min") != "max",) if _one_level(row) else None
+
+
+def _vector(row: Mapping[str, str], column: str) -> Vector | None:
+    values = json.loads(row.get(column) or "null")
+    return tuple(None if v is None else float(v) for v in values) if values else None
+
+
+def _lex_beyond(a: Vector, b: Vector, minimise: tuple[bool, ...]) -> bool:
+    """``a`` is lexicographically better than ``b``, level by level until a level with no value
+    (a bound is ``null`` after a level that was not proved: it would hold only given the
+    earlier values)."""
+    for x, y, low in zip(a, b, minimise, strict=False):
+        if x is None or y is None:
+            return False
+        if _beyond(x, y, low):
+            return True
+        if _beyond(y, x, low):
+            return False
+    return False
+
+
+def _show(v: Vector) -> str:
+    return f"{v[0]:g}" if len(v) == 1 and v[0] is not None else json.dumps(list(v))
+
+
 def judge_instance(rows: list[Mapping[str, str]]) -> list[Finding]:
-    """What the runs of one instance (several backends, seeds) say against each other."""
-    rows = [r for r in rows if _one_level(r)]
-    plans = [(r, _number(r.get("value"))) for r in rows if r.get("verified") == "True"]
-    plans = [(r, v) for r, v in plans if v is not None]
+    """What the runs of one instance (several backends, seeds) say against each other: every
+    level of the objective, compared lexicographically."""
+    minimise = next((m for r in rows if (m := _senses(r)) is not None), None)
+    if minimise is None:
+        return []
+    plans = [
+        (r, v)
+        for r in rows
+        if r.get("verified") == "True" and (v := _vector(r, "objective")) is not None
+    ]
     if not plans:
         return []
-    minimise = rows[0].get("sense", "min") != "max"
     best_row, best = plans[0]
     for r, v in plans[1:]:
-        if _beyond(v, best, minimise):
+        if _lex_beyond(v, best, minimise):
             best_row, best = r, v
+    by = f"{_backend(best_row)}'s plan {_show(best)}"
     found = []
     for row in rows:
         name, who = row["instance"], _backend(row)
-        bound = _number(row.get("bound_value"))
-        if bound is not None and _beyond(best, bound, minimise):
-            found.append(
-                Finding(name, who, f"bound {bound:g} past {_backend(best_row)}'s plan {best:g}")
-            )
-        value = _number(row.get("value"))
-        if row["status"] == "optimal" and value is not None and _beyond(best, value, minimise):
-            found.append(
-                Finding(
-                    name, who, f"claims optimal at {value:g}, {_backend(best_row)} found {best:g}"
-                )
-            )
+        bound = _vector(row, "bound")
+        if bound is not None and _lex_beyond(best, bound, minimise):
+            found.append(Finding(name, who, f"bound {_show(bound)} past {by}"))
+        value = _vector(row, "objective")
+        claimed = row["status"] == "optimal" and row.get("verified") == "True"
+        if claimed and value is not None and _lex_beyond(best, value, minimise):
+            found.append(Finding(name, who, f"claims optimal at {_show(value)}, {by}"))
         if row["status"] == "infeasible":
-            found.append(
-                Finding(name, who, f"claims infeasible, {_backend(best_row)} verified {best:g}")
-            )
+            found.append(Finding(name, who, f"claims infeasible, {by}"))
     return found
 
 

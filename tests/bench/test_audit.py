@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bench.audit import SIZE_MODES, audit_suite, judge, random_packing
+from bench.audit import SIZE_MODES, audit_suite, judge, random_packing, random_problems
 from bench.runner import COLUMNS
 from bench.suites import load_suite
 
@@ -26,7 +27,6 @@ def _row(**fields: Any) -> dict[str, str]:
         "status": "optimal",
         "verified": True,
         "sense": "min",
-        "objective": "[10.0]",
         "value": 10.0,
         "bound_value": 10.0,
         "best_known": 10.0,
@@ -35,6 +35,11 @@ def _row(**fields: Any) -> dict[str, str]:
         "wall_seconds": 1.0,
     }
     row.update(fields)
+    # the whole objective and bound (one level unless given), as the runner writes them
+    row.setdefault("objective", json.dumps([row["value"]] if row["value"] is not None else []))
+    row.setdefault(
+        "bound", json.dumps([row["bound_value"]] if row["bound_value"] is not None else None)
+    )
     return {c: "" if row.get(c) is None else str(row.get(c)) for c in COLUMNS}
 
 
@@ -88,12 +93,12 @@ TOGETHER = [
     (
         {},
         {"value": 9.0, "bound_value": 9.0},
-        ["cpsat: bound 10 past milp's plan 9", "cpsat: claims optimal at 10, milp found 9"],
+        ["cpsat: bound 10 past milp's plan 9", "cpsat: claims optimal at 10, milp's plan 9"],
     ),
     (
         {},
         {"status": "infeasible", "value": None, "bound_value": None},
-        ["milp: claims infeasible, cpsat verified 10"],
+        ["milp: claims infeasible, cpsat's plan 10"],
     ),
     # an unverified plan is a finding of its own, and no witness against the others
     (
@@ -113,6 +118,39 @@ def test_runs_of_one_instance_are_judged_against_each_other(
         _row(**UNKNOWN, backend="milp", options='{"solver": "highs"}', **theirs),
     ]
     found = [w.replace(' {"solver": "highs"}', "") for w in _whats(rows)]
+    assert len(found) == len(expected) and all(
+        e in f for e, f in zip(expected, found, strict=True)
+    ), found
+
+
+# a lexicographic objective [placed, bins_used]: (cpsat's fields, milp's, expected)
+LEXICOGRAPHIC = [
+    ({}, {"status": "feasible", "objective": "[3.0, 12.0]", "bound": "[3.0, 9.0]"}, []),
+    # fewer placed is worse whatever the second level says
+    ({}, {"status": "feasible", "objective": "[2.0, 5.0]", "bound": "[3.0, null]"}, []),
+    (
+        {},
+        {"status": "feasible", "objective": "[3.0, 10.0]", "bound": "[3.0, null]"},
+        ["cpsat: bound [3.0, 11.0] past milp", "cpsat: claims optimal at [3.0, 11.0], milp"],
+    ),
+    # a bound after an unproved level is null: it says nothing about the second level
+    ({"status": "feasible", "bound": "[4.0, null]"}, {"objective": "[3.0, 10.0]"}, []),
+    (
+        {"status": "feasible", "bound": "[2.0, null]"},
+        {"objective": "[3.0, 11.0]", "bound": "[3.0, 11.0]"},
+        ["cpsat: bound [2.0, null] past cpsat's plan [3.0, 11.0]"],  # its own plan, even
+    ),
+]
+
+
+@pytest.mark.parametrize(("mine", "theirs", "expected"), LEXICOGRAPHIC)
+def test_lexicographic_objectives_are_compared_level_by_level(
+    mine: dict[str, Any], theirs: dict[str, Any], expected: list[str]
+) -> None:
+    levels = {"senses": '["max", "min"]', **UNKNOWN, "value": 11.0, "bound_value": 11.0}
+    cpsat = {"objective": "[3.0, 11.0]", "bound": "[3.0, 11.0]", **mine}
+    rows = [_row(**levels, **cpsat), _row(**levels, backend="milp", **theirs)]
+    found = _whats(rows)
     assert len(found) == len(expected) and all(
         e in f for e, f in zip(expected, found, strict=True)
     ), found
@@ -168,8 +206,18 @@ def test_audit_check_writes_the_findings_and_fails(tmp_path: Path) -> None:
 
 
 def test_an_audit_runs_end_to_end(tmp_path: Path) -> None:
-    sample = ["--random", "2", "--planted", "2", "-t", "20", "--backends", "cpsat,greedy"]
-    code = run_bench(["audit", "-o", str(tmp_path), *sample])
+    sample = ["--random", "2", "--planted", "2", "--problems", "2", "-t", "20"]
+    code = run_bench(["audit", "-o", str(tmp_path), *sample, "--backends", "cpsat,greedy"])
     text = (tmp_path / "audit.md").read_text(encoding="utf-8")
     assert code == 0, text
-    assert "8 runs on 4 instances" in text and "No findings" in text
+    assert "12 runs on 6 instances" in text and "No findings" in text
+    assert len(list((tmp_path / "problems").glob("*.yaml"))) == 2
+
+
+def test_random_problems_are_reproducible_and_of_many_kinds() -> None:
+    first, again = random_problems(12, seed=5), random_problems(12, seed=5)
+    assert [p.model_dump_json() for p in first] == [p.model_dump_json() for p in again]
+    assert len(first) == 12 and len({p.name for p in first}) == 12
+    kinds = {c.kind for p in first for c in p.constraints}
+    assert len(kinds) >= 3, kinds
+    assert random_problems(12, seed=6) != first
