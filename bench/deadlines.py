@@ -273,6 +273,8 @@ def _plan(out: Path, stderr: str) -> dict[str, Any]:
         "verified": doc.get("verified"),
         "objective": doc.get("objective"),
         "interrupted": info.get("interrupted"),
+        "budget": info.get("budget"),  # what the search had (engine.solve)
+        "skipped": info.get("skipped") or info.get("note"),
     }
 
 
