@@ -84,9 +84,11 @@ FEWEST_ITEMS_SHARE = 0.5
 # other step finds nothing (the zero-waste patterns took 1.9 s of 10 after it, counting them).
 FEWEST_ITEMS_SPLIT_SHARE = 0.9
 # Three items a bin, every bin exactly full: belief propagation over the zero-waste triples
-# (``triples``) with this share of the time first (generated triplets of binpack-planted, the tuning
-# seeds: alone, 4 of the 11 that missed at 10 s found in 0.4-3.5 s).
-TRIPLES_SHARE = 0.4
+# taking turns with CP-SAT on their exact cover (``triples``) with this share of the time first
+# (generated triplets of binpack-planted, the tuning seeds: decimation alone, 4 of the 11 that
+# missed at 10 s found in 0.4-3.5 s; CP-SAT finds a few others in 1-2 s of a lucky seed, where
+# the zero-waste arc-flow step after it took 3-5 s).
+TRIPLES_SHARE = 0.75
 # Bin elimination (``repack``, CNS): three bins emptied into the pool, as in the vector solver
 # (of 44 Scholl 2 N4 W1/W2 instances where FFD is above the optimum, one emptied closed none
 # from FFD in 2 s, three closed 23, most in under 0.4 s). Right after the root LP (its bound is
@@ -181,7 +183,9 @@ class _Search(Incumbent):
                     self.sizes, self.counts, self.capacity,
                     self.deadline.part(TRIPLES_SHARE), self.seed,
                 )  # fmt: skip
-                self.offer(found, "triples by belief propagation")
+                self.offer(found.packing, f"triples by {found.how}")
+                if found.none_exists:  # no exact cover: one more bin is needed
+                    self.raise_bound(self.bound + 1, "triples by cp-sat exact cover")
             settled = self.done() or not self.exact_fill  # found, or proved one bin more
             if not settled and not self.full_bins_arcflow(self.deadline.part(ZERO_WASTE_SHARE)):
                 if three:

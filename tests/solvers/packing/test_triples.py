@@ -52,7 +52,7 @@ def test_triple_packing_fills_every_bin_exactly() -> None:
     counted = Counter(triplets(40, 30_000, seed=5))
     sizes = sorted(counted, reverse=True)
     counts = [counted[w] for w in sizes]
-    packing = triple_packing(sizes, counts, 30_000, Deadline.never())
+    packing = triple_packing(sizes, counts, 30_000, Deadline.never()).packing
     assert packing is not None and len(packing) == 40
     assert all(sum(sizes[t] * j for t, j in b.items()) == 30_000 for b in packing)
     assert sum(packing, Counter()) == Counter(dict(enumerate(counts)))
@@ -61,4 +61,5 @@ def test_triple_packing_fills_every_bin_exactly() -> None:
 def test_triple_packing_gives_up_at_an_expired_deadline() -> None:
     counted = Counter(triplets(40, 30_000, seed=5))
     sizes = sorted(counted)
-    assert triple_packing(sizes, [counted[w] for w in sizes], 30_000, Deadline.after(0)) is None
+    found = triple_packing(sizes, [counted[w] for w in sizes], 30_000, Deadline.after(0))
+    assert found.packing is None and not found.none_exists
