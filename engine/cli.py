@@ -180,10 +180,17 @@ def solve(
     stream) goes to stdout and the summary to stderr.
     """
     from . import interrupt
-    from .commands import check_solver_options, drop_stale_output, remaining
+    from .commands import (
+        MIN_BUDGET,
+        check_solver_options,
+        command_elapsed,
+        drop_stale_output,
+        remaining,
+    )
     from .commands import stale_output_dropped_on_error as guarded
     from .io import check_writable, load, write_text_atomic
     from .solve import solve as run_solve
+    from .solve import unsearched
     from .summary import explain, print_summary
 
     # -o - is stdout: never a file to check, write atomically or remove as stale
@@ -212,21 +219,29 @@ def solve(
                 "--format bindings needs Kubernetes manifests (Nodes and Pods), not a placer IR file",
                 source=str(file),
             )
-        progress = _ProgressPrinter(problem)
-        try:
-            with interrupt.stop_on_sigint():
-                solution = run_solve(
-                    problem,
-                    backend,
-                    time_limit=remaining(time_limit),
-                    seed=seed,
-                    threads=threads,
-                    on_progress=progress,
-                    **params,
-                )
-                stopped = interrupt.requested()
-        finally:
-            progress.stop()
+        budget = remaining(time_limit)
+        solution = None
+        if budget is not None and budget <= MIN_BUDGET:  # start-up and reading took the limit
+            spent = f"start-up and reading took {command_elapsed():.1f} s"
+            why = f"the time limit ({time_limit:g} s) was spent before the search began ({spent})"
+            solution = unsearched(problem, backend, why + ": nothing placed")
+        stopped = False
+        if solution is None:
+            progress = _ProgressPrinter(problem)
+            try:
+                with interrupt.stop_on_sigint():
+                    solution = run_solve(
+                        problem,
+                        backend,
+                        time_limit=budget,
+                        seed=seed,
+                        threads=threads,
+                        on_progress=progress,
+                        **params,
+                    )
+                    stopped = interrupt.requested()
+            finally:
+                progress.stop()
         solution = explain(problem, solution)
         wrote = output is not None and solution.status.has_plan and solution.verified
         written: list[str] = []

@@ -14,7 +14,7 @@ from . import interrupt, limits
 from .errors import UnsupportedProblem
 from .ir import Problem
 from .sizing.report import with_sizing
-from .solution import Progress, Solution
+from .solution import Progress, Solution, Status
 from .verify import certify, seconds_to_certify
 
 CERTIFY_SHARE = 0.3  # at most this share of a time limit is kept back for certifying the plan
@@ -75,3 +75,16 @@ def solve(
         if interrupt.requested():
             solution = solution.model_copy(update={"info": {**solution.info, "interrupted": True}})
         return with_sizing(problem, certify(problem, solution))
+
+
+def unsearched(problem: Problem, backend: str, reason: str) -> Solution | None:
+    """The plan that keeps the running items where they are and places nothing more, certified,
+    for a command whose limit was spent before any search could begin (None where it breaks a
+    rule: a required item, a running one that must move). A backend given no time still runs
+    its fixed work (its imports, the lowering, a start plan: about 0.9 s of CPU on 3,000 nodes,
+    seconds when starved) for the same nothing."""
+    counts = {(g.name, b): n for g in problem.items for b, n in g.placed.items()}
+    info = {"note": reason, "budget": {"search_s": 0.0, "pace": round(slowdown(), 2)}}
+    plan = Solution.from_counts(problem, backend, Status.FEASIBLE, counts, info=info)
+    plan = certify(problem, plan)
+    return with_sizing(problem, plan) if plan.verified else None

@@ -14,7 +14,12 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from engine.io import dump_problem
+from engine.ir import Problem
 from tests.timing import held
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,3 +45,47 @@ def test_a_starved_solve_ends_within_its_limit_with_a_verified_plan(tmp_path: Pa
     budget = doc["info"]["budget"]
     assert budget["pace"] >= 2.0, budget
     assert held(LIMIT, wall), (wall, budget)
+
+
+def test_a_limit_spent_before_the_search_writes_the_running_plan_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At a fifth of a core start-up and reading 3,000 nodes took the whole `-t 10`, and a
+    backend given no time still ran its fixed work (imports, the lowering, a start plan: 4-8 s
+    more there) for a plan that placed no pod: the plan that keeps the running pods where they
+    are is certified and written at once, saying why."""
+    from engine.cli import main
+    from solvers import registry
+
+    def no_backend(*_: Any, **__: Any) -> None:
+        raise AssertionError("a backend ran with no time left")
+
+    plan = tmp_path / "plan.json"
+    demo = str(ROOT / "instances/demo-cluster.yaml")
+    with monkeypatch.context() as patch:
+        patch.setattr(registry, "get", no_backend)
+        with pytest.raises(SystemExit) as done:
+            main(["solve", demo, "-t", "0.001", "-o", str(plan), "-q"])
+    assert done.value.code == 0
+    doc = json.loads(plan.read_text())
+    assert doc["verified"] and doc["status"] == "feasible"
+    assert "spent before the search began" in doc["info"]["note"]
+    assert sum(p["count"] for p in doc["placements"]) == 1  # the one running pod
+    # where that plan breaks a rule (a required pod), the backend still answers
+    required = tmp_path / "required.json"
+    dump_problem(
+        Problem.model_validate(
+            {
+                "name": "required",
+                "bins": [{"name": "a", "capacity": {"cpu": "2"}}],
+                "items": [{"name": "w", "demand": {"cpu": "1"}, "required": True}],
+            }
+        ),
+        required,
+    )
+    with pytest.raises(SystemExit) as done:
+        main(["solve", str(required), "-t", "0.001", "-o", str(plan), "-q"])
+    assert done.value.code == 0
+    doc = json.loads(plan.read_text())
+    assert doc["verified"] and doc["placements"]
+    assert "spent before the search began" not in doc["info"].get("note", "")
