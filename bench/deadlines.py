@@ -265,7 +265,9 @@ def interrupted_run(
 def _plan(out: Path, stderr: str) -> dict[str, Any]:
     if not out.exists():
         lines = [line for line in stderr.strip().splitlines() if not STARVED_WALL.search(line)]
-        return {"status": None, "error": lines[-1:] or None}
+        # a native abort's cause is its glog line ("F1205 ... Check failed: ..."), not the last
+        fatal = [line for line in lines if re.match(r"F\d{4} ", line)]
+        return {"status": None, "error": (fatal + lines[-1:])[:2] or None}
     doc = json.loads(out.read_text())
     info = doc.get("info", {})
     return {
