@@ -363,7 +363,8 @@ def common_split(sizes: Sequence[int], counts: Sequence[int], capacity: int) -> 
     present = np.zeros(capacity + 1, dtype=bool)
     live = [(w, n) for w, n in zip(sizes, counts, strict=True) if n > 0]
     widths = np.array([w for w, _ in live if 2 * w <= capacity], dtype=np.int64)
-    rooms = np.unique(np.array([capacity - w for w, _ in live if 2 * w > capacity], dtype=np.int64))
+    # an item as large as the bin has no room to split
+    rooms = np.unique([capacity - w for w, _ in live if capacity > w > capacity // 2])
     if len(widths) == 0 or len(rooms) < SPLIT_ROOMS:
         return None
     present[widths] = True

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import warnings
 from collections import Counter
 
 import pytest
@@ -91,6 +92,13 @@ def test_a_common_split_is_found_where_rooms_split_alike_only() -> None:
         sizes, counts = _types([w for (w,) in perfect.sizes])
         assert common_split(sizes, counts, perfect.capacity[0]) is None
     assert common_split([40, 30], [5, 10], 100) is None
+    # an item as large as the bin leaves no room to split (it divided by zero)
+    sizes, counts = _types([*_split_rooms(60, 4000, 0), 4000])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert common_split(sizes, counts, 4000) == common_split(
+            *_types(_split_rooms(60, 4000, 0)), 4000
+        )
 
 
 def test_pairs_nearest_the_common_split_come_first() -> None:
