@@ -351,7 +351,7 @@ def test_bin_elimination_after_the_root_lp_closes_the_last_bin(
     sizes, counts = _three_a_bin()
     assert len(first_fit_decreasing([(w,) for w in sizes], counts, (1000,))) == 53
     assert l2_bound(sizes, counts, 1000) == 52
-    monkeypatch.setattr(one_dim._Search, "mbs", lambda self, seed: None)
+    monkeypatch.setattr(one_dim._Search, "mbs", lambda self, seed, deadline=None: None)
     monkeypatch.setattr(one_dim._Search, "improve", lambda self, attempt: False)
     result = solve_one_dim(sizes, counts, 1000, Deadline.after(30.0))
     assert check_packing(result.packing, sizes, counts, 1000)
@@ -369,7 +369,7 @@ def test_first_bin_elimination_only_where_the_bound_leaves_slack(
     monkeypatch.setattr(one_dim._Search, "eliminate_bins", lambda self, d, a: calls.append(a))
     for step in ("exact_completion", "full_bins_arcflow", "zero_waste_patterns"):
         monkeypatch.setattr(one_dim._Search, step, lambda self, deadline: True)
-    monkeypatch.setattr(one_dim._Search, "mbs", lambda self, seed: None)
+    monkeypatch.setattr(one_dim._Search, "mbs", lambda self, seed, deadline=None: None)
     monkeypatch.setattr(one_dim._Search, "improve", lambda self, attempt: False)
     sizes, counts = _types(triplets(20, 1000, seed=3)) if exact else _three_a_bin()
     search = one_dim._Search(sizes, counts, 1000, Deadline.after(30.0), 0)

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections import Counter
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.planted import triplets
 from solvers.deadline import Deadline
+from solvers.packing import one_dim
+from solvers.packing.heuristics import first_fit_decreasing, minimum_bin_slack
 from solvers.packing.one_dim import check_packing
 from solvers.packing.one_dim import solve as solve_one_dim
 from solvers.packing.triple_cover import cover_by_cpsat, type_triples
-from solvers.packing.triples import three_item_bins, triple_packing
+from solvers.packing.triples import TripleCover, three_item_bins, triple_packing
 from tests.profiles import examples
 
 
@@ -102,3 +106,26 @@ def test_without_a_cover_the_bound_rises_by_one() -> None:
     result = solve_one_dim(sizes, counts, 100, Deadline.after(30.0))
     assert result.lower_bound == 4 and len(result.packing) == 4 and result.proven
     assert check_packing(result.packing, sizes, counts, 100)
+
+
+def test_a_starved_three_item_step_still_ends_at_mbs_packing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where the three-item step finds no cover and takes all the time (under load the steps
+    after it got none), the answer is MBS' packing from before it, not first-fit decreasing's
+    (held-out triplets s688 and s698 ended 15-16 bins above the optimum that way)."""
+    deadline = Deadline.after(2.0)
+
+    def starved(*args: object, **kwargs: object) -> TripleCover:
+        time.sleep(deadline.left())
+        return TripleCover(None, "")
+
+    monkeypatch.setattr(one_dim, "triple_packing", starved)
+    monkeypatch.setattr(one_dim._Search, "exact_completion", lambda self, deadline: None)
+    sizes, counts = _types(triplets(60, 30_000, seed=2))
+    ffd = first_fit_decreasing([(w,) for w in sizes], counts, (30_000,))
+    mbs = minimum_bin_slack(sizes, counts, 30_000)
+    assert mbs is not None and len(mbs) < len(ffd)
+    result = solve_one_dim(sizes, counts, 30_000, deadline)
+    assert check_packing(result.packing, sizes, counts, 30_000)
+    assert len(result.packing) <= len(mbs) and result.method == "mbs"
