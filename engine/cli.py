@@ -359,7 +359,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: placer errors become one clear line on stderr and exit code 2."""
     global _clock_started_by_main
     from . import interrupt
-    from .commands import start_command
+    from .commands import end_command, start_command
 
     start_command(whole_process=argv is None)
     _clock_started_by_main = True
@@ -370,6 +370,10 @@ def main(argv: list[str] | None = None) -> None:
         if argv is None:  # the process is the command: its exit is within the time limit
             _exit_without_teardown(exc.code)
         raise
+    finally:  # a command that ended before the root callback ran (a usage error, --version)
+        # must not leave its clock to the next one run in this process
+        _clock_started_by_main = False
+        end_command()
 
 
 def _exit_without_teardown(code: object) -> None:

@@ -19,6 +19,7 @@ MIN_BUDGET = 0.05
 # Ending a command on an idle machine (the summary printed, the process exited): about 0.05 s
 # of CPU measured on 3,000 nodes / 30,000 pods; twice that, as the certify estimate is.
 END_SECONDS = 0.1
+END_SHARE = 0.1  # ... at most this share of the limit (a process stopped for long: pace 100)
 
 
 def check_time_limit(value: float | None, option: str = "--time-limit") -> None:
@@ -101,13 +102,14 @@ def command_elapsed() -> float:
     return time.monotonic() - _command_started
 
 
-def seconds_to_end() -> float:
-    """What ending a command takes at the current pace: printing its summary, the
-    interpreter's exit (``engine.cli.main`` skips the teardown of the whole process's objects:
-    at 20 % of a core it took 1.2-2.1 s after the plan was written)."""
+def seconds_to_end(time_limit: float) -> float:
+    """What ending a command takes at the current pace (at most ``END_SHARE`` of its limit):
+    printing its summary, the interpreter's exit (``engine.cli.main`` skips the teardown of
+    the whole process's objects: at 20 % of a core it took 1.2-2.1 s after the plan was
+    written)."""
     from solvers.deadline import slowdown
 
-    return END_SECONDS * slowdown()
+    return min(END_SHARE * time_limit, END_SECONDS * slowdown())
 
 
 def remaining(time_limit: float | None) -> float | None:
@@ -115,7 +117,7 @@ def remaining(time_limit: float | None) -> float | None:
     ending the command takes (``seconds_to_end``)."""
     if time_limit is None:
         return None
-    return max(MIN_BUDGET, time_limit - command_elapsed() - seconds_to_end())
+    return max(MIN_BUDGET, time_limit - command_elapsed() - seconds_to_end(time_limit))
 
 
 def drop_stale_output(path: Path | None) -> str | None:

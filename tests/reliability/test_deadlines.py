@@ -315,3 +315,35 @@ def test_a_native_library_that_would_not_load_in_time_leaves_the_start_plan(
     assert plan.info["returned_start"] == "greedy"
     assert "library not loaded" in plan.info["skipped"]
     assert plan.objective == solve(problem, "greedy").objective
+
+
+def test_a_commands_ending_is_kept_back_at_the_pace_within_a_share(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What ending a command takes is kept back at the pace, but never more than a tenth of its
+    limit (a process stopped for a long while measures the pace at its cap of 100)."""
+    from engine import commands
+    from solvers import deadline
+
+    try:
+        commands.start_command(whole_process=False)
+        monkeypatch.setattr(deadline, "slowdown", lambda *_: 5.0)
+        left = commands.remaining(10.0)
+        assert left is not None and 10.0 - 0.5 - 0.2 < left <= 10.0 - 0.5
+        monkeypatch.setattr(deadline, "slowdown", lambda *_: deadline.MAX_SLOWDOWN)
+        left = commands.remaining(10.0)
+        assert left is not None and 10.0 - 1.0 - 0.2 < left <= 10.0 - commands.END_SHARE * 10
+    finally:
+        commands.end_command()
+
+
+def test_a_command_that_ends_before_its_root_leaves_no_clock_behind() -> None:
+    """`placer --version` ends before the root callback: its clock (and the pace measured from
+    it) must not be the next in-process command's, which would find its limit long spent."""
+    from engine import cli
+    from solvers import deadline
+
+    with pytest.raises(SystemExit):
+        cli.main(["--version"])
+    assert cli._clock_started_by_main is False
+    assert deadline._measured_from is None
