@@ -216,6 +216,7 @@ def test_an_audit_runs_end_to_end(tmp_path: Path) -> None:
 
 def test_random_problems_are_reproducible_and_of_many_kinds() -> None:
     first, again = random_problems(12, seed=5), random_problems(12, seed=5)
+    assert len(random_problems(60, seed=13)) == 60  # as many as asked (55 before: repeats)
     assert [p.model_dump_json() for p in first] == [p.model_dump_json() for p in again]
     assert len(first) == 12 and len({p.name for p in first}) == 12
     kinds = {c.kind for p in first for c in p.constraints}
