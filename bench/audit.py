@@ -93,12 +93,12 @@ def random_packing(seed: int, d: int = 1, items: int = 40) -> Problem:
 
 def random_problems(count: int, seed: int) -> list[Problem]:
     """``count`` small random problems of every constraint kind and objective term (the tests'
-    hypothesis strategy, ``tests/strategies.py``, drawn reproducibly from ``seed``), renamed
+    hypothesis strategy, ``bench/strategies.py``, drawn reproducibly from ``seed``), renamed
     ``problem-SEED-K``; some are infeasible on purpose."""
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as fixed_seed
 
-    from tests.strategies import problems
+    from .strategies import problems
 
     drawn: dict[str, Problem] = {}
 

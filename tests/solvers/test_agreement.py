@@ -10,6 +10,7 @@ import math
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from bench.strategies import problems
 from engine.errors import BackendUnavailable
 from engine.ir import Problem, minimised_terms
 from engine.solution import Solution, Status
@@ -17,7 +18,6 @@ from engine.solve import solve
 from engine.verify import verify_counts
 from solvers import registry
 from tests.profiles import examples
-from tests.strategies import problems
 
 LIMIT = 10.0
 FAST = settings(

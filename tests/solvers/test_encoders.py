@@ -8,6 +8,7 @@ from typing import Any, Literal
 import pytest
 from hypothesis import given, settings
 
+from bench.strategies import problems
 from engine.errors import PlacerError
 from engine.ir import CONSTRAINT_KINDS, CONSTRAINT_TYPES, FEATURES, ConstraintBase, Problem
 from engine.solution import Solution
@@ -15,8 +16,6 @@ from solvers import registry
 from solvers.base import ALL_FEATURES, Backend, Compiled, Options, RawResult
 from solvers.testing import assert_backend_api
 from tests.profiles import examples
-
-from ..strategies import problems
 
 
 def test_kinds_and_features_come_from_the_ir_union() -> None:

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.strategies import problems
 from engine.ir import Problem
 from engine.verify import term_values as verifier_terms
 from engine.verify import verify_counts
@@ -24,7 +25,6 @@ from solvers.lowering.terms import term_values
 from tests.profiles import examples
 
 from ..cases import HOSTNAME, ZONE, bins, group, problem
-from ..strategies import problems
 
 # ---------------------------------------------------------------- eligibility, table-driven
 

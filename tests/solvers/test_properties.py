@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from bench.strategies import problems, pure_packing_problems
 from engine.errors import BackendUnavailable
 from engine.ir import Problem, minimised_terms
 from engine.solution import Solution, Status
@@ -28,7 +29,6 @@ from solvers import registry
 from solvers.base import Options
 from tests.profiles import examples
 
-from ..strategies import problems, pure_packing_problems
 from .backends import backend_params
 
 TIME_LIMIT = 2.0

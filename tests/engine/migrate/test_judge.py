@@ -10,13 +10,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.strategies import problems
 from engine.ir import Problem
 from engine.migrate.check import CheckCut, StateJudge, check_plan, start_counts, state_violations
 from engine.migrate.model import MigrationPlan, plan_from_dict
 
 from ...cases import bins, group, problem
 from ...profiles import examples
-from ...strategies import problems
 
 Key = tuple[str, str]
 

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.sparse import csr_matrix
 
+from bench.strategies import problems
 from engine.edge.generate import generate_topology
 from engine.edge.topology import build_problem, parse_topology
 from engine.ir import Problem
@@ -23,7 +24,6 @@ from solvers.cpsat.per_bin import PerBinModel
 from solvers.lowering import lower
 from tests.cases import HOSTNAME, bins, group, problem
 from tests.profiles import examples
-from tests.strategies import problems
 
 LIMIT = 20.0
 

@@ -8,12 +8,12 @@ import math
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.strategies import problems, pure_packing_problems
 from engine.ir import Problem, minimised_terms
 from engine.solution import Status
 from engine.solve import solve
 from engine.verify import verify, verify_counts
 from tests.profiles import examples
-from tests.strategies import problems, pure_packing_problems
 
 SETTINGS = settings(
     max_examples=examples(40),

@@ -8,6 +8,7 @@ from typing import Any
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from bench.strategies import problems
 from engine.ir import Problem
 from engine.verify import term_values, verify_counts
 from solvers.base import Options
@@ -15,7 +16,6 @@ from solvers.greedy.backend import GreedyBackend
 from solvers.lns.subproblem import restrict
 from solvers.lowering import lower
 from tests.profiles import examples
-from tests.strategies import problems
 
 ADDITIVE = ("cost", "bins_used", "soft", "traffic")
 

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.strategies import problems
 from engine.errors import InputError, UnsupportedProblem
 from engine.ir import Problem, minimised_terms
 from engine.solve import solve
@@ -24,7 +25,6 @@ from solvers.qubo.backend import QuboBackend, parse_samples
 from solvers.qubo.model import CompileOptions, compile_problem
 from solvers.qubo.repair import counts_of, decode_reads
 from tests.profiles import examples
-from tests.strategies import problems
 
 HOST = "kubernetes.io/hostname"
 ZONE = "topology.kubernetes.io/zone"

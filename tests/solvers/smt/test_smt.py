@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from bench.strategies import problems
 from engine.io import dump_problem, load
 from engine.ir import Problem
 from engine.solution import Solution, Status
@@ -19,7 +20,6 @@ from solvers.smt.prove import prove
 from tests.profiles import examples
 from tests.solvers.test_agreement import _agree, _brute_force, _same
 from tests.solvers.test_regressions import CASES, HERE
-from tests.strategies import problems
 
 from ...engine.test_cli import run
 

@@ -1,6 +1,8 @@
 """Hypothesis strategies for small random, *valid* ``engine.ir.Problem`` instances.
 
-Stable API (other test modules import these; add keyword arguments, never change the meaning):
+The tests' property strategies, and the random problems of ``python -m bench audit`` (here, in
+the bench package, so an installed placer has them). Stable API (test modules import these; add
+keyword arguments, never change the meaning):
 
 ``problems(max_bins=4, max_groups=4, max_count=4, constraints=True, objectives=True, *,
 min_bins=1, min_groups=1, tenants=True, placed=True, soft=True) -> SearchStrategy[Problem]``
