@@ -312,14 +312,23 @@ class ResultsFile:
         with self.path.open(newline="", encoding="utf-8") as fh:
             return {tuple(row[c] for c in KEY_COLUMNS) for row in csv.DictReader(fh)}
 
+    def columns(self) -> list[str]:
+        """The file's own header (a run resumed into a results.csv that an older placer began,
+        with fewer columns, appends rows in that file's columns), or ``COLUMNS`` for a new one."""
+        if not self.path.exists():
+            return COLUMNS
+        with self.path.open(newline="", encoding="utf-8") as fh:
+            return next(csv.reader(fh), None) or COLUMNS
+
     def append(self, row: dict[str, Any]) -> None:
         full = {**self.env, **row}
         new = not self.path.exists()
+        columns = self.columns()
         with self.path.open("a", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
+            writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
             if new:
                 writer.writeheader()
-            writer.writerow({c: "" if full.get(c) is None else full.get(c) for c in COLUMNS})
+            writer.writerow({c: "" if full.get(c) is None else full.get(c) for c in columns})
             fh.flush()
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bench.report import write_report
-from bench.runner import ResultsFile, _Slot, run_local
+from bench.runner import COLUMNS, ResultsFile, _Slot, run_local
 from bench.suites import load_suite
 
 from ..cli import run_bench
@@ -69,6 +69,26 @@ def test_rerun_skips_completed_runs(tmp_path: Path) -> None:
     rows = _rows(out)
     assert len(rows) == 4  # the two greedy runs were not repeated
     assert sum(r["backend"] == "greedy" for r in rows) == 2
+
+
+def test_a_run_resumed_into_an_older_results_file_keeps_its_columns(tmp_path: Path) -> None:
+    """An older placer's results.csv (without the per-level senses): rows resumed into it are
+    written in its own columns, so every row still reads back whole."""
+    out = tmp_path / "out"
+    suite = str(_suite(tmp_path, TINY))
+    assert run_bench([suite, "-o", str(out), "--backends", "greedy"]) == 0
+    path = out / "results.csv"
+    with path.open(newline="", encoding="utf-8") as fh:
+        old = [{k: v for k, v in r.items() if k != "senses"} for r in csv.DictReader(fh)]
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=[c for c in COLUMNS if c != "senses"])
+        writer.writeheader()
+        writer.writerows(old)
+    assert run_bench([suite, "-o", str(out), "--backends", "greedy,cpsat"]) == 0
+    rows = _rows(out)
+    assert len(rows) == 4 and all(None not in r for r in rows)  # no row longer than the header
+    assert {r["backend"] for r in rows} == {"greedy", "cpsat"}
+    assert all(r["status"] in ("optimal", "feasible") for r in rows)
 
 
 @pytest.mark.slow
