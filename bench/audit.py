@@ -196,8 +196,7 @@ def _backend(row: Mapping[str, str]) -> str:
 
 def _one_level(row: Mapping[str, str]) -> bool:
     """The run's objective has one level (its recorded value and bound are the whole story)."""
-    objective = row.get("objective") or "[]"
-    return objective.count(",") == 0
+    return len(json.loads(row.get("objective") or "[]")) <= 1
 
 
 def judge_row(row: Mapping[str, str]) -> list[str]:

@@ -305,6 +305,7 @@ class ResultsFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.env = environment()
+        self._columns: list[str] | None = None
 
     def done_keys(self) -> set[tuple[str, ...]]:
         if not self.path.exists():
@@ -314,11 +315,14 @@ class ResultsFile:
 
     def columns(self) -> list[str]:
         """The file's own header (a run resumed into a results.csv that an older placer began,
-        with fewer columns, appends rows in that file's columns), or ``COLUMNS`` for a new one."""
-        if not self.path.exists():
-            return COLUMNS
-        with self.path.open(newline="", encoding="utf-8") as fh:
-            return next(csv.reader(fh), None) or COLUMNS
+        with fewer columns, appends rows in that file's columns), or ``COLUMNS`` for a new one;
+        read once."""
+        if self._columns is None:
+            if not self.path.exists():
+                return COLUMNS
+            with self.path.open(newline="", encoding="utf-8") as fh:
+                self._columns = next(csv.reader(fh), None) or COLUMNS
+        return self._columns
 
     def append(self, row: dict[str, Any]) -> None:
         full = {**self.env, **row}

@@ -36,9 +36,9 @@ from ..packing.one_dim import solve as solve_one_dim
 from ..packing.search import Packed
 from .common import Linear, count_of
 from .vector_packing import (
-    PACKING_SECONDS,
     VectorPackingModel,
     better_of,
+    keep_back,
     packing_reporter,
     plain_vector_packing,
     plan_rank,
@@ -63,11 +63,9 @@ RESERVE_SHARE = 0.02
 
 def packing_deadline(deadline: Deadline, items: int) -> Deadline:
     """The one-dimensional solver's deadline: all but the reserve of what is left."""
-    if not deadline.bounded:
-        return Deadline.after(PACKING_SECONDS)
-    left = deadline.left()
-    reserve = (RESERVE_SECONDS + RESERVE_PER_ITEM * items) * slowdown() + RESERVE_SHARE * left
-    return Deadline(deadline.at - min(0.5 * left, reserve))
+    return keep_back(
+        deadline, (RESERVE_SECONDS + RESERVE_PER_ITEM * items) * slowdown(), RESERVE_SHARE
+    )
 
 
 def arcflow_applies(lowered: Lowered, time_limit: float | None = None) -> str | None:

@@ -40,11 +40,16 @@ RESERVE_PER_ITEM = 0.002
 
 def packing_deadline(deadline: Deadline, items: int) -> Deadline:
     """The packing solver's deadline: all but the reserve of what is left."""
+    return keep_back(deadline, RESERVE_SECONDS + RESERVE_PER_ITEM * items, RESERVE_SHARE)
+
+
+def keep_back(deadline: Deadline, seconds: float, share: float) -> Deadline:
+    """A packing solver's deadline: what is left less ``seconds`` and ``share`` of it (at most
+    half of it) for CP-SAT to take the packing in; ``PACKING_SECONDS`` without a limit."""
     if not deadline.bounded:
         return Deadline.after(PACKING_SECONDS)
     left = deadline.left()
-    reserve = RESERVE_SECONDS + RESERVE_SHARE * left + RESERVE_PER_ITEM * items
-    return Deadline(deadline.at - min(0.5 * left, reserve))
+    return Deadline(deadline.at - min(0.5 * left, seconds + share * left))
 
 
 def packing_reporter(

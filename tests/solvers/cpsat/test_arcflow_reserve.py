@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from solvers.cpsat import arcflow
+from solvers.cpsat import arcflow, vector_packing
 from solvers.deadline import Deadline
 
 
@@ -39,4 +39,4 @@ def test_the_reserve_is_what_taking_the_packing_in_costs_at_todays_speed(
 
 def test_without_a_limit_the_packing_solver_gets_its_own_budget() -> None:
     unlimited = arcflow.packing_deadline(Deadline.never(), 1000)
-    assert unlimited.bounded and unlimited.left() <= arcflow.PACKING_SECONDS
+    assert unlimited.bounded and unlimited.left() <= vector_packing.PACKING_SECONDS
